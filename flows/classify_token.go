@@ -1,0 +1,130 @@
+package flows
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"golang.org/x/oauth2"
+
+	"github.com/authwatch/authwatch/internal/oautherr"
+	"github.com/authwatch/authwatch/internal/redact"
+)
+
+// classifyTokenError names the reason a token request failed. It is the one
+// place that reads *oauth2.RetrieveError. Transport errors are returned as
+// they are, for the runner's network classification.
+func classifyTokenError(st *State, grant grantType, endpoint string, err error) error {
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) {
+		var ue *url.Error
+		var ne net.Error
+		if errors.As(err, &ue) || errors.As(err, &ne) {
+			return err
+		}
+		return Fail(ReasonIdPError, "the token endpoint %s gave an answer that is not a token response: %v", endpoint, err).Wrap(err)
+	}
+	status := 0
+	var header http.Header
+	if re.Response != nil {
+		status, header = re.Response.StatusCode, re.Response.Header
+	}
+	oe := oauthError(re, header)
+	f := tokenFailure(grant, status, header, oe, st)
+	f.Err = err
+	f.With(F("status", status))
+	if oe.Code != "" {
+		f.With(F("error", oe.Code))
+	}
+	if oe.Description != "" {
+		f.With(F("error_description", oe.Description))
+	}
+	for k, v := range oe.Extra {
+		f.With(F(k, v))
+	}
+	return f
+}
+
+// oauthError reads the RFC 6749 §5.2 error, falling back to the vendor
+// shapes oautherr knows when oauth2 found no standard error code.
+func oauthError(re *oauth2.RetrieveError, header http.Header) oautherr.Error {
+	parsed, ok := oautherr.Parse(header.Get("Content-Type"), re.Body)
+	if re.ErrorCode != "" {
+		parsed.Code = re.ErrorCode
+		if re.ErrorDescription != "" {
+			parsed.Description = re.ErrorDescription
+		}
+		return parsed
+	}
+	if ok {
+		return parsed
+	}
+	return oautherr.Error{}
+}
+
+func tokenFailure(grant grantType, status int, header http.Header, oe oautherr.Error, st *State) *Failure {
+	said := describeOAuthError(status, oe)
+	if status == http.StatusTooManyRequests || (header.Get("Retry-After") != "" && (status == 401 || status == 403 || status == 503)) {
+		return rateLimited(&http.Response{StatusCode: status, Header: header}, st.Now(), "token endpoint")
+	}
+	switch oe.Code {
+	case "invalid_client":
+		return Fail(ReasonInvalidClient, "the token endpoint refused the client credentials: %s", said)
+	case "invalid_grant":
+		if grant == grantRefresh {
+			return Fail(ReasonRefreshTokenRejected, "the token endpoint refused the refresh token: %s", said)
+		}
+		return Fail(ReasonInvalidGrant, "the token endpoint refused the %s grant: %s", grant, said)
+	case "invalid_scope":
+		return Fail(ReasonInvalidScope, "the token endpoint refused the requested scope: %s", said)
+	case "invalid_target":
+		return Fail(ReasonInvalidScope, "the token endpoint refused the requested resource (RFC 8707 invalid_target): %s", said)
+	case "unauthorized_client", "unsupported_grant_type":
+		return Fail(ReasonGrantNotAllowed, "the client may not use the %s grant: %s", grant, said)
+	case "":
+		return tokenFailureWithoutCode(status, header, said)
+	}
+	return Fail(ReasonIdPError, "the token endpoint refused the request: %s", said)
+}
+
+func tokenFailureWithoutCode(status int, header http.Header, said string) *Failure {
+	switch {
+	case status >= 500:
+		return Fail(ReasonIdPError, "the token endpoint failed: %s", said)
+	case status == http.StatusUnauthorized && strings.Contains(strings.ToLower(header.Get("WWW-Authenticate")), "basic"):
+		return Fail(ReasonInvalidClient, "the token endpoint answered 401 with a Basic challenge and no OAuth error code: most likely the client credentials were refused (%s)", said)
+	}
+	return Fail(ReasonIdPError, "the token endpoint refused the request without an OAuth error code: %s", said)
+}
+
+func describeOAuthError(status int, oe oautherr.Error) string {
+	var b strings.Builder
+	b.WriteString(strconv.Itoa(status))
+	if oe.Code != "" {
+		b.WriteString(" " + oe.Code)
+	} else {
+		b.WriteString(" " + http.StatusText(status))
+	}
+	if oe.Description != "" {
+		b.WriteString(": \"" + oe.Description + "\"")
+	}
+	return b.String()
+}
+
+// clientFacts are the facts about the client a token failure shows: which
+// id, which method, and a fingerprint of the secret to compare with the IdP.
+func clientFacts(st *State, r *TokenRequest) []Fact {
+	facts := []Fact{F("client_auth", r.authMethod()), F("token_endpoint_request", "fresh")}
+	if id, err := st.Expand(r.ClientID); err == nil {
+		facts = append(facts, F("client_id", id))
+	}
+	if r.authMethod() != authNone {
+		if secret, err := st.Expand(r.ClientSecret); err == nil {
+			facts = append(facts, F("client_secret_fingerprint", redact.Fingerprint(secret)))
+		}
+	}
+	return facts
+}

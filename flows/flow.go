@@ -1,0 +1,82 @@
+package flows
+
+import (
+	"context"
+	"strconv"
+	"time"
+)
+
+// Flow is one monitored scenario: ordered steps that share values, run on a
+// schedule. Flows are loaded from YAML files (see Load) and are immutable
+// once loaded: a run keeps its values in a State, never in the Flow.
+type Flow struct {
+	Name    string            `yaml:"name" json:"name" jsonschema:"required,description=Unique name across all flow files."`
+	Every   Duration          `yaml:"every,omitempty" json:"every,omitempty" jsonschema:"description=Run interval (e.g. 1m). Exactly one of every and cron."`
+	Cron    string            `yaml:"cron,omitempty" json:"cron,omitempty" jsonschema:"description=Five-field cron schedule (e.g. */5 * * * *). Exactly one of every and cron."`
+	Timeout Duration          `yaml:"timeout,omitempty" json:"timeout,omitempty" jsonschema:"description=Deadline for the whole run (default 30s)."`
+	Labels  map[string]string `yaml:"labels,omitempty" json:"labels,omitempty" jsonschema:"description=Free key/values for routing and grouping (team, severity, env)."`
+	// ClockSkew is the allowance used when comparing clocks and token times (default 60s).
+	ClockSkew Duration `yaml:"clock_skew,omitempty" json:"clock_skew,omitempty" jsonschema:"description=Allowed clock difference for exp/nbf/iat and Date checks (default 60s)."`
+	Steps     []*StepSpec `yaml:"-" json:"steps" jsonschema:"required"`
+
+	// Source is where the flow was defined, for messages.
+	Source Position `yaml:"-" json:"-"`
+}
+
+// Position points into a flow file.
+type Position struct {
+	File         string
+	Line, Column int
+}
+
+func (p Position) String() string {
+	if p.Line == 0 {
+		return p.File
+	}
+	return p.File + ":" + strconv.Itoa(p.Line) + ":" + strconv.Itoa(p.Column)
+}
+
+// DefaultTimeout bounds a run when the flow sets no timeout.
+const DefaultTimeout = 30 * time.Second
+
+// DefaultClockSkew is the allowance for clock differences.
+const DefaultClockSkew = 60 * time.Second
+
+// RunTimeout is the flow's deadline.
+func (f *Flow) RunTimeout() time.Duration { return f.Timeout.Or(DefaultTimeout) }
+
+// Skew is the flow's clock allowance.
+func (f *Flow) Skew() time.Duration { return f.ClockSkew.Or(DefaultClockSkew) }
+
+// StepSpec is one step as loaded: its common fields and its kind's step.
+type StepSpec struct {
+	ID      string
+	Kind    string
+	Timeout time.Duration // 0: bounded by the flow's deadline only
+	Step    Step
+	Source  Position
+}
+
+// Step is one kind of step. Implementations live one per file, registered in
+// the kinds table; a new kind is one new file.
+//
+// Lifecycle: the loader creates the step with its kind's New function,
+// decodes the YAML into it strictly, then calls Validate once. Run is called
+// once per run, possibly concurrently for different runs: it must not modify
+// the step; per-run values belong in the State.
+type Step interface {
+	// Validate checks the decoded step and prepares it (parses URLs,
+	// compiles patterns). Errors should be FieldErrors so that the loader
+	// can point at the offending line.
+	Validate() error
+	// Run performs the step. It returns nil on success, a *Failure when the
+	// target misbehaved, or another error when authwatch itself broke.
+	Run(ctx context.Context, st *State) error
+}
+
+// OutputLister is implemented by steps whose outputs other steps may
+// reference as ${steps.ID.NAME}; the loader checks references against it.
+type OutputLister interface {
+	Outputs() []string
+}
+

@@ -1,0 +1,145 @@
+package flows
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/authwatch/authwatch/internal/exchange"
+)
+
+// MaxBodySize bounds every response body authwatch reads.
+const MaxBodySize = 1 << 20
+
+// DefaultMaxRedirects bounds redirect chains.
+const DefaultMaxRedirects = 10
+
+// TLSOptions are a step's TLS settings. Verification is on unless a flow
+// opts out, and the opt-out is reported on every result of the step.
+type TLSOptions struct {
+	// InsecureSkipVerify disables certificate verification. It MUST NOT be
+	// used against production endpoints; results carry a visible note.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify,omitempty" json:"insecure_skip_verify,omitempty" jsonschema:"description=Disable TLS certificate verification (visible in every result). Never use against production."`
+	// CAFile adds a PEM bundle of trusted CAs (for private PKI).
+	CAFile string `yaml:"ca_file,omitempty" json:"ca_file,omitempty" jsonschema:"description=PEM file of additional trusted CA certificates."`
+}
+
+// Validate checks the CA file can be read.
+func (o TLSOptions) Validate() error {
+	if o.CAFile == "" {
+		return nil
+	}
+	if _, err := loadCAFile(o.CAFile); err != nil {
+		return FieldError{Path: "ca_file", Err: err}
+	}
+	return nil
+}
+
+func loadCAFile(path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool, _ := x509.SystemCertPool()
+	if pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", path)
+	}
+	return pool, nil
+}
+
+// ClientOptions shape the HTTP client a step gets.
+type ClientOptions struct {
+	TLS            TLSOptions
+	NoRedirects    bool // return the redirect response itself
+	MaxRedirects   int  // 0: DefaultMaxRedirects
+	UseJar         bool // share the flow run's cookie jar
+}
+
+// Client returns an HTTP client for the current step: it records every
+// exchange (each redirect hop included) and bounds redirects.
+func (st *State) Client(o ClientOptions) (*http.Client, error) {
+	base, err := st.runner.transport(o.TLS)
+	if err != nil {
+		return nil, Fail(ReasonConfigInvalid, "ca_file: %v", err).Wrap(err)
+	}
+	rec := st.step.rec
+	rec.Base = base
+	if o.TLS.InsecureSkipVerify {
+		rec.VerifySkipped = true
+		st.Note("TLS certificate verification is disabled for this step (insecure_skip_verify: true)")
+	}
+	maxHops := o.MaxRedirects
+	if maxHops == 0 {
+		maxHops = DefaultMaxRedirects
+	}
+	c := &http.Client{Transport: rec, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		if o.NoRedirects {
+			return http.ErrUseLastResponse
+		}
+		if len(via) > maxHops {
+			return fmt.Errorf("%w after %d hops", errTooManyRedirects, maxHops)
+		}
+		return nil
+	}}
+	if o.UseJar {
+		c.Jar = st.jar
+	}
+	return c, nil
+}
+
+var errTooManyRedirects = errors.New("too many redirects")
+
+// transport returns the shared transport for a TLS configuration, so that
+// connections are pooled across runs of all flows.
+func (r *Runner) transport(o TLSOptions) (http.RoundTripper, error) {
+	if !o.InsecureSkipVerify && o.CAFile == "" {
+		return r.Transport, nil
+	}
+	if t, ok := r.transports.Load(o); ok {
+		return t.(http.RoundTripper), nil
+	}
+	base, ok := r.Transport.(*http.Transport)
+	if !ok {
+		return nil, errors.New("custom TLS options need an *http.Transport")
+	}
+	t := base.Clone()
+	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	if o.CAFile != "" {
+		pool, err := loadCAFile(o.CAFile)
+		if err != nil {
+			return nil, err
+		}
+		t.TLSClientConfig.RootCAs = pool
+	}
+	t.TLSClientConfig.InsecureSkipVerify = o.InsecureSkipVerify // #nosec G402: explicit, visible opt-out
+	actual, _ := r.transports.LoadOrStore(o, t)
+	return actual.(http.RoundTripper), nil
+}
+
+// NewTransport returns the transport a Runner uses by default: pooled,
+// HTTP/2 capable, with bounded handshakes.
+func NewTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 16
+	t.TLSHandshakeTimeout = 10 * time.Second
+	t.ResponseHeaderTimeout = 0 // bounded by the step's context instead
+	return t
+}
+
+// readBody reads at most MaxBodySize bytes and closes the body.
+func readBody(resp *http.Response) ([]byte, error) {
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodySize))
+	return b, err
+}
+
+// exchangeOf returns the last recorded exchange (nil if none).
+func (st *State) lastExchange() *exchange.Exchange { return st.step.rec.Last() }

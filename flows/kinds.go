@@ -1,0 +1,43 @@
+package flows
+
+import (
+	"slices"
+	"strings"
+)
+
+// Kind describes one step kind: its YAML name, its constructor (no side
+// effects) and a one-line description for docs and the JSON Schema.
+type Kind struct {
+	Name string
+	New  func() Step
+	Doc  string
+}
+
+// kinds is the one table of step kinds: the loader, the JSON Schema and the
+// docs all read it, so a kind cannot be known to one and not the others.
+var kinds = map[string]Kind{
+	"discovery":          {"discovery", func() Step { return &DiscoveryStep{} }, "Fetch and check the OIDC discovery document and the JWKS."},
+	"client_credentials": {"client_credentials", func() Step { return &ClientCredentialsStep{} }, "Get a token with the client_credentials grant."},
+	"password":           {"password", func() Step { return &PasswordStep{} }, "Get a token with the resource owner password grant."},
+	"refresh":            {"refresh", func() Step { return &RefreshStep{} }, "Get a token with the refresh_token grant."},
+	"http":               {"http", func() Step { return &HTTPStep{} }, "Call a URL and check the answer (status, headers, JSON, latency)."},
+	"preflight":          {"preflight", func() Step { return &PreflightStep{} }, "Send a CORS preflight (OPTIONS) and check the Access-Control-Allow-* answer."},
+}
+
+// Kinds returns the step kinds, sorted by name.
+func Kinds() []Kind {
+	out := make([]Kind, 0, len(kinds))
+	for _, k := range kinds {
+		out = append(out, k)
+	}
+	slices.SortFunc(out, func(a, b Kind) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+func kindNames() string {
+	names := make([]string, 0, len(kinds))
+	for _, k := range Kinds() {
+		names = append(names, k.Name)
+	}
+	return strings.Join(names, ", ")
+}

@@ -1,0 +1,190 @@
+package flows
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/goccy/go-yaml/ast"
+	"github.com/robfig/cron/v3"
+)
+
+var (
+	flowNamePattern  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 _.:/@-]{0,99}$`)
+	stepIDPattern    = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
+	labelNamePattern = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+)
+
+// minEvery keeps a flow from hammering an IdP.
+const minEvery = time.Second
+
+// commonStepKeys are the keys every step has, whatever its kind.
+var commonStepKeys = []string{"id", "kind", "timeout"}
+
+type stepHeader struct {
+	ID      string   `yaml:"id"`
+	Kind    string   `yaml:"kind"`
+	Timeout Duration `yaml:"timeout"`
+}
+
+func (l *loader) flow(file, path string, m *ast.MappingNode) {
+	before := len(l.problems)
+	f := &Flow{Source: pos(file, m)}
+	if err := decodeStrict(without(m, "steps"), f); err != nil {
+		l.yamlError(file, path, m, err)
+		return
+	}
+	at := func(p string) string { return joinPath(path, p) }
+	l.fieldErrors(file, path, m, walkLoadErrors(f, ""))
+	l.fieldErrors(file, path, m, validateFlowHeader(f))
+	if f.Name != "" {
+		if first, dup := l.names[f.Name]; dup {
+			l.problem(pos(file, mappingValue(m, "name")), at("name"), fmt.Sprintf("flow name %q is already used at %s", f.Name, first))
+		} else {
+			l.names[f.Name] = f.Source
+		}
+	}
+	stepsNode, ok := mappingValue(m, "steps").(*ast.SequenceNode)
+	if !ok || len(stepsNode.Values) == 0 {
+		l.problem(pos(file, m), at("steps"), "a flow needs a non-empty list of steps")
+		return
+	}
+	ids := map[string]*StepSpec{}
+	for i, n := range stepsNode.Values {
+		spec := l.step(file, at(fmt.Sprintf("steps[%d]", i)), n, ids)
+		if spec != nil {
+			f.Steps = append(f.Steps, spec)
+			ids[spec.ID] = spec
+		}
+	}
+	if len(l.problems) == before {
+		l.flows = append(l.flows, f)
+	}
+}
+
+func validateFlowHeader(f *Flow) error {
+	var errs []error
+	if !flowNamePattern.MatchString(f.Name) {
+		errs = append(errs, FieldErrorf("name", "required: 1 to 100 characters, letters, digits, space and _.:/@- (got %q)", f.Name))
+	}
+	switch {
+	case f.Every.IsZero() && f.Cron == "":
+		errs = append(errs, FieldErrorf("every", "a schedule is required: every: 1m, or cron: \"*/5 * * * *\""))
+	case !f.Every.IsZero() && f.Cron != "":
+		errs = append(errs, FieldErrorf("cron", "give either every or cron, not both"))
+	case !f.Every.IsZero() && f.Every.Std() < minEvery:
+		errs = append(errs, FieldErrorf("every", "must be at least %s, got %s", minEvery, f.Every))
+	case f.Cron != "":
+		if _, err := cron.ParseStandard(f.Cron); err != nil {
+			errs = append(errs, FieldErrorf("cron", "bad cron expression %q: %v (five fields: minute hour day month weekday)", f.Cron, err))
+		}
+	}
+	for k := range f.Labels {
+		if !labelNamePattern.MatchString(k) {
+			errs = append(errs, FieldErrorf("labels."+k, "label names are letters, digits and _, not starting with a digit"))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// step decodes one step: look up its kind, decode strictly into the kind's
+// struct, then validate it and its references to earlier steps.
+func (l *loader) step(file, path string, n ast.Node, earlier map[string]*StepSpec) *StepSpec {
+	m, ok := n.(*ast.MappingNode)
+	if !ok {
+		l.problem(pos(file, n), path, "a step must be a mapping with id and kind")
+		return nil
+	}
+	var h stepHeader
+	if err := decodeStrict(onlyKeys(m, commonStepKeys...), &h); err != nil {
+		l.yamlError(file, path, m, err)
+		return nil
+	}
+	before := len(l.problems)
+	l.fieldErrors(file, path, m, walkLoadErrors(&h, ""))
+	if !stepIDPattern.MatchString(h.ID) {
+		l.fieldErrors(file, path, m, FieldErrorf("id", "required: lower-case letters, digits and _, starting with a letter (got %q)", h.ID))
+	} else if prev, dup := earlier[h.ID]; dup {
+		l.fieldErrors(file, path, m, FieldErrorf("id", "step id %q is already used at %s", h.ID, prev.Source))
+	}
+	kind, ok := kinds[h.Kind]
+	if !ok {
+		msg := fmt.Sprintf("unknown step kind %q; valid kinds: %s", h.Kind, kindNames())
+		if h.Kind == "" {
+			msg = "kind is required; valid kinds: " + kindNames()
+		}
+		l.fieldErrors(file, path, m, FieldErrorf("kind", "%s", msg))
+		return nil
+	}
+	step := kind.New()
+	if err := decodeStrict(without(m, commonStepKeys...), step); err != nil {
+		l.yamlError(file, path, m, err)
+		return nil
+	}
+	l.fieldErrors(file, path, m, walkLoadErrors(step, ""))
+	if len(l.problems) == before {
+		l.fieldErrors(file, path, m, step.Validate())
+		l.checkRefs(file, path, m, step, earlier)
+	}
+	return &StepSpec{ID: h.ID, Kind: h.Kind, Timeout: h.Timeout.Std(), Step: step, Source: pos(file, m)}
+}
+
+// checkRefs checks that ${steps.ID.NAME} names an earlier step and one of its
+// outputs, and warns about secret references that do not resolve here.
+func (l *loader) checkRefs(file, path string, m *ast.MappingNode, step Step, earlier map[string]*StepSpec) {
+	for _, r := range walkRefs(step, "") {
+		switch {
+		case r.ref.Kind == refStep:
+			prev, ok := earlier[r.ref.Name]
+			if !ok {
+				l.fieldErrors(file, path, m, FieldErrorf(r.path, "%s: no earlier step has id %q", r.ref, r.ref.Name))
+				continue
+			}
+			if ol, ok := prev.Step.(OutputLister); ok && !containsStr(ol.Outputs(), r.ref.Output) {
+				l.fieldErrors(file, path, m, FieldErrorf(r.path, "%s: step %q (%s) has no output %q; it has: %v", r.ref, prev.ID, prev.Kind, r.ref.Output, ol.Outputs()))
+			}
+		default:
+			if _, err := l.opts.Secrets.Resolve(r.ref); err != nil {
+				p := locate(m, r.path)
+				l.warnings = append(l.warnings, &Problem{Pos: pos(file, p), Path: joinPath(path, r.path), Message: err.Error() + " (the step will fail as credentials_missing until it is)"})
+			}
+		}
+	}
+}
+
+// fieldErrors records each FieldError in err at the position of its field.
+func (l *loader) fieldErrors(file, path string, m *ast.MappingNode, err error) {
+	if err == nil {
+		return
+	}
+	for _, e := range flatten(err) {
+		var fe FieldError
+		if !errors.As(e, &fe) {
+			l.problem(pos(file, m), path, e.Error())
+			continue
+		}
+		l.problem(pos(file, locate(m, fe.Path)), joinPath(path, fe.Path), fe.Err.Error())
+	}
+}
+
+// onlyKeys returns a copy of m with just the given keys.
+func onlyKeys(m *ast.MappingNode, keys ...string) *ast.MappingNode {
+	out := *m
+	out.Values = nil
+	for _, mv := range m.Values {
+		if containsStr(keys, mv.Key.String()) {
+			out.Values = append(out.Values, mv)
+		}
+	}
+	return &out
+}
+
+func containsStr(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

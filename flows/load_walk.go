@@ -1,0 +1,144 @@
+package flows
+
+import (
+	"reflect"
+	"strconv"
+	"strings"
+
+	"github.com/goccy/go-yaml/ast"
+)
+
+// loadErrer is implemented by field types that parse at decode time but
+// report their errors later, with the field's position (Template, Duration).
+type loadErrer interface{ loadErr() error }
+
+type pathRef struct {
+	path string
+	ref  Ref
+}
+
+// walkLoadErrors visits every field of v (by YAML name) and collects the
+// load errors of Templates and Durations as FieldErrors.
+func walkLoadErrors(v any, prefix string) error {
+	var errs []error
+	walkFields(reflect.ValueOf(v), prefix, func(path string, fv reflect.Value) {
+		if le, ok := fv.Interface().(loadErrer); ok {
+			if err := le.loadErr(); err != nil {
+				errs = append(errs, FieldError{Path: path, Err: err})
+			}
+		}
+	})
+	return joinErrs(errs)
+}
+
+// walkRefs lists every template reference in v with its field path.
+func walkRefs(v any, prefix string) []pathRef {
+	var out []pathRef
+	walkFields(reflect.ValueOf(v), prefix, func(path string, fv reflect.Value) {
+		if t, ok := fv.Interface().(Template); ok {
+			for _, r := range t.Refs() {
+				out = append(out, pathRef{path: path, ref: r})
+			}
+		}
+	})
+	return out
+}
+
+var loadErrerType = reflect.TypeFor[loadErrer]()
+
+func walkFields(v reflect.Value, path string, visit func(string, reflect.Value)) {
+	for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
+		if v.IsNil() {
+			return
+		}
+		v = v.Elem()
+	}
+	if v.Type().Implements(loadErrerType) {
+		visit(path, v)
+		return
+	}
+	switch v.Kind() {
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			sf := v.Type().Field(i)
+			if !sf.IsExported() {
+				continue
+			}
+			name, inline := yamlName(sf)
+			if name == "-" {
+				continue
+			}
+			if inline {
+				walkFields(v.Field(i), path, visit)
+			} else {
+				walkFields(v.Field(i), joinPath(path, name), visit)
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		for i := 0; i < v.Len(); i++ {
+			walkFields(v.Index(i), path+"["+strconv.Itoa(i)+"]", visit)
+		}
+	case reflect.Map:
+		iter := v.MapRange()
+		for iter.Next() {
+			walkFields(iter.Value(), joinPath(path, iter.Key().String()), visit)
+		}
+	}
+}
+
+func yamlName(sf reflect.StructField) (name string, inline bool) {
+	tag := sf.Tag.Get("yaml")
+	name, opts, _ := strings.Cut(tag, ",")
+	inline = strings.Contains(opts, "inline")
+	if name == "" {
+		name = strings.ToLower(sf.Name)
+	}
+	return name, inline
+}
+
+// locate finds the node a field path ("expect.status[1]") points at in a
+// mapping, or the deepest node on the way if the field is absent.
+func locate(n ast.Node, path string) ast.Node {
+	for _, seg := range splitPath(path) {
+		var next ast.Node
+		switch t := n.(type) {
+		case *ast.MappingNode:
+			for _, mv := range t.Values {
+				if mv.Key.String() == seg {
+					next = mv.Value
+				}
+			}
+		case *ast.SequenceNode:
+			if i, err := strconv.Atoi(seg); err == nil && i >= 0 && i < len(t.Values) {
+				next = t.Values[i]
+			}
+		}
+		if next == nil {
+			return n
+		}
+		n = next
+	}
+	return n
+}
+
+func splitPath(path string) []string {
+	path = strings.ReplaceAll(path, "[", ".")
+	path = strings.ReplaceAll(path, "]", "")
+	var segs []string
+	for _, s := range strings.Split(path, ".") {
+		if s != "" {
+			segs = append(segs, s)
+		}
+	}
+	return segs
+}
+
+func joinErrs(errs []error) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	return joinAll(errs)
+}

@@ -1,0 +1,59 @@
+package flows
+
+import "time"
+
+// Result is the outcome of one run of one flow.
+type Result struct {
+	Flow     string            `json:"flow"`
+	Labels   map[string]string `json:"labels,omitempty"`
+	Start    time.Time         `json:"start"`
+	Duration time.Duration     `json:"-"`
+	OK       bool              `json:"ok"`
+	Steps    []StepResult      `json:"steps"`
+}
+
+// Failure returns the failure of the first failed step, or nil.
+func (r *Result) Failure() *Failure {
+	for i := range r.Steps {
+		if r.Steps[i].Failure != nil {
+			return r.Steps[i].Failure
+		}
+	}
+	return nil
+}
+
+// Findings returns every secondary finding of the run.
+func (r *Result) Findings() []Finding {
+	var out []Finding
+	for _, s := range r.Steps {
+		out = append(out, s.Findings...)
+	}
+	return out
+}
+
+// StepStatus is a step's outcome.
+type StepStatus string
+
+// Step outcomes. A warned step passed with a warning finding.
+const (
+	StepPassed  StepStatus = "pass"
+	StepWarned  StepStatus = "warn"
+	StepFailed  StepStatus = "fail"
+	StepSkipped StepStatus = "skip"
+)
+
+// StepResult is the outcome of one step.
+type StepResult struct {
+	ID         string             `json:"step"`
+	Kind       string             `json:"kind"`
+	Status     StepStatus         `json:"status"`
+	HTTPStatus int                `json:"http_status,omitempty"`
+	Duration   time.Duration      `json:"-"`
+	Failure    *Failure           `json:"-"`
+	Findings   []Finding          `json:"findings,omitempty"`
+	Notes      []string           `json:"notes,omitempty"`
+	Exchanges  []ExchangeEvidence `json:"-"`
+}
+
+// OK reports whether the step passed (with or without warnings).
+func (s *StepResult) OK() bool { return s.Status == StepPassed || s.Status == StepWarned }

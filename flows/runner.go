@@ -1,0 +1,149 @@
+package flows
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/authwatch/authwatch/internal/exchange"
+)
+
+// Runner runs flows. It holds what runs share: pooled transports, the clock,
+// the secret source and cached IdP metadata. It is safe for concurrent use;
+// the zero value is not: use NewRunner.
+type Runner struct {
+	Transport http.RoundTripper
+	Now       func() time.Time
+	Secrets   SecretSource
+	Logger    *slog.Logger
+	// TLSExpiryWarning is the horizon of tls_certificate_expiring (default 14 days).
+	TLSExpiryWarning time.Duration
+
+	transports sync.Map // TLSOptions → http.RoundTripper
+	meta       metadataCache
+}
+
+// NewRunner returns a Runner with a pooled transport, the system clock and
+// the process environment as secret source.
+func NewRunner() *Runner {
+	return &Runner{Transport: NewTransport(), Now: time.Now, Logger: slog.New(slog.DiscardHandler)}
+}
+
+func (r *Runner) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// Run runs every step of f in order, within the flow's deadline, and
+// returns the classified result. Steps after a failed one are skipped: they
+// depend on what came before. Run never panics on a target's behaviour.
+func (r *Runner) Run(ctx context.Context, f *Flow) *Result {
+	ctx, cancel := context.WithTimeout(ctx, f.RunTimeout())
+	defer cancel()
+	res := &Result{Flow: f.Name, Labels: f.Labels, Start: r.now(), OK: true}
+	st := newState(r, f)
+	for _, spec := range f.Steps {
+		if !res.OK {
+			res.Steps = append(res.Steps, StepResult{ID: spec.ID, Kind: spec.Kind, Status: StepSkipped})
+			continue
+		}
+		sr := r.runStep(ctx, st, spec)
+		res.OK = sr.OK()
+		res.Steps = append(res.Steps, sr)
+	}
+	res.Duration = r.now().Sub(res.Start)
+	return res
+}
+
+func (r *Runner) runStep(ctx context.Context, st *State, spec *StepSpec) StepResult {
+	if spec.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, spec.Timeout)
+		defer cancel()
+	}
+	rec := &exchange.Recorder{Base: r.Transport, Now: r.now}
+	st.beginStep(spec, rec)
+	start := r.now()
+	err := safeRun(ctx, spec.Step, st)
+	sr := StepResult{ID: spec.ID, Kind: spec.Kind, Duration: r.now().Sub(start), Status: StepPassed}
+	r.observeExchanges(st, rec.Exchanges())
+	if err != nil {
+		sr.Failure = r.classify(ctx, st, spec, err)
+		sr.Status = StepFailed
+	}
+	for _, ex := range rec.Exchanges() {
+		sr.Exchanges = append(sr.Exchanges, exchangeEvidence(ex, st.Secrets))
+	}
+	if last := rec.Last(); last != nil {
+		sr.HTTPStatus = last.Status
+	}
+	sr.Findings = st.redactFindings(st.step.findings)
+	sr.Notes = st.step.notes
+	if sr.Status == StepPassed && hasWarning(sr.Findings) {
+		sr.Status = StepWarned
+	}
+	if sr.Failure != nil {
+		sr.Failure.Evidence.Exchanges = sr.Exchanges
+		st.redactFailure(sr.Failure)
+	}
+	return sr
+}
+
+// safeRun turns a panic in a step into an internal_error: the daemon never
+// crashes on a target's behaviour.
+func safeRun(ctx context.Context, s Step, st *State) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = &Failure{Reason: ReasonInternalError, Summary: fmt.Sprintf("authwatch bug: panic in step: %v", p),
+				Err: fmt.Errorf("panic: %v\n%s", p, debug.Stack())}
+		}
+	}()
+	return s.Run(ctx, st)
+}
+
+// classify turns whatever a step returned into a Failure with the flow and
+// step filled in. Errors that are not Failures are transport errors (when an
+// exchange failed) or bugs.
+func (r *Runner) classify(ctx context.Context, st *State, spec *StepSpec, err error) *Failure {
+	var f *Failure
+	if !errors.As(err, &f) {
+		f = classifyTransportError(ctx, err, st.lastExchange())
+		if f == nil {
+			f = &Failure{Reason: ReasonInternalError, Summary: "authwatch bug: " + err.Error(), Err: err}
+		}
+	}
+	f.Flow, f.Step = st.Flow.Name, spec.ID
+	return f
+}
+
+func hasWarning(fs []Finding) bool {
+	for _, f := range fs {
+		if f.Reason.Info().Warning {
+			return true
+		}
+	}
+	return false
+}
+
+// redactFailure applies the value net to everything a failure shows.
+func (st *State) redactFailure(f *Failure) {
+	f.Summary = st.Secrets.String(f.Summary)
+	f.Next = st.Secrets.String(f.Next)
+	for i := range f.Evidence.Facts {
+		f.Evidence.Facts[i].Value = st.Secrets.String(f.Evidence.Facts[i].Value)
+	}
+}
+
+func (st *State) redactFindings(fs []Finding) []Finding {
+	for i := range fs {
+		fs[i].Summary = st.Secrets.String(fs[i].Summary)
+	}
+	return fs
+}

@@ -1,0 +1,151 @@
+package flows
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/cookiejar"
+	"strings"
+	"time"
+
+	"github.com/authwatch/authwatch/internal/exchange"
+	"github.com/authwatch/authwatch/internal/redact"
+)
+
+// State is what one run of one flow knows: step outputs, the secrets it has
+// seen, its cookie jar, and the current step's recorder. It lives for one
+// run; steps read and write it, never the Flow.
+type State struct {
+	Flow    *Flow
+	Secrets *redact.Secrets
+
+	runner  *Runner
+	outputs map[string]map[string]string
+	secret  map[string]bool // "step.output" names whose values are credentials
+	jar     http.CookieJar
+	step    *stepRecord
+}
+
+// stepRecord collects what the current step observed besides its result.
+type stepRecord struct {
+	spec     *StepSpec
+	start    time.Time
+	rec      *exchange.Recorder
+	findings []Finding
+	notes    []string
+}
+
+func newState(r *Runner, f *Flow) *State {
+	jar, _ := cookiejar.New(nil) // never fails without options
+	return &State{Flow: f, Secrets: &redact.Secrets{}, runner: r, outputs: map[string]map[string]string{}, secret: map[string]bool{}, jar: jar}
+}
+
+func (st *State) beginStep(spec *StepSpec, rec *exchange.Recorder) {
+	st.step = &stepRecord{spec: spec, rec: rec, start: st.Now()}
+}
+
+// Now is the run's clock (injected in tests).
+func (st *State) Now() time.Time { return st.runner.now() }
+
+// Skew is the allowed clock difference.
+func (st *State) Skew() time.Duration { return st.Flow.Skew() }
+
+// StepID is the current step's id.
+func (st *State) StepID() string { return st.step.spec.ID }
+
+// Expand resolves a template. A missing secret yields a credentials_missing
+// Failure; a missing step output an assertion_failed one. Secret values, and
+// every expansion that contains one, are registered for redaction.
+func (st *State) Expand(t Template) (string, error) {
+	if t.err != nil {
+		return "", Fail(ReasonConfigInvalid, "%v", t.err)
+	}
+	var b strings.Builder
+	secret := false
+	for _, p := range t.parts {
+		if p.ref == nil {
+			b.WriteString(p.literal)
+			continue
+		}
+		v, isSecret, err := st.resolve(*p.ref)
+		if err != nil {
+			return "", err
+		}
+		secret = secret || isSecret
+		b.WriteString(v)
+	}
+	if secret {
+		st.Secrets.Add(b.String())
+	}
+	return b.String(), nil
+}
+
+func (st *State) resolve(ref Ref) (value string, secret bool, err error) {
+	if ref.Kind == refStep {
+		v, ok := st.outputs[ref.Name][ref.Output]
+		if !ok || v == "" {
+			return "", false, Fail(ReasonAssertionFailed, "%s is empty: step %q produced no %s", ref, ref.Name, ref.Output)
+		}
+		return v, st.isSecretOutput(ref.Name, ref.Output), nil
+	}
+	v, err := st.runner.Secrets.Resolve(ref)
+	if errors.Is(err, errSecretMissing) {
+		return "", true, Fail(ReasonCredentialsMissing, "%s: %v", ref, strings.TrimPrefix(err.Error(), errSecretMissing.Error()+": ")).Wrap(err)
+	}
+	if err != nil {
+		return "", true, err
+	}
+	st.Secrets.Add(v)
+	return v, true, nil
+}
+
+// isSecretOutput reports whether an output's value is a credential.
+func (st *State) isSecretOutput(step, name string) bool {
+	return redact.SensitiveKey(name) || st.secret[step+"."+name]
+}
+
+// SetOutput publishes a value for later steps as ${steps.ID.NAME}. Secret
+// values are registered for redaction.
+func (st *State) SetOutput(name, value string, secret bool) {
+	id := st.step.spec.ID
+	if st.outputs[id] == nil {
+		st.outputs[id] = map[string]string{}
+	}
+	st.outputs[id][name] = value
+	if secret {
+		st.Secrets.Add(value)
+		st.secret[id+"."+name] = true
+	}
+}
+
+// Output returns an earlier step's output.
+func (st *State) Output(step, name string) (string, bool) {
+	v, ok := st.outputs[step][name]
+	return v, ok
+}
+
+// Finding records a secondary observation on the current step.
+func (st *State) Finding(reason Reason, format string, args ...any) {
+	summary := fmt.Sprintf(format, args...)
+	for _, f := range st.step.findings {
+		if f.Reason == reason && f.Summary == summary {
+			return
+		}
+	}
+	st.step.findings = append(st.step.findings, Finding{Reason: reason, Summary: summary})
+}
+
+// Note records something a person should know about how the step ran, such
+// as disabled TLS verification.
+func (st *State) Note(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	for _, n := range st.step.notes {
+		if n == msg {
+			return
+		}
+	}
+	st.step.notes = append(st.step.notes, msg)
+}
+
+// Recorder returns the current step's exchange recorder.
+func (st *State) Recorder() *exchange.Recorder { return st.step.rec }

@@ -1,0 +1,54 @@
+package flows
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/goccy/go-yaml"
+)
+
+// StatusList is one status code or a list of them: `status: 200` or
+// `status: [200, 204]`.
+type StatusList struct {
+	codes []int
+	err   error
+}
+
+// Statuses makes a StatusList (for defaults and tests).
+func Statuses(codes ...int) StatusList { return StatusList{codes: codes} }
+
+// UnmarshalYAML implements yaml.BytesUnmarshaler; errors are kept for
+// positioned reporting.
+func (s *StatusList) UnmarshalYAML(b []byte) error {
+	*s = StatusList{}
+	var one int
+	if err := yaml.Unmarshal(b, &one); err == nil {
+		s.codes = []int{one}
+	} else if err := yaml.Unmarshal(b, &s.codes); err != nil {
+		s.err = fmt.Errorf("must be a status code or a list of them, got %s", truncate(strings.TrimSpace(string(b)), 40))
+		return nil
+	}
+	for _, c := range s.codes {
+		if c < 100 || c > 599 {
+			s.err = fmt.Errorf("must be 100..599, got %d", c)
+		}
+	}
+	return nil
+}
+
+// MarshalYAML implements yaml.InterfaceMarshaler.
+func (s StatusList) MarshalYAML() (any, error) { return s.codes, nil }
+
+// Codes returns the codes.
+func (s StatusList) Codes() []int { return s.codes }
+
+func (s StatusList) String() string {
+	parts := make([]string, len(s.codes))
+	for i, c := range s.codes {
+		parts[i] = strconv.Itoa(c)
+	}
+	return strings.Join(parts, " or ")
+}
+
+func (s StatusList) loadErr() error { return s.err }

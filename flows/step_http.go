@@ -1,0 +1,285 @@
+package flows
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// HTTPStep calls a URL and checks the answer. Auth comes from earlier steps
+// (a bearer token, basic credentials) or the run's cookie jar.
+type HTTPStep struct {
+	Method     string              `yaml:"method,omitempty" json:"method,omitempty" jsonschema:"description=HTTP method (default GET)."`
+	URL        Template            `yaml:"url" json:"url" jsonschema:"required"`
+	Headers    map[string]Template `yaml:"headers,omitempty" json:"headers,omitempty"`
+	Body       Template            `yaml:"body,omitempty" json:"body,omitempty" jsonschema:"description=Request body (set Content-Type in headers)."`
+	Auth       *HTTPAuth           `yaml:"auth,omitempty" json:"auth,omitempty"`
+	Redirects  *RedirectPolicy     `yaml:"redirects,omitempty" json:"redirects,omitempty"`
+	Cookies    *bool               `yaml:"cookies,omitempty" json:"cookies,omitempty" jsonschema:"description=Send and keep cookies in the run's cookie jar (default true)."`
+	TLSOptions `yaml:",inline"`
+	Expect     HTTPExpect         `yaml:"expect,omitempty" json:"expect,omitempty"`
+	Extract    map[string]Extract `yaml:"extract,omitempty" json:"extract,omitempty" jsonschema:"description=Values published to later steps as ${steps.ID.NAME}."`
+}
+
+// HTTPAuth is how a request authenticates. At most one of bearer and basic.
+type HTTPAuth struct {
+	Bearer Template   `yaml:"bearer,omitempty" json:"bearer,omitempty" jsonschema:"description=A bearer token, e.g. ${steps.token.access_token}."`
+	Basic  *BasicAuth `yaml:"basic,omitempty" json:"basic,omitempty"`
+	// Audience is the identifier the API expects in aud; it lets a 401 be
+	// explained as audience_mismatch with both values.
+	Audience string `yaml:"audience,omitempty" json:"audience,omitempty" jsonschema:"description=The audience the API expects (used to explain a refused token)."`
+}
+
+// BasicAuth is HTTP Basic credentials (RFC 7617).
+type BasicAuth struct {
+	Username Template `yaml:"username" json:"username" jsonschema:"required"`
+	Password Template `yaml:"password" json:"password" jsonschema:"required"`
+}
+
+// RedirectPolicy says whether and how far redirects are followed.
+type RedirectPolicy struct {
+	Follow *bool `yaml:"follow,omitempty" json:"follow,omitempty" jsonschema:"description=Follow redirects (default true)."`
+	Max    int   `yaml:"max,omitempty" json:"max,omitempty" jsonschema:"description=Maximum hops (default 10)."`
+}
+
+// Extract publishes a value of the answer: a jq path into the JSON body, or
+// a response header. Secret marks it as a credential (redacted everywhere).
+type Extract struct {
+	JSON   string `yaml:"json,omitempty" json:"json,omitempty" jsonschema:"description=jq expression on the JSON body, e.g. .items[0].id"`
+	Header string `yaml:"header,omitempty" json:"header,omitempty"`
+	Secret bool   `yaml:"secret,omitempty" json:"secret,omitempty"`
+
+	query *jqQuery
+}
+
+var (
+	_ Step         = (*HTTPStep)(nil)
+	_ OutputLister = (*HTTPStep)(nil)
+)
+
+var validMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+
+// Validate implements Step.
+func (s *HTTPStep) Validate() error {
+	var errs []error
+	s.Method = strings.ToUpper(s.Method)
+	if s.Method == "" {
+		s.Method = http.MethodGet
+	}
+	if !containsStr(validMethods, s.Method) {
+		errs = append(errs, FieldErrorf("method", "must be one of %s, got %q", strings.Join(validMethods, ", "), s.Method))
+	}
+	errs = append(errs, validateTemplateURL("url", s.URL))
+	if s.Auth != nil {
+		if !s.Auth.Bearer.IsZero() && s.Auth.Basic != nil {
+			errs = append(errs, FieldErrorf("auth", "give bearer or basic, not both"))
+		}
+		if s.Auth.Bearer.IsZero() && s.Auth.Basic == nil {
+			errs = append(errs, FieldErrorf("auth", "give bearer or basic (or drop auth for an unauthenticated request)"))
+		}
+	}
+	if s.Redirects != nil && s.Redirects.Max < 0 {
+		errs = append(errs, FieldErrorf("redirects.max", "must not be negative"))
+	}
+	for name, e := range s.Extract {
+		errs = append(errs, PrefixErrors("extract."+name, e.validate(name)))
+		s.Extract[name] = e
+	}
+	errs = append(errs, s.TLSOptions.Validate(), PrefixErrors("expect", s.Expect.Validate()))
+	return joinErrs(compact(errs))
+}
+
+func (e *Extract) validate(name string) error {
+	if !stepIDPattern.MatchString(name) {
+		return FieldErrorf("", "output names are lower-case letters, digits and _")
+	}
+	if (e.JSON == "") == (e.Header == "") {
+		return FieldErrorf("", "give exactly one of json or header")
+	}
+	if e.JSON != "" {
+		q, err := compileJQ(e.JSON)
+		if err != nil {
+			return FieldError{Path: "json", Err: err}
+		}
+		e.query = q
+	}
+	return nil
+}
+
+// Outputs implements OutputLister.
+func (s *HTTPStep) Outputs() []string {
+	out := []string{"status", "location"}
+	for name := range s.Extract {
+		out = append(out, name)
+	}
+	return out
+}
+
+// Run implements Step.
+func (s *HTTPStep) Run(ctx context.Context, st *State) error {
+	req, cred, err := s.request(ctx, st)
+	if err != nil {
+		return err
+	}
+	client, err := st.Client(s.clientOptions())
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	body, err := readBody(resp)
+	if err != nil {
+		return err
+	}
+	st.SetOutput("status", strconv.Itoa(resp.StatusCode), false)
+	st.SetOutput("location", resp.Header.Get("Location"), false)
+	ans := &answer{resp: resp, body: body, cred: cred, audience: s.auth().Audience}
+	if !s.Expect.statusOK(resp.StatusCode) {
+		return classifyStatus(st, ans, s.Expect.statuses())
+	}
+	if err := s.Expect.check(st, ans); err != nil {
+		return err
+	}
+	if err := s.extract(st, ans); err != nil {
+		return err
+	}
+	return checkLatency(st, s.Expect.MaxLatency)
+}
+
+func (s *HTTPStep) auth() HTTPAuth {
+	if s.Auth == nil {
+		return HTTPAuth{}
+	}
+	return *s.Auth
+}
+
+func (s *HTTPStep) clientOptions() ClientOptions {
+	o := ClientOptions{TLS: s.TLSOptions, UseJar: s.Cookies == nil || *s.Cookies}
+	if s.Redirects != nil {
+		o.NoRedirects = s.Redirects.Follow != nil && !*s.Redirects.Follow
+		o.MaxRedirects = s.Redirects.Max
+	}
+	return o
+}
+
+// credential is what the request carried to authenticate, for explaining
+// a refusal.
+type credential struct {
+	kind   string // "bearer", "basic", "header" or ""
+	bearer string // the raw bearer token (never shown)
+}
+
+func (s *HTTPStep) request(ctx context.Context, st *State) (*http.Request, credential, error) {
+	var cred credential
+	url, err := st.Expand(s.URL)
+	if err != nil {
+		return nil, cred, err
+	}
+	body, err := st.Expand(s.Body)
+	if err != nil {
+		return nil, cred, err
+	}
+	req, err := http.NewRequestWithContext(ctx, s.Method, url, strings.NewReader(body))
+	if err != nil {
+		return nil, cred, Fail(ReasonConfigInvalid, "cannot build the request: %v", err).Wrap(err)
+	}
+	if body == "" {
+		req.Body, req.GetBody, req.ContentLength = http.NoBody, nil, 0
+	}
+	for name, t := range s.Headers {
+		v, err := st.Expand(t)
+		if err != nil {
+			return nil, cred, err
+		}
+		req.Header.Set(name, v)
+	}
+	if req.Header.Get("Authorization") != "" {
+		cred.kind = "header"
+	}
+	a := s.auth()
+	switch {
+	case !a.Bearer.IsZero():
+		tok, err := st.Expand(a.Bearer)
+		if err != nil {
+			return nil, cred, err
+		}
+		st.Secrets.Add(tok)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		cred = credential{kind: "bearer", bearer: tok}
+	case a.Basic != nil:
+		user, err := st.Expand(a.Basic.Username)
+		if err != nil {
+			return nil, cred, err
+		}
+		pass, err := st.Expand(a.Basic.Password)
+		if err != nil {
+			return nil, cred, err
+		}
+		st.Secrets.Add(pass, base64.StdEncoding.EncodeToString([]byte(user+":"+pass)))
+		req.SetBasicAuth(user, pass)
+		cred.kind = "basic"
+	}
+	return req, cred, nil
+}
+
+func (s *HTTPStep) extract(st *State, ans *answer) error {
+	for name, e := range s.Extract {
+		var v string
+		if e.Header != "" {
+			v = ans.resp.Header.Get(e.Header)
+		} else {
+			doc, err := ans.json()
+			if err != nil {
+				return Fail(ReasonAssertionFailed, "extract %s: the body is not JSON: %v", name, err)
+			}
+			got, err := e.query.first(doc)
+			if err != nil {
+				return Fail(ReasonAssertionFailed, "extract %s: %s: %v", name, e.JSON, err)
+			}
+			v = scalarText(got)
+		}
+		if v == "" {
+			return Fail(ReasonAssertionFailed, "extract %s: %s gave nothing", name, e.describe())
+		}
+		st.SetOutput(name, v, e.Secret)
+	}
+	return nil
+}
+
+func (e Extract) describe() string {
+	if e.Header != "" {
+		return "header " + e.Header
+	}
+	return "json " + e.JSON
+}
+
+func validateTemplateURL(path string, t Template) error {
+	if t.IsZero() {
+		return FieldErrorf(path, "required")
+	}
+	if len(t.Refs()) > 0 && strings.HasPrefix(t.String(), "${") {
+		return nil // the URL itself comes from an earlier step
+	}
+	if err := validateHTTPURL(t.String(), true); err != nil && len(t.Refs()) == 0 {
+		return FieldError{Path: path, Err: err}
+	}
+	return nil
+}
+
+func scalarText(v any) string {
+	switch t := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return t
+	case float64:
+		return strconv.FormatFloat(t, 'f', -1, 64)
+	default:
+		return fmt.Sprint(t)
+	}
+}

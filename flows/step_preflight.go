@@ -1,0 +1,125 @@
+package flows
+
+import (
+	"context"
+	"net/http"
+	"strings"
+)
+
+// PreflightStep sends a CORS preflight (Fetch standard §3.2.2: OPTIONS with
+// Origin and Access-Control-Request-*) and checks that the answer lets a
+// browser send the real request. Preflights carry no credentials.
+type PreflightStep struct {
+	URL         Template `yaml:"url" json:"url" jsonschema:"required"`
+	Origin      string   `yaml:"origin" json:"origin" jsonschema:"required,description=The page's origin, e.g. https://app.example.com"`
+	Method      string   `yaml:"method,omitempty" json:"method,omitempty" jsonschema:"description=The method of the real request (default GET)."`
+	Headers     []string `yaml:"headers,omitempty" json:"headers,omitempty" jsonschema:"description=Request headers the real request sends (e.g. Authorization)."`
+	Credentials bool     `yaml:"credentials,omitempty" json:"credentials,omitempty" jsonschema:"description=The real request is sent with credentials (cookies): Allow-Credentials must be true and the origin exact."`
+	TLSOptions  `yaml:",inline"`
+	Expect      struct {
+		MaxLatency Duration `yaml:"max_latency,omitempty" json:"max_latency,omitempty"`
+	} `yaml:"expect,omitempty" json:"expect,omitempty"`
+}
+
+var _ Step = (*PreflightStep)(nil)
+
+// simpleMethods need no Allow-Methods entry (Fetch: CORS-safelisted methods).
+var simpleMethods = []string{"GET", "HEAD", "POST"}
+
+// Validate implements Step.
+func (s *PreflightStep) Validate() error {
+	var errs []error
+	errs = append(errs, validateTemplateURL("url", s.URL))
+	if err := validateHTTPURL(s.Origin, true); err != nil {
+		errs = append(errs, FieldError{Path: "origin", Err: err})
+	} else if strings.Count(s.Origin, "/") > 2 {
+		errs = append(errs, FieldErrorf("origin", "an origin is scheme://host[:port] with no path, got %q", s.Origin))
+	}
+	s.Method = strings.ToUpper(s.Method)
+	if s.Method == "" {
+		s.Method = http.MethodGet
+	}
+	errs = append(errs, s.TLSOptions.Validate())
+	return joinErrs(compact(errs))
+}
+
+// Run implements Step.
+func (s *PreflightStep) Run(ctx context.Context, st *State) error {
+	url, err := st.Expand(s.URL)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodOptions, url, nil)
+	if err != nil {
+		return Fail(ReasonConfigInvalid, "cannot build the request: %v", err).Wrap(err)
+	}
+	req.Header.Set("Origin", s.Origin)
+	req.Header.Set("Access-Control-Request-Method", s.Method)
+	if len(s.Headers) > 0 {
+		req.Header.Set("Access-Control-Request-Headers", strings.ToLower(strings.Join(s.Headers, ",")))
+	}
+	client, err := st.Client(ClientOptions{TLS: s.TLSOptions, NoRedirects: true})
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	if _, err := readBody(resp); err != nil {
+		return err
+	}
+	if f := s.judge(resp); f != nil {
+		return f.With(F("status", resp.StatusCode), F("origin", s.Origin), F("allow_origin", resp.Header.Get("Access-Control-Allow-Origin")),
+			F("allow_methods", resp.Header.Get("Access-Control-Allow-Methods")), F("allow_headers", resp.Header.Get("Access-Control-Allow-Headers")),
+			F("allow_credentials", resp.Header.Get("Access-Control-Allow-Credentials")))
+	}
+	return checkLatency(st, s.Expect.MaxLatency)
+}
+
+// judge checks the answer the way a browser does, in the browser's order.
+func (s *PreflightStep) judge(resp *http.Response) *Failure {
+	h := resp.Header
+	switch {
+	case resp.StatusCode == 401 || resp.StatusCode == 403:
+		return Fail(ReasonCORSPreflightRejected, "the preflight (OPTIONS %s) was answered %d: preflights carry no credentials, so the gateway or API must not require auth for OPTIONS",
+			resp.Request.URL.Path, resp.StatusCode)
+	case resp.StatusCode < 200 || resp.StatusCode > 299:
+		return Fail(ReasonUnexpectedStatus, "the preflight was answered %d; browsers need a 2xx (usually 204)", resp.StatusCode)
+	}
+	allowOrigin := h.Get("Access-Control-Allow-Origin")
+	switch {
+	case allowOrigin == "":
+		return Fail(ReasonCORSOriginNotAllowed, "the preflight answer has no Access-Control-Allow-Origin: origin %s is not allowed", s.Origin)
+	case allowOrigin == "*" && s.Credentials:
+		return Fail(ReasonCORSCredentialsMisconfig, "Access-Control-Allow-Origin is * but the request is sent with credentials: browsers require the exact origin %s", s.Origin)
+	case allowOrigin != "*" && allowOrigin != s.Origin:
+		return Fail(ReasonCORSOriginNotAllowed, "Access-Control-Allow-Origin is %q, not the page's origin %s", allowOrigin, s.Origin)
+	case s.Credentials && h.Get("Access-Control-Allow-Credentials") != "true":
+		return Fail(ReasonCORSCredentialsMisconfig, "the request is sent with credentials but Access-Control-Allow-Credentials is %q, not \"true\"", h.Get("Access-Control-Allow-Credentials"))
+	}
+	if !containsStr(simpleMethods, s.Method) && !listAllows(h.Values("Access-Control-Allow-Methods"), s.Method, !s.Credentials, true) {
+		return Fail(ReasonCORSMethodNotAllowed, "Access-Control-Allow-Methods (%q) does not include %s", h.Get("Access-Control-Allow-Methods"), s.Method)
+	}
+	for _, want := range s.Headers {
+		// A wildcard never covers Authorization (Fetch standard).
+		wildcardOK := !s.Credentials && !strings.EqualFold(want, "Authorization")
+		if !listAllows(h.Values("Access-Control-Allow-Headers"), want, wildcardOK, false) {
+			return Fail(ReasonCORSHeaderNotAllowed, "Access-Control-Allow-Headers (%q) does not include %s", h.Get("Access-Control-Allow-Headers"), want)
+		}
+	}
+	return nil
+}
+
+// listAllows reports whether a comma-separated allow-list names want.
+func listAllows(values []string, want string, wildcardOK, caseSensitive bool) bool {
+	for _, v := range values {
+		for _, item := range strings.Split(v, ",") {
+			item = strings.TrimSpace(item)
+			if (item == "*" && wildcardOK) || item == want || (!caseSensitive && strings.EqualFold(item, want)) {
+				return true
+			}
+		}
+	}
+	return false
+}

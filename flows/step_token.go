@@ -1,0 +1,330 @@
+package flows
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+)
+
+type grantType string
+
+const (
+	grantClientCredentials grantType = "client_credentials"
+	grantPassword          grantType = "password"
+	grantRefresh           grantType = "refresh_token"
+)
+
+// Client authentication methods at the token endpoint (RFC 6749 §2.3.1).
+const (
+	authClientSecretBasic = "client_secret_basic"
+	authClientSecretPost  = "client_secret_post"
+	authNone              = "none"
+)
+
+// TokenRequest is what every token grant step shares: where the token
+// endpoint is, who the client is, what to ask for and what to expect.
+// Every run asks the token endpoint afresh: tokens are never cached across
+// runs, so an outage of the token endpoint shows at once.
+type TokenRequest struct {
+	Issuer       string              `yaml:"issuer,omitempty" json:"issuer,omitempty" jsonschema:"description=Issuer URL: the token endpoint and JWKS come from its discovery document."`
+	TokenURL     string              `yaml:"token_url,omitempty" json:"token_url,omitempty" jsonschema:"description=Token endpoint URL (instead of, or overriding, discovery)."`
+	JWKSURL      string              `yaml:"jwks_url,omitempty" json:"jwks_url,omitempty" jsonschema:"description=JWKS URL for verifying JWTs when no issuer is given."`
+	ClientID     Template            `yaml:"client_id" json:"client_id" jsonschema:"required"`
+	ClientSecret Template            `yaml:"client_secret,omitempty" json:"client_secret,omitempty" jsonschema:"description=A secret reference such as ${env:CLIENT_SECRET}; never a literal in production."`
+	ClientAuth   string              `yaml:"client_auth,omitempty" json:"client_auth,omitempty" jsonschema:"enum=client_secret_basic,enum=client_secret_post,enum=none,description=Client authentication method (default client_secret_basic). Set explicitly: auto-detection hides the real error."`
+	Scopes       []string            `yaml:"scopes,omitempty" json:"scopes,omitempty"`
+	Audience     string              `yaml:"audience,omitempty" json:"audience,omitempty" jsonschema:"description=Sent as the audience parameter (Auth0, Okta custom authorization servers)."`
+	Resource     []string            `yaml:"resource,omitempty" json:"resource,omitempty" jsonschema:"description=RFC 8707 resource indicators."`
+	Params       map[string]Template `yaml:"params,omitempty" json:"params,omitempty" jsonschema:"description=Extra token request parameters."`
+	TLSOptions   `yaml:",inline"`
+	Expect       TokenExpect `yaml:"expect,omitempty" json:"expect,omitempty"`
+}
+
+var reservedTokenParams = []string{"grant_type", "client_id", "client_secret", "scope", "audience", "resource", "username", "password", "refresh_token"}
+
+// Validate checks the shared token request fields.
+func (r *TokenRequest) Validate() error {
+	var errs []error
+	if r.Issuer == "" && r.TokenURL == "" {
+		errs = append(errs, FieldErrorf("issuer", "give issuer (discovery finds the token endpoint) or token_url"))
+	}
+	if r.Issuer != "" {
+		if err := validateIssuer(r.Issuer); err != nil {
+			errs = append(errs, FieldError{Path: "issuer", Err: err})
+		}
+	}
+	for path, u := range map[string]string{"token_url": r.TokenURL, "jwks_url": r.JWKSURL} {
+		if err := validateHTTPURL(u, false); err != nil {
+			errs = append(errs, FieldError{Path: path, Err: err})
+		}
+	}
+	if r.ClientID.IsZero() {
+		errs = append(errs, FieldErrorf("client_id", "required"))
+	}
+	switch r.ClientAuth {
+	case "", authClientSecretBasic, authClientSecretPost:
+		if r.ClientSecret.IsZero() {
+			errs = append(errs, FieldErrorf("client_secret", "required for %s (use client_auth: none for a public client)", r.authMethod()))
+		}
+	case authNone:
+	default:
+		errs = append(errs, FieldErrorf("client_auth", "must be client_secret_basic, client_secret_post or none, got %q", r.ClientAuth))
+	}
+	for k := range r.Params {
+		if containsStr(reservedTokenParams, k) {
+			errs = append(errs, FieldErrorf("params."+k, "%s is set by the step itself; use the step's own field", k))
+		}
+	}
+	errs = append(errs, r.TLSOptions.Validate(), PrefixErrors("expect", r.Expect.Validate()))
+	return joinErrs(compact(errs))
+}
+
+func (r *TokenRequest) authMethod() string {
+	if r.ClientAuth == "" {
+		return authClientSecretBasic
+	}
+	return r.ClientAuth
+}
+
+// Outputs are the values a token step publishes.
+func (r *TokenRequest) Outputs() []string {
+	return []string{"access_token", "id_token", "refresh_token", "token_type", "expires_in", "scope", "token_endpoint"}
+}
+
+// grant asks the token endpoint for a token with the given grant and
+// parameters, checks the answer and publishes the tokens.
+func (r *TokenRequest) grant(ctx context.Context, st *State, grant grantType, params url.Values) error {
+	endpoint, doc, err := r.tokenEndpoint(ctx, st)
+	if err != nil {
+		return err
+	}
+	cfg, err := r.config(st, endpoint, grant, params)
+	if err != nil {
+		return err
+	}
+	client, err := st.Client(ClientOptions{TLS: r.TLSOptions})
+	if err != nil {
+		return err
+	}
+	tok, err := cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, client))
+	if err != nil {
+		return r.tokenError(st, grant, endpoint, err)
+	}
+	if r.Expect.Error != "" {
+		return Fail(ReasonAuthNotEnforced, "the token endpoint issued a token, but this grant must be refused with %s", r.Expect.Error)
+	}
+	r.publish(st, tok, endpoint)
+	return r.Expect.check(ctx, st, r, doc, tok)
+}
+
+// tokenError classifies a refused grant, or passes a negative check.
+func (r *TokenRequest) tokenError(st *State, grant grantType, endpoint string, err error) error {
+	var re *oauth2.RetrieveError
+	if r.Expect.Error != "" && errors.As(err, &re) && re.ErrorCode == r.Expect.Error {
+		return nil
+	}
+	err = classifyTokenError(st, grant, endpoint, err)
+	f, ok := err.(*Failure)
+	if !ok {
+		return err
+	}
+	facts := clientFacts(st, r)
+	f.With(facts...)
+	if f.Reason == ReasonInvalidClient {
+		f.Summary += fmt.Sprintf(" (client %s, %s)", factValue(facts, "client_id"), r.authMethod())
+	}
+	if r.Expect.Error != "" {
+		f.Summary += fmt.Sprintf("; the flow expected the error %s", r.Expect.Error)
+	}
+	return f
+}
+
+func factValue(facts []Fact, name string) string {
+	for _, f := range facts {
+		if f.Name == name {
+			return strconv.Quote(f.Value)
+		}
+	}
+	return "(unknown)"
+}
+
+// tokenEndpoint finds the token endpoint: token_url, or discovery.
+func (r *TokenRequest) tokenEndpoint(ctx context.Context, st *State) (string, *DiscoveryDoc, error) {
+	if r.Issuer == "" {
+		return r.TokenURL, nil, nil
+	}
+	need := []string{"token_endpoint"}
+	if r.TokenURL != "" {
+		need = nil
+	}
+	doc, err := st.Discover(ctx, r.Issuer, r.TLSOptions, false, need...)
+	if err != nil {
+		return "", nil, err
+	}
+	if r.TokenURL != "" {
+		return r.TokenURL, doc, nil
+	}
+	return doc.TokenEndpoint, doc, nil
+}
+
+func (r *TokenRequest) config(st *State, endpoint string, grant grantType, params url.Values) (*clientcredentials.Config, error) {
+	id, err := st.Expand(r.ClientID)
+	if err != nil {
+		return nil, err
+	}
+	var secret string
+	if r.authMethod() != authNone {
+		if secret, err = st.Expand(r.ClientSecret); err != nil {
+			return nil, err
+		}
+	}
+	if params == nil {
+		params = url.Values{}
+	}
+	// clientcredentials lets grant_type be overridden, which gives every
+	// grant the same explicit client authentication and typed errors.
+	params.Set("grant_type", string(grant))
+	if r.Audience != "" {
+		params.Set("audience", r.Audience)
+	}
+	for _, res := range r.Resource {
+		params.Add("resource", res)
+	}
+	for k, t := range r.Params {
+		v, err := st.Expand(t)
+		if err != nil {
+			return nil, err
+		}
+		params.Set(k, v)
+	}
+	style := oauth2.AuthStyleInHeader // never AutoDetect: it retries silently and hides the first error
+	if r.authMethod() != authClientSecretBasic {
+		style = oauth2.AuthStyleInParams
+	}
+	return &clientcredentials.Config{ClientID: id, ClientSecret: secret, TokenURL: endpoint, Scopes: r.Scopes,
+		EndpointParams: params, AuthStyle: style}, nil
+}
+
+// publish makes the tokens available to later steps (as secrets).
+func (r *TokenRequest) publish(st *State, tok *oauth2.Token, endpoint string) {
+	st.SetOutput("access_token", tok.AccessToken, true)
+	st.SetOutput("refresh_token", tok.RefreshToken, true)
+	if id, ok := tok.Extra("id_token").(string); ok {
+		st.SetOutput("id_token", id, true)
+	}
+	st.SetOutput("token_type", tok.Type(), false)
+	st.SetOutput("scope", extraString(tok, "scope"), false)
+	st.SetOutput("expires_in", extraString(tok, "expires_in"), false)
+	st.SetOutput("token_endpoint", endpoint, false)
+}
+
+func extraString(tok *oauth2.Token, key string) string {
+	switch v := tok.Extra(key).(type) {
+	case string:
+		return v
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	case nil:
+		return ""
+	default:
+		return fmt.Sprint(v)
+	}
+}
+
+// ClientCredentialsStep gets a token with the client_credentials grant (RFC 6749 §4.4).
+type ClientCredentialsStep struct {
+	TokenRequest `yaml:",inline"`
+}
+
+// PasswordStep gets a token with the resource owner password grant
+// (RFC 6749 §4.3; deprecated by OAuth 2.1, still common for synthetic users).
+type PasswordStep struct {
+	TokenRequest `yaml:",inline"`
+	Username     Template `yaml:"username" json:"username" jsonschema:"required"`
+	Password     Template `yaml:"password" json:"password" jsonschema:"required,description=A secret reference such as ${env:SYNTHETIC_PASSWORD}."`
+}
+
+// RefreshStep gets a token with the refresh_token grant (RFC 6749 §6).
+type RefreshStep struct {
+	TokenRequest `yaml:",inline"`
+	RefreshToken Template `yaml:"refresh_token" json:"refresh_token" jsonschema:"required,description=Usually ${steps.ID.refresh_token} of an earlier step."`
+}
+
+var (
+	_ Step = (*ClientCredentialsStep)(nil)
+	_ Step = (*PasswordStep)(nil)
+	_ Step = (*RefreshStep)(nil)
+)
+
+// Run implements Step.
+func (s *ClientCredentialsStep) Run(ctx context.Context, st *State) error {
+	return s.grant(ctx, st, grantClientCredentials, nil)
+}
+
+// Validate implements Step.
+func (s *PasswordStep) Validate() error {
+	errs := []error{s.TokenRequest.Validate()}
+	if s.Username.IsZero() {
+		errs = append(errs, FieldErrorf("username", "required"))
+	}
+	if s.Password.IsZero() {
+		errs = append(errs, FieldErrorf("password", "required"))
+	}
+	return joinErrs(compact(errs))
+}
+
+// Run implements Step.
+func (s *PasswordStep) Run(ctx context.Context, st *State) error {
+	user, err := st.Expand(s.Username)
+	if err != nil {
+		return err
+	}
+	pass, err := st.Expand(s.Password)
+	if err != nil {
+		return err
+	}
+	return s.grant(ctx, st, grantPassword, url.Values{"username": {user}, "password": {pass}})
+}
+
+// Validate implements Step.
+func (s *RefreshStep) Validate() error {
+	errs := []error{s.TokenRequest.Validate()}
+	if s.RefreshToken.IsZero() {
+		errs = append(errs, FieldErrorf("refresh_token", "required, e.g. ${steps.login.refresh_token}"))
+	}
+	return joinErrs(compact(errs))
+}
+
+// Run implements Step.
+func (s *RefreshStep) Run(ctx context.Context, st *State) error {
+	rt, err := st.Expand(s.RefreshToken)
+	if err != nil {
+		return err
+	}
+	st.Secrets.Add(rt)
+	return s.grant(ctx, st, grantRefresh, url.Values{"refresh_token": {rt}})
+}
+
+func validateHTTPURL(raw string, required bool) error {
+	if raw == "" {
+		if required {
+			return errors.New("required")
+		}
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("must be an absolute http(s) URL, got %q", truncate(raw, 80))
+	}
+	return nil
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}

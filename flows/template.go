@@ -1,0 +1,147 @@
+package flows
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// Template is a string that may reference secrets and earlier steps' outputs:
+//
+//	${env:NAME}          an environment variable (a secret)
+//	${file:/path}        a file's content, trailing newline trimmed (a secret)
+//	${credential:NAME}   a systemd credential from $CREDENTIALS_DIRECTORY (a secret)
+//	${steps.ID.NAME}     an output of an earlier step, e.g. ${steps.token.access_token}
+//
+// "$${" writes a literal "${". References are parsed at load and resolved at
+// run time, on every run, so a rotated secret is picked up without a restart;
+// the resolved value is never kept in the flow.
+type Template struct {
+	raw   string
+	parts []templatePart
+	err   error
+}
+
+type refKind string
+
+const (
+	refEnv        refKind = "env"
+	refFile       refKind = "file"
+	refCredential refKind = "credential"
+	refStep       refKind = "steps"
+)
+
+type templatePart struct {
+	literal string
+	ref     *Ref
+}
+
+// Ref is one ${...} reference in a Template.
+type Ref struct {
+	Kind   refKind
+	Name   string // env var, file path, credential name, or step id
+	Output string // for step references: the output name
+}
+
+// IsSecret reports whether the reference names a secret source.
+func (r Ref) IsSecret() bool { return r.Kind != refStep }
+
+func (r Ref) String() string {
+	if r.Kind == refStep {
+		return "${steps." + r.Name + "." + r.Output + "}"
+	}
+	return "${" + string(r.Kind) + ":" + r.Name + "}"
+}
+
+var (
+	refPattern   = regexp.MustCompile(`\$\{([^}]*)\}`)
+	envName      = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	credName     = regexp.MustCompile(`^[A-Za-z0-9_.@-]+$`)
+	stepOutputID = regexp.MustCompile(`^steps\.([a-z][a-z0-9_]*)\.([a-z][a-z0-9_]*)$`)
+)
+
+// NewTemplate parses s; a malformed reference is kept as the template's
+// error and reported by validation with the field's position.
+func NewTemplate(s string) Template {
+	t := Template{raw: s}
+	t.parts, t.err = parseTemplate(s)
+	return t
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler (used by the YAML decoder).
+func (t *Template) UnmarshalText(b []byte) error {
+	*t = NewTemplate(string(b))
+	return nil
+}
+
+// MarshalText shows the template as written: references, never values.
+func (t Template) MarshalText() ([]byte, error) { return []byte(t.raw), nil }
+
+// String returns the template as written.
+func (t Template) String() string { return t.raw }
+
+// IsZero reports whether the template is empty.
+func (t Template) IsZero() bool { return t.raw == "" }
+
+// Refs returns the template's references.
+func (t Template) Refs() []Ref {
+	var refs []Ref
+	for _, p := range t.parts {
+		if p.ref != nil {
+			refs = append(refs, *p.ref)
+		}
+	}
+	return refs
+}
+
+func (t Template) loadErr() error { return t.err }
+
+func parseTemplate(s string) ([]templatePart, error) {
+	var parts []templatePart
+	for s != "" {
+		i := strings.Index(s, "${")
+		if i < 0 {
+			parts = append(parts, templatePart{literal: s})
+			break
+		}
+		if i > 0 && s[i-1] == '$' { // "$${" is an escaped "${"
+			parts = append(parts, templatePart{literal: s[:i-1] + "${"})
+			s = s[i+2:]
+			continue
+		}
+		end := strings.IndexByte(s[i:], '}')
+		if end < 0 {
+			return nil, fmt.Errorf("unclosed reference %q: write ${kind:name}, or $${ for a literal ${", truncate(s[i:], 40))
+		}
+		ref, err := parseRef(s[i+2 : i+end])
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, templatePart{literal: s[:i]}, templatePart{ref: &ref})
+		s = s[i+end+1:]
+	}
+	return parts, nil
+}
+
+func parseRef(body string) (Ref, error) {
+	if m := stepOutputID.FindStringSubmatch(body); m != nil {
+		return Ref{Kind: refStep, Name: m[1], Output: m[2]}, nil
+	}
+	kind, name, ok := strings.Cut(body, ":")
+	switch {
+	case ok && kind == "env" && envName.MatchString(name):
+		return Ref{Kind: refEnv, Name: name}, nil
+	case ok && kind == "file" && strings.HasPrefix(name, "/"):
+		return Ref{Kind: refFile, Name: name}, nil
+	case ok && kind == "credential" && credName.MatchString(name):
+		return Ref{Kind: refCredential, Name: name}, nil
+	}
+	return Ref{}, fmt.Errorf("bad reference ${%s}: expected ${env:NAME}, ${file:/absolute/path}, ${credential:NAME} or ${steps.ID.OUTPUT}", truncate(body, 60))
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

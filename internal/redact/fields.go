@@ -1,0 +1,117 @@
+package redact
+
+import (
+	"bytes"
+	"encoding/json"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// sensitiveHeaders carry credentials whatever their value looks like.
+var sensitiveHeaders = map[string]bool{
+	"Authorization": true, "Proxy-Authorization": true, "Cookie": true, "Set-Cookie": true,
+	"X-Api-Key": true, "Api-Key": true, "X-Auth-Token": true, "X-Amz-Security-Token": true,
+}
+
+// SensitiveKey reports whether a JSON or form field name holds a credential.
+func SensitiveKey(name string) bool {
+	n := strings.ToLower(name)
+	for _, part := range []string{"token", "secret", "password", "passwd", "assertion", "api_key", "apikey", "private_key", "otp", "session"} {
+		if strings.Contains(n, part) {
+			return !strings.HasSuffix(n, "_type") && !strings.HasSuffix(n, "_expires_in")
+		}
+	}
+	return n == "code" || n == "code_verifier" || n == "device_code" || n == "user_code"
+}
+
+// Header returns a redacted copy of h: credential headers keep their scheme
+// (or cookie names) and show a fingerprint instead of the value.
+func (s *Secrets) Header(h http.Header) http.Header {
+	out := make(http.Header, len(h))
+	for name, values := range h {
+		for _, v := range values {
+			if sensitiveHeaders[http.CanonicalHeaderKey(name)] {
+				v = redactCredentialHeader(name, v)
+			}
+			out[name] = append(out[name], s.String(v))
+		}
+	}
+	return out
+}
+
+func redactCredentialHeader(name, v string) string {
+	switch http.CanonicalHeaderKey(name) {
+	case "Cookie":
+		var parts []string
+		for _, c := range strings.Split(v, ";") {
+			k, val, _ := strings.Cut(strings.TrimSpace(c), "=")
+			parts = append(parts, k+"="+Marker(val))
+		}
+		return strings.Join(parts, "; ")
+	case "Set-Cookie":
+		first, attrs, _ := strings.Cut(v, ";")
+		k, val, _ := strings.Cut(first, "=")
+		if attrs != "" {
+			attrs = ";" + attrs
+		}
+		return k + "=" + Marker(val) + attrs
+	case "Authorization", "Proxy-Authorization":
+		if scheme, cred, ok := strings.Cut(v, " "); ok {
+			return scheme + " " + Marker(strings.TrimSpace(cred))
+		}
+	}
+	return Marker(v)
+}
+
+// Body returns a redacted, printable copy of a request or response body:
+// sensitive JSON and form fields are replaced by fingerprints, then every
+// registered secret is replaced wherever it appears.
+func (s *Secrets) Body(contentType string, body []byte) string {
+	mediaType, _, _ := mime.ParseMediaType(contentType)
+	switch {
+	case mediaType == "application/x-www-form-urlencoded":
+		if q, err := url.ParseQuery(string(body)); err == nil {
+			return s.String(redactForm(q))
+		}
+	case strings.Contains(mediaType, "json") || json.Valid(bytes.TrimSpace(body)):
+		var v any
+		if err := json.Unmarshal(body, &v); err == nil {
+			out, _ := json.Marshal(redactJSON(v))
+			return s.String(string(out))
+		}
+	}
+	return s.String(string(body))
+}
+
+func redactForm(q url.Values) string {
+	for k, vs := range q {
+		if SensitiveKey(k) {
+			for i, v := range vs {
+				vs[i] = Marker(v)
+			}
+		}
+	}
+	// Unescaped on purpose: evidence is read by people.
+	out, _ := url.QueryUnescape(q.Encode())
+	return out
+}
+
+func redactJSON(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, val := range t {
+			if s, ok := val.(string); ok && SensitiveKey(k) {
+				t[k] = Marker(s)
+				continue
+			}
+			t[k] = redactJSON(val)
+		}
+	case []any:
+		for i := range t {
+			t[i] = redactJSON(t[i])
+		}
+	}
+	return v
+}

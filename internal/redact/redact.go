@@ -1,0 +1,72 @@
+// Package redact keeps secrets out of everything authwatch shows or stores.
+//
+// Two nets catch a secret: by name (Authorization, Cookie, client_secret,
+// access_token, ...) and by value (every secret a run resolved or received is
+// registered, and any occurrence of it in any string is replaced by its
+// fingerprint). The second net catches secrets that leak into places nobody
+// thought of, such as an error message echoing a request.
+package redact
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// minSecretLen is the shortest value replaced by value; shorter ones would
+// mangle ordinary text and are caught by name only.
+const minSecretLen = 4
+
+// Fingerprint identifies a secret without revealing it: a short SHA-256
+// prefix, enough to tell two tokens apart in evidence.
+func Fingerprint(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return "sha256:" + hex.EncodeToString(sum[:6])
+}
+
+// Marker is what replaces a secret in text.
+func Marker(secret string) string { return "[redacted " + Fingerprint(secret) + "]" }
+
+// Secrets is the set of secret values known to one run. The zero value is
+// ready to use; it is safe for concurrent use.
+type Secrets struct {
+	mu     sync.RWMutex
+	values []string // longest first, so a secret containing another is replaced whole
+}
+
+// Add registers values as secret. Empty and very short values are ignored.
+func (s *Secrets) Add(values ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, v := range values {
+		if len(v) < minSecretLen || slices.Contains(s.values, v) {
+			continue
+		}
+		s.values = append(s.values, v)
+	}
+	slices.SortFunc(s.values, func(a, b string) int { return len(b) - len(a) })
+}
+
+// Len reports how many secrets are registered.
+func (s *Secrets) Len() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.values)
+}
+
+// String replaces every registered secret in text by its marker.
+func (s *Secrets) String(text string) string {
+	if s == nil {
+		return text
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, v := range s.values {
+		if strings.Contains(text, v) {
+			text = strings.ReplaceAll(text, v, Marker(v))
+		}
+	}
+	return text
+}
