@@ -55,9 +55,9 @@ func (f *Failure) Wrap(err error) *Failure {
 // Evidence is what proves a reason. It never holds a secret: tokens appear as
 // fingerprints and decoded claims, headers and bodies are redacted.
 type Evidence struct {
-	Facts     []Fact              `json:"facts,omitempty"`
-	Token     *TokenEvidence      `json:"token,omitempty"`
-	Exchanges []ExchangeEvidence  `json:"exchanges,omitempty"`
+	Facts     []Fact             `json:"facts,omitempty"`
+	Token     *TokenEvidence     `json:"token,omitempty"`
+	Exchanges []ExchangeEvidence `json:"exchanges,omitempty"`
 }
 
 // Fact is one named piece of evidence, e.g. {"expected_audience", "api://orders"}.

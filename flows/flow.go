@@ -16,7 +16,7 @@ type Flow struct {
 	Timeout Duration          `yaml:"timeout,omitempty" json:"timeout,omitempty" jsonschema:"description=Deadline for the whole run (default 30s)."`
 	Labels  map[string]string `yaml:"labels,omitempty" json:"labels,omitempty" jsonschema:"description=Free key/values for routing and grouping (team, severity, env)."`
 	// ClockSkew is the allowance used when comparing clocks and token times (default 60s).
-	ClockSkew Duration `yaml:"clock_skew,omitempty" json:"clock_skew,omitempty" jsonschema:"description=Allowed clock difference for exp/nbf/iat and Date checks (default 60s)."`
+	ClockSkew Duration    `yaml:"clock_skew,omitempty" json:"clock_skew,omitempty" jsonschema:"description=Allowed clock difference for exp/nbf/iat and Date checks (default 60s)."`
 	Steps     []*StepSpec `yaml:"-" json:"steps" jsonschema:"required"`
 
 	// Source is where the flow was defined, for messages.
@@ -79,4 +79,3 @@ type Step interface {
 type OutputLister interface {
 	Outputs() []string
 }
-

@@ -57,10 +57,10 @@ func loadCAFile(path string) (*x509.CertPool, error) {
 
 // ClientOptions shape the HTTP client a step gets.
 type ClientOptions struct {
-	TLS            TLSOptions
-	NoRedirects    bool // return the redirect response itself
-	MaxRedirects   int  // 0: DefaultMaxRedirects
-	UseJar         bool // share the flow run's cookie jar
+	TLS          TLSOptions
+	NoRedirects  bool // return the redirect response itself
+	MaxRedirects int  // 0: DefaultMaxRedirects
+	UseJar       bool // share the flow run's cookie jar
 }
 
 // Client returns an HTTP client for the current step: it records every

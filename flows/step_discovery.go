@@ -12,7 +12,7 @@ import (
 // DiscoveryStep fetches an issuer's OIDC discovery document and its JWKS,
 // always afresh, and checks them.
 type DiscoveryStep struct {
-	Issuer     string          `yaml:"issuer" json:"issuer" jsonschema:"required,description=The exact issuer URL (as the IdP publishes it)."`
+	Issuer     string `yaml:"issuer" json:"issuer" jsonschema:"required,description=The exact issuer URL (as the IdP publishes it)."`
 	TLSOptions `yaml:",inline"`
 	Expect     DiscoveryExpect `yaml:"expect,omitempty" json:"expect,omitempty"`
 }

@@ -2,7 +2,82 @@ package main
 
 import (
 	"context"
+	"flag"
+	"fmt"
 	"io"
+	"log/slog"
+	"time"
+
+	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/demo"
 )
 
-func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int { return exitInvalid }
+func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var out outputOptions
+	out.register(fs)
+	once := fs.Bool("once", false, "run each demo flow once and exit")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: authwatch demo [flags]\n\nStarts an OpenID provider and an orders API on 127.0.0.1 and runs demo flows against them,\nsome healthy and some broken on purpose, repeating on their schedule until interrupted.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return exitInvalid
+	}
+	// The embedded IdP logs every refused request through the process-wide
+	// logger; refusals are the demo's point and are reported below instead.
+	slog.SetDefault(slog.New(slog.DiscardHandler))
+	env, err := demo.Start(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "authwatch demo: starting the demo IdP and API: %v\n", err)
+		return exitFailed
+	}
+	defer env.Close()
+	set, err := flows.LoadBytes(flows.LoadOptions{Secrets: flows.SecretSource{LookupEnv: demo.LookupEnv}}, demo.FlowsFile, env.Flows())
+	if err != nil {
+		fmt.Fprintf(stderr, "authwatch demo: the demo's own flows do not load (a bug):\n%v\n", err)
+		return exitInvalid
+	}
+	runner := flows.NewRunner()
+	runner.Secrets.LookupEnv = demo.LookupEnv
+	fmt.Fprintf(stderr, "authwatch demo: OpenID provider at %s, orders API at %s\n", env.IdP.Issuer(), env.API.URL())
+	fmt.Fprintf(stderr, "authwatch demo: %d flows, some broken on purpose (see internal/demo/flows.yaml)\n\n", len(set.Flows))
+	return demoLoop(ctx, runner, set.Flows, out, *once, stdout, stderr)
+}
+
+// demoLoop runs the flows now and then on their interval until ctx ends.
+func demoLoop(ctx context.Context, runner *flows.Runner, fs []*flows.Flow, out outputOptions, once bool, stdout, stderr io.Writer) int {
+	interval := shortestInterval(fs)
+	for {
+		results := runAll(ctx, runner, fs, len(fs))
+		if ctx.Err() != nil {
+			return exitOK
+		}
+		if err := out.print(stdout, results); err != nil {
+			fmt.Fprintf(stderr, "authwatch demo: %v\n", err)
+			return exitFailed
+		}
+		if once {
+			return exitOK
+		}
+		if !out.json {
+			fmt.Fprintf(stdout, "next run in %s (Ctrl-C to stop)\n\n", interval)
+		}
+		select {
+		case <-ctx.Done():
+			return exitOK
+		case <-time.After(interval):
+		}
+	}
+}
+
+func shortestInterval(fs []*flows.Flow) time.Duration {
+	interval := time.Minute
+	for _, f := range fs {
+		if e := f.Every.Std(); e > 0 && e < interval {
+			interval = e
+		}
+	}
+	return interval
+}

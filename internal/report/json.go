@@ -12,22 +12,22 @@ import (
 
 // StepJSON is one step result as a JSON line (`authwatch check --json`).
 type StepJSON struct {
-	Type       string             `json:"type"` // "step"
-	Flow       string             `json:"flow"`
-	Step       string             `json:"step"`
-	Kind       string             `json:"kind"`
-	OK         bool               `json:"ok"`
-	Status     flows.StepStatus   `json:"status"`
-	Reason     flows.Reason       `json:"reason,omitempty"`
-	Layer      flows.Layer        `json:"layer,omitempty"`
-	Summary    string             `json:"summary,omitempty"`
-	NextStep   string             `json:"next_step,omitempty"`
-	HTTPStatus int                `json:"http_status,omitempty"`
-	DurationMS float64            `json:"duration_ms"`
-	RetryAfter string             `json:"retry_after,omitempty"`
-	Findings   []FindingJSON      `json:"findings,omitempty"`
-	Notes      []string           `json:"notes,omitempty"`
-	Evidence   *flows.Evidence    `json:"evidence,omitempty"`
+	Type       string           `json:"type"` // "step"
+	Flow       string           `json:"flow"`
+	Step       string           `json:"step"`
+	Kind       string           `json:"kind"`
+	OK         bool             `json:"ok"`
+	Status     flows.StepStatus `json:"status"`
+	Reason     flows.Reason     `json:"reason,omitempty"`
+	Layer      flows.Layer      `json:"layer,omitempty"`
+	Summary    string           `json:"summary,omitempty"`
+	NextStep   string           `json:"next_step,omitempty"`
+	HTTPStatus int              `json:"http_status,omitempty"`
+	DurationMS float64          `json:"duration_ms"`
+	RetryAfter string           `json:"retry_after,omitempty"`
+	Findings   []FindingJSON    `json:"findings,omitempty"`
+	Notes      []string         `json:"notes,omitempty"`
+	Evidence   *flows.Evidence  `json:"evidence,omitempty"`
 }
 
 // FindingJSON is a secondary finding with its layer.

@@ -1,0 +1,43 @@
+package demo
+
+import (
+	_ "embed"
+	"os"
+	"strings"
+
+	"github.com/authwatch/authwatch/internal/demo/idp"
+)
+
+//go:embed flows.yaml
+var flowsYAML string
+
+// FlowsFile is the name the demo's flows are reported under.
+const FlowsFile = "demo/flows.yaml"
+
+// Flows returns the demo's flow file with the environment's URLs filled in.
+func (e *Env) Flows() []byte {
+	r := strings.NewReplacer("{{issuer}}", e.IdP.Issuer(), "{{api}}", e.API.URL())
+	return []byte(r.Replace(flowsYAML))
+}
+
+// staleSecret is what a flow holds after the IdP rotated the orders
+// client's secret: the demo's rotated-secret flow sends it.
+const staleSecret = "demo-only-secret-before-rotation"
+
+// LookupEnv resolves the demo flows' ${env:...} secret references to the
+// demo-only client secrets, and anything else from the process.
+func LookupEnv(name string) (string, bool) {
+	switch name {
+	case "DEMO_ORDERS_CLIENT_SECRET":
+		return idp.OrdersClientSecret, true
+	case "DEMO_BILLING_CLIENT_SECRET":
+		return idp.BillingClientSecret, true
+	case "DEMO_READER_CLIENT_SECRET":
+		return idp.ReaderClientSecret, true
+	case "DEMO_LEGACY_CLIENT_SECRET":
+		return idp.LegacyClientSecret, true
+	case "DEMO_STALE_CLIENT_SECRET":
+		return staleSecret, true
+	}
+	return os.LookupEnv(name)
+}
