@@ -54,7 +54,6 @@ func (r Ref) String() string {
 }
 
 var (
-	refPattern   = regexp.MustCompile(`\$\{([^}]*)\}`)
 	envName      = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	credName     = regexp.MustCompile(`^[A-Za-z0-9_.@-]+$`)
 	stepOutputID = regexp.MustCompile(`^steps\.([a-z][a-z0-9_]*)\.([a-z][a-z0-9_]*)$`)

@@ -183,7 +183,7 @@ func TestReaderCannotWrite(t *testing.T) {
 func TestLegacyTokenIsExpired(t *testing.T) {
 	e := startEnv(t)
 	tok := e.mustToken(t, idp.LegacyClientID, idp.LegacyClientSecret, idp.ScopeOrdersRead)
-	jws, err := jose.ParseSigned(tok, []jose.SignatureAlgorithm{jose.RS256})
+	jws, err := jose.ParseSignedCompact(tok, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil {
 		t.Fatal(err)
 	}

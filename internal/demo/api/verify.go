@@ -90,7 +90,7 @@ func (c unverifiedClaims) scopes() []string {
 }
 
 func (v *tokenVerifier) verify(ctx context.Context, raw string) (*accessToken, error) {
-	jws, err := jose.ParseSigned(raw, anyAlg)
+	jws, err := jose.ParseSignedCompact(raw, anyAlg)
 	if err != nil || len(jws.Signatures) != 1 {
 		return nil, invalid("token is not a well-formed JWT")
 	}

@@ -88,7 +88,7 @@ func verifiedJWT(t *testing.T, d discovery, raw string) (jose.Header, map[string
 	t.Helper()
 	var set jose.JSONWebKeySet
 	getJSON(t, d.JWKSURI, &set)
-	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256})
+	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil {
 		t.Fatalf("not an RS256 JWS: %v", err)
 	}
