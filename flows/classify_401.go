@@ -12,8 +12,9 @@ func classify401(st *State, a *answer) *Failure {
 	values := a.resp.Header.Values("WWW-Authenticate")
 	chs, _ := challenge.Parse(values)
 	bearer, hasBearer := challenge.Find(chs, "Bearer")
-	if f := explainTokenByEvidence(st, a, bearer.Param("error_description")); f != nil && a.cred.bearer != "" &&
-		(len(values) == 0 || bearer.Param("error") == "invalid_token" || !hasBearer) {
+	// What the token itself proves (expired, an ID token, a foreign
+	// audience) beats what a challenge lacks.
+	if f := explainTokenByEvidence(st, a, bearer.Param("error_description")); f != nil && bearer.Param("error") != "insufficient_scope" {
 		return f
 	}
 	if len(values) == 0 {

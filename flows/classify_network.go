@@ -33,6 +33,8 @@ func classifyTransportError(ctx context.Context, err error, ex *exchange.Exchang
 	}
 	var dnsErr *net.DNSError
 	switch {
+	case errors.Is(err, context.Canceled):
+		return Fail(ReasonInternalError, "the run was cancelled before %s answered (authwatch is stopping)", host).Wrap(err)
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) || isTimeout(err):
 		phase := "headers"
 		if ex != nil {

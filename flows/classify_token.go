@@ -84,6 +84,12 @@ func tokenFailure(grant grantType, status int, header http.Header, oe oautherr.E
 		return Fail(ReasonInvalidScope, "the token endpoint refused the requested resource (RFC 8707 invalid_target): %s", said)
 	case "unauthorized_client", "unsupported_grant_type":
 		return Fail(ReasonGrantNotAllowed, "the client may not use the %s grant: %s", grant, said)
+	case "invalid_request":
+		// oidc-provider (and others) refuse a grant the client may not use
+		// with invalid_request; the description is the only evidence.
+		if d := strings.ToLower(oe.Description); strings.Contains(d, "grant") && strings.Contains(d, "not allowed") {
+			return Fail(ReasonGrantNotAllowed, "the client may not use the %s grant (inferred from the description of an invalid_request): %s", grant, said)
+		}
 	case "":
 		return tokenFailureWithoutCode(status, header, said)
 	}

@@ -9,7 +9,10 @@ type Result struct {
 	Start    time.Time         `json:"start"`
 	Duration time.Duration     `json:"-"`
 	OK       bool              `json:"ok"`
-	Steps    []StepResult      `json:"steps"`
+	// Cancelled runs were cut short by authwatch itself (shutdown, Ctrl-C):
+	// their outcome says nothing about the target and must not page.
+	Cancelled bool         `json:"cancelled,omitempty"`
+	Steps     []StepResult `json:"steps"`
 }
 
 // Failure returns the failure of the first failed step, or nil.

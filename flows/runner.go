@@ -59,6 +59,7 @@ func (r *Runner) Run(ctx context.Context, f *Flow) *Result {
 		res.Steps = append(res.Steps, sr)
 	}
 	res.Duration = r.now().Sub(res.Start)
+	res.Cancelled = errors.Is(context.Cause(ctx), context.Canceled)
 	return res
 }
 

@@ -105,6 +105,9 @@ func duration(s flows.StepResult) string {
 	if s.Status == flows.StepSkipped {
 		return "-"
 	}
+	if s.Duration < time.Millisecond {
+		return s.Duration.Round(10 * time.Microsecond).String()
+	}
 	return s.Duration.Round(time.Millisecond).String()
 }
 
