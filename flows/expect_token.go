@@ -51,7 +51,7 @@ func (e *TokenExpect) Validate() error {
 }
 
 // check applies the expectations to a token response.
-func (e *TokenExpect) check(ctx context.Context, st *State, r *TokenRequest, doc *DiscoveryDoc, tok *oauth2.Token) error {
+func (e *TokenExpect) check(ctx context.Context, st *State, ks keySource, tok *oauth2.Token) error {
 	if e.RefreshToken && tok.RefreshToken == "" {
 		return Fail(ReasonAssertionFailed, "the token response has no refresh_token (is offline_access requested and allowed for this client?)")
 	}
@@ -59,7 +59,7 @@ func (e *TokenExpect) check(ctx context.Context, st *State, r *TokenRequest, doc
 	if access == nil {
 		access = &TokenChecks{}
 	}
-	if err := st.checkToken(ctx, "access token", tok.AccessToken, access, r, doc); err != nil {
+	if err := st.checkToken(ctx, "access token", tok.AccessToken, access, ks); err != nil {
 		return err
 	}
 	if e.IDToken != nil {
@@ -67,7 +67,7 @@ func (e *TokenExpect) check(ctx context.Context, st *State, r *TokenRequest, doc
 		if id == "" {
 			return Fail(ReasonAssertionFailed, "the token response has no id_token (is the openid scope requested?)")
 		}
-		if err := st.checkToken(ctx, "ID token", id, e.IDToken, r, doc); err != nil {
+		if err := st.checkToken(ctx, "ID token", id, e.IDToken, ks); err != nil {
 			return err
 		}
 	}
@@ -75,7 +75,15 @@ func (e *TokenExpect) check(ctx context.Context, st *State, r *TokenRequest, doc
 }
 
 // checkToken verifies and checks one token, most specific evidence first.
-func (st *State) checkToken(ctx context.Context, what, raw string, c *TokenChecks, r *TokenRequest, doc *DiscoveryDoc) error {
+// keySource says where a token's issuer and keys are.
+type keySource struct {
+	Issuer  string
+	JWKSURL string
+	TLS     TLSOptions
+	Doc     *DiscoveryDoc // when the issuer's discovery document is known
+}
+
+func (st *State) checkToken(ctx context.Context, what, raw string, c *TokenChecks, ks keySource) error {
 	if !jwtinspect.LooksLikeJWT(raw) {
 		if c.needsClaims() {
 			return Fail(ReasonAssertionFailed, "the %s is opaque (not a JWT), so its claims cannot be checked here; drop the claim checks or ask the IdP for JWT access tokens", what).
@@ -93,11 +101,11 @@ func (st *State) checkToken(ctx context.Context, what, raw string, c *TokenCheck
 		return f
 	}
 	if c.Verify == nil || *c.Verify {
-		if f := st.verifySignature(ctx, what, raw, t, r, doc); f != nil {
+		if f := st.verifySignature(ctx, what, raw, t, ks); f != nil {
 			return fail(f)
 		}
 	}
-	if f := st.checkClaims(what, t, c, r); f != nil {
+	if f := st.checkClaims(what, t, c, ks.Issuer); f != nil {
 		return fail(f)
 	}
 	return nil
@@ -119,10 +127,10 @@ func tokenEvidence(raw string, t *jwtinspect.Token) *TokenEvidence {
 
 // checkClaims checks iss, times, aud, scopes, claims and kind, in order of
 // specificity, and notes a short lifetime or a skewed iat as findings.
-func (st *State) checkClaims(what string, t *jwtinspect.Token, c *TokenChecks, r *TokenRequest) *Failure {
+func (st *State) checkClaims(what string, t *jwtinspect.Token, c *TokenChecks, defaultIssuer string) *Failure {
 	issuer := c.Issuer
 	if issuer == "" {
-		issuer = r.Issuer
+		issuer = defaultIssuer
 	}
 	if issuer != "" && t.Issuer != issuer {
 		return issuerMismatch("the "+what+"'s iss", t.Issuer, issuer)

@@ -20,6 +20,7 @@ var kinds = map[string]Kind{
 	"client_credentials": {"client_credentials", func() Step { return &ClientCredentialsStep{} }, "Get a token with the client_credentials grant."},
 	"password":           {"password", func() Step { return &PasswordStep{} }, "Get a token with the resource owner password grant."},
 	"refresh":            {"refresh", func() Step { return &RefreshStep{} }, "Get a token with the refresh_token grant."},
+	"token_check":        {"token_check", func() Step { return &TokenCheckStep{} }, "Check a token obtained elsewhere: signature, iss, times, aud, scopes, claims."},
 	"http":               {"http", func() Step { return &HTTPStep{} }, "Call a URL and check the answer (status, headers, JSON, latency)."},
 	"preflight":          {"preflight", func() Step { return &PreflightStep{} }, "Send a CORS preflight (OPTIONS) and check the Access-Control-Allow-* answer."},
 }

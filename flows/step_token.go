@@ -119,7 +119,7 @@ func (r *TokenRequest) grant(ctx context.Context, st *State, grant grantType, pa
 		return Fail(ReasonAuthNotEnforced, "the token endpoint issued a token, but this grant must be refused with %s", r.Expect.Error)
 	}
 	r.publish(st, tok, endpoint)
-	return r.Expect.check(ctx, st, r, doc, tok)
+	return r.Expect.check(ctx, st, keySource{Issuer: r.Issuer, JWKSURL: r.JWKSURL, TLS: r.TLSOptions, Doc: doc}, tok)
 }
 
 // tokenError classifies a refused grant, or passes a negative check.

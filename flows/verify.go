@@ -16,18 +16,18 @@ import (
 // verifySignature checks a JWT against the issuer's JWKS: first that its kid
 // is published (refetching once, as relying parties do after a rotation),
 // then the signature itself through go-oidc.
-func (st *State) verifySignature(ctx context.Context, what, raw string, t *jwtinspect.Token, r *TokenRequest, doc *DiscoveryDoc) *Failure {
-	uri := r.JWKSURL
-	if uri == "" && doc != nil {
-		uri = doc.JWKSURI
+func (st *State) verifySignature(ctx context.Context, what, raw string, t *jwtinspect.Token, ks keySource) *Failure {
+	uri := ks.JWKSURL
+	if uri == "" && ks.Doc != nil {
+		uri = ks.Doc.JWKSURI
 	}
 	if uri == "" {
 		st.Note("the %s's signature was not verified: give the step an issuer or jwks_url", what)
 		return nil
 	}
-	keys, err := st.Keys(ctx, uri, r.TLSOptions, false)
+	keys, err := st.Keys(ctx, uri, ks.TLS, false)
 	if err == nil && findKey(keys, t) == nil {
-		keys, err = st.Keys(ctx, uri, r.TLSOptions, true)
+		keys, err = st.Keys(ctx, uri, ks.TLS, true)
 	}
 	if err != nil {
 		return asFailure(ctx, err, st.lastExchange())
