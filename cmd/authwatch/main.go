@@ -3,6 +3,7 @@
 //
 //	authwatch validate [PATH...]   lint flow files (default flows.d)
 //	authwatch check [PATH...]      run every flow once, now
+//	authwatch diagnose URL         troubleshoot one request, layer by layer
 //	authwatch demo                 run demo flows against an embedded IdP and API
 package main
 
@@ -12,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 )
 
@@ -45,6 +47,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdCheck(ctx, rest, stdout, stderr)
 	case "demo":
 		return cmdDemo(ctx, rest, stdout, stderr)
+	case "diagnose":
+		return cmdDiagnose(ctx, rest, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "authwatch", version)
 		return exitOK
@@ -63,9 +67,17 @@ func usage(w io.Writer) {
 Commands:
   validate [PATH...]   check flow files (default: flows.d) and report every problem with file:line:column
   check [PATH...]      run every flow once, now, and explain each failure (exit 0 all passed, 1 a flow failed, 2 invalid configuration)
+  diagnose URL         troubleshoot one request layer by layer: DNS, TLS, challenge, token, clocks, CORS, redirects
   demo                 start an embedded OpenID provider and API on 127.0.0.1 and run demo flows against them
   version              print the version
 
 Run "authwatch COMMAND -h" for a command's flags.
 `)
+}
+
+func absPath(p string) string {
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
+	}
+	return p
 }
