@@ -21,6 +21,9 @@ type Flow struct {
 
 	// Source is where the flow was defined, for messages.
 	Source Position `yaml:"-" json:"-"`
+	// Digest identifies the flow's definition: a reload keeps the schedule
+	// and state of a flow whose digest did not change.
+	Digest string `yaml:"-" json:"-"`
 }
 
 // Position points into a flow file.

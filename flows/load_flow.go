@@ -1,6 +1,8 @@
 package flows
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"regexp"
@@ -30,7 +32,7 @@ type stepHeader struct {
 
 func (l *loader) flow(file, path string, m *ast.MappingNode) {
 	before := len(l.problems)
-	f := &Flow{Source: pos(file, m)}
+	f := &Flow{Source: pos(file, m), Digest: digest(m)}
 	if err := decodeStrict(without(m, "steps"), f); err != nil {
 		l.yamlError(file, path, m, err)
 		return
@@ -61,6 +63,13 @@ func (l *loader) flow(file, path string, m *ast.MappingNode) {
 	if len(l.problems) == before {
 		l.flows = append(l.flows, f)
 	}
+}
+
+// digest hashes the flow's YAML as parsed (not its position), so moving a
+// flow within or between files does not change it.
+func digest(m *ast.MappingNode) string {
+	sum := sha256.Sum256([]byte(m.String()))
+	return hex.EncodeToString(sum[:12])
 }
 
 func validateFlowHeader(f *Flow) error {
