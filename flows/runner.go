@@ -21,6 +21,8 @@ type Runner struct {
 	Now       func() time.Time
 	Secrets   SecretSource
 	Logger    *slog.Logger
+	// Tokens keeps rotated refresh tokens (nil: none are kept).
+	Tokens TokenStore
 	// TLSExpiryWarning is the horizon of tls_certificate_expiring (default 14 days).
 	TLSExpiryWarning time.Duration
 

@@ -99,6 +99,13 @@ func (r *TokenRequest) Outputs() []string {
 // grant asks the token endpoint for a token with the given grant and
 // parameters, checks the answer and publishes the tokens.
 func (r *TokenRequest) grant(ctx context.Context, st *State, grant grantType, params url.Values) error {
+	return r.grantThen(ctx, st, grant, params, nil)
+}
+
+// grantThen is grant with a hook that runs as soon as a token is received,
+// before any expectation can fail (a rotated refresh token must be kept
+// even when the new access token disappoints).
+func (r *TokenRequest) grantThen(ctx context.Context, st *State, grant grantType, params url.Values, received func(*oauth2.Token) error) error {
 	endpoint, doc, err := r.tokenEndpoint(ctx, st)
 	if err != nil {
 		return err
@@ -115,10 +122,15 @@ func (r *TokenRequest) grant(ctx context.Context, st *State, grant grantType, pa
 	if err != nil {
 		return r.tokenError(st, grant, endpoint, err)
 	}
+	r.publish(st, tok, endpoint)
+	if received != nil {
+		if err := received(tok); err != nil {
+			return err
+		}
+	}
 	if r.Expect.Error != "" {
 		return Fail(ReasonAuthNotEnforced, "the token endpoint issued a token, but this grant must be refused with %s", r.Expect.Error)
 	}
-	r.publish(st, tok, endpoint)
 	return r.Expect.check(ctx, st, keySource{Issuer: r.Issuer, JWKSURL: r.JWKSURL, TLS: r.TLSOptions, Doc: doc}, tok)
 }
 
@@ -250,9 +262,20 @@ type PasswordStep struct {
 }
 
 // RefreshStep gets a token with the refresh_token grant (RFC 6749 §6).
+// With persist, the refresh token the IdP rotates in is kept in the state
+// store before the run completes, and used by the next run: a restart or a
+// crash never leaves the monitor holding a dead token.
 type RefreshStep struct {
 	TokenRequest `yaml:",inline"`
-	RefreshToken Template `yaml:"refresh_token" json:"refresh_token" jsonschema:"required,description=Usually ${steps.ID.refresh_token} of an earlier step."`
+	RefreshToken Template `yaml:"refresh_token" json:"refresh_token" jsonschema:"required,description=Usually ${steps.ID.refresh_token} of an earlier step; with persist the seed used until a rotated token is stored (e.g. ${credential:refresh_token})."`
+	Persist      bool     `yaml:"persist,omitempty" json:"persist,omitempty" jsonschema:"description=Keep the rotated refresh token in the state store and use it on the next run."`
+}
+
+// TokenStore keeps rotated refresh tokens across runs and restarts. The
+// daemon passes its state store; without one, persist falls back to the seed.
+type TokenStore interface {
+	LoadSecret(ctx context.Context, key string) (string, bool, error)
+	SaveSecret(ctx context.Context, key, value string) error
 }
 
 var (
@@ -302,12 +325,51 @@ func (s *RefreshStep) Validate() error {
 
 // Run implements Step.
 func (s *RefreshStep) Run(ctx context.Context, st *State) error {
-	rt, err := st.Expand(s.RefreshToken)
+	rt, stored, err := s.currentToken(ctx, st)
 	if err != nil {
 		return err
 	}
 	st.Secrets.Add(rt)
-	return s.grant(ctx, st, grantRefresh, url.Values{"refresh_token": {rt}})
+	err = s.grantThen(ctx, st, grantRefresh, url.Values{"refresh_token": {rt}}, func(tok *oauth2.Token) error {
+		return s.keep(ctx, st, rt, tok)
+	})
+	if f, ok := err.(*Failure); ok && f.Reason == ReasonRefreshTokenRejected && stored {
+		f.Summary += " (the refresh token was the one stored by an earlier run)"
+	}
+	return err
+}
+
+func (s *RefreshStep) storeKey(st *State) string {
+	return "refresh_token/" + st.Flow.Name + "/" + st.StepID()
+}
+
+// currentToken is the stored rotated token, or else the seed.
+func (s *RefreshStep) currentToken(ctx context.Context, st *State) (token string, stored bool, err error) {
+	if s.Persist && st.runner.Tokens != nil {
+		v, ok, err := st.runner.Tokens.LoadSecret(ctx, s.storeKey(st))
+		if err != nil {
+			return "", false, fmt.Errorf("reading the stored refresh token: %w", err)
+		}
+		if ok && v != "" {
+			return v, true, nil
+		}
+	}
+	if s.Persist && st.runner.Tokens == nil {
+		st.Note("persist: no state store here (authwatch check/demo), so the seed refresh token is used")
+	}
+	rt, err := st.Expand(s.RefreshToken)
+	return rt, false, err
+}
+
+// keep persists a rotated refresh token before anything else can fail.
+func (s *RefreshStep) keep(ctx context.Context, st *State, used string, tok *oauth2.Token) error {
+	if !s.Persist || st.runner.Tokens == nil || tok.RefreshToken == "" || tok.RefreshToken == used {
+		return nil
+	}
+	if err := st.runner.Tokens.SaveSecret(ctx, s.storeKey(st), tok.RefreshToken); err != nil {
+		return &Failure{Reason: ReasonInternalError, Summary: "the IdP rotated the refresh token but authwatch could not store the new one: " + err.Error(), Err: err}
+	}
+	return nil
 }
 
 func validateHTTPURL(raw string, required bool) error {
