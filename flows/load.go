@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
@@ -38,6 +39,58 @@ type LoadOptions struct {
 	// Secrets is used to warn about unset secret references (never to keep
 	// their values).
 	Secrets SecretSource
+	// Defaults apply to flows that do not set the field themselves.
+	Defaults Defaults
+}
+
+// Defaults are flow settings a daemon configuration can set for all flows.
+type Defaults struct {
+	Timeout   time.Duration
+	ClockSkew time.Duration
+}
+
+func (d Defaults) apply(f *Flow) {
+	if f.Timeout.IsZero() && d.Timeout > 0 {
+		f.Timeout = Dur(d.Timeout)
+	}
+	if f.ClockSkew.IsZero() && d.ClockSkew > 0 {
+		f.ClockSkew = Dur(d.ClockSkew)
+	}
+}
+
+// DecodeFile decodes one YAML document into v strictly (unknown keys are
+// errors), then calls v.Validate; every problem comes back as Problems with
+// file:line:column. It lets other configuration files share the flow
+// files' error reporting.
+func DecodeFile(file string, data []byte, v interface{ Validate() error }) error {
+	l := &loader{names: map[string]Position{}}
+	f, err := parser.ParseBytes(data, 0)
+	if err != nil {
+		l.yamlError(file, "", nil, err)
+		return l.problems
+	}
+	if len(f.Docs) != 1 || f.Docs[0] == nil || f.Docs[0].Body == nil {
+		l.problem(Position{File: file}, "", "expected exactly one YAML document")
+		return l.problems
+	}
+	body := f.Docs[0].Body
+	m, ok := body.(*ast.MappingNode)
+	if !ok {
+		l.problem(pos(file, body), "", "expected a mapping")
+		return l.problems
+	}
+	if err := decodeStrict(m, v); err != nil {
+		l.yamlError(file, "", m, err)
+		return l.problems
+	}
+	l.fieldErrors(file, "", m, walkLoadErrors(v, ""))
+	if len(l.problems) == 0 {
+		l.fieldErrors(file, "", m, v.Validate())
+	}
+	if len(l.problems) > 0 {
+		return l.problems
+	}
+	return nil
 }
 
 // Load reads flows from files and directories (every *.yaml and *.yml in a

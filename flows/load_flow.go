@@ -61,14 +61,19 @@ func (l *loader) flow(file, path string, m *ast.MappingNode) {
 		}
 	}
 	if len(l.problems) == before {
+		l.opts.Defaults.apply(f)
+		// Defaults are part of the definition: a changed default replaces the job.
+		f.Digest = digestString(f.Digest + "|" + f.Timeout.String() + "|" + f.ClockSkew.String())
 		l.flows = append(l.flows, f)
 	}
 }
 
 // digest hashes the flow's YAML as parsed (not its position), so moving a
 // flow within or between files does not change it.
-func digest(m *ast.MappingNode) string {
-	sum := sha256.Sum256([]byte(m.String()))
+func digest(m *ast.MappingNode) string { return digestString(m.String()) }
+
+func digestString(s string) string {
+	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:12])
 }
 

@@ -15,7 +15,11 @@ const defaultTLSExpiryWarning = 14 * 24 * time.Hour
 // step: a server clock that is off, a certificate about to expire.
 func (r *Runner) observeExchanges(st *State, exs []*exchange.Exchange) {
 	for _, ex := range exs {
-		if off, ok := clockOffset(ex); ok && math.Abs(off.Seconds()) > st.Skew().Seconds() {
+		off, ok := clockOffset(ex)
+		if ok {
+			st.Measure(MeasureClockOffset, ex.URL.Host, off.Seconds())
+		}
+		if ok && math.Abs(off.Seconds()) > st.Skew().Seconds() {
 			st.Finding(ReasonClockSkew, "%s's clock is %s %s this host's (Date: %s); allowed skew is %s",
 				ex.URL.Host, roundDur(absDur(off)), aheadBehind(off), ex.ResponseHeader.Get("Date"), st.Skew())
 		}
@@ -24,7 +28,9 @@ func (r *Runner) observeExchanges(st *State, exs []*exchange.Exchange) {
 			if horizon == 0 {
 				horizon = defaultTLSExpiryWarning
 			}
-			if left := ex.TLS.NotAfter.Sub(r.now()); left > 0 && left < horizon {
+			left := ex.TLS.NotAfter.Sub(r.now())
+			st.Measure(MeasureTLSExpiry, ex.URL.Host, left.Seconds())
+			if left > 0 && left < horizon {
 				st.Finding(ReasonTLSCertificateExpiring, "the certificate of %s (%s) expires in %s, at %s",
 					ex.URL.Host, ex.TLS.Subject, roundDur(left), ex.TLS.NotAfter.UTC().Format(time.RFC3339))
 			}

@@ -56,6 +56,24 @@ type StepResult struct {
 	Findings   []Finding          `json:"findings,omitempty"`
 	Notes      []string           `json:"notes,omitempty"`
 	Exchanges  []ExchangeEvidence `json:"-"`
+	// Measurements are numbers worth graphing (token lifetime, certificate
+	// expiry, clock offset, JWKS size), for metrics.
+	Measurements []Measurement `json:"measurements,omitempty"`
+}
+
+// Measurement names. Host is set for per-host measurements.
+const (
+	MeasureTokenLifetime = "token_lifetime_seconds"  // remaining lifetime of the access token when received
+	MeasureTLSExpiry     = "tls_cert_expiry_seconds" // seconds until the server certificate expires
+	MeasureClockOffset   = "clock_offset_seconds"    // server Date minus this host's clock
+	MeasureJWKSKeys      = "jwks_keys"               // signing keys the JWKS serves
+)
+
+// Measurement is one number a step observed.
+type Measurement struct {
+	Name  string  `json:"name"`
+	Host  string  `json:"host,omitempty"`
+	Value float64 `json:"value"`
 }
 
 // OK reports whether the step passed (with or without warnings).

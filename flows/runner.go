@@ -89,6 +89,7 @@ func (r *Runner) runStep(ctx context.Context, st *State, spec *StepSpec) StepRes
 	}
 	sr.Findings = st.redactFindings(st.step.findings)
 	sr.Notes = st.step.notes
+	sr.Measurements = st.step.measured
 	if sr.Status == StepPassed && hasWarning(sr.Findings) {
 		sr.Status = StepWarned
 	}

@@ -33,6 +33,7 @@ type stepRecord struct {
 	rec      *exchange.Recorder
 	findings []Finding
 	notes    []string
+	measured []Measurement
 }
 
 func newState(r *Runner, f *Flow) *State {
@@ -149,3 +150,15 @@ func (st *State) Note(format string, args ...any) {
 
 // Recorder returns the current step's exchange recorder.
 func (st *State) Recorder() *exchange.Recorder { return st.step.rec }
+
+// Measure records a number worth graphing; a later value for the same name
+// and host replaces the earlier one.
+func (st *State) Measure(name, host string, value float64) {
+	for i, m := range st.step.measured {
+		if m.Name == name && m.Host == host {
+			st.step.measured[i].Value = value
+			return
+		}
+	}
+	st.step.measured = append(st.step.measured, Measurement{Name: name, Host: host, Value: value})
+}

@@ -81,6 +81,7 @@ func (s *DiscoveryStep) Run(ctx context.Context, st *State) error {
 	} {
 		st.SetOutput(name, v, false)
 	}
+	st.Measure(MeasureJWKSKeys, "", float64(len(keys.Keys)))
 	if err := s.checkKeys(keys); err != nil {
 		return err
 	}

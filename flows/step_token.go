@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"time"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
@@ -123,6 +124,9 @@ func (r *TokenRequest) grantThen(ctx context.Context, st *State, grant grantType
 		return r.tokenError(st, grant, endpoint, err)
 	}
 	r.publish(st, tok, endpoint)
+	if !tok.Expiry.IsZero() {
+		st.Measure(MeasureTokenLifetime, "", time.Until(tok.Expiry).Seconds())
+	}
 	if received != nil {
 		if err := received(tok); err != nil {
 			return err

@@ -1,0 +1,111 @@
+// Package config reads the daemon's configuration file
+// (/etc/authwatch/authwatch.yaml): where state lives, where to listen,
+// where the flows are, and defaults. It is decoded strictly, and every
+// problem is reported with file:line:column, like flow files.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	"github.com/authwatch/authwatch/flows"
+)
+
+// DefaultPath is where the systemd unit's ConfigurationDirectory puts it.
+const DefaultPath = "/etc/authwatch/authwatch.yaml"
+
+// Config is the daemon's configuration.
+type Config struct {
+	// StateDir holds the state database (history, streaks, rotated refresh tokens).
+	StateDir string `yaml:"state_dir"`
+	// Listen is the address of /metrics, /healthz and /readyz. Loopback by default.
+	Listen string `yaml:"listen"`
+	// FlowsDir is the directory of flow files.
+	FlowsDir string `yaml:"flows_dir"`
+	// Watch reloads when a file in FlowsDir changes (debounced), besides SIGHUP.
+	Watch *bool `yaml:"watch"`
+	// MaxConcurrent bounds how many flow runs happen at once.
+	MaxConcurrent int `yaml:"max_concurrent"`
+
+	Defaults  DefaultsConfig  `yaml:"defaults"`
+	Retention RetentionConfig `yaml:"retention"`
+}
+
+// DefaultsConfig applies to flows that do not set the field themselves.
+type DefaultsConfig struct {
+	Timeout          flows.Duration `yaml:"timeout"`
+	ClockSkew        flows.Duration `yaml:"clock_skew"`
+	TLSExpiryWarning flows.Duration `yaml:"tls_expiry_warning"`
+}
+
+// RetentionConfig bounds the run history.
+type RetentionConfig struct {
+	MaxAge         flows.Duration `yaml:"max_age"`
+	MaxRunsPerFlow int            `yaml:"max_runs_per_flow"`
+}
+
+// Default returns the configuration used when there is no file.
+func Default() *Config {
+	return &Config{
+		StateDir:      "/var/lib/authwatch",
+		Listen:        "127.0.0.1:9464",
+		FlowsDir:      "/etc/authwatch/flows.d",
+		MaxConcurrent: 64,
+		Retention:     RetentionConfig{MaxAge: flows.Dur(30 * 24 * time.Hour), MaxRunsPerFlow: 10000},
+	}
+}
+
+// Load reads path over the defaults. A missing file at the default path is
+// not an error (flags may supply everything); a missing explicit file is.
+func Load(path string, explicit bool) (*Config, error) {
+	c := Default()
+	data, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist) && !explicit:
+		return c, nil
+	case err != nil:
+		return nil, err
+	}
+	if err := flows.DecodeFile(path, data, c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Validate implements the check DecodeFile runs after decoding.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+			errs = append(errs, flows.FieldErrorf("listen", "must be host:port (e.g. 127.0.0.1:9464), got %q", c.Listen))
+		}
+	}
+	if c.MaxConcurrent < 1 || c.MaxConcurrent > 10000 {
+		errs = append(errs, flows.FieldErrorf("max_concurrent", "must be 1..10000, got %d", c.MaxConcurrent))
+	}
+	if c.Retention.MaxRunsPerFlow < 0 {
+		errs = append(errs, flows.FieldErrorf("retention.max_runs_per_flow", "must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// WatchEnabled reports whether to watch the flows directory (default on).
+func (c *Config) WatchEnabled() bool { return c.Watch == nil || *c.Watch }
+
+// FlowDefaults are the defaults for the flow loader.
+func (c *Config) FlowDefaults() flows.Defaults {
+	return flows.Defaults{Timeout: c.Defaults.Timeout.Std(), ClockSkew: c.Defaults.ClockSkew.Std()}
+}
+
+// Retention returns the store's retention.
+func (c *Config) RetentionPolicy() (maxAge time.Duration, maxRuns int) {
+	return c.Retention.MaxAge.Std(), c.Retention.MaxRunsPerFlow
+}
+
+// String names the main settings for the start-up log line.
+func (c *Config) String() string {
+	return fmt.Sprintf("state_dir=%s listen=%s flows_dir=%s max_concurrent=%d", c.StateDir, c.Listen, c.FlowsDir, c.MaxConcurrent)
+}
