@@ -1,0 +1,179 @@
+// Package metrics exposes the daemon's Prometheus metrics: runs by flow,
+// result and reason, step durations, token lifetimes, certificate expiry,
+// clock offsets, JWKS size, scheduler lateness, skipped runs and reloads.
+package metrics
+
+import (
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/authwatch/authwatch/flows"
+)
+
+// Metrics holds the collectors. It is safe for concurrent use.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	runs          *prometheus.CounterVec
+	up            *prometheus.GaugeVec
+	stepDuration  *prometheus.HistogramVec
+	tokenLifetime *prometheus.GaugeVec
+	tlsExpiry     *prometheus.GaugeVec
+	clockOffset   *prometheus.GaugeVec
+	jwksKeys      *prometheus.GaugeVec
+	lateness      prometheus.Histogram
+	skipped       *prometheus.CounterVec
+	reloads       *prometheus.CounterVec
+	reloadOK      prometheus.Gauge
+	reloadTime    prometheus.Gauge
+	flowCount     prometheus.Gauge
+
+	mu    sync.Mutex
+	known map[string]bool // flows with series, to delete removed ones
+}
+
+// New registers every collector on a fresh registry (plus Go and process
+// collectors).
+func New() *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry(), known: map[string]bool{}}
+	f := promauto{m.reg}
+	m.runs = f.counterVec("authwatch_flow_runs_total", "Flow runs by result (pass, warn, fail) and primary reason.", "flow", "result", "reason")
+	m.up = f.gaugeVec("authwatch_flow_up", "1 if the flow's last run passed, 0 if it failed.", "flow")
+	m.stepDuration = f.histogramVec("authwatch_step_duration_seconds", "Step durations.", []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}, "flow", "step", "kind")
+	m.tokenLifetime = f.gaugeVec("authwatch_token_lifetime_seconds", "Remaining lifetime of the access token a step received.", "flow", "step")
+	m.tlsExpiry = f.gaugeVec("authwatch_tls_cert_expiry_seconds", "Seconds until the server certificate expires.", "host")
+	m.clockOffset = f.gaugeVec("authwatch_clock_offset_seconds", "The server's Date header minus this host's clock.", "host")
+	m.jwksKeys = f.gaugeVec("authwatch_jwks_keys", "Signing keys the JWKS serves.", "flow", "step")
+	m.lateness = f.histogram("authwatch_scheduler_lateness_seconds", "Actual minus planned start of runs.", []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 5})
+	m.skipped = f.counterVec("authwatch_runs_skipped_total", "Runs skipped because the previous run still ran (overlap) or the target asked to wait (retry_after).", "flow", "why")
+	m.reloads = f.counterVec("authwatch_config_reloads_total", "Configuration reloads by result.", "result")
+	m.reloadOK = f.gauge("authwatch_config_last_reload_successful", "1 if the last reload succeeded; the old flows keep running when it failed.")
+	m.reloadTime = f.gauge("authwatch_config_last_reload_timestamp_seconds", "Time of the last reload attempt.")
+	m.flowCount = f.gauge("authwatch_flows", "Flows scheduled.")
+	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Handler serves /metrics.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// ObserveResult records a completed run.
+func (m *Metrics) ObserveResult(r *flows.Result) {
+	if r.Cancelled {
+		return
+	}
+	result, reason := "pass", ""
+	for _, s := range r.Steps {
+		if s.Status == flows.StepWarned && result == "pass" {
+			result = "warn"
+		}
+		if s.Status == flows.StepSkipped {
+			continue
+		}
+		m.stepDuration.WithLabelValues(r.Flow, s.ID, s.Kind).Observe(s.Duration.Seconds())
+		m.measure(r.Flow, s)
+	}
+	up := 1.0
+	if f := r.Failure(); f != nil {
+		result, reason, up = "fail", string(f.Reason), 0
+	}
+	m.runs.WithLabelValues(r.Flow, result, reason).Inc()
+	m.up.WithLabelValues(r.Flow).Set(up)
+}
+
+func (m *Metrics) measure(flow string, s flows.StepResult) {
+	for _, x := range s.Measurements {
+		switch x.Name {
+		case flows.MeasureTokenLifetime:
+			m.tokenLifetime.WithLabelValues(flow, s.ID).Set(x.Value)
+		case flows.MeasureTLSExpiry:
+			m.tlsExpiry.WithLabelValues(x.Host).Set(x.Value)
+		case flows.MeasureClockOffset:
+			m.clockOffset.WithLabelValues(x.Host).Set(x.Value)
+		case flows.MeasureJWKSKeys:
+			m.jwksKeys.WithLabelValues(flow, s.ID).Set(x.Value)
+		}
+	}
+}
+
+// ObserveLateness records how late a run started.
+func (m *Metrics) ObserveLateness(d time.Duration) { m.lateness.Observe(d.Seconds()) }
+
+// Skipped counts a skipped run.
+func (m *Metrics) Skipped(flow, why string) { m.skipped.WithLabelValues(flow, why).Inc() }
+
+// Reloaded records a reload attempt.
+func (m *Metrics) Reloaded(ok bool, at time.Time) {
+	result, v := "success", 1.0
+	if !ok {
+		result, v = "failure", 0
+	}
+	m.reloads.WithLabelValues(result).Inc()
+	m.reloadOK.Set(v)
+	m.reloadTime.Set(float64(at.Unix()))
+}
+
+// SetFlows records the flows now scheduled and drops the series of removed
+// ones, so that a deleted flow does not look down forever.
+func (m *Metrics) SetFlows(names []string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := map[string]bool{}
+	for _, n := range names {
+		now[n] = true
+	}
+	for n := range m.known {
+		if !now[n] {
+			for _, v := range []interface {
+				DeletePartialMatch(prometheus.Labels) int
+			}{m.runs, m.up, m.stepDuration, m.tokenLifetime, m.jwksKeys, m.skipped} {
+				v.DeletePartialMatch(prometheus.Labels{"flow": n})
+			}
+		}
+	}
+	m.known = now
+	m.flowCount.Set(float64(len(names)))
+}
+
+// Registry is the underlying registry (for tests).
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// promauto registers as it creates.
+type promauto struct{ reg *prometheus.Registry }
+
+func (p promauto) counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	v := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+	p.reg.MustRegister(v)
+	return v
+}
+
+func (p promauto) gaugeVec(name, help string, labels ...string) *prometheus.GaugeVec {
+	v := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
+	p.reg.MustRegister(v)
+	return v
+}
+
+func (p promauto) histogramVec(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+	v := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labels)
+	p.reg.MustRegister(v)
+	return v
+}
+
+func (p promauto) histogram(name, help string, buckets []float64) prometheus.Histogram {
+	v := prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets})
+	p.reg.MustRegister(v)
+	return v
+}
+
+func (p promauto) gauge(name, help string) prometheus.Gauge {
+	v := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
+	p.reg.MustRegister(v)
+	return v
+}
