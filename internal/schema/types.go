@@ -1,0 +1,75 @@
+package schema
+
+import (
+	"reflect"
+
+	"github.com/invopop/jsonschema"
+
+	"github.com/authwatch/authwatch/flows"
+)
+
+// customType is a flows type that decodes from text of its own syntax.
+type customType struct {
+	goType reflect.Type
+	name   string // its $defs name
+	schema func() *jsonschema.Schema
+}
+
+var customTypes = []customType{
+	{reflect.TypeFor[flows.Template](), "Template", templateSchema},
+	{reflect.TypeFor[flows.Duration](), "Duration", durationSchema},
+	{reflect.TypeFor[flows.StatusList](), "StatusList", statusListSchema},
+}
+
+// mapCustomType is the reflector's Mapper: a custom type is a $ref to its
+// definition, which finish adds.
+func mapCustomType(t reflect.Type) *jsonschema.Schema {
+	for _, c := range customTypes {
+		if t == c.goType {
+			return ref(c.name)
+		}
+	}
+	return nil
+}
+
+// templatePattern accepts what flows' template parser accepts: text in which
+// every ${ opens a valid reference, and $${ writes a literal ${.
+const templatePattern = `^(?:[^$]|\$+$|\$+[^${]|\$\$+\{|\$\{(?:` +
+	`env:[A-Za-z_][A-Za-z0-9_]*` +
+	`|file:/[^}]*` +
+	`|credential:[A-Za-z0-9_.@-]+` +
+	`|steps\.[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*` +
+	`)\})*$`
+
+func templateSchema() *jsonschema.Schema {
+	return &jsonschema.Schema{
+		Type:    "string",
+		Pattern: templatePattern,
+		Description: "Text with references, resolved on every run: ${env:NAME} (environment variable), " +
+			"${file:/absolute/path} (file content), ${credential:NAME} (systemd credential), " +
+			"${steps.ID.OUTPUT} (an earlier step's output). Write $${ for a literal ${. " +
+			"Secrets belong in references, never in the file.",
+	}
+}
+
+// durationPattern is a non-negative Go duration (time.ParseDuration).
+const durationPattern = `^\+?(?:0|(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+)$`
+
+func durationSchema() *jsonschema.Schema {
+	return &jsonschema.Schema{
+		Type:        "string",
+		Pattern:     durationPattern,
+		Description: "A Go duration: a number and a unit (ns, us, ms, s, m, h), e.g. 500ms, 30s, 5m, 1h30m.",
+		Examples:    []any{"500ms", "30s", "5m", "1h30m"},
+	}
+}
+
+func statusListSchema() *jsonschema.Schema {
+	code := func() *jsonschema.Schema {
+		return &jsonschema.Schema{Type: "integer", Minimum: "100", Maximum: "599"}
+	}
+	return &jsonschema.Schema{
+		Description: "An HTTP status code (100..599) or a list of them.",
+		OneOf:       []*jsonschema.Schema{code(), {Type: "array", Items: code()}},
+	}
+}
