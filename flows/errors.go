@@ -1,6 +1,8 @@
 package flows
 
 import (
+	"cmp"
+	"slices"
 	"errors"
 	"fmt"
 	"strings"
@@ -99,3 +101,12 @@ func (ps Problems) Error() string {
 }
 
 func joinAll(errs []error) error { return errors.Join(errs...) }
+
+// sort orders problems by file, line and column (validation visits maps in
+// random order; output must be stable).
+func (ps Problems) sort() {
+	slices.SortStableFunc(ps, func(a, b *Problem) int {
+		return cmp.Or(strings.Compare(a.Pos.File, b.Pos.File), cmp.Compare(a.Pos.Line, b.Pos.Line),
+			cmp.Compare(a.Pos.Column, b.Pos.Column), strings.Compare(a.Path, b.Path))
+	})
+}

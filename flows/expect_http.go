@@ -14,7 +14,7 @@ import (
 type HTTPExpect struct {
 	Status       StatusList             `yaml:"status,omitempty" json:"status,omitempty" jsonschema:"description=Expected status code or list of codes (default: any 2xx). A negative check expects 401 or 403: a 2xx there is auth_not_enforced."`
 	Headers      map[string]HeaderCheck `yaml:"headers,omitempty" json:"headers,omitempty"`
-	JSON         []JSONCheck            `yaml:"json,omitempty" json:"json,omitempty" jsonschema:"description=Assertions on the JSON body, each a jq path and a check."`
+	JSON         []JSONCheck            `yaml:"json,omitempty" json:"json,omitempty" jsonschema:"description=Assertions on the JSON body\\, each a jq path and a check."`
 	BodyContains string                 `yaml:"body_contains,omitempty" json:"body_contains,omitempty"`
 	// Challenge is the auth scheme the WWW-Authenticate header must offer,
 	// for negative checks ("without a token: 401 with Bearer").
@@ -35,7 +35,7 @@ type HeaderCheck struct {
 
 // JSONCheck is one assertion on the JSON body. Give path and one check.
 type JSONCheck struct {
-	Path     string `yaml:"path" json:"path" jsonschema:"required,description=jq expression, e.g. .items | length"`
+	Path     string `yaml:"path" json:"path" jsonschema:"required,description=jq expression\\, e.g. .items | length"`
 	Equals   any    `yaml:"equals,omitempty" json:"equals,omitempty"`
 	Contains string `yaml:"contains,omitempty" json:"contains,omitempty"`
 	Matches  string `yaml:"matches,omitempty" json:"matches,omitempty"`
@@ -186,6 +186,9 @@ func (c JSONCheck) check(a *answer) error {
 		return Fail(ReasonAssertionFailed, "the body is not JSON (%v), so %s cannot be checked", err, c.Path)
 	}
 	got, err := c.query.first(doc)
+	if err == nil {
+		got, _ = normalizeJSON(got) // jq yields ints; expectations are JSON numbers
+	}
 	exists := err == nil && got != nil
 	switch {
 	case c.Exists != nil:

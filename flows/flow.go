@@ -14,7 +14,7 @@ type Flow struct {
 	Every   Duration          `yaml:"every,omitempty" json:"every,omitempty" jsonschema:"description=Run interval (e.g. 1m). Exactly one of every and cron."`
 	Cron    string            `yaml:"cron,omitempty" json:"cron,omitempty" jsonschema:"description=Five-field cron schedule (e.g. */5 * * * *). Exactly one of every and cron."`
 	Timeout Duration          `yaml:"timeout,omitempty" json:"timeout,omitempty" jsonschema:"description=Deadline for the whole run (default 30s)."`
-	Labels  map[string]string `yaml:"labels,omitempty" json:"labels,omitempty" jsonschema:"description=Free key/values for routing and grouping (team, severity, env)."`
+	Labels  map[string]string `yaml:"labels,omitempty" json:"labels,omitempty" jsonschema:"description=Free key/values for routing and grouping (team\\, severity\\, env)."`
 	// ClockSkew is the allowance used when comparing clocks and token times (default 60s).
 	ClockSkew Duration    `yaml:"clock_skew,omitempty" json:"clock_skew,omitempty" jsonschema:"description=Allowed clock difference for exp/nbf/iat and Date checks (default 60s)."`
 	Steps     []*StepSpec `yaml:"-" json:"steps" jsonschema:"required"`

@@ -88,6 +88,7 @@ func DecodeFile(file string, data []byte, v interface{ Validate() error }) error
 		l.fieldErrors(file, "", m, v.Validate())
 	}
 	if len(l.problems) > 0 {
+		l.problems.sort()
 		return l.problems
 	}
 	return nil
@@ -170,6 +171,8 @@ type loader struct {
 }
 
 func (l *loader) result() (*Set, error) {
+	l.problems.sort()
+	l.warnings.sort()
 	if len(l.problems) > 0 {
 		return nil, l.problems
 	}

@@ -20,7 +20,7 @@ type DiscoveryStep struct {
 // DiscoveryExpect holds the discovery step's expectations.
 type DiscoveryExpect struct {
 	// Endpoints that must be present besides the required ones.
-	Endpoints  []string `yaml:"endpoints,omitempty" json:"endpoints,omitempty" jsonschema:"description=Extra metadata fields that must be present (e.g. userinfo_endpoint, revocation_endpoint)."`
+	Endpoints  []string `yaml:"endpoints,omitempty" json:"endpoints,omitempty" jsonschema:"description=Extra metadata fields that must be present (e.g. userinfo_endpoint\\, revocation_endpoint)."`
 	MinKeys    int      `yaml:"min_keys,omitempty" json:"min_keys,omitempty" jsonschema:"description=Minimum number of signing keys in the JWKS (default 1)."`
 	Algorithms []string `yaml:"algorithms,omitempty" json:"algorithms,omitempty" jsonschema:"description=Signing algorithms the JWKS must offer (e.g. RS256)."`
 	MaxLatency Duration `yaml:"max_latency,omitempty" json:"max_latency,omitempty"`

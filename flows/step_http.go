@@ -26,7 +26,7 @@ type HTTPStep struct {
 
 // HTTPAuth is how a request authenticates. At most one of bearer and basic.
 type HTTPAuth struct {
-	Bearer Template   `yaml:"bearer,omitempty" json:"bearer,omitempty" jsonschema:"description=A bearer token, e.g. ${steps.token.access_token}."`
+	Bearer Template   `yaml:"bearer,omitempty" json:"bearer,omitempty" jsonschema:"description=A bearer token\\, e.g. ${steps.token.access_token}."`
 	Basic  *BasicAuth `yaml:"basic,omitempty" json:"basic,omitempty"`
 	// Audience is the identifier the API expects in aud; it lets a 401 be
 	// explained as audience_mismatch with both values.
@@ -48,7 +48,7 @@ type RedirectPolicy struct {
 // Extract publishes a value of the answer: a jq path into the JSON body, or
 // a response header. Secret marks it as a credential (redacted everywhere).
 type Extract struct {
-	JSON   string `yaml:"json,omitempty" json:"json,omitempty" jsonschema:"description=jq expression on the JSON body, e.g. .items[0].id"`
+	JSON   string `yaml:"json,omitempty" json:"json,omitempty" jsonschema:"description=jq expression on the JSON body\\, e.g. .items[0].id"`
 	Header string `yaml:"header,omitempty" json:"header,omitempty"`
 	Secret bool   `yaml:"secret,omitempty" json:"secret,omitempty"`
 
@@ -95,6 +95,9 @@ func (s *HTTPStep) Validate() error {
 func (e *Extract) validate(name string) error {
 	if !stepIDPattern.MatchString(name) {
 		return FieldErrorf("", "output names are lower-case letters, digits and _")
+	}
+	if name == "status" || name == "location" {
+		return FieldErrorf("", "%q is a built-in output of http steps; choose another name", name)
 	}
 	if (e.JSON == "") == (e.Header == "") {
 		return FieldErrorf("", "give exactly one of json or header")

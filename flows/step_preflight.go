@@ -11,7 +11,7 @@ import (
 // browser send the real request. Preflights carry no credentials.
 type PreflightStep struct {
 	URL         Template `yaml:"url" json:"url" jsonschema:"required"`
-	Origin      string   `yaml:"origin" json:"origin" jsonschema:"required,description=The page's origin, e.g. https://app.example.com"`
+	Origin      string   `yaml:"origin" json:"origin" jsonschema:"required,description=The page's origin\\, e.g. https://app.example.com"`
 	Method      string   `yaml:"method,omitempty" json:"method,omitempty" jsonschema:"description=The method of the real request (default GET)."`
 	Headers     []string `yaml:"headers,omitempty" json:"headers,omitempty" jsonschema:"description=Request headers the real request sends (e.g. Authorization)."`
 	Credentials bool     `yaml:"credentials,omitempty" json:"credentials,omitempty" jsonschema:"description=The real request is sent with credentials (cookies): Allow-Credentials must be true and the origin exact."`
@@ -21,7 +21,13 @@ type PreflightStep struct {
 	} `yaml:"expect,omitempty" json:"expect,omitempty"`
 }
 
-var _ Step = (*PreflightStep)(nil)
+var (
+	_ Step         = (*PreflightStep)(nil)
+	_ OutputLister = (*PreflightStep)(nil)
+)
+
+// Outputs implements OutputLister: a preflight publishes nothing.
+func (s *PreflightStep) Outputs() []string { return nil }
 
 // simpleMethods need no Allow-Methods entry (Fetch: CORS-safelisted methods).
 var simpleMethods = []string{"GET", "HEAD", "POST"}

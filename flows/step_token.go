@@ -33,13 +33,13 @@ const (
 // runs, so an outage of the token endpoint shows at once.
 type TokenRequest struct {
 	Issuer       string              `yaml:"issuer,omitempty" json:"issuer,omitempty" jsonschema:"description=Issuer URL: the token endpoint and JWKS come from its discovery document."`
-	TokenURL     string              `yaml:"token_url,omitempty" json:"token_url,omitempty" jsonschema:"description=Token endpoint URL (instead of, or overriding, discovery)."`
+	TokenURL     string              `yaml:"token_url,omitempty" json:"token_url,omitempty" jsonschema:"description=Token endpoint URL (instead of\\, or overriding\\, discovery)."`
 	JWKSURL      string              `yaml:"jwks_url,omitempty" json:"jwks_url,omitempty" jsonschema:"description=JWKS URL for verifying JWTs when no issuer is given."`
 	ClientID     Template            `yaml:"client_id" json:"client_id" jsonschema:"required"`
 	ClientSecret Template            `yaml:"client_secret,omitempty" json:"client_secret,omitempty" jsonschema:"description=A secret reference such as ${env:CLIENT_SECRET}; never a literal in production."`
 	ClientAuth   string              `yaml:"client_auth,omitempty" json:"client_auth,omitempty" jsonschema:"enum=client_secret_basic,enum=client_secret_post,enum=none,description=Client authentication method (default client_secret_basic). Set explicitly: auto-detection hides the real error."`
 	Scopes       []string            `yaml:"scopes,omitempty" json:"scopes,omitempty"`
-	Audience     string              `yaml:"audience,omitempty" json:"audience,omitempty" jsonschema:"description=Sent as the audience parameter (Auth0, Okta custom authorization servers)."`
+	Audience     string              `yaml:"audience,omitempty" json:"audience,omitempty" jsonschema:"description=Sent as the audience parameter (Auth0\\, Okta custom authorization servers)."`
 	Resource     []string            `yaml:"resource,omitempty" json:"resource,omitempty" jsonschema:"description=RFC 8707 resource indicators."`
 	Params       map[string]Template `yaml:"params,omitempty" json:"params,omitempty" jsonschema:"description=Extra token request parameters."`
 	TLSOptions   `yaml:",inline"`

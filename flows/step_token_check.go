@@ -8,14 +8,20 @@ import (
 // output, or a token handed to the monitor as a secret): its signature
 // against the issuer's JWKS, iss, exp/nbf/iat, aud, scopes and claims.
 type TokenCheckStep struct {
-	Token      Template `yaml:"token" json:"token" jsonschema:"required,description=The token, e.g. ${steps.login.id_token} or ${env:API_TOKEN}."`
+	Token      Template `yaml:"token" json:"token" jsonschema:"required,description=The token\\, e.g. ${steps.login.id_token} or ${env:API_TOKEN}."`
 	Issuer     string   `yaml:"issuer,omitempty" json:"issuer,omitempty" jsonschema:"description=Issuer URL: iss must equal it and its JWKS verifies the signature."`
 	JWKSURL    string   `yaml:"jwks_url,omitempty" json:"jwks_url,omitempty" jsonschema:"description=JWKS URL when there is no discovery document."`
 	TLSOptions `yaml:",inline"`
 	Expect     TokenChecks `yaml:"expect,omitempty" json:"expect,omitempty"`
 }
 
-var _ Step = (*TokenCheckStep)(nil)
+var (
+	_ Step         = (*TokenCheckStep)(nil)
+	_ OutputLister = (*TokenCheckStep)(nil)
+)
+
+// Outputs implements OutputLister: a token check publishes nothing.
+func (s *TokenCheckStep) Outputs() []string { return nil }
 
 // Validate implements Step.
 func (s *TokenCheckStep) Validate() error {

@@ -2,6 +2,7 @@ package flows
 
 import (
 	"fmt"
+	"github.com/goccy/go-yaml"
 	"regexp"
 	"strings"
 )
@@ -71,6 +72,41 @@ func NewTemplate(s string) Template {
 func (t *Template) UnmarshalText(b []byte) error {
 	*t = NewTemplate(string(b))
 	return nil
+}
+
+// UnmarshalYAML implements yaml.BytesUnmarshaler. A plain scalar is taken
+// as written: decoding it as YAML first would turn client_id: 0123 into "83".
+func (t *Template) UnmarshalYAML(b []byte) error {
+	text := strings.TrimSpace(string(b))
+	var v any
+	if err := yaml.Unmarshal(b, &v); err != nil {
+		*t = Template{raw: text, err: fmt.Errorf("not a valid YAML string: %v", err)}
+		return nil
+	}
+	switch val := v.(type) {
+	case map[string]any, []any:
+		*t = Template{raw: text, err: fmt.Errorf("must be a string, got a %s", yamlKind(val))}
+		return nil
+	case string:
+		if text != "" && strings.ContainsRune("\"'|>", rune(text[0])) {
+			*t = NewTemplate(val) // quoted or block scalar: its decoded value
+			return nil
+		}
+	case nil:
+		if text == "" || text == "~" || text == "null" {
+			*t = Template{}
+			return nil
+		}
+	}
+	*t = NewTemplate(text)
+	return nil
+}
+
+func yamlKind(v any) string {
+	if _, ok := v.([]any); ok {
+		return "list"
+	}
+	return "mapping"
 }
 
 // MarshalText shows the template as written: references, never values.

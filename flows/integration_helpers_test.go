@@ -1,0 +1,344 @@
+package flows_test
+
+// Shared helpers of the real-component integration tests (integration_*_test.go):
+// load a flow from YAML, run it, find the failed step, and check that nothing
+// a person or a machine can read holds a secret.
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/report"
+)
+
+// jwtPattern matches the start of a compact JWS/JWT ("eyJ" is base64url of
+// `{"`): no such string may appear in anything authwatch shows.
+var jwtPattern = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{8,}\.`)
+
+// lookupFrom is a secret source over a map, falling back to next (may be nil).
+func lookupFrom(m map[string]string, next func(string) (string, bool)) func(string) (string, bool) {
+	return func(name string) (string, bool) {
+		if v, ok := m[name]; ok {
+			return v, true
+		}
+		if next != nil {
+			return next(name)
+		}
+		return "", false
+	}
+}
+
+// newRunner is flows.NewRunner with the given env lookup as secret source.
+func newRunner(lookup func(string) (string, bool)) *flows.Runner {
+	r := flows.NewRunner()
+	r.Secrets = flows.SecretSource{LookupEnv: lookup}
+	return r
+}
+
+// loadFlow loads exactly one flow from YAML (the test fails if it does not load).
+func loadFlow(t *testing.T, r *flows.Runner, yaml string) *flows.Flow {
+	t.Helper()
+	name := strings.ReplaceAll(t.Name(), "/", "_") + ".yaml"
+	set, err := flows.LoadBytes(flows.LoadOptions{Secrets: r.Secrets}, name, []byte(yaml))
+	if err != nil {
+		t.Fatalf("flow does not load:\n%v\n--- yaml:\n%s", err, yaml)
+	}
+	if len(set.Flows) != 1 {
+		t.Fatalf("want 1 flow, got %d", len(set.Flows))
+	}
+	return set.Flows[0]
+}
+
+// runYAML loads one flow and runs it once.
+func runYAML(t *testing.T, r *flows.Runner, yaml string) *flows.Result {
+	t.Helper()
+	return r.Run(t.Context(), loadFlow(t, r, yaml))
+}
+
+// describe renders a result for failure messages: every step, its reason,
+// summary, facts, findings and notes.
+func describe(res *flows.Result) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "flow %s ok=%v cancelled=%v\n", res.Flow, res.OK, res.Cancelled)
+	for _, s := range res.Steps {
+		fmt.Fprintf(&b, "  step %s (%s): %s http=%d\n", s.ID, s.Kind, s.Status, s.HTTPStatus)
+		if f := s.Failure; f != nil {
+			fmt.Fprintf(&b, "    reason %s: %s\n", f.Reason, f.Summary)
+			for _, fact := range f.Evidence.Facts {
+				fmt.Fprintf(&b, "    fact %s = %s\n", fact.Name, fact.Value)
+			}
+			if f.Err != nil {
+				fmt.Fprintf(&b, "    err: %v\n", f.Err)
+			}
+		}
+		for _, fd := range s.Findings {
+			fmt.Fprintf(&b, "    finding %s: %s\n", fd.Reason, fd.Summary)
+		}
+		for _, n := range s.Notes {
+			fmt.Fprintf(&b, "    note: %s\n", n)
+		}
+	}
+	return b.String()
+}
+
+// step returns the result of the step with the given id.
+func step(t *testing.T, res *flows.Result, id string) *flows.StepResult {
+	t.Helper()
+	for i := range res.Steps {
+		if res.Steps[i].ID == id {
+			return &res.Steps[i]
+		}
+	}
+	t.Fatalf("no step %q in result:\n%s", id, describe(res))
+	return nil
+}
+
+// mustPass fails the test unless every step passed (or passed with a warning).
+func mustPass(t *testing.T, res *flows.Result) {
+	t.Helper()
+	if !res.OK {
+		t.Fatalf("flow failed, want pass:\n%s", describe(res))
+	}
+	for _, s := range res.Steps {
+		if !s.OK() {
+			t.Fatalf("step %s is %s, want pass:\n%s", s.ID, s.Status, describe(res))
+		}
+	}
+}
+
+// mustFail asserts that step id failed with reason and returns its failure.
+// Every later step must have been skipped.
+func mustFail(t *testing.T, res *flows.Result, id string, reason flows.Reason) *flows.Failure {
+	t.Helper()
+	if res.OK {
+		t.Fatalf("flow passed, want %s at step %s:\n%s", reason, id, describe(res))
+	}
+	s := step(t, res, id)
+	if s.Status != flows.StepFailed || s.Failure == nil {
+		t.Fatalf("step %s is %s, want failed with %s:\n%s", id, s.Status, reason, describe(res))
+	}
+	if s.Failure.Reason != reason {
+		t.Fatalf("step %s failed with %s, want %s:\n%s", id, s.Failure.Reason, reason, describe(res))
+	}
+	if s.Failure.Step != id || s.Failure.Flow != res.Flow {
+		t.Errorf("failure names %s/%s, want %s/%s", s.Failure.Flow, s.Failure.Step, res.Flow, id)
+	}
+	if got := res.Failure(); got != s.Failure {
+		t.Errorf("Result.Failure() is not the failure of step %s", id)
+	}
+	after := false
+	for _, other := range res.Steps {
+		if after && other.Status != flows.StepSkipped {
+			t.Errorf("step %s after the failed step is %s, want skip", other.ID, other.Status)
+		}
+		after = after || other.ID == id
+	}
+	if s.Failure.Reason.Info().Layer == flows.LayerMonitor && reason != flows.ReasonInternalError && reason != flows.ReasonConfigInvalid {
+		t.Errorf("reason %s is not in the reason table", reason)
+	}
+	return s.Failure
+}
+
+// summaryHas asserts that the failure's summary contains every part.
+func summaryHas(t *testing.T, f *flows.Failure, parts ...string) {
+	t.Helper()
+	for _, p := range parts {
+		if !strings.Contains(f.Summary, p) {
+			t.Errorf("summary lacks %q:\n  %s", p, f.Summary)
+		}
+	}
+}
+
+// fact returns the value of a named fact of the failure's evidence.
+func fact(f *flows.Failure, name string) (string, bool) {
+	for _, fc := range f.Evidence.Facts {
+		if fc.Name == name {
+			return fc.Value, true
+		}
+	}
+	return "", false
+}
+
+// factIs asserts a fact's value.
+func factIs(t *testing.T, f *flows.Failure, name, want string) {
+	t.Helper()
+	got, ok := fact(f, name)
+	if !ok {
+		t.Errorf("evidence has no fact %q; facts: %+v", name, f.Evidence.Facts)
+		return
+	}
+	if got != want {
+		t.Errorf("fact %s = %q, want %q", name, got, want)
+	}
+}
+
+// finding returns the first finding of the given reason in the result.
+func finding(res *flows.Result, reason flows.Reason) (flows.Finding, bool) {
+	for _, f := range res.Findings() {
+		if f.Reason == reason {
+			return f, true
+		}
+	}
+	return flows.Finding{}, false
+}
+
+// renderings returns every form in which a result leaves the run: the
+// --json lines, the human table, %+v and %#v of the result and of every
+// failure, evidence, exchange and finding, and their JSON encodings.
+func renderings(t *testing.T, results ...*flows.Result) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	var js bytes.Buffer
+	for _, r := range results {
+		if err := report.JSON(&js, r); err != nil {
+			t.Fatalf("report.JSON: %v", err)
+		}
+	}
+	out["report.JSON"] = js.String()
+	var human bytes.Buffer
+	if err := report.Human(&human, results, report.Style{}); err != nil {
+		t.Fatalf("report.Human: %v", err)
+	}
+	out["report.Human"] = human.String()
+	add := func(name string, v any) {
+		out[name+" %+v"] += fmt.Sprintf("%+v\n", v)
+		out[name+" %v"] += fmt.Sprintf("%v\n", v)
+		b, err := json.Marshal(v)
+		if err != nil {
+			out[name+" json.Marshal error"] += err.Error() + "\n"
+			return
+		}
+		out[name+" json.Marshal"] += string(b) + "\n"
+	}
+	for _, r := range results {
+		add("Result", r)
+		add("*Result", *r)
+		for _, s := range r.Steps {
+			add("StepResult", s)
+			for _, ex := range s.Exchanges {
+				add("ExchangeEvidence", ex)
+			}
+			for _, fd := range s.Findings {
+				add("Finding", fd)
+			}
+			if f := s.Failure; f != nil {
+				add("*Failure", f)
+				add("Failure", failureFields(f))
+				add("Evidence", f.Evidence)
+				out["Failure.Error()"] += f.Error() + "\n"
+				if f.Evidence.Token != nil {
+					add("TokenEvidence", *f.Evidence.Token)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// failureFields is a Failure's fields without its method set, so %+v prints
+// every field (Err included) instead of calling Error().
+type failureView struct {
+	Flow, Step, Reason, Summary, Next string
+	Evidence                          flows.Evidence
+	RetryAfter                        string
+	Err                               error
+}
+
+func failureFields(f *flows.Failure) failureView {
+	return failureView{Flow: f.Flow, Step: f.Step, Reason: string(f.Reason), Summary: f.Summary, Next: f.NextStep(),
+		Evidence: f.Evidence, RetryAfter: f.RetryAfter.String(), Err: f.Err}
+}
+
+// assertNoSecrets fails the test once for every secret (and once for any
+// JWT) that appears in some rendering of results, naming every rendering.
+func assertNoSecrets(t *testing.T, secrets []string, results ...*flows.Result) {
+	t.Helper()
+	rs := renderings(t, results...)
+	names := make([]string, 0, len(rs))
+	for name := range rs {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	report := func(what, needle string, where []string) {
+		t.Helper()
+		t.Errorf("%s appears in %d renderings (%s); e.g. in %s:\n%s", what, len(where), strings.Join(where, ", "), where[0], excerpt(rs[where[0]], needle))
+	}
+	for _, s := range secrets {
+		if s == "" {
+			continue
+		}
+		var where []string
+		for _, name := range names {
+			if strings.Contains(rs[name], s) {
+				where = append(where, name)
+			}
+		}
+		if len(where) > 0 {
+			report("secret "+mask(s), s, where)
+		}
+	}
+	var where []string
+	var first string
+	for _, name := range names {
+		if m := jwtPattern.FindString(rs[name]); m != "" {
+			where = append(where, name)
+			if first == "" {
+				first = m
+			}
+		}
+	}
+	if len(where) > 0 {
+		report("a JWT ("+first[:min(len(first), 12)]+"…)", first, where)
+	}
+}
+
+// assertTextHasNoSecrets is assertNoSecrets for any text (logs, command output).
+func assertTextHasNoSecrets(t *testing.T, where, text string, secrets []string) {
+	t.Helper()
+	for _, s := range secrets {
+		if s != "" && strings.Contains(text, s) {
+			t.Errorf("secret %s appears in %s:\n%s", mask(s), where, excerpt(text, s))
+		}
+	}
+	if m := jwtPattern.FindString(text); m != "" {
+		t.Errorf("a JWT (%s…) appears in %s:\n%s", m[:min(len(m), 12)], where, excerpt(text, m))
+	}
+}
+
+// mask shows a secret's first characters only, so a test failure does not
+// print a real token in full either.
+func mask(s string) string {
+	if len(s) <= 6 {
+		return fmt.Sprintf("%q", s)
+	}
+	return fmt.Sprintf("%q…(%d chars)", s[:6], len(s))
+}
+
+func excerpt(text, needle string) string {
+	i := strings.Index(text, needle)
+	if i < 0 {
+		return ""
+	}
+	from, to := max(i-160, 0), min(i+len(needle)+80, len(text))
+	return "…" + strings.ReplaceAll(text[from:to], needle, "<<"+mask(needle)+">>") + "…"
+}
+
+// closedPort returns a 127.0.0.1 port that nothing listens on (it was bound
+// and released a moment ago).
+func closedPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
