@@ -3,6 +3,7 @@ package redact
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"mime"
 	"net/http"
 	"net/url"
@@ -18,9 +19,10 @@ var sensitiveHeaders = map[string]bool{
 // SensitiveKey reports whether a JSON or form field name holds a credential.
 func SensitiveKey(name string) bool {
 	n := strings.ToLower(name)
-	for _, part := range []string{"token", "secret", "password", "passwd", "assertion", "api_key", "apikey", "private_key", "otp", "session"} {
+	for _, part := range []string{"token", "secret", "password", "passwd", "assertion", "api_key", "apikey", "private_key", "otp", "session",
+		"authorization", "cookie", "credential"} {
 		if strings.Contains(n, part) {
-			return !strings.HasSuffix(n, "_type") && !strings.HasSuffix(n, "_expires_in")
+			return !hasAnySuffix(n, "_type", "_expires_in", "_endpoint", "_supported", "_uri", "_url", "_method", "_methods", "_hint")
 		}
 	}
 	return n == "code" || n == "code_verifier" || n == "device_code" || n == "user_code"
@@ -102,8 +104,8 @@ func redactJSON(v any) any {
 	switch t := v.(type) {
 	case map[string]any:
 		for k, val := range t {
-			if s, ok := val.(string); ok && SensitiveKey(k) {
-				t[k] = Marker(s)
+			if SensitiveKey(k) && isScalar(val) {
+				t[k] = Marker(fmt.Sprint(val))
 				continue
 			}
 			t[k] = redactJSON(val)
@@ -114,4 +116,21 @@ func redactJSON(v any) any {
 		}
 	}
 	return v
+}
+
+func isScalar(v any) bool {
+	switch v.(type) {
+	case string, float64, bool, json.Number:
+		return true
+	}
+	return false
+}
+
+func hasAnySuffix(s string, suffixes ...string) bool {
+	for _, suf := range suffixes {
+		if strings.HasSuffix(s, suf) {
+			return true
+		}
+	}
+	return false
 }

@@ -34,6 +34,9 @@ func Marker(secret string) string { return "[redacted " + Fingerprint(secret) + 
 type Secrets struct {
 	mu     sync.RWMutex
 	values []string // longest first, so a secret containing another is replaced whole
+
+	replacer    *strings.Replacer // built lazily for the current values
+	replacerFor int
 }
 
 // Add registers values as secret. Empty and very short values are ignored.
@@ -56,17 +59,32 @@ func (s *Secrets) Len() int {
 	return len(s.values)
 }
 
-// String replaces every registered secret in text by its marker.
+// String replaces every registered secret in text by its marker, in one
+// pass (longest first), so a short secret never corrupts another's marker.
 func (s *Secrets) String(text string) string {
 	if s == nil {
 		return text
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	for _, v := range s.values {
-		if strings.Contains(text, v) {
-			text = strings.ReplaceAll(text, v, Marker(v))
-		}
+	if len(s.values) == 0 {
+		return text
 	}
-	return text
+	if s.replacer == nil || s.replacerFor != len(s.values) {
+		s.mu.RUnlock()
+		s.buildReplacer()
+		s.mu.RLock()
+	}
+	return s.replacer.Replace(text)
+}
+
+func (s *Secrets) buildReplacer() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pairs := make([]string, 0, 2*len(s.values))
+	for _, v := range s.values { // longest first: strings.Replacer prefers earlier pairs
+		pairs = append(pairs, v, Marker(v))
+	}
+	s.replacer = strings.NewReplacer(pairs...)
+	s.replacerFor = len(s.values)
 }
