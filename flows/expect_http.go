@@ -52,13 +52,13 @@ func (e *HTTPExpect) Validate() error {
 	for name, h := range e.Headers {
 		n := countSet(h.Equals != "", h.Contains != "", h.Matches != "", h.Absent, h.Present)
 		if n != 1 {
-			errs = append(errs, FieldErrorf("headers."+name, "give exactly one of equals, contains, matches, absent, present"))
+			errs = append(errs, FieldErrorf("headers."+pathKey(name), "give exactly one of equals, contains, matches, absent, present"))
 			continue
 		}
 		if h.Matches != "" {
 			re, err := regexp.Compile(h.Matches)
 			if err != nil {
-				errs = append(errs, FieldErrorf("headers."+name+".matches", "bad regular expression: %v", err))
+				errs = append(errs, FieldErrorf("headers."+pathKey(name)+".matches", "bad regular expression: %v", err))
 			}
 			h.re = re
 		}

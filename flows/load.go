@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -184,17 +185,126 @@ func (l *loader) problem(pos Position, path, msg string) {
 }
 
 func (l *loader) file(name string, data []byte) {
+	if line, ok := tooDeep(data); !ok {
+		l.problem(Position{File: name, Line: line, Column: 1}, "", fmt.Sprintf("nesting deeper than %d levels: this is not a flow file", maxNesting))
+		return
+	}
 	f, err := parser.ParseBytes(data, 0)
 	if err != nil {
 		l.yamlError(name, "", nil, err)
 		return
 	}
+	before := len(l.flows) + len(l.problems)
 	for _, doc := range f.Docs {
 		if doc == nil || doc.Body == nil {
 			continue
 		}
+		if n := firstAlias(doc.Body); n != nil {
+			l.problem(pos(name, n), "", "YAML anchors and aliases are not supported in flow files: write the value out")
+			continue
+		}
 		l.document(name, doc.Body)
 	}
+	if len(l.flows)+len(l.problems) == before {
+		l.warnings = append(l.warnings, &Problem{Pos: Position{File: name}, Message: "this file defines no flows"})
+	}
+}
+
+// maxNesting bounds flow-style nesting before parsing: the YAML parser is
+// quadratic in depth, and no flow file nests this deep.
+const maxNesting = 100
+
+// tooDeep scans for flow-style nesting ([ and {) deeper than maxNesting,
+// outside quoted strings; it returns the line where the limit was passed.
+func tooDeep(data []byte) (int, bool) {
+	depth, line := 0, 1
+	var quote byte
+	for _, c := range data {
+		switch {
+		case c == '\n':
+			line++
+			quote = 0 // flow scalars in flow files do not span lines
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '\'':
+			quote = c
+		case c == '[' || c == '{':
+			if depth++; depth > maxNesting {
+				return line, false
+			}
+		case c == ']' || c == '}':
+			depth = max(depth-1, 0)
+		}
+	}
+	return line, true
+}
+
+// firstAlias finds an alias or anchor anywhere under n.
+func firstAlias(n ast.Node) ast.Node {
+	var found ast.Node
+	ast.Walk(visitorFunc(func(n ast.Node) bool {
+		if found != nil {
+			return false
+		}
+		switch n.(type) {
+		case *ast.AliasNode, *ast.AnchorNode:
+			found = n
+			return false
+		}
+		return true
+	}), n)
+	return found
+}
+
+type visitorFunc func(ast.Node) bool
+
+func (f visitorFunc) Visit(n ast.Node) ast.Visitor {
+	if f(n) {
+		return f
+	}
+	return nil
+}
+
+var (
+	typeErrorPattern = regexp.MustCompile(`^cannot unmarshal (\S+) into Go (?:struct field \S+|value) of type (\S+)$`)
+	dupKeyPattern    = regexp.MustCompile(`already defined at \[(\d+):(\d+)\]`)
+)
+
+// friendlyYAMLMessage rewrites decoder messages that speak Go into ones
+// that speak YAML.
+func friendlyYAMLMessage(msg string) string {
+	if m := typeErrorPattern.FindStringSubmatch(msg); m != nil {
+		return fmt.Sprintf("expected %s, got %s", yamlTypeWord(m[2]), yamlTypeWord(m[1]))
+	}
+	if m := dupKeyPattern.FindStringSubmatch(msg); m != nil {
+		return dupKeyPattern.ReplaceAllString(msg, "already defined at line "+m[1]+", column "+m[2])
+	}
+	if strings.Contains(msg, "mapping value is not allowed in this context") {
+		return msg + " (check the indentation, or quote a value that contains \": \")"
+	}
+	return msg
+}
+
+func yamlTypeWord(goType string) string {
+	switch strings.TrimPrefix(goType, "*") {
+	case "bool":
+		return "true or false"
+	case "int", "int64", "uint64", "float64":
+		return "a number"
+	case "string":
+		return "a string"
+	}
+	switch {
+	case strings.HasPrefix(goType, "[]"):
+		return "a list"
+	case strings.HasPrefix(goType, "map["):
+		return "a mapping"
+	case strings.Contains(goType, "."):
+		return "a mapping"
+	}
+	return goType
 }
 
 // document is either {flows: [...]} or a single flow.
@@ -239,13 +349,19 @@ func (l *loader) yamlError(file, path string, fallback ast.Node, err error) {
 	}
 	if errors.As(err, &pe) && pe.GetToken() != nil {
 		tk := pe.GetToken()
-		l.problem(Position{File: file, Line: tk.Position.Line, Column: tk.Position.Column}, path, pe.GetMessage())
+		if field := pathAt(fallback, tk.Position.Line, tk.Position.Column); field != "" {
+			path = joinPath(path, field)
+		}
+		l.problem(Position{File: file, Line: tk.Position.Line, Column: tk.Position.Column}, path, friendlyYAMLMessage(pe.GetMessage()))
 		return
 	}
 	l.problem(pos(file, fallback), path, err.Error())
 }
 
 func pos(file string, n ast.Node) Position {
+	if m, ok := n.(*ast.MappingNode); ok && len(m.Values) > 0 && !m.IsFlowStyle {
+		n = m.Values[0].Key // a block mapping's own token is its first ':'
+	}
 	if n == nil || n.GetToken() == nil {
 		return Position{File: file}
 	}
@@ -277,4 +393,41 @@ func without(m *ast.MappingNode, keys ...string) *ast.MappingNode {
 
 func decodeStrict(n ast.Node, v any) error {
 	return yaml.NodeToValue(n, v, yaml.Strict())
+}
+
+// decodeLoose decodes known keys only: unknown ones are reported, all at
+// once, by unknownKeys.
+func decodeLoose(n ast.Node, v any) error {
+	return yaml.NodeToValue(n, v)
+}
+
+// pathAt returns the field path of the value at line:col under n, so a
+// decoder error (which knows only a position) can name its field.
+func pathAt(n ast.Node, line, col int) string {
+	var walk func(n ast.Node, path string) (string, bool)
+	walk = func(n ast.Node, path string) (string, bool) {
+		if n == nil {
+			return "", false
+		}
+		if tk := n.GetToken(); tk != nil && tk.Position.Line == line && tk.Position.Column == col && path != "" {
+			return path, true
+		}
+		switch t := n.(type) {
+		case *ast.MappingNode:
+			for _, mv := range t.Values {
+				if p, ok := walk(mv.Value, joinPath(path, pathKey(mv.Key.String()))); ok {
+					return p, true
+				}
+			}
+		case *ast.SequenceNode:
+			for i, v := range t.Values {
+				if p, ok := walk(v, fmt.Sprintf("%s[%d]", path, i)); ok {
+					return p, true
+				}
+			}
+		}
+		return "", false
+	}
+	p, _ := walk(n, "")
+	return p
 }

@@ -5,7 +5,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/goccy/go-yaml/ast"
@@ -33,13 +35,11 @@ type stepHeader struct {
 func (l *loader) flow(file, path string, m *ast.MappingNode) {
 	before := len(l.problems)
 	f := &Flow{Source: pos(file, m), Digest: digest(m)}
-	if err := decodeStrict(without(m, "steps"), f); err != nil {
-		l.yamlError(file, path, m, err)
-		return
-	}
 	at := func(p string) string { return joinPath(path, p) }
-	l.fieldErrors(file, path, m, walkLoadErrors(f, ""))
-	l.fieldErrors(file, path, m, validateFlowHeader(f))
+	if l.decode(file, path, without(m, "steps"), f) {
+		l.fieldErrors(file, path, m, walkLoadErrors(f, ""))
+		l.fieldErrors(file, path, m, validateFlowHeader(f))
+	}
 	if f.Name != "" {
 		if first, dup := l.names[f.Name]; dup {
 			l.problem(pos(file, mappingValue(m, "name")), at("name"), fmt.Sprintf("flow name %q is already used at %s", f.Name, first))
@@ -47,14 +47,23 @@ func (l *loader) flow(file, path string, m *ast.MappingNode) {
 			l.names[f.Name] = f.Source
 		}
 	}
-	stepsNode, ok := mappingValue(m, "steps").(*ast.SequenceNode)
-	if !ok || len(stepsNode.Values) == 0 {
-		l.problem(pos(file, m), at("steps"), "a flow needs a non-empty list of steps")
+	stepsValue := mappingValue(m, "steps")
+	stepsNode, ok := stepsValue.(*ast.SequenceNode)
+	switch {
+	case stepsValue == nil:
+		l.problem(pos(file, m), at("steps"), "a flow needs a list of steps")
+		return
+	case !ok:
+		l.problem(pos(file, stepsValue), at("steps"), "must be a list of steps (each starting with - id: ...)")
+		return
+	case len(stepsNode.Values) == 0:
+		l.problem(pos(file, stepsValue), at("steps"), "a flow needs at least one step")
 		return
 	}
 	ids := map[string]*StepSpec{}
+	all := stepIDs(stepsNode)
 	for i, n := range stepsNode.Values {
-		spec := l.step(file, at(fmt.Sprintf("steps[%d]", i)), n, ids)
+		spec := l.step(file, at(fmt.Sprintf("steps[%d]", i)), n, ids, all)
 		if spec != nil {
 			f.Steps = append(f.Steps, spec)
 			ids[spec.ID] = spec
@@ -66,6 +75,34 @@ func (l *loader) flow(file, path string, m *ast.MappingNode) {
 		f.Digest = digestString(f.Digest + "|" + f.Timeout.String() + "|" + f.ClockSkew.String())
 		l.flows = append(l.flows, f)
 	}
+}
+
+// stepIDs maps every step id in the list to its index, so a reference to
+// a later step can say so.
+func stepIDs(seq *ast.SequenceNode) map[string]int {
+	out := map[string]int{}
+	for i, n := range seq.Values {
+		if m, ok := n.(*ast.MappingNode); ok {
+			if v := mappingValue(m, "id"); v != nil {
+				out[v.String()] = i
+			}
+		}
+	}
+	return out
+}
+
+// decode reports unknown keys (all of them, with suggestions), then decodes
+// the known ones; it reports whether v was decoded without errors.
+func (l *loader) decode(file, path string, m *ast.MappingNode, v any, skip ...string) bool {
+	unknown := unknownKeys(m, reflect.TypeOf(v), "", skip...)
+	for _, u := range unknown {
+		l.problem(pos(file, u.node), joinPath(path, u.path), u.msg)
+	}
+	if err := decodeLoose(without(m, skip...), v); err != nil {
+		l.yamlError(file, path, m, err)
+		return false
+	}
+	return true
 }
 
 // digest hashes the flow's YAML as parsed (not its position), so moving a
@@ -80,9 +117,15 @@ func digestString(s string) string {
 func validateFlowHeader(f *Flow) error {
 	var errs []error
 	if !flowNamePattern.MatchString(f.Name) {
-		errs = append(errs, FieldErrorf("name", "required: 1 to 100 characters, letters, digits, space and _.:/@- (got %q)", f.Name))
+		if f.Name == "" {
+			errs = append(errs, FieldErrorf("name", "required: a unique name for the flow"))
+		} else {
+			errs = append(errs, FieldErrorf("name", "must be 1 to 100 characters: letters, digits, space and _.:/@-, starting with a letter or digit (got %q)", truncate(f.Name, 120)))
+		}
 	}
 	switch {
+	case f.Every.loadErr() != nil:
+		// already reported as a bad duration
 	case f.Every.IsZero() && f.Cron == "":
 		errs = append(errs, FieldErrorf("every", "a schedule is required: every: 1m, or cron: \"*/5 * * * *\""))
 	case !f.Every.IsZero() && f.Cron != "":
@@ -96,7 +139,7 @@ func validateFlowHeader(f *Flow) error {
 	}
 	for k := range f.Labels {
 		if !labelNamePattern.MatchString(k) {
-			errs = append(errs, FieldErrorf("labels."+k, "label names are letters, digits and _, not starting with a digit"))
+			errs = append(errs, FieldErrorf("labels."+pathKey(k), "label names are letters, digits and _, not starting with a digit"))
 		}
 	}
 	return errors.Join(errs...)
@@ -104,22 +147,24 @@ func validateFlowHeader(f *Flow) error {
 
 // step decodes one step: look up its kind, decode strictly into the kind's
 // struct, then validate it and its references to earlier steps.
-func (l *loader) step(file, path string, n ast.Node, earlier map[string]*StepSpec) *StepSpec {
+func (l *loader) step(file, path string, n ast.Node, earlier map[string]*StepSpec, all map[string]int) *StepSpec {
 	m, ok := n.(*ast.MappingNode)
 	if !ok {
 		l.problem(pos(file, n), path, "a step must be a mapping with id and kind")
 		return nil
 	}
 	var h stepHeader
-	if err := decodeStrict(onlyKeys(m, commonStepKeys...), &h); err != nil {
+	if err := decodeLoose(onlyKeys(m, commonStepKeys...), &h); err != nil {
 		l.yamlError(file, path, m, err)
 		return nil
 	}
-	before := len(l.problems)
 	l.fieldErrors(file, path, m, walkLoadErrors(&h, ""))
-	if !stepIDPattern.MatchString(h.ID) {
-		l.fieldErrors(file, path, m, FieldErrorf("id", "required: lower-case letters, digits and _, starting with a letter (got %q)", h.ID))
-	} else if prev, dup := earlier[h.ID]; dup {
+	switch prev, dup := earlier[h.ID]; {
+	case h.ID == "":
+		l.fieldErrors(file, path, m, FieldErrorf("id", "required: lower-case letters, digits and _, starting with a letter"))
+	case !stepIDPattern.MatchString(h.ID):
+		l.fieldErrors(file, path, m, FieldErrorf("id", "must be lower-case letters, digits and _, starting with a letter (got %q)", h.ID))
+	case dup:
 		l.fieldErrors(file, path, m, FieldErrorf("id", "step id %q is already used at %s", h.ID, prev.Source))
 	}
 	kind, ok := kinds[h.Kind]
@@ -132,27 +177,30 @@ func (l *loader) step(file, path string, n ast.Node, earlier map[string]*StepSpe
 		return nil
 	}
 	step := kind.New()
-	if err := decodeStrict(without(m, commonStepKeys...), step); err != nil {
-		l.yamlError(file, path, m, err)
+	if !l.decode(file, path, m, step, commonStepKeys...) {
 		return nil
 	}
 	l.fieldErrors(file, path, m, walkLoadErrors(step, ""))
-	if len(l.problems) == before {
-		l.fieldErrors(file, path, m, step.Validate())
-		l.checkRefs(file, path, m, step, earlier)
-	}
+	l.fieldErrors(file, path, m, step.Validate())
+	l.checkRefs(file, path, m, step, earlier, all)
+	// Returned even with problems, so later steps' references to it are
+	// checked; the flow is not kept when any problem was found.
 	return &StepSpec{ID: h.ID, Kind: h.Kind, Timeout: h.Timeout.Std(), Step: step, Source: pos(file, m)}
 }
 
 // checkRefs checks that ${steps.ID.NAME} names an earlier step and one of its
 // outputs, and warns about secret references that do not resolve here.
-func (l *loader) checkRefs(file, path string, m *ast.MappingNode, step Step, earlier map[string]*StepSpec) {
+func (l *loader) checkRefs(file, path string, m *ast.MappingNode, step Step, earlier map[string]*StepSpec, all map[string]int) {
 	for _, r := range walkRefs(step, "") {
 		switch {
 		case r.ref.Kind == refStep:
 			prev, ok := earlier[r.ref.Name]
+			if later, exists := all[r.ref.Name]; !ok && exists {
+				l.fieldErrors(file, path, m, FieldErrorf(r.path, "%s: step %q comes later (steps[%d]); a step can use only earlier steps' outputs", r.ref, r.ref.Name, later))
+				continue
+			}
 			if !ok {
-				l.fieldErrors(file, path, m, FieldErrorf(r.path, "%s: no earlier step has id %q", r.ref, r.ref.Name))
+				l.fieldErrors(file, path, m, FieldErrorf(r.path, "%s: no step has id %q", r.ref, r.ref.Name))
 				continue
 			}
 			if ol, ok := prev.Step.(OutputLister); ok && !containsStr(ol.Outputs(), r.ref.Output) {
@@ -161,7 +209,8 @@ func (l *loader) checkRefs(file, path string, m *ast.MappingNode, step Step, ear
 		default:
 			if _, err := l.opts.Secrets.Resolve(r.ref); err != nil {
 				p := locate(m, r.path)
-				l.warnings = append(l.warnings, &Problem{Pos: pos(file, p), Path: joinPath(path, r.path), Message: err.Error() + " (the step will fail as credentials_missing until it is)"})
+				msg := strings.TrimPrefix(err.Error(), errSecretMissing.Error()+": ")
+				l.warnings = append(l.warnings, &Problem{Pos: pos(file, p), Path: joinPath(path, r.path), Message: msg + " (the step will fail as credentials_missing until it is set)"})
 			}
 		}
 	}
@@ -178,7 +227,11 @@ func (l *loader) fieldErrors(file, path string, m *ast.MappingNode, err error) {
 			l.problem(pos(file, m), path, e.Error())
 			continue
 		}
-		l.problem(pos(file, locate(m, fe.Path)), joinPath(path, fe.Path), fe.Err.Error())
+		full, at := joinPath(path, fe.Path), pos(file, locate(m, fe.Path))
+		if l.hasProblemAt(at, full) {
+			continue // one problem per field: the first is the cause
+		}
+		l.problem(at, full, fe.Err.Error())
 	}
 }
 
@@ -197,6 +250,15 @@ func onlyKeys(m *ast.MappingNode, keys ...string) *ast.MappingNode {
 func containsStr(list []string, s string) bool {
 	for _, v := range list {
 		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (l *loader) hasProblemAt(at Position, path string) bool {
+	for _, p := range l.problems {
+		if p.Pos == at && p.Path == path {
 			return true
 		}
 	}

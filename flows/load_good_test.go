@@ -291,10 +291,10 @@ steps:
 		t.Fatalf("%d flows", len(set.Flows))
 	}
 	want := []string{
-		"warn.yaml:8:20: steps[0].client_secret: secret missing: environment variable AUTHWATCH_TEST_UNSET is not set (the step will fail as credentials_missing until it is)",
-		"warn.yaml:12:20: steps[1].auth.bearer: secret missing: file /nonexistent/authwatch-test/token does not exist (the step will fail as credentials_missing until it is)",
-		"warn.yaml:17:18: steps[2].headers.X-Api-Key: secret missing: environment variable AUTHWATCH_TEST_EMPTY is empty (the step will fail as credentials_missing until it is)",
-		"warn.yaml:21:20: steps[3].auth.bearer: secret missing: credential api-token: $CREDENTIALS_DIRECTORY is not set (add LoadCredential=api-token:/path to the unit) (the step will fail as credentials_missing until it is)",
+		"warn.yaml:8:20: steps[0].client_secret: environment variable AUTHWATCH_TEST_UNSET is not set (the step will fail as credentials_missing until it is set)",
+		"warn.yaml:12:20: steps[1].auth.bearer: file /nonexistent/authwatch-test/token does not exist (the step will fail as credentials_missing until it is set)",
+		"warn.yaml:17:18: steps[2].headers.X-Api-Key: environment variable AUTHWATCH_TEST_EMPTY is empty (the step will fail as credentials_missing until it is set)",
+		"warn.yaml:21:20: steps[3].auth.bearer: credential api-token: $CREDENTIALS_DIRECTORY is not set (add LoadCredential=api-token:/path to the unit) (the step will fail as credentials_missing until it is set)",
 	}
 	var got []string
 	for _, w := range set.Warnings {

@@ -160,7 +160,7 @@ func TestLoadAllProblemsAtOnce(t *testing.T) {
 			name: "step ids", input: "bad-step-ids.yaml", min: 3,
 			want: []string{
 				`steps[0].id: required`,
-				`steps[1].id: required: lower-case letters, digits and _, starting with a letter (got "Get-Orders")`,
+				`steps[1].id: must be lower-case letters, digits and _, starting with a letter (got "Get-Orders")`,
 				`steps[3].id: step id "api" is already used at testdata/load/bad-step-ids.yaml:9:`,
 			},
 		},

@@ -81,7 +81,7 @@ func walkFields(v reflect.Value, path string, visit func(string, reflect.Value))
 	case reflect.Map:
 		iter := v.MapRange()
 		for iter.Next() {
-			walkFields(iter.Value(), joinPath(path, iter.Key().String()), visit)
+			walkFields(iter.Value(), joinPath(path, pathKey(iter.Key().String())), visit)
 		}
 	}
 }
@@ -121,15 +121,34 @@ func locate(n ast.Node, path string) ast.Node {
 	return n
 }
 
+// splitPath splits "a.b[2].\"X.Y\"" into segments; quoted segments (map
+// keys made by pathKey) may hold dots and brackets.
 func splitPath(path string) []string {
-	path = strings.ReplaceAll(path, "[", ".")
-	path = strings.ReplaceAll(path, "]", "")
 	var segs []string
-	for _, s := range strings.Split(path, ".") {
-		if s != "" {
-			segs = append(segs, s)
+	var cur strings.Builder
+	flush := func() {
+		if cur.Len() > 0 {
+			segs = append(segs, cur.String())
+			cur.Reset()
 		}
 	}
+	for i := 0; i < len(path); i++ {
+		switch c := path[i]; {
+		case c == '"':
+			if q, err := strconv.QuotedPrefix(path[i:]); err == nil {
+				unq, _ := strconv.Unquote(q)
+				cur.WriteString(unq)
+				i += len(q) - 1
+				continue
+			}
+			cur.WriteByte(c)
+		case c == '.' || c == '[' || c == ']':
+			flush()
+		default:
+			cur.WriteByte(c)
+		}
+	}
+	flush()
 	return segs
 }
 

@@ -22,12 +22,24 @@ func Statuses(codes ...int) StatusList { return StatusList{codes: codes} }
 // positioned reporting.
 func (s *StatusList) UnmarshalYAML(b []byte) error {
 	*s = StatusList{}
-	var one int
-	if err := yaml.Unmarshal(b, &one); err == nil {
-		s.codes = []int{one}
-	} else if err := yaml.Unmarshal(b, &s.codes); err != nil {
+	var v any
+	bad := func() error {
 		s.err = fmt.Errorf("must be a status code or a list of them, got %s", truncate(strings.TrimSpace(string(b)), 40))
 		return nil
+	}
+	if err := yaml.Unmarshal(b, &v); err != nil {
+		return bad()
+	}
+	items, isList := v.([]any)
+	if !isList {
+		items = []any{v}
+	}
+	for _, item := range items {
+		code, ok := wholeNumber(item)
+		if !ok {
+			return bad()
+		}
+		s.codes = append(s.codes, code)
 	}
 	for _, c := range s.codes {
 		if c < 100 || c > 599 {
@@ -52,3 +64,16 @@ func (s StatusList) String() string {
 }
 
 func (s StatusList) loadErr() error { return s.err }
+
+// wholeNumber accepts integers only: 200.5 is not a status code.
+func wholeNumber(v any) (int, bool) {
+	switch n := v.(type) {
+	case uint64:
+		return int(min(n, 1000)), true
+	case int64:
+		return int(max(min(n, 1000), -1)), true
+	case int:
+		return n, true
+	}
+	return 0, false
+}

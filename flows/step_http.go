@@ -85,7 +85,7 @@ func (s *HTTPStep) Validate() error {
 		errs = append(errs, FieldErrorf("redirects.max", "must not be negative"))
 	}
 	for name, e := range s.Extract {
-		errs = append(errs, PrefixErrors("extract."+name, e.validate(name)))
+		errs = append(errs, PrefixErrors("extract."+pathKey(name), e.validate(name)))
 		s.Extract[name] = e
 	}
 	errs = append(errs, s.TLSOptions.Validate(), PrefixErrors("expect", s.Expect.Validate()))

@@ -78,7 +78,7 @@ func (r *TokenRequest) Validate() error {
 	}
 	for k := range r.Params {
 		if containsStr(reservedTokenParams, k) {
-			errs = append(errs, FieldErrorf("params."+k, "%s is set by the step itself; use the step's own field", k))
+			errs = append(errs, FieldErrorf("params."+pathKey(k), "%s is set by the step itself; use the step's own field", k))
 		}
 	}
 	errs = append(errs, r.TLSOptions.Validate(), PrefixErrors("expect", r.Expect.Validate()))

@@ -78,6 +78,14 @@ func (t *Template) UnmarshalText(b []byte) error {
 // as written: decoding it as YAML first would turn client_id: 0123 into "83".
 func (t *Template) UnmarshalYAML(b []byte) error {
 	text := strings.TrimSpace(string(b))
+	if rest, ok := strings.CutPrefix(text, "!!str "); ok {
+		text = strings.TrimSpace(rest) // an explicit string tag: keep it as written
+		b = []byte(text)
+		if !strings.ContainsAny(text[:min(1, len(text))], "\"'") {
+			*t = NewTemplate(text)
+			return nil
+		}
+	}
 	var v any
 	if err := yaml.Unmarshal(b, &v); err != nil {
 		*t = Template{raw: text, err: fmt.Errorf("not a valid YAML string: %v", err)}
@@ -86,19 +94,14 @@ func (t *Template) UnmarshalYAML(b []byte) error {
 	switch val := v.(type) {
 	case map[string]any, []any:
 		*t = Template{raw: text, err: fmt.Errorf("must be a string, got a %s", yamlKind(val))}
-		return nil
 	case string:
-		if text != "" && strings.ContainsRune("\"'|>", rune(text[0])) {
-			*t = NewTemplate(val) // quoted or block scalar: its decoded value
-			return nil
-		}
+		*t = NewTemplate(val) // quoted, block or plain: its decoded value
 	case nil:
-		if text == "" || text == "~" || text == "null" {
-			*t = Template{}
-			return nil
-		}
+		*t = Template{}
+	default:
+		// A number or boolean: keep it as written (0123 stays 0123).
+		*t = NewTemplate(text)
 	}
-	*t = NewTemplate(text)
 	return nil
 }
 

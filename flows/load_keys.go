@@ -1,0 +1,140 @@
+package flows
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+
+	"github.com/goccy/go-yaml/ast"
+)
+
+// unknownKeys walks a mapping alongside the Go type it decodes into and
+// reports every key the type does not have, each at its own position with
+// the closest valid name, so that all typos show at once (the decoder's
+// strict mode stops at the first).
+func unknownKeys(n ast.Node, t reflect.Type, path string, skip ...string) []keyProblem {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	var out []keyProblem
+	switch node := n.(type) {
+	case *ast.MappingNode:
+		switch t.Kind() {
+		case reflect.Struct:
+			if t.Implements(loadErrerType) || reflect.PointerTo(t).Implements(loadErrerType) {
+				return nil // a scalar-like type (Template, Duration, StatusList)
+			}
+			fields := yamlFields(t)
+			for _, mv := range node.Values {
+				key := mv.Key.String()
+				if containsStr(skip, key) {
+					continue
+				}
+				ft, ok := fields[key]
+				if !ok {
+					out = append(out, keyProblem{node: mv.Key, path: joinPath(path, key), msg: unknownFieldMessage(key, fields)})
+					continue
+				}
+				out = append(out, unknownKeys(mv.Value, ft, joinPath(path, key))...)
+			}
+		case reflect.Map:
+			for _, mv := range node.Values {
+				out = append(out, unknownKeys(mv.Value, t.Elem(), joinPath(path, pathKey(mv.Key.String())))...)
+			}
+		}
+	case *ast.SequenceNode:
+		if t.Kind() == reflect.Slice {
+			for i, v := range node.Values {
+				out = append(out, unknownKeys(v, t.Elem(), fmt.Sprintf("%s[%d]", path, i))...)
+			}
+		}
+	}
+	return out
+}
+
+type keyProblem struct {
+	node ast.Node
+	path string
+	msg  string
+}
+
+// yamlFields maps YAML names to field types, inline structs flattened.
+func yamlFields(t reflect.Type) map[string]reflect.Type {
+	out := map[string]reflect.Type{}
+	for i := 0; i < t.NumField(); i++ {
+		sf := t.Field(i)
+		if !sf.IsExported() {
+			continue
+		}
+		name, inline := yamlName(sf)
+		switch {
+		case name == "-":
+		case inline:
+			for k, v := range yamlFields(sf.Type) {
+				out[k] = v
+			}
+		default:
+			out[name] = sf.Type
+		}
+	}
+	return out
+}
+
+func unknownFieldMessage(key string, fields map[string]reflect.Type) string {
+	names := make([]string, 0, len(fields))
+	for k := range fields {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	if best := closest(key, names); best != "" {
+		return fmt.Sprintf("unknown field %q; did you mean %q?", key, best)
+	}
+	return fmt.Sprintf("unknown field %q; valid fields here: %s", key, strings.Join(names, ", "))
+}
+
+// closest returns the name within edit distance 2 of key (or sharing its
+// case-folded form), or "".
+func closest(key string, names []string) string {
+	best, bestD := "", 3
+	for _, n := range names {
+		if strings.EqualFold(n, key) {
+			return n
+		}
+		if d := editDistance(key, n); d < bestD {
+			best, bestD = n, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// pathKey quotes a map key that would otherwise make a path ambiguous or
+// span lines (a header name with a dot, a key with a newline).
+func pathKey(k string) string {
+	for _, r := range k {
+		if !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return fmt.Sprintf("%q", k)
+		}
+	}
+	return k
+}
