@@ -8,7 +8,6 @@ import (
 	"github.com/authwatch/authwatch/flows"
 )
 
-
 func loadProblems(t *testing.T, src string) []string {
 	t.Helper()
 	_, err := flows.LoadBytes(flows.LoadOptions{Secrets: loadAllSet()}, "x.yaml", []byte(src))

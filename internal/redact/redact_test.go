@@ -11,7 +11,6 @@ import (
 	"testing"
 )
 
-
 var markerPattern = regexp.MustCompile(`^\[redacted sha256:[0-9a-f]{12}\]$`)
 
 func TestFingerprint(t *testing.T) {
