@@ -31,6 +31,9 @@ func classify401(st *State, a *answer) *Failure {
 	default:
 		return Fail(ReasonUnauthorized, "%s answered 401 with error=%q: %s", hostOf(a), bearer.Param("error"), describeParam(bearer))
 	}
+	if a.cred.kind == "basic" && !offers(chs, "Basic") {
+		return Fail(ReasonUnauthorized, "%s accepts %s, and the step sent basic credentials: RFC 6750 §3.1 sends no error code for an unsupported scheme", hostOf(a), schemes(chs))
+	}
 	if hasBearer && a.cred.kind != "" {
 		return Fail(ReasonAuthorizationHeaderDropped, "the request carried %s credentials, yet the 401's Bearer challenge has no error code, which RFC 6750 §3.1 reserves for requests without credentials: "+
 			"a proxy, CDN or WAF in between probably dropped the Authorization header. This is an inference: an API that never sends error codes looks the same", a.cred.kind).
@@ -99,4 +102,17 @@ func inspectBearer(raw string) *jwtinspect.Token {
 		return nil
 	}
 	return t
+}
+
+func offers(chs []challenge.Challenge, scheme string) bool {
+	_, ok := challenge.Find(chs, scheme)
+	return ok
+}
+
+func schemes(chs []challenge.Challenge) string {
+	var names []string
+	for _, c := range chs {
+		names = append(names, c.Scheme)
+	}
+	return strings.Join(names, ", ")
 }

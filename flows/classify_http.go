@@ -36,7 +36,7 @@ func classifyStatusReason(st *State, a *answer, expected []int) *Failure {
 		return Fail(ReasonAuthNotEnforced, "%s %s answered %d to a request that must be refused (expected %s): authentication is not enforced",
 			a.resp.Request.Method, a.resp.Request.URL.Redacted(), status, statusText(expected))
 	case status == http.StatusTooManyRequests || ((status == 401 || status == 403) && a.resp.Header.Get("Retry-After") != ""):
-		return rateLimited(a.resp, st.Now(), "API")
+		return rateLimited(a.resp, st.Now(), hostOf(a))
 	}
 	if f := redirectDroppedCredentials(a, hops); f != nil {
 		return f
@@ -49,8 +49,10 @@ func classifyStatusReason(st *State, a *answer, expected []int) *Failure {
 		return classify401(st, a)
 	case status == http.StatusForbidden:
 		return classify403(st, a)
+	case status == http.StatusBadGateway || status == http.StatusGatewayTimeout:
+		return Fail(ReasonServerError, "%s answered %d %s: the gateway in front of the API could not get an answer from it%s", hostOf(a), status, http.StatusText(status), serverHeader(a))
 	case status >= 500:
-		return Fail(ReasonServerError, "%s answered %d %s", hostOf(a), status, http.StatusText(status))
+		return Fail(ReasonServerError, "%s answered %d %s%s", hostOf(a), status, http.StatusText(status), serverHeader(a))
 	}
 	return Fail(ReasonUnexpectedStatus, "%s answered %d %s, expected %s", hostOf(a), status, http.StatusText(status), statusText(expected))
 }
@@ -155,4 +157,13 @@ func fmtScope(s string) string {
 		return "a scope it does not name"
 	}
 	return fmt.Sprintf("%q", s)
+}
+
+// serverHeader names the software that answered, when it says (a gateway's
+// 5xx and the API's look alike otherwise).
+func serverHeader(a *answer) string {
+	if v := a.resp.Header.Get("Server"); v != "" {
+		return " (Server: " + truncate(v, 60) + ")"
+	}
+	return ""
 }

@@ -19,7 +19,7 @@ import (
 // classifyTransportError reads a network-level error (no HTTP answer, or an
 // answer cut short) and names its reason. It returns nil for errors that
 // are not about the network: those are authwatch's own.
-func classifyTransportError(ctx context.Context, err error, ex *exchange.Exchange) *Failure {
+func classifyTransportError(ctx context.Context, err error, ex *exchange.Exchange, now time.Time) *Failure {
 	host := ""
 	if ex != nil {
 		host = ex.URL.Host
@@ -28,7 +28,7 @@ func classifyTransportError(ctx context.Context, err error, ex *exchange.Exchang
 			host = u.Host
 		}
 	}
-	if f := classifyTLSError(err, host); f != nil {
+	if f := classifyTLSError(err, host, now); f != nil {
 		return f.Wrap(err)
 	}
 	var dnsErr *net.DNSError
@@ -74,7 +74,7 @@ func deadlineNote(ctx context.Context) string {
 }
 
 // classifyTLSError says which certificate check failed.
-func classifyTLSError(err error, host string) *Failure {
+func classifyTLSError(err error, host string, now time.Time) *Failure {
 	var (
 		unknown  x509.UnknownAuthorityError
 		hostErr  x509.HostnameError
@@ -89,7 +89,7 @@ func classifyTLSError(err error, host string) *Failure {
 		return Fail(ReasonTLSCertificateInvalid, "the certificate of %s is signed by an untrusted authority (%s)", host, issuerOf(unknown.Cert)).
 			With(F("check", "untrusted_chain"), F("host", host))
 	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
-		return expiredCertFailure(host, invalid.Cert, invalid.Detail)
+		return expiredCertFailure(host, invalid.Cert, invalid.Detail, now)
 	case errors.As(err, &invalid):
 		return Fail(ReasonTLSCertificateInvalid, "the certificate of %s is invalid: %v", host, invalid).
 			With(F("check", "invalid"), F("host", host))
@@ -100,11 +100,11 @@ func classifyTLSError(err error, host string) *Failure {
 	return nil
 }
 
-func expiredCertFailure(host string, cert *x509.Certificate, detail string) *Failure {
+func expiredCertFailure(host string, cert *x509.Certificate, detail string, now time.Time) *Failure {
 	check, when := "expired", ""
 	if cert != nil {
 		when = cert.NotAfter.UTC().Format(time.RFC3339)
-		if time.Now().Before(cert.NotBefore) {
+		if now.Before(cert.NotBefore) {
 			check, when = "not_yet_valid", cert.NotBefore.UTC().Format(time.RFC3339)
 		}
 	}

@@ -68,7 +68,7 @@ func oauthError(re *oauth2.RetrieveError, header http.Header) oautherr.Error {
 func tokenFailure(grant grantType, status int, header http.Header, oe oautherr.Error, st *State) *Failure {
 	said := describeOAuthError(status, oe)
 	if status == http.StatusTooManyRequests || (header.Get("Retry-After") != "" && (status == 401 || status == 403 || status == 503)) {
-		return rateLimited(&http.Response{StatusCode: status, Header: header}, st.Now(), "token endpoint")
+		return rateLimited(&http.Response{StatusCode: status, Header: header}, st.Now(), "the token endpoint")
 	}
 	switch oe.Code {
 	case "invalid_client":

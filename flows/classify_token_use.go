@@ -71,7 +71,7 @@ func clockOffsetOf(st *State) (time.Duration, bool) {
 
 var (
 	descAudience  = regexp.MustCompile(`(?i)\baud(ience)?\b`)
-	descKid       = regexp.MustCompile(`(?i)\bkid\b|key (id )?(was )?not found|no (matching|suitable) key|unknown key`)
+	descKid       = regexp.MustCompile(`(?i)unknown (kid|key)|(kid|key)( id)?\b[^.;]{0,40}\b(not found|unknown|not (present|published|in))|no (matching|suitable) key|key (was )?not found`)
 	descSignature = regexp.MustCompile(`(?i)signature`)
 	descIssuer    = regexp.MustCompile(`(?i)\biss(uer)?\b`)
 	descExpired   = regexp.MustCompile(`(?i)expired|\bexp\b`)
@@ -90,7 +90,7 @@ func explainByDescription(a *answer, desc string) *Failure {
 	case descKid.MatchString(desc):
 		return Fail(ReasonSigningKeyNotFound, "the API cannot find the key the token was signed with; %s%s", api, kidNote(t))
 	case descSignature.MatchString(desc):
-		return Fail(ReasonSignatureInvalid, "the API could not verify the token's signature; %s%s", api, kidNote(t))
+		return Fail(ReasonSignatureInvalid, "the API could not verify the token's signature; %s%s (an unknown kid can read the same: compare the kid with the API's JWKS)", api, kidNote(t))
 	case descAudience.MatchString(desc):
 		aud := "unknown (opaque token)"
 		if t != nil {

@@ -2,9 +2,9 @@ package flows
 
 import (
 	"cmp"
-	"slices"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 

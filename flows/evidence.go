@@ -39,7 +39,7 @@ var requestIDHeaders = []string{
 func exchangeEvidence(ex *exchange.Exchange, secrets *redact.Secrets) ExchangeEvidence {
 	ev := ExchangeEvidence{
 		Method:         ex.Method,
-		URL:            secrets.String(redactURL(ex.URL.String())),
+		URL:            secrets.String(redact.URL(ex.URL.String())),
 		RequestHeaders: secrets.Header(ex.RequestHeader),
 		Status:         ex.Status,
 		TLS:            ex.TLS,
@@ -72,22 +72,6 @@ func requestIDs(h http.Header) map[string]string {
 		}
 	}
 	return ids
-}
-
-// redactURL hides query values that carry credentials (code, access_token, ...).
-func redactURL(raw string) string {
-	base, query, ok := strings.Cut(raw, "?")
-	if !ok {
-		return raw
-	}
-	parts := strings.Split(query, "&")
-	for i, p := range parts {
-		k, v, _ := strings.Cut(p, "=")
-		if redact.SensitiveKey(k) && v != "" {
-			parts[i] = k + "=" + redact.Marker(v)
-		}
-	}
-	return base + "?" + strings.Join(parts, "&")
 }
 
 func capText(s string) string {

@@ -16,7 +16,9 @@ type Failure struct {
 	Evidence   Evidence // redacted before it leaves the run
 	// RetryAfter is when a rate-limited target allows the next try (zero: unknown).
 	RetryAfter time.Time
-	Err        error
+	// Err is the library error underneath; never encoded (it can hold a
+	// request with its credentials).
+	Err error `json:"-"`
 }
 
 // Error implements error.

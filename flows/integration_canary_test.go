@@ -27,7 +27,7 @@ import (
 // basicForms are the encodings of a client's credentials on the wire: the
 // oauth2 package url-escapes both before base64 (RFC 6749 §2.3.1), RFC 7617
 // does not.
-func basicForms(id, secret string) []string {
+func itBasicForms(id, secret string) []string {
 	return []string{
 		base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id) + ":" + url.QueryEscape(secret))),
 		base64.StdEncoding.EncodeToString([]byte(id + ":" + secret)),
@@ -35,31 +35,32 @@ func basicForms(id, secret string) []string {
 }
 
 // loggingRunner is a Runner whose log goes to a JSON handler on buf.
-func loggingRunner(lookup func(string) (string, bool), buf *bytes.Buffer) *flows.Runner {
-	r := newRunner(lookup)
+func itLoggingRunner(lookup func(string) (string, bool), buf *bytes.Buffer) *flows.Runner {
+	r := itNewRunner(lookup)
 	r.Logger = slog.New(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	return r
 }
 
 // TestCanaryDemoFlows runs the demo's own flows (healthy and broken) twice
 // with one Runner, plus flows that put every demo secret on the wire.
+// proves: audience_mismatch, auth_not_enforced, insufficient_scope, invalid_client, token_expired
 func TestCanaryDemoFlows(t *testing.T) {
 	t.Parallel()
-	env, fill := startDemo(t)
-	secrets := append([]string{}, demoSecrets...)
+	env, fill := itStartDemo(t)
+	secrets := append([]string{}, itDemoSecrets...)
 	for id, s := range map[string]string{idp.OrdersClientID: idp.OrdersClientSecret, idp.BillingClientID: idp.BillingClientSecret,
 		idp.ReaderClientID: idp.ReaderClientSecret, idp.LegacyClientID: idp.LegacyClientSecret} {
-		secrets = append(secrets, basicForms(id, s)...)
+		secrets = append(secrets, itBasicForms(id, s)...)
 	}
-	secrets = append(secrets, basicForms(idp.OrdersClientID, "demo-only-secret-before-rotation")...)
+	secrets = append(secrets, itBasicForms(idp.OrdersClientID, "demo-only-secret-before-rotation")...)
 
 	var logs bytes.Buffer
-	r := loggingRunner(demo.LookupEnv, &logs)
+	r := itLoggingRunner(demo.LookupEnv, &logs)
 	set, err := flows.LoadBytes(flows.LoadOptions{Secrets: r.Secrets}, demo.FlowsFile, env.Flows())
 	if err != nil {
 		t.Fatal(err)
 	}
-	extra := loadFlow(t, r, fill.Replace(`
+	extra := itLoadFlow(t, r, fill.Replace(`
 name: demo-secrets-everywhere
 every: 1m
 steps:
@@ -100,8 +101,8 @@ steps:
 			t.Errorf("no demo flow failed with %s; reasons: %v", want, reasons)
 		}
 	}
-	assertNoSecrets(t, secrets, results...)
-	assertTextHasNoSecrets(t, "the Runner's log", logs.String(), secrets)
+	itAssertNoSecrets(t, secrets, results...)
+	itAssertTextHasNoSecrets(t, "the Runner's log", logs.String(), secrets)
 
 	// A Failure is a value people store (history) and ship (notifications):
 	// it must encode to JSON, without a secret.
@@ -115,24 +116,25 @@ steps:
 			t.Errorf("json.Marshal(%s/%s %s failure): %v (Failure.Err is %T)", f.Flow, f.Step, f.Reason, err, f.Err)
 			continue
 		}
-		assertTextHasNoSecrets(t, "json.Marshal of the "+string(f.Reason)+" failure", string(b), secrets)
+		itAssertTextHasNoSecrets(t, "json.Marshal of the "+string(f.Reason)+" failure", string(b), secrets)
 	}
 }
 
 // echoTokenEndpoint is a token endpoint that answers with everything it
 // received, as some debug gateways and misconfigured IdPs do: on path /fail
 // with 401 invalid_client, on /ok with a token response carrying the echo.
-func echoTokenEndpoint(t *testing.T) *httptest.Server {
+func itEchoTokenEndpoint(t *testing.T) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body := readAll(t, r.Body)
-		echo := map[string]any{"authorization": r.Header.Get("Authorization"), "form": body}
+		body := itReadAll(t, r.Body)
+		// Neutral key names: the by-name net must not be what catches them.
+		echo := map[string]any{"hdr": r.Header.Get("Authorization"), "form": body}
 		switch r.URL.Path {
 		case "/fail/token":
-			writeJSONResp(w, 401, map[string]any{"error": "invalid_client", "error_description": "client authentication failed",
-				"echo": echo, "received_authorization": r.Header.Get("Authorization")})
+			itWriteJSONResp(w, 401, map[string]any{"error": "invalid_client", "error_description": "client authentication failed",
+				"echo": echo})
 		case "/ok/token":
-			writeJSONResp(w, 200, map[string]any{"access_token": "canary-opaque-access-token-e1f0", "token_type": "Bearer",
+			itWriteJSONResp(w, 200, map[string]any{"access_token": "canary-opaque-access-token-e1f0", "token_type": "Bearer",
 				"expires_in": 600, "echo": echo})
 		default:
 			http.NotFound(w, r)
@@ -142,7 +144,7 @@ func echoTokenEndpoint(t *testing.T) *httptest.Server {
 	return srv
 }
 
-func readAll(t *testing.T, r interface{ Read([]byte) (int, error) }) string {
+func itReadAll(t *testing.T, r interface{ Read([]byte) (int, error) }) string {
 	t.Helper()
 	var b bytes.Buffer
 	if _, err := b.ReadFrom(r); err != nil {
@@ -154,6 +156,7 @@ func readAll(t *testing.T, r interface{ Read([]byte) (int, error) }) string {
 // TestCanaryEchoedClientCredentials: the IdP echoes the request. Every form
 // of the client secret and of the password the request carried (raw,
 // percent-encoded in the form, base64 in the Basic header) must be caught.
+// proves: invalid_client
 func TestCanaryEchoedClientCredentials(t *testing.T) {
 	t.Parallel()
 	const (
@@ -162,10 +165,10 @@ func TestCanaryEchoedClientCredentials(t *testing.T) {
 		password = "canary-P@ss word+42!" // idem
 	)
 	secrets := append([]string{secret, password, url.QueryEscape(secret), url.QueryEscape(password),
-		"canary-opaque-access-token-e1f0"}, basicForms(clientID, secret)...)
-	srv := echoTokenEndpoint(t)
+		"canary-opaque-access-token-e1f0"}, itBasicForms(clientID, secret)...)
+	srv := itEchoTokenEndpoint(t)
 	var logs bytes.Buffer
-	r := loggingRunner(lookupFrom(map[string]string{"SECRET": secret, "PASSWORD": password}, nil), &logs)
+	r := itLoggingRunner(itLookupFrom(map[string]string{"SECRET": secret, "PASSWORD": password}, nil), &logs)
 
 	var results []*flows.Result
 	for _, path := range []string{"fail", "ok"} {
@@ -177,7 +180,7 @@ func TestCanaryEchoedClientCredentials(t *testing.T) {
 					if grant == "password" {
 						user = "\n    username: synthetic-user\n    password: ${env:PASSWORD}"
 					}
-					res := runYAML(t, r, `
+					res := itRunYAML(t, r, `
 name: `+name+`
 every: 1m
 steps:
@@ -189,17 +192,17 @@ steps:
     client_auth: `+auth+user+`
 `)
 					if path == "fail" {
-						mustFail(t, res, "token", flows.ReasonInvalidClient)
+						itMustFail(t, res, "token", flows.ReasonInvalidClient)
 					} else {
-						mustPass(t, res)
+						itMustPass(t, res)
 					}
-					assertNoSecrets(t, secrets, res)
+					itAssertNoSecrets(t, secrets, res)
 					results = append(results, res)
 				})
 			}
 		}
 	}
-	assertTextHasNoSecrets(t, "the Runner's log", logs.String(), secrets)
+	itAssertTextHasNoSecrets(t, "the Runner's log", logs.String(), secrets)
 }
 
 // TestCanaryEchoedBearerAndBasic: an API that echoes the Authorization
@@ -214,19 +217,19 @@ func TestCanaryEchoedBearerAndBasic(t *testing.T) {
 		echo := map[string]string{"you_sent": r.Header.Get("Authorization"), "query": r.URL.RawQuery}
 		if r.URL.Path == "/refuse" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="echo", error="invalid_token", error_description="bad credential `+r.Header.Get("Authorization")+`"`)
-			writeJSONResp(w, 401, echo)
+			itWriteJSONResp(w, 401, echo)
 			return
 		}
-		writeJSONResp(w, 200, echo)
+		itWriteJSONResp(w, 200, echo)
 	}))
 	t.Cleanup(srv.Close)
 	secrets := []string{bearer, password, url.QueryEscape(password)}
-	secrets = append(secrets, basicForms("user", password)...)
-	r := newRunner(lookupFrom(map[string]string{"BEARER": bearer, "PASSWORD": password}, nil))
+	secrets = append(secrets, itBasicForms("user", password)...)
+	r := itNewRunner(itLookupFrom(map[string]string{"BEARER": bearer, "PASSWORD": password}, nil))
 	var results []*flows.Result
 	for _, path := range []string{"refuse", "ok"} {
 		for _, auth := range []string{`{bearer: "${env:BEARER}"}`, `{basic: {username: user, password: "${env:PASSWORD}"}}`} {
-			results = append(results, runYAML(t, r, `
+			results = append(results, itRunYAML(t, r, `
 name: echo-api
 every: 1m
 steps:
@@ -240,10 +243,10 @@ steps:
 	}
 	for _, res := range results {
 		if res.OK {
-			t.Errorf("flow passed, want a failure that shows evidence:\n%s", describe(res))
+			t.Errorf("flow passed, want a failure that shows evidence:\n%s", itDescribe(res))
 		}
 	}
-	assertNoSecrets(t, secrets, results...)
+	itAssertNoSecrets(t, secrets, results...)
 }
 
 // TestCanaryUnregisteredJWT: JWTs authwatch never sent or received as a
@@ -252,12 +255,12 @@ steps:
 // fingerprint.
 func TestCanaryUnregisteredJWT(t *testing.T) {
 	t.Parallel()
-	key := rsaKey(t)
-	jwt := signJWT(t, key, "k1", map[string]any{"sub": "someone-else", "exp": time.Now().Add(time.Hour).Unix()})
+	key := itRsaKey(t)
+	jwt := itSignJWT(t, key, "k1", map[string]any{"sub": "someone-else", "exp": time.Now().Add(time.Hour).Unix()})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/debug":
-			writeJSONResp(w, 500, map[string]any{"error": "upstream failed", "detail": "upstream rejected " + jwt})
+			itWriteJSONResp(w, 500, map[string]any{"error": "upstream failed", "detail": "upstream rejected " + jwt})
 		case "/implicit":
 			w.Header().Set("Location", "https://app.example.com/cb#access_token="+jwt+"&token_type=Bearer")
 			w.WriteHeader(http.StatusFound)
@@ -267,11 +270,11 @@ func TestCanaryUnregisteredJWT(t *testing.T) {
 		}
 	}))
 	t.Cleanup(srv.Close)
-	r := newRunner(nil)
+	r := itNewRunner(nil)
 	for _, path := range []string{"debug", "implicit", "cookie"} {
 		t.Run(path, func(t *testing.T) {
 			t.Parallel()
-			res := runYAML(t, r, `
+			res := itRunYAML(t, r, `
 name: jwt-`+path+`
 every: 1m
 steps:
@@ -281,9 +284,9 @@ steps:
     redirects: {follow: false}
 `)
 			if res.OK {
-				t.Fatalf("flow passed:\n%s", describe(res))
+				t.Fatalf("flow passed:\n%s", itDescribe(res))
 			}
-			assertNoSecrets(t, []string{jwt}, res)
+			itAssertNoSecrets(t, []string{jwt}, res)
 		})
 	}
 }

@@ -23,6 +23,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/authwatch/authwatch/flows"
 	"github.com/authwatch/authwatch/internal/demo"
@@ -31,14 +32,14 @@ import (
 
 // demoSecrets are the demo environment's secret values: none may appear in
 // any rendering of any result.
-var demoSecrets = []string{idp.OrdersClientSecret, idp.BillingClientSecret, idp.ReaderClientSecret,
+var itDemoSecrets = []string{idp.OrdersClientSecret, idp.BillingClientSecret, idp.ReaderClientSecret,
 	idp.LegacyClientSecret, idp.WebClientSecret, idp.UserPassword, "demo-only-secret-before-rotation"}
 
 // wrongSecret is a client secret the IdP does not know.
-const wrongSecret = "canary-wrong-client-secret-7f3a9"
+const itWrongSecret = "canary-wrong-client-secret-7f3a9"
 
 // startDemo starts the demo IdP and API for the calling test and its subtests.
-func startDemo(t *testing.T) (*demo.Env, *strings.Replacer) {
+func itStartDemo(t *testing.T) (*demo.Env, *strings.Replacer) {
 	t.Helper()
 	env, err := demo.Start(t.Context())
 	if err != nil {
@@ -52,18 +53,19 @@ func startDemo(t *testing.T) (*demo.Env, *strings.Replacer) {
 	return env, strings.NewReplacer("{{issuer}}", env.IdP.Issuer(), "{{api}}", env.API.URL())
 }
 
+// proves: assertion_failed, audience_mismatch, auth_not_enforced, clock_skew, connection_failed, cors_origin_not_allowed, credentials_missing, discovery_failed, id_token_used_as_access_token, insufficient_scope, invalid_client, invalid_token, issuer_mismatch, scope_missing, signature_invalid, token_expired, token_lifetime_short, unauthorized, unexpected_status
 func TestIntegrationDemo(t *testing.T) {
 	t.Parallel()
-	env, fill := startDemo(t)
-	lookup := lookupFrom(map[string]string{
-		"WRONG_SECRET": wrongSecret,
+	env, fill := itStartDemo(t)
+	lookup := itLookupFrom(map[string]string{
+		"WRONG_SECRET": itWrongSecret,
 		"EMPTY_SECRET": "",
 	}, demo.LookupEnv)
-	r := newRunner(lookup)
+	r := itNewRunner(lookup)
 	run := func(t *testing.T, yaml string) *flows.Result {
 		t.Helper()
-		res := runYAML(t, r, fill.Replace(yaml))
-		assertNoSecrets(t, append([]string{wrongSecret}, demoSecrets...), res)
+		res := itRunYAML(t, r, fill.Replace(yaml))
+		itAssertNoSecrets(t, append([]string{itWrongSecret}, itDemoSecrets...), res)
 		return res
 	}
 
@@ -111,10 +113,10 @@ steps:
     headers: [Authorization, Content-Type]
     credentials: true
 `)
-		mustPass(t, res)
+		itMustPass(t, res)
 		for _, s := range res.Steps {
 			if s.Status != flows.StepPassed {
-				t.Errorf("step %s is %s, want pass (no warnings):\n%s", s.ID, s.Status, describe(res))
+				t.Errorf("step %s is %s, want pass (no warnings):\n%s", s.ID, s.Status, itDescribe(res))
 			}
 			if len(s.Notes) > 0 {
 				t.Errorf("step %s has notes %q; nothing was skipped", s.ID, s.Notes)
@@ -123,17 +125,17 @@ steps:
 				t.Errorf("step %s recorded no exchange", s.ID)
 			}
 		}
-		if got := step(t, res, "list").HTTPStatus; got != 200 {
+		if got := itStep(t, res, "list").HTTPStatus; got != 200 {
 			t.Errorf("list: HTTP %d, want 200", got)
 		}
-		if got := step(t, res, "cors").HTTPStatus; got != 204 {
+		if got := itStep(t, res, "cors").HTTPStatus; got != 204 {
 			t.Errorf("cors: HTTP %d, want 204", got)
 		}
 		if fs := res.Findings(); len(fs) > 0 {
 			t.Errorf("findings on a healthy flow: %+v", fs)
 		}
 		// The bearer sent to the API is shown only as a redacted marker.
-		ex := step(t, res, "list").Exchanges[0]
+		ex := itStep(t, res, "list").Exchanges[0]
 		if auth := strings.Join(ex.RequestHeaders["Authorization"], ""); !strings.HasPrefix(auth, "Bearer [redacted sha256:") {
 			t.Errorf("Authorization in evidence is %q, want a redacted marker", auth)
 		}
@@ -153,13 +155,13 @@ steps:
     client_secret: ${env:DEMO_ORDERS_CLIENT_SECRET}
     expect: {access_token: {min_lifetime: 10m}}
 `)
-		mustPass(t, res)
-		if s := step(t, res, "token"); s.Status != flows.StepWarned {
-			t.Errorf("token step is %s, want warn:\n%s", s.Status, describe(res))
+		itMustPass(t, res)
+		if s := itStep(t, res, "token"); s.Status != flows.StepWarned {
+			t.Errorf("token step is %s, want warn:\n%s", s.Status, itDescribe(res))
 		}
-		f, ok := finding(res, flows.ReasonTokenLifetimeShort)
+		f, ok := itFinding(res, flows.ReasonTokenLifetimeShort)
 		if !ok {
-			t.Fatalf("no token_lifetime_short finding:\n%s", describe(res))
+			t.Fatalf("no token_lifetime_short finding:\n%s", itDescribe(res))
 		}
 		if !strings.Contains(f.Summary, "10m") {
 			t.Errorf("finding does not name the minimum: %s", f.Summary)
@@ -182,11 +184,11 @@ steps:
     url: "{{api}}/orders"
     auth: {bearer: "${steps.token.access_token}", audience: api://orders}
 `)
-		f := mustFail(t, res, "list", flows.ReasonAudienceMismatch)
-		summaryHas(t, f, "api://billing", "api://orders")
-		factIs(t, f, "aud", "api://billing")
-		factIs(t, f, "expected_audience", "api://orders")
-		if v, _ := fact(f, "status"); v != "401" {
+		f := itMustFail(t, res, "list", flows.ReasonAudienceMismatch)
+		itSummaryHas(t, f, "api://billing", "api://orders")
+		itFactIs(t, f, "aud", "api://billing")
+		itFactIs(t, f, "expected_audience", "api://orders")
+		if v, _ := itFact(f, "status"); v != "401" {
 			t.Errorf("status fact %q, want 401", v)
 		}
 		tok := f.Evidence.Token
@@ -214,10 +216,10 @@ steps:
     kind: http
     url: "{{api}}/orders"
 `)
-		f := mustFail(t, res, "token", flows.ReasonAudienceMismatch)
-		summaryHas(t, f, "api://billing", "api://orders")
-		factIs(t, f, "aud", "api://billing")
-		factIs(t, f, "expected_audience", "api://orders")
+		f := itMustFail(t, res, "token", flows.ReasonAudienceMismatch)
+		itSummaryHas(t, f, "api://billing", "api://orders")
+		itFactIs(t, f, "aud", "api://billing")
+		itFactIs(t, f, "expected_audience", "api://orders")
 		if f.Evidence.Token == nil {
 			t.Error("no token evidence")
 		}
@@ -244,10 +246,10 @@ steps:
     auth: {bearer: "${steps.token.access_token}"}
     expect: {status: 201}
 `)
-		f := mustFail(t, res, "create", flows.ReasonInsufficientScope)
-		summaryHas(t, f, "orders.write", "orders.read")
-		factIs(t, f, "scope", "orders.write")
-		factIs(t, f, "status", "403")
+		f := itMustFail(t, res, "create", flows.ReasonInsufficientScope)
+		itSummaryHas(t, f, "orders.write", "orders.read")
+		itFactIs(t, f, "scope", "orders.write")
+		itFactIs(t, f, "status", "403")
 	})
 
 	t.Run("scope_missing", func(t *testing.T) {
@@ -264,10 +266,10 @@ steps:
     scopes: [orders.read, orders.write]
     expect: {access_token: {scopes: [orders.read, orders.write]}}
 `)
-		f := mustFail(t, res, "token", flows.ReasonScopeMissing)
-		summaryHas(t, f, "orders.write")
-		factIs(t, f, "missing_scopes", "orders.write")
-		factIs(t, f, "granted", "orders.read")
+		f := itMustFail(t, res, "token", flows.ReasonScopeMissing)
+		itSummaryHas(t, f, "orders.write")
+		itFactIs(t, f, "missing_scopes", "orders.write")
+		itFactIs(t, f, "granted", "orders.read")
 	})
 
 	t.Run("token_expired with clock_skew", func(t *testing.T) {
@@ -283,14 +285,14 @@ steps:
     client_secret: ${env:DEMO_LEGACY_CLIENT_SECRET}
     scopes: [orders.read]
 `)
-		f := mustFail(t, res, "token", flows.ReasonTokenExpired)
-		summaryHas(t, f, "expired", "behind")
-		if _, ok := fact(f, "exp"); !ok {
+		f := itMustFail(t, res, "token", flows.ReasonTokenExpired)
+		itSummaryHas(t, f, "expired", "behind")
+		if _, ok := itFact(f, "exp"); !ok {
 			t.Errorf("no exp fact: %+v", f.Evidence.Facts)
 		}
-		sk, ok := finding(res, flows.ReasonClockSkew)
+		sk, ok := itFinding(res, flows.ReasonClockSkew)
 		if !ok {
-			t.Fatalf("no clock_skew finding:\n%s", describe(res))
+			t.Fatalf("no clock_skew finding:\n%s", itDescribe(res))
 		}
 		if !strings.Contains(sk.Summary, "behind") || !strings.Contains(sk.Summary, "1h0m0s") {
 			t.Errorf("clock_skew finding does not say 1h behind: %s", sk.Summary)
@@ -299,31 +301,30 @@ steps:
 
 	t.Run("token_expired at the API", func(t *testing.T) {
 		t.Parallel()
-		// The legacy token is expired when it reaches the API too; without
-		// claim checks the token step passes it on.
-		res := run(t, `
+		// A token step never passes an expired JWT on, so the legacy
+		// client's token is fetched here and handed to the flow as a secret.
+		cfg := clientcredentials.Config{ClientID: idp.LegacyClientID, ClientSecret: idp.LegacyClientSecret,
+			TokenURL: env.IdP.Issuer() + "/oauth/token", Scopes: []string{idp.ScopeOrdersRead}, AuthStyle: oauth2.AuthStyleInHeader}
+		tok, err := cfg.Token(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := itNewRunner(itLookupFrom(map[string]string{"LEGACY_TOKEN": tok.AccessToken}, nil))
+		res := itRunYAML(t, r, fill.Replace(`
 name: legacy-at-api
 every: 1m
 steps:
-  - id: token
-    kind: client_credentials
-    issuer: "{{issuer}}"
-    client_id: legacy-client
-    client_secret: ${env:DEMO_LEGACY_CLIENT_SECRET}
-    scopes: [orders.read]
-    expect: {access_token: {verify: false}}
   - id: list
     kind: http
     url: "{{api}}/orders"
-    auth: {bearer: "${steps.token.access_token}"}
-`)
-		if res.Steps[0].Status == flows.StepFailed {
-			// verify: false still checks exp: the token step already says it.
-			mustFail(t, res, "token", flows.ReasonTokenExpired)
-			return
+    auth: {bearer: "${env:LEGACY_TOKEN}"}
+`))
+		itAssertNoSecrets(t, append([]string{tok.AccessToken}, itDemoSecrets...), res)
+		f := itMustFail(t, res, "list", flows.ReasonTokenExpired)
+		itSummaryHas(t, f, "expired", "the API says")
+		if _, ok := itFact(f, "exp"); !ok {
+			t.Errorf("no exp fact: %+v", f.Evidence.Facts)
 		}
-		f := mustFail(t, res, "list", flows.ReasonTokenExpired)
-		summaryHas(t, f, "expired")
 	})
 
 	t.Run("auth_not_enforced", func(t *testing.T) {
@@ -337,15 +338,15 @@ steps:
     url: "{{api}}/admin/export"
     expect: {status: 401, challenge: Bearer}
 `)
-		f := mustFail(t, res, "no_token", flows.ReasonAuthNotEnforced)
-		summaryHas(t, f, "/admin/export", "200", "401")
-		factIs(t, f, "status", "200")
-		factIs(t, f, "expected_status", "401")
+		f := itMustFail(t, res, "no_token", flows.ReasonAuthNotEnforced)
+		itSummaryHas(t, f, "/admin/export", "200", "401")
+		itFactIs(t, f, "status", "200")
+		itFactIs(t, f, "expected_status", "401")
 	})
 
 	t.Run("negative check passes", func(t *testing.T) {
 		t.Parallel()
-		mustPass(t, run(t, `
+		itMustPass(t, run(t, `
 name: orders-requires-auth
 every: 1m
 steps:
@@ -368,16 +369,16 @@ steps:
     client_id: orders-client
     client_secret: ${env:WRONG_SECRET}
 `)
-		f := mustFail(t, res, "token", flows.ReasonInvalidClient)
-		summaryHas(t, f, `"orders-client"`, "client_secret_basic", "invalid_client")
-		factIs(t, f, "client_id", "orders-client")
-		factIs(t, f, "client_auth", "client_secret_basic")
-		fp, ok := fact(f, "client_secret_fingerprint")
-		if !ok || !strings.HasPrefix(fp, "sha256:") || strings.Contains(fp, wrongSecret) {
+		f := itMustFail(t, res, "token", flows.ReasonInvalidClient)
+		itSummaryHas(t, f, `"orders-client"`, "client_secret_basic", "invalid_client")
+		itFactIs(t, f, "client_id", "orders-client")
+		itFactIs(t, f, "client_auth", "client_secret_basic")
+		fp, ok := itFact(f, "client_secret_fingerprint")
+		if !ok || !strings.HasPrefix(fp, "sha256:") || strings.Contains(fp, itWrongSecret) {
 			t.Errorf("client_secret_fingerprint %q, want a sha256 fingerprint", fp)
 		}
 		for _, fc := range f.Evidence.Facts {
-			if strings.Contains(fc.Value, wrongSecret) {
+			if strings.Contains(fc.Value, itWrongSecret) {
 				t.Errorf("fact %s holds the secret", fc.Name)
 			}
 		}
@@ -396,9 +397,9 @@ steps:
     client_secret: ${env:WRONG_SECRET}
     client_auth: client_secret_post
 `)
-		f := mustFail(t, res, "token", flows.ReasonInvalidClient)
-		summaryHas(t, f, `"orders-client"`, "client_secret_post")
-		factIs(t, f, "client_auth", "client_secret_post")
+		f := itMustFail(t, res, "token", flows.ReasonInvalidClient)
+		itSummaryHas(t, f, `"orders-client"`, "client_secret_post")
+		itFactIs(t, f, "client_auth", "client_secret_post")
 		// The form body is evidence, with the secret replaced.
 		ex := f.Evidence.Exchanges
 		if len(ex) == 0 || !strings.Contains(ex[len(ex)-1].RequestBody, "client_secret=[redacted sha256:") {
@@ -418,8 +419,8 @@ steps:
     client_id: orders-client
     client_secret: ${env:AUTHWATCH_IT_SURELY_UNSET_SECRET}
 `)
-		f := mustFail(t, res, "token", flows.ReasonCredentialsMissing)
-		summaryHas(t, f, "AUTHWATCH_IT_SURELY_UNSET_SECRET", "not set")
+		f := itMustFail(t, res, "token", flows.ReasonCredentialsMissing)
+		itSummaryHas(t, f, "AUTHWATCH_IT_SURELY_UNSET_SECRET", "not set")
 		if f.Reason.Layer() != flows.LayerClient {
 			t.Errorf("layer %s, want client", f.Reason.Layer())
 		}
@@ -436,9 +437,9 @@ steps:
     url: "{{api}}/orders"
     auth: {bearer: "${env:EMPTY_SECRET}"}
 `)
-		f := mustFail(t, res, "list", flows.ReasonCredentialsMissing)
-		summaryHas(t, f, "EMPTY_SECRET", "empty")
-		if s := step(t, res, "list"); len(s.Exchanges) != 0 {
+		f := itMustFail(t, res, "list", flows.ReasonCredentialsMissing)
+		itSummaryHas(t, f, "EMPTY_SECRET", "empty")
+		if s := itStep(t, res, "list"); len(s.Exchanges) != 0 {
 			t.Errorf("a request was sent without its credential: %+v", s.Exchanges)
 		}
 	})
@@ -454,10 +455,10 @@ steps:
     url: "{{api}}/orders"
     expect: {status: 200}
 `)
-		f := mustFail(t, res, "list", flows.ReasonUnauthorized)
-		summaryHas(t, f, "no credentials")
-		factIs(t, f, "status", "401")
-		if v, _ := fact(f, "www_authenticate"); !strings.Contains(v, `realm="orders"`) {
+		f := itMustFail(t, res, "list", flows.ReasonUnauthorized)
+		itSummaryHas(t, f, "no credentials")
+		itFactIs(t, f, "status", "401")
+		if v, _ := itFact(f, "www_authenticate"); !strings.Contains(v, `realm="orders"`) {
 			t.Errorf("www_authenticate fact %q", v)
 		}
 	})
@@ -477,8 +478,8 @@ steps:
     url: "{{api}}/orders"
     auth: {basic: {username: orders-client, password: "${env:DEMO_ORDERS_CLIENT_SECRET}"}}
 `)
-		f := mustFail(t, res, "list", flows.ReasonUnauthorized)
-		summaryHas(t, f, "basic", "Bearer")
+		f := itMustFail(t, res, "list", flows.ReasonUnauthorized)
+		itSummaryHas(t, f, "basic", "Bearer")
 	})
 
 	t.Run("invalid_token for a malformed bearer", func(t *testing.T) {
@@ -492,8 +493,8 @@ steps:
     url: "{{api}}/orders"
     auth: {bearer: "${env:WRONG_SECRET}"}
 `)
-		f := mustFail(t, res, "list", flows.ReasonInvalidToken)
-		summaryHas(t, f, "not a well-formed JWT")
+		f := itMustFail(t, res, "list", flows.ReasonInvalidToken)
+		itSummaryHas(t, f, "not a well-formed JWT")
 	})
 
 	t.Run("signature_invalid for a tampered token", func(t *testing.T) {
@@ -515,8 +516,8 @@ steps:
     url: "{{api}}/orders"
     auth: {bearer: "${steps.token.access_token}AAAA"}
 `)
-		f := mustFail(t, res, "list", flows.ReasonSignatureInvalid)
-		summaryHas(t, f, "signature")
+		f := itMustFail(t, res, "list", flows.ReasonSignatureInvalid)
+		itSummaryHas(t, f, "signature")
 	})
 
 	t.Run("issuer_mismatch trailing slash", func(t *testing.T) {
@@ -529,10 +530,10 @@ steps:
     kind: discovery
     issuer: "{{issuer}}/"
 `)
-		f := mustFail(t, res, "oidc", flows.ReasonIssuerMismatch)
-		summaryHas(t, f, "trailing slash", env.IdP.Issuer())
-		factIs(t, f, "issuer", env.IdP.Issuer())
-		factIs(t, f, "expected_issuer", env.IdP.Issuer()+"/")
+		f := itMustFail(t, res, "oidc", flows.ReasonIssuerMismatch)
+		itSummaryHas(t, f, "trailing slash", env.IdP.Issuer())
+		itFactIs(t, f, "issuer", env.IdP.Issuer())
+		itFactIs(t, f, "expected_issuer", env.IdP.Issuer()+"/")
 	})
 
 	t.Run("issuer_mismatch at the token step", func(t *testing.T) {
@@ -547,8 +548,8 @@ steps:
     client_id: orders-client
     client_secret: ${env:DEMO_ORDERS_CLIENT_SECRET}
 `)
-		f := mustFail(t, res, "token", flows.ReasonIssuerMismatch)
-		summaryHas(t, f, "trailing slash")
+		f := itMustFail(t, res, "token", flows.ReasonIssuerMismatch)
+		itSummaryHas(t, f, "trailing slash")
 	})
 
 	t.Run("discovery_failed on the API", func(t *testing.T) {
@@ -561,14 +562,14 @@ steps:
     kind: discovery
     issuer: "{{api}}"
 `)
-		f := mustFail(t, res, "oidc", flows.ReasonDiscoveryFailed)
-		summaryHas(t, f, "404", "/.well-known/openid-configuration")
-		factIs(t, f, "status", "404")
+		f := itMustFail(t, res, "oidc", flows.ReasonDiscoveryFailed)
+		itSummaryHas(t, f, "404", "/.well-known/openid-configuration")
+		itFactIs(t, f, "status", "404")
 	})
 
 	t.Run("connection_failed", func(t *testing.T) {
 		t.Parallel()
-		addr := closedPort(t)
+		addr := itClosedPort(t)
 		res := run(t, `
 name: closed-port
 every: 1m
@@ -577,14 +578,14 @@ steps:
     kind: http
     url: "http://`+addr+`/orders"
 `)
-		f := mustFail(t, res, "call", flows.ReasonConnectionFailed)
-		summaryHas(t, f, addr, "refused")
-		factIs(t, f, "host", addr)
+		f := itMustFail(t, res, "call", flows.ReasonConnectionFailed)
+		itSummaryHas(t, f, addr, "refused")
+		itFactIs(t, f, "host", addr)
 	})
 
 	t.Run("connection_failed at discovery", func(t *testing.T) {
 		t.Parallel()
-		addr := closedPort(t)
+		addr := itClosedPort(t)
 		res := run(t, `
 name: closed-port-idp
 every: 1m
@@ -595,15 +596,15 @@ steps:
     client_id: orders-client
     client_secret: ${env:DEMO_ORDERS_CLIENT_SECRET}
 `)
-		f := mustFail(t, res, "token", flows.ReasonConnectionFailed)
-		summaryHas(t, f, addr)
+		f := itMustFail(t, res, "token", flows.ReasonConnectionFailed)
+		itSummaryHas(t, f, addr)
 	})
 
 	t.Run("id_token_used_as_access_token", func(t *testing.T) {
 		t.Parallel()
-		idToken := demoIDToken(t, env)
-		r := newRunner(lookupFrom(map[string]string{"ID_TOKEN": idToken}, nil))
-		res := runYAML(t, r, fill.Replace(`
+		idToken := itDemoIDToken(t, env)
+		r := itNewRunner(itLookupFrom(map[string]string{"ID_TOKEN": idToken}, nil))
+		res := itRunYAML(t, r, fill.Replace(`
 name: id-token-at-api
 every: 1m
 steps:
@@ -612,9 +613,9 @@ steps:
     url: "{{api}}/orders"
     auth: {bearer: "${env:ID_TOKEN}", audience: api://orders}
 `))
-		assertNoSecrets(t, append([]string{idToken}, demoSecrets...), res)
-		f := mustFail(t, res, "list", flows.ReasonIDTokenUsedAsAccessToken)
-		summaryHas(t, f, "ID token")
+		itAssertNoSecrets(t, append([]string{idToken}, itDemoSecrets...), res)
+		f := itMustFail(t, res, "list", flows.ReasonIDTokenUsedAsAccessToken)
+		itSummaryHas(t, f, "ID token")
 		if f.Evidence.Token == nil || f.Evidence.Token.Kind != "id" {
 			t.Errorf("token evidence %+v, want kind id", f.Evidence.Token)
 		}
@@ -632,10 +633,10 @@ steps:
     origin: https://evil.example.net
     headers: [Authorization]
 `)
-		f := mustFail(t, res, "cors", flows.ReasonCORSOriginNotAllowed)
-		summaryHas(t, f, "https://evil.example.net")
-		factIs(t, f, "origin", "https://evil.example.net")
-		factIs(t, f, "allow_origin", "")
+		f := itMustFail(t, res, "cors", flows.ReasonCORSOriginNotAllowed)
+		itSummaryHas(t, f, "https://evil.example.net")
+		itFactIs(t, f, "origin", "https://evil.example.net")
+		itFactIs(t, f, "allow_origin", "")
 	})
 
 	t.Run("assertion_failed json", func(t *testing.T) {
@@ -652,8 +653,8 @@ steps:
         - {path: .status, equals: ok}
         - {path: .status, equals: degraded}
 `)
-		f := mustFail(t, res, "health", flows.ReasonAssertionFailed)
-		summaryHas(t, f, ".status", `"ok"`, `"degraded"`)
+		f := itMustFail(t, res, "health", flows.ReasonAssertionFailed)
+		itSummaryHas(t, f, ".status", `"ok"`, `"degraded"`)
 	})
 
 	t.Run("assertion_failed header absent", func(t *testing.T) {
@@ -669,9 +670,9 @@ steps:
       headers:
         Strict-Transport-Security: {contains: max-age}
 `)
-		f := mustFail(t, res, "health", flows.ReasonAssertionFailed)
-		summaryHas(t, f, "Strict-Transport-Security", "absent", "max-age")
-		factIs(t, f, "header", "Strict-Transport-Security")
+		f := itMustFail(t, res, "health", flows.ReasonAssertionFailed)
+		itSummaryHas(t, f, "Strict-Transport-Security", "absent", "max-age")
+		itFactIs(t, f, "header", "Strict-Transport-Security")
 	})
 
 	t.Run("assertion_failed header present", func(t *testing.T) {
@@ -687,8 +688,8 @@ steps:
       headers:
         Cache-Control: {absent: true}
 `)
-		f := mustFail(t, res, "health", flows.ReasonAssertionFailed)
-		summaryHas(t, f, "Cache-Control", `"no-store"`, "absent")
+		f := itMustFail(t, res, "health", flows.ReasonAssertionFailed)
+		itSummaryHas(t, f, "Cache-Control", `"no-store"`, "absent")
 	})
 
 	t.Run("unexpected_status", func(t *testing.T) {
@@ -701,20 +702,20 @@ steps:
     kind: http
     url: "{{api}}/nope"
 `)
-		f := mustFail(t, res, "call", flows.ReasonUnexpectedStatus)
-		summaryHas(t, f, "404", "2xx")
+		f := itMustFail(t, res, "call", flows.ReasonUnexpectedStatus)
+		itSummaryHas(t, f, "404", "2xx")
 	})
 }
 
 // demoIDToken logs in at the demo IdP as its example user with the web
 // client (authorization code + PKCE) and returns the ID token it issues.
-func demoIDToken(t *testing.T, env *demo.Env) string {
+func itDemoIDToken(t *testing.T, env *demo.Env) string {
 	t.Helper()
 	var d struct {
 		AuthorizationEndpoint string `json:"authorization_endpoint"`
 		TokenEndpoint         string `json:"token_endpoint"`
 	}
-	getJSON(t, env.IdP.Issuer()+"/.well-known/openid-configuration", &d)
+	itGetJSON(t, env.IdP.Issuer()+"/.well-known/openid-configuration", &d)
 	cfg := oauth2.Config{
 		ClientID: idp.WebClientID, ClientSecret: idp.WebClientSecret, RedirectURL: idp.RedirectURI,
 		Scopes:   []string{"openid", "profile"},
@@ -756,7 +757,7 @@ func demoIDToken(t *testing.T, env *demo.Env) string {
 	return idToken
 }
 
-func getJSON(t *testing.T, u string, v any) {
+func itGetJSON(t *testing.T, u string, v any) {
 	t.Helper()
 	resp, err := http.Get(u)
 	if err != nil {
@@ -772,14 +773,15 @@ func getJSON(t *testing.T, u string, v any) {
 // silent servers, refusals without challenges, proxies that drop headers,
 // redirects, rate limits, TLS and CORS. Each server is a real HTTP server
 // on 127.0.0.1 that behaves the way the named failure does.
+// proves: authorization_header_dropped, cors_credentials_misconfigured, cors_header_not_allowed, cors_method_not_allowed, cors_origin_not_allowed, cors_preflight_rejected, forbidden, rate_limited, redirect_dropped_credentials, redirected_to_login, server_error, slow_response, timeout, tls_certificate_invalid, www_authenticate_missing
 func TestIntegrationGateway(t *testing.T) {
 	t.Parallel()
 	const bearer = "canary-opaque-bearer-token-5d1e"
-	r := newRunner(lookupFrom(map[string]string{"BEARER": bearer}, nil))
+	r := itNewRunner(itLookupFrom(map[string]string{"BEARER": bearer}, nil))
 	run := func(t *testing.T, yaml string) *flows.Result {
 		t.Helper()
-		res := runYAML(t, r, yaml)
-		assertNoSecrets(t, []string{bearer}, res)
+		res := itRunYAML(t, r, yaml)
+		itAssertNoSecrets(t, []string{bearer}, res)
 		return res
 	}
 	serve := func(t *testing.T, h http.HandlerFunc) *httptest.Server {
@@ -810,9 +812,9 @@ steps:
 		if took := time.Since(start); took > 3*time.Second {
 			t.Errorf("the run took %s; the step timeout is 200ms", took)
 		}
-		f := mustFail(t, res, "call", flows.ReasonTimeout)
-		factIs(t, f, "phase", "headers")
-		summaryHas(t, f, "headers phase", strings.TrimPrefix(srv.URL, "http://"))
+		f := itMustFail(t, res, "call", flows.ReasonTimeout)
+		itFactIs(t, f, "phase", "headers")
+		itSummaryHas(t, f, "headers phase", strings.TrimPrefix(srv.URL, "http://"))
 		if res.Cancelled {
 			t.Error("a step timeout is not a cancelled run")
 		}
@@ -839,8 +841,8 @@ steps:
     timeout: 200ms
     url: "`+srv.URL+`/slow"
 `)
-		f := mustFail(t, res, "call", flows.ReasonTimeout)
-		factIs(t, f, "phase", "body")
+		f := itMustFail(t, res, "call", flows.ReasonTimeout)
+		itFactIs(t, f, "phase", "body")
 	})
 
 	t.Run("slow_response", func(t *testing.T) {
@@ -858,10 +860,10 @@ steps:
     url: "`+srv.URL+`/"
     expect: {max_latency: 1ms}
 `)
-		f := mustFail(t, res, "call", flows.ReasonSlowResponse)
-		summaryHas(t, f, "max_latency", "1ms")
-		factIs(t, f, "max_latency", "1ms")
-		if ms, _ := fact(f, "duration_ms"); ms == "" || ms == "0" {
+		f := itMustFail(t, res, "call", flows.ReasonSlowResponse)
+		itSummaryHas(t, f, "max_latency", "1ms")
+		itFactIs(t, f, "max_latency", "1ms")
+		if ms, _ := itFact(f, "duration_ms"); ms == "" || ms == "0" {
 			t.Errorf("duration_ms fact %q, want at least 20", ms)
 		} else if n, _ := strconv.Atoi(ms); n < 20 {
 			t.Errorf("duration_ms %d, want at least 20", n)
@@ -880,8 +882,8 @@ steps:
     url: "`+srv.URL+`/data"
     expect: {status: 200}
 `)
-		f := mustFail(t, res, "call", flows.ReasonWWWAuthenticateMissing)
-		summaryHas(t, f, "WWW-Authenticate", "no credentials")
+		f := itMustFail(t, res, "call", flows.ReasonWWWAuthenticateMissing)
+		itSummaryHas(t, f, "WWW-Authenticate", "no credentials")
 	})
 
 	t.Run("www_authenticate_missing on a negative check", func(t *testing.T) {
@@ -896,8 +898,8 @@ steps:
     url: "`+srv.URL+`/data"
     expect: {status: 401, challenge: Bearer}
 `)
-		f := mustFail(t, res, "call", flows.ReasonWWWAuthenticateMissing)
-		summaryHas(t, f, "Bearer")
+		f := itMustFail(t, res, "call", flows.ReasonWWWAuthenticateMissing)
+		itSummaryHas(t, f, "Bearer")
 	})
 
 	t.Run("authorization_header_dropped", func(t *testing.T) {
@@ -917,14 +919,14 @@ steps:
     url: "`+srv.URL+`/data"
     auth: {bearer: "${env:BEARER}"}
 `)
-		f := mustFail(t, res, "call", flows.ReasonAuthorizationHeaderDropped)
-		summaryHas(t, f, "inference", "bearer", "never sends error codes")
-		if v, _ := fact(f, "challenge"); !strings.Contains(v, "realm") || !strings.Contains(v, "x") {
+		f := itMustFail(t, res, "call", flows.ReasonAuthorizationHeaderDropped)
+		itSummaryHas(t, f, "inference", "bearer", "never sends error codes")
+		if v, _ := itFact(f, "challenge"); !strings.Contains(v, "realm") || !strings.Contains(v, "x") {
 			t.Errorf("challenge fact %q", v)
 		}
-		factIs(t, f, "www_authenticate", `Bearer realm="x"`)
+		itFactIs(t, f, "www_authenticate", `Bearer realm="x"`)
 		if sawAuth != "Bearer "+bearer {
-			t.Errorf("the server saw Authorization %q; the test needs the bearer sent", mask(sawAuth))
+			t.Errorf("the server saw Authorization %q; the test needs the bearer sent", itMask(sawAuth))
 		}
 	})
 
@@ -954,10 +956,10 @@ steps:
     auth: {bearer: "${env:BEARER}"}
     expect: {status: 200}
 `)
-		f := mustFail(t, res, "call", flows.ReasonRedirectDroppedCredentials)
-		summaryHas(t, f, "another host", "127.0.0.1", "localhost", "401")
-		factIs(t, f, "hops", "2")
-		if v, _ := fact(f, "redirect_to"); !strings.HasPrefix(v, bLocal) {
+		f := itMustFail(t, res, "call", flows.ReasonRedirectDroppedCredentials)
+		itSummaryHas(t, f, "another host", "127.0.0.1", "localhost", "401")
+		itFactIs(t, f, "hops", "2")
+		if v, _ := itFact(f, "redirect_to"); !strings.HasPrefix(v, bLocal) {
 			t.Errorf("redirect_to %q, want %s…", v, bLocal)
 		}
 		if len(bSaw) != 1 || !strings.HasSuffix(bSaw[0], "auth=false") {
@@ -980,9 +982,9 @@ steps:
     redirects: {follow: false}
     expect: {status: 200}
 `)
-		f := mustFail(t, res, "call", flows.ReasonRedirectedToLogin)
-		summaryHas(t, f, "302", "/login")
-		if v, _ := fact(f, "location"); !strings.Contains(v, "/login") {
+		f := itMustFail(t, res, "call", flows.ReasonRedirectedToLogin)
+		itSummaryHas(t, f, "302", "/login")
+		if v, _ := itFact(f, "location"); !strings.Contains(v, "/login") {
 			t.Errorf("location fact %q", v)
 		}
 	})
@@ -1009,8 +1011,8 @@ steps:
     url: "`+srv.URL+`/api/data"
     auth: {bearer: "${env:BEARER}"}
 `)
-		f := mustFail(t, res, "call", flows.ReasonRedirectedToLogin)
-		summaryHas(t, f, "/login")
+		f := itMustFail(t, res, "call", flows.ReasonRedirectedToLogin)
+		itSummaryHas(t, f, "/login")
 	})
 
 	t.Run("server_error", func(t *testing.T) {
@@ -1027,9 +1029,9 @@ steps:
     kind: http
     url: "`+srv.URL+`/data"
 `)
-		f := mustFail(t, res, "call", flows.ReasonServerError)
-		summaryHas(t, f, "503", "Service Unavailable")
-		factIs(t, f, "status", "503")
+		f := itMustFail(t, res, "call", flows.ReasonServerError)
+		itSummaryHas(t, f, "503", "Service Unavailable")
+		itFactIs(t, f, "status", "503")
 		if ids := f.Evidence.Exchanges[0].RequestIDs; ids["x-request-id"] != "req-503-abc" {
 			t.Errorf("request ids %v", ids)
 		}
@@ -1051,8 +1053,8 @@ steps:
     url: "`+srv.URL+`/data"
     auth: {bearer: "${env:BEARER}"}
 `)
-		f := mustFail(t, res, "call", flows.ReasonForbidden)
-		summaryHas(t, f, "tenant suspended")
+		f := itMustFail(t, res, "call", flows.ReasonForbidden)
+		itSummaryHas(t, f, "tenant suspended")
 	})
 
 	t.Run("rate_limited with Retry-After seconds", func(t *testing.T) {
@@ -1072,13 +1074,13 @@ steps:
     auth: {bearer: "${env:BEARER}"}
 `)
 		after := time.Now()
-		f := mustFail(t, res, "call", flows.ReasonRateLimited)
-		summaryHas(t, f, "429", "Retry-After: 120")
-		factIs(t, f, "retry_after", "120")
+		f := itMustFail(t, res, "call", flows.ReasonRateLimited)
+		itSummaryHas(t, f, "429", "Retry-After: 120")
+		itFactIs(t, f, "retry_after", "120")
 		if lo, hi := before.Add(120*time.Second), after.Add(120*time.Second); f.RetryAfter.Before(lo.Add(-time.Second)) || f.RetryAfter.After(hi.Add(time.Second)) {
 			t.Errorf("RetryAfter %s, want between %s and %s", f.RetryAfter, lo, hi)
 		}
-		js := renderings(t, res)["report.JSON"]
+		js := itRenderings(t, res)["report.JSON"]
 		if !strings.Contains(js, `"retry_after":"`+f.RetryAfter.UTC().Format("2006-01-02T15:04:05Z")+`"`) {
 			t.Errorf("--json lacks retry_after:\n%s", js)
 		}
@@ -1100,7 +1102,7 @@ steps:
     url: "`+srv.URL+`/data"
     auth: {bearer: "${env:BEARER}"}
 `)
-		f := mustFail(t, res, "call", flows.ReasonRateLimited)
+		f := itMustFail(t, res, "call", flows.ReasonRateLimited)
 		if !f.RetryAfter.Equal(at) {
 			t.Errorf("RetryAfter %s, want %s", f.RetryAfter, at)
 		}
@@ -1126,9 +1128,9 @@ steps:
     kind: http
     url: "`+srv.URL+`/"
 `)
-			f := mustFail(t, res, "call", flows.ReasonTLSCertificateInvalid)
-			summaryHas(t, f, "untrusted")
-			factIs(t, f, "check", "untrusted_chain")
+			f := itMustFail(t, res, "call", flows.ReasonTLSCertificateInvalid)
+			itSummaryHas(t, f, "untrusted")
+			itFactIs(t, f, "check", "untrusted_chain")
 		})
 		t.Run("insecure_skip_verify passes with a note", func(t *testing.T) {
 			t.Parallel()
@@ -1141,15 +1143,15 @@ steps:
     url: "`+srv.URL+`/"
     insecure_skip_verify: true
 `)
-			mustPass(t, res)
-			s := step(t, res, "call")
+			itMustPass(t, res)
+			s := itStep(t, res, "call")
 			if len(s.Notes) != 1 || s.Notes[0] != note {
 				t.Errorf("notes %q, want [%q]", s.Notes, note)
 			}
 			if tls := s.Exchanges[0].TLS; tls == nil || !tls.VerifySkipped {
 				t.Errorf("TLS evidence %+v, want VerifySkipped", tls)
 			}
-			if h := renderings(t, res)["report.Human"]; !strings.Contains(h, note) {
+			if h := itRenderings(t, res)["report.Human"]; !strings.Contains(h, note) {
 				t.Errorf("the table does not show the note:\n%s", h)
 			}
 		})
@@ -1164,8 +1166,8 @@ steps:
     url: "`+srv.URL+`/"
     ca_file: "`+caFile+`"
 `)
-			mustPass(t, res)
-			if s := step(t, res, "call"); len(s.Notes) != 0 {
+			itMustPass(t, res)
+			if s := itStep(t, res, "call"); len(s.Notes) != 0 {
 				t.Errorf("notes %q, want none", s.Notes)
 			}
 		})
@@ -1181,9 +1183,9 @@ steps:
     url: "`+strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)+`/"
     ca_file: "`+caFile+`"
 `)
-			f := mustFail(t, res, "call", flows.ReasonTLSCertificateInvalid)
-			factIs(t, f, "check", "hostname")
-			summaryHas(t, f, "host name", "example.com")
+			f := itMustFail(t, res, "call", flows.ReasonTLSCertificateInvalid)
+			itFactIs(t, f, "check", "hostname")
+			itSummaryHas(t, f, "host name", "example.com")
 		})
 	})
 
@@ -1256,12 +1258,12 @@ steps:
     credentials: %v
 `, strings.ReplaceAll(c.path, "/", "-"), srv.URL, c.path, origin, c.method, c.credentials))
 				if c.reason == "" {
-					mustPass(t, res)
+					itMustPass(t, res)
 					return
 				}
-				f := mustFail(t, res, "cors", c.reason)
-				summaryHas(t, f, c.summary...)
-				factIs(t, f, "origin", origin)
+				f := itMustFail(t, res, "cors", c.reason)
+				itSummaryHas(t, f, c.summary...)
+				itFactIs(t, f, "origin", origin)
 			})
 		}
 	})
@@ -1271,15 +1273,15 @@ steps:
 // discovery document, JWKS and token endpoint are under the test's control,
 // for failures a well-behaved IdP cannot be made to show (a token signed with
 // an unpublished key, a JWKS that fails).
-type fakeIssuer struct {
+type itFakeIssuer struct {
 	srv       *httptest.Server
 	published *rsa.PrivateKey // in the JWKS as kid "published"
 	rotated   *rsa.PrivateKey // not in the JWKS
 }
 
-func newFakeIssuer(t *testing.T) *fakeIssuer {
+func itNewFakeIssuer(t *testing.T) *itFakeIssuer {
 	t.Helper()
-	fi := &fakeIssuer{published: rsaKey(t), rotated: rsaKey(t)}
+	fi := &itFakeIssuer{published: itRsaKey(t), rotated: itRsaKey(t)}
 	mux := http.NewServeMux()
 	// Each tenant /{tenant} is an issuer of its own.
 	mux.HandleFunc("GET /{tenant}/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
@@ -1292,7 +1294,7 @@ func newFakeIssuer(t *testing.T) *fakeIssuer {
 		if r.PathValue("tenant") == "nojwksuri" {
 			delete(doc, "jwks_uri")
 		}
-		writeJSONResp(w, 200, doc)
+		itWriteJSONResp(w, 200, doc)
 	})
 	mux.HandleFunc("GET /{tenant}/jwks", func(w http.ResponseWriter, r *http.Request) {
 		switch r.PathValue("tenant") {
@@ -1300,10 +1302,10 @@ func newFakeIssuer(t *testing.T) *fakeIssuer {
 			http.Error(w, "boom", 500)
 			return
 		case "jwksempty":
-			writeJSONResp(w, 200, map[string]any{"keys": []any{}})
+			itWriteJSONResp(w, 200, map[string]any{"keys": []any{}})
 			return
 		}
-		writeJSONResp(w, 200, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{
+		itWriteJSONResp(w, 200, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{
 			{Key: &fi.published.PublicKey, KeyID: "published", Algorithm: "RS256", Use: "sig"},
 		}})
 	})
@@ -1317,31 +1319,31 @@ func newFakeIssuer(t *testing.T) *fakeIssuer {
 		case "badsig":
 			key = fi.rotated // claims the published kid, signed with another key
 		case "invalidgrant":
-			writeJSONResp(w, 400, map[string]string{"error": "invalid_grant", "error_description": "wrong username or password"})
+			itWriteJSONResp(w, 400, map[string]string{"error": "invalid_grant", "error_description": "wrong username or password"})
 			return
 		case "down":
 			http.Error(w, "upstream connect error", 502)
 			return
 		case "throttled":
 			w.Header().Set("Retry-After", "30")
-			writeJSONResp(w, 429, map[string]string{"error": "slow_down"})
+			itWriteJSONResp(w, 429, map[string]string{"error": "slow_down"})
 			return
 		}
 		now := time.Now()
-		tok := signJWT(t, key, kid, map[string]any{
+		tok := itSignJWT(t, key, kid, map[string]any{
 			"iss": iss, "sub": "svc", "aud": "api://fake", "client_id": "fake-client", "scope": "read",
 			"iat": now.Unix(), "exp": now.Add(time.Hour).Unix(),
 		})
-		writeJSONResp(w, 200, map[string]any{"access_token": tok, "token_type": "Bearer", "expires_in": 3600})
+		itWriteJSONResp(w, 200, map[string]any{"access_token": tok, "token_type": "Bearer", "expires_in": 3600})
 	})
 	fi.srv = httptest.NewServer(mux)
 	t.Cleanup(fi.srv.Close)
 	return fi
 }
 
-func (fi *fakeIssuer) issuer(tenant string) string { return fi.srv.URL + "/" + tenant }
+func (fi *itFakeIssuer) issuer(tenant string) string { return fi.srv.URL + "/" + tenant }
 
-func rsaKey(t *testing.T) *rsa.PrivateKey {
+func itRsaKey(t *testing.T) *rsa.PrivateKey {
 	t.Helper()
 	k, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -1350,7 +1352,7 @@ func rsaKey(t *testing.T) *rsa.PrivateKey {
 	return k
 }
 
-func signJWT(t *testing.T, key *rsa.PrivateKey, kid string, claims map[string]any) string {
+func itSignJWT(t *testing.T, key *rsa.PrivateKey, kid string, claims map[string]any) string {
 	t.Helper()
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key},
 		(&jose.SignerOptions{}).WithType("at+jwt").WithHeader("kid", kid))
@@ -1369,17 +1371,18 @@ func signJWT(t *testing.T, key *rsa.PrivateKey, kid string, claims map[string]an
 	return s
 }
 
-func writeJSONResp(w http.ResponseWriter, status int, v any) {
+func itWriteJSONResp(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// proves: discovery_failed, idp_error, jwks_unavailable, rate_limited, signature_invalid, signing_key_not_found
 func TestIntegrationJWKS(t *testing.T) {
 	t.Parallel()
-	fi := newFakeIssuer(t)
+	fi := itNewFakeIssuer(t)
 	const secret = "canary-fake-issuer-secret-91b2"
-	r := newRunner(lookupFrom(map[string]string{"SECRET": secret, "PASSWORD": "canary-password-value-33"}, nil))
+	r := itNewRunner(itLookupFrom(map[string]string{"SECRET": secret, "PASSWORD": "canary-password-value-33"}, nil))
 	tokenStep := func(tenant string) string {
 		return `
 name: fake-` + tenant + `
@@ -1395,22 +1398,22 @@ steps:
 	}
 	run := func(t *testing.T, yaml string) *flows.Result {
 		t.Helper()
-		res := runYAML(t, r, yaml)
-		assertNoSecrets(t, []string{secret, "canary-password-value-33"}, res)
+		res := itRunYAML(t, r, yaml)
+		itAssertNoSecrets(t, []string{secret, "canary-password-value-33"}, res)
 		return res
 	}
 
 	t.Run("pass", func(t *testing.T) {
 		t.Parallel()
-		mustPass(t, run(t, tokenStep("good")))
+		itMustPass(t, run(t, tokenStep("good")))
 	})
 	t.Run("signing_key_not_found", func(t *testing.T) {
 		t.Parallel()
-		f := mustFail(t, run(t, tokenStep("rotated")), "token", flows.ReasonSigningKeyNotFound)
-		summaryHas(t, f, `"rotated-away"`, "published")
-		factIs(t, f, "kid", "rotated-away")
-		factIs(t, f, "jwks_kids", "published")
-		factIs(t, f, "jwks_uri", fi.issuer("rotated")+"/jwks")
+		f := itMustFail(t, run(t, tokenStep("rotated")), "token", flows.ReasonSigningKeyNotFound)
+		itSummaryHas(t, f, `"rotated-away"`, "published")
+		itFactIs(t, f, "kid", "rotated-away")
+		itFactIs(t, f, "jwks_kids", "published")
+		itFactIs(t, f, "jwks_uri", fi.issuer("rotated")+"/jwks")
 		// The JWKS is refetched once before the kid is declared unknown.
 		jwksFetches := 0
 		for _, ex := range f.Evidence.Exchanges {
@@ -1424,17 +1427,17 @@ steps:
 	})
 	t.Run("signature_invalid", func(t *testing.T) {
 		t.Parallel()
-		f := mustFail(t, run(t, tokenStep("badsig")), "token", flows.ReasonSignatureInvalid)
-		summaryHas(t, f, `"published"`)
+		f := itMustFail(t, run(t, tokenStep("badsig")), "token", flows.ReasonSignatureInvalid)
+		itSummaryHas(t, f, `"published"`)
 	})
 	t.Run("jwks_unavailable", func(t *testing.T) {
 		t.Parallel()
-		f := mustFail(t, run(t, tokenStep("jwksdown")), "token", flows.ReasonJWKSUnavailable)
-		summaryHas(t, f, "500", "/jwksdown/jwks")
+		f := itMustFail(t, run(t, tokenStep("jwksdown")), "token", flows.ReasonJWKSUnavailable)
+		itSummaryHas(t, f, "500", "/jwksdown/jwks")
 	})
 	t.Run("jwks_unavailable empty at discovery", func(t *testing.T) {
 		t.Parallel()
-		f := mustFail(t, run(t, `
+		f := itMustFail(t, run(t, `
 name: empty-jwks
 every: 1m
 steps:
@@ -1442,11 +1445,11 @@ steps:
     kind: discovery
     issuer: "`+fi.issuer("jwksempty")+`"
 `), "oidc", flows.ReasonJWKSUnavailable)
-		summaryHas(t, f, "no usable signing keys")
+		itSummaryHas(t, f, "no usable signing keys")
 	})
 	t.Run("discovery_failed missing jwks_uri", func(t *testing.T) {
 		t.Parallel()
-		f := mustFail(t, run(t, `
+		f := itMustFail(t, run(t, `
 name: no-jwks-uri
 every: 1m
 steps:
@@ -1454,12 +1457,12 @@ steps:
     kind: discovery
     issuer: "`+fi.issuer("nojwksuri")+`"
 `), "oidc", flows.ReasonDiscoveryFailed)
-		summaryHas(t, f, "jwks_uri")
-		factIs(t, f, "missing_fields", "jwks_uri")
+		itSummaryHas(t, f, "jwks_uri")
+		itFactIs(t, f, "missing_fields", "jwks_uri")
 	})
 	t.Run("invalid_grant", func(t *testing.T) {
 		t.Parallel()
-		f := mustFail(t, run(t, `
+		f := itMustFail(t, run(t, `
 name: password-refused
 every: 1m
 steps:
@@ -1471,17 +1474,17 @@ steps:
     username: synthetic-user
     password: ${env:PASSWORD}
 `), "login", flows.ReasonInvalidGrant)
-		summaryHas(t, f, "password", "wrong username or password")
+		itSummaryHas(t, f, "password", "wrong username or password")
 	})
 	t.Run("idp_error", func(t *testing.T) {
 		t.Parallel()
-		f := mustFail(t, run(t, tokenStep("down")), "token", flows.ReasonIdPError)
-		summaryHas(t, f, "502")
+		f := itMustFail(t, run(t, tokenStep("down")), "token", flows.ReasonIdPError)
+		itSummaryHas(t, f, "502")
 	})
 	t.Run("rate_limited at the token endpoint", func(t *testing.T) {
 		t.Parallel()
-		f := mustFail(t, run(t, tokenStep("throttled")), "token", flows.ReasonRateLimited)
-		summaryHas(t, f, "429", "Retry-After: 30")
+		f := itMustFail(t, run(t, tokenStep("throttled")), "token", flows.ReasonRateLimited)
+		itSummaryHas(t, f, "429", "Retry-After: 30")
 		if f.RetryAfter.IsZero() {
 			t.Error("RetryAfter is zero")
 		}

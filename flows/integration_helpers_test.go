@@ -20,10 +20,10 @@ import (
 
 // jwtPattern matches the start of a compact JWS/JWT ("eyJ" is base64url of
 // `{"`): no such string may appear in anything authwatch shows.
-var jwtPattern = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{8,}\.`)
+var itJwtPattern = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{8,}\.`)
 
 // lookupFrom is a secret source over a map, falling back to next (may be nil).
-func lookupFrom(m map[string]string, next func(string) (string, bool)) func(string) (string, bool) {
+func itLookupFrom(m map[string]string, next func(string) (string, bool)) func(string) (string, bool) {
 	return func(name string) (string, bool) {
 		if v, ok := m[name]; ok {
 			return v, true
@@ -36,14 +36,14 @@ func lookupFrom(m map[string]string, next func(string) (string, bool)) func(stri
 }
 
 // newRunner is flows.NewRunner with the given env lookup as secret source.
-func newRunner(lookup func(string) (string, bool)) *flows.Runner {
+func itNewRunner(lookup func(string) (string, bool)) *flows.Runner {
 	r := flows.NewRunner()
 	r.Secrets = flows.SecretSource{LookupEnv: lookup}
 	return r
 }
 
 // loadFlow loads exactly one flow from YAML (the test fails if it does not load).
-func loadFlow(t *testing.T, r *flows.Runner, yaml string) *flows.Flow {
+func itLoadFlow(t *testing.T, r *flows.Runner, yaml string) *flows.Flow {
 	t.Helper()
 	name := strings.ReplaceAll(t.Name(), "/", "_") + ".yaml"
 	set, err := flows.LoadBytes(flows.LoadOptions{Secrets: r.Secrets}, name, []byte(yaml))
@@ -57,22 +57,22 @@ func loadFlow(t *testing.T, r *flows.Runner, yaml string) *flows.Flow {
 }
 
 // runYAML loads one flow and runs it once.
-func runYAML(t *testing.T, r *flows.Runner, yaml string) *flows.Result {
+func itRunYAML(t *testing.T, r *flows.Runner, yaml string) *flows.Result {
 	t.Helper()
-	return r.Run(t.Context(), loadFlow(t, r, yaml))
+	return r.Run(t.Context(), itLoadFlow(t, r, yaml))
 }
 
 // describe renders a result for failure messages: every step, its reason,
 // summary, facts, findings and notes.
-func describe(res *flows.Result) string {
+func itDescribe(res *flows.Result) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "flow %s ok=%v cancelled=%v\n", res.Flow, res.OK, res.Cancelled)
 	for _, s := range res.Steps {
 		fmt.Fprintf(&b, "  step %s (%s): %s http=%d\n", s.ID, s.Kind, s.Status, s.HTTPStatus)
 		if f := s.Failure; f != nil {
 			fmt.Fprintf(&b, "    reason %s: %s\n", f.Reason, f.Summary)
-			for _, fact := range f.Evidence.Facts {
-				fmt.Fprintf(&b, "    fact %s = %s\n", fact.Name, fact.Value)
+			for _, itFact := range f.Evidence.Facts {
+				fmt.Fprintf(&b, "    fact %s = %s\n", itFact.Name, itFact.Value)
 			}
 			if f.Err != nil {
 				fmt.Fprintf(&b, "    err: %v\n", f.Err)
@@ -89,43 +89,43 @@ func describe(res *flows.Result) string {
 }
 
 // step returns the result of the step with the given id.
-func step(t *testing.T, res *flows.Result, id string) *flows.StepResult {
+func itStep(t *testing.T, res *flows.Result, id string) *flows.StepResult {
 	t.Helper()
 	for i := range res.Steps {
 		if res.Steps[i].ID == id {
 			return &res.Steps[i]
 		}
 	}
-	t.Fatalf("no step %q in result:\n%s", id, describe(res))
+	t.Fatalf("no step %q in result:\n%s", id, itDescribe(res))
 	return nil
 }
 
 // mustPass fails the test unless every step passed (or passed with a warning).
-func mustPass(t *testing.T, res *flows.Result) {
+func itMustPass(t *testing.T, res *flows.Result) {
 	t.Helper()
 	if !res.OK {
-		t.Fatalf("flow failed, want pass:\n%s", describe(res))
+		t.Fatalf("flow failed, want pass:\n%s", itDescribe(res))
 	}
 	for _, s := range res.Steps {
 		if !s.OK() {
-			t.Fatalf("step %s is %s, want pass:\n%s", s.ID, s.Status, describe(res))
+			t.Fatalf("step %s is %s, want pass:\n%s", s.ID, s.Status, itDescribe(res))
 		}
 	}
 }
 
 // mustFail asserts that step id failed with reason and returns its failure.
 // Every later step must have been skipped.
-func mustFail(t *testing.T, res *flows.Result, id string, reason flows.Reason) *flows.Failure {
+func itMustFail(t *testing.T, res *flows.Result, id string, reason flows.Reason) *flows.Failure {
 	t.Helper()
 	if res.OK {
-		t.Fatalf("flow passed, want %s at step %s:\n%s", reason, id, describe(res))
+		t.Fatalf("flow passed, want %s at step %s:\n%s", reason, id, itDescribe(res))
 	}
-	s := step(t, res, id)
+	s := itStep(t, res, id)
 	if s.Status != flows.StepFailed || s.Failure == nil {
-		t.Fatalf("step %s is %s, want failed with %s:\n%s", id, s.Status, reason, describe(res))
+		t.Fatalf("step %s is %s, want failed with %s:\n%s", id, s.Status, reason, itDescribe(res))
 	}
 	if s.Failure.Reason != reason {
-		t.Fatalf("step %s failed with %s, want %s:\n%s", id, s.Failure.Reason, reason, describe(res))
+		t.Fatalf("step %s failed with %s, want %s:\n%s", id, s.Failure.Reason, reason, itDescribe(res))
 	}
 	if s.Failure.Step != id || s.Failure.Flow != res.Flow {
 		t.Errorf("failure names %s/%s, want %s/%s", s.Failure.Flow, s.Failure.Step, res.Flow, id)
@@ -147,7 +147,7 @@ func mustFail(t *testing.T, res *flows.Result, id string, reason flows.Reason) *
 }
 
 // summaryHas asserts that the failure's summary contains every part.
-func summaryHas(t *testing.T, f *flows.Failure, parts ...string) {
+func itSummaryHas(t *testing.T, f *flows.Failure, parts ...string) {
 	t.Helper()
 	for _, p := range parts {
 		if !strings.Contains(f.Summary, p) {
@@ -157,7 +157,7 @@ func summaryHas(t *testing.T, f *flows.Failure, parts ...string) {
 }
 
 // fact returns the value of a named fact of the failure's evidence.
-func fact(f *flows.Failure, name string) (string, bool) {
+func itFact(f *flows.Failure, name string) (string, bool) {
 	for _, fc := range f.Evidence.Facts {
 		if fc.Name == name {
 			return fc.Value, true
@@ -167,9 +167,9 @@ func fact(f *flows.Failure, name string) (string, bool) {
 }
 
 // factIs asserts a fact's value.
-func factIs(t *testing.T, f *flows.Failure, name, want string) {
+func itFactIs(t *testing.T, f *flows.Failure, name, want string) {
 	t.Helper()
-	got, ok := fact(f, name)
+	got, ok := itFact(f, name)
 	if !ok {
 		t.Errorf("evidence has no fact %q; facts: %+v", name, f.Evidence.Facts)
 		return
@@ -180,7 +180,7 @@ func factIs(t *testing.T, f *flows.Failure, name, want string) {
 }
 
 // finding returns the first finding of the given reason in the result.
-func finding(res *flows.Result, reason flows.Reason) (flows.Finding, bool) {
+func itFinding(res *flows.Result, reason flows.Reason) (flows.Finding, bool) {
 	for _, f := range res.Findings() {
 		if f.Reason == reason {
 			return f, true
@@ -192,7 +192,7 @@ func finding(res *flows.Result, reason flows.Reason) (flows.Finding, bool) {
 // renderings returns every form in which a result leaves the run: the
 // --json lines, the human table, %+v and %#v of the result and of every
 // failure, evidence, exchange and finding, and their JSON encodings.
-func renderings(t *testing.T, results ...*flows.Result) map[string]string {
+func itRenderings(t *testing.T, results ...*flows.Result) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	var js bytes.Buffer
@@ -230,7 +230,7 @@ func renderings(t *testing.T, results ...*flows.Result) map[string]string {
 			}
 			if f := s.Failure; f != nil {
 				add("*Failure", f)
-				add("Failure", failureFields(f))
+				add("Failure", itFailureFields(f))
 				add("Evidence", f.Evidence)
 				out["Failure.Error()"] += f.Error() + "\n"
 				if f.Evidence.Token != nil {
@@ -244,23 +244,23 @@ func renderings(t *testing.T, results ...*flows.Result) map[string]string {
 
 // failureFields is a Failure's fields without its method set, so %+v prints
 // every field (Err included) instead of calling Error().
-type failureView struct {
+type itFailureView struct {
 	Flow, Step, Reason, Summary, Next string
 	Evidence                          flows.Evidence
 	RetryAfter                        string
 	Err                               error
 }
 
-func failureFields(f *flows.Failure) failureView {
-	return failureView{Flow: f.Flow, Step: f.Step, Reason: string(f.Reason), Summary: f.Summary, Next: f.NextStep(),
+func itFailureFields(f *flows.Failure) itFailureView {
+	return itFailureView{Flow: f.Flow, Step: f.Step, Reason: string(f.Reason), Summary: f.Summary, Next: f.NextStep(),
 		Evidence: f.Evidence, RetryAfter: f.RetryAfter.String(), Err: f.Err}
 }
 
 // assertNoSecrets fails the test once for every secret (and once for any
 // JWT) that appears in some rendering of results, naming every rendering.
-func assertNoSecrets(t *testing.T, secrets []string, results ...*flows.Result) {
+func itAssertNoSecrets(t *testing.T, secrets []string, results ...*flows.Result) {
 	t.Helper()
-	rs := renderings(t, results...)
+	rs := itRenderings(t, results...)
 	names := make([]string, 0, len(rs))
 	for name := range rs {
 		names = append(names, name)
@@ -268,7 +268,7 @@ func assertNoSecrets(t *testing.T, secrets []string, results ...*flows.Result) {
 	slices.Sort(names)
 	report := func(what, needle string, where []string) {
 		t.Helper()
-		t.Errorf("%s appears in %d renderings (%s); e.g. in %s:\n%s", what, len(where), strings.Join(where, ", "), where[0], excerpt(rs[where[0]], needle))
+		t.Errorf("%s appears in %d renderings (%s); e.g. in %s:\n%s", what, len(where), strings.Join(where, ", "), where[0], itExcerpt(rs[where[0]], needle))
 	}
 	for _, s := range secrets {
 		if s == "" {
@@ -281,13 +281,13 @@ func assertNoSecrets(t *testing.T, secrets []string, results ...*flows.Result) {
 			}
 		}
 		if len(where) > 0 {
-			report("secret "+mask(s), s, where)
+			report("secret "+itMask(s), s, where)
 		}
 	}
 	var where []string
 	var first string
 	for _, name := range names {
-		if m := jwtPattern.FindString(rs[name]); m != "" {
+		if m := itJwtPattern.FindString(rs[name]); m != "" {
 			where = append(where, name)
 			if first == "" {
 				first = m
@@ -300,39 +300,39 @@ func assertNoSecrets(t *testing.T, secrets []string, results ...*flows.Result) {
 }
 
 // assertTextHasNoSecrets is assertNoSecrets for any text (logs, command output).
-func assertTextHasNoSecrets(t *testing.T, where, text string, secrets []string) {
+func itAssertTextHasNoSecrets(t *testing.T, where, text string, secrets []string) {
 	t.Helper()
 	for _, s := range secrets {
 		if s != "" && strings.Contains(text, s) {
-			t.Errorf("secret %s appears in %s:\n%s", mask(s), where, excerpt(text, s))
+			t.Errorf("secret %s appears in %s:\n%s", itMask(s), where, itExcerpt(text, s))
 		}
 	}
-	if m := jwtPattern.FindString(text); m != "" {
-		t.Errorf("a JWT (%s…) appears in %s:\n%s", m[:min(len(m), 12)], where, excerpt(text, m))
+	if m := itJwtPattern.FindString(text); m != "" {
+		t.Errorf("a JWT (%s…) appears in %s:\n%s", m[:min(len(m), 12)], where, itExcerpt(text, m))
 	}
 }
 
 // mask shows a secret's first characters only, so a test failure does not
 // print a real token in full either.
-func mask(s string) string {
+func itMask(s string) string {
 	if len(s) <= 6 {
 		return fmt.Sprintf("%q", s)
 	}
 	return fmt.Sprintf("%q…(%d chars)", s[:6], len(s))
 }
 
-func excerpt(text, needle string) string {
+func itExcerpt(text, needle string) string {
 	i := strings.Index(text, needle)
 	if i < 0 {
 		return ""
 	}
 	from, to := max(i-160, 0), min(i+len(needle)+80, len(text))
-	return "…" + strings.ReplaceAll(text[from:to], needle, "<<"+mask(needle)+">>") + "…"
+	return "…" + strings.ReplaceAll(text[from:to], needle, "<<"+itMask(needle)+">>") + "…"
 }
 
 // closedPort returns a 127.0.0.1 port that nothing listens on (it was bound
 // and released a moment ago).
-func closedPort(t *testing.T) string {
+func itClosedPort(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -59,7 +59,7 @@ func TestMatrixGateway(t *testing.T) {
 	certs := testenv.Certs(t)
 	slow := matrixSlowUpstream(t, 5*time.Second)
 	api := strings.TrimPrefix(env.API.URL(), "http://")
-	dead := strings.TrimPrefix(closedPortURL(t), "http://")
+	dead := strings.TrimPrefix(matrixClosedPortURL(t), "http://")
 
 	cors := func(path, headers string) string {
 		return fmt.Sprintf(`
@@ -276,9 +276,9 @@ func TestMatrixGateway(t *testing.T) {
 	}
 }
 
-// closedPortURL returns http://127.0.0.1:PORT where nothing listens (the
+// matrixClosedPortURL returns http://127.0.0.1:PORT where nothing listens (the
 // port was bound and released a moment ago).
-func closedPortURL(t *testing.T) string {
+func matrixClosedPortURL(t *testing.T) string {
 	t.Helper()
 	return fmt.Sprintf("http://127.0.0.1:%d", testenv.FreePort(t))
 }

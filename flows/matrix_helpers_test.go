@@ -5,10 +5,38 @@ package flows_test
 // certificates, oidc-provider under faketime, the demo IdP and API), run
 // through the real runner and asserted on its code and the key facts of its
 // summary.
+//
+// Which test proves which code: the "proves" comment line above each test.
+//
+// Codes no row produces with a real component, and why:
+//
+//   - invalid_grant: only a password grant can yield it (a refused refresh
+//     is refresh_token_rejected, and no step kind exchanges an
+//     authorization code), and neither test IdP supports the password
+//     grant: oidc-provider answers unsupported_grant_type (grant_not_allowed,
+//     proven in TestMatrixIdP), the demo IdP does not offer the grant.
+//   - redirect_uri_mismatch, login_rejected, login_form_changed,
+//     mfa_required, account_locked: no step kind drives a browser login
+//     (the kinds are discovery, client_credentials, password, refresh,
+//     token_check, http and preflight) and no code in flows/ emits them.
+//     oidc-provider already serves the pages that would prove them (an
+//     unknown redirect_uri, "Invalid username or password", "Account
+//     locked", the "Two-step verification" form of carol).
+//   - session_cookie_missing, cookie_attributes_invalid: no code in flows/
+//     emits them (no step checks Set-Cookie or the cookies sent back).
+//   - internal_error: a bug in authwatch by definition; a misconfigured
+//     component must never produce it (every row here would fail if one did).
+//
+// What stands in for a component: the DNS row of TestMatrixNetwork asks a
+// tiny NXDOMAIN server on 127.0.0.1 (this machine's resolver is not on
+// 127.0.0.1 and the matrix sends nothing elsewhere), and
+// TestMatrixTimeoutTLSPhase uses a bare listener that never answers. The
+// slow upstreams behind nginx are Go test servers.
 
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,13 +50,18 @@ type matrixCase struct {
 	name string
 	// flow is the YAML of one flow; loadMatrixFlow adds name and every.
 	flow string
-	// want is the primary reason; "" means every step passes.
+	// want is the primary reason; "" means every step passes (unless
+	// oneOf is set).
 	want flows.Reason
+	// oneOf, instead of want: the evidence allows either of these reasons.
+	oneOf []flows.Reason
 	// summary are substrings the failure's summary must contain.
 	summary []string
 	// findings are reasons that must be among the findings of the run,
 	// each with substrings its summary must contain.
 	findings map[flows.Reason][]string
+	// before runs after the flow was loaded, before it runs.
+	before func(t *testing.T)
 	// check runs extra assertions on the result.
 	check func(t *testing.T, res *flows.Result)
 }
@@ -55,6 +88,9 @@ func runMatrixCase(t *testing.T, r *flows.Runner, c matrixCase) *flows.Result {
 		t.Fatalf("row %s: flow has no steps:", c.name)
 	}
 	f := loadMatrixFlow(t, "matrix-"+strings.ReplaceAll(c.name, "_", "-"), strings.TrimSpace(header), steps)
+	if c.before != nil {
+		c.before(t)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	start := time.Now()
@@ -67,6 +103,15 @@ func runMatrixCase(t *testing.T, r *flows.Runner, c matrixCase) *flows.Result {
 func assertMatrixResult(t *testing.T, res *flows.Result, c matrixCase) {
 	t.Helper()
 	fail := res.Failure()
+	if len(c.oneOf) > 0 {
+		if fail == nil || !slices.Contains(c.oneOf, fail.Reason) {
+			t.Errorf("want one of %v, got %s", c.oneOf, matrixDescribe(res))
+		}
+		c.want = "(one of)"
+		if fail != nil {
+			c.want = fail.Reason
+		}
+	}
 	switch {
 	case c.want == "" && fail != nil:
 		t.Errorf("want every step to pass, got %s: %s", fail.Reason, fail.Summary)

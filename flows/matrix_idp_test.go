@@ -1,16 +1,9 @@
 package flows_test
 
 import (
-	"crypto/rand"
-	"crypto/rsa"
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/go-jose/go-jose/v4"
 
 	"github.com/authwatch/authwatch/flows"
 	"github.com/authwatch/authwatch/internal/testenv"
@@ -50,7 +43,7 @@ func TestMatrixIdP(t *testing.T) {
 	t.Run("default_provider", func(t *testing.T) {
 		t.Parallel()
 		p := testenv.NodeOIDCProvider(t, nil)
-		down := closedPortURL(t)
+		down := matrixClosedPortURL(t)
 		ngx := testenv.Nginx(t, fmt.Sprintf(`
     server {
         listen 127.0.0.1:{{port0}};
@@ -60,7 +53,7 @@ func TestMatrixIdP(t *testing.T) {
 		for _, c := range []matrixCase{
 			{name: "control", flow: grant("client_credentials", p.Issuer, "cc-client", "CC_SECRET", api+"    scopes: [api:read]\n")},
 			{name: "secret_env_unset", flow: grant("client_credentials", p.Issuer, "cc-client", "CC_SECRET_UNSET", api),
-				want: flows.ReasonCredentialsMissing, summary: []string{"${env:CC_SECRET_UNSET}", "environment variable CC_SECRET_UNSET is unset"}},
+				want: flows.ReasonCredentialsMissing, summary: []string{"${env:CC_SECRET_UNSET}", "environment variable CC_SECRET_UNSET is not set"}},
 			{name: "secret_env_empty", flow: grant("client_credentials", p.Issuer, "cc-client", "EMPTY_SECRET", api),
 				want: flows.ReasonCredentialsMissing, summary: []string{"environment variable EMPTY_SECRET is empty"}},
 			{name: "issuer_path_wrong", flow: "steps:\n  - id: oidc\n    kind: discovery\n    issuer: " + p.URL + "/realms/prod\n",
@@ -148,19 +141,7 @@ func TestMatrixIdP(t *testing.T) {
 		if len(kids) != 1 {
 			t.Fatalf("signer's JWKS has kids %v, want one", kids)
 		}
-		key, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			t.Fatal(err)
-		}
-		jwk, err := jose.JSONWebKey{Key: key, KeyID: kids[0], Algorithm: "RS256", Use: "sig"}.MarshalJSON()
-		if err != nil {
-			t.Fatal(err)
-		}
-		file := filepath.Join(t.TempDir(), "jwks.json")
-		set, _ := json.Marshal(map[string]any{"keys": []json.RawMessage{jwk}})
-		if err := os.WriteFile(file, set, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		file := matrixJWKSFile(t, kids[0])
 		forged := testenv.NodeOIDCProvider(t, map[string]string{"JWKS_KEYS": file})
 		if got := matrixKids(t, forged.URL+"/jwks"); len(got) != 1 || got[0] != kids[0] {
 			t.Fatalf("JWKS_KEYS provider publishes %v, want [%s]", got, kids[0])

@@ -58,7 +58,7 @@ func TestMatrixKeyRotation(t *testing.T) {
 	for _, c := range []matrixCase{
 		{name: "jwks_of_provider_with_old_key_dropped", flow: matrixCCFlow(a.Issuer, "    jwks_url: "+b.URL+"/jwks\n"),
 			want: flows.ReasonSigningKeyNotFound, summary: notFound,
-			check: wantFact("jwks_kids", kidsB[0])},
+			check: matrixWantFact("jwks_kids", kidsB[0])},
 		{name: "token_check_against_jwks_without_its_key", flow: matrixCCFlow(a.Issuer, `  - id: check
     kind: token_check
     token: ${steps.token.access_token}

@@ -2,6 +2,8 @@ package flows_test
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -12,7 +14,7 @@ import (
 // TestMatrixTLS serves openssl-made certificates from nginx (ssl_certificate)
 // and calls each listener with a plain http step.
 //
-// proves: tls_certificate_invalid, tls_certificate_expiring
+// proves: tls_certificate_invalid, tls_certificate_expiring, config_invalid
 func TestMatrixTLS(t *testing.T) {
 	t.Parallel()
 	certs := testenv.Certs(t)
@@ -38,21 +40,32 @@ func TestMatrixTLS(t *testing.T) {
 	expiry := certs.Expiring.Cert.NotAfter.UTC().Format("2006-01-02T15:04")
 
 	r := flows.NewRunner()
+	// A CA bundle that is deleted after the flow was loaded (the loader
+	// checks ca_file once; the step reads it when it runs).
+	goneCA := filepath.Join(t.TempDir(), "ca-bundle.pem")
+	matrixCopyFile(t, certs.CAFile, goneCA)
 	for _, c := range []matrixCase{
 		{name: "valid_with_ca_file", flow: step(0, true)},
 		{name: "expired", flow: step(1, true), want: flows.ReasonTLSCertificateInvalid,
 			summary: []string{"certificate of " + ngx.Addr(1), "expired at " + certs.Expired.Cert.NotAfter.UTC().Format("2006-01-02T15:04")},
-			check:   wantFact("check", "expired")},
+			check:   matrixWantFact("check", "expired")},
 		{name: "wrong_host", flow: step(2, true), want: flows.ReasonTLSCertificateInvalid,
 			summary: []string{"does not match the host name", "other.example"},
-			check:   wantFact("check", "hostname")},
+			check:   matrixWantFact("check", "hostname")},
 		{name: "self_signed_untrusted", flow: step(3, false), want: flows.ReasonTLSCertificateInvalid,
 			summary: []string{"certificate of " + ngx.Addr(3), "untrusted authority"},
-			check:   wantFact("check", "untrusted_chain")},
+			check:   matrixWantFact("check", "untrusted_chain")},
 		// The CA-signed valid certificate without ca_file: the private CA is
 		// not in the system pool.
 		{name: "private_ca_without_ca_file", flow: step(0, false), want: flows.ReasonTLSCertificateInvalid,
 			summary: []string{"untrusted authority", "authwatch test CA"}},
+		{name: "ca_file_removed", flow: "steps:\n  - id: call\n    kind: http\n    url: " + https(0) + "\n    ca_file: " + goneCA + "\n",
+			want: flows.ReasonConfigInvalid, summary: []string{"ca_file", goneCA, "no such file"},
+			before: func(t *testing.T) {
+				if err := os.Remove(goneCA); err != nil {
+					t.Fatal(err)
+				}
+			}},
 		{name: "expiring_in_3_days", flow: step(4, true),
 			findings: map[flows.Reason][]string{flows.ReasonTLSCertificateExpiring: {ngx.Addr(4), "expires in", expiry}},
 			check: func(t *testing.T, res *flows.Result) {
@@ -65,8 +78,19 @@ func TestMatrixTLS(t *testing.T) {
 	}
 }
 
-// wantFact checks that the failure carries the fact name=value.
-func wantFact(name, value string) func(t *testing.T, res *flows.Result) {
+func matrixCopyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// matrixWantFact checks that the failure carries the fact name=value.
+func matrixWantFact(name, value string) func(t *testing.T, res *flows.Result) {
 	return func(t *testing.T, res *flows.Result) {
 		t.Helper()
 		f := res.Failure()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -205,7 +206,7 @@ func (st *State) fetchJSON(ctx context.Context, url string, tlsOpts TLSOptions, 
 		return nil, err
 	}
 	if resp.StatusCode == http.StatusTooManyRequests {
-		return nil, rateLimited(resp, st.Now(), what)
+		return nil, rateLimited(resp, st.Now(), "the "+what+" at "+url)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, Fail(reason, "the %s at %s answered %d %s", what, url, resp.StatusCode, http.StatusText(resp.StatusCode)).
@@ -216,7 +217,7 @@ func (st *State) fetchJSON(ctx context.Context, url string, tlsOpts TLSOptions, 
 
 // rateLimited builds a rate_limited failure honouring Retry-After.
 func rateLimited(resp *http.Response, now time.Time, what string) *Failure {
-	f := Fail(ReasonRateLimited, "the %s answered %d", what, resp.StatusCode)
+	f := Fail(ReasonRateLimited, "%s answered %d", what, resp.StatusCode)
 	if ra := resp.Header.Get("Retry-After"); ra != "" {
 		if at, ok := parseRetryAfter(ra, now); ok {
 			f.RetryAfter = at
@@ -230,7 +231,8 @@ func rateLimited(resp *http.Response, now time.Time, what string) *Failure {
 // parseRetryAfter reads delay-seconds or an HTTP-date (RFC 9110 §10.2.3).
 func parseRetryAfter(v string, now time.Time) (time.Time, bool) {
 	var secs int
-	if _, err := fmt.Sscanf(strings.TrimSpace(v), "%d", &secs); err == nil && secs >= 0 && secs < 7*24*3600 {
+	if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n >= 0 && n < 7*24*3600 {
+		secs = n
 		return now.Add(time.Duration(secs) * time.Second), true
 	}
 	if t, err := http.ParseTime(v); err == nil {

@@ -118,7 +118,7 @@ func safeRun(ctx context.Context, s Step, st *State) (err error) {
 func (r *Runner) classify(ctx context.Context, st *State, spec *StepSpec, err error) *Failure {
 	var f *Failure
 	if !errors.As(err, &f) {
-		f = classifyTransportError(ctx, err, st.lastExchange())
+		f = classifyTransportError(ctx, err, st.lastExchange(), r.now())
 		if f == nil {
 			f = &Failure{Reason: ReasonInternalError, Summary: "authwatch bug: " + err.Error(), Err: err}
 		}

@@ -142,6 +142,9 @@ func (s *HTTPStep) Run(ctx context.Context, st *State) error {
 	st.SetOutput("status", strconv.Itoa(resp.StatusCode), false)
 	st.SetOutput("location", resp.Header.Get("Location"), false)
 	ans := &answer{resp: resp, body: body, cred: cred, audience: s.auth().Audience}
+	if f := redirectedToLogin(ans, st.Recorder().Exchanges()); f != nil {
+		return f.With(F("status", resp.StatusCode))
+	}
 	if !s.Expect.statusOK(resp.StatusCode) {
 		return classifyStatus(st, ans, s.Expect.statuses())
 	}
@@ -179,7 +182,7 @@ type credential struct {
 
 func (s *HTTPStep) request(ctx context.Context, st *State) (*http.Request, credential, error) {
 	var cred credential
-	url, err := st.Expand(s.URL)
+	url, err := expandURL(st, s.URL)
 	if err != nil {
 		return nil, cred, err
 	}
@@ -285,4 +288,17 @@ func scalarText(v any) string {
 	default:
 		return fmt.Sprint(t)
 	}
+}
+
+// expandURL expands a URL template and checks the result, which may come
+// from an earlier step's output (a relative Location, say).
+func expandURL(st *State, t Template) (string, error) {
+	u, err := st.Expand(t)
+	if err != nil {
+		return "", err
+	}
+	if err := validateHTTPURL(u, true); err != nil {
+		return "", Fail(ReasonConfigInvalid, "url %s expanded to a value that is not usable: %v", t, err)
+	}
+	return u, nil
 }

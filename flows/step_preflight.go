@@ -51,7 +51,7 @@ func (s *PreflightStep) Validate() error {
 
 // Run implements Step.
 func (s *PreflightStep) Run(ctx context.Context, st *State) error {
-	url, err := st.Expand(s.URL)
+	url, err := expandURL(st, s.URL)
 	if err != nil {
 		return err
 	}

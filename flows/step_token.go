@@ -2,6 +2,7 @@ package flows
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/url"
@@ -218,6 +219,10 @@ func (r *TokenRequest) config(st *State, endpoint string, grant grantType, param
 		}
 		params.Set(k, v)
 	}
+	// The Basic credential oauth2 builds (RFC 6749 §2.3.1: form-encoded
+	// id and secret) is a secret in its own right.
+	st.Secrets.Add(base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(secret))),
+		base64.StdEncoding.EncodeToString([]byte(id+":"+secret)))
 	style := oauth2.AuthStyleInHeader // never AutoDetect: it retries silently and hides the first error
 	if r.authMethod() != authClientSecretBasic {
 		style = oauth2.AuthStyleInParams

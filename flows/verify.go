@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/go-jose/go-jose/v4"
@@ -30,7 +31,7 @@ func (st *State) verifySignature(ctx context.Context, what, raw string, t *jwtin
 		keys, err = st.Keys(ctx, uri, ks.TLS, true)
 	}
 	if err != nil {
-		return asFailure(ctx, err, st.lastExchange())
+		return asFailure(ctx, err, st.lastExchange(), st.Now())
 	}
 	key := findKey(keys, t)
 	if key == nil {
@@ -71,11 +72,11 @@ func findKey(keys *KeySet, t *jwtinspect.Token) *jose.JSONWebKey {
 	return nil
 }
 
-func asFailure(ctx context.Context, err error, ex *exchange.Exchange) *Failure {
+func asFailure(ctx context.Context, err error, ex *exchange.Exchange, now time.Time) *Failure {
 	if f, ok := err.(*Failure); ok {
 		return f
 	}
-	if f := classifyTransportError(ctx, err, ex); f != nil {
+	if f := classifyTransportError(ctx, err, ex, now); f != nil {
 		return f
 	}
 	return &Failure{Reason: ReasonJWKSUnavailable, Summary: "fetching the JWKS failed: " + err.Error(), Err: err}

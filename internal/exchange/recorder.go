@@ -54,10 +54,17 @@ func (r *Recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	r.exchanges = append(r.exchanges, ex)
 	r.mu.Unlock()
 
-	var mu sync.Mutex // httptrace callbacks may run on other goroutines
+	// httptrace callbacks may run on other goroutines, even after
+	// RoundTrip returned (a handshake the transport finishes in the
+	// background): after finished they must not touch the exchange, which
+	// is then read without this lock.
+	var mu sync.Mutex
+	finished := false
 	mark := func(d *time.Duration) {
 		mu.Lock()
-		*d = r.now().Sub(ex.Start)
+		if !finished {
+			*d = r.now().Sub(ex.Start)
+		}
 		mu.Unlock()
 	}
 	trace := &httptrace.ClientTrace{
@@ -71,17 +78,21 @@ func (r *Recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 		GotFirstResponseByte: func() { mark(&ex.Timings.FirstByte) },
 		GotConn: func(info httptrace.GotConnInfo) {
 			mu.Lock()
+			defer mu.Unlock()
+			if finished {
+				return
+			}
 			ex.Timings.ReusedConn = info.Reused
 			if info.Conn != nil {
 				ex.RemoteAddr = info.Conn.RemoteAddr().String()
 			}
-			mu.Unlock()
 		},
 	}
 	req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
 	resp, err := r.Base.RoundTrip(req)
 	mu.Lock()
 	defer mu.Unlock()
+	finished = true
 	if err != nil {
 		ex.Err = err
 		ex.Timings.Done = r.now().Sub(ex.Start)

@@ -90,12 +90,27 @@ func Render(proofs map[flows.Reason][]string) []byte {
 			kind = " (warning)"
 		}
 		tests := "not yet proven by a real-component test"
+		if why, ok := notYetProven[r.Code]; ok {
+			tests += ": " + why
+		}
 		if t := proofs[r.Code]; len(t) > 0 {
 			tests = "`" + strings.Join(t, "`<br>`") + "`"
 		}
 		fmt.Fprintf(&b, "| `%s`%s | %s | %s | %s | %s |\n", r.Code, kind, r.Layer, cell(r.Proves), cell(r.NextStep), tests)
 	}
 	return b.Bytes()
+}
+
+// notYetProven says why a code has no real-component test yet.
+var notYetProven = map[flows.Reason]string{
+	flows.ReasonInvalidGrant:            "only a password grant or a code exchange produces it, and neither test IdP supports the password grant; the login steps (authorization code + PKCE) will",
+	flows.ReasonRedirectURIMismatch:     "emitted by the login steps (authorization code + PKCE), not built yet",
+	flows.ReasonLoginRejected:           "emitted by the login steps, not built yet",
+	flows.ReasonLoginFormChanged:        "emitted by the login steps, not built yet",
+	flows.ReasonMFARequired:             "emitted by the login steps, not built yet",
+	flows.ReasonAccountLocked:           "emitted by the login steps, not built yet",
+	flows.ReasonSessionCookieMissing:    "emitted by the form_login step, not built yet",
+	flows.ReasonCookieAttributesInvalid: "emitted by the form_login step, not built yet (authwatch diagnose already reports cookie problems)",
 }
 
 func cell(s string) string { return strings.ReplaceAll(s, "|", "\\|") }

@@ -34,8 +34,11 @@ func (s *Secrets) Header(h http.Header) http.Header {
 	out := make(http.Header, len(h))
 	for name, values := range h {
 		for _, v := range values {
-			if sensitiveHeaders[http.CanonicalHeaderKey(name)] {
+			switch canon := http.CanonicalHeaderKey(name); {
+			case sensitiveHeaders[canon]:
 				v = redactCredentialHeader(name, v)
+			case canon == "Location" || canon == "Content-Location" || canon == "Refresh":
+				v = URL(v) // an implicit or code redirect carries credentials
 			}
 			out[name] = append(out[name], s.String(v))
 		}
@@ -133,4 +136,34 @@ func hasAnySuffix(s string, suffixes ...string) bool {
 		}
 	}
 	return false
+}
+
+// URL hides query and fragment values that carry credentials (code,
+// access_token, id_token, ...), as in a redirect to a callback.
+func URL(raw string) string {
+	base, frag, hasFrag := strings.Cut(raw, "#")
+	out := redactQuery(base)
+	if hasFrag {
+		out += "#" + redactParams(frag)
+	}
+	return out
+}
+
+func redactQuery(raw string) string {
+	base, query, ok := strings.Cut(raw, "?")
+	if !ok {
+		return raw
+	}
+	return base + "?" + redactParams(query)
+}
+
+func redactParams(params string) string {
+	parts := strings.Split(params, "&")
+	for i, p := range parts {
+		k, v, _ := strings.Cut(p, "=")
+		if SensitiveKey(k) && v != "" {
+			parts[i] = k + "=" + Marker(v)
+		}
+	}
+	return strings.Join(parts, "&")
 }

@@ -10,10 +10,16 @@ package redact
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
 )
+
+// jwtPattern finds compact JWS/JWE tokens: a token authwatch never saw is
+// still a credential, shown only as a fingerprint.
+var jwtPattern = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*(\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*)?|eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*`)
 
 // minSecretLen is the shortest value replaced by value; shorter ones would
 // mangle ordinary text and are caught by name only.
@@ -44,10 +50,13 @@ func (s *Secrets) Add(values ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, v := range values {
-		if len(v) < minSecretLen || slices.Contains(s.values, v) {
-			continue
+		// A secret also travels url-encoded (form bodies, query strings).
+		for _, form := range []string{v, url.QueryEscape(v), url.PathEscape(v)} {
+			if len(form) < minSecretLen || slices.Contains(s.values, form) {
+				continue
+			}
+			s.values = append(s.values, form)
 		}
-		s.values = append(s.values, v)
 	}
 	slices.SortFunc(s.values, func(a, b string) int { return len(b) - len(a) })
 }
@@ -67,6 +76,9 @@ func (s *Secrets) String(text string) string {
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	if strings.Contains(text, "eyJ") {
+		text = jwtPattern.ReplaceAllStringFunc(text, Marker)
+	}
 	if len(s.values) == 0 {
 		return text
 	}

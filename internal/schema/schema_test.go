@@ -86,7 +86,7 @@ func TestExamples(t *testing.T) {
 		t.Fatalf("flows.d does not load:\n%v", err)
 	}
 	for _, w := range set.Warnings {
-		if !strings.Contains(w.Message, "secret missing") {
+		if !strings.Contains(w.Message, "credentials_missing") {
 			t.Errorf("unexpected warning: %v", w)
 		}
 	}
