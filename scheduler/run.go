@@ -1,0 +1,164 @@
+package scheduler
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+
+	"github.com/authwatch/authwatch/flows"
+)
+
+// flowState is what the scheduler keeps per flow name, across changes of
+// the flow's definition.
+type flowState struct {
+	// busy is set from the moment a run is admitted until its result has
+	// been reported: while set, the flow's due runs skip as overlaps.
+	busy       atomic.Bool
+	deferUntil atomic.Int64 // UnixNano; 0: not deferred
+	runs       atomic.Uint64
+	skipped    atomic.Uint64
+	deferred   atomic.Uint64
+}
+
+func (st *flowState) deferredUntil() time.Time {
+	if n := st.deferUntil.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
+}
+
+func (st *flowState) stats() FlowStats {
+	return FlowStats{Runs: st.runs.Load(), Skipped: st.skipped.Load(), Deferred: st.deferred.Load(),
+		DeferredUntil: st.deferredUntil(), InProgress: st.busy.Load()}
+}
+
+// fire is the gocron task of j. It applies the policies and hands an
+// admitted run to a goroutine of ours, returning at once.
+func (s *Scheduler) fire(j *job) {
+	if j.gone.Load() {
+		return
+	}
+	now := s.clock.Now()
+	st := j.state
+	if until := st.deferredUntil(); now.Before(until) {
+		st.deferred.Add(1)
+		s.skip(j.flow.Name, SkipRetryAfter)
+		return
+	}
+	ok, overlap := s.admit(st)
+	if overlap {
+		st.skipped.Add(1)
+		s.skip(j.flow.Name, SkipOverlap)
+	}
+	if ok {
+		go s.execute(j, j.plan.at(now))
+	}
+}
+
+// admit marks st busy and counts the run in progress, unless a run of the
+// flow is already in progress (overlap) or Shutdown has begun.
+func (s *Scheduler) admit(st *flowState) (ok, overlap bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return false, false
+	}
+	if !st.busy.CompareAndSwap(false, true) {
+		return false, true
+	}
+	s.runs.Add(1)
+	return true, false
+}
+
+func (s *Scheduler) skip(flow, why string) {
+	s.log.Debug("run skipped", "flow", flow, "why", why)
+	if h := s.hooks.OnSkip; h != nil {
+		h(flow, why)
+	}
+}
+
+// execute waits for a slot, runs the flow and reports the result.
+func (s *Scheduler) execute(j *job, planned time.Time) {
+	defer s.runs.Done()
+	defer j.state.busy.Store(false)
+	if !s.acquire() {
+		return
+	}
+	started := s.clock.Now()
+	lateness := max(started.Sub(planned), 0)
+	if h := s.hooks.OnLateness; h != nil {
+		h(j.flow.Name, lateness)
+	}
+	res := s.runOnce(j.flow)
+	<-s.sem
+	j.state.runs.Add(1)
+	if res == nil {
+		s.log.Error("run returned no result", "flow", j.flow.Name)
+		return
+	}
+	s.honourRetryAfter(j, res)
+	if h := s.hooks.OnResult; h != nil {
+		h(Event{Flow: j.flow, Result: res, Planned: planned, Started: started, Lateness: lateness})
+	}
+}
+
+// acquire takes a MaxConcurrent slot, waiting for one unless Shutdown
+// begins first.
+func (s *Scheduler) acquire() bool {
+	select {
+	case s.sem <- struct{}{}:
+	default:
+		s.waiting.Add(1)
+		defer s.waiting.Add(-1)
+		select {
+		case s.sem <- struct{}{}:
+		case <-s.stop:
+			return false
+		}
+	}
+	select {
+	case <-s.stop: // both were ready and select chose the slot
+		<-s.sem
+		return false
+	default:
+		return true
+	}
+}
+
+// runOnce runs f under its deadline, measured on the scheduler's clock.
+func (s *Scheduler) runOnce(f *flows.Flow) *flows.Result {
+	ctx, cancel := clockwork.WithTimeout(s.root, s.clock, f.RunTimeout())
+	defer cancel()
+	s.running.Add(1)
+	defer s.running.Add(-1)
+	return s.run(ctx, f)
+}
+
+// honourRetryAfter defers the flow when its failure says when the target
+// allows the next try.
+func (s *Scheduler) honourRetryAfter(j *job, res *flows.Result) {
+	f := res.Failure()
+	if f == nil || !f.RetryAfter.After(s.clock.Now()) {
+		return
+	}
+	until := s.deferFlow(j.state, f.RetryAfter)
+	s.log.Info("deferring flow: the target asked to wait (Retry-After)", "flow", j.flow.Name, "until", until)
+}
+
+// deferFlow sets st's deferral to t, at most MaxDeferral from now, and
+// returns it.
+func (s *Scheduler) deferFlow(st *flowState, t time.Time) time.Time {
+	if t.IsZero() {
+		st.deferUntil.Store(0)
+		return t
+	}
+	if limit := s.clock.Now().Add(MaxDeferral); t.After(limit) {
+		t = limit
+	}
+	st.deferUntil.Store(t.UnixNano())
+	return t
+}
+
+// The daemon passes the runner's Run.
+var _ RunFunc = (*flows.Runner)(nil).Run
