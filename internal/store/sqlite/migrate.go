@@ -1,0 +1,93 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// applicationID marks the file as an authwatch database ("awch") in the
+// SQLite header, so that Open refuses another application's database.
+const applicationID = 0x61776368
+
+// migrations[i] takes the schema from version i to i+1; the version is kept
+// in PRAGMA user_version. Append new migrations (the notification outbox,
+// ...); never edit a released one.
+var migrations = []string{
+	// 1: run history, flow states, secrets. Times are Unix nanoseconds (0 for
+	// none); runs.id is AUTOINCREMENT so that an ID is never reused after a
+	// prune; runs_start serves Prune by age.
+	`CREATE TABLE runs (
+		id          INTEGER PRIMARY KEY AUTOINCREMENT,
+		flow        TEXT    NOT NULL,
+		start_ns    INTEGER NOT NULL,
+		duration_ms REAL    NOT NULL,
+		ok          INTEGER NOT NULL,
+		cancelled   INTEGER NOT NULL,
+		reason      TEXT    NOT NULL,
+		layer       TEXT    NOT NULL,
+		summary     TEXT    NOT NULL,
+		failed_step TEXT    NOT NULL,
+		warnings    INTEGER NOT NULL,
+		steps       BLOB
+	) STRICT;
+	CREATE INDEX runs_flow_start ON runs (flow, start_ns);
+	CREATE INDEX runs_start ON runs (start_ns);
+	CREATE TABLE flow_state (
+		flow                 TEXT    PRIMARY KEY,
+		ok                   INTEGER NOT NULL,
+		since_ns             INTEGER NOT NULL,
+		consecutive_passes   INTEGER NOT NULL,
+		consecutive_failures INTEGER NOT NULL,
+		last_run_ns          INTEGER NOT NULL,
+		last_reason          TEXT    NOT NULL,
+		last_summary         TEXT    NOT NULL,
+		runs                 INTEGER NOT NULL
+	) STRICT, WITHOUT ROWID;
+	CREATE TABLE secrets (
+		key   TEXT PRIMARY KEY,
+		value TEXT NOT NULL
+	) STRICT, WITHOUT ROWID;`,
+}
+
+// migrate brings the schema to len(migrations) in one transaction: a crash
+// in the middle leaves the previous version.
+func migrate(ctx context.Context, db *sql.DB) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	version, err := checkHeader(ctx, tx)
+	if err != nil || version == len(migrations) {
+		return err
+	}
+	for i := version; i < len(migrations); i++ {
+		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+			return fmt.Errorf("schema migration %d: %w", i+1, err)
+		}
+	}
+	pragmas := fmt.Sprintf("PRAGMA application_id = %d; PRAGMA user_version = %d", applicationID, len(migrations))
+	if _, err := tx.ExecContext(ctx, pragmas); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// checkHeader returns the schema version, and an error unless the file is an
+// authwatch database of a version this program knows, or a new empty one.
+func checkHeader(ctx context.Context, tx *sql.Tx) (int, error) {
+	var appID, version, tables int
+	err := tx.QueryRowContext(ctx, `SELECT (SELECT application_id FROM pragma_application_id),
+		(SELECT user_version FROM pragma_user_version), (SELECT count(*) FROM sqlite_schema)`).
+		Scan(&appID, &version, &tables)
+	switch {
+	case err != nil:
+		return 0, err
+	case appID != applicationID && (appID != 0 || version != 0 || tables != 0):
+		return 0, fmt.Errorf("not an authwatch database (application_id %#x, user_version %d)", appID, version)
+	case version > len(migrations):
+		return 0, fmt.Errorf("schema version %d is newer than this authwatch knows (%d); upgrade authwatch", version, len(migrations))
+	}
+	return version, nil
+}

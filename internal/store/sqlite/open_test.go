@@ -1,0 +1,194 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// TestFileModes checks that the database, -wal and -shm are 0600 and a
+// created directory 0700 under umasks that would give other modes. It sets
+// the process umask, so it must not run in parallel.
+func TestFileModes(t *testing.T) {
+	for _, umask := range []int{0o000, 0o022, 0o277} {
+		t.Run(fmt.Sprintf("umask %03o", umask), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "state", "authwatch")
+			old := syscall.Umask(umask)
+			defer syscall.Umask(old)
+			path := filepath.Join(dir, "authwatch.db")
+			s, err := Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			record(t, s, sampleRun("f", 0)) // the writer creates -wal and -shm
+			if _, err := s.FlowStates(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			checkMode(t, dir, 0o700)
+			checkMode(t, filepath.Dir(dir), 0o700)
+			for _, p := range []string{path, path + "-wal", path + "-shm"} {
+				checkMode(t, p, 0o600)
+			}
+		})
+	}
+}
+
+func TestOpenTightensExistingFiles(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "authwatch.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	record(t, s, sampleRun("f", 0))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+"-wal", nil, 0o644); err != nil { // a stale, empty WAL
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path+"-wal", 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	checkMode(t, path, 0o600)
+	checkMode(t, path+"-wal", 0o600)
+}
+
+func checkMode(t *testing.T, path string, want fs.FileMode) {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	if got := fi.Mode().Perm(); got != want {
+		t.Errorf("%s: mode %03o, want %03o", filepath.Base(path), got, want)
+	}
+}
+
+func TestPragmas(t *testing.T) {
+	s, _ := openTemp(t)
+	want := map[string]string{"journal_mode": "wal", "synchronous": "2", "foreign_keys": "1",
+		"busy_timeout": "5000", "user_version": "1", "application_id": fmt.Sprint(applicationID)}
+	for name, db := range map[string]*sql.DB{"write": s.write, "read": s.read} {
+		for pragma, w := range want {
+			var got string
+			if err := db.QueryRow("PRAGMA " + pragma).Scan(&got); err != nil || got != w {
+				t.Errorf("%s: PRAGMA %s = %q, %v; want %q", name, pragma, got, err, w)
+			}
+		}
+	}
+	var q int
+	if err := s.read.QueryRow("PRAGMA query_only").Scan(&q); err != nil || q != 1 {
+		t.Errorf("read: query_only = %d, %v", q, err)
+	}
+	if _, err := s.read.Exec(`DELETE FROM secrets`); err == nil {
+		t.Error("a read connection could write")
+	}
+}
+
+func TestOpenPaths(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"a b.db", "what?.db", "100%.db", "x#y.db"} {
+		path := filepath.Join(dir, name)
+		s, err := Open(path)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		record(t, s, sampleRun("f", 0))
+		s.Close()
+		if _, err := os.Stat(path); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 4 {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Errorf("files in dir: %q, want the 4 databases only", names)
+	}
+}
+
+func TestOpenRejects(t *testing.T) {
+	dir := t.TempDir()
+	foreign := filepath.Join(dir, "foreign.db")
+	execSQL(t, foreign, "CREATE TABLE notes (body TEXT)")
+	newer := filepath.Join(dir, "newer.db")
+	s, err := Open(newer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	execSQL(t, newer, "PRAGMA user_version = 99")
+	notDir := filepath.Join(dir, "file")
+	if err := os.WriteFile(notDir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ name, path, want string }{
+		{"another application's database", foreign, "not an authwatch database"},
+		{"newer schema", newer, "schema version 99 is newer"},
+		{"parent is a file", filepath.Join(notDir, "x.db"), "not a directory"},
+		{"empty path", "", "no database path"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := Open(tt.path)
+			if err == nil {
+				s.Close()
+				t.Fatal("Open succeeded")
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Open: %v; want it to say %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestReopenKeepsData(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "authwatch.db")
+	for i := range 3 {
+		s, err := Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := record(t, s, sampleRun("f", i))
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if st.Runs != int64(i+1) {
+			t.Errorf("open %d: %d runs recorded, want %d", i, st.Runs, i+1)
+		}
+	}
+	if _, err := os.Stat(path + "-wal"); !os.IsNotExist(err) {
+		t.Errorf("-wal left after Close: %v", err)
+	}
+}
+
+// execSQL runs one statement on the database at path with a plain connection.
+func execSQL(t *testing.T, path, stmt string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(stmt); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,232 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/authwatch/authwatch/internal/store"
+)
+
+// queryRower is what *sql.DB and *sql.Tx share for one-row queries.
+type queryRower interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+const stateColumns = `flow, ok, since_ns, consecutive_passes, consecutive_failures,
+	last_run_ns, last_reason, last_summary, runs`
+
+const runColumns = `id, flow, start_ns, duration_ms, ok, cancelled, reason, layer,
+	summary, failed_step, warnings, steps`
+
+// RecordRun appends r and updates its flow's state in one transaction,
+// which it may share with other runs recorded at the same moment (see
+// writeLoop). Once the writer has taken the run, RecordRun waits for the
+// commit even if ctx ends, so that its answer is always the truth.
+func (s *Store) RecordRun(ctx context.Context, r store.Run) (store.FlowState, error) {
+	if err := r.Validate(); err != nil {
+		return store.FlowState{}, fmt.Errorf("store: record run: %w", err)
+	}
+	req := recordReq{ctx: ctx, run: r, resp: make(chan recordResp, 1)}
+	select {
+	case s.records <- req:
+	case <-s.closing:
+		return store.FlowState{}, fmt.Errorf("store: record run of flow %q: %w", r.Flow, errClosed)
+	case <-ctx.Done():
+		return store.FlowState{}, fmt.Errorf("store: record run of flow %q: %w", r.Flow, ctx.Err())
+	}
+	resp := <-req.resp
+	if resp.err != nil {
+		return store.FlowState{}, fmt.Errorf("store: record run of flow %q: %w", r.Flow, resp.err)
+	}
+	return resp.state, nil
+}
+
+// recordRun inserts r and writes its flow's next state inside tx.
+func recordRun(ctx context.Context, tx *sql.Tx, r store.Run) (store.FlowState, error) {
+	prev, _, err := flowState(ctx, tx, r.Flow)
+	if err != nil {
+		return store.FlowState{}, err
+	}
+	next := prev.Next(r)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO runs (flow, start_ns, duration_ms, ok, cancelled,
+		reason, layer, summary, failed_step, warnings, steps) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
+		r.Flow, nanos(r.Start), r.DurationMS, r.OK, r.Cancelled, r.Reason, r.Layer,
+		r.Summary, r.FailedStep, r.Warnings, []byte(r.Steps)); err != nil {
+		return store.FlowState{}, err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO flow_state (`+stateColumns+`)
+		VALUES (?,?,?,?,?,?,?,?,?)`, next.Flow, next.OK, nanos(next.Since), next.ConsecutivePasses,
+		next.ConsecutiveFailures, nanos(next.LastRun), next.LastReason, next.LastSummary, next.Runs)
+	return next, err
+}
+
+// FlowStates returns every flow's state, ordered by flow.
+func (s *Store) FlowStates(ctx context.Context) ([]store.FlowState, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT `+stateColumns+` FROM flow_state ORDER BY flow`)
+	if err != nil {
+		return nil, fmt.Errorf("store: flow states: %w", err)
+	}
+	defer rows.Close()
+	var out []store.FlowState
+	for rows.Next() {
+		st, err := scanState(rows.Scan)
+		if err != nil {
+			return nil, fmt.Errorf("store: flow states: %w", err)
+		}
+		out = append(out, st)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: flow states: %w", err)
+	}
+	return out, nil
+}
+
+// FlowState returns the state of flow, and false if it has none.
+func (s *Store) FlowState(ctx context.Context, flow string) (store.FlowState, bool, error) {
+	st, ok, err := flowState(ctx, s.read, flow)
+	if err != nil {
+		return store.FlowState{}, false, fmt.Errorf("store: state of flow %q: %w", flow, err)
+	}
+	return st, ok, nil
+}
+
+func flowState(ctx context.Context, q queryRower, flow string) (store.FlowState, bool, error) {
+	row := q.QueryRowContext(ctx, `SELECT `+stateColumns+` FROM flow_state WHERE flow = ?`, flow)
+	st, err := scanState(row.Scan)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.FlowState{}, false, nil
+	}
+	return st, err == nil, err
+}
+
+func scanState(scan func(...any) error) (store.FlowState, error) {
+	var st store.FlowState
+	var since, last int64
+	err := scan(&st.Flow, &st.OK, &since, &st.ConsecutivePasses, &st.ConsecutiveFailures,
+		&last, &st.LastReason, &st.LastSummary, &st.Runs)
+	st.Since, st.LastRun = fromNanos(since), fromNanos(last)
+	return st, err
+}
+
+// Runs returns the flow's runs newest first (by start, then ID); limit <= 0
+// returns all.
+func (s *Store) Runs(ctx context.Context, flow string, limit int) ([]store.Run, error) {
+	if limit <= 0 {
+		limit = -1 // SQLite: no limit
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT `+runColumns+` FROM runs WHERE flow = ?
+		ORDER BY start_ns DESC, id DESC LIMIT ?`, flow, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: runs of flow %q: %w", flow, err)
+	}
+	defer rows.Close()
+	var out []store.Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: runs of flow %q: %w", flow, err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: runs of flow %q: %w", flow, err)
+	}
+	return out, nil
+}
+
+func scanRun(rows *sql.Rows) (store.Run, error) {
+	var r store.Run
+	var start int64
+	var steps []byte
+	err := rows.Scan(&r.ID, &r.Flow, &start, &r.DurationMS, &r.OK, &r.Cancelled, &r.Reason,
+		&r.Layer, &r.Summary, &r.FailedStep, &r.Warnings, &steps)
+	r.Start, r.Steps = fromNanos(start), json.RawMessage(steps)
+	return r, err
+}
+
+// pruneByCount deletes all but the newest ?1 runs of each flow (by start,
+// then ID). For each flow it finds the ?1-th newest run walking
+// runs_flow_start backwards, then deletes the flow's runs before it in the
+// same index: no sort, about 6x faster than a row_number() window, which
+// sorts every run (50 ms against 300 ms for 200 flows of 1,000 runs).
+const pruneByCount = `DELETE FROM runs WHERE id IN (
+	WITH cut AS MATERIALIZED (
+		SELECT k.flow, k.start_ns, k.id FROM (SELECT DISTINCT flow FROM runs) AS f
+		JOIN runs AS k ON k.id = (SELECT x.id FROM runs AS x WHERE x.flow = f.flow
+			ORDER BY x.start_ns DESC, x.id DESC LIMIT 1 OFFSET ?1 - 1))
+	SELECT r.id FROM cut JOIN runs AS r
+		ON r.flow = cut.flow AND (r.start_ns, r.id) < (cut.start_ns, cut.id))`
+
+// Prune deletes runs by age and by count per flow in one transaction, one
+// statement per rule.
+func (s *Store) Prune(ctx context.Context, now time.Time, ret store.Retention) (int, error) {
+	n, err := s.prune(ctx, now, ret)
+	if err != nil {
+		return 0, fmt.Errorf("store: prune: %w", err)
+	}
+	return n, nil
+}
+
+func (s *Store) prune(ctx context.Context, now time.Time, ret store.Retention) (int, error) {
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	var total int64
+	exec := func(query string, arg any) error {
+		res, err := tx.ExecContext(ctx, query, arg)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		total += n
+		return err
+	}
+	if ret.MaxAge > 0 {
+		if err := exec(`DELETE FROM runs WHERE start_ns < ?`, nanos(now.Add(-ret.MaxAge))); err != nil {
+			return 0, err
+		}
+	}
+	if ret.MaxRunsPerFlow > 0 {
+		if err := exec(pruneByCount, ret.MaxRunsPerFlow); err != nil {
+			return 0, err
+		}
+	}
+	return int(total), tx.Commit()
+}
+
+// ForgetFlows deletes the state of every flow not in keep.
+func (s *Store) ForgetFlows(ctx context.Context, keep []string) error {
+	if keep == nil {
+		keep = []string{}
+	}
+	list, err := json.Marshal(keep)
+	if err != nil {
+		return fmt.Errorf("store: forget flows: %w", err)
+	}
+	if _, err := s.write.ExecContext(ctx, `DELETE FROM flow_state
+		WHERE flow NOT IN (SELECT value FROM json_each(?))`, string(list)); err != nil {
+		return fmt.Errorf("store: forget flows: %w", err)
+	}
+	return nil
+}
+
+// nanos stores t as Unix nanoseconds, the zero time as 0.
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns).UTC()
+}

@@ -1,0 +1,94 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+
+	"github.com/authwatch/authwatch/internal/store"
+)
+
+// maxBatch bounds how many runs one commit carries, and so how long the
+// write lock is held (about 0.15 ms of CPU per run).
+const maxBatch = 128
+
+var errClosed = errors.New("store is closed")
+
+// recordReq is a RecordRun waiting for the writer; resp has room for the
+// answer, so the writer never blocks on it.
+type recordReq struct {
+	ctx  context.Context
+	run  store.Run
+	resp chan recordResp
+}
+
+type recordResp struct {
+	state store.FlowState
+	err   error
+}
+
+// writeLoop is the group commit: it takes the runs whose RecordRun calls are
+// waiting (they queue while the previous commit syncs) and records them in
+// one transaction, so one fsync makes a whole batch durable. A batch it took
+// is always committed (or failed) and answered before it looks at closing.
+func (s *Store) writeLoop() {
+	defer close(s.writerDone)
+	for {
+		select {
+		case <-s.closing:
+			return
+		case req := <-s.records:
+			batch := s.collect(req)
+			for i, resp := range s.recordBatch(batch) {
+				batch[i].resp <- resp
+			}
+		}
+	}
+}
+
+// collect returns first and the requests already waiting, up to maxBatch.
+func (s *Store) collect(first recordReq) []recordReq {
+	batch := []recordReq{first}
+	for len(batch) < maxBatch {
+		select {
+		case req := <-s.records:
+			batch = append(batch, req)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// recordBatch records the batch in one transaction. A request whose context
+// ended while it waited is skipped; any other error fails the whole batch,
+// of which nothing is then committed.
+func (s *Store) recordBatch(batch []recordReq) []recordResp {
+	resps := make([]recordResp, len(batch))
+	fail := func(err error) []recordResp {
+		for i := range resps {
+			resps[i] = recordResp{err: err}
+		}
+		return resps
+	}
+	// The batch's own context: the callers' contexts were checked when
+	// their runs were taken, and a taken run is committed or failed as one.
+	ctx := context.Background()
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fail(err)
+	}
+	defer tx.Rollback()
+	for i, req := range batch {
+		if err := req.ctx.Err(); err != nil {
+			resps[i].err = err
+			continue
+		}
+		if resps[i].state, err = recordRun(ctx, tx, req.run); err != nil {
+			return fail(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fail(err)
+	}
+	return resps
+}
