@@ -1,0 +1,191 @@
+// Package daemon is `authwatch run`: it wires the flow loader, the runner,
+// the scheduler, the state store, metrics and the HTTP endpoints together,
+// reloads on SIGHUP (or a changed flow file), and talks to systemd.
+//
+// Lifecycle: New validates the configuration and opens the store; Run
+// loads the flows, starts the scheduler and the HTTP server, and blocks
+// until its context ends; then it stops scheduling, lets running flows
+// finish within the grace period, and closes the store. End-to-end tests
+// start the real daemon on port 0 this way.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/config"
+	"github.com/authwatch/authwatch/internal/metrics"
+	"github.com/authwatch/authwatch/internal/store"
+	"github.com/authwatch/authwatch/internal/store/sqlite"
+	"github.com/authwatch/authwatch/scheduler"
+)
+
+// StopGrace is how long running flows may finish after a stop signal.
+const StopGrace = 20 * time.Second
+
+// Main is the daemon.
+type Main struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	store   store.Store
+	runner  *flows.Runner
+	sched   *scheduler.Scheduler
+	metrics *metrics.Metrics
+	notify  Notifier
+
+	mu         sync.Mutex
+	flows      []*flows.Flow
+	lastReload error // nil when the last reload succeeded
+	ready      bool
+	addr       net.Addr
+	started    chan struct{}
+}
+
+// Notifier tells the service manager about the daemon's state; the
+// systemd implementation is sdNotifier, tests use a no-op.
+type Notifier interface {
+	Ready() error
+	Reloading() error
+	Stopping() error
+	Watchdog() error
+	WatchdogInterval() time.Duration
+}
+
+// New opens the state store and prepares the daemon.
+func New(cfg *config.Config, log *slog.Logger, notify Notifier) (*Main, error) {
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("state directory: %w", err)
+	}
+	st, err := sqlite.Open(filepath.Join(cfg.StateDir, "authwatch.db"))
+	if err != nil {
+		return nil, fmt.Errorf("opening the state store: %w", err)
+	}
+	m := &Main{cfg: cfg, log: log, store: st, metrics: metrics.New(), notify: notify, started: make(chan struct{})}
+	m.runner = flows.NewRunner()
+	m.runner.Tokens = st
+	m.runner.TLSExpiryWarning = cfg.Defaults.TLSExpiryWarning.Std()
+	m.sched, err = scheduler.New(m.runner.Run, scheduler.Options{
+		MaxConcurrent: cfg.MaxConcurrent,
+		Logger:        log,
+		Hooks: scheduler.Hooks{
+			OnResult:   m.onResult,
+			OnSkip:     func(flow, why string) { m.metrics.Skipped(flow, why) },
+			OnLateness: func(_ string, d time.Duration) { m.metrics.ObserveLateness(d) },
+		},
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+// Addr is the HTTP listener's address once Run has started it.
+func (m *Main) Addr() net.Addr {
+	<-m.started
+	return m.addr
+}
+
+// Run runs the daemon until ctx ends. The first load of the flows must
+// succeed; later reloads that fail keep the old flows running.
+func (m *Main) Run(ctx context.Context, reload <-chan struct{}) error {
+	set, err := m.loadFlows()
+	if err != nil {
+		close(m.started)
+		return err
+	}
+	if _, _, _, err := m.sched.Apply(set.Flows); err != nil {
+		close(m.started)
+		return err
+	}
+	m.setFlows(set.Flows)
+	ln, err := net.Listen("tcp", m.cfg.Listen)
+	if err != nil {
+		close(m.started)
+		return fmt.Errorf("listen %s: %w", m.cfg.Listen, err)
+	}
+	m.addr = ln.Addr()
+	close(m.started)
+	srv := &http.Server{Handler: m.routes(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.log.Error("http server stopped", "err", err)
+		}
+	}()
+	m.sched.Start()
+	m.setReady(true)
+	m.log.Info("authwatch started", "flows", len(set.Flows), "listen", m.addr.String(), "config", m.cfg.String())
+	_ = m.notify.Ready()
+	m.loop(ctx, reload)
+	return m.shutdown(srv)
+}
+
+// loop serves reloads, the watchdog and pruning until ctx ends.
+func (m *Main) loop(ctx context.Context, reload <-chan struct{}) {
+	watchdog := time.NewTicker(max(m.notify.WatchdogInterval(), time.Second))
+	defer watchdog.Stop()
+	prune := time.NewTicker(time.Hour)
+	defer prune.Stop()
+	m.prune(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-reload:
+			m.Reload()
+		case <-watchdog.C:
+			if m.notify.WatchdogInterval() > 0 {
+				_ = m.notify.Watchdog()
+			}
+		case <-prune.C:
+			m.prune(ctx)
+		}
+	}
+}
+
+func (m *Main) shutdown(srv *http.Server) error {
+	m.setReady(false)
+	_ = m.notify.Stopping()
+	m.log.Info("authwatch stopping", "grace", StopGrace.String())
+	ctx, cancel := context.WithTimeout(context.Background(), StopGrace)
+	defer cancel()
+	err := m.sched.Shutdown(ctx)
+	_ = srv.Shutdown(ctx)
+	return errors.Join(err, m.store.Close())
+}
+
+func (m *Main) prune(ctx context.Context) {
+	maxAge, maxRuns := m.cfg.RetentionPolicy()
+	n, err := m.store.Prune(ctx, time.Now(), store.Retention{MaxAge: maxAge, MaxRunsPerFlow: maxRuns})
+	if err != nil {
+		m.log.Error("pruning run history failed", "err", err)
+	} else if n > 0 {
+		m.log.Info("pruned run history", "runs", n)
+	}
+}
+
+func (m *Main) setReady(ok bool) {
+	m.mu.Lock()
+	m.ready = ok
+	m.mu.Unlock()
+}
+
+func (m *Main) setFlows(fs []*flows.Flow) {
+	names := make([]string, len(fs))
+	for i, f := range fs {
+		names[i] = f.Name
+	}
+	m.mu.Lock()
+	m.flows, m.lastReload = fs, nil
+	m.mu.Unlock()
+	m.metrics.SetFlows(names)
+}

@@ -1,0 +1,76 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/report"
+	"github.com/authwatch/authwatch/internal/store"
+	"github.com/authwatch/authwatch/scheduler"
+)
+
+// onResult records a run: metrics, the store (history and streaks), and a
+// log line when the flow's state or reason changes. A cancelled run (we
+// were stopping) is not the target's fault and only lands in the history.
+func (m *Main) onResult(ev scheduler.Event) {
+	r := ev.Result
+	m.metrics.ObserveResult(r)
+	run := toRun(r)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	prev, hadPrev, _ := m.store.FlowState(ctx, r.Flow)
+	state, err := m.store.RecordRun(ctx, run)
+	if err != nil {
+		m.log.Error("recording a run failed", "flow", r.Flow, "err", err)
+		return
+	}
+	m.logOutcome(r, run, prev, hadPrev, state)
+}
+
+func (m *Main) logOutcome(r *flows.Result, run store.Run, prev store.FlowState, hadPrev bool, now store.FlowState) {
+	attrs := []any{"flow", r.Flow, "ok", r.OK, "duration_ms", run.DurationMS}
+	if !r.OK {
+		attrs = append(attrs, "step", run.FailedStep, "reason", run.Reason, "layer", run.Layer, "summary", run.Summary)
+	}
+	switch {
+	case r.Cancelled:
+		m.log.Debug("run cancelled", attrs...)
+	case !hadPrev || prev.OK != now.OK:
+		if r.OK {
+			m.log.Info("flow passing", attrs...)
+		} else {
+			m.log.Warn("flow failing", attrs...)
+		}
+	case !r.OK && prev.LastReason != run.Reason:
+		m.log.Warn("flow failing for another reason", append(attrs, "previous_reason", prev.LastReason)...)
+	default:
+		m.log.Debug("run", attrs...)
+	}
+}
+
+// toRun turns a result into a history record; its steps are the same
+// redacted JSON lines `authwatch check --json` prints.
+func toRun(r *flows.Result) store.Run {
+	var steps bytes.Buffer
+	_ = report.JSON(&steps, r)
+	lines := bytes.Split(bytes.TrimSpace(steps.Bytes()), []byte("\n"))
+	arr, _ := json.Marshal(lines)
+	if len(lines) > 0 {
+		arr = append([]byte("["), bytes.Join(lines, []byte(","))...)
+		arr = append(arr, ']')
+	}
+	run := store.Run{Flow: r.Flow, Start: r.Start, DurationMS: float64(r.Duration.Microseconds()) / 1000, OK: r.OK,
+		Cancelled: r.Cancelled, Steps: arr}
+	for _, s := range r.Steps {
+		if s.Status == flows.StepWarned {
+			run.Warnings++
+		}
+		if f := s.Failure; f != nil && run.FailedStep == "" {
+			run.FailedStep, run.Reason, run.Layer, run.Summary = s.ID, string(f.Reason), string(f.Reason.Layer()), f.Summary
+		}
+	}
+	return run
+}

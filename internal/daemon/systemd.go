@@ -1,0 +1,41 @@
+package daemon
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+)
+
+// SystemdNotifier speaks sd_notify (a no-op when not run by systemd).
+type SystemdNotifier struct{}
+
+var _ Notifier = SystemdNotifier{}
+
+func (SystemdNotifier) send(state string) error {
+	_, err := daemon.SdNotify(false, state)
+	return err
+}
+
+// Ready implements Notifier.
+func (n SystemdNotifier) Ready() error { return n.send(daemon.SdNotifyReady) }
+
+// Reloading implements Notifier; systemd 253+ wants MONOTONIC_USEC with it.
+func (n SystemdNotifier) Reloading() error {
+	return n.send(fmt.Sprintf("%s\nMONOTONIC_USEC=%d", daemon.SdNotifyReloading, monotonicUsec()))
+}
+
+// Stopping implements Notifier.
+func (n SystemdNotifier) Stopping() error { return n.send(daemon.SdNotifyStopping) }
+
+// Watchdog implements Notifier.
+func (n SystemdNotifier) Watchdog() error { return n.send(daemon.SdNotifyWatchdog) }
+
+// WatchdogInterval is half of WatchdogSec, or 0 when the watchdog is off.
+func (SystemdNotifier) WatchdogInterval() time.Duration {
+	d, err := daemon.SdWatchdogEnabled(false)
+	if err != nil || d == 0 {
+		return 0
+	}
+	return d / 2
+}
