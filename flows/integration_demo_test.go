@@ -1322,7 +1322,7 @@ func itNewFakeIssuer(t *testing.T) *itFakeIssuer {
 			itWriteJSONResp(w, 400, map[string]string{"error": "invalid_grant", "error_description": "wrong username or password"})
 			return
 		case "down":
-			http.Error(w, "upstream connect error", 502)
+			http.Error(w, "upstream connect error", http.StatusBadGateway)
 			return
 		case "throttled":
 			w.Header().Set("Retry-After", "30")
