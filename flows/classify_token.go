@@ -82,8 +82,10 @@ func tokenFailure(grant grantType, status int, header http.Header, oe oautherr.E
 		return Fail(ReasonInvalidScope, "the token endpoint refused the requested scope: %s", said)
 	case "invalid_target":
 		return Fail(ReasonInvalidScope, "the token endpoint refused the requested resource (RFC 8707 invalid_target): %s", said)
-	case "unauthorized_client", "unsupported_grant_type":
+	case "unauthorized_client":
 		return Fail(ReasonGrantNotAllowed, "the client may not use the %s grant: %s", grant, said)
+	case "unsupported_grant_type":
+		return Fail(ReasonGrantNotAllowed, "the token endpoint does not support the %s grant at all (a server setting, not the client's): %s", grant, said)
 	case "invalid_request":
 		// oidc-provider (and others) refuse a grant the client may not use
 		// with invalid_request; the description is the only evidence.

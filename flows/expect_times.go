@@ -34,8 +34,14 @@ func (st *State) checkTimes(what string, t *jwtinspect.Token, c *TokenChecks) *F
 			With(F("iat", t.IssuedAt.UTC().Format(time.RFC3339)), F("now", now.UTC().Format(time.RFC3339)))
 	}
 	if min := c.MinLifetime.Std(); min > 0 && t.ExpiresAt != nil {
-		if left := t.ExpiresAt.Sub(now); left < min {
-			st.Finding(ReasonTokenLifetimeShort, "the %s has %s of lifetime left, less than the %s expected", what, roundDur(left), c.MinLifetime)
+		// The lifetime the IdP issued (exp - iat) is what the setting
+		// controls; time spent in transit must not make an exact match warn.
+		left := t.ExpiresAt.Sub(now)
+		if t.IssuedAt != nil {
+			left = t.ExpiresAt.Sub(*t.IssuedAt)
+		}
+		if left < min {
+			st.Finding(ReasonTokenLifetimeShort, "the %s is issued for %s, less than the %s expected", what, left.Truncate(time.Second), c.MinLifetime)
 		}
 	}
 	return nil

@@ -276,7 +276,11 @@ var (
 // that speak YAML.
 func friendlyYAMLMessage(msg string) string {
 	if m := typeErrorPattern.FindStringSubmatch(msg); m != nil {
-		return fmt.Sprintf("expected %s, got %s", yamlTypeWord(m[2]), yamlTypeWord(m[1]))
+		out := fmt.Sprintf("expected %s, got %s", yamlTypeWord(m[2]), yamlTypeWord(m[1]))
+		if yamlTypeWord(m[2]) == "a string" && yamlTypeWord(m[1]) == "a mapping" {
+			out += ` (inside { } or [ ], quote values that contain ":", e.g. "api:read")`
+		}
+		return out
 	}
 	if m := dupKeyPattern.FindStringSubmatch(msg); m != nil {
 		return dupKeyPattern.ReplaceAllString(msg, "already defined at line "+m[1]+", column "+m[2])

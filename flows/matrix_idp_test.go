@@ -74,7 +74,7 @@ func TestMatrixIdP(t *testing.T) {
 			{name: "client_without_client_credentials_grant", flow: grant("client_credentials", p.Issuer, "no-cc-client", "NO_CC_SECRET", api),
 				want: flows.ReasonGrantNotAllowed, summary: []string{"may not use the client_credentials grant", "inferred from the description of an invalid_request"}},
 			{name: "password_grant_not_supported", flow: grant("password", p.Issuer, "cc-client", "CC_SECRET", "    username: alice\n    password: ${env:CC_SECRET}\n"),
-				want: flows.ReasonGrantNotAllowed, summary: []string{"may not use the password grant", "unsupported_grant_type"}},
+				want: flows.ReasonGrantNotAllowed, summary: []string{"does not support the password grant", "unsupported_grant_type"}},
 			{name: "stale_refresh_token", flow: grant("refresh", p.Issuer, "app-client", "APP_SECRET", "    refresh_token: ${env:STORED_REFRESH_TOKEN}\n"),
 				want: flows.ReasonRefreshTokenRejected, summary: []string{"refused the refresh token", "invalid_grant"},
 				check: func(t *testing.T, res *flows.Result) {
@@ -124,7 +124,7 @@ func TestMatrixIdP(t *testing.T) {
       access_token:
         min_lifetime: 5m
 `),
-			findings: map[flows.Reason][]string{flows.ReasonTokenLifetimeShort: {"the access token has", "of lifetime left, less than the 5m"}},
+			findings: map[flows.Reason][]string{flows.ReasonTokenLifetimeShort: {"the access token is issued for 30s", "less than the 5m"}},
 			check: func(t *testing.T, res *flows.Result) {
 				if s := res.Steps[0].Status; s != flows.StepWarned {
 					t.Errorf("step status %s, want %s", s, flows.StepWarned)

@@ -235,7 +235,8 @@ func parseRetryAfter(v string, now time.Time) (time.Time, bool) {
 		secs = n
 		return now.Add(time.Duration(secs) * time.Second), true
 	}
-	if t, err := http.ParseTime(v); err == nil {
+	// A date far from now is a broken header, not an instruction.
+	if t, err := http.ParseTime(v); err == nil && t.After(now.Add(-24*time.Hour)) && t.Before(now.Add(7*24*time.Hour)) {
 		return t, true
 	}
 	return time.Time{}, false
