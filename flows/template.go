@@ -183,3 +183,38 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
+
+// ExpandSecrets resolves a template that may reference secrets but not
+// steps (configuration outside flows: notifier URLs, API keys). It is read
+// afresh on every call, so a rotated secret is used without a restart.
+func (t Template) ExpandSecrets(src SecretSource) (string, error) {
+	if t.err != nil {
+		return "", t.err
+	}
+	var b strings.Builder
+	for _, p := range t.parts {
+		switch {
+		case p.ref == nil:
+			b.WriteString(p.literal)
+		case p.ref.Kind == refStep:
+			return "", fmt.Errorf("%s: step outputs are not available here", p.ref)
+		default:
+			v, err := src.Resolve(*p.ref)
+			if err != nil {
+				return "", err
+			}
+			b.WriteString(v)
+		}
+	}
+	return b.String(), nil
+}
+
+// HasStepRefs reports whether the template references step outputs.
+func (t Template) HasStepRefs() bool {
+	for _, r := range t.Refs() {
+		if r.Kind == refStep {
+			return true
+		}
+	}
+	return false
+}
