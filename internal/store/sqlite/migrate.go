@@ -48,6 +48,27 @@ var migrations = []string{
 		key   TEXT PRIMARY KEY,
 		value TEXT NOT NULL
 	) STRICT, WITHOUT ROWID;`,
+	// 2: the notification outbox (state 0 pending, 1 delivered, 2 dead) and
+	// each flow's incident state (JSON owned by internal/incident).
+	`CREATE TABLE outbox (
+		id           INTEGER PRIMARY KEY AUTOINCREMENT,
+		notifier     TEXT    NOT NULL,
+		incident_key TEXT    NOT NULL,
+		event_id     TEXT    NOT NULL,
+		event        BLOB    NOT NULL,
+		created_ns   INTEGER NOT NULL,
+		attempts     INTEGER NOT NULL,
+		next_ns      INTEGER NOT NULL,
+		last_error   TEXT    NOT NULL,
+		state        INTEGER NOT NULL,
+		done_ns      INTEGER NOT NULL DEFAULT 0
+	) STRICT;
+	CREATE INDEX outbox_queue ON outbox (notifier, incident_key, state, id);
+	CREATE INDEX outbox_due ON outbox (state, next_ns);
+	CREATE TABLE incident_state (
+		flow  TEXT PRIMARY KEY,
+		state BLOB NOT NULL
+	) STRICT, WITHOUT ROWID;`,
 }
 
 // migrate brings the schema to len(migrations) in one transaction: a crash

@@ -83,7 +83,7 @@ func checkMode(t *testing.T, path string, want fs.FileMode) {
 func TestPragmas(t *testing.T) {
 	s, _ := openTemp(t)
 	want := map[string]string{"journal_mode": "wal", "synchronous": "2", "foreign_keys": "1",
-		"busy_timeout": "5000", "user_version": "1", "application_id": fmt.Sprint(applicationID)}
+		"busy_timeout": "5000", "user_version": fmt.Sprint(len(migrations)), "application_id": fmt.Sprint(applicationID)}
 	for name, db := range map[string]*sql.DB{"write": s.write, "read": s.read} {
 		for pragma, w := range want {
 			var got string
