@@ -1,0 +1,248 @@
+// Package delivery sends the outbox: every notification was written to the
+// state store before it is sent, and it is marked delivered only when the
+// receiver accepted it. A receiver's outage of any length, a restart or a
+// SIGKILL mid-delivery loses no page; a crash between sending and marking
+// sends it again, which the receivers' dedup keys absorb (PagerDuty's
+// dedup_key, Alertmanager's labels, the webhook's delivery id).
+package delivery
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/authwatch/authwatch/internal/store"
+	"github.com/authwatch/authwatch/notify"
+)
+
+// Defaults of a Sender.
+const (
+	DefaultAttemptTimeout = 30 * time.Second
+	DefaultBaseBackoff    = 2 * time.Second
+	DefaultMaxBackoff     = 10 * time.Minute
+	DefaultWorkers        = 8
+	pollInterval          = time.Second
+	batch                 = 64
+)
+
+// Hooks report deliveries (metrics); all optional.
+type Hooks struct {
+	OnAttempt func(notifier string, ok bool, d time.Duration)
+	OnDead    func(notifier string)
+}
+
+// Sender delivers due outbox items with retries: exponential backoff with
+// jitter, honouring Retry-After, capped; never giving up on a retryable
+// failure. Each (notifier, incident) is sent strictly in order.
+type Sender struct {
+	Outbox         store.Outbox
+	Now            func() time.Time
+	Logger         *slog.Logger
+	AttemptTimeout time.Duration
+	BaseBackoff    time.Duration
+	MaxBackoff     time.Duration
+	Workers        int
+	Hooks          Hooks
+
+	mu        sync.Mutex
+	notifiers map[string]notify.Notifier
+	inflight  map[int64]bool
+	kick      chan struct{}
+}
+
+// SetNotifiers swaps the configured notifiers (on reload). Items for a
+// notifier that no longer exists wait (they are not lost) until it comes
+// back or they are pruned by hand.
+func (s *Sender) SetNotifiers(n map[string]notify.Notifier) {
+	s.mu.Lock()
+	s.notifiers = n
+	s.mu.Unlock()
+	s.Kick()
+}
+
+// Kick asks for an immediate look at the outbox (after new items).
+func (s *Sender) Kick() {
+	s.mu.Lock()
+	if s.kick == nil {
+		s.kick = make(chan struct{}, 1)
+	}
+	k := s.kick
+	s.mu.Unlock()
+	select {
+	case k <- struct{}{}:
+	default:
+	}
+}
+
+// Run delivers until ctx ends, then waits for attempts in flight.
+func (s *Sender) Run(ctx context.Context) {
+	s.Kick() // create the channel and look at once
+	s.mu.Lock()
+	kick := s.kick
+	s.mu.Unlock()
+	sem := make(chan struct{}, max(s.Workers, 1))
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ticker := time.NewTicker(pollInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		case <-kick:
+		}
+		for _, it := range s.due(ctx) {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				s.release(it.ID)
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				defer s.release(it.ID)
+				s.attempt(ctx, it)
+			}()
+		}
+	}
+}
+
+// due returns due items not already being sent.
+func (s *Sender) due(ctx context.Context) []store.OutboxItem {
+	items, err := s.Outbox.Due(ctx, s.now(), batch)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log().Error("reading the notification outbox failed", "err", err)
+		}
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inflight == nil {
+		s.inflight = map[int64]bool{}
+	}
+	var out []store.OutboxItem
+	for _, it := range items {
+		if !s.inflight[it.ID] {
+			s.inflight[it.ID] = true
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+func (s *Sender) release(id int64) {
+	s.mu.Lock()
+	delete(s.inflight, id)
+	s.mu.Unlock()
+}
+
+// attempt makes one delivery attempt and records its outcome.
+func (s *Sender) attempt(ctx context.Context, it store.OutboxItem) {
+	s.mu.Lock()
+	n := s.notifiers[it.Notifier]
+	s.mu.Unlock()
+	if n == nil {
+		s.reschedule(ctx, it, errors.New("notifier "+it.Notifier+" is not configured"), 0)
+		return
+	}
+	var ev notify.Event
+	if err := json.Unmarshal(it.Event, &ev); err != nil {
+		s.giveUp(ctx, it, err)
+		return
+	}
+	timeout := s.AttemptTimeout
+	if timeout == 0 {
+		timeout = DefaultAttemptTimeout
+	}
+	actx, cancel := context.WithTimeout(ctx, timeout)
+	start := s.now()
+	retry, err := safeNotify(actx, n, ev)
+	cancel()
+	if s.Hooks.OnAttempt != nil {
+		s.Hooks.OnAttempt(it.Notifier, err == nil, s.now().Sub(start))
+	}
+	switch {
+	case err == nil:
+		if err := s.Outbox.Delivered(context.WithoutCancel(ctx), it.ID, s.now()); err != nil {
+			s.log().Error("marking a notification delivered failed (it may be sent again)", "notifier", it.Notifier, "err", err)
+		}
+	case retry:
+		var ra *notify.RetryAfterError
+		after := time.Duration(0)
+		if errors.As(err, &ra) {
+			after = ra.After
+		}
+		s.reschedule(ctx, it, err, after)
+	default:
+		s.giveUp(ctx, it, err)
+	}
+}
+
+// safeNotify keeps a notifier's panic from killing the daemon.
+func safeNotify(ctx context.Context, n notify.Notifier, ev notify.Event) (retry bool, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			retry, err = false, errors.New("notifier panicked (an authwatch bug)")
+		}
+	}()
+	return n.Notify(ctx, ev)
+}
+
+func (s *Sender) reschedule(ctx context.Context, it store.OutboxItem, cause error, after time.Duration) {
+	attempts := it.Attempts + 1
+	wait := max(s.backoff(attempts), after)
+	next := s.now().Add(wait)
+	s.log().Warn("notification delivery failed; will retry", "notifier", it.Notifier, "incident", it.IncidentKey,
+		"attempts", attempts, "retry_in", wait.Round(time.Second).String(), "err", cause)
+	if err := s.Outbox.Retry(context.WithoutCancel(ctx), it.ID, attempts, next, cause.Error()); err != nil {
+		s.log().Error("recording a failed delivery failed", "notifier", it.Notifier, "err", err)
+	}
+}
+
+func (s *Sender) giveUp(ctx context.Context, it store.OutboxItem, cause error) {
+	s.log().Error("notification refused by the receiver; not retrying", "notifier", it.Notifier, "incident", it.IncidentKey, "err", cause)
+	if s.Hooks.OnDead != nil {
+		s.Hooks.OnDead(it.Notifier)
+	}
+	if err := s.Outbox.Dead(context.WithoutCancel(ctx), it.ID, s.now(), cause.Error()); err != nil {
+		s.log().Error("recording a refused delivery failed", "notifier", it.Notifier, "err", err)
+	}
+}
+
+// backoff is exponential with full jitter in its upper half, capped.
+func (s *Sender) backoff(attempts int) time.Duration {
+	base, ceiling := s.BaseBackoff, s.MaxBackoff
+	if base == 0 {
+		base = DefaultBaseBackoff
+	}
+	if ceiling == 0 {
+		ceiling = DefaultMaxBackoff
+	}
+	d := base << min(attempts-1, 20)
+	if d <= 0 || d > ceiling {
+		d = ceiling
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+func (s *Sender) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Sender) log() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
