@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -434,4 +435,33 @@ func pathAt(n ast.Node, line, col int) string {
 	}
 	p, _ := walk(n, "")
 	return p
+}
+
+// DecodeNode decodes a YAML node (from a document being decoded, such as a
+// notifier's settings) into v: every unknown key, type error and bad
+// Template or Duration comes back as a FieldError with its path relative to
+// n, so the caller can prefix it and point at file:line:column.
+func DecodeNode(n ast.Node, v any) error {
+	var errs []error
+	if m, ok := n.(*ast.MappingNode); ok {
+		for _, u := range unknownKeys(m, reflect.TypeOf(v), "") {
+			errs = append(errs, FieldError{Path: u.path, Err: errors.New(u.msg)})
+		}
+	}
+	if err := decodeLoose(n, v); err != nil {
+		var pe interface {
+			GetToken() *token.Token
+			GetMessage() string
+		}
+		path := ""
+		if errors.As(err, &pe) && pe.GetToken() != nil {
+			path = pathAt(n, pe.GetToken().Position.Line, pe.GetToken().Position.Column)
+			err = errors.New(friendlyYAMLMessage(pe.GetMessage()))
+		}
+		return errors.Join(append(errs, FieldError{Path: path, Err: err})...)
+	}
+	if err := walkLoadErrors(v, ""); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }
