@@ -16,8 +16,10 @@ type Flow struct {
 	Timeout Duration          `yaml:"timeout,omitempty" json:"timeout,omitempty" jsonschema:"description=Deadline for the whole run (default 30s)."`
 	Labels  map[string]string `yaml:"labels,omitempty" json:"labels,omitempty" jsonschema:"description=Free key/values for routing and grouping (team\\, severity\\, env)."`
 	// ClockSkew is the allowance used when comparing clocks and token times (default 60s).
-	ClockSkew Duration    `yaml:"clock_skew,omitempty" json:"clock_skew,omitempty" jsonschema:"description=Allowed clock difference for exp/nbf/iat and Date checks (default 60s)."`
-	Steps     []*StepSpec `yaml:"-" json:"steps" jsonschema:"required"`
+	ClockSkew Duration `yaml:"clock_skew,omitempty" json:"clock_skew,omitempty" jsonschema:"description=Allowed clock difference for exp/nbf/iat and Date checks (default 60s)."`
+	// Alert overrides the daemon's alert policy for this flow.
+	Alert *AlertPolicy `yaml:"alert,omitempty" json:"alert,omitempty" jsonschema:"description=Per-flow overrides of the alert policy in authwatch.yaml."`
+	Steps []*StepSpec  `yaml:"-" json:"steps" jsonschema:"required"`
 
 	// Source is where the flow was defined, for messages.
 	Source Position `yaml:"-" json:"-"`
@@ -81,4 +83,14 @@ type Step interface {
 // reference as ${steps.ID.NAME}; the loader checks references against it.
 type OutputLister interface {
 	Outputs() []string
+}
+
+// AlertPolicy overrides the daemon's alert policy for one flow; unset
+// fields keep the global value. It is data only: the incident policy that
+// reads it lives with the daemon.
+type AlertPolicy struct {
+	OpenAfter    *int     `yaml:"open_after,omitempty" json:"open_after,omitempty" jsonschema:"description=Consecutive failures that open an incident."`
+	ResolveAfter *int     `yaml:"resolve_after,omitempty" json:"resolve_after,omitempty" jsonschema:"description=Consecutive passes that resolve it."`
+	RemindEvery  Duration `yaml:"remind_every,omitempty" json:"remind_every,omitempty" jsonschema:"description=Remind while open (e.g. 4h)."`
+	Warnings     *bool    `yaml:"warnings,omitempty" json:"warnings,omitempty" jsonschema:"description=Open warning incidents for passing runs with warnings."`
 }

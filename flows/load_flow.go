@@ -137,6 +137,14 @@ func validateFlowHeader(f *Flow) error {
 			errs = append(errs, FieldErrorf("cron", "bad cron expression %q: %v (five fields: minute hour day month weekday)", f.Cron, err))
 		}
 	}
+	if a := f.Alert; a != nil {
+		if a.OpenAfter != nil && (*a.OpenAfter < 1 || *a.OpenAfter > 1000) {
+			errs = append(errs, FieldErrorf("alert.open_after", "must be 1..1000, got %d", *a.OpenAfter))
+		}
+		if a.ResolveAfter != nil && (*a.ResolveAfter < 1 || *a.ResolveAfter > 1000) {
+			errs = append(errs, FieldErrorf("alert.resolve_after", "must be 1..1000, got %d", *a.ResolveAfter))
+		}
+	}
 	for k := range f.Labels {
 		if !labelNamePattern.MatchString(k) {
 			errs = append(errs, FieldErrorf("labels."+pathKey(k), "label names are letters, digits and _, not starting with a digit"))
