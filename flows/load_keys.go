@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 )
 
@@ -22,8 +23,8 @@ func unknownKeys(n ast.Node, t reflect.Type, path string, skip ...string) []keyP
 	case *ast.MappingNode:
 		switch t.Kind() {
 		case reflect.Struct:
-			if t.Implements(loadErrerType) || reflect.PointerTo(t).Implements(loadErrerType) {
-				return nil // a scalar-like type (Template, Duration, StatusList)
+			if decodesItself(t) {
+				return nil // a scalar-like type (Template, Duration) or one with its own decoder
 			}
 			fields := yamlFields(t)
 			for _, mv := range node.Values {
@@ -137,4 +138,21 @@ func pathKey(k string) string {
 		}
 	}
 	return k
+}
+
+var customDecoders = []reflect.Type{
+	loadErrerType,
+	reflect.TypeFor[yaml.NodeUnmarshaler](),
+	reflect.TypeFor[yaml.BytesUnmarshaler](),
+	reflect.TypeFor[yaml.InterfaceUnmarshaler](),
+}
+
+// decodesItself reports whether t checks its own keys.
+func decodesItself(t reflect.Type) bool {
+	for _, iface := range customDecoders {
+		if t.Implements(iface) || reflect.PointerTo(t).Implements(iface) {
+			return true
+		}
+	}
+	return false
 }

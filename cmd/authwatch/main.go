@@ -49,6 +49,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdDemo(ctx, rest, stdout, stderr)
 	case "run":
 		return cmdRun(ctx, rest, stdout, stderr)
+	case "notify":
+		return cmdNotify(ctx, rest, stdout, stderr)
 	case "diagnose":
 		return cmdDiagnose(ctx, rest, stdout, stderr)
 	case "version", "--version":
@@ -70,6 +72,7 @@ Commands:
   validate [PATH...]   check flow files (default: flows.d) and report every problem with file:line:column
   check [PATH...]      run every flow once, now, and explain each failure (exit 0 all passed, 1 a flow failed, 2 invalid configuration)
   diagnose URL         troubleshoot one request layer by layer: DNS, TLS, challenge, token, clocks, CORS, redirects
+  notify test ROUTE    send a clearly marked test notification through a route's notifiers
   run                  run every flow on its schedule as a daemon (metrics, reload on SIGHUP, systemd notify)
   demo                 start an embedded OpenID provider and API on 127.0.0.1 and run demo flows against them
   version              print the version

@@ -51,15 +51,20 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "authwatch run: %v\n", err)
 		return exitInvalid
 	}
-	return runDaemon(ctx, cfg, log, stderr)
+	reloadPath := ""
+	if _, err := os.Stat(*cfgPath); err == nil {
+		reloadPath = *cfgPath
+	}
+	return runDaemon(ctx, cfg, reloadPath, log, stderr)
 }
 
-func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger, stderr io.Writer) int {
+func runDaemon(ctx context.Context, cfg *config.Config, cfgPath string, log *slog.Logger, stderr io.Writer) int {
 	m, err := daemon.New(cfg, log, daemon.SystemdNotifier{})
 	if err != nil {
 		fmt.Fprintf(stderr, "authwatch run: %v\n", err)
 		return exitFailed
 	}
+	m.SetConfigPath(cfgPath)
 	reload := make(chan struct{}, 1)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)

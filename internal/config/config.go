@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/incident"
+	"github.com/authwatch/authwatch/internal/routing"
 )
 
 // DefaultPath is where the systemd unit's ConfigurationDirectory puts it.
@@ -32,6 +34,18 @@ type Config struct {
 
 	Defaults  DefaultsConfig  `yaml:"defaults"`
 	Retention RetentionConfig `yaml:"retention"`
+
+	// StatusURL links pages to the status page (optional).
+	StatusURL string `yaml:"status_url"`
+	// Notifiers are the configured receivers by name.
+	Notifiers map[string]*NotifierSpec `yaml:"notifiers"`
+	// Routes send events to notifiers by labels.
+	Routes []routing.Route `yaml:"routes"`
+	// Policy overrides the default alert policy.
+	Policy incident.Override `yaml:"policy"`
+	// Silences and MaintenanceWindows mute pages by label.
+	Silences           []incident.Silence           `yaml:"silences"`
+	MaintenanceWindows []incident.MaintenanceWindow `yaml:"maintenance_windows"`
 }
 
 // DefaultsConfig applies to flows that do not set the field themselves.
@@ -89,6 +103,10 @@ func (c *Config) Validate() error {
 	if c.Retention.MaxRunsPerFlow < 0 {
 		errs = append(errs, flows.FieldErrorf("retention.max_runs_per_flow", "must not be negative"))
 	}
+	errs = append(errs, c.validateNotifiers())
+	if len(errs) == 0 || errors.Join(errs...) == nil {
+		errs = append(errs, c.validateAlerting())
+	}
 	return errors.Join(errs...)
 }
 
@@ -100,7 +118,7 @@ func (c *Config) FlowDefaults() flows.Defaults {
 	return flows.Defaults{Timeout: c.Defaults.Timeout.Std(), ClockSkew: c.Defaults.ClockSkew.Std()}
 }
 
-// Retention returns the store's retention.
+// RetentionPolicy returns the store's retention.
 func (c *Config) RetentionPolicy() (maxAge time.Duration, maxRuns int) {
 	return c.Retention.MaxAge.Std(), c.Retention.MaxRunsPerFlow
 }

@@ -41,13 +41,17 @@ type Main struct {
 	sched   *scheduler.Scheduler
 	metrics *metrics.Metrics
 	notify  Notifier
+	alert   *alerting
+	cfgPath string // reloaded on SIGHUP when set
 
 	mu         sync.Mutex
 	flows      []*flows.Flow
 	lastReload error // nil when the last reload succeeded
-	ready      bool
-	addr       net.Addr
-	started    chan struct{}
+	// deliveryTrouble names notifiers with refused or long-undelivered pages.
+	deliveryTrouble []string
+	ready           bool
+	addr            net.Addr
+	started         chan struct{}
 }
 
 // Notifier tells the service manager about the daemon's state; the
@@ -70,6 +74,10 @@ func New(cfg *config.Config, log *slog.Logger, notify Notifier) (*Main, error) {
 		return nil, fmt.Errorf("opening the state store: %w", err)
 	}
 	m := &Main{cfg: cfg, log: log, store: st, metrics: metrics.New(), notify: notify, started: make(chan struct{})}
+	if err := m.setupAlerting(cfg); err != nil {
+		st.Close()
+		return nil, err
+	}
 	m.runner = flows.NewRunner()
 	m.runner.Tokens = st
 	m.runner.TLSExpiryWarning = cfg.Defaults.TLSExpiryWarning.Std()
@@ -88,6 +96,10 @@ func New(cfg *config.Config, log *slog.Logger, notify Notifier) (*Main, error) {
 	}
 	return m, nil
 }
+
+// SetConfigPath makes Reload re-read the configuration file too (its
+// alerting sections and defaults; state_dir and listen need a restart).
+func (m *Main) SetConfigPath(path string) { m.cfgPath = path }
 
 // Addr is the HTTP listener's address once Run has started it.
 func (m *Main) Addr() net.Addr {
@@ -121,6 +133,14 @@ func (m *Main) Run(ctx context.Context, reload <-chan struct{}) error {
 			m.log.Error("http server stopped", "err", err)
 		}
 	}()
+	if err := m.alert.load(ctx); err != nil {
+		m.log.Error("loading incident states failed; incidents start afresh", "err", err)
+	}
+	m.alert.setFlows(set.Flows)
+	senderCtx, stopSender := context.WithCancel(context.WithoutCancel(ctx))
+	senderDone := make(chan struct{})
+	go func() { m.alert.sender.Run(senderCtx); close(senderDone) }()
+	defer func() { stopSender(); <-senderDone }()
 	m.sched.Start()
 	m.setReady(true)
 	m.log.Info("authwatch started", "flows", len(set.Flows), "listen", m.addr.String(), "config", m.cfg.String())
@@ -135,6 +155,8 @@ func (m *Main) loop(ctx context.Context, reload <-chan struct{}) {
 	defer watchdog.Stop()
 	prune := time.NewTicker(time.Hour)
 	defer prune.Stop()
+	alertTick := time.NewTicker(30 * time.Second)
+	defer alertTick.Stop()
 	m.prune(ctx)
 	for {
 		select {
@@ -148,6 +170,9 @@ func (m *Main) loop(ctx context.Context, reload <-chan struct{}) {
 			}
 		case <-prune.C:
 			m.prune(ctx)
+		case <-alertTick.C:
+			m.alert.tick(ctx)
+			m.observeBacklog(ctx)
 		}
 	}
 }

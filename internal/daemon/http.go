@@ -22,6 +22,10 @@ func (m *Main) healthz(w http.ResponseWriter, _ *http.Request) {
 		body["status"] = "degraded"
 		body["last_reload_error"] = m.lastReload.Error()
 	}
+	if len(m.deliveryTrouble) > 0 {
+		body["status"] = "degraded"
+		body["notifiers_failing"] = m.deliveryTrouble
+	}
 	m.mu.Unlock()
 	writeJSON(w, http.StatusOK, body)
 }

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"github.com/authwatch/authwatch/internal/config"
 	"time"
 
 	"github.com/authwatch/authwatch/flows"
@@ -27,12 +28,17 @@ func (m *Main) Reload() {
 	_ = m.notify.Reloading()
 	defer func() { _ = m.notify.Ready() }()
 	now := time.Now()
-	set, err := m.loadFlows()
+	err := m.reloadConfig()
+	var set *flows.Set
+	if err == nil {
+		set, err = m.loadFlows()
+	}
 	if err == nil {
 		var added, removed, kept int
 		added, removed, kept, err = m.sched.Apply(set.Flows)
 		if err == nil {
 			m.setFlows(set.Flows)
+			m.alert.setFlows(set.Flows)
 			m.forgetRemoved(set.Flows)
 			m.metrics.Reloaded(true, now)
 			m.log.Info("flows reloaded", "added", added, "removed", removed, "kept", kept)
@@ -63,4 +69,30 @@ func (m *Main) forgetRemoved(fs []*flows.Flow) {
 	if err := m.store.ForgetFlows(ctx, keep); err != nil {
 		m.log.Error("forgetting removed flows failed", "err", err)
 	}
+}
+
+// reloadConfig re-reads the configuration file, when there is one, and
+// applies what can change without a restart: defaults, retention and
+// alerting (notifiers, routes, policy, silences). An invalid file changes
+// nothing.
+func (m *Main) reloadConfig() error {
+	if m.cfgPath == "" {
+		return nil
+	}
+	next, err := config.Load(m.cfgPath, true)
+	if err != nil {
+		return err
+	}
+	notifiers, err := next.NewNotifiers(notifierDeps(m))
+	if err != nil {
+		return err
+	}
+	if next.StateDir != m.cfg.StateDir || next.Listen != m.cfg.Listen {
+		m.log.Warn("state_dir and listen change only with a restart")
+	}
+	m.cfg.Defaults, m.cfg.Retention = next.Defaults, next.Retention
+	m.cfg.Notifiers, m.cfg.Routes, m.cfg.Policy = next.Notifiers, next.Routes, next.Policy
+	m.cfg.Silences, m.cfg.MaintenanceWindows, m.cfg.StatusURL = next.Silences, next.MaintenanceWindows, next.StatusURL
+	m.alert.configure(m.cfg, notifiers)
+	return nil
 }

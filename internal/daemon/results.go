@@ -28,6 +28,11 @@ func (m *Main) onResult(ev scheduler.Event) {
 		return
 	}
 	m.logOutcome(r, run, prev, hadPrev, state)
+	if m.alert != nil {
+		if err := m.alert.observe(ctx, r); err != nil {
+			m.log.Error("recording incident events failed", "flow", r.Flow, "err", err)
+		}
+	}
 }
 
 func (m *Main) logOutcome(r *flows.Result, run store.Run, prev store.FlowState, hadPrev bool, now store.FlowState) {

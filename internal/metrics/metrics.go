@@ -32,6 +32,9 @@ type Metrics struct {
 	reloadOK      prometheus.Gauge
 	reloadTime    prometheus.Gauge
 	flowCount     prometheus.Gauge
+	notifications *prometheus.CounterVec
+	notifyDead    *prometheus.CounterVec
+	backlog       *prometheus.GaugeVec
 
 	mu    sync.Mutex
 	known map[string]bool // flows with series, to delete removed ones
@@ -55,6 +58,9 @@ func New() *Metrics {
 	m.reloadOK = f.gauge("authwatch_config_last_reload_successful", "1 if the last reload succeeded; the old flows keep running when it failed.")
 	m.reloadTime = f.gauge("authwatch_config_last_reload_timestamp_seconds", "Time of the last reload attempt.")
 	m.flowCount = f.gauge("authwatch_flows", "Flows scheduled.")
+	m.notifications = f.counterVec("authwatch_notification_attempts_total", "Notification delivery attempts by notifier and result (success, failure).", "notifier", "result")
+	m.notifyDead = f.counterVec("authwatch_notifications_refused_total", "Notifications a receiver refused for good (not retried).", "notifier")
+	m.backlog = f.gaugeVec("authwatch_notification_backlog", "Undelivered notifications in the outbox.", "notifier")
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -140,6 +146,23 @@ func (m *Metrics) SetFlows(names []string) {
 	}
 	m.known = now
 	m.flowCount.Set(float64(len(names)))
+}
+
+// NotificationAttempt records one delivery attempt.
+func (m *Metrics) NotificationAttempt(notifier string, ok bool) {
+	result := "success"
+	if !ok {
+		result = "failure"
+	}
+	m.notifications.WithLabelValues(notifier, result).Inc()
+}
+
+// NotificationRefused records a notification given up.
+func (m *Metrics) NotificationRefused(notifier string) { m.notifyDead.WithLabelValues(notifier).Inc() }
+
+// Backlog sets the outbox backlog of a notifier.
+func (m *Metrics) Backlog(notifier string, pending int) {
+	m.backlog.WithLabelValues(notifier).Set(float64(pending))
 }
 
 // Registry is the underlying registry (for tests).

@@ -1,0 +1,163 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/config"
+	"github.com/authwatch/authwatch/internal/delivery"
+	"github.com/authwatch/authwatch/internal/incident"
+	"github.com/authwatch/authwatch/internal/routing"
+	"github.com/authwatch/authwatch/internal/store"
+	"github.com/authwatch/authwatch/notify"
+)
+
+// alerting turns results into incident events and puts them in the outbox.
+type alerting struct {
+	outbox store.Outbox
+	sender *delivery.Sender
+	host   string
+
+	mu        sync.Mutex
+	policy    incident.Policy
+	routes    []routing.Route
+	mutes     incident.Mutes
+	statusURL string
+	states    map[string]incident.State
+	overrides map[string]incident.Override
+}
+
+// notifierDeps are what notifiers get: a client with bounded time and TLS
+// verification on, the process's secret sources, the logger.
+func notifierDeps(m *Main) notify.Deps {
+	return notify.Deps{HTTP: &http.Client{Timeout: 30 * time.Second}, Logger: m.log, Now: time.Now}
+}
+
+// configure applies a (re)loaded configuration's alerting sections.
+func (a *alerting) configure(cfg *config.Config, notifiers map[string]notify.Notifier) {
+	a.mu.Lock()
+	a.policy, a.routes, a.mutes, a.statusURL = cfg.AlertPolicy(), cfg.Routes, cfg.Mutes(), cfg.StatusURL
+	a.mu.Unlock()
+	a.sender.SetNotifiers(notifiers)
+}
+
+// setFlows records each flow's policy override.
+func (a *alerting) setFlows(fs []*flows.Flow) {
+	o := make(map[string]incident.Override, len(fs))
+	for _, f := range fs {
+		if f.Alert != nil {
+			ov := incident.Override{OpenAfter: f.Alert.OpenAfter, ResolveAfter: f.Alert.ResolveAfter, Warnings: f.Alert.Warnings}
+			if !f.Alert.RemindEvery.IsZero() {
+				d := f.Alert.RemindEvery.Std()
+				ov.RemindEvery = &d
+			}
+			o[f.Name] = ov
+		}
+	}
+	a.mu.Lock()
+	a.overrides = o
+	a.mu.Unlock()
+}
+
+func (a *alerting) load(ctx context.Context) error {
+	raw, err := a.outbox.IncidentStates(ctx)
+	if err != nil {
+		return err
+	}
+	states := make(map[string]incident.State, len(raw))
+	for flow, b := range raw {
+		var st incident.State
+		if json.Unmarshal(b, &st) == nil {
+			states[flow] = st
+		}
+	}
+	a.mu.Lock()
+	a.states = states
+	a.mu.Unlock()
+	return nil
+}
+
+// observe runs the policy on one result. Healthy flows with nothing open
+// are not written: the state store sees a write only where an incident may
+// be brewing.
+func (a *alerting) observe(ctx context.Context, r *flows.Result) error {
+	now := time.Now()
+	a.mu.Lock()
+	prev := a.states[r.Flow]
+	policy := a.policy.Merge(a.overrides[r.Flow])
+	next, events := incident.Step(policy, prev, incident.FromResult(r, nil, now), now, a.mutes)
+	a.states[r.Flow] = next
+	a.mu.Unlock()
+	if len(events) == 0 && !mayMatter(prev) && !mayMatter(next) {
+		return nil
+	}
+	return a.commit(ctx, r.Flow, next, events)
+}
+
+func mayMatter(st incident.State) bool {
+	return st.Open || st.ConsecutiveFailures > 0 || st.Suppressed || st.Flapping || (st.Warning != nil && st.Warning.Open)
+}
+
+// tick sends reminders and what mutes withheld, without new results.
+func (a *alerting) tick(ctx context.Context) {
+	now := time.Now()
+	type pending struct {
+		flow   string
+		state  incident.State
+		events []notify.Event
+	}
+	var todo []pending
+	a.mu.Lock()
+	for flow, st := range a.states {
+		next, events := incident.Tick(a.policy.Merge(a.overrides[flow]), st, now, a.mutes)
+		a.states[flow] = next
+		if len(events) > 0 {
+			todo = append(todo, pending{flow, next, events})
+		}
+	}
+	a.mu.Unlock()
+	for _, p := range todo {
+		_ = a.commit(ctx, p.flow, p.state, p.events)
+	}
+}
+
+// commit writes the state and the routed events in one transaction, then
+// wakes the sender.
+func (a *alerting) commit(ctx context.Context, flow string, st incident.State, events []notify.Event) error {
+	state, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	routes, statusURL := a.routes, a.statusURL
+	a.mu.Unlock()
+	var items []store.OutboxItem
+	for _, ev := range events {
+		ev.Host, ev.StatusURL = a.host, statusURL
+		body, err := json.Marshal(ev)
+		if err != nil {
+			return err
+		}
+		for _, name := range routing.Resolve(routes, ev) {
+			items = append(items, store.OutboxItem{Notifier: name, IncidentKey: ev.IncidentKey, EventID: ev.ID, Event: body,
+				Created: ev.Time, NextAttempt: time.Now()})
+		}
+	}
+	if err := a.outbox.CommitIncident(ctx, flow, state, items); err != nil {
+		return err
+	}
+	if len(items) > 0 {
+		a.sender.Kick()
+	}
+	return nil
+}
+
+func hostname() string {
+	h, _ := os.Hostname()
+	return h
+}

@@ -1,0 +1,47 @@
+package daemon
+
+import (
+	"context"
+	"time"
+
+	"github.com/authwatch/authwatch/internal/config"
+	"github.com/authwatch/authwatch/internal/delivery"
+	"github.com/authwatch/authwatch/internal/incident"
+	"github.com/authwatch/authwatch/internal/store"
+)
+
+func (m *Main) setupAlerting(cfg *config.Config) error {
+	outbox, ok := m.store.(store.Outbox)
+	if !ok {
+		return nil
+	}
+	notifiers, err := cfg.NewNotifiers(notifierDeps(m))
+	if err != nil {
+		return err
+	}
+	sender := &delivery.Sender{Outbox: outbox, Logger: m.log, Hooks: delivery.Hooks{
+		OnAttempt: func(n string, ok bool, _ time.Duration) { m.metrics.NotificationAttempt(n, ok) },
+		OnDead:    m.metrics.NotificationRefused,
+	}}
+	m.alert = &alerting{outbox: outbox, sender: sender, host: hostname(), states: map[string]incident.State{}}
+	m.alert.configure(cfg, notifiers)
+	return nil
+}
+
+// observeBacklog exports the outbox backlog and remembers trouble for /healthz.
+func (m *Main) observeBacklog(ctx context.Context) {
+	b, err := m.alert.outbox.Backlog(ctx)
+	if err != nil {
+		return
+	}
+	var trouble []string
+	for name, q := range b {
+		m.metrics.Backlog(name, q.Pending)
+		if q.Dead > 0 || (q.Pending > 0 && time.Since(q.Oldest) > 10*time.Minute) {
+			trouble = append(trouble, name)
+		}
+	}
+	m.mu.Lock()
+	m.deliveryTrouble = trouble
+	m.mu.Unlock()
+}
