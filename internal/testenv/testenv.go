@@ -13,11 +13,13 @@ import (
 
 // aptPackages maps an executable to the Debian package that provides it.
 var aptPackages = map[string]string{
-	"node":     "nodejs (Node.js 20 or later; Debian bookworm's nodejs 18 is too old for oidc-provider 9)",
-	"npm":      "npm (or a nodejs build that bundles npm)",
-	"faketime": "faketime",
-	"curl":     "curl",
-	"openssl":  "openssl",
+	"node":                    "nodejs (Node.js 20 or later; Debian bookworm's nodejs 18 is too old for oidc-provider 9)",
+	"npm":                     "npm (or a nodejs build that bundles npm)",
+	"faketime":                "faketime",
+	"curl":                    "curl",
+	"openssl":                 "openssl",
+	"nginx":                   "nginx-light",
+	"prometheus-alertmanager": "prometheus-alertmanager",
 }
 
 // inCI reports whether the CI environment variable is set: there, a missing
