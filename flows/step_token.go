@@ -375,7 +375,11 @@ func (s *RefreshStep) keep(ctx context.Context, st *State, used string, tok *oau
 	if !s.Persist || st.runner.Tokens == nil || tok.RefreshToken == "" || tok.RefreshToken == used {
 		return nil
 	}
-	if err := st.runner.Tokens.SaveSecret(ctx, s.storeKey(st), tok.RefreshToken); err != nil {
+	// Saved even if the run's deadline passes now: the IdP has already
+	// rotated, and the old token is dead.
+	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := st.runner.Tokens.SaveSecret(saveCtx, s.storeKey(st), tok.RefreshToken); err != nil {
 		return &Failure{Reason: ReasonInternalError, Summary: "the IdP rotated the refresh token but authwatch could not store the new one: " + err.Error(), Err: err}
 	}
 	return nil

@@ -46,7 +46,8 @@ type Main struct {
 
 	mu         sync.Mutex
 	flows      []*flows.Flow
-	lastReload error // nil when the last reload succeeded
+	configured map[string]bool // names of the flows now scheduled
+	lastReload error           // nil when the last reload succeeded
 	// deliveryTrouble names notifiers with refused or long-undelivered pages.
 	deliveryTrouble []string
 	ready           bool
@@ -112,18 +113,16 @@ func (m *Main) Addr() net.Addr {
 func (m *Main) Run(ctx context.Context, reload <-chan struct{}) error {
 	set, err := m.loadFlows()
 	if err != nil {
-		close(m.started)
-		return err
+		return m.failStart(err)
 	}
 	if _, _, _, err := m.sched.Apply(set.Flows); err != nil {
-		close(m.started)
-		return err
+		return m.failStart(err)
 	}
 	m.setFlows(set.Flows)
+	m.metrics.Reloaded(true, time.Now()) // the first load counts as a successful one
 	ln, err := net.Listen("tcp", m.cfg.Listen)
 	if err != nil {
-		close(m.started)
-		return fmt.Errorf("listen %s: %w", m.cfg.Listen, err)
+		return m.failStart(fmt.Errorf("listen %s: %w", m.cfg.Listen, err))
 	}
 	m.addr = ln.Addr()
 	close(m.started)
@@ -147,6 +146,14 @@ func (m *Main) Run(ctx context.Context, reload <-chan struct{}) error {
 	_ = m.notify.Ready()
 	m.loop(ctx, reload)
 	return m.shutdown(srv)
+}
+
+// failStart releases what New acquired when Run cannot start.
+func (m *Main) failStart(err error) error {
+	close(m.started)
+	ctx, cancel := context.WithTimeout(context.Background(), StopGrace)
+	defer cancel()
+	return errors.Join(err, m.sched.Shutdown(ctx), m.store.Close())
 }
 
 // loop serves reloads, the watchdog and pruning until ctx ends.
@@ -211,6 +218,18 @@ func (m *Main) setFlows(fs []*flows.Flow) {
 	}
 	m.mu.Lock()
 	m.flows, m.lastReload = fs, nil
+	m.configured = make(map[string]bool, len(fs))
+	for _, n := range names {
+		m.configured[n] = true
+	}
 	m.mu.Unlock()
 	m.metrics.SetFlows(names)
+}
+
+// isConfigured reports whether a flow is still scheduled (a run of a flow
+// removed by a reload may finish after the reload).
+func (m *Main) isConfigured(flow string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.configured[flow]
 }

@@ -39,8 +39,8 @@ func (m *Main) Reload() {
 		if err == nil {
 			m.setFlows(set.Flows)
 			m.alert.setFlows(set.Flows)
-			m.forgetRemoved(set.Flows)
 			m.metrics.Reloaded(true, now)
+			m.forgetRemoved(set.Flows)
 			m.log.Info("flows reloaded", "added", added, "removed", removed, "kept", kept)
 			return
 		}
@@ -95,4 +95,10 @@ func (m *Main) reloadConfig() error {
 	m.cfg.Silences, m.cfg.MaintenanceWindows, m.cfg.StatusURL = next.Silences, next.MaintenanceWindows, next.StatusURL
 	m.alert.configure(m.cfg, notifiers)
 	return nil
+}
+
+func (m *Main) currentFlows() []*flows.Flow {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.flows
 }

@@ -17,10 +17,17 @@ import (
 // were stopping) is not the target's fault and only lands in the history.
 func (m *Main) onResult(ev scheduler.Event) {
 	r := ev.Result
-	m.metrics.ObserveResult(r)
 	run := toRun(r)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if !m.isConfigured(r.Flow) {
+		// Removed by a reload while it ran: keep the history, not the state.
+		if _, err := m.store.RecordRun(ctx, run); err == nil {
+			m.forgetRemoved(m.currentFlows())
+		}
+		return
+	}
+	m.metrics.ObserveResult(r)
 	prev, hadPrev, _ := m.store.FlowState(ctx, r.Flow)
 	state, err := m.store.RecordRun(ctx, run)
 	if err != nil {
