@@ -66,7 +66,7 @@ type Event struct {
 	// RequestIDs are the target's request/correlation ids, for support.
 	RequestIDs map[string]string `json:"request_ids,omitempty"`
 
-	FirstFailure time.Time `json:"first_failure,omitempty"`
+	FirstFailure time.Time `json:"first_failure,omitzero"`
 	Failures     int       `json:"consecutive_failures,omitempty"`
 	Host         string    `json:"host,omitempty"`   // the monitor's host name
 	Region       string    `json:"region,omitempty"` // from labels, when set

@@ -15,6 +15,8 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+
+	_ "github.com/authwatch/authwatch/notify/all" // registers every notifier kind
 )
 
 // Exit codes: all passed, a flow failed, the configuration is invalid.

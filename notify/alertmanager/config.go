@@ -1,0 +1,164 @@
+// Package alertmanager posts incident events to Prometheus Alertmanager's
+// API v2 (POST /api/v2/alerts), so authwatch failures are routed, grouped,
+// silenced and inhibited with everything else an organisation alerts on.
+//
+// Settings:
+//
+//	url: http://alertmanager:9093            # the base URL; or urls: for an HA set (posted to each)
+//	urls: [http://am-1:9093, http://am-2:9093]
+//	bearer: ${credential:alertmanager_token} # optional; or basic_auth: {username, password}
+//	alert_ttl: 24h                           # optional; how long a firing alert lasts without a reminder
+//
+// Each alert's labels are alertname="AuthwatchFlowFailing", flow, reason,
+// layer, severity and the flow's labels (renamed to valid label names); its
+// annotations carry the summary, next step, evidence and status link.
+package alertmanager
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/notify"
+)
+
+// DefaultAlertTTL is how long a firing alert stays firing in Alertmanager
+// when no reminder re-posts it.
+const DefaultAlertTTL = 24 * time.Hour
+
+func init() {
+	notify.Register(notify.Kind{
+		Name:      "alertmanager",
+		Doc:       "Post alerts to Prometheus Alertmanager (API v2).",
+		NewConfig: func() notify.Config { return &Config{} },
+	})
+}
+
+// Config is the alertmanager notifier's settings.
+type Config struct {
+	// URL is one Alertmanager's base URL (without /api/v2).
+	URL string `yaml:"url,omitempty" json:"url,omitempty" jsonschema:"description=Alertmanager base URL\\, e.g. http://alertmanager:9093."`
+	// URLs are more Alertmanagers (an HA cluster): each gets every alert,
+	// and delivery succeeds when one of them accepts it.
+	URLs []string `yaml:"urls,omitempty" json:"urls,omitempty" jsonschema:"description=More Alertmanager base URLs (an HA cluster); each gets every alert."`
+	// BasicAuth authenticates with HTTP Basic; exclusive with Bearer.
+	BasicAuth *BasicAuth `yaml:"basic_auth,omitempty" json:"basic_auth,omitempty"`
+	// Bearer is a bearer token (a secret); exclusive with BasicAuth.
+	Bearer flows.Template `yaml:"bearer,omitempty" json:"bearer,omitempty" jsonschema:"description=Bearer token\\, e.g. ${credential:alertmanager_token}."`
+	// AlertTTL is how long a firing alert lasts (its endsAt) unless a
+	// reminder re-posts it; keep it above the alert policy's reminder interval.
+	AlertTTL flows.Duration `yaml:"alert_ttl,omitempty" json:"alert_ttl,omitempty" jsonschema:"type=string,description=How long a firing alert lasts without a reminder (default 24h); keep it above the reminder interval."`
+}
+
+// BasicAuth is HTTP Basic credentials (RFC 7617), both secrets.
+type BasicAuth struct {
+	Username flows.Template `yaml:"username" json:"username" jsonschema:"required"`
+	Password flows.Template `yaml:"password" json:"password" jsonschema:"required"`
+}
+
+var _ notify.Config = (*Config)(nil)
+
+// Validate checks the settings and sets defaults.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.URL == "" && len(c.URLs) == 0 {
+		errs = append(errs, flows.FieldErrorf("url", "required (or urls)"))
+	}
+	hasAuth := c.BasicAuth != nil || !c.Bearer.IsZero()
+	if c.URL != "" {
+		errs = append(errs, checkURL("url", c.URL, hasAuth))
+	}
+	for i, u := range c.URLs {
+		errs = append(errs, checkURL(fmt.Sprintf("urls[%d]", i), u, hasAuth))
+	}
+	if c.BasicAuth != nil && !c.Bearer.IsZero() {
+		errs = append(errs, flows.FieldErrorf("bearer", "give bearer or basic_auth, not both"))
+	}
+	if c.BasicAuth != nil {
+		errs = append(errs, checkSecret("basic_auth.username", c.BasicAuth.Username),
+			checkSecret("basic_auth.password", c.BasicAuth.Password))
+	}
+	if !c.Bearer.IsZero() {
+		errs = append(errs, checkSecret("bearer", c.Bearer))
+	}
+	errs = append(errs, c.checkTTL())
+	return errors.Join(errs...)
+}
+
+// New makes the notifier.
+func (c *Config) New(d notify.Deps) (notify.Notifier, error) {
+	return newNotifier(*c, d), nil
+}
+
+// endpoints are every configured base URL, url first.
+func (c *Config) endpoints() []string {
+	var out []string
+	if c.URL != "" {
+		out = append(out, c.URL)
+	}
+	return append(out, c.URLs...)
+}
+
+func (c *Config) checkTTL() error {
+	raw := c.AlertTTL.String()
+	if raw == "0s" || raw == "" {
+		return nil
+	}
+	d, err := time.ParseDuration(raw)
+	switch {
+	case err != nil:
+		return flows.FieldErrorf("alert_ttl", "bad duration %q: write e.g. 30m, 4h, 24h", raw)
+	case d < time.Minute:
+		return flows.FieldErrorf("alert_ttl", "must be at least 1m, got %s", raw)
+	}
+	return nil
+}
+
+// checkSecret checks a required secret setting without resolving it: step
+// outputs do not exist outside flows, and a malformed reference is reported
+// without echoing the text (it may be a literal secret).
+func checkSecret(path string, t flows.Template) error {
+	switch {
+	case t.IsZero():
+		return flows.FieldErrorf(path, "required: write e.g. ${env:NAME}, ${file:/path} or ${credential:NAME}")
+	case t.HasStepRefs():
+		return flows.FieldErrorf(path, "step outputs (${steps.ID.NAME}) are not available in notifier settings; use ${env:NAME}, ${file:/path} or ${credential:NAME}")
+	case len(t.Refs()) == 0:
+		// No reference: expanding reads nothing and reports a parse error.
+		if _, err := t.ExpandSecrets(flows.SecretSource{}); err != nil {
+			return flows.FieldErrorf(path, "malformed reference: write ${env:NAME}, ${file:/absolute/path} or ${credential:NAME}, and $${ for a literal ${")
+		}
+	}
+	return nil
+}
+
+// checkURL requires an absolute http(s) base URL without credentials;
+// credentials may go over plain http only to loopback hosts.
+func checkURL(path, raw string, hasAuth bool) error {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+		return flows.FieldErrorf(path, "must be an absolute http or https URL, got %q", raw)
+	case u.User != nil:
+		return flows.FieldErrorf(path, "must not carry credentials: use basic_auth")
+	case u.RawQuery != "" || u.Fragment != "":
+		return flows.FieldErrorf(path, "must not have a query or fragment")
+	case strings.Contains(u.Path, "/api/"):
+		return flows.FieldErrorf(path, "give the base URL (e.g. http://alertmanager:9093), not an API path")
+	case hasAuth && u.Scheme == "http" && !isLoopback(u.Hostname()):
+		return flows.FieldErrorf(path, "must use https when basic_auth or bearer is set (http is allowed only to localhost and loopback addresses): the credentials would travel in clear")
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

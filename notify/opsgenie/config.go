@@ -1,0 +1,117 @@
+// Package opsgenie sends incident events to Opsgenie through the Alert API
+// v2 (https://docs.opsgenie.com/docs/alert-api).
+//
+// Settings:
+//
+//	api_key: ${credential:opsgenie_api_key}   # required; an API integration key
+//	url: https://api.eu.opsgenie.com          # optional; default https://api.opsgenie.com
+//	priority: P2                              # optional; overrides the severity mapping
+//
+// Opened creates an alert with alias = the incident key; updated and
+// reminder add a note to it; resolved closes it. A test event creates a P5
+// alert tagged "test" (see Notifier.Notify).
+package opsgenie
+
+import (
+	"errors"
+	"net"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/notify"
+)
+
+// Opsgenie's API hosts.
+const (
+	DefaultURL = "https://api.opsgenie.com"
+	EUURL      = "https://api.eu.opsgenie.com"
+)
+
+var priorities = []string{"P1", "P2", "P3", "P4", "P5"}
+
+func init() {
+	notify.Register(notify.Kind{
+		Name:      "opsgenie",
+		Doc:       "Create, annotate and close Opsgenie alerts (Alert API v2).",
+		NewConfig: func() notify.Config { return &Config{} },
+	})
+}
+
+// Config is the opsgenie notifier's settings.
+type Config struct {
+	// APIKey is the key of an Opsgenie API integration: a secret, resolved
+	// on every send.
+	APIKey flows.Template `yaml:"api_key" json:"api_key" jsonschema:"required,description=API integration key\\, e.g. ${credential:opsgenie_api_key}."`
+	// URL is the API host: https://api.opsgenie.com (default) or
+	// https://api.eu.opsgenie.com for EU accounts.
+	URL string `yaml:"url,omitempty" json:"url,omitempty" jsonschema:"description=API base URL (default https://api.opsgenie.com; EU accounts: https://api.eu.opsgenie.com)."`
+	// Priority overrides the severity mapping: P1 (highest) to P5.
+	Priority string `yaml:"priority,omitempty" json:"priority,omitempty" jsonschema:"enum=P1,enum=P2,enum=P3,enum=P4,enum=P5"`
+}
+
+var _ notify.Config = (*Config)(nil)
+
+// Validate checks the settings and sets defaults.
+func (c *Config) Validate() error {
+	if c.URL == "" {
+		c.URL = DefaultURL
+	}
+	errs := []error{
+		checkSecret("api_key", c.APIKey),
+		checkURL("url", c.URL),
+	}
+	if c.Priority != "" && !slices.Contains(priorities, c.Priority) {
+		errs = append(errs, flows.FieldErrorf("priority", "must be one of %s, got %q", strings.Join(priorities, ", "), c.Priority))
+	}
+	return errors.Join(errs...)
+}
+
+// New makes the notifier.
+func (c *Config) New(d notify.Deps) (notify.Notifier, error) {
+	return newNotifier(*c, d), nil
+}
+
+// checkSecret checks a required secret setting without resolving it: step
+// outputs do not exist outside flows, and a malformed reference is reported
+// without echoing the text (it may be a literal secret).
+func checkSecret(path string, t flows.Template) error {
+	switch {
+	case t.IsZero():
+		return flows.FieldErrorf(path, "required: write e.g. ${env:NAME}, ${file:/path} or ${credential:NAME}")
+	case t.HasStepRefs():
+		return flows.FieldErrorf(path, "step outputs (${steps.ID.NAME}) are not available in notifier settings; use ${env:NAME}, ${file:/path} or ${credential:NAME}")
+	case len(t.Refs()) == 0:
+		// No reference: expanding reads nothing and reports a parse error.
+		if _, err := t.ExpandSecrets(flows.SecretSource{}); err != nil {
+			return flows.FieldErrorf(path, "malformed reference: write ${env:NAME}, ${file:/absolute/path} or ${credential:NAME}, and $${ for a literal ${")
+		}
+	}
+	return nil
+}
+
+// checkURL requires an absolute https URL without credentials; plain http
+// is allowed only to loopback hosts (the API key travels in a header).
+func checkURL(path, raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+		return flows.FieldErrorf(path, "must be an absolute https URL, got %q", raw)
+	case u.User != nil:
+		return flows.FieldErrorf(path, "must not carry credentials")
+	case u.RawQuery != "" || u.Fragment != "":
+		return flows.FieldErrorf(path, "must not have a query or fragment")
+	case u.Scheme == "http" && !isLoopback(u.Hostname()):
+		return flows.FieldErrorf(path, "must use https (http is allowed only to localhost and loopback addresses): the API key would travel in clear")
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
