@@ -25,6 +25,7 @@ func cmdDiagnose(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	issuer := fs.String("issuer", "", "verify the token against this issuer's JWKS")
 	audience := fs.String("audience", "", "the audience the API expects")
 	timeout := fs.Duration("timeout", 15*time.Second, "timeout of each request")
+	caFile := fs.String("ca-file", "", "PEM file of additional trusted CA certificates")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: authwatch diagnose URL [--bearer-env VAR | --bearer-file F | --basic-env VAR] [--method M] [--origin O] [--issuer I] [--audience A] [--json]\n\nWalks DNS, TLS, the answer without and with the credential, the token, clocks, CORS, redirects\nand cookies, and ends in the primary reason. The credential is sent to URL only and never printed.")
@@ -41,7 +42,7 @@ func cmdDiagnose(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fs.Usage()
 		return exitInvalid
 	}
-	o := diagnose.Options{URL: url, Method: strings.ToUpper(*method), Origin: *origin, Issuer: *issuer, Audience: *audience, Timeout: *timeout}
+	o := diagnose.Options{URL: url, Method: strings.ToUpper(*method), Origin: *origin, Issuer: *issuer, Audience: *audience, Timeout: *timeout, CAFile: *caFile}
 	switch given := countNonEmpty(*bearerEnv, *bearerFile, *basicEnv); {
 	case given > 1:
 		fmt.Fprintln(stderr, "authwatch diagnose: give one of --bearer-env, --bearer-file, --basic-env")

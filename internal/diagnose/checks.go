@@ -24,7 +24,7 @@ func (d *diagnosis) runStep(id, kind string, step flows.Step) flows.StepResult {
 }
 
 func (d *diagnosis) httpStep(withCredential bool) *flows.HTTPStep {
-	s := &flows.HTTPStep{Method: d.o.Method, URL: flows.NewTemplate(d.o.URL)}
+	s := &flows.HTTPStep{Method: d.o.Method, URL: flows.NewTemplate(d.o.URL), TLSOptions: d.tls()}
 	if !withCredential {
 		s.Expect.Status = flows.Statuses(401, 403)
 		return s
@@ -99,7 +99,7 @@ func (d *diagnosis) clock(res flows.StepResult) {
 }
 
 func (d *diagnosis) discovery() {
-	res := d.runStep("issuer", "discovery", &flows.DiscoveryStep{Issuer: d.o.Issuer})
+	res := d.runStep("issuer", "discovery", &flows.DiscoveryStep{Issuer: d.o.Issuer, TLSOptions: d.tls()})
 	if f := res.Failure; f != nil {
 		d.r.add("issuer", Fail, f.Reason, "%s", f.Summary)
 		d.r.conclude(f)
@@ -133,7 +133,7 @@ func (d *diagnosis) token() {
 	d.r.Token = &flows.TokenEvidence{Fingerprint: redact.Fingerprint(raw), Kind: kind,
 		Header: map[string]any{"alg": t.Alg, "kid": t.Kid, "typ": t.Typ}, Claims: t.SafeClaims()}
 	d.r.add("token", Pass, "", "%s token %s: iss %s, aud %v, %s (%s)", kind, redact.Fingerprint(raw), t.Issuer, t.Audience, lifetime(t), why)
-	step := &flows.TokenCheckStep{Token: d.o.Credential, Issuer: d.o.Issuer}
+	step := &flows.TokenCheckStep{Token: d.o.Credential, Issuer: d.o.Issuer, TLSOptions: d.tls()}
 	if d.o.Audience != "" {
 		step.Expect.Audience = []string{d.o.Audience}
 	}
@@ -230,7 +230,7 @@ func withPlaceholderValue(setCookie string) string {
 }
 
 func (d *diagnosis) preflight() {
-	step := &flows.PreflightStep{URL: flows.NewTemplate(d.o.URL), Origin: d.o.Origin, Method: d.o.Method}
+	step := &flows.PreflightStep{URL: flows.NewTemplate(d.o.URL), Origin: d.o.Origin, Method: d.o.Method, TLSOptions: d.tls()}
 	if !d.o.Credential.IsZero() {
 		step.Headers = []string{"Authorization"}
 	}
@@ -264,3 +264,5 @@ func lifetime(t *jwtinspect.Token) string {
 	}
 	return fmt.Sprintf("expires in %s", left)
 }
+
+func (d *diagnosis) tls() flows.TLSOptions { return flows.TLSOptions{CAFile: d.o.CAFile} }

@@ -31,6 +31,8 @@ type Options struct {
 	Issuer         string
 	Audience       string
 	Timeout        time.Duration
+	// CAFile trusts a private CA (PEM) for every request.
+	CAFile string
 	// Secrets resolves the credential reference (default: the process).
 	Secrets flows.SecretSource
 }
