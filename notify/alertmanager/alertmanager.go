@@ -3,6 +3,7 @@ package alertmanager
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/authwatch/authwatch/flows"
 	"github.com/authwatch/authwatch/notify"
+	"github.com/authwatch/authwatch/notify/internal/httpsend"
 )
 
 // Alert names.
@@ -37,7 +39,7 @@ type Notifier struct {
 var _ notify.Notifier = (*Notifier)(nil)
 
 func newNotifier(c Config, d notify.Deps) *Notifier {
-	n := &Notifier{cfg: c, client: noRedirects(d.HTTP), secrets: d.Secrets, now: d.Now, log: d.Logger}
+	n := &Notifier{cfg: c, client: httpsend.NoRedirects(d.HTTP), secrets: d.Secrets, now: d.Now, log: d.Logger}
 	if n.now == nil {
 		n.now = time.Now
 	}
@@ -69,20 +71,30 @@ func (n *Notifier) Notify(ctx context.Context, ev notify.Event) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("alertmanager: %w", err)
 	}
+	body, err := json.Marshal(alerts)
+	if err != nil {
+		return false, fmt.Errorf("alertmanager: encoding the alerts: %w", err)
+	}
 	hdr, secrets, err := n.auth()
 	if err != nil {
-		return false, fmt.Errorf("alertmanager: %w", err)
+		return false, err
 	}
+	return n.postAll(ctx, httpsend.Request{Header: hdr, Body: body, Secrets: secrets})
+}
+
+// postAll posts r to each Alertmanager in turn until one accepts it; retry
+// is true when any refusal may pass on another attempt.
+func (n *Notifier) postAll(ctx context.Context, r httpsend.Request) (bool, error) {
 	var errs []error
 	retry := false
 	for _, base := range n.cfg.endpoints() {
-		u := strings.TrimSuffix(base, "/") + "/api/v2/alerts"
-		r, err := postJSON(ctx, n.client, u, hdr, alerts, n.now(), secrets...)
+		r.URL = strings.TrimSuffix(base, "/") + "/api/v2/alerts"
+		again, err := httpsend.Post(ctx, n.client, n.now(), r)
 		if err == nil {
 			n.logPartial(errs)
 			return false, nil
 		}
-		retry = retry || r
+		retry = retry || again
 		errs = append(errs, fmt.Errorf("%s: %w", base, err))
 	}
 	return retry, fmt.Errorf("alertmanager: %w", errors.Join(errs...))
@@ -100,24 +112,29 @@ func (n *Notifier) logPartial(errs []error) {
 func (n *Notifier) auth() (http.Header, []string, error) {
 	switch {
 	case n.cfg.BasicAuth != nil:
-		user, err := n.cfg.BasicAuth.Username.ExpandSecrets(n.secrets)
-		if err != nil {
-			return nil, nil, fmt.Errorf("basic_auth.username: %w", err)
-		}
-		pass, err := n.cfg.BasicAuth.Password.ExpandSecrets(n.secrets)
-		if err != nil {
-			return nil, nil, fmt.Errorf("basic_auth.password: %w", err)
-		}
-		cred := base64.StdEncoding.EncodeToString([]byte(user + ":" + pass))
-		return http.Header{"Authorization": {"Basic " + cred}}, []string{cred, pass}, nil
+		return n.basicAuth()
 	case !n.cfg.Bearer.IsZero():
-		tok, err := n.cfg.Bearer.ExpandSecrets(n.secrets)
+		tok, err := httpsend.ResolveSecret("alertmanager", "bearer", n.cfg.Bearer, n.secrets)
 		if err != nil {
-			return nil, nil, fmt.Errorf("bearer: %w", err)
+			return nil, nil, err
 		}
 		return http.Header{"Authorization": {"Bearer " + tok}}, []string{tok}, nil
 	}
 	return nil, nil, nil
+}
+
+// basicAuth is auth with basic_auth: the encoded pair is a secret too.
+func (n *Notifier) basicAuth() (http.Header, []string, error) {
+	user, err := httpsend.ResolveSecret("alertmanager", "basic_auth.username", n.cfg.BasicAuth.Username, n.secrets)
+	if err != nil {
+		return nil, nil, err
+	}
+	pass, err := httpsend.ResolveSecret("alertmanager", "basic_auth.password", n.cfg.BasicAuth.Password, n.secrets)
+	if err != nil {
+		return nil, nil, err
+	}
+	cred := base64.StdEncoding.EncodeToString([]byte(user + ":" + pass))
+	return http.Header{"Authorization": {"Basic " + cred}}, []string{cred, pass}, nil
 }
 
 func (n *Notifier) alerts(ev notify.Event) ([]postableAlert, error) {

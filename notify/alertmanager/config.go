@@ -17,13 +17,13 @@ package alertmanager
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/authwatch/authwatch/flows"
 	"github.com/authwatch/authwatch/notify"
+	"github.com/authwatch/authwatch/notify/internal/httpsend"
 )
 
 // DefaultAlertTTL is how long a firing alert stays firing in Alertmanager
@@ -79,11 +79,11 @@ func (c *Config) Validate() error {
 		errs = append(errs, flows.FieldErrorf("bearer", "give bearer or basic_auth, not both"))
 	}
 	if c.BasicAuth != nil {
-		errs = append(errs, checkSecret("basic_auth.username", c.BasicAuth.Username),
-			checkSecret("basic_auth.password", c.BasicAuth.Password))
+		errs = append(errs, httpsend.CheckTemplate("basic_auth.username", c.BasicAuth.Username, true),
+			httpsend.CheckTemplate("basic_auth.password", c.BasicAuth.Password, true))
 	}
 	if !c.Bearer.IsZero() {
-		errs = append(errs, checkSecret("bearer", c.Bearer))
+		errs = append(errs, httpsend.CheckTemplate("bearer", c.Bearer, true))
 	}
 	errs = append(errs, c.checkTTL())
 	return errors.Join(errs...)
@@ -118,24 +118,6 @@ func (c *Config) checkTTL() error {
 	return nil
 }
 
-// checkSecret checks a required secret setting without resolving it: step
-// outputs do not exist outside flows, and a malformed reference is reported
-// without echoing the text (it may be a literal secret).
-func checkSecret(path string, t flows.Template) error {
-	switch {
-	case t.IsZero():
-		return flows.FieldErrorf(path, "required: write e.g. ${env:NAME}, ${file:/path} or ${credential:NAME}")
-	case t.HasStepRefs():
-		return flows.FieldErrorf(path, "step outputs (${steps.ID.NAME}) are not available in notifier settings; use ${env:NAME}, ${file:/path} or ${credential:NAME}")
-	case len(t.Refs()) == 0:
-		// No reference: expanding reads nothing and reports a parse error.
-		if _, err := t.ExpandSecrets(flows.SecretSource{}); err != nil {
-			return flows.FieldErrorf(path, "malformed reference: write ${env:NAME}, ${file:/absolute/path} or ${credential:NAME}, and $${ for a literal ${")
-		}
-	}
-	return nil
-}
-
 // checkURL requires an absolute http(s) base URL without credentials;
 // credentials may go over plain http only to loopback hosts.
 func checkURL(path, raw string, hasAuth bool) error {
@@ -149,16 +131,8 @@ func checkURL(path, raw string, hasAuth bool) error {
 		return flows.FieldErrorf(path, "must not have a query or fragment")
 	case strings.Contains(u.Path, "/api/"):
 		return flows.FieldErrorf(path, "give the base URL (e.g. http://alertmanager:9093), not an API path")
-	case hasAuth && u.Scheme == "http" && !isLoopback(u.Hostname()):
+	case hasAuth && u.Scheme == "http" && !httpsend.IsLoopback(u.Hostname()):
 		return flows.FieldErrorf(path, "must use https when basic_auth or bearer is set (http is allowed only to localhost and loopback addresses): the credentials would travel in clear")
 	}
 	return nil
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

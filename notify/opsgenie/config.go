@@ -14,13 +14,12 @@ package opsgenie
 
 import (
 	"errors"
-	"net"
-	"net/url"
 	"slices"
 	"strings"
 
 	"github.com/authwatch/authwatch/flows"
 	"github.com/authwatch/authwatch/notify"
+	"github.com/authwatch/authwatch/notify/internal/httpsend"
 )
 
 // Opsgenie's API hosts.
@@ -59,8 +58,8 @@ func (c *Config) Validate() error {
 		c.URL = DefaultURL
 	}
 	errs := []error{
-		checkSecret("api_key", c.APIKey),
-		checkURL("url", c.URL),
+		httpsend.CheckTemplate("api_key", c.APIKey, true),
+		httpsend.CheckAPIURL("url", c.URL, "the API key"),
 	}
 	if c.Priority != "" && !slices.Contains(priorities, c.Priority) {
 		errs = append(errs, flows.FieldErrorf("priority", "must be one of %s, got %q", strings.Join(priorities, ", "), c.Priority))
@@ -71,47 +70,4 @@ func (c *Config) Validate() error {
 // New makes the notifier.
 func (c *Config) New(d notify.Deps) (notify.Notifier, error) {
 	return newNotifier(*c, d), nil
-}
-
-// checkSecret checks a required secret setting without resolving it: step
-// outputs do not exist outside flows, and a malformed reference is reported
-// without echoing the text (it may be a literal secret).
-func checkSecret(path string, t flows.Template) error {
-	switch {
-	case t.IsZero():
-		return flows.FieldErrorf(path, "required: write e.g. ${env:NAME}, ${file:/path} or ${credential:NAME}")
-	case t.HasStepRefs():
-		return flows.FieldErrorf(path, "step outputs (${steps.ID.NAME}) are not available in notifier settings; use ${env:NAME}, ${file:/path} or ${credential:NAME}")
-	case len(t.Refs()) == 0:
-		// No reference: expanding reads nothing and reports a parse error.
-		if _, err := t.ExpandSecrets(flows.SecretSource{}); err != nil {
-			return flows.FieldErrorf(path, "malformed reference: write ${env:NAME}, ${file:/absolute/path} or ${credential:NAME}, and $${ for a literal ${")
-		}
-	}
-	return nil
-}
-
-// checkURL requires an absolute https URL without credentials; plain http
-// is allowed only to loopback hosts (the API key travels in a header).
-func checkURL(path, raw string) error {
-	u, err := url.Parse(raw)
-	switch {
-	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
-		return flows.FieldErrorf(path, "must be an absolute https URL, got %q", raw)
-	case u.User != nil:
-		return flows.FieldErrorf(path, "must not carry credentials")
-	case u.RawQuery != "" || u.Fragment != "":
-		return flows.FieldErrorf(path, "must not have a query or fragment")
-	case u.Scheme == "http" && !isLoopback(u.Hostname()):
-		return flows.FieldErrorf(path, "must use https (http is allowed only to localhost and loopback addresses): the API key would travel in clear")
-	}
-	return nil
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/authwatch/authwatch/flows"
 	"github.com/authwatch/authwatch/notify"
+	"github.com/authwatch/authwatch/notify/internal/httpsend"
 )
 
 // Alert API v2 limits (https://docs.opsgenie.com/docs/alert-api).
@@ -43,7 +45,7 @@ type Notifier struct {
 var _ notify.Notifier = (*Notifier)(nil)
 
 func newNotifier(c Config, d notify.Deps) *Notifier {
-	n := &Notifier{cfg: c, client: noRedirects(d.HTTP), secrets: d.Secrets, now: d.Now, log: d.Logger}
+	n := &Notifier{cfg: c, client: httpsend.NoRedirects(d.HTTP), secrets: d.Secrets, now: d.Now, log: d.Logger}
 	if n.now == nil {
 		n.now = time.Now
 	}
@@ -83,16 +85,29 @@ func (n *Notifier) Notify(ctx context.Context, ev notify.Event) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("opsgenie: %w", err)
 	}
-	key, err := n.cfg.APIKey.ExpandSecrets(n.secrets)
+	key, err := httpsend.ResolveSecret("opsgenie", "api_key", n.cfg.APIKey, n.secrets)
 	if err != nil {
-		return false, fmt.Errorf("opsgenie: api_key: %w", err)
+		return false, err
 	}
-	hdr := http.Header{"Authorization": {"GenieKey " + key}}
-	u := strings.TrimSuffix(n.cfg.URL, "/") + path
-	if retry, err := postJSON(ctx, n.client, u, hdr, body, n.now(), key); err != nil {
+	if retry, err := n.post(ctx, path, body, key); err != nil {
 		return retry, fmt.Errorf("opsgenie: %s: %w", ev.Type, err)
 	}
 	return false, nil
+}
+
+// post sends body to the API path, authenticated with key: the secret to
+// scrub.
+func (n *Notifier) post(ctx context.Context, path string, body any, key string) (bool, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return false, fmt.Errorf("encoding the request: %w", err)
+	}
+	return httpsend.Post(ctx, n.client, n.now(), httpsend.Request{
+		URL:     strings.TrimSuffix(n.cfg.URL, "/") + path,
+		Header:  http.Header{"Authorization": {"GenieKey " + key}},
+		Body:    b,
+		Secrets: []string{key},
+	})
 }
 
 // request is the API path and body for an event.
@@ -294,4 +309,16 @@ func sortedKeys(m map[string]string) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// truncate shortens s to at most n runes, marking the cut with "…".
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
 }

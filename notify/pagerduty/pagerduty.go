@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/authwatch/authwatch/flows"
 	"github.com/authwatch/authwatch/notify"
+	"github.com/authwatch/authwatch/notify/internal/httpsend"
 )
 
 // Events API v2 limits (https://developer.pagerduty.com/docs/events-api-v2/trigger-events/).
@@ -33,7 +35,7 @@ type Notifier struct {
 var _ notify.Notifier = (*Notifier)(nil)
 
 func newNotifier(c Config, d notify.Deps) *Notifier {
-	n := &Notifier{cfg: c, client: noRedirects(d.HTTP), secrets: d.Secrets, now: d.Now, log: d.Logger}
+	n := &Notifier{cfg: c, client: httpsend.NoRedirects(d.HTTP), secrets: d.Secrets, now: d.Now, log: d.Logger}
 	if n.now == nil {
 		n.now = time.Now
 	}
@@ -77,18 +79,27 @@ func (n *Notifier) Notify(ctx context.Context, ev notify.Event) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("pagerduty: %w", err)
 	}
-	key, err := n.cfg.RoutingKey.ExpandSecrets(n.secrets)
+	key, err := httpsend.ResolveSecret("pagerduty", "routing_key", n.cfg.RoutingKey, n.secrets)
 	if err != nil {
-		return false, fmt.Errorf("pagerduty: routing_key: %w", err)
+		return false, err
 	}
-	url := strings.TrimSuffix(n.cfg.URL, "/") + "/v2/enqueue"
 	for _, m := range msgs {
 		m.RoutingKey = key
-		if retry, err := postJSON(ctx, n.client, url, nil, m, n.now(), key); err != nil {
+		if retry, err := n.post(ctx, m); err != nil {
 			return retry, fmt.Errorf("pagerduty: %s %s: %w", m.EventAction, m.DedupKey, err)
 		}
 	}
 	return false, nil
+}
+
+// post sends one event; the routing key in it is the secret to scrub.
+func (n *Notifier) post(ctx context.Context, m message) (bool, error) {
+	body, err := json.Marshal(m)
+	if err != nil {
+		return false, fmt.Errorf("encoding the request: %w", err)
+	}
+	url := strings.TrimSuffix(n.cfg.URL, "/") + "/v2/enqueue"
+	return httpsend.Post(ctx, n.client, n.now(), httpsend.Request{URL: url, Body: body, Secrets: []string{m.RoutingKey}})
 }
 
 func (n *Notifier) messages(ev notify.Event) ([]message, error) {
@@ -249,4 +260,16 @@ func evidence(facts []notify.Fact) map[string]string {
 		m[f.Name] = f.Value
 	}
 	return m
+}
+
+// truncate shortens s to at most n runes, marking the cut with "…".
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
 }

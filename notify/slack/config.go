@@ -24,7 +24,7 @@ import (
 
 	"github.com/authwatch/authwatch/flows"
 	"github.com/authwatch/authwatch/notify"
-	"github.com/authwatch/authwatch/notify/webhook"
+	"github.com/authwatch/authwatch/notify/internal/httpsend"
 )
 
 func init() {
@@ -53,7 +53,7 @@ var channelPattern = regexp.MustCompile(`^(#[\p{Ll}\p{Lo}\p{N}_.-]{1,80}|@[\w.-]
 
 // Validate checks the settings; each error is a flows.FieldError.
 func (c *Config) Validate() error {
-	errs := []error{webhook.CheckURLTemplate("url", c.URL, false)}
+	errs := []error{httpsend.CheckURLTemplate("url", c.URL, false)}
 	if c.Channel != "" && !channelPattern.MatchString(c.Channel) {
 		errs = append(errs, flows.FieldErrorf("channel", "must be #channel-name (lowercase, no spaces), @user or a channel id such as C0123ABCD, got %q", c.Channel))
 	}

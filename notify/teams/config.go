@@ -22,7 +22,7 @@ package teams
 import (
 	"github.com/authwatch/authwatch/flows"
 	"github.com/authwatch/authwatch/notify"
-	"github.com/authwatch/authwatch/notify/webhook"
+	"github.com/authwatch/authwatch/notify/internal/httpsend"
 )
 
 func init() {
@@ -44,7 +44,7 @@ var _ notify.Config = (*Config)(nil)
 
 // Validate checks the settings; each error is a flows.FieldError.
 func (c *Config) Validate() error {
-	return webhook.CheckURLTemplate("url", c.URL, false)
+	return httpsend.CheckURLTemplate("url", c.URL, false)
 }
 
 // New makes the notifier.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/authwatch/authwatch/flows"
 	"github.com/authwatch/authwatch/notify"
+	"github.com/authwatch/authwatch/notify/internal/httpsend"
 )
 
 func init() {
@@ -50,8 +51,8 @@ var ownHeaders = []string{"Content-Type", "Content-Length", "Host", "User-Agent"
 // Validate checks the settings; each error is a flows.FieldError.
 func (c *Config) Validate() error {
 	errs := []error{
-		CheckURLTemplate("url", c.URL, c.AllowHTTP),
-		CheckTemplate("hmac_secret", c.HMACSecret, false),
+		httpsend.CheckURLTemplate("url", c.URL, c.AllowHTTP),
+		httpsend.CheckTemplate("hmac_secret", c.HMACSecret, false),
 	}
 	for _, name := range sortedKeys(c.Headers) {
 		errs = append(errs, checkHeader(name, c.Headers[name]))
@@ -68,7 +69,7 @@ func checkHeader(name string, v flows.Template) error {
 	case slices.Contains(ownHeaders, canon) || strings.HasPrefix(canon, "X-Authwatch-"):
 		return flows.FieldErrorf(path, "%s is set by authwatch and cannot be configured", canon)
 	}
-	if err := CheckTemplate(path, v, false); err != nil {
+	if err := httpsend.CheckTemplate(path, v, false); err != nil {
 		return err
 	}
 	if len(v.Refs()) == 0 {

@@ -86,10 +86,4 @@
 // With a shell, for a body saved in body.json:
 //
 //	{ printf '%s.' "$TS"; cat body.json; } | openssl dgst -sha256 -hmac "$KEY" | sed 's/^.*= /sha256=/'
-//
-// # For other kinds
-//
-// Post, CheckURL, CheckTemplate, CheckURLTemplate, ResolveURL and
-// ResolveSecret are shared with the chat kinds (slack, teams) that POST
-// JSON to a URL holding a token.
 package webhook

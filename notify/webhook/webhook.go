@@ -16,6 +16,7 @@ import (
 
 	"github.com/authwatch/authwatch/flows"
 	"github.com/authwatch/authwatch/notify"
+	"github.com/authwatch/authwatch/notify/internal/httpsend"
 )
 
 // Version is the payload schema's version (schema.json). Fields may be
@@ -29,7 +30,7 @@ const (
 	HeaderDelivery  = "X-Authwatch-Delivery"      // the event id: the same on every retry of one event
 	HeaderTimestamp = "X-Authwatch-Timestamp"     // unix seconds when signed (with hmac_secret)
 	HeaderSignature = "X-Authwatch-Signature-256" // "sha256=" + hex HMAC-SHA256 of timestamp + "." + body
-	UserAgent       = "authwatch"
+	UserAgent       = httpsend.UserAgent
 )
 
 // Payload is the JSON body of every request; schema.json describes it.
@@ -66,7 +67,7 @@ type Notifier struct {
 var _ notify.Notifier = (*Notifier)(nil)
 
 func newNotifier(c Config, d notify.Deps) *Notifier {
-	n := &Notifier{cfg: c, client: NoRedirects(d.HTTP), secrets: d.Secrets, now: d.Now}
+	n := &Notifier{cfg: c, client: httpsend.NoRedirects(d.HTTP), secrets: d.Secrets, now: d.Now}
 	if n.now == nil {
 		n.now = time.Now
 	}
@@ -77,7 +78,7 @@ func newNotifier(c Config, d notify.Deps) *Notifier {
 // and HMAC key are resolved on every call, so rotated secrets are used at
 // once.
 func (n *Notifier) Notify(ctx context.Context, ev notify.Event) (bool, error) {
-	u, retry, err := ResolveURL("webhook", "url", n.cfg.URL, n.secrets, n.cfg.AllowHTTP)
+	u, retry, err := httpsend.ResolveURL("webhook", "url", n.cfg.URL, n.secrets, n.cfg.AllowHTTP)
 	if err != nil {
 		return retry, err
 	}
@@ -91,7 +92,7 @@ func (n *Notifier) Notify(ctx context.Context, ev notify.Event) (bool, error) {
 	}
 	now := n.now()
 	if !n.cfg.HMACSecret.IsZero() {
-		key, err := ResolveSecret("webhook", "hmac_secret", n.cfg.HMACSecret, n.secrets)
+		key, err := httpsend.ResolveSecret("webhook", "hmac_secret", n.cfg.HMACSecret, n.secrets)
 		if err != nil {
 			return true, err
 		}
@@ -104,7 +105,11 @@ func (n *Notifier) Notify(ctx context.Context, ev notify.Event) (bool, error) {
 		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()
 	}
-	return Post(ctx, n.client, now, Request{Kind: "webhook", URL: u, Header: hdr, Body: body, Secrets: secrets})
+	r := httpsend.Request{URL: u, Header: hdr, Body: body, Secrets: append(secrets, httpsend.URLSecrets(u)...)}
+	if retry, err := httpsend.Post(ctx, n.client, now, r); err != nil {
+		return retry, fmt.Errorf("webhook: %w", err)
+	}
+	return false, nil
 }
 
 // headers returns the request's headers and the resolved values of the
@@ -113,7 +118,7 @@ func (n *Notifier) headers(ev notify.Event) (http.Header, []string, error) {
 	hdr := http.Header{}
 	var secrets []string
 	for _, name := range sortedKeys(n.cfg.Headers) {
-		v, err := ResolveSecret("webhook", "headers."+name, n.cfg.Headers[name], n.secrets)
+		v, err := httpsend.ResolveSecret("webhook", "headers."+name, n.cfg.Headers[name], n.secrets)
 		if err != nil {
 			return nil, nil, err
 		}

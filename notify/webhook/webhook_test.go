@@ -19,6 +19,7 @@ import (
 
 	"github.com/authwatch/authwatch/flows"
 	"github.com/authwatch/authwatch/notify"
+	"github.com/authwatch/authwatch/notify/internal/httpsend"
 	"github.com/authwatch/authwatch/notify/notifytest"
 )
 
@@ -344,7 +345,7 @@ func TestWebhookEchoedSecrets(t *testing.T) {
 		t.Fatalf("Notify = (%v, %v), want a final error", retry, err)
 	}
 	notifytest.CheckNoSecretInError(t, err)
-	var se *StatusError
+	var se *httpsend.StatusError
 	if !errors.As(err, &se) || se.Code != 404 || !strings.Contains(se.Excerpt, "no route for POST") {
 		t.Errorf("error %v, want a StatusError 404 with the body's start", err)
 	}
@@ -359,7 +360,7 @@ func TestWebhookNoRedirect(t *testing.T) {
 	rcv := notifytest.NewReceiver(t)
 	n, _ := newWebhook(t, signedConfig(), signedEnv(rcv.URL))
 	redirect := &redirectingClient{to: target.URL + "/elsewhere"}
-	n.(*Notifier).client = NoRedirects(redirect.client())
+	n.(*Notifier).client = httpsend.NoRedirects(redirect.client())
 	retry, err := n.Notify(context.Background(), notifytest.Event(notify.Opened))
 	if err == nil || retry || !strings.Contains(err.Error(), "redirects to "+target.URL+"/…") {
 		t.Errorf("Notify = (%v, %v), want a final error naming the redirect", retry, err)

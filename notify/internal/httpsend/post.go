@@ -1,8 +1,10 @@
-package webhook
-
-// HTTP delivery shared by the kinds that POST JSON to a URL holding a
-// secret (webhook, slack, teams): one attempt, classified per the
-// notify.Notifier contract, with every secret scrubbed from the error.
+// Package httpsend makes one HTTP delivery attempt for a notifier kind that
+// POSTs JSON (webhook, slack, teams, pagerduty, opsgenie, alertmanager):
+// it builds the request, sends it without following redirects, and
+// classifies the answer per notify.Notifier, with every secret the caller
+// names scrubbed from the error. It also holds the checks of the settings
+// such an attempt needs: URLs, and templates that reference secrets.
+package httpsend
 
 import (
 	"bytes"
@@ -10,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -20,6 +21,9 @@ import (
 	"github.com/authwatch/authwatch/internal/redact"
 	"github.com/authwatch/authwatch/notify"
 )
+
+// UserAgent is sent with every request that does not set its own.
+const UserAgent = "authwatch"
 
 // Limits of a delivery's error.
 const (
@@ -31,16 +35,17 @@ const (
 
 // Request is one delivery: a POST of Body to URL.
 type Request struct {
-	// Kind names the notifier kind in errors ("slack").
-	Kind string
-	// URL is the resolved URL. It is treated as a secret: errors show its
-	// scheme and host only.
+	// URL is where to POST. Errors show its scheme and host only (ShowURL),
+	// as a webhook's URL holds a token; put URLSecrets(URL) in Secrets when
+	// it does, so an echo of it is scrubbed too.
 	URL string
-	// Header is sent as is; the caller sets Content-Type.
+	// Header is sent as is; Content-Type defaults to application/json and
+	// User-Agent to UserAgent.
 	Header http.Header
 	Body   []byte
-	// Secrets are other resolved secret values (header values, keys) to
-	// scrub from errors, should the receiver echo them.
+	// Secrets are resolved secret values (URLSecrets of a URL holding a
+	// token, header values, keys) to scrub from errors, should the receiver
+	// echo them.
 	Secrets []string
 }
 
@@ -68,34 +73,61 @@ func (e *StatusError) Error() string {
 // notify.Notifier: a 2xx is delivered (false, nil); 408, 429 and 5xx may
 // succeed later (retry true, wrapping a *notify.RetryAfterError when the
 // receiver sent Retry-After, read against now); a network error or an
-// expired context may too; other statuses, redirects included, will not.
+// expired context may too, even when an answer came as it expired; other
+// statuses, redirects included, will not. Errors do not name the kind:
+// the caller adds it, with its own context.
 //
 // The client must not follow redirects (see NoRedirects): a receiver that
 // moved is a configuration to fix, and following it would send the payload
 // (and its headers) to a place nobody configured.
 func Post(ctx context.Context, client *http.Client, now time.Time, r Request) (retry bool, err error) {
 	sec, longest := scrubber(r)
-	target := ShowURL(r.URL)
+	req, err := newRequest(ctx, r)
+	if err != nil {
+		return false, errors.New("url is not a valid URL") // not err: it quotes the URL
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		cause := transportCause(err)
+		return true, &sendError{msg: "POST " + ShowURL(r.URL) + ": " + sec.String(cause.Error()), err: cause}
+	}
+	defer resp.Body.Close()
+	switch {
+	case ctx.Err() != nil:
+		// The answer raced the attempt's deadline: the caller has given up on
+		// this attempt, so it counts as failed whatever the status, and the
+		// event may be sent again (delivery is at least once).
+		return true, fmt.Errorf("POST %s: %w (answer %s came too late)", ShowURL(r.URL), ctx.Err(), resp.Status)
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit))
+		return false, nil
+	}
+	return refused(resp, r.URL, now, excerpt(resp.Body, sec, longest))
+}
+
+func newRequest(ctx context.Context, r Request) (*http.Request, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.URL, bytes.NewReader(r.Body))
 	if err != nil {
-		return false, fmt.Errorf("%s: url is not a valid URL", r.Kind)
+		return nil, err
 	}
 	for k, v := range r.Header {
 		req.Header[k] = v
 	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return true, &sendError{msg: fmt.Sprintf("%s: POST %s: %s", r.Kind, target, sec.String(transportCause(err).Error())), err: transportCause(err)}
+	if req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/json")
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit))
-		return false, nil
+	if req.Header.Get("User-Agent") == "" {
+		req.Header.Set("User-Agent", UserAgent)
 	}
-	se := &StatusError{Code: resp.StatusCode, Status: resp.Status, Target: target, Excerpt: excerpt(resp.Body, sec, longest)}
-	err = fmt.Errorf("%s: %w", r.Kind, se)
+	return req, nil
+}
+
+// refused is the outcome of a status other than 2xx: the StatusError, with
+// where a redirect points (scheme and host) so the URL can be fixed.
+func refused(resp *http.Response, rawURL string, now time.Time, excerpt string) (bool, error) {
+	var err error = &StatusError{Code: resp.StatusCode, Status: resp.Status, Target: ShowURL(rawURL), Excerpt: excerpt}
 	if loc := resp.Header.Get("Location"); resp.StatusCode >= 300 && resp.StatusCode < 400 && loc != "" {
-		err = fmt.Errorf("%w (the receiver redirects to %s: configure the final URL)", err, ShowURL(resolveRef(r.URL, loc)))
+		err = fmt.Errorf("%w (the receiver redirects to %s: configure the final URL)", err, ShowURL(resolveRef(rawURL, loc)))
 	}
 	if !retryable(resp.StatusCode) {
 		return false, err
@@ -129,35 +161,14 @@ func transportCause(err error) error {
 	return err
 }
 
-// scrubber knows every secret of a request: the URL whole and in parts
-// (path, query, each long path segment and query value, userinfo). It also
-// returns the longest secret's length.
+// scrubber knows every secret of a request. It also returns the longest
+// one's length, escaped forms included (they are scrubbed too).
 func scrubber(r Request) (*redact.Secrets, int) {
 	var s redact.Secrets
-	longest := len(r.URL)
-	for _, v := range r.Secrets {
-		longest = max(longest, len(v))
-	}
 	s.Add(r.Secrets...)
-	s.Add(r.URL)
-	u, err := url.Parse(r.URL)
-	if err != nil {
-		return &s, longest
-	}
-	s.Add(u.EscapedPath(), u.Path, u.RawQuery)
-	for _, seg := range strings.Split(u.Path, "/") {
-		if len(seg) >= 8 {
-			s.Add(seg)
-		}
-	}
-	for _, vs := range u.Query() {
-		s.Add(vs...)
-	}
-	if u.User != nil {
-		s.Add(u.User.String())
-		if p, ok := u.User.Password(); ok {
-			s.Add(p)
-		}
+	longest := 0
+	for _, v := range r.Secrets {
+		longest = max(longest, len(v), len(url.QueryEscape(v)), len(url.PathEscape(v)))
 	}
 	return &s, longest
 }
@@ -180,32 +191,6 @@ func excerpt(body io.Reader, sec *redact.Secrets, longest int) string {
 	return s
 }
 
-// ShowURL returns what errors may show of a URL that may hold a secret:
-// scheme and host, with "/…" when there was more.
-func ShowURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return "(url not shown)"
-	}
-	s := u.Scheme + "://" + u.Host
-	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
-		s += "/…"
-	}
-	return s
-}
-
-func resolveRef(base, ref string) string {
-	b, err := url.Parse(base)
-	if err != nil {
-		return ""
-	}
-	r, err := b.Parse(ref)
-	if err != nil {
-		return ""
-	}
-	return r.String()
-}
-
 // RetryAfter reads a Retry-After header: delay-seconds or an HTTP date
 // (RFC 9110 §10.2.3), against now. A value more than a day away is a broken
 // header, not an instruction.
@@ -215,7 +200,7 @@ func RetryAfter(v string, now time.Time) (time.Duration, bool) {
 		return 0, false
 	}
 	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n < 0 || n > int64(maxRetryAfter/time.Second) {
+		if n < 0 || n > int64(maxRetryAfter/time.Second) { // checked before multiplying: no overflow
 			return 0, false
 		}
 		return time.Duration(n) * time.Second, true
@@ -228,40 +213,15 @@ func RetryAfter(v string, now time.Time) (time.Duration, bool) {
 	return d, d <= maxRetryAfter
 }
 
-// NoRedirects returns a copy of c (or of a default client when c is nil)
-// that does not follow redirects: Post reports them instead.
+// NoRedirects returns a copy of c that does not follow redirects: Post
+// reports them instead (a redirected POST becomes a GET without its body,
+// so a 2xx at the end of one would not mean delivered). Without c, it is a
+// default client with a 30s timeout, so that an attempt always ends.
 func NoRedirects(c *http.Client) *http.Client {
-	var out http.Client
+	out := http.Client{Timeout: 30 * time.Second}
 	if c != nil {
 		out = *c
 	}
 	out.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &out
-}
-
-// CheckURL checks a resolved URL without showing it: absolute, https (or
-// http to a loopback address when allowHTTP), no credentials in it.
-func CheckURL(raw string, allowHTTP bool) error {
-	u, err := url.Parse(raw)
-	switch {
-	case err != nil:
-		return errors.New("is not a valid URL")
-	case u.Scheme != "https" && u.Scheme != "http", u.Host == "":
-		return errors.New("must be an absolute https:// URL")
-	case u.User != nil:
-		return errors.New("must not carry a user name or password (use headers)")
-	case u.Scheme == "http" && !allowHTTP:
-		return errors.New("must use https (the payload and any token in the URL would travel in clear)")
-	case u.Scheme == "http" && !isLoopback(u.Hostname()):
-		return errors.New("may use http only to localhost or a loopback address (allow_http is for local receivers); use https")
-	}
-	return nil
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

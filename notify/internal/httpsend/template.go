@@ -1,7 +1,7 @@
-package webhook
+package httpsend
 
-// Checks and resolution of secret settings, shared by the kinds that take
-// a webhook URL (webhook, slack, teams).
+// Checks and resolution of settings that reference secrets: URLs holding a
+// token, header values, keys.
 
 import (
 	"fmt"
@@ -75,8 +75,9 @@ func ResolveURL(kind, path string, t flows.Template, src flows.SecretSource, all
 	return u, false, nil
 }
 
-// ResolveSecret expands a secret setting (a header value, a key). A secret
-// that cannot be read may be there on the next attempt: retry is true.
+// ResolveSecret expands a secret setting (a header value, a key); the
+// error names the kind and the setting. Whether a secret that cannot be
+// read is worth another attempt is the kind's choice.
 func ResolveSecret(kind, path string, t flows.Template, src flows.SecretSource) (string, error) {
 	v, err := t.ExpandSecrets(src)
 	if err != nil {

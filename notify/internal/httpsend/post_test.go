@@ -1,4 +1,4 @@
-package webhook
+package httpsend
 
 import (
 	"net/http"
@@ -91,7 +91,7 @@ func TestCheckURL(t *testing.T) {
 // itself in the error.
 func TestExcerptCutSecret(t *testing.T) {
 	url := "https://h.example/hooks/" + notifytest.WebhookToken
-	sec, longest := scrubber(Request{URL: url})
+	sec, longest := scrubber(Request{URL: url, Secrets: URLSecrets(url)})
 	body := strings.Repeat(" ", readLimit-10) + notifytest.WebhookToken
 	got := excerpt(strings.NewReader(body), sec, longest)
 	if strings.Contains(got, notifytest.WebhookToken[:10]) {
