@@ -109,8 +109,8 @@ func upper(s string) string {
 // Notify makes one delivery attempt within ctx (the outbox sets a
 // per-attempt timeout under an overall deadline). It returns nil when the
 // receiver accepted the event; otherwise retry says whether another attempt
-// may succeed (network errors, 429, 5xx: true; 4xx other than 429, bad
-// configuration: false). An error must never contain a secret (a webhook
+// may succeed (network errors, 408, 429, 5xx, an answer after the attempt's
+// deadline: true; other 4xx, a redirect, bad configuration: false). An error must never contain a secret (a webhook
 // URL with a token in it, an API key).
 type Notifier interface {
 	Notify(ctx context.Context, ev Event) (retry bool, err error)
