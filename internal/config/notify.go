@@ -89,7 +89,7 @@ func withoutKind(m *ast.MappingNode) *ast.MappingNode {
 func (c *Config) validateAlerting() error {
 	var errs []error
 	known := func(name string) bool { _, ok := c.Notifiers[name]; return ok }
-	errs = append(errs, flows.PrefixErrors("routes", routing.Validate(c.Routes, known)))
+	errs = append(errs, routing.Validate(c.Routes, known)) // its paths start with routes[i]
 	if err := c.AlertPolicy().Validate(); err != nil {
 		errs = append(errs, flows.PrefixErrors("policy", err))
 	}

@@ -53,14 +53,22 @@ func (a *alerting) setFlows(fs []*flows.Flow) {
 		if f.Alert != nil {
 			ov := incident.Override{OpenAfter: f.Alert.OpenAfter, ResolveAfter: f.Alert.ResolveAfter, Warnings: f.Alert.Warnings}
 			if !f.Alert.RemindEvery.IsZero() {
-				d := f.Alert.RemindEvery.Std()
-				ov.RemindEvery = &d
+				ov.RemindEvery = &f.Alert.RemindEvery
 			}
 			o[f.Name] = ov
 		}
 	}
 	a.mu.Lock()
 	a.overrides = o
+	keep := make(map[string]bool, len(fs))
+	for _, f := range fs {
+		keep[f.Name] = true
+	}
+	for flow := range a.states {
+		if !keep[flow] {
+			delete(a.states, flow) // a removed flow neither reminds nor resolves
+		}
+	}
 	a.mu.Unlock()
 }
 

@@ -35,6 +35,11 @@ func (m *Main) observeBacklog(ctx context.Context) {
 		return
 	}
 	var trouble []string
+	for name := range m.cfg.Notifiers {
+		if _, queued := b[name]; !queued {
+			m.metrics.Backlog(name, 0) // drained: the gauge must say so
+		}
+	}
 	for name, q := range b {
 		m.metrics.Backlog(name, q.Pending)
 		if q.Dead > 0 || (q.Pending > 0 && time.Since(q.Oldest) > 10*time.Minute) {

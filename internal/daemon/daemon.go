@@ -197,6 +197,12 @@ func (m *Main) shutdown(srv *http.Server) error {
 
 func (m *Main) prune(ctx context.Context) {
 	maxAge, maxRuns := m.cfg.RetentionPolicy()
+	if m.alert != nil {
+		// Delivered and refused pages are kept a week for the status page.
+		if _, err := m.alert.outbox.PruneOutbox(ctx, time.Now().Add(-7*24*time.Hour)); err != nil {
+			m.log.Error("pruning the notification outbox failed", "err", err)
+		}
+	}
 	n, err := m.store.Prune(ctx, time.Now(), store.Retention{MaxAge: maxAge, MaxRunsPerFlow: maxRuns})
 	if err != nil {
 		m.log.Error("pruning run history failed", "err", err)

@@ -84,7 +84,11 @@ func (s *Sender) Run(ctx context.Context) {
 	s.mu.Lock()
 	kick := s.kick
 	s.mu.Unlock()
-	sem := make(chan struct{}, max(s.Workers, 1))
+	workers := s.Workers
+	if workers <= 0 {
+		workers = DefaultWorkers // a hung receiver must not hold up the others' pages
+	}
+	sem := make(chan struct{}, workers)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	ticker := time.NewTicker(pollInterval)

@@ -121,10 +121,10 @@ func (s Silence) Validate() error {
 // a cron schedule (5 fields, e.g. "0 2 * * SUN"; in the daemon's time zone
 // unless it starts with CRON_TZ=Area/City).
 type MaintenanceWindow struct {
-	Matchers Matchers      `yaml:"matchers" json:"matchers"`
-	Cron     string        `yaml:"cron" json:"cron"`
-	Duration time.Duration `yaml:"duration" json:"duration"`
-	Comment  string        `yaml:"comment,omitempty" json:"comment,omitempty"`
+	Matchers Matchers       `yaml:"matchers" json:"matchers"`
+	Cron     string         `yaml:"cron" json:"cron"`
+	Duration flows.Duration `yaml:"duration" json:"duration"`
+	Comment  string         `yaml:"comment,omitempty" json:"comment,omitempty"`
 }
 
 // ActiveSince returns the start of the occurrence of w that covers now:
@@ -133,10 +133,10 @@ type MaintenanceWindow struct {
 // one, if it is not after now.
 func (w MaintenanceWindow) ActiveSince(now time.Time) (time.Time, bool) {
 	sched, err := schedule(w.Cron)
-	if err != nil || w.Duration <= 0 {
+	if err != nil || w.Duration.Std() <= 0 {
 		return time.Time{}, false
 	}
-	start := sched.Next(now.Add(-w.Duration))
+	start := sched.Next(now.Add(-w.Duration.Std()))
 	if start.IsZero() || start.After(now) {
 		return time.Time{}, false
 	}
@@ -149,7 +149,7 @@ func (w MaintenanceWindow) Validate() error {
 	if _, err := schedule(w.Cron); err != nil {
 		errs = append(errs, flows.FieldErrorf("cron", "%v", err))
 	}
-	if w.Duration <= 0 {
+	if w.Duration.Std() <= 0 {
 		errs = append(errs, flows.FieldErrorf("duration", "must be positive (how long each window lasts, e.g. 2h), got %s", w.Duration))
 	}
 	return errors.Join(errs...)

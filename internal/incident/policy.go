@@ -86,12 +86,12 @@ func DefaultPolicy() Policy {
 // Override changes some fields of a Policy, for one flow; nil keeps the
 // base value. OpenWindow or Flap set to their zero value turn them off.
 type Override struct {
-	OpenAfter    *int           `yaml:"open_after,omitempty" json:"open_after,omitempty"`
-	OpenWindow   *Window        `yaml:"open_window,omitempty" json:"open_window,omitempty"`
-	ResolveAfter *int           `yaml:"resolve_after,omitempty" json:"resolve_after,omitempty"`
-	RemindEvery  *time.Duration `yaml:"remind_every,omitempty" json:"remind_every,omitempty"`
-	Flap         *FlapPolicy    `yaml:"flap,omitempty" json:"flap,omitempty"`
-	Warnings     *bool          `yaml:"warnings,omitempty" json:"warnings,omitempty"`
+	OpenAfter    *int            `yaml:"open_after,omitempty" json:"open_after,omitempty"`
+	OpenWindow   *Window         `yaml:"open_window,omitempty" json:"open_window,omitempty"`
+	ResolveAfter *int            `yaml:"resolve_after,omitempty" json:"resolve_after,omitempty"`
+	RemindEvery  *flows.Duration `yaml:"remind_every,omitempty" json:"remind_every,omitempty"`
+	Flap         *FlapPolicy     `yaml:"flap,omitempty" json:"flap,omitempty"`
+	Warnings     *bool           `yaml:"warnings,omitempty" json:"warnings,omitempty"`
 }
 
 // Merge returns p with the fields o sets replaced.
@@ -99,7 +99,9 @@ func (p Policy) Merge(o Override) Policy {
 	set(&p.OpenAfter, o.OpenAfter)
 	set(&p.OpenWindow, o.OpenWindow)
 	set(&p.ResolveAfter, o.ResolveAfter)
-	set(&p.RemindEvery, o.RemindEvery)
+	if o.RemindEvery != nil {
+		p.RemindEvery = o.RemindEvery.Std()
+	}
 	set(&p.Flap, o.Flap)
 	set(&p.Warnings, o.Warnings)
 	return p

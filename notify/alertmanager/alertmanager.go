@@ -77,7 +77,7 @@ func (n *Notifier) Notify(ctx context.Context, ev notify.Event) (bool, error) {
 	}
 	hdr, secrets, err := n.auth()
 	if err != nil {
-		return false, err
+		return true, err // the secret file may be mid-rotation: retry, do not drop the page
 	}
 	return n.postAll(ctx, httpsend.Request{Header: hdr, Body: body, Secrets: secrets})
 }

@@ -87,7 +87,7 @@ func (n *Notifier) Notify(ctx context.Context, ev notify.Event) (bool, error) {
 	}
 	key, err := httpsend.ResolveSecret("opsgenie", "api_key", n.cfg.APIKey, n.secrets)
 	if err != nil {
-		return false, err
+		return true, err // the secret file may be mid-rotation: retry, do not drop the page
 	}
 	if retry, err := n.post(ctx, path, body, key); err != nil {
 		return retry, fmt.Errorf("opsgenie: %s: %w", ev.Type, err)

@@ -81,7 +81,7 @@ func (n *Notifier) Notify(ctx context.Context, ev notify.Event) (bool, error) {
 	}
 	key, err := httpsend.ResolveSecret("pagerduty", "routing_key", n.cfg.RoutingKey, n.secrets)
 	if err != nil {
-		return false, err
+		return true, err // the secret file may be mid-rotation: retry, do not drop the page
 	}
 	for _, m := range msgs {
 		m.RoutingKey = key
