@@ -30,7 +30,7 @@
 //	  "text": "FAILING okta-client-credentials: audience_mismatch — the access token's aud is ...",
 //	  "event": {
 //	    "id": "01JPB6ZQ8K3N2W5X7Y9AOPENED",
-//	    "incident_key": "okta-client-credentials",
+//	    "incident_key": "authwatch/okta-client-credentials/1795826400",
 //	    "type": "opened",
 //	    "severity": "critical",
 //	    "time": "2026-03-14T09:26:53Z",
