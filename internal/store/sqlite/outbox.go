@@ -12,12 +12,7 @@ import (
 
 var _ store.Outbox = (*Store)(nil)
 
-// Item states in outbox.state.
-const (
-	outboxPending   = 0
-	outboxDelivered = 1
-	outboxDead      = 2
-)
+// outbox.state: 0 pending, 1 delivered, 2 dead (refused for good).
 
 const outboxColumns = `id, notifier, incident_key, event_id, event, created_ns, attempts, next_ns, last_error`
 
