@@ -125,8 +125,8 @@ func (r *TokenRequest) grantThen(ctx context.Context, st *State, grant grantType
 		return r.tokenError(st, grant, endpoint, err)
 	}
 	r.publish(st, tok, endpoint)
-	if !tok.Expiry.IsZero() {
-		st.Measure(MeasureTokenLifetime, "", time.Until(tok.Expiry).Seconds())
+	if left, ok := tokenLifetime(st, tok); ok {
+		st.Measure(MeasureTokenLifetime, "", left.Seconds())
 	}
 	if received != nil {
 		if err := received(tok); err != nil {
@@ -397,4 +397,16 @@ func validateHTTPURL(raw string, required bool) error {
 		return fmt.Errorf("must be an absolute http(s) URL, got %q", truncate(raw, 80))
 	}
 	return nil
+}
+
+// tokenLifetime is what the access token has left: its exp claim when it
+// is a JWT (the truth), else the expires_in the IdP announced.
+func tokenLifetime(st *State, tok *oauth2.Token) (time.Duration, bool) {
+	if t := inspectBearer(tok.AccessToken); t != nil && t.ExpiresAt != nil {
+		return t.ExpiresAt.Sub(st.Now()), true
+	}
+	if !tok.Expiry.IsZero() {
+		return time.Until(tok.Expiry), true
+	}
+	return 0, false
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/authwatch/authwatch/flows"
 	"github.com/authwatch/authwatch/internal/incident"
 	"github.com/authwatch/authwatch/internal/routing"
+	"github.com/authwatch/authwatch/internal/statuspage"
 )
 
 // DefaultPath is where the systemd unit's ConfigurationDirectory puts it.
@@ -35,6 +36,8 @@ type Config struct {
 	Defaults  DefaultsConfig  `yaml:"defaults"`
 	Retention RetentionConfig `yaml:"retention"`
 
+	// StatusPage configures the status page's authentication.
+	StatusPage statuspage.Config `yaml:"status_page"`
 	// StatusURL links pages to the status page (optional).
 	StatusURL string `yaml:"status_url"`
 	// Notifiers are the configured receivers by name.
@@ -103,6 +106,7 @@ func (c *Config) Validate() error {
 	if c.Retention.MaxRunsPerFlow < 0 {
 		errs = append(errs, flows.FieldErrorf("retention.max_runs_per_flow", "must not be negative"))
 	}
+	errs = append(errs, flows.PrefixErrors("status_page", c.StatusPage.Validate()))
 	errs = append(errs, c.validateNotifiers())
 	if len(errs) == 0 || errors.Join(errs...) == nil {
 		errs = append(errs, c.validateAlerting())

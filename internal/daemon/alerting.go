@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/authwatch/authwatch/internal/delivery"
 	"github.com/authwatch/authwatch/internal/incident"
 	"github.com/authwatch/authwatch/internal/routing"
+	"github.com/authwatch/authwatch/internal/statuspage"
 	"github.com/authwatch/authwatch/internal/store"
 	"github.com/authwatch/authwatch/notify"
 )
@@ -146,7 +148,10 @@ func (a *alerting) commit(ctx context.Context, flow string, st incident.State, e
 	a.mu.Unlock()
 	var items []store.OutboxItem
 	for _, ev := range events {
-		ev.Host, ev.StatusURL = a.host, statusURL
+		ev.Host = a.host
+		if statusURL != "" {
+			ev.StatusURL = strings.TrimSuffix(statusURL, "/") + statuspage.FlowPath(ev.Flow)
+		}
 		body, err := json.Marshal(ev)
 		if err != nil {
 			return err

@@ -67,6 +67,11 @@ type Notifier interface {
 
 // New opens the state store and prepares the daemon.
 func New(cfg *config.Config, log *slog.Logger, notify Notifier) (*Main, error) {
+	// An auth monitor must not leak its own status: beyond loopback the
+	// status page needs authentication.
+	if err := cfg.StatusPage.CheckListen(cfg.Listen); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}

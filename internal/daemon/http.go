@@ -3,6 +3,8 @@ package daemon
 import (
 	"encoding/json"
 	"net/http"
+
+	"github.com/authwatch/authwatch/internal/statuspage"
 )
 
 func (m *Main) routes() http.Handler {
@@ -10,6 +12,10 @@ func (m *Main) routes() http.Handler {
 	mux.Handle("GET /metrics", m.metrics.Handler())
 	mux.HandleFunc("GET /healthz", m.healthz)
 	mux.HandleFunc("GET /readyz", m.readyz)
+	if src, ok := m.store.(statuspage.Source); ok {
+		mux.Handle("/", statuspage.New(src, statuspage.Options{Config: m.cfg.StatusPage, Logger: m.log, Title: "authwatch",
+			Flows: func() []statuspage.FlowInfo { return statuspage.FlowInfos(m.currentFlows()) }}))
+	}
 	return mux
 }
 

@@ -63,8 +63,11 @@ func (m *Main) logOutcome(r *flows.Result, run store.Run, prev store.FlowState, 
 	}
 }
 
-// toRun turns a result into a history record; its steps are the same
-// redacted JSON lines `authwatch check --json` prints.
+// RunRecord turns a result into a history record; its steps are the same
+// redacted JSON lines `authwatch check --json` prints. The demo records its
+// runs with it too.
+func RunRecord(r *flows.Result) store.Run { return toRun(r) }
+
 func toRun(r *flows.Result) store.Run {
 	var steps bytes.Buffer
 	_ = report.JSON(&steps, r)

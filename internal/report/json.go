@@ -28,6 +28,8 @@ type StepJSON struct {
 	Findings   []FindingJSON    `json:"findings,omitempty"`
 	Notes      []string         `json:"notes,omitempty"`
 	Evidence   *flows.Evidence  `json:"evidence,omitempty"`
+	// Measurements feed the status page's trends (token lifetime, cert expiry).
+	Measurements []flows.Measurement `json:"measurements,omitempty"`
 }
 
 // FindingJSON is a secondary finding with its layer.
@@ -67,7 +69,7 @@ func JSON(w io.Writer, r *flows.Result) error {
 
 func stepJSON(r *flows.Result, s flows.StepResult) StepJSON {
 	out := StepJSON{Type: "step", Flow: r.Flow, Step: s.ID, Kind: s.Kind, OK: s.OK(), Status: s.Status,
-		HTTPStatus: s.HTTPStatus, DurationMS: ms(s.Duration.Seconds()), Notes: s.Notes}
+		HTTPStatus: s.HTTPStatus, DurationMS: ms(s.Duration.Seconds()), Notes: s.Notes, Measurements: s.Measurements}
 	for _, f := range s.Findings {
 		info := f.Reason.Info()
 		out.Findings = append(out.Findings, FindingJSON{Reason: f.Reason, Layer: info.Layer, Warning: info.Warning, Summary: f.Summary})

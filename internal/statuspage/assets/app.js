@@ -1,0 +1,271 @@
+// authwatch status page: refreshes the page from the JSON API without
+// reloading it, filters by label, and draws the flow page's charts with
+// uPlot. Values are only ever set with textContent and attributes; parts
+// of the page that change shape are replaced by the same parts of the
+// server-rendered page, fetched in the background.
+(function () {
+  'use strict';
+  var body = document.body;
+  var page = body.dataset.page;
+  var every = Number(body.dataset.refreshMs) || 15000;
+  var statusEl = document.getElementById('refresh-status');
+  var statusText = statusEl ? statusEl.textContent : '';
+  document.documentElement.classList.add('js');
+
+  // Formatting, as the server does it.
+  function rel(iso) {
+    if (!iso) return 'never';
+    var s = (Date.now() - Date.parse(iso)) / 1000, future = s < 0, out;
+    s = Math.abs(s);
+    if (s < 60) out = Math.floor(s) + ' s';
+    else if (s < 3600) out = Math.floor(s / 60) + ' min';
+    else if (s < 172800) out = Math.floor(s / 3600) + ' h';
+    else out = Math.floor(s / 86400) + ' d';
+    return future ? 'in ' + out : out + ' ago';
+  }
+  function clock(iso) {
+    return iso ? iso.replace('T', ' ').replace(/(\.\d+)?Z$/, ' UTC') : '–';
+  }
+  function pct(r) {
+    if (r === null || r === undefined) return '–';
+    if (r === 1) return '100 %';
+    return (Math.floor(r * 1000) / 10).toFixed(1) + ' %';
+  }
+  function dur(ms) {
+    if (ms === null || ms === undefined) return '–';
+    if (ms < 10) return ms.toFixed(1) + ' ms';
+    if (ms < 1000) return ms.toFixed(0) + ' ms';
+    if (ms < 10000) return (ms / 1000).toFixed(2) + ' s';
+    return (ms / 1000).toFixed(1) + ' s';
+  }
+  function spark(vals) {
+    if (!vals || !vals.length) return '';
+    var lo = Math.min.apply(null, vals), hi = Math.max.apply(null, vals);
+    return vals.map(function (v, i) {
+      var x = vals.length > 1 ? i * 100 / (vals.length - 1) : 50;
+      var y = hi > lo ? 22 - (v - lo) / (hi - lo) * 20 : 12;
+      return x.toFixed(1) + ',' + y.toFixed(1);
+    }).join(' ');
+  }
+
+  function field(root, name) { return root.querySelector('[data-f="' + name + '"]'); }
+  function setText(el, text) { if (el && el.textContent !== text) el.textContent = text; }
+  function setTime(el, iso) {
+    if (!el) return;
+    el.setAttribute('datetime', iso || '');
+    setText(el, rel(iso));
+  }
+  function updateTimes(root) {
+    (root || document).querySelectorAll('time[data-rel]').forEach(function (t) {
+      setText(t, rel(t.getAttribute('datetime')));
+    });
+  }
+  function updated(iso) {
+    var t = document.getElementById('updated');
+    if (t) { t.setAttribute('datetime', iso); setText(t, clock(iso)); }
+  }
+  function status(err) {
+    if (!statusEl) return;
+    statusEl.classList.toggle('error', !!err);
+    setText(statusEl, err ? 'refresh failed (' + err.message + '); retrying' : statusText);
+  }
+
+  function getJSON(url) {
+    return fetch(url, { headers: { Accept: 'application/json' }, credentials: 'same-origin', cache: 'no-store' })
+      .then(function (r) {
+        if (!r.ok) throw new Error('HTTP ' + r.status);
+        return r.json();
+      });
+  }
+
+  // swap replaces the elements with these ids by their current rendering,
+  // keeping which <details> the reader opened or closed.
+  function swap(ids) {
+    return fetch(location.href, { headers: { Accept: 'text/html' }, credentials: 'same-origin', cache: 'no-store' })
+      .then(function (r) {
+        if (!r.ok) throw new Error('HTTP ' + r.status);
+        return r.text();
+      })
+      .then(function (html) {
+        var doc = new DOMParser().parseFromString(html, 'text/html');
+        var opened = {}, closed = {};
+        document.querySelectorAll('details[id]').forEach(function (d) { (d.open ? opened : closed)[d.id] = true; });
+        ids.forEach(function (id) {
+          var cur = document.getElementById(id), next = doc.getElementById(id);
+          if (cur && next) cur.replaceWith(document.adoptNode(next));
+        });
+        document.querySelectorAll('details[id]').forEach(function (d) {
+          if (opened[d.id]) d.open = true;
+          else if (closed[d.id]) d.open = false;
+        });
+        var last = doc.body.dataset.lastRun;
+        if (last) body.dataset.lastRun = last;
+        updateTimes();
+      });
+  }
+
+  // updateFlow sets a flow's values in a row of the overview or the head
+  // of its page.
+  function updateFlow(el, f) {
+    el.dataset.state = f.state;
+    setText(field(el, 'state'), f.state);
+    setText(field(el, 'reason'), f.reason || '');
+    setText(field(el, 'summary'), f.summary || '');
+    var why = el.querySelector('.why-block') || el.querySelector('.why');
+    if (why) why.hidden = !f.reason;
+    setText(field(el, 'pass24'), pct(f.pass_rate_24h));
+    setText(field(el, 'pass7'), pct(f.pass_rate_7d));
+    setText(field(el, 'lat'), dur(f.last_duration_ms));
+    setText(field(el, 'runs'), f.runs_24h + ' / ' + f.runs_7d);
+    setTime(field(el, 'last'), f.last_run);
+    setTime(field(el, 'since'), f.since);
+    var sp = field(el, 'spark');
+    if (sp) sp.setAttribute('points', spark(f.latency_ms));
+  }
+
+  function labelQuery() {
+    var p = new URLSearchParams();
+    new URLSearchParams(location.search).getAll('label').forEach(function (v) { if (v) p.append('label', v); });
+    var s = p.toString();
+    return s ? '?' + s : '';
+  }
+
+  function refreshOverview() {
+    return getJSON(body.dataset.api + labelQuery()).then(function (data) {
+      var rows = {};
+      var n = 0;
+      document.querySelectorAll('li.flow').forEach(function (li) { rows[li.dataset.flow] = li; n++; });
+      var same = data.flows.length === n && data.flows.every(function (f) {
+        return rows[f.name] && rows[f.name].dataset.state === f.state;
+      });
+      updated(data.generated_at);
+      if (!same) return swap(['content', 'nav']); // flows or states changed: order and groups too
+      data.flows.forEach(function (f) { updateFlow(rows[f.name], f); });
+      Object.keys(data.counts).forEach(function (k) {
+        setText(document.querySelector('[data-count="' + k + '"]'), String(data.counts[k]));
+      });
+    });
+  }
+
+  function refreshFlow() {
+    return getJSON(body.dataset.api).then(function (data) {
+      updated(data.generated_at);
+      drawCharts(data.trends);
+      var head = document.getElementById('flow-head');
+      if (String(data.flow.last_run_id || '') !== (body.dataset.lastRun || '')) {
+        return swap(['flow-head', 'incidents', 'latest', 'timeline', 'runs', 'nav']);
+      }
+      if (head) updateFlow(head, data.flow);
+    });
+  }
+
+  var lastIncidents = null;
+  function refreshIncidents() {
+    return getJSON(body.dataset.api).then(function (data) {
+      updated(data.generated_at);
+      var key = JSON.stringify([data.open, data.recent, data.notifiers]);
+      var changed = lastIncidents !== null && key !== lastIncidents;
+      lastIncidents = key;
+      if (changed) return swap(['content', 'nav']);
+      updateTimes();
+    });
+  }
+
+  // Charts (flow page).
+  var charts = {};
+  var palette = ['#0969da', '#8250df', '#bf8700', '#1a7f37', '#cf222e', '#6e7781'];
+
+  function chart(id, data, series, fmt) {
+    var el = document.getElementById(id);
+    if (!el || typeof uPlot === 'undefined' || !data[0].length) return;
+    var width = Math.max(el.clientWidth, 200);
+    var c = charts[id];
+    if (c && c.series.length === series.length + 1) {
+      c.setData(data);
+      return;
+    }
+    if (c) c.destroy();
+    el.textContent = '';
+    var opts = {
+      width: width, height: 160,
+      scales: { x: { time: true } },
+      series: [{}].concat(series),
+      axes: [
+        { stroke: getComputedStyle(body).color },
+        {
+          stroke: getComputedStyle(body).color,
+          values: function (u, vals) { return vals.map(fmt); },
+          size: function (u, values) { // room for the longest label
+            var n = values ? Math.max.apply(null, values.map(function (v) { return String(v).length; })) : 4;
+            return 16 + n * 7;
+          },
+        },
+      ],
+      legend: { live: true },
+    };
+    charts[id] = new uPlot(opts, data, el);
+  }
+
+  function seconds(t) { return Date.parse(t) / 1000; }
+
+  function measureChart(id, trends, name, unit, div) {
+    var sets = trends.measurements.filter(function (m) { return m.name === name && m.points.length; });
+    if (!sets.length) return;
+    var tables = sets.map(function (m) {
+      return [m.points.map(function (p) { return seconds(p.t); }), m.points.map(function (p) { return p.v / div; })];
+    });
+    var data = tables.length === 1 ? tables[0] : uPlot.join(tables);
+    var series = sets.map(function (m, i) {
+      return { label: m.scope || name, stroke: palette[i % palette.length], width: 1.5, spanGaps: true,
+        value: function (u, v) { return v === null || v === undefined ? '–' : v.toFixed(1) + ' ' + unit; } };
+    });
+    chart(id, data, series, function (v) { return v === null ? '' : (Math.round(v * 10) / 10) + ' ' + unit; });
+  }
+
+  function drawCharts(trends) {
+    if (!trends) return;
+    var lat = trends.latency || [];
+    chart('chart-latency', [
+      lat.map(function (p) { return seconds(p.t); }),
+      lat.map(function (p) { return p.ms; }),
+      lat.map(function (p) { return p.ok ? null : p.ms; }),
+    ], [
+      { label: 'duration', stroke: palette[0], width: 1.5, value: function (u, v) { return dur(v); } },
+      { label: 'failed', stroke: '#cf222e', paths: function () { return null; }, points: { show: true, size: 6, fill: '#cf222e' },
+        value: function (u, v) { return v === null || v === undefined ? '–' : dur(v); } },
+    ], function (v) { return dur(v); });
+    measureChart('chart-token', trends, 'token_lifetime_seconds', 'min', 60);
+    measureChart('chart-tls', trends, 'tls_cert_expiry_seconds', 'd', 86400);
+  }
+
+  var resizeTimer;
+  window.addEventListener('resize', function () {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(function () {
+      Object.keys(charts).forEach(function (id) {
+        var el = document.getElementById(id);
+        if (el) charts[id].setSize({ width: Math.max(el.clientWidth, 200), height: 160 });
+      });
+    }, 150);
+  });
+
+  // Label filter and grouping: apply on change.
+  document.addEventListener('change', function (e) {
+    var form = e.target.closest && e.target.closest('#filters');
+    if (form) form.submit();
+  });
+
+  var refreshers = { overview: refreshOverview, flow: refreshFlow, incidents: refreshIncidents };
+  var refresh = refreshers[page];
+  if (!refresh) return;
+  var timer;
+  function tick() {
+    clearTimeout(timer);
+    if (document.hidden) return; // resumed by visibilitychange
+    refresh().then(function () { status(null); }, function (err) { status(err); })
+      .then(function () { timer = setTimeout(tick, every); });
+  }
+  document.addEventListener('visibilitychange', function () { if (!document.hidden) tick(); });
+  if (page === 'flow' || page === 'incidents') tick(); // charts and the baseline come from the API
+  else timer = setTimeout(tick, every);
+})();

@@ -1,0 +1,480 @@
+package statuspage
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/authwatch/authwatch/internal/incident"
+	"github.com/authwatch/authwatch/internal/store"
+	"github.com/authwatch/authwatch/notify"
+)
+
+// Flow states, most urgent first.
+const (
+	StateFailing = "failing"
+	StateWarning = "warning"
+	StateUnknown = "unknown" // configured, no run recorded yet
+	StatePaused  = "paused"
+	StatePassing = "passing"
+)
+
+var stateOrder = map[string]int{StateFailing: 0, StateWarning: 1, StateUnknown: 2, StatePaused: 3, StatePassing: 4}
+
+// FlowSummary is one flow on the overview.
+type FlowSummary struct {
+	Name     string            `json:"name"`
+	State    string            `json:"state"`
+	Labels   map[string]string `json:"labels,omitempty"`
+	Schedule string            `json:"schedule,omitempty"`
+	Paused   bool              `json:"paused,omitempty"`
+	// Reason, Layer, Summary and FailedStep describe the current failure
+	// (state failing), or the first warning finding (state warning).
+	Reason     string `json:"reason,omitempty"`
+	Layer      string `json:"layer,omitempty"`
+	Summary    string `json:"summary,omitempty"`
+	FailedStep string `json:"failed_step,omitempty"`
+	Warnings   int    `json:"warnings,omitempty"`
+	// Since is the start of the first run of the current pass/fail state.
+	Since               time.Time `json:"since,omitzero"`
+	LastRun             time.Time `json:"last_run,omitzero"`
+	LastRunID           int64     `json:"last_run_id,omitempty"`
+	LastDurationMS      *float64  `json:"last_duration_ms,omitempty"`
+	ConsecutivePasses   int       `json:"consecutive_passes"`
+	ConsecutiveFailures int       `json:"consecutive_failures"`
+	// Runs counts the runs recorded since the flow's state was created.
+	Runs int64 `json:"runs"`
+	// PassRate24h and PassRate7d are the share (0 to 1) of passing runs
+	// among the runs of the window, cancelled runs not counted; null when
+	// the window holds no run.
+	PassRate24h *float64 `json:"pass_rate_24h"`
+	PassRate7d  *float64 `json:"pass_rate_7d"`
+	Runs24h     int      `json:"runs_24h"`
+	Runs7d      int      `json:"runs_7d"`
+	// LatencyMS are the durations of the last 30 runs, oldest first.
+	LatencyMS []float64 `json:"latency_ms"`
+	// Incident is the flow's open incident, if any.
+	Incident *IncidentRef `json:"incident,omitempty"`
+}
+
+// IncidentRef points at an open incident.
+type IncidentRef struct {
+	Key      string    `json:"key"`
+	Kind     string    `json:"kind"` // failure or warning
+	OpenedAt time.Time `json:"opened_at,omitzero"`
+}
+
+// FlowsJSON is GET /api/v1/flows.
+type FlowsJSON struct {
+	GeneratedAt time.Time      `json:"generated_at"`
+	Counts      map[string]int `json:"counts"`
+	Flows       []FlowSummary  `json:"flows"`
+}
+
+// FlowDetailJSON is GET /api/v1/flows/{name}.
+type FlowDetailJSON struct {
+	GeneratedAt time.Time       `json:"generated_at"`
+	Flow        FlowSummary     `json:"flow"`
+	Incidents   []IncidentJSON  `json:"incidents"`
+	Timeline    []TimelineEntry `json:"timeline"`
+	Trends      Trends          `json:"trends"`
+}
+
+// IncidentJSON is a flow's failure or warning incident.
+type IncidentJSON struct {
+	Flow           string            `json:"flow"`
+	Kind           string            `json:"kind"` // failure or warning
+	Key            string            `json:"key"`
+	Open           bool              `json:"open"`
+	Reason         string            `json:"reason,omitempty"`
+	NotifiedReason string            `json:"notified_reason,omitempty"`
+	Step           string            `json:"step,omitempty"`
+	Layer          string            `json:"layer,omitempty"`
+	Summary        string            `json:"summary,omitempty"`
+	NextStep       string            `json:"next_step,omitempty"`
+	Evidence       []notify.Fact     `json:"evidence,omitempty"`
+	RequestIDs     map[string]string `json:"request_ids,omitempty"`
+	Labels         map[string]string `json:"labels,omitempty"`
+	OpenedAt       time.Time         `json:"opened_at,omitzero"`
+	FirstFailure   time.Time         `json:"first_failure,omitzero"`
+	LastNotified   time.Time         `json:"last_notified,omitzero"`
+	Failures       int               `json:"consecutive_failures,omitempty"`
+	Flapping       bool              `json:"flapping,omitempty"`
+	// Notification is what receivers were told: notified (the current
+	// reason went out), update_pending (the reason changed since),
+	// withheld (a silence or maintenance window, MutedBy, holds it back),
+	// resolved (closed; the resolution went out unless it was withheld).
+	Notification string `json:"notification"`
+	MutedBy      string `json:"muted_by,omitempty"`
+}
+
+// NotifierJSON is one notifier's delivery queue.
+type NotifierJSON struct {
+	Name          string    `json:"name"`
+	Pending       int       `json:"pending"`
+	Dead          int       `json:"dead"`
+	OldestPending time.Time `json:"oldest_pending,omitzero"`
+	// Status is ok, delayed (a notification waits for over 10 minutes) or
+	// failing (a receiver refused a notification for good).
+	Status string `json:"status"`
+}
+
+// IncidentsJSON is GET /api/v1/incidents.
+type IncidentsJSON struct {
+	GeneratedAt time.Time      `json:"generated_at"`
+	Open        []IncidentJSON `json:"open"`
+	Recent      []IncidentJSON `json:"recent"`
+	Notifiers   []NotifierJSON `json:"notifiers"`
+}
+
+// maxRecentIncidents bounds the closed incidents listed.
+const maxRecentIncidents = 50
+
+// flowRef is a flow to show: its configuration and its state.
+type flowRef struct {
+	info     FlowInfo
+	state    store.FlowState
+	hasState bool
+}
+
+// listFlows returns the flows to show: the configured ones (Options.Flows),
+// or every flow with a state.
+func (s *server) listFlows(ctx context.Context) ([]flowRef, error) {
+	states, err := s.src.FlowStates(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byName := make(map[string]store.FlowState, len(states))
+	for _, st := range states {
+		byName[st.Flow] = st
+	}
+	var out []flowRef
+	if s.opts.Flows != nil {
+		for _, fi := range s.opts.Flows() {
+			st, ok := byName[fi.Name]
+			out = append(out, flowRef{info: fi, state: st, hasState: ok})
+		}
+	} else {
+		for _, st := range states {
+			out = append(out, flowRef{info: FlowInfo{Name: st.Flow}, state: st, hasState: true})
+		}
+	}
+	return out, nil
+}
+
+// findFlow returns one flow to show, and false if it is neither configured
+// nor has a state.
+func (s *server) findFlow(ctx context.Context, name string) (flowRef, bool, error) {
+	st, ok, err := s.src.FlowState(ctx, name)
+	if err != nil {
+		return flowRef{}, false, err
+	}
+	if s.opts.Flows != nil {
+		for _, fi := range s.opts.Flows() {
+			if fi.Name == name {
+				return flowRef{info: fi, state: st, hasState: ok}, true, nil
+			}
+		}
+		return flowRef{}, false, nil
+	}
+	return flowRef{info: FlowInfo{Name: name}, state: st, hasState: ok}, ok, nil
+}
+
+// incidentStates reads every flow's incident state; a state that does not
+// decode is skipped (it is the alerting code's to repair).
+func (s *server) incidentStates(ctx context.Context) (map[string]incident.State, error) {
+	raw, err := s.src.IncidentStates(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]incident.State, len(raw))
+	for flow, b := range raw {
+		var st incident.State
+		if json.Unmarshal(b, &st) == nil {
+			out[flow] = st
+		}
+	}
+	return out, nil
+}
+
+// syncStats brings the caches of refs up to date, a few flows at a time.
+func (s *server) syncStats(ctx context.Context, refs []flowRef, now time.Time) error {
+	sem := make(chan struct{}, syncConcurrency)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	for _, ref := range refs {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			f := s.stats.get(ref.info.Name)
+			f.mu.Lock()
+			err := f.sync(ctx, s.src, ref.info.Name, ref.state, ref.info.Every, now)
+			f.mu.Unlock()
+			if err != nil {
+				mu.Lock()
+				first = cmp.Or(first, err)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return first
+}
+
+// summaries builds the overview's rows, most urgent first.
+func (s *server) summaries(ctx context.Context, now time.Time) ([]FlowSummary, map[string]incident.State, error) {
+	refs, err := s.listFlows(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	incs, err := s.incidentStates(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.syncStats(ctx, refs, now); err != nil {
+		return nil, nil, err
+	}
+	keep := make(map[string]bool, len(refs))
+	out := make([]FlowSummary, 0, len(refs))
+	for _, ref := range refs {
+		keep[ref.info.Name] = true
+		out = append(out, s.summary(ref, incs[ref.info.Name], now))
+	}
+	s.stats.forgetExcept(keep)
+	slices.SortStableFunc(out, func(a, b FlowSummary) int {
+		return cmp.Or(cmp.Compare(stateOrder[a.State], stateOrder[b.State]), strings.Compare(a.Name, b.Name))
+	})
+	return out, incs, nil
+}
+
+// summary builds one row from the flow's state and its (synced) cache.
+func (s *server) summary(ref flowRef, inc incident.State, now time.Time) FlowSummary {
+	st := ref.state
+	fs := FlowSummary{Name: ref.info.Name, Labels: ref.info.Labels, Schedule: ref.info.Schedule, Paused: ref.info.Paused,
+		LatencyMS: []float64{}}
+	if fs.Labels == nil && len(inc.Labels) > 0 {
+		fs.Labels = maps.Clone(inc.Labels)
+	}
+	f := s.stats.get(ref.info.Name)
+	f.mu.Lock()
+	fig := f.figures(now)
+	last, hasLast, warn, warnSum := f.last, f.hasLast, f.lastWarn, f.lastWarnSum
+	f.mu.Unlock()
+	fs.PassRate24h, fs.PassRate7d, fs.Runs24h, fs.Runs7d = fig.passRate24h, fig.passRate7d, fig.runs24h, fig.runs7d
+	fs.LatencyMS, fs.LastDurationMS = fig.latency, fig.lastDurationMS
+	if fs.LatencyMS == nil {
+		fs.LatencyMS = []float64{}
+	}
+	if ref.hasState {
+		fs.Since, fs.LastRun, fs.Runs = st.Since, st.LastRun, st.Runs
+		fs.ConsecutivePasses, fs.ConsecutiveFailures = st.ConsecutivePasses, st.ConsecutiveFailures
+	}
+	if hasLast && last.Start.Equal(st.LastRun) {
+		fs.LastRunID, fs.Warnings = last.ID, last.Warnings
+	}
+	switch {
+	case ref.info.Paused:
+		fs.State = StatePaused
+	case !ref.hasState || st.LastRun.IsZero():
+		fs.State = StateUnknown
+	case !st.OK:
+		fs.State = StateFailing
+		fs.Reason, fs.Summary = st.LastReason, st.LastSummary
+		if fs.LastRunID != 0 {
+			fs.Layer, fs.FailedStep = last.Layer, last.FailedStep
+		}
+	case fs.Warnings > 0:
+		fs.State = StateWarning
+		fs.Reason, fs.Summary = warn, warnSum
+		if fs.Reason == "" && inc.Warning != nil && inc.Warning.Open {
+			fs.Reason = inc.Warning.Reason
+		}
+	default:
+		fs.State = StatePassing
+	}
+	switch {
+	case inc.Open:
+		fs.Incident = &IncidentRef{Key: inc.Key, Kind: "failure", OpenedAt: inc.OpenedAt}
+	case inc.Warning != nil && inc.Warning.Open:
+		fs.Incident = &IncidentRef{Key: inc.Warning.Key, Kind: "warning", OpenedAt: inc.Warning.OpenedAt}
+	}
+	return fs
+}
+
+func counts(fs []FlowSummary) map[string]int {
+	out := map[string]int{StateFailing: 0, StateWarning: 0, StateUnknown: 0, StatePaused: 0, StatePassing: 0}
+	for _, f := range fs {
+		out[f.State]++
+	}
+	return out
+}
+
+// detail builds a flow's page data (without its run history).
+func (s *server) detail(ctx context.Context, ref flowRef, now time.Time) (FlowDetailJSON, error) {
+	incs, err := s.incidentStates(ctx)
+	if err != nil {
+		return FlowDetailJSON{}, err
+	}
+	if err := s.syncStats(ctx, []flowRef{ref}, now); err != nil {
+		return FlowDetailJSON{}, err
+	}
+	inc := incs[ref.info.Name]
+	out := FlowDetailJSON{GeneratedAt: now, Flow: s.summary(ref, inc, now), Incidents: incidentsOf(ref.info.Name, inc)}
+	f := s.stats.get(ref.info.Name)
+	f.mu.Lock()
+	out.Timeline, out.Trends = f.timelineView(), f.trendsView()
+	f.mu.Unlock()
+	out.Timeline = withIncidents(out.Timeline, out.Incidents, now)
+	return out, nil
+}
+
+// withIncidents adds the opening of the flow's incidents (within the
+// window) to its timeline, newest first.
+func withIncidents(tl []TimelineEntry, incs []IncidentJSON, now time.Time) []TimelineEntry {
+	for _, in := range incs {
+		if in.OpenedAt.IsZero() || in.OpenedAt.Before(now.Add(-window7d)) {
+			continue
+		}
+		tl = append(tl, TimelineEntry{Time: in.OpenedAt, Kind: "incident_opened", Reason: in.Reason, Incident: in.Key,
+			Summary: in.Kind + " incident; notification " + in.Notification})
+	}
+	slices.SortStableFunc(tl, func(a, b TimelineEntry) int {
+		// At the same time, the incident opened after the run that opened it.
+		rank := func(e TimelineEntry) int {
+			if e.Kind == "incident_opened" {
+				return 1
+			}
+			return 0
+		}
+		return cmp.Or(b.Time.Compare(a.Time), cmp.Compare(rank(b), rank(a)))
+	})
+	return tl
+}
+
+// incidentsOf lists a flow's failure and warning incidents (open, or the
+// last closed one).
+func incidentsOf(flow string, st incident.State) []IncidentJSON {
+	out := []IncidentJSON{}
+	if st.Key != "" {
+		ij := IncidentJSON{Flow: flow, Kind: "failure", Key: st.Key, Open: st.Open, Reason: st.Reason,
+			NotifiedReason: st.NotifiedReason, Labels: st.Labels, OpenedAt: st.OpenedAt, FirstFailure: st.FirstFailure,
+			LastNotified: st.LastNotified, Failures: st.ConsecutiveFailures, Flapping: st.Flapping, MutedBy: st.MutedBy}
+		if d := st.Last; d != nil {
+			ij.Step, ij.Layer, ij.Summary, ij.NextStep = d.Step, d.Layer, d.Summary, d.NextStep
+			ij.Evidence, ij.RequestIDs = d.Evidence, d.RequestIDs
+		}
+		ij.Notification = notification(st.Open, st.Suppressed, st.Reason, st.NotifiedReason)
+		if !st.Open {
+			ij.Failures = 0
+		}
+		out = append(out, ij)
+	}
+	if w := st.Warning; w != nil && w.Key != "" {
+		ij := IncidentJSON{Flow: flow, Kind: "warning", Key: w.Key, Open: w.Open, Reason: w.Reason,
+			NotifiedReason: w.NotifiedReason, Labels: st.Labels, OpenedAt: w.OpenedAt, MutedBy: w.MutedBy}
+		for _, f := range w.Findings {
+			ij.Evidence = append(ij.Evidence, notify.Fact{Name: f.Reason, Value: f.Summary})
+		}
+		if len(w.Findings) > 0 {
+			ij.Summary = w.Findings[0].Summary
+		}
+		ij.Notification = notification(w.Open, w.Suppressed, w.Reason, w.NotifiedReason)
+		out = append(out, ij)
+	}
+	return out
+}
+
+func notification(open, suppressed bool, reason, notified string) string {
+	switch {
+	case suppressed:
+		return "withheld"
+	case !open:
+		return "resolved"
+	case notified != reason:
+		return "update_pending"
+	}
+	return "notified"
+}
+
+// incidents builds the incidents page's data.
+func (s *server) incidents(ctx context.Context, now time.Time) (IncidentsJSON, error) {
+	incs, err := s.incidentStates(ctx)
+	if err != nil {
+		return IncidentsJSON{}, err
+	}
+	backlog, err := s.src.Backlog(ctx)
+	if err != nil {
+		return IncidentsJSON{}, err
+	}
+	out := IncidentsJSON{GeneratedAt: now, Open: []IncidentJSON{}, Recent: []IncidentJSON{}, Notifiers: []NotifierJSON{}}
+	for flow, st := range incs {
+		for _, ij := range incidentsOf(flow, st) {
+			if ij.Open {
+				out.Open = append(out.Open, ij)
+			} else {
+				out.Recent = append(out.Recent, ij)
+			}
+		}
+	}
+	newest := func(a, b IncidentJSON) int {
+		return cmp.Or(b.OpenedAt.Compare(a.OpenedAt), strings.Compare(a.Key, b.Key))
+	}
+	slices.SortFunc(out.Open, newest)
+	slices.SortFunc(out.Recent, newest)
+	if len(out.Recent) > maxRecentIncidents {
+		out.Recent = out.Recent[:maxRecentIncidents]
+	}
+	for name, b := range backlog {
+		n := NotifierJSON{Name: name, Pending: b.Pending, Dead: b.Dead, OldestPending: b.Oldest, Status: "ok"}
+		switch {
+		case b.Dead > 0:
+			n.Status = "failing"
+		case b.Pending > 0 && now.Sub(b.Oldest) > 10*time.Minute:
+			n.Status = "delayed"
+		}
+		out.Notifiers = append(out.Notifiers, n)
+	}
+	slices.SortFunc(out.Notifiers, func(a, b NotifierJSON) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+// labelFilter is a set of label=value conditions, all of which must hold.
+type labelFilter map[string]string
+
+func parseLabelFilter(values []string) labelFilter {
+	f := labelFilter{}
+	for _, v := range values {
+		if k, val, ok := strings.Cut(v, "="); ok && k != "" {
+			f[k] = val
+		}
+	}
+	return f
+}
+
+func (f labelFilter) match(labels map[string]string) bool {
+	for k, v := range f {
+		if got, ok := labels[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
+
+func filterFlows(fs []FlowSummary, f labelFilter) []FlowSummary {
+	if len(f) == 0 {
+		return fs
+	}
+	out := []FlowSummary{}
+	for _, x := range fs {
+		if f.match(x.Labels) {
+			out = append(out, x)
+		}
+	}
+	return out
+}

@@ -1,0 +1,454 @@
+package statuspage
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/authwatch/authwatch/internal/store"
+)
+
+// How the pass rates, sparklines, trends and timelines are computed.
+//
+// Each flow has a cache of the last 7 days of its runs, reduced to what
+// the figures need (24 bytes a run, plus at most trendBuckets points per
+// measured series and maxEvents timeline entries). The store is asked:
+//
+//   - once per flow (and again every fullReloadEvery, or when the flow's
+//     run counter went back, e.g. its state was forgotten): the runs of
+//     the window, at most windowLimit of them (the schedule's number of
+//     runs in 7 days plus 10 %). A Source that implements RunSummarizer
+//     returns them without their steps; otherwise Runs is used with that
+//     limit;
+//   - on every later page view or API call: nothing when FlowState.Runs
+//     (a counter RecordRun increments) is unchanged, else only the new
+//     runs: Runs(flow, new+deltaSlack), kept by ID.
+//
+// A page view therefore costs one FlowStates query plus, per flow that ran
+// since the last view, one query of a few rows.
+const (
+	window24h       = 24 * time.Hour
+	window7d        = 7 * 24 * time.Hour
+	trendBuckets    = 600 // points per trend series over 7 days (one per ~17 minutes)
+	sparkRuns       = 30  // runs in an overview sparkline
+	maxEvents       = 200 // timeline entries kept per flow
+	maxWindowRuns   = 50000
+	cronWindowRuns  = 7 * 24 * 60 // cron schedules fire at most once a minute
+	deltaSlack      = 4
+	trendRuns       = 300 // runs read for measurements when a RunSummarizer loaded the window
+	fullReloadEvery = time.Hour
+	syncConcurrency = 4
+)
+
+// RunSummarizer is optionally implemented by a Source to serve the 7-day
+// window without reading each run's recorded steps: it returns the runs of
+// flow that started at or after since, newest first, with Steps left
+// empty. In SQLite that is Runs' query without the steps column and with
+// "AND start_ns >= ?" (served by the runs_flow_start index).
+type RunSummarizer interface {
+	RunSummaries(ctx context.Context, flow string, since time.Time) ([]store.Run, error)
+}
+
+// windowLimit is how many runs 7 days of the schedule can hold.
+func windowLimit(every time.Duration) int {
+	if every <= 0 {
+		return cronWindowRuns + cronWindowRuns/10 + deltaSlack
+	}
+	n := int64(window7d / every)
+	n += n/10 + 16
+	return int(min(n, maxWindowRuns))
+}
+
+type sample struct {
+	id       int64
+	start    int64 // Unix nanoseconds
+	durMS    float32
+	ok       bool
+	counted  bool // not cancelled
+	warnings uint16
+}
+
+// TimelineEntry is a change of a flow's outcome (it started failing,
+// failed for another reason, or passed again) or the opening of an
+// incident.
+type TimelineEntry struct {
+	Time           time.Time `json:"time"`
+	Kind           string    `json:"kind"` // failing, reason_changed, passing, incident_opened
+	Reason         string    `json:"reason,omitempty"`
+	PreviousReason string    `json:"previous_reason,omitempty"`
+	Step           string    `json:"step,omitempty"`
+	Summary        string    `json:"summary,omitempty"`
+	RunID          int64     `json:"run_id,omitempty"`
+	Incident       string    `json:"incident,omitempty"` // the incident's key
+}
+
+type seriesKey struct{ name, scope string }
+
+type trendPoint struct {
+	t int64 // Unix nanoseconds
+	v float64
+}
+
+// flowStats is one flow's cache.
+type flowStats struct {
+	mu sync.Mutex
+	flowData
+}
+
+type flowData struct {
+	counter  int64 // FlowState.Runs at the last sync
+	maxID    int64
+	loadedAt time.Time
+	samples  []sample // by start, oldest first
+	events   []TimelineEntry
+	trends   map[seriesKey][]trendPoint
+	// last is the newest counted run (Steps nil); lastWarn its first
+	// warning finding, when its steps were read.
+	last                  store.Run
+	hasLast               bool
+	lastWarn, lastWarnSum string
+	// prev is the outcome before the next run, for the timeline.
+	prevOK, havePrev bool
+	prevReason       string
+}
+
+type statsCache struct {
+	mu    sync.Mutex
+	flows map[string]*flowStats
+}
+
+func (c *statsCache) get(flow string) *flowStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.flows == nil {
+		c.flows = map[string]*flowStats{}
+	}
+	f := c.flows[flow]
+	if f == nil {
+		f = &flowStats{}
+		c.flows[flow] = f
+	}
+	return f
+}
+
+// forgetExcept drops the caches of flows no longer shown.
+func (c *statsCache) forgetExcept(keep map[string]bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for name := range c.flows {
+		if !keep[name] {
+			delete(c.flows, name)
+		}
+	}
+}
+
+func (f *flowStats) reset() {
+	f.flowData = flowData{trends: map[seriesKey][]trendPoint{}}
+}
+
+// sync brings the cache up to date with the store. Callers hold f.mu.
+func (f *flowStats) sync(ctx context.Context, src Source, flow string, st store.FlowState, every time.Duration, now time.Time) error {
+	if st.Runs == 0 {
+		f.reset()
+		return nil
+	}
+	full := f.loadedAt.IsZero() || st.Runs < f.counter || now.Sub(f.loadedAt) > fullReloadEvery
+	if !full && st.Runs == f.counter {
+		f.trim(now)
+		return nil
+	}
+	limit := windowLimit(every)
+	if !full {
+		delta := st.Runs - f.counter
+		if delta > int64(limit) {
+			full = true
+		} else {
+			want := int(delta) + deltaSlack
+			runs, err := src.Runs(ctx, flow, want)
+			if err != nil {
+				return err
+			}
+			var fresh []store.Run
+			for _, r := range runs {
+				if r.ID > f.maxID {
+					fresh = append(fresh, r)
+				}
+			}
+			if len(runs) == want && len(fresh) == want {
+				full = true // runs may lie between these and the cache
+			} else {
+				slices.Reverse(fresh)
+				for _, r := range fresh {
+					f.ingest(r, true)
+				}
+				f.counter = st.Runs
+				f.trim(now)
+				return nil
+			}
+		}
+	}
+	return f.load(ctx, src, flow, st, limit, now)
+}
+
+// load reads the whole window afresh.
+func (f *flowStats) load(ctx context.Context, src Source, flow string, st store.FlowState, limit int, now time.Time) error {
+	since := now.Add(-window7d)
+	var runs []store.Run
+	var err error
+	summarizer, summaries := src.(RunSummarizer)
+	if summaries {
+		runs, err = summarizer.RunSummaries(ctx, flow, since)
+	} else {
+		runs, err = src.Runs(ctx, flow, limit)
+	}
+	if err != nil {
+		return err
+	}
+	f.reset()
+	slices.Reverse(runs)
+	for _, r := range runs {
+		if !r.Start.Before(since) {
+			f.ingest(r, !summaries)
+		}
+	}
+	if summaries {
+		recent, err := src.Runs(ctx, flow, trendRuns)
+		if err != nil {
+			return err
+		}
+		slices.Reverse(recent)
+		for _, r := range recent {
+			if !r.Start.Before(since) {
+				f.ingestSteps(r)
+			}
+		}
+	}
+	f.counter, f.loadedAt = st.Runs, now
+	f.trim(now)
+	return nil
+}
+
+// ingest adds one run (newer than every run already in the cache).
+func (f *flowStats) ingest(r store.Run, withSteps bool) {
+	if f.trends == nil {
+		f.trends = map[seriesKey][]trendPoint{}
+	}
+	f.maxID = max(f.maxID, r.ID)
+	f.samples = append(f.samples, sample{id: r.ID, start: r.Start.UnixNano(), durMS: float32(r.DurationMS),
+		ok: r.OK, counted: !r.Cancelled, warnings: uint16(min(max(r.Warnings, 0), 65535))})
+	if !r.Cancelled {
+		f.timeline(r)
+		f.last, f.hasLast = r, true
+		f.last.Steps = nil
+		f.lastWarn, f.lastWarnSum = "", ""
+	}
+	if withSteps {
+		f.ingestSteps(r)
+	}
+}
+
+// ingestSteps reads a run's steps for measurements and, for the newest
+// counted run, its warning.
+func (f *flowStats) ingestSteps(r store.Run) {
+	steps, _, err := decodeSteps(r.Steps)
+	if err != nil {
+		return
+	}
+	for _, s := range steps {
+		for _, m := range measurementsOf(s, r.Start) {
+			scope := s.Step
+			if m.Host != "" {
+				scope = m.Host
+			}
+			f.addPoint(seriesKey{m.Name, scope}, r.Start.UnixNano(), m.Value)
+		}
+	}
+	if f.hasLast && f.last.ID == r.ID && r.Warnings > 0 {
+		f.lastWarn, f.lastWarnSum = firstWarning(steps)
+	}
+}
+
+// addPoint keeps one point per series and bucket: the latest.
+func (f *flowStats) addPoint(k seriesKey, t int64, v float64) {
+	const bucket = int64(window7d / trendBuckets)
+	pts := f.trends[k]
+	if n := len(pts); n > 0 {
+		switch {
+		case t < pts[n-1].t:
+			return // older than what is kept (a summary load's step pass)
+		case t/bucket == pts[n-1].t/bucket:
+			pts[n-1] = trendPoint{t, v}
+			return
+		}
+	}
+	f.trends[k] = append(pts, trendPoint{t, v})
+}
+
+// timeline notes a change of outcome or reason.
+func (f *flowStats) timeline(r store.Run) {
+	e := TimelineEntry{Time: r.Start, RunID: r.ID, Reason: r.Reason, Step: r.FailedStep, Summary: r.Summary}
+	switch {
+	case !r.OK && (!f.havePrev || f.prevOK):
+		e.Kind = "failing"
+	case !r.OK && r.Reason != f.prevReason:
+		e.Kind, e.PreviousReason = "reason_changed", f.prevReason
+	case r.OK && f.havePrev && !f.prevOK:
+		e.Kind, e.PreviousReason, e.Reason, e.Step = "passing", f.prevReason, "", ""
+	}
+	f.prevOK, f.prevReason, f.havePrev = r.OK, r.Reason, true
+	if e.Kind == "" {
+		return
+	}
+	f.events = append(f.events, e)
+	if len(f.events) > maxEvents {
+		f.events = slices.Delete(f.events, 0, len(f.events)-maxEvents)
+	}
+}
+
+// trim drops what left the 7-day window.
+func (f *flowStats) trim(now time.Time) {
+	cut := now.Add(-window7d).UnixNano()
+	i, _ := slices.BinarySearchFunc(f.samples, cut, func(s sample, t int64) int { return cmp.Compare(s.start, t) })
+	if i > 0 {
+		f.samples = slices.Clone(f.samples[i:])
+	}
+	j := 0
+	for j < len(f.events) && f.events[j].Time.UnixNano() < cut {
+		j++
+	}
+	f.events = f.events[j:]
+	for k, pts := range f.trends {
+		n := 0
+		for n < len(pts) && pts[n].t < cut {
+			n++
+		}
+		if n == len(pts) {
+			delete(f.trends, k)
+		} else if n > 0 {
+			f.trends[k] = slices.Clone(pts[n:])
+		}
+	}
+}
+
+// figures are what the overview shows of a flow.
+type figures struct {
+	passRate24h, passRate7d *float64
+	runs24h, runs7d         int
+	latency                 []float64 // the last sparkRuns counted runs, oldest first
+	lastDurationMS          *float64
+}
+
+func (f *flowStats) figures(now time.Time) figures {
+	var out figures
+	cut24, cut7 := now.Add(-window24h).UnixNano(), now.Add(-window7d).UnixNano()
+	var ok24, ok7 int
+	for _, s := range f.samples {
+		if !s.counted || s.start < cut7 {
+			continue
+		}
+		out.runs7d++
+		if s.ok {
+			ok7++
+		}
+		if s.start >= cut24 {
+			out.runs24h++
+			if s.ok {
+				ok24++
+			}
+		}
+	}
+	out.passRate24h, out.passRate7d = rate(ok24, out.runs24h), rate(ok7, out.runs7d)
+	for i := len(f.samples) - 1; i >= 0 && len(out.latency) < sparkRuns; i-- {
+		if s := f.samples[i]; s.counted {
+			out.latency = append(out.latency, round3(float64(s.durMS)))
+		}
+	}
+	slices.Reverse(out.latency)
+	if n := len(out.latency); n > 0 {
+		d := out.latency[n-1]
+		out.lastDurationMS = &d
+	}
+	return out
+}
+
+func rate(ok, n int) *float64 {
+	if n == 0 {
+		return nil
+	}
+	r := float64(ok) / float64(n)
+	r = float64(int64(r*10000+0.5)) / 10000
+	return &r
+}
+
+func round3(v float64) float64 { return float64(int64(v*1000+0.5)) / 1000 }
+
+// LatencyPoint is a run's duration, or the longest of a bucket of runs
+// when the window holds more than trendBuckets runs.
+type LatencyPoint struct {
+	Time time.Time `json:"t"`
+	MS   float64   `json:"ms"`
+	OK   bool      `json:"ok"` // every run of the point passed
+}
+
+// TrendSeries is one measured value over time, e.g. the token lifetime of
+// a step or the certificate expiry of a host.
+type TrendSeries struct {
+	Name   string       `json:"name"`  // token_lifetime_seconds, tls_cert_expiry_seconds, ...
+	Scope  string       `json:"scope"` // the step id, or the host for per-host measurements
+	Points []TrendPoint `json:"points"`
+}
+
+// TrendPoint is one value of a series.
+type TrendPoint struct {
+	Time  time.Time `json:"t"`
+	Value float64   `json:"v"`
+}
+
+// Trends are a flow's charts over the 7-day window.
+type Trends struct {
+	Latency      []LatencyPoint `json:"latency"`
+	Measurements []TrendSeries  `json:"measurements"`
+}
+
+func (f *flowStats) trendsView() Trends {
+	out := Trends{Latency: []LatencyPoint{}, Measurements: []TrendSeries{}}
+	var counted []sample
+	for _, s := range f.samples {
+		if s.counted {
+			counted = append(counted, s)
+		}
+	}
+	per := (len(counted) + trendBuckets - 1) / max(trendBuckets, 1)
+	for i := 0; i < len(counted); i += max(per, 1) {
+		chunk := counted[i:min(i+max(per, 1), len(counted))]
+		p := LatencyPoint{Time: time.Unix(0, chunk[len(chunk)-1].start).UTC(), OK: true}
+		for _, s := range chunk {
+			p.MS = max(p.MS, round3(float64(s.durMS)))
+			p.OK = p.OK && s.ok
+		}
+		out.Latency = append(out.Latency, p)
+	}
+	for k, pts := range f.trends {
+		ts := TrendSeries{Name: k.name, Scope: k.scope, Points: make([]TrendPoint, len(pts))}
+		for i, p := range pts {
+			ts.Points[i] = TrendPoint{Time: time.Unix(0, p.t).UTC(), Value: round3(p.v)}
+		}
+		out.Measurements = append(out.Measurements, ts)
+	}
+	slices.SortFunc(out.Measurements, func(a, b TrendSeries) int {
+		return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.Scope, b.Scope))
+	})
+	return out
+}
+
+// timelineView returns the timeline, newest first.
+func (f *flowStats) timelineView() []TimelineEntry {
+	out := slices.Clone(f.events)
+	slices.Reverse(out)
+	if out == nil {
+		out = []TimelineEntry{}
+	}
+	return out
+}

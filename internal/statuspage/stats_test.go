@@ -1,0 +1,231 @@
+package statuspage
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/authwatch/authwatch/internal/store"
+	"github.com/authwatch/authwatch/internal/store/sqlite"
+)
+
+// countingSource records the Runs queries the page makes.
+type countingSource struct {
+	*sqlite.Store
+	mu     sync.Mutex
+	limits []int // of Runs calls
+}
+
+func (c *countingSource) Runs(ctx context.Context, flow string, limit int) ([]store.Run, error) {
+	c.mu.Lock()
+	c.limits = append(c.limits, limit)
+	c.mu.Unlock()
+	return c.Store.Runs(ctx, flow, limit)
+}
+
+func (c *countingSource) take() []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.limits
+	c.limits = nil
+	return out
+}
+
+// summarizingSource also implements RunSummarizer, the way a store would:
+// runs of the window without their steps.
+type summarizingSource struct {
+	*countingSource
+	summaries atomic.Int32
+}
+
+func (s *summarizingSource) RunSummaries(ctx context.Context, flow string, since time.Time) ([]store.Run, error) {
+	s.summaries.Add(1)
+	all, err := s.Store.Runs(ctx, flow, 0)
+	var out []store.Run
+	for _, r := range all {
+		if !r.Start.Before(since) {
+			r.Steps = nil
+			out = append(out, r)
+		}
+	}
+	return out, err
+}
+
+func TestPassRatesReadOnlyNewRuns(t *testing.T) {
+	f := getFixture(t)
+	st, rc := f.newStore(t, 6*time.Hour, 6*24*time.Hour) // 24 copies plus the real run per flow
+	src := &countingSource{Store: st}
+	infos := f.infos()
+	h := New(src, Options{Flows: func() []FlowInfo { return infos }})
+
+	_, body := get(t, h, "/api/v1/flows")
+	first := decode[FlowsJSON](t, body)
+	limits := src.take()
+	if len(limits) != len(infos) {
+		t.Fatalf("first view: %d Runs queries, want one per flow (%d): %v", len(limits), len(infos), limits)
+	}
+	for _, l := range limits {
+		// every 15s: 7 days is 40320 runs, plus 10 % and 16; every 1m: 10080 + 1008 + 16.
+		if l != 44368 && l != 11104 {
+			t.Errorf("window query limit %d, want the schedule's 7 days", l)
+		}
+	}
+	for _, fl := range first.Flows {
+		if fl.Runs7d != 25 || fl.Runs24h != 4 {
+			t.Errorf("%s: %d runs in 7 d, %d in 24 h; want 25, 4", fl.Name, fl.Runs7d, fl.Runs24h)
+		}
+	}
+
+	// Nothing new: no query of runs at all.
+	get(t, h, "/api/v1/flows")
+	get(t, h, "/")
+	if l := src.take(); len(l) != 0 {
+		t.Errorf("views without new runs queried runs: %v", l)
+	}
+
+	// One new (real) run of one flow: one small query.
+	res := f.runner.Run(context.Background(), f.flow("orders-requires-auth"))
+	rc.record(t, res)
+	_, body = get(t, h, "/api/v1/flows")
+	if l := src.take(); len(l) != 1 || l[0] != 1+deltaSlack {
+		t.Errorf("after one run: Runs queries %v, want [%d]", l, 1+deltaSlack)
+	}
+	var got FlowSummary
+	for _, fl := range decode[FlowsJSON](t, body).Flows {
+		if fl.Name == "orders-requires-auth" {
+			got = fl
+		}
+	}
+	if got.Runs7d != 26 || !got.LastRun.Equal(res.Start) || got.LatencyMS[len(got.LatencyMS)-1] != toRun(res).DurationMS {
+		t.Errorf("after one run: %+v", got)
+	}
+
+	// The figures are those of a cache built from scratch.
+	fresh := New(st, Options{Flows: func() []FlowInfo { return infos }})
+	_, body = get(t, fresh, "/api/v1/flows")
+	_, cached := get(t, h, "/api/v1/flows")
+	a, b := decode[FlowsJSON](t, body), decode[FlowsJSON](t, cached)
+	for i := range a.Flows {
+		x, y := a.Flows[i], b.Flows[i]
+		if x.Name != y.Name || *x.PassRate7d != *y.PassRate7d || *x.PassRate24h != *y.PassRate24h || x.Runs7d != y.Runs7d ||
+			len(x.LatencyMS) != len(y.LatencyMS) || x.State != y.State || x.Reason != y.Reason {
+			t.Errorf("incremental %+v\nfrom scratch %+v", y, x)
+		}
+	}
+
+	// A Source that summarizes serves the window without steps; the
+	// figures are the same.
+	sum := &summarizingSource{countingSource: &countingSource{Store: st}}
+	hs := New(sum, Options{Flows: func() []FlowInfo { return infos }})
+	_, body = get(t, hs, "/api/v1/flows")
+	if n := int(sum.summaries.Load()); n != len(infos) {
+		t.Errorf("%d RunSummaries calls, want %d", n, len(infos))
+	}
+	for _, l := range sum.take() {
+		if l != trendRuns {
+			t.Errorf("with summaries, Runs was asked for %d runs, want %d (for measurements)", l, trendRuns)
+		}
+	}
+	c := decode[FlowsJSON](t, body)
+	for i := range a.Flows {
+		x, y := a.Flows[i], c.Flows[i]
+		if *x.PassRate7d != *y.PassRate7d || x.Runs7d != y.Runs7d || x.Reason != y.Reason || x.State != y.State {
+			t.Errorf("summarized %+v\nfull %+v", y, x)
+		}
+	}
+	_, body = get(t, hs, "/api/v1/flows/legacy-client-token")
+	if len(decode[FlowDetailJSON](t, body).Trends.Measurements) == 0 {
+		t.Error("no measurements when the window came from summaries")
+	}
+}
+
+func TestWindowLimit(t *testing.T) {
+	for every, want := range map[time.Duration]int{
+		15 * time.Second: 40320 + 4032 + 16,
+		time.Minute:      10080 + 1008 + 16,
+		time.Hour:        168 + 16 + 16,
+		time.Second:      maxWindowRuns,
+		0:                cronWindowRuns + cronWindowRuns/10 + deltaSlack,
+	} {
+		if got := windowLimit(every); got != want {
+			t.Errorf("windowLimit(%s) = %d, want %d", every, got, want)
+		}
+	}
+}
+
+// Runs recorded by hand to check the window, the timeline and cancelled runs.
+func TestWindowAndTimeline(t *testing.T) {
+	st, err := sqlite.Open(t.TempDir() + "/authwatch.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Date(2030, 1, 10, 12, 0, 0, 0, time.UTC)
+	ctx := context.Background()
+	add := func(ago time.Duration, ok, cancelled bool, reason string) {
+		r := store.Run{Flow: "f", Start: now.Add(-ago), DurationMS: 10, OK: ok, Cancelled: cancelled, Reason: reason, Summary: "s " + reason,
+			Steps: json.RawMessage(`[]`)}
+		if !ok {
+			r.FailedStep = "x"
+		}
+		if _, err := st.RecordRun(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add(8*24*time.Hour, false, false, "too_old") // outside the window
+	add(6*24*time.Hour, true, false, "")
+	add(3*24*time.Hour, false, false, "a")
+	add(2*24*time.Hour, false, false, "b")
+	add(30*time.Hour, true, false, "")
+	add(20*time.Hour, false, true, "") // cancelled: not counted
+	add(10*time.Hour, false, false, "b")
+	add(time.Hour, true, false, "")
+	h := New(st, Options{Now: func() time.Time { return now }})
+	_, body := get(t, h, "/api/v1/flows/f")
+	d := decode[FlowDetailJSON](t, body)
+	if d.Flow.Runs7d != 6 || d.Flow.Runs24h != 2 || *d.Flow.PassRate7d != 0.5 || *d.Flow.PassRate24h != 0.5 {
+		t.Errorf("runs %d/%d rates %v/%v, want 6/2 and 0.5/0.5", d.Flow.Runs7d, d.Flow.Runs24h, *d.Flow.PassRate7d, *d.Flow.PassRate24h)
+	}
+	var kinds []string
+	for _, e := range d.Timeline {
+		kinds = append(kinds, e.Kind+":"+e.Reason+":"+e.PreviousReason)
+	}
+	want := []string{"passing::b", "failing:b:", "passing::b", "reason_changed:b:a", "failing:a:"}
+	if len(kinds) != len(want) {
+		t.Fatalf("timeline %v, want %v", kinds, want)
+	}
+	for i := range want {
+		if kinds[i] != want[i] {
+			t.Errorf("timeline %v, want %v", kinds, want)
+			break
+		}
+	}
+	if len(d.Trends.Latency) != 6 {
+		t.Errorf("%d latency points, want 6 (cancelled and old runs left out)", len(d.Trends.Latency))
+	}
+}
+
+func TestVendoredUPlotIsPinned(t *testing.T) {
+	for path, want := range map[string]string{
+		"assets/vendor/uplot/uPlot.iife.min.js": "19c8d4c6ad88929a79f4ae49d6f7161566dfd0ba3d15cc495e974f787eb78f1f",
+		"assets/vendor/uplot/uPlot.min.css":     "df630c6a8d6f8eeaff264b50f73ce5b114f646ffd9a0bb74f049b0a00135fa04",
+	} {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(b)
+		if got := hex.EncodeToString(sum[:]); got != want {
+			t.Errorf("%s: sha256 %s, want %s (uPlot 1.6.32 from npm; see its README.md)", path, got, want)
+		}
+	}
+	if _, err := os.Stat("assets/vendor/uplot/LICENSE"); err != nil {
+		t.Errorf("uPlot's licence is not vendored: %v", err)
+	}
+}
