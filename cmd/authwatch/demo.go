@@ -18,6 +18,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var out outputOptions
 	out.register(fs)
 	once := fs.Bool("once", false, "run each demo flow once and exit")
+	listen := fs.String("listen", "127.0.0.1:0", "address of the demo's status page (loopback)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: authwatch demo [flags]\n\nStarts an OpenID provider and an orders API on 127.0.0.1 and runs demo flows against them,\nsome healthy and some broken on purpose, repeating on their schedule until interrupted.")
 		fs.PrintDefaults()
@@ -41,19 +42,27 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	runner := flows.NewRunner()
 	runner.Secrets.LookupEnv = demo.LookupEnv
+	page, err := startDemoStatusPage(ctx, set.Flows, *listen)
+	if err != nil {
+		fmt.Fprintf(stderr, "authwatch demo: starting the status page: %v\n", err)
+		return exitFailed
+	}
+	defer page.Close()
 	fmt.Fprintf(stderr, "authwatch demo: OpenID provider at %s, orders API at %s\n", env.IdP.Issuer(), env.API.URL())
+	fmt.Fprintf(stderr, "authwatch demo: status page at %s\n", page.URL)
 	fmt.Fprintf(stderr, "authwatch demo: %d flows, some broken on purpose (see internal/demo/flows.yaml)\n\n", len(set.Flows))
-	return demoLoop(ctx, runner, set.Flows, out, *once, stdout, stderr)
+	return demoLoop(ctx, runner, set.Flows, out, *once, page.record, stdout, stderr)
 }
 
 // demoLoop runs the flows now and then on their interval until ctx ends.
-func demoLoop(ctx context.Context, runner *flows.Runner, fs []*flows.Flow, out outputOptions, once bool, stdout, stderr io.Writer) int {
+func demoLoop(ctx context.Context, runner *flows.Runner, fs []*flows.Flow, out outputOptions, once bool, record func([]*flows.Result), stdout, stderr io.Writer) int {
 	interval := shortestInterval(fs)
 	for {
 		results := runAll(ctx, runner, fs, len(fs))
 		if ctx.Err() != nil {
 			return exitOK
 		}
+		record(results)
 		if err := out.print(stdout, results); err != nil {
 			fmt.Fprintf(stderr, "authwatch demo: %v\n", err)
 			return exitFailed

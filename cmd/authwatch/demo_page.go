@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/daemon"
+	"github.com/authwatch/authwatch/internal/statuspage"
+	"github.com/authwatch/authwatch/internal/store/sqlite"
+)
+
+// demoPage is the demo's status page: the daemon's page over a throwaway
+// state store that records the demo's runs.
+type demoPage struct {
+	URL   string
+	store *sqlite.Store
+	srv   *http.Server
+	dir   string
+}
+
+func startDemoStatusPage(ctx context.Context, fs []*flows.Flow, listen string) (*demoPage, error) {
+	dir, err := os.MkdirTemp("", "authwatch-demo-")
+	if err != nil {
+		return nil, err
+	}
+	st, err := sqlite.Open(filepath.Join(dir, "authwatch.db"))
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	var cfg statuspage.Config
+	if err := cfg.CheckListen(listen); err != nil {
+		st.Close()
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		st.Close()
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	handler := statuspage.New(st, statuspage.Options{Config: cfg, Title: "authwatch demo",
+		Flows: func() []statuspage.FlowInfo { return statuspage.FlowInfos(fs) }})
+	p := &demoPage{URL: "http://" + ln.Addr().String() + "/", store: st, dir: dir,
+		srv: &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}}
+	go func() {
+		if err := p.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			_ = err // the demo goes on without its page
+		}
+	}()
+	return p, nil
+}
+
+// record keeps the demo's runs for the page, as the daemon does.
+func (p *demoPage) record(results []*flows.Result) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, r := range results {
+		_, _ = p.store.RecordRun(ctx, daemon.RunRecord(r))
+	}
+}
+
+// Close stops the page and removes the throwaway store.
+func (p *demoPage) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := errors.Join(p.srv.Shutdown(ctx), p.store.Close())
+	return errors.Join(err, os.RemoveAll(p.dir))
+}
