@@ -45,21 +45,36 @@ func (s *Store) RecordRun(ctx context.Context, r store.Run) (store.FlowState, er
 	return resp.state, nil
 }
 
+// recordStmts are RecordRun's statements, prepared on the writer.
+type recordStmts struct{ state, insertRun, upsertState *sql.Stmt }
+
+func prepareRecord(db *sql.DB) (recordStmts, error) {
+	var st recordStmts
+	var err error
+	if st.state, err = db.Prepare(`SELECT ` + stateColumns + ` FROM flow_state WHERE flow = ?`); err != nil {
+		return st, err
+	}
+	if st.insertRun, err = db.Prepare(`INSERT INTO runs (flow, start_ns, duration_ms, ok, cancelled,
+		reason, layer, summary, failed_step, warnings, steps) VALUES (?,?,?,?,?,?,?,?,?,?,?)`); err != nil {
+		return st, err
+	}
+	st.upsertState, err = db.Prepare(`INSERT OR REPLACE INTO flow_state (` + stateColumns + `) VALUES (?,?,?,?,?,?,?,?,?)`)
+	return st, err
+}
+
 // recordRun inserts r and writes its flow's next state inside tx.
-func recordRun(ctx context.Context, tx *sql.Tx, r store.Run) (store.FlowState, error) {
-	prev, _, err := flowState(ctx, tx, r.Flow)
+func recordRun(ctx context.Context, tx *sql.Tx, stmts recordStmts, r store.Run) (store.FlowState, error) {
+	prev, _, err := flowState(ctx, tx.StmtContext(ctx, stmts.state), r.Flow)
 	if err != nil {
 		return store.FlowState{}, err
 	}
 	next := prev.Next(r)
-	if _, err := tx.ExecContext(ctx, `INSERT INTO runs (flow, start_ns, duration_ms, ok, cancelled,
-		reason, layer, summary, failed_step, warnings, steps) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
+	if _, err := tx.StmtContext(ctx, stmts.insertRun).ExecContext(ctx,
 		r.Flow, nanos(r.Start), r.DurationMS, r.OK, r.Cancelled, r.Reason, r.Layer,
 		r.Summary, r.FailedStep, r.Warnings, []byte(r.Steps)); err != nil {
 		return store.FlowState{}, err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO flow_state (`+stateColumns+`)
-		VALUES (?,?,?,?,?,?,?,?,?)`, next.Flow, next.OK, nanos(next.Since), next.ConsecutivePasses,
+	_, err = tx.StmtContext(ctx, stmts.upsertState).ExecContext(ctx, next.Flow, next.OK, nanos(next.Since), next.ConsecutivePasses,
 		next.ConsecutiveFailures, nanos(next.LastRun), next.LastReason, next.LastSummary, next.Runs)
 	return next, err
 }
@@ -87,15 +102,27 @@ func (s *Store) FlowStates(ctx context.Context) ([]store.FlowState, error) {
 
 // FlowState returns the state of flow, and false if it has none.
 func (s *Store) FlowState(ctx context.Context, flow string) (store.FlowState, bool, error) {
-	st, ok, err := flowState(ctx, s.read, flow)
+	st, ok, err := flowState(ctx, rawStateQuery{s.read}, flow)
 	if err != nil {
 		return store.FlowState{}, false, fmt.Errorf("store: state of flow %q: %w", flow, err)
 	}
 	return st, ok, nil
 }
 
-func flowState(ctx context.Context, q queryRower, flow string) (store.FlowState, bool, error) {
-	row := q.QueryRowContext(ctx, `SELECT `+stateColumns+` FROM flow_state WHERE flow = ?`, flow)
+// stateQuery is a prepared state query, or a connection to query on.
+type stateQuery interface {
+	QueryRowContext(ctx context.Context, args ...any) *sql.Row
+}
+
+// rawStateQuery runs the state query on a connection pool or transaction.
+type rawStateQuery struct{ q queryRower }
+
+func (r rawStateQuery) QueryRowContext(ctx context.Context, args ...any) *sql.Row {
+	return r.q.QueryRowContext(ctx, `SELECT `+stateColumns+` FROM flow_state WHERE flow = ?`, args...)
+}
+
+func flowState(ctx context.Context, q stateQuery, flow string) (store.FlowState, bool, error) {
+	row := q.QueryRowContext(ctx, flow)
 	st, err := scanState(row.Scan)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.FlowState{}, false, nil

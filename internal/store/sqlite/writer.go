@@ -83,7 +83,7 @@ func (s *Store) recordBatch(batch []recordReq) []recordResp {
 			resps[i].err = err
 			continue
 		}
-		if resps[i].state, err = recordRun(ctx, tx, req.run); err != nil {
+		if resps[i].state, err = recordRun(ctx, tx, s.stmts, req.run); err != nil {
 			return fail(err)
 		}
 	}
