@@ -3,6 +3,8 @@ package flows
 import (
 	"fmt"
 	"time"
+
+	"github.com/goccy/go-yaml/ast"
 )
 
 // Duration is a Go duration written as text: "500ms", "30s", "5m", "1h30m".
@@ -29,6 +31,27 @@ func (d *Duration) UnmarshalText(b []byte) error {
 		d.d = v
 	}
 	return nil
+}
+
+// UnmarshalYAML implements yaml.NodeUnmarshaler (a node, not text: goccy
+// formats the whole file for every text or bytes unmarshaler, which made
+// loading quadratic in file size).
+func (d *Duration) UnmarshalYAML(node ast.Node) error {
+	return d.UnmarshalText([]byte(scalarValue(node)))
+}
+
+// scalarValue is a scalar node's value as written.
+func scalarValue(node ast.Node) string {
+	switch n := node.(type) {
+	case *ast.StringNode:
+		return n.Value
+	case nil:
+		return ""
+	}
+	if tk := node.GetToken(); tk != nil {
+		return tk.Value
+	}
+	return node.String()
 }
 
 // MarshalText implements encoding.TextMarshaler.

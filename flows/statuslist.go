@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
 )
 
 // StatusList is one status code or a list of them: `status: 200` or
@@ -18,35 +18,41 @@ type StatusList struct {
 // Statuses makes a StatusList (for defaults and tests).
 func Statuses(codes ...int) StatusList { return StatusList{codes: codes} }
 
-// UnmarshalYAML implements yaml.BytesUnmarshaler; errors are kept for
+// UnmarshalYAML implements yaml.NodeUnmarshaler; errors are kept for
 // positioned reporting.
-func (s *StatusList) UnmarshalYAML(b []byte) error {
+func (s *StatusList) UnmarshalYAML(node ast.Node) error {
 	*s = StatusList{}
-	var v any
-	bad := func() error {
-		s.err = fmt.Errorf("must be a status code or a list of them, got %s", truncate(strings.TrimSpace(string(b)), 40))
-		return nil
-	}
-	if err := yaml.Unmarshal(b, &v); err != nil {
-		return bad()
-	}
-	items, isList := v.([]any)
-	if !isList {
-		items = []any{v}
+	items := []ast.Node{node}
+	if seq, ok := node.(*ast.SequenceNode); ok {
+		items = seq.Values
 	}
 	for _, item := range items {
-		code, ok := wholeNumber(item)
+		code, ok := statusCode(item)
 		if !ok {
-			return bad()
+			s.err = fmt.Errorf("must be a status code or a list of them, got %s", truncate(strings.TrimSpace(node.String()), 40))
+			return nil
+		}
+		if code < 100 || code > 599 {
+			s.err = fmt.Errorf("must be 100..599, got %d", code)
 		}
 		s.codes = append(s.codes, code)
 	}
-	for _, c := range s.codes {
-		if c < 100 || c > 599 {
-			s.err = fmt.Errorf("must be 100..599, got %d", c)
-		}
-	}
 	return nil
+}
+
+// statusCode accepts integers only: 200.5 is not a status code.
+func statusCode(n ast.Node) (int, bool) {
+	in, ok := n.(*ast.IntegerNode)
+	if !ok {
+		return 0, false
+	}
+	switch v := in.Value.(type) {
+	case uint64:
+		return int(min(v, 1000)), true
+	case int64:
+		return int(max(min(v, 1000), -1)), true
+	}
+	return 0, false
 }
 
 // MarshalYAML implements yaml.InterfaceMarshaler.
@@ -64,16 +70,3 @@ func (s StatusList) String() string {
 }
 
 func (s StatusList) loadErr() error { return s.err }
-
-// wholeNumber accepts integers only: 200.5 is not a status code.
-func wholeNumber(v any) (int, bool) {
-	switch n := v.(type) {
-	case uint64:
-		return int(min(n, 1000)), true
-	case int64:
-		return int(max(min(n, 1000), -1)), true
-	case int:
-		return n, true
-	}
-	return 0, false
-}

@@ -2,7 +2,7 @@ package flows
 
 import (
 	"fmt"
-	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
 	"regexp"
 	"strings"
 )
@@ -74,42 +74,41 @@ func (t *Template) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// UnmarshalYAML implements yaml.BytesUnmarshaler. A plain scalar is taken
-// as written: decoding it as YAML first would turn client_id: 0123 into "83".
-func (t *Template) UnmarshalYAML(b []byte) error {
-	text := strings.TrimSpace(string(b))
-	if rest, ok := strings.CutPrefix(text, "!!str "); ok {
-		text = strings.TrimSpace(rest) // an explicit string tag: keep it as written
-		b = []byte(text)
-		if !strings.ContainsAny(text[:min(1, len(text))], "\"'") {
-			*t = NewTemplate(text)
-			return nil
-		}
-	}
-	var v any
-	if err := yaml.Unmarshal(b, &v); err != nil {
-		*t = Template{raw: text, err: fmt.Errorf("not a valid YAML string: %v", err)}
-		return nil
-	}
-	switch val := v.(type) {
-	case map[string]any, []any:
-		*t = Template{raw: text, err: fmt.Errorf("must be a string, got a %s", yamlKind(val))}
-	case string:
-		*t = NewTemplate(val) // quoted, block or plain: its decoded value
-	case nil:
-		*t = Template{}
-	default:
-		// A number or boolean: keep it as written (0123 stays 0123).
-		*t = NewTemplate(text)
-	}
+// UnmarshalYAML implements yaml.NodeUnmarshaler. A plain scalar is taken
+// as written: decoding it as YAML first would turn client_id: 0123 into
+// "83". (A node, not bytes: goccy formats the whole file for every
+// BytesUnmarshaler value, which made loading quadratic in file size.)
+func (t *Template) UnmarshalYAML(node ast.Node) error {
+	*t = templateFromNode(node)
 	return nil
 }
 
-func yamlKind(v any) string {
-	if _, ok := v.([]any); ok {
-		return "list"
+func templateFromNode(node ast.Node) Template {
+	for {
+		tagged, ok := node.(*ast.TagNode) // !!str 0123: the value as written
+		if !ok {
+			break
+		}
+		node = tagged.Value
 	}
-	return "mapping"
+	switch n := node.(type) {
+	case *ast.StringNode:
+		return NewTemplate(n.Value)
+	case *ast.LiteralNode:
+		return NewTemplate(n.Value.Value)
+	case *ast.NullNode:
+		return Template{}
+	case *ast.MappingNode, *ast.MappingValueNode:
+		return Template{raw: n.String(), err: fmt.Errorf("must be a string, got a mapping")}
+	case *ast.SequenceNode:
+		return Template{raw: n.String(), err: fmt.Errorf("must be a string, got a list")}
+	case nil:
+		return Template{}
+	}
+	if tk := node.GetToken(); tk != nil {
+		return NewTemplate(tk.Value) // a number or boolean, kept as written
+	}
+	return NewTemplate(node.String())
 }
 
 // MarshalText shows the template as written: references, never values.
