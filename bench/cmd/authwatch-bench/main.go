@@ -1,0 +1,250 @@
+// Command authwatch-bench measures the authwatch daemon under load and
+// compares it with a minimal Go program making the same HTTP exchanges.
+//
+// It builds authwatch (go build ./cmd/authwatch) and bench/cmd/minimal into
+// a temporary directory, starts the test IdP (testdata/oidc-provider, npm
+// oidc-provider, JWT access tokens for https://api.example.test/) and nginx
+// (an API location answering 200 JSON, access_log off, 2 workers) on
+// 127.0.0.1, writes -flows flow files (half a client_credentials token with
+// token_url and a GET of the API with it as bearer, half a plain GET) and
+// runs `authwatch run` on them. After -warmup it measures for -duration:
+// the daemon's CPU (utime+stime from /proc/PID/stat), VmRSS every second
+// and VmHWM (/proc/PID/status), and from /metrics at the start and end of
+// the window the runs, skips and the scheduler lateness histogram. Then it
+// runs bench/cmd/minimal at the same rate for the same time and measures
+// its CPU the same way, and prints a markdown table with the ratios.
+//
+//	go run ./bench/cmd/authwatch-bench -flows 2000 -interval 10s -duration 3m -warmup 30s
+//	go run ./bench/cmd/authwatch-bench -flows 2000 -interval 1s -duration 2m -token node,static
+//	go run ./bench/cmd/authwatch-bench -soak -flows 200 -interval 5s -duration 30m
+//
+// -token static replaces the IdP's token endpoint by a fixed answer from
+// nginx (a real JWT fetched from the IdP once), so that the IdP's own CPU
+// does not limit the rate: see docs/benchmarks.md.
+//
+// Every process it starts leads its own process group and is stopped by
+// that group's id; all traffic goes to 127.0.0.1; every wait is bounded.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type options struct {
+	flows         int
+	interval      time.Duration
+	duration      time.Duration
+	warmup        time.Duration
+	tokens        []string
+	skipMinimal   bool
+	skipDaemon    bool
+	sharedToken   bool
+	authwatchBin  string
+	minimalBin    string
+	jsonOut       string
+	keep          bool
+	maxConcurrent int
+
+	soak       bool
+	soakSample time.Duration
+	failEvery  int
+	csvOut     string
+
+	profile string
+}
+
+func main() {
+	var o options
+	var tokens string
+	flag.IntVar(&o.flows, "flows", 2000, "number of flows (half token + API call, half API call)")
+	flag.DurationVar(&o.interval, "interval", 10*time.Second, "every: of each flow")
+	flag.DurationVar(&o.duration, "duration", 3*time.Minute, "measurement window (the soak's length with -soak)")
+	flag.DurationVar(&o.warmup, "warmup", 30*time.Second, "warm-up before the window")
+	flag.StringVar(&tokens, "token", "node", "token endpoints to run, comma-separated: node (oidc-provider), static (a fixed answer from nginx)")
+	flag.BoolVar(&o.skipMinimal, "skip-minimal", false, "do not run the minimal program")
+	flag.BoolVar(&o.skipDaemon, "skip-daemon", false, "do not run the daemon (minimal only)")
+	flag.BoolVar(&o.sharedToken, "shared-token", false, "the minimal program fetches one token at start and reuses it (token flows make only the API call): the baseline of the peer figures")
+	flag.StringVar(&o.authwatchBin, "authwatch", "", "authwatch binary to use (default: go build ./cmd/authwatch)")
+	flag.StringVar(&o.minimalBin, "minimal", "", "minimal binary to use (default: go build ./bench/cmd/minimal)")
+	flag.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file")
+	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (flows, state, logs)")
+	flag.IntVar(&o.maxConcurrent, "max-concurrent", 64, "the daemon's max_concurrent (64 is its default)")
+	flag.BoolVar(&o.soak, "soak", false, "soak test: run the daemon for -duration, sampling every -sample into a CSV")
+	flag.DurationVar(&o.soakSample, "sample", 30*time.Second, "soak sampling period")
+	flag.IntVar(&o.failEvery, "fail-every", 10, "soak: every Nth flow fails (alternately wrong secret and API 401); 0: none")
+	flag.StringVar(&o.csvOut, "csv", "", "soak: CSV path (default: in the temporary directory)")
+	flag.StringVar(&o.profile, "profile", "", "run the daemon in this process (internal/daemon, same code as authwatch run) and write a CPU profile of the window here (no minimal run); with -soak, heap profiles FILE.heap-NNNNs after the second sample and at the end")
+	flag.Parse()
+	o.tokens = strings.Split(tokens, ",")
+	if o.flows < 1 || o.flows > 100000 || o.interval < time.Second || o.duration <= 0 || o.warmup < 0 {
+		fmt.Fprintln(os.Stderr, "authwatch-bench: need 1 <= -flows <= 100000, -interval >= 1s, -duration > 0")
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "authwatch-bench:", err)
+		os.Exit(1)
+	}
+}
+
+// env is what every scenario shares.
+type env struct {
+	o         options
+	root, tmp string
+	authwatch string
+	minimal   string
+	idp       *idp
+	nginx     *nginx
+	ngxPIDs   []int
+}
+
+func (e *env) tokenURL(which string) (string, error) {
+	switch which {
+	case "node":
+		return e.idp.url + "/token", nil
+	case "static":
+		return e.nginx.url + "/static-token", nil
+	}
+	return "", fmt.Errorf("unknown -token %q: node or static", which)
+}
+
+func (e *env) apiURL() string { return e.nginx.url + "/api" }
+
+func run(ctx context.Context, o options) (err error) {
+	e := &env{o: o}
+	if e.root, err = repoRoot(); err != nil {
+		return err
+	}
+	if e.tmp, err = os.MkdirTemp("", "authwatch-bench-"); err != nil {
+		return err
+	}
+	defer func() {
+		if o.keep || err != nil {
+			fmt.Fprintln(os.Stderr, "authwatch-bench: kept", e.tmp)
+			return
+		}
+		_ = os.RemoveAll(e.tmp)
+	}()
+	fmt.Fprintln(os.Stderr, "authwatch-bench: working in", e.tmp)
+
+	t0 := time.Now()
+	e.authwatch, e.minimal = o.authwatchBin, o.minimalBin
+	if e.authwatch == "" && o.profile == "" {
+		e.authwatch = filepath.Join(e.tmp, "authwatch")
+		if err := goBuild(ctx, e.root, "./cmd/authwatch", e.authwatch); err != nil {
+			return err
+		}
+	}
+	if e.minimal == "" && !o.skipMinimal && !o.soak && o.profile == "" {
+		e.minimal = filepath.Join(e.tmp, "minimal")
+		if err := goBuild(ctx, e.root, "./bench/cmd/minimal", e.minimal); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(os.Stderr, "authwatch-bench: built in %s\n", time.Since(t0).Round(time.Millisecond))
+
+	idpLog, err := os.Create(filepath.Join(e.tmp, "oidc-provider.log"))
+	if err != nil {
+		return err
+	}
+	defer idpLog.Close()
+	if e.idp, err = startIdP(ctx, e.root, e.tmp, idpLog); err != nil {
+		return err
+	}
+	defer func() { _, _ = e.idp.stop(syscall.SIGTERM, 10*time.Second) }()
+	jwt, err := fetchToken(ctx, e.idp.url+"/token", clientSec)
+	if err != nil {
+		return fmt.Errorf("the IdP does not issue the benchmark's token: %w", err)
+	}
+	if strings.Count(jwt, ".") != 2 {
+		return fmt.Errorf("the IdP's access token is not a JWT (%d characters)", len(jwt))
+	}
+	if e.nginx, err = startNginx(ctx, e.tmp, jwt); err != nil {
+		return err
+	}
+	defer func() { _, _ = e.nginx.stop(syscall.SIGQUIT, 10*time.Second) }()
+	e.ngxPIDs = append([]int{e.nginx.pid()}, children(e.nginx.pid())...)
+	fmt.Fprintf(os.Stderr, "authwatch-bench: IdP %s (pid %d), nginx %s (pids %v)\n", e.idp.url, e.idp.pid(), e.nginx.url, e.ngxPIDs)
+
+	if o.soak {
+		return runSoak(ctx, e)
+	}
+	var results []*result
+	for _, which := range o.tokens {
+		tokenURL, err := e.tokenURL(which)
+		if err != nil {
+			return err
+		}
+		sc := scenario{label: which, tokenURL: tokenURL, flows: o.flows, interval: o.interval, warmup: o.warmup, duration: o.duration}
+		r := &result{Scenario: sc.describe(), Token: which, Flows: o.flows, IntervalS: o.interval.Seconds(),
+			TargetRate: float64(o.flows) / o.interval.Seconds(), WindowS: o.duration.Seconds()}
+		if o.sharedToken {
+			r.Scenario += "; minimal reuses one token"
+		}
+		results = append(results, r)
+		if !o.skipDaemon {
+			t := time.Now()
+			if o.profile != "" {
+				err = runInProcess(ctx, e, sc, r)
+			} else {
+				err = runDaemon(ctx, e, sc, r)
+			}
+			r.Daemon.WallS = time.Since(t).Seconds()
+			if err != nil {
+				return fmt.Errorf("%s: daemon: %w", sc.describe(), err)
+			}
+		}
+		if !o.skipMinimal && o.profile == "" {
+			t := time.Now()
+			err := runMinimal(ctx, e, sc, r)
+			r.Minimal.WallS = time.Since(t).Seconds()
+			if err != nil {
+				return fmt.Errorf("%s: minimal: %w", sc.describe(), err)
+			}
+		}
+		printResult(os.Stdout, r)
+	}
+	printSummary(os.Stdout, results)
+	if o.jsonOut != "" {
+		b, _ := json.MarshalIndent(results, "", "  ")
+		if err := os.WriteFile(o.jsonOut, b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// scenario is one measured configuration.
+type scenario struct {
+	label                      string
+	tokenURL                   string
+	flows                      int
+	interval, warmup, duration time.Duration
+}
+
+func (s scenario) describe() string {
+	return fmt.Sprintf("%d flows @ %s, %s token endpoint", s.flows, s.interval, s.label)
+}
+
+// sleepCtx sleeps d unless ctx ends first.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return errors.New("interrupted")
+	}
+}
