@@ -11,7 +11,7 @@
 // Everything else (oidc-provider's own notices, the "Unsupported runtime"
 // warning on Node 20, LOG=1 request lines) goes to stderr.
 
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { createHash, createHmac, generateKeyPairSync, timingSafeEqual } from 'node:crypto';
 import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { dirname, join } from 'node:path';
@@ -51,12 +51,41 @@ function seconds(name, fallback) {
 const port = Number(argOrEnv('--port', 'PORT', '0'));
 const issuerTemplate = argOrEnv('--issuer', 'ISSUER', 'http://127.0.0.1:{port}');
 
+function oneOf(name, allowed) {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return allowed[0];
+  if (!allowed.includes(raw)) {
+    throw new Error(`${name} must be one of ${allowed.join(', ')}, got ${JSON.stringify(raw)}`);
+  }
+  return raw;
+}
+
 const TTL = {
   accessToken: seconds('ACCESS_TOKEN_TTL', 3600),
   refreshToken: seconds('REFRESH_TOKEN_TTL', 24 * 3600),
   idToken: seconds('ID_TOKEN_TTL', 3600),
   authorizationCode: seconds('AUTH_CODE_TTL', 60),
+  deviceCode: seconds('DEVICE_CODE_TTL', 600),
 };
+
+// How the login page looks (README.md, "Login styles") and whether consent
+// is granted without asking.
+const LOGIN_STYLE = oneOf('LOGIN_STYLE', ['password', 'identifier-first', 'spa']);
+const CONSENT = oneOf('CONSENT', ['auto', 'page']);
+
+// Device flow polling interval, announced in the device authorization
+// response and enforced on the token endpoint (slow_down).
+const DEVICE_INTERVAL = seconds('DEVICE_INTERVAL', 5);
+
+// carol's fixed one-time code, accepted besides her TOTP so that older tests
+// keep working; STATIC_OTP=off leaves only the TOTP.
+const STATIC_OTP = (() => {
+  const raw = env.STATIC_OTP;
+  if (raw === undefined || raw === '') return '123456';
+  if (raw === 'off') return undefined;
+  if (!/^[0-9]{6}$/.test(raw)) throw new Error(`STATIC_OTP must be 6 digits or off, got ${JSON.stringify(raw)}`);
+  return raw;
+})();
 
 // ---------------------------------------------------------------- keys
 
@@ -124,6 +153,7 @@ const RESOURCE_SERVERS = {
 
 // ---------------------------------------------------------------- clients
 
+const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 const loopback = ['http://127.0.0.1/callback', 'http://localhost/callback'];
 const extraRedirects = (env.REDIRECT_URIS || '').split(/[\s,]+/).filter(Boolean);
 
@@ -187,15 +217,86 @@ const clients = [
     token_endpoint_auth_method: 'client_secret_basic',
     scope: 'openid api:read',
   },
+  {
+    // Device authorization grant (RFC 8628), public: the device has no secret.
+    client_id: 'device-client',
+    grant_types: [DEVICE_GRANT, 'refresh_token'],
+    response_types: [],
+    redirect_uris: [],
+    token_endpoint_auth_method: 'none',
+    scope: 'openid profile email offline_access api:read',
+  },
+  {
+    client_id: 'device-app',
+    client_secret: 'device-secret',
+    grant_types: [DEVICE_GRANT, 'refresh_token'],
+    response_types: [],
+    redirect_uris: [],
+    token_endpoint_auth_method: 'client_secret_basic',
+    scope: 'openid profile email offline_access api:read',
+  },
 ];
 
 // ---------------------------------------------------------------- accounts
 
+// carol's TOTP secret (RFC 6238: HMAC-SHA1, 6 digits, 30 s steps), base32.
+// A well-known throwaway test value.
+const CAROL_TOTP_SECRET = 'JBSWY3DPEHPK3PXP';
+
 const USERS = {
   alice: { password: 'alice-password', claims: { name: 'Alice Test', email: 'alice@example.test', email_verified: true } },
   locked: { password: 'locked-password', locked: true, claims: { name: 'Locked Test' } },
-  carol: { password: 'carol-password', otp: '123456', claims: { name: 'Carol Test', email: 'carol@example.test', email_verified: true } },
+  carol: { password: 'carol-password', totp: CAROL_TOTP_SECRET, claims: { name: 'Carol Test', email: 'carol@example.test', email_verified: true } },
+  disabled: { password: 'disabled-password', disabled: true, claims: { name: 'Disabled Test' } },
+  dave: { password: 'dave-password', claims: { name: 'Dave Test', email: 'dave@example.test', email_verified: true } },
 };
+
+function base32Decode(s) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = 0;
+  let value = 0;
+  const out = [];
+  for (const c of s.toUpperCase().replace(/=+$/, '')) {
+    const i = alphabet.indexOf(c);
+    if (i === -1) throw new Error(`bad base32 character ${JSON.stringify(c)}`);
+    value = (value << 5) | i;
+    bits += 5;
+    if (bits >= 8) {
+      out.push((value >>> (bits - 8)) & 0xff);
+      bits -= 8;
+    }
+  }
+  return Buffer.from(out);
+}
+
+// RFC 4226 HOTP value for counter, 6 digits.
+function hotp(key, counter) {
+  const msg = Buffer.alloc(8);
+  msg.writeBigUInt64BE(BigInt(counter));
+  const h = createHmac('sha1', key).update(msg).digest();
+  const off = h[h.length - 1] & 0x0f;
+  const bin = ((h[off] & 0x7f) << 24) | (h[off + 1] << 16) | (h[off + 2] << 8) | h[off + 3];
+  return String(bin % 1_000_000).padStart(6, '0');
+}
+
+// RFC 6238 with the current step and one step either side (clock drift).
+// Codes may be reused within their window (no replay cache), so a monitor
+// can log in more than once per 30 s.
+function verifyTotp(secret, code) {
+  if (!/^[0-9]{6}$/.test(code)) return false;
+  const key = base32Decode(secret);
+  const step = Math.floor(Date.now() / 1000 / 30);
+  let ok = false;
+  for (const d of [-1, 0, 1]) {
+    if (timingSafeEqual(Buffer.from(hotp(key, step + d)), Buffer.from(code))) ok = true;
+  }
+  return ok;
+}
+
+function otpValid(user, code) {
+  if (STATIC_OTP !== undefined && code === STATIC_OTP) return true;
+  return Boolean(user.totp) && verifyTotp(user.totp, code);
+}
 
 async function findAccount(_ctx, id) {
   const user = USERS[id];
@@ -241,6 +342,7 @@ function configuration() {
       AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL || TTL.accessToken,
       ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL || TTL.accessToken,
       AuthorizationCode: TTL.authorizationCode,
+      DeviceCode: TTL.deviceCode,
       IdToken: TTL.idToken,
       RefreshToken: TTL.refreshToken,
       Interaction: 3600,
@@ -250,6 +352,15 @@ function configuration() {
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
+      // RFC 8628 at /device/auth (device authorization) and /device
+      // (verification_uri). oidc-provider supplies the forms (with their
+      // hidden xsrf input); these sources only wrap them in a page.
+      deviceFlow: {
+        enabled: true,
+        userCodeInputSource,
+        userCodeConfirmSource,
+        successSource,
+      },
       revocation: {
         enabled: true,
         allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId,
@@ -292,9 +403,14 @@ ${body}
 `;
 }
 
+function errorLine(error) {
+  return error ? `<p class="error" role="alert">${esc(error)}</p>` : '';
+}
+
+// LOGIN_STYLE=password (default): username and password on one page.
 function loginPage(uid, { error, login = '' } = {}) {
   return page('Sign in', `<h1>Sign in</h1>
-${error ? `<p class="error" role="alert">${esc(error)}</p>` : ''}
+${errorLine(error)}
 <form id="login-form" method="post" action="/interaction/${esc(uid)}/login">
   <label>Username <input type="text" name="login" value="${esc(login)}" autofocus></label>
   <label>Password <input type="password" name="password"></label>
@@ -302,21 +418,166 @@ ${error ? `<p class="error" role="alert">${esc(error)}</p>` : ''}
 </form>`);
 }
 
+// LOGIN_STYLE=identifier-first, first page: the username only.
+function identifierPage(uid, { error, login = '' } = {}) {
+  return page('Sign in', `<h1>Sign in</h1>
+${errorLine(error)}
+<form id="identifier-form" method="post" action="/interaction/${esc(uid)}/identify">
+  <label>Username <input type="text" name="login" value="${esc(login)}" autocomplete="username" autofocus></label>
+  <button type="submit">Next</button>
+</form>`);
+}
+
+// LOGIN_STYLE=identifier-first, second page: the password for a username.
+function passwordStepPage(uid, login, { error } = {}) {
+  return page('Enter your password', `<h1>Enter your password</h1>
+${errorLine(error)}
+<p>Signing in as <strong id="login-name">${esc(login)}</strong></p>
+<form id="password-form" method="post" action="/interaction/${esc(uid)}/login">
+  <input type="hidden" name="login" value="${esc(login)}">
+  <label>Password <input type="password" name="password" autocomplete="current-password" autofocus></label>
+  <button type="submit">Sign in</button>
+</form>`);
+}
+
+// LOGIN_STYLE=spa: no form until /interaction-assets/login.js builds it.
+function spaPage(uid, { error, login = '' } = {}) {
+  return page('Sign in', `<h1>Sign in</h1>
+${errorLine(error)}
+<div id="login-app" data-action="/interaction/${esc(uid)}/login" data-login="${esc(login)}"></div>
+<noscript><p>This sign-in page needs JavaScript.</p></noscript>
+<script src="/interaction-assets/login.js" defer></script>`);
+}
+
+// Builds the same form as loginPage inside #login-app.
+const SPA_SCRIPT = `(function () {
+  'use strict';
+  function build() {
+    var app = document.getElementById('login-app');
+    if (!app || app.querySelector('form')) return;
+    var form = document.createElement('form');
+    form.id = 'login-form';
+    form.method = 'post';
+    form.action = app.getAttribute('data-action');
+    function field(label, type, name, value) {
+      var l = document.createElement('label');
+      l.appendChild(document.createTextNode(label + ' '));
+      var input = document.createElement('input');
+      input.type = type;
+      input.name = name;
+      input.value = value;
+      l.appendChild(input);
+      form.appendChild(l);
+      form.appendChild(document.createTextNode(' '));
+      return input;
+    }
+    var user = field('Username', 'text', 'login', app.getAttribute('data-login') || '');
+    field('Password', 'password', 'password', '');
+    var button = document.createElement('button');
+    button.type = 'submit';
+    button.textContent = 'Sign in';
+    form.appendChild(button);
+    app.appendChild(form);
+    user.focus();
+  }
+  if (document.readyState === 'loading') {
+    document.addEventListener('DOMContentLoaded', build);
+  } else {
+    build();
+  }
+})();
+`;
+
+// The login page of LOGIN_STYLE, again after a failed attempt.
+function loginStylePage(uid, opts = {}) {
+  if (LOGIN_STYLE === 'spa') return spaPage(uid, opts);
+  if (LOGIN_STYLE === 'identifier-first') {
+    return opts.login ? passwordStepPage(uid, opts.login, opts) : identifierPage(uid, opts);
+  }
+  return loginPage(uid, opts);
+}
+
 function otpPage(uid, { error } = {}) {
   return page('Two-step verification', `<h1>Two-step verification</h1>
 <p>Enter the one-time code from your authenticator app.</p>
-${error ? `<p class="error" role="alert">${esc(error)}</p>` : ''}
+${errorLine(error)}
 <form id="otp-form" method="post" action="/interaction/${esc(uid)}/otp">
   <label>Code <input type="text" name="otp" inputmode="numeric" autocomplete="one-time-code"></label>
   <button type="submit">Verify</button>
 </form>`);
 }
 
-function send(res, status, html) {
+// CONSENT=page.
+function consentPage(uid, details) {
+  const { params, prompt: { details: missing } } = details;
+  const scopes = [...new Set([
+    ...(missing.missingOIDCScope || []),
+    ...Object.values(missing.missingResourceScopes || {}).flat(),
+  ])];
+  return page('Authorize access', `<h1>Authorize access</h1>
+<p><strong id="consent-client">${esc(params.client_id)}</strong> asks for:</p>
+<ul id="consent-scopes">${scopes.map((s) => `<li>${esc(s)}</li>`).join('')}</ul>
+<form id="consent-form" method="post" action="/interaction/${esc(uid)}/consent">
+  <button type="submit" name="decision" value="allow" autofocus>Allow</button>
+  <button type="submit" name="decision" value="deny">Deny</button>
+</form>`);
+}
+
+// ---------------------------------------------------------------- device flow pages
+
+// form is oidc-provider's <form id="op.deviceInputForm"> with the hidden
+// xsrf input and the user_code text input; a submit button goes inside it.
+async function userCodeInputSource(ctx, form, _out, err) {
+  let msg;
+  if (err && (err.userCode || err.name === 'NoCodeError')) {
+    msg = '<p class="error" role="alert">The code you entered is incorrect. Try again</p>';
+  } else if (err && err.name === 'AbortedError') {
+    msg = '<p class="error" role="alert">The Sign-in request was interrupted</p>';
+  } else if (err) {
+    msg = '<p class="error" role="alert">There was an error processing your request</p>';
+  } else {
+    msg = '<p>Enter the code displayed on your device</p>';
+  }
+  ctx.type = 'html';
+  ctx.body = page('Device sign-in', `<h1>Device sign-in</h1>
+${msg}
+${form.replace('</form>', '  <button type="submit">Continue</button>\n</form>')}`);
+}
+
+// form is oidc-provider's <form id="op.deviceConfirmForm"> with hidden xsrf,
+// user_code and confirm=yes inputs; Continue submits it as is, Abort adds
+// abort=yes.
+async function userCodeConfirmSource(ctx, form, client, _deviceInfo, userCode) {
+  ctx.type = 'html';
+  ctx.body = page('Confirm device', `<h1>Confirm device</h1>
+<p><strong id="device-client">${esc(client.clientName || client.clientId)}</strong> wants to sign in.
+Check that your device shows this code: <code id="user-code">${esc(userCode)}</code></p>
+${form.replace('</form>', `  <button type="submit" autofocus>Continue</button>
+  <button type="submit" name="abort" value="yes">Abort</button>
+</form>`)}`);
+}
+
+async function successSource(ctx) {
+  ctx.type = 'html';
+  ctx.body = page('Sign-in Success', `<h1>Sign-in Success</h1>
+<p>Your device is signed in. You can close this page.</p>`);
+}
+
+// ---------------------------------------------------------------- interaction handler
+
+function send(res, status, html, headers = {}) {
   res.statusCode = status;
   res.setHeader('Content-Type', 'text/html; charset=utf-8');
   res.setHeader('Cache-Control', 'no-store');
+  for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
   res.end(html);
+}
+
+// The SPA shell allows only scripts served from here, as a stricter real
+// IdP would: the form must come from /interaction-assets/login.js.
+function sendLogin(res, uid, opts) {
+  const headers = LOGIN_STYLE === 'spa' ? { 'Content-Security-Policy': "script-src 'self'" } : {};
+  return send(res, 200, loginStylePage(uid, opts), headers);
 }
 
 async function readForm(req) {
@@ -330,11 +591,13 @@ async function readForm(req) {
   return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
 }
 
-// Accounts that passed the password step but still owe a one-time code,
-// keyed by interaction uid. In memory, like everything else here.
+// Accounts that passed the password step but still owe a one-time code, and
+// (identifier-first) usernames entered on the first page, keyed by
+// interaction uid. In memory, like everything else here.
 const pendingOtp = new Map();
+const pendingIdentifier = new Map();
 
-async function autoConsent(provider, req, res, details) {
+async function grantConsent(provider, req, res, details) {
   const { prompt: { details: missing }, params, session: { accountId } } = details;
   const grant = details.grantId
     ? await provider.Grant.find(details.grantId)
@@ -352,35 +615,67 @@ async function autoConsent(provider, req, res, details) {
 }
 
 async function handleInteraction(provider, req, res, url) {
-  const m = url.pathname.match(/^\/interaction\/([^/]+)(?:\/(login|otp))?$/);
+  const m = url.pathname.match(/^\/interaction\/([^/]+)(?:\/(login|otp|identify|consent))?$/);
   if (!m) return send(res, 404, page('Not found', '<h1>Not found</h1>'));
   const [, uid, action] = m;
 
   const details = await provider.interactionDetails(req, res);
   if (details.uid !== uid) return send(res, 400, page('Error', '<p class="error">interaction mismatch</p>'));
+  const prompt = details.prompt.name;
 
   if (req.method === 'GET' && !action) {
-    if (details.prompt.name === 'login') {
+    if (prompt === 'login') {
       if (pendingOtp.has(uid)) return send(res, 200, otpPage(uid));
-      return send(res, 200, loginPage(uid));
+      if (LOGIN_STYLE === 'identifier-first' && pendingIdentifier.has(uid)) {
+        return send(res, 200, passwordStepPage(uid, pendingIdentifier.get(uid)));
+      }
+      return sendLogin(res, uid, {});
     }
-    if (details.prompt.name === 'consent') return autoConsent(provider, req, res, details);
-    return send(res, 400, page('Error', `<p class="error">unsupported prompt ${esc(details.prompt.name)}</p>`));
+    if (prompt === 'consent') {
+      if (CONSENT === 'page') return send(res, 200, consentPage(uid, details));
+      return grantConsent(provider, req, res, details);
+    }
+    return send(res, 400, page('Error', `<p class="error">unsupported prompt ${esc(prompt)}</p>`));
   }
 
   if (req.method !== 'POST' || !action) return send(res, 405, page('Error', '<p class="error">method not allowed</p>'));
   const form = await readForm(req);
 
+  if (action === 'consent') {
+    if (prompt !== 'consent') return send(res, 400, page('Error', `<p class="error">no consent pending (prompt ${esc(prompt)})</p>`));
+    const decision = form.get('decision');
+    if (decision === 'allow') return grantConsent(provider, req, res, details);
+    if (decision === 'deny') {
+      return provider.interactionFinished(req, res, {
+        error: 'access_denied',
+        error_description: 'End-User denied the authorization request',
+      }, { mergeWithLastSubmission: false });
+    }
+    return send(res, 400, page('Error', '<p class="error">decision must be allow or deny</p>'));
+  }
+
+  if (action === 'identify') {
+    const login = (form.get('login') || '').trim();
+    if (!login) return send(res, 200, identifierPage(uid, { error: 'Enter your username' }));
+    // Any username gets the password page: which accounts exist is not told.
+    pendingIdentifier.set(uid, login);
+    return send(res, 200, passwordStepPage(uid, login));
+  }
+
   if (action === 'login') {
     const login = form.get('login') || '';
     const user = Object.hasOwn(USERS, login) ? USERS[login] : undefined;
     if (!user || form.get('password') !== user.password) {
-      return send(res, 200, loginPage(uid, { error: 'Invalid username or password', login }));
+      return sendLogin(res, uid, { error: 'Invalid username or password', login });
     }
     if (user.locked) {
-      return send(res, 200, loginPage(uid, { error: 'Account locked. Contact your administrator.', login }));
+      return sendLogin(res, uid, { error: 'Account locked. Contact your administrator.', login });
     }
-    if (user.otp) {
+    if (user.disabled) {
+      return sendLogin(res, uid, { error: 'Your account has been disabled.', login });
+    }
+    pendingIdentifier.delete(uid);
+    if (user.totp) {
       pendingOtp.set(uid, login);
       return send(res, 200, otpPage(uid));
     }
@@ -389,12 +684,49 @@ async function handleInteraction(provider, req, res, url) {
 
   // action === 'otp'
   const login = pendingOtp.get(uid);
-  if (!login) return send(res, 200, loginPage(uid));
-  if (form.get('otp') !== USERS[login].otp) {
+  if (!login) return sendLogin(res, uid, {});
+  if (!otpValid(USERS[login], (form.get('otp') || '').trim())) {
     return send(res, 200, otpPage(uid, { error: 'Invalid code' }));
   }
   pendingOtp.delete(uid);
   return provider.interactionFinished(req, res, { login: { accountId: login, amr: ['pwd', 'otp'] } }, { mergeWithLastSubmission: false });
+}
+
+// ---------------------------------------------------------------- device polling
+
+// oidc-provider announces no interval and never answers slow_down. This
+// middleware adds `interval` to the device authorization response and turns
+// an authorization_pending answer into slow_down when the same device_code
+// was polled less than DEVICE_INTERVAL seconds before (RFC 8628 section 3.5:
+// slow_down is "a variant of authorization_pending"). Polls that would get
+// tokens or another error are left alone.
+const lastPoll = new Map(); // device_code -> ms of the previous poll
+
+function devicePolling() {
+  return async function devicePollingMiddleware(ctx, next) {
+    await next();
+    if (ctx.method !== 'POST') return;
+    if (ctx.path === '/device/auth') {
+      if (ctx.status === 200 && ctx.body && typeof ctx.body === 'object' && ctx.body.device_code) {
+        ctx.body = { ...ctx.body, interval: DEVICE_INTERVAL };
+      }
+      return;
+    }
+    if (ctx.path !== '/token') return;
+    const params = ctx.oidc?.params;
+    if (!params || params.grant_type !== DEVICE_GRANT || !params.device_code) return;
+    const now = Date.now();
+    const prev = lastPoll.get(params.device_code);
+    if (lastPoll.size > 10000) lastPoll.clear();
+    lastPoll.set(params.device_code, now);
+    if (ctx.status === 400 && ctx.body?.error === 'authorization_pending'
+        && prev !== undefined && now - prev < DEVICE_INTERVAL * 1000) {
+      ctx.body = {
+        error: 'slow_down',
+        error_description: `you are polling too quickly; wait at least ${DEVICE_INTERVAL} s between requests`,
+      };
+    }
+  };
 }
 
 // ---------------------------------------------------------------- server
@@ -423,9 +755,17 @@ server.listen(port, '127.0.0.1', () => {
       provider.on(ev, (_ctx, err) => console.error(`${ev}: ${err.error || err.name}: ${err.error_description || err.message}`));
     }
   }
+  provider.use(devicePolling());
   const callback = provider.callback();
   handler = (req, res) => {
     const url = new URL(req.url, 'http://127.0.0.1');
+    if (url.pathname === '/interaction-assets/login.js') {
+      res.statusCode = 200;
+      res.setHeader('Content-Type', 'text/javascript; charset=utf-8');
+      res.setHeader('Cache-Control', 'no-store');
+      res.end(req.method === 'HEAD' ? undefined : SPA_SCRIPT);
+      return;
+    }
     if (url.pathname === '/interaction' || url.pathname.startsWith('/interaction/')) {
       handleInteraction(provider, req, res, url).catch((err) => {
         if (!err.statusCode || err.statusCode >= 500) console.error('interaction error:', err);
@@ -442,7 +782,8 @@ server.listen(port, '127.0.0.1', () => {
   // LISTEN names where to connect (the issuer may be set to another host);
   // READY is the last line a starter waits for.
   process.stdout.write(`LISTEN http://127.0.0.1:${actualPort}\nREADY ${issuer}\n`);
-  console.error(`oidc-provider for tests: issuer ${issuer}, signing kid ${keys[0].kid}, access token TTL ${TTL.accessToken}s`);
+  console.error(`oidc-provider for tests: issuer ${issuer}, signing kid ${keys[0].kid}, access token TTL ${TTL.accessToken}s, `
+    + `LOGIN_STYLE=${LOGIN_STYLE} CONSENT=${CONSENT} DEVICE_INTERVAL=${DEVICE_INTERVAL}s DEVICE_CODE_TTL=${TTL.deviceCode}s`);
 });
 
 function shutdown() {
