@@ -21,6 +21,9 @@ var kinds = map[string]Kind{
 	"password":           {"password", func() Step { return &PasswordStep{} }, "Get a token with the resource owner password grant."},
 	"refresh":            {"refresh", func() Step { return &RefreshStep{} }, "Get a token with the refresh_token grant."},
 	"token_check":        {"token_check", func() Step { return &TokenCheckStep{} }, "Check a token obtained elsewhere: signature, iss, times, aud, scopes, claims."},
+	"login":              {"login", func() Step { return &LoginStep{} }, "Log the synthetic user in through the IdP's login page: authorization code + PKCE, OpenID Connect."},
+	"device_code":        {"device_code", func() Step { return &DeviceCodeStep{} }, "Run the device authorization grant (RFC 8628), approving as the synthetic user."},
+	"form_login":         {"form_login", func() Step { return &FormLoginStep{} }, "Log in to a session-cookie web app through its login form and check the session cookie."},
 	"http":               {"http", func() Step { return &HTTPStep{} }, "Call a URL and check the answer (status, headers, JSON, latency)."},
 	"preflight":          {"preflight", func() Step { return &PreflightStep{} }, "Send a CORS preflight (OPTIONS) and check the Access-Control-Allow-* answer."},
 }

@@ -52,6 +52,7 @@ const (
 	ReasonMFARequired                Reason = "mfa_required"
 	ReasonAccountLocked              Reason = "account_locked"
 	ReasonIdPError                   Reason = "idp_error"
+	ReasonStateMismatch              Reason = "state_mismatch"
 	ReasonTokenExpired               Reason = "token_expired"
 	ReasonTokenNotYetValid           Reason = "token_not_yet_valid"
 	ReasonTokenLifetimeShort         Reason = "token_lifetime_short"

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/authwatch/authwatch/internal/browser"
 	"github.com/authwatch/authwatch/internal/exchange"
 )
 
@@ -25,9 +26,14 @@ type Runner struct {
 	Tokens TokenStore
 	// TLSExpiryWarning is the horizon of tls_certificate_expiring (default 14 days).
 	TLSExpiryWarning time.Duration
+	// Browsers runs the browser-mode login steps (nil: a pool of
+	// MaxBrowsers, default 2, made on first use).
+	Browsers    *browser.Pool
+	MaxBrowsers int
 
-	transports sync.Map // TLSOptions → http.RoundTripper
-	meta       metadataCache
+	transports   sync.Map // TLSOptions → http.RoundTripper
+	browsersOnce sync.Once
+	meta         metadataCache
 }
 
 // NewRunner returns a Runner with a pooled transport, the system clock and

@@ -19,6 +19,8 @@ const (
 	grantClientCredentials grantType = "client_credentials"
 	grantPassword          grantType = "password"
 	grantRefresh           grantType = "refresh_token"
+	grantAuthorizationCode grantType = "authorization_code"
+	grantDeviceCode        grantType = "urn:ietf:params:oauth:grant-type:device_code"
 )
 
 // Client authentication methods at the token endpoint (RFC 6749 §2.3.1).
@@ -47,7 +49,7 @@ type TokenRequest struct {
 	Expect       TokenExpect `yaml:"expect,omitempty" json:"expect,omitempty"`
 }
 
-var reservedTokenParams = []string{"grant_type", "client_id", "client_secret", "scope", "audience", "resource", "username", "password", "refresh_token"}
+var reservedTokenParams = []string{"grant_type", "client_id", "client_secret", "scope", "audience", "resource", "username", "password", "refresh_token", "code", "code_verifier", "redirect_uri", "device_code"}
 
 // Validate checks the shared token request fields.
 func (r *TokenRequest) Validate() error {
@@ -108,22 +110,37 @@ func (r *TokenRequest) grant(ctx context.Context, st *State, grant grantType, pa
 // before any expectation can fail (a rotated refresh token must be kept
 // even when the new access token disappoints).
 func (r *TokenRequest) grantThen(ctx context.Context, st *State, grant grantType, params url.Values, received func(*oauth2.Token) error) error {
-	endpoint, doc, err := r.tokenEndpoint(ctx, st)
-	if err != nil {
-		return err
-	}
-	cfg, err := r.config(st, endpoint, grant, params)
-	if err != nil {
-		return err
-	}
-	client, err := st.Client(ClientOptions{TLS: r.TLSOptions})
-	if err != nil {
-		return err
-	}
-	tok, err := cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, client))
+	tok, endpoint, doc, err := r.requestToken(ctx, st, grant, params)
 	if err != nil {
 		return r.tokenError(st, grant, endpoint, err)
 	}
+	return r.accept(ctx, st, tok, endpoint, doc, received)
+}
+
+// requestToken sends one token request; errors are left unclassified.
+func (r *TokenRequest) requestToken(ctx context.Context, st *State, grant grantType, params url.Values) (*oauth2.Token, string, *DiscoveryDoc, error) {
+	endpoint, doc, err := r.tokenEndpoint(ctx, st)
+	if err != nil {
+		return nil, endpoint, nil, err
+	}
+	cfg, err := r.config(st, endpoint, grant, params)
+	if err != nil {
+		return nil, endpoint, doc, err
+	}
+	if grant == grantAuthorizationCode || grant == grantDeviceCode {
+		// The scope was fixed by the authorization request (RFC 6749 §4.1.3, RFC 8628 §3.4).
+		cfg.Scopes = nil
+	}
+	client, err := st.Client(ClientOptions{TLS: r.TLSOptions})
+	if err != nil {
+		return nil, endpoint, doc, err
+	}
+	tok, err := cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, client))
+	return tok, endpoint, doc, err
+}
+
+// accept publishes a received token and checks it against expectations.
+func (r *TokenRequest) accept(ctx context.Context, st *State, tok *oauth2.Token, endpoint string, doc *DiscoveryDoc, received func(*oauth2.Token) error) error {
 	r.publish(st, tok, endpoint)
 	if left, ok := tokenLifetime(st, tok); ok {
 		st.Measure(MeasureTokenLifetime, "", left.Seconds())
@@ -141,6 +158,9 @@ func (r *TokenRequest) grantThen(ctx context.Context, st *State, grant grantType
 
 // tokenError classifies a refused grant, or passes a negative check.
 func (r *TokenRequest) tokenError(st *State, grant grantType, endpoint string, err error) error {
+	if f, ok := err.(*Failure); ok {
+		return f // already classified (a missing secret, discovery)
+	}
 	var re *oauth2.RetrieveError
 	if r.Expect.Error != "" && errors.As(err, &re) && re.ErrorCode == r.Expect.Error {
 		return nil

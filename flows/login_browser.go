@@ -1,0 +1,189 @@
+package flows
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/authwatch/authwatch/internal/browser"
+	"github.com/authwatch/authwatch/internal/loginpage"
+)
+
+// Browser mode: the same walk and the same decisions as the HTTP walker,
+// but the pages run in headless Chromium, so login pages built by
+// JavaScript work. The browser's requests do not pass through the run's
+// recorder; its hops are kept as notes.
+
+// settleQuiet is how long the page must be idle before it is judged.
+const settleQuiet = 400 * time.Millisecond
+
+// browserPool returns the runner's pool of browsers, created on first use.
+func (r *Runner) browserPool() *browser.Pool {
+	r.browsersOnce.Do(func() {
+		if r.Browsers == nil {
+			r.Browsers = browser.NewPool(browser.PoolOptions{Max: r.MaxBrowsers})
+		}
+	})
+	return r.Browsers
+}
+
+// browserSession opens a browser for the step, or explains why it cannot.
+func browserSession(ctx context.Context, st *State, tlsOpts TLSOptions, stopAt *url.URL) (*browser.Session, error) {
+	o := browser.SessionOptions{InsecureSkipVerify: tlsOpts.InsecureSkipVerify}
+	if stopAt != nil {
+		o.StopAt = stopAt.String()
+	}
+	if tlsOpts.InsecureSkipVerify {
+		st.Note("TLS certificate verification is disabled for this step's browser (insecure_skip_verify: true)")
+	}
+	if tlsOpts.CAFile != "" {
+		st.Note("ca_file does not apply to the browser: Chromium trusts the system's certificate store")
+	}
+	sess, err := st.runner.browserPool().Open(ctx, o)
+	switch {
+	case errors.Is(err, browser.ErrNoBrowser):
+		return nil, Fail(ReasonConfigInvalid, "browser: true needs Chromium on the monitoring host (apt-get install chromium): %v", err).Wrap(err)
+	case errors.Is(err, browser.ErrBusy):
+		return nil, Fail(ReasonTimeout, "no browser became free before the step's deadline (%d in use): raise the browser limit or spread the browser flows", st.runner.browserPool().Max()).Wrap(err)
+	case err != nil:
+		return nil, Fail(ReasonInternalError, "starting Chromium failed: %v", err).Wrap(err)
+	}
+	return sess, nil
+}
+
+// browserWalk logs in through the browser and returns the intercepted
+// redirect_uri request (nil for a walk that ends idle).
+func browserWalk(ctx context.Context, st *State, tlsOpts TLSOptions, start string, stopAt *url.URL, user loginUser, pol walkPolicy, totp func() (string, error)) (*url.URL, error) {
+	sess, err := browserSession(ctx, st, tlsOpts, stopAt)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		noteHops(st, sess.Hops())
+		_ = sess.Close()
+	}()
+	return walkBrowser(ctx, st, sess, start, user, pol, totp)
+}
+
+// browserFormLogin logs in to a session-cookie app through the browser and
+// returns the browser's cookies (they are copied into the run's jar, so
+// later http steps carry the session).
+func browserFormLogin(ctx context.Context, st *State, tlsOpts TLSOptions, start string, user loginUser, pol walkPolicy, totp func() (string, error)) ([]*http.Cookie, error) {
+	sess, err := browserSession(ctx, st, tlsOpts, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		noteHops(st, sess.Hops())
+		_ = sess.Close()
+	}()
+	if _, err := walkBrowser(ctx, st, sess, start, user, pol, totp); err != nil {
+		return nil, err
+	}
+	cookies, err := sess.Cookies(ctx)
+	if err != nil {
+		return nil, Fail(ReasonInternalError, "reading the browser's cookies failed: %v", err).Wrap(err)
+	}
+	for _, c := range cookies {
+		st.Secrets.Add(c.Value)
+		u := &url.URL{Scheme: "http", Host: c.Domain, Path: c.Path}
+		if c.Secure {
+			u.Scheme = "https"
+		}
+		if len(u.Host) > 0 && u.Host[0] == '.' {
+			u.Host = u.Host[1:]
+		}
+		st.jar.SetCookies(u, []*http.Cookie{c})
+	}
+	return cookies, nil
+}
+
+func walkBrowser(ctx context.Context, st *State, sess *browser.Session, start string, user loginUser, pol walkPolicy, totp func() (string, error)) (*url.URL, error) {
+	if err := sess.Navigate(ctx, start); err != nil {
+		return nil, browserError(ctx, err, "opening "+redactURL(start))
+	}
+	var prog walkProgress
+	for n := 0; n < pol.form.maxPages(); n++ {
+		if err := sess.Settle(ctx, settleQuiet); err != nil {
+			return nil, browserError(ctx, err, "waiting for the page")
+		}
+		if raw, ok := sess.Stopped(); ok {
+			u, err := url.Parse(raw)
+			if err != nil {
+				return nil, Fail(ReasonIdPError, "the IdP redirected to an unparseable redirect_uri")
+			}
+			return u, nil
+		}
+		snap, err := sess.Snapshot(ctx)
+		if err != nil {
+			return nil, browserError(ctx, err, "reading the page")
+		}
+		pageURL, _ := url.Parse(snap.URL)
+		page, err := loginpage.Parse(pageURL, []byte(snap.HTML))
+		if err != nil {
+			return nil, Fail(ReasonIdPError, "the page at %s could not be read: %v", redactURL(snap.URL), err)
+		}
+		act, f := decide(loginSeen{status: documentStatus(sess.Hops(), snap.URL), page: page}, user, &prog, pol, totp)
+		if f != nil {
+			return nil, f
+		}
+		if act == nil {
+			return nil, nil
+		}
+		if act.link != "" {
+			if err := sess.Navigate(ctx, act.link); err != nil {
+				return nil, browserError(ctx, err, "following "+act.what)
+			}
+			continue
+		}
+		if err := sess.SubmitForm(ctx, act.form.Index, act.fill, buttonIndex(act.form, act.button)); err != nil {
+			return nil, browserError(ctx, err, "submitting "+act.what)
+		}
+	}
+	return nil, Fail(ReasonIdPError, "the login did not finish within %d pages; the IdP may be looping (raise form.max_pages if the login really has more pages)", pol.form.maxPages())
+}
+
+func buttonIndex(f *loginpage.Form, b *loginpage.Button) int {
+	for i := range f.Buttons {
+		if &f.Buttons[i] == b {
+			return i
+		}
+	}
+	return -1
+}
+
+// documentStatus is the status of the last document request for the page.
+func documentStatus(hops []browser.Hop, pageURL string) int {
+	for i := len(hops) - 1; i >= 0; i-- {
+		if hops[i].Type == "Document" && hops[i].URL == pageURL && hops[i].Status != 0 {
+			return hops[i].Status
+		}
+	}
+	return http.StatusOK
+}
+
+// browserError explains a browser failure: a deadline, or a page that broke.
+func browserError(ctx context.Context, err error, doing string) error {
+	var f *Failure
+	if errors.As(err, &f) {
+		return f
+	}
+	if ctx.Err() != nil {
+		return Fail(ReasonTimeout, "the browser was still %s when the step's deadline passed", doing).Wrap(err)
+	}
+	return Fail(ReasonIdPError, "the browser failed %s: %v", doing, err).Wrap(err)
+}
+
+// noteHops keeps the browser's document requests as notes: path only.
+func noteHops(st *State, hops []browser.Hop) {
+	n := 0
+	for _, h := range hops {
+		if h.Type != "Document" || n >= 20 {
+			continue
+		}
+		n++
+		st.Note("browser: %s %s -> %d", h.Method, redactURL(h.URL), h.Status)
+	}
+}

@@ -1,0 +1,117 @@
+package flows
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+
+	"github.com/authwatch/authwatch/internal/loginpage"
+)
+
+// UserCredentials are the synthetic user's: always secret references.
+type UserCredentials struct {
+	Username   Template `yaml:"username" json:"username" jsonschema:"required,description=The synthetic user's login name."`
+	Password   Template `yaml:"password" json:"password" jsonschema:"required,description=A secret reference such as ${env:SYNTHETIC_PASSWORD}."`
+	TOTPSecret Template `yaml:"totp_secret,omitempty" json:"totp_secret,omitempty" jsonschema:"description=Base32 TOTP secret (RFC 6238) for a second factor\\, as a secret reference; the code is computed on each run."`
+}
+
+func (c *UserCredentials) validate() []error {
+	var errs []error
+	if c.Username.IsZero() {
+		errs = append(errs, FieldErrorf("username", "required"))
+	}
+	if c.Password.IsZero() {
+		errs = append(errs, FieldErrorf("password", "required (a secret reference such as ${env:SYNTHETIC_PASSWORD})"))
+	}
+	return errs
+}
+
+// LoginForm says how to find and fill the IdP's pages. The defaults fit
+// common IdPs: the form with a password field, the username field found by
+// its autocomplete attribute or name, the first submit button.
+type LoginForm struct {
+	Selector      string        `yaml:"selector,omitempty" json:"selector,omitempty" jsonschema:"description=CSS selector of the login form (or of an element inside it)."`
+	UsernameField string        `yaml:"username_field,omitempty" json:"username_field,omitempty" jsonschema:"description=Name of the username input (default: found by autocomplete=username or a name like username/login/email)."`
+	PasswordField string        `yaml:"password_field,omitempty" json:"password_field,omitempty" jsonschema:"description=Name of the password input (default: the type=password input)."`
+	OTPField      string        `yaml:"otp_field,omitempty" json:"otp_field,omitempty" jsonschema:"description=Name of the one-time code input (default: autocomplete=one-time-code or a name like otp/code/totp)."`
+	Submit        string        `yaml:"submit,omitempty" json:"submit,omitempty" jsonschema:"description=Regular expression matched against the submit button's text or value (default: the form's first submit button)."`
+	Consent       string        `yaml:"consent,omitempty" json:"consent,omitempty" jsonschema:"enum=approve,enum=fail,description=What to do on a consent page: approve it (press the button matching consent_button) or fail as mfa_required (default fail; device_code steps always approve)."`
+	ConsentButton string        `yaml:"consent_button,omitempty" json:"consent_button,omitempty" jsonschema:"description=Regular expression for the approve button or link (default: Allow|Accept|Approve|Authorize|Continue|Yes|Confirm|Grant)."`
+	Errors        LoginPatterns `yaml:"errors,omitempty" json:"errors,omitempty" jsonschema:"description=Extra regular expressions recognising the IdP's messages\\, added to the defaults."`
+	MaxPages      int           `yaml:"max_pages,omitempty" json:"max_pages,omitempty" jsonschema:"description=Most pages and redirects walked before giving up (default 30)."`
+
+	submit, consentButton *regexp.Regexp
+	patterns              loginpage.Patterns
+}
+
+// LoginPatterns are the IdP's wordings for each failure, case-insensitive
+// regular expressions, added to authwatch's defaults.
+type LoginPatterns struct {
+	Rejected []string `yaml:"rejected,omitempty" json:"rejected,omitempty" jsonschema:"description=Wrong username or password."`
+	Locked   []string `yaml:"locked,omitempty" json:"locked,omitempty" jsonschema:"description=Account locked\\, disabled or unlicensed."`
+	MFA      []string `yaml:"mfa,omitempty" json:"mfa,omitempty" jsonschema:"description=A second factor or another interaction is required."`
+}
+
+const (
+	consentApprove = "approve"
+	consentFail    = "fail"
+)
+
+var defaultConsentButton = regexp.MustCompile(`(?i)^\s*(allow|accept|approve|authori[sz]e|continue|yes|confirm|grant|consent)\b`)
+
+// defaultMaxPages bounds a login walk: requests, pages and redirects.
+const defaultMaxPages = 30
+
+// validate compiles the patterns; path is the field's YAML path.
+func (f *LoginForm) validate(path string) []error {
+	var errs []error
+	compile := func(field, expr string) *regexp.Regexp {
+		if expr == "" {
+			return nil
+		}
+		re, err := regexp.Compile("(?i)" + expr)
+		if err != nil {
+			errs = append(errs, FieldErrorf(path+"."+field, "not a regular expression: %v", err))
+		}
+		return re
+	}
+	f.submit = compile("submit", f.Submit)
+	f.consentButton = compile("consent_button", f.ConsentButton)
+	if f.consentButton == nil {
+		f.consentButton = defaultConsentButton
+	}
+	switch f.Consent {
+	case "", consentApprove, consentFail:
+	default:
+		errs = append(errs, FieldErrorf(path+".consent", "must be approve or fail, got %q", f.Consent))
+	}
+	if f.MaxPages < 0 || f.MaxPages > 200 {
+		errs = append(errs, FieldErrorf(path+".max_pages", "must be between 1 and 200, got %d", f.MaxPages))
+	}
+	f.patterns = loginpage.DefaultPatterns()
+	add := func(field string, exprs []string, to *[]*regexp.Regexp) {
+		for i, e := range exprs {
+			if re := compile(fmt.Sprintf("errors.%s[%d]", field, i), e); re != nil {
+				*to = append(*to, re)
+			}
+		}
+	}
+	add("rejected", f.Errors.Rejected, &f.patterns.Rejected)
+	add("locked", f.Errors.Locked, &f.patterns.Locked)
+	add("mfa", f.Errors.MFA, &f.patterns.MFA)
+	if f.Selector != "" {
+		// An empty page answers whether the selector parses.
+		page, _ := loginpage.Parse(&url.URL{}, []byte("<form></form>"))
+		if _, err := page.FormBySelector(f.Selector); err != nil {
+			errs = append(errs, FieldErrorf(path+".selector", "not a CSS selector: %v", err))
+		}
+	}
+	return errs
+}
+
+func (f *LoginForm) maxPages() int {
+	if f.MaxPages == 0 {
+		return defaultMaxPages
+	}
+	return f.MaxPages
+}

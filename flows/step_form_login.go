@@ -1,0 +1,225 @@
+package flows
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/authwatch/authwatch/internal/exchange"
+	"github.com/authwatch/authwatch/internal/setcookie"
+)
+
+// FormLoginStep logs in to a session-cookie web app through its login form:
+// it GETs the page, keeps its hidden inputs (CSRF tokens), posts the
+// credentials, follows the redirects, and expects a session cookie that a
+// browser would store and send back. Later http steps reuse the run's
+// cookie jar, so they call the app as the logged-in user.
+type FormLoginStep struct {
+	URL             Template `yaml:"url" json:"url" jsonschema:"required,description=The login page."`
+	UserCredentials `yaml:",inline"`
+	Form            LoginForm `yaml:"form,omitempty" json:"form,omitempty" jsonschema:"description=How to find and fill the login form (defaults fit common apps)."`
+	SessionCookie   string    `yaml:"session_cookie,omitempty" json:"session_cookie,omitempty" jsonschema:"description=Name of the session cookie (default: any cookie the login sets)."`
+	CheckURL        Template  `yaml:"check_url,omitempty" json:"check_url,omitempty" jsonschema:"description=A page that needs the session: fetched after the login\\, it must not redirect to the login page. The cookie's attributes are judged against it (default: the login page's origin)."`
+	Browser         bool      `yaml:"browser,omitempty" json:"browser,omitempty" jsonschema:"description=Drive headless Chromium (Debian package chromium) for login pages that need JavaScript."`
+	TLSOptions      `yaml:",inline"`
+}
+
+var (
+	_ Step         = (*FormLoginStep)(nil)
+	_ OutputLister = (*FormLoginStep)(nil)
+)
+
+// Validate implements Step.
+func (s *FormLoginStep) Validate() error {
+	errs := []error{validateTemplateURL("url", s.URL)}
+	if s.URL.IsZero() {
+		errs = append(errs, FieldErrorf("url", "required: the login page"))
+	}
+	errs = append(errs, s.UserCredentials.validate()...)
+	if !s.CheckURL.IsZero() {
+		errs = append(errs, validateTemplateURL("check_url", s.CheckURL))
+	}
+	errs = append(errs, s.TLSOptions.Validate())
+	errs = append(errs, s.Form.validate("form")...)
+	return joinErrs(compact(errs))
+}
+
+// Outputs implements OutputLister.
+func (s *FormLoginStep) Outputs() []string { return []string{"session_cookie"} }
+
+// Run implements Step.
+func (s *FormLoginStep) Run(ctx context.Context, st *State) error {
+	user, totp, err := s.UserCredentials.expand(st)
+	if err != nil {
+		return err
+	}
+	loginURL, err := st.Expand(s.URL)
+	if err != nil {
+		return err
+	}
+	start, err := url.Parse(loginURL)
+	if err != nil {
+		return Fail(ReasonConfigInvalid, "url: %v", err)
+	}
+	target := &url.URL{Scheme: start.Scheme, Host: start.Host, Path: "/"}
+	if !s.CheckURL.IsZero() {
+		raw, err := st.Expand(s.CheckURL)
+		if err != nil {
+			return err
+		}
+		if target, err = url.Parse(raw); err != nil {
+			return Fail(ReasonConfigInvalid, "check_url: %v", err)
+		}
+	}
+	pol := walkPolicy{form: &s.Form, approve: s.Form.Consent == consentApprove, stopWhenIdle: true}
+	var set []*http.Cookie
+	if s.Browser {
+		set, err = browserFormLogin(ctx, st, s.TLSOptions, loginURL, user, pol, totp)
+		if err != nil {
+			return err
+		}
+	} else {
+		client, err := st.Client(ClientOptions{TLS: s.TLSOptions, NoRedirects: true, UseJar: true})
+		if err != nil {
+			return err
+		}
+		w := &httpWalk{st: st, client: client, user: user, policy: pol, totp: totp}
+		if _, err := w.run(ctx, loginURL); err != nil {
+			return s.explainWalk(st, err)
+		}
+		set = cookiesSet(st.Recorder().Exchanges(), true)
+	}
+	name, err := s.checkSession(st, set, target)
+	if err != nil {
+		return err
+	}
+	st.SetOutput("session_cookie", name, false)
+	if !s.CheckURL.IsZero() {
+		return s.checkAccess(ctx, st, target)
+	}
+	return nil
+}
+
+// explainWalk turns "the login form came back" into session_cookie_missing
+// when the app set no cookie at all: the form returned because the session
+// was not kept, not because the password was wrong.
+func (s *FormLoginStep) explainWalk(st *State, err error) error {
+	f, ok := err.(*Failure)
+	if !ok || f.Reason != ReasonLoginRejected || strings.Contains(f.Summary, "refused the login:") {
+		return err
+	}
+	if len(cookiesSet(st.Recorder().Exchanges(), true)) == 0 {
+		return Fail(ReasonSessionCookieMissing, "after the credentials were posted the app showed its login form again and set no cookie: it does not keep a session (or a proxy strips Set-Cookie)")
+	}
+	return err
+}
+
+// cookiesSet lists the cookies the answers set, in order; afterLogin keeps
+// only those set from the credentials' POST on.
+func cookiesSet(exs []*exchange.Exchange, afterLogin bool) []*http.Cookie {
+	var out []*http.Cookie
+	posted := !afterLogin
+	for _, ex := range exs {
+		if ex.Method == http.MethodPost {
+			posted = true
+		}
+		if !posted || ex.ResponseHeader == nil {
+			continue
+		}
+		out = append(out, (&http.Response{Header: ex.ResponseHeader}).Cookies()...)
+	}
+	return out
+}
+
+// checkSession finds the session cookie among those set and judges whether
+// a browser would store it and send it to target.
+func (s *FormLoginStep) checkSession(st *State, set []*http.Cookie, target *url.URL) (string, error) {
+	var candidates []*http.Cookie
+	for _, c := range set {
+		if s.SessionCookie == "" || c.Name == s.SessionCookie {
+			candidates = append(candidates, c)
+		}
+		st.Secrets.Add(c.Value)
+	}
+	if len(candidates) == 0 {
+		names := cookieNames(set)
+		if s.SessionCookie != "" {
+			return "", Fail(ReasonSessionCookieMissing, "the login did not set the session cookie %q (cookies set: %s)", s.SessionCookie, orNone(names)).
+				With(F("cookies_set", orNone(names)))
+		}
+		return "", Fail(ReasonSessionCookieMissing, "the login set no cookie: the app keeps no session, or a proxy strips Set-Cookie")
+	}
+	var problems []setcookie.Problem
+	for _, c := range candidates {
+		ps := setcookie.CheckAt(c, target, st.Now())
+		if len(ps) == 0 && (c.MaxAge >= 0) {
+			return c.Name, nil
+		}
+		problems = append(problems, ps...)
+	}
+	if len(problems) == 0 {
+		return "", Fail(ReasonSessionCookieMissing, "the login only deleted cookies (%s): no session was kept", strings.Join(cookieNames(candidates), ", "))
+	}
+	p := problems[0]
+	f := Fail(ReasonCookieAttributesInvalid, "the session cookie %q cannot work for %s: %s", p.Cookie, hopText(target), p.Detail).
+		With(F("cookie", p.Cookie), F("attribute", p.Attribute), F("target", hopText(target)))
+	for _, c := range candidates {
+		if c.Name == p.Cookie {
+			f.With(F("set_cookie", setcookie.Describe(c)))
+			break
+		}
+	}
+	return "", f
+}
+
+// checkAccess fetches check_url with the session and expects the resource,
+// not the login page.
+func (s *FormLoginStep) checkAccess(ctx context.Context, st *State, target *url.URL) error {
+	client, err := st.Client(ClientOptions{TLS: s.TLSOptions, UseJar: true})
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target.String(), nil)
+	if err != nil {
+		return err
+	}
+	if cs := st.jar.Cookies(target); !slices.ContainsFunc(cs, func(c *http.Cookie) bool { return s.SessionCookie == "" || c.Name == s.SessionCookie }) {
+		return Fail(ReasonSessionCookieMissing, "the session cookie was set but would not be sent to %s (its Domain or Path does not cover it)", hopText(target))
+	}
+	before := len(st.Recorder().Exchanges())
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	body, err := readBody(resp)
+	if err != nil {
+		return err
+	}
+	a := &answer{resp: resp, body: body}
+	if f := redirectedToLogin(a, st.Recorder().Exchanges()[before:]); f != nil {
+		return f
+	}
+	if resp.StatusCode >= 400 {
+		return classifyStatus(st, a, []int{http.StatusOK})
+	}
+	return nil
+}
+
+func cookieNames(cs []*http.Cookie) []string {
+	var out []string
+	for _, c := range cs {
+		if !slices.Contains(out, c.Name) {
+			out = append(out, c.Name)
+		}
+	}
+	return out
+}
+
+func orNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
+}
