@@ -149,7 +149,7 @@ func TestDemoOnceHumanCanary(t *testing.T) {
 	if code != exitOK {
 		t.Errorf("demo --once exit %d, want %d; stderr:\n%s", code, exitOK, stderr)
 	}
-	for _, want := range []string{"2 of 7 flows passed", "audience_mismatch", "invalid_client", "token_expired", "clock_skew", "next:"} {
+	for _, want := range []string{"3 of 9 flows passed", "audience_mismatch", "invalid_client", "token_expired", "clock_skew", "next:"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("demo table lacks %q:\n%s", want, stdout)
 		}

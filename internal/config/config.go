@@ -32,6 +32,9 @@ type Config struct {
 	Watch *bool `yaml:"watch"`
 	// MaxConcurrent bounds how many flow runs happen at once.
 	MaxConcurrent int `yaml:"max_concurrent"`
+	// Browsers bounds how many headless browsers (browser: true login
+	// steps) run at once; each needs 100-200 MiB.
+	Browsers int `yaml:"browsers"`
 
 	Defaults  DefaultsConfig  `yaml:"defaults"`
 	Retention RetentionConfig `yaml:"retention"`
@@ -71,6 +74,7 @@ func Default() *Config {
 		Listen:        "127.0.0.1:9464",
 		FlowsDir:      "/etc/authwatch/flows.d",
 		MaxConcurrent: 64,
+		Browsers:      2,
 		Retention:     RetentionConfig{MaxAge: flows.Dur(30 * 24 * time.Hour), MaxRunsPerFlow: 10000},
 	}
 }
@@ -99,6 +103,9 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 			errs = append(errs, flows.FieldErrorf("listen", "must be host:port (e.g. 127.0.0.1:9464), got %q", c.Listen))
 		}
+	}
+	if c.Browsers < 0 || c.Browsers > 64 {
+		errs = append(errs, flows.FieldErrorf("browsers", "must be 1..64 (0: the default, 2), got %d", c.Browsers))
 	}
 	if c.MaxConcurrent < 1 || c.MaxConcurrent > 10000 {
 		errs = append(errs, flows.FieldErrorf("max_concurrent", "must be 1..10000, got %d", c.MaxConcurrent))

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/browser"
 	"github.com/authwatch/authwatch/internal/config"
 	"github.com/authwatch/authwatch/internal/metrics"
 	"github.com/authwatch/authwatch/internal/store"
@@ -86,6 +87,11 @@ func New(cfg *config.Config, log *slog.Logger, notify Notifier) (*Main, error) {
 	}
 	m.runner = flows.NewRunner()
 	m.runner.Tokens = st
+	m.runner.Browsers = browser.NewPool(browser.PoolOptions{Max: cfg.Browsers})
+	// A daemon killed with SIGKILL leaves its browsers' profile folders.
+	if n, err := m.runner.Browsers.RemoveStale(time.Minute); err == nil && n > 0 {
+		log.Info("removed the profile folders of browsers from an earlier run", "count", n)
+	}
 	m.runner.TLSExpiryWarning = cfg.Defaults.TLSExpiryWarning.Std()
 	m.sched, err = scheduler.New(m.runner.Run, scheduler.Options{
 		MaxConcurrent: cfg.MaxConcurrent,

@@ -24,6 +24,10 @@ func (e *Env) Flows() []byte {
 // client's secret: the demo's rotated-secret flow sends it.
 const staleSecret = "demo-only-secret-before-rotation"
 
+// stalePassword is what the monitor holds after the synthetic user's
+// password was changed in the IdP.
+const stalePassword = "demo-only-password-before-change"
+
 // LookupEnv resolves the demo flows' ${env:...} secret references to the
 // demo-only client secrets, and anything else from the process.
 func LookupEnv(name string) (string, bool) {
@@ -38,6 +42,14 @@ func LookupEnv(name string) (string, bool) {
 		return idp.LegacyClientSecret, true
 	case "DEMO_STALE_CLIENT_SECRET":
 		return staleSecret, true
+	case "DEMO_WEB_CLIENT_SECRET":
+		return idp.WebClientSecret, true
+	case "DEMO_USER":
+		return idp.UserName, true
+	case "DEMO_USER_PASSWORD":
+		return idp.UserPassword, true
+	case "DEMO_STALE_USER_PASSWORD":
+		return stalePassword, true
 	}
 	return os.LookupEnv(name)
 }
