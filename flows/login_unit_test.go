@@ -1,0 +1,141 @@
+package flows
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/authwatch/authwatch/internal/loginpage"
+)
+
+// RFC 6238 Appendix B, SHA-1 vectors (the last 6 of the 8 digits).
+func TestTOTPCodeRFC6238Vectors(t *testing.T) {
+	secret := "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ" // base32 of "12345678901234567890"
+	for _, tc := range []struct {
+		unix int64
+		want string
+	}{{59, "287082"}, {1111111109, "081804"}, {1234567890, "005924"}, {2000000000, "279037"}} {
+		got, err := totpCode(strings.ToLower(secret), time.Unix(tc.unix, 0))
+		if err != nil || got != tc.want {
+			t.Errorf("at %d: %q, %v; want %s", tc.unix, got, err, tc.want)
+		}
+	}
+	if _, err := totpCode("not base32!", time.Now()); err == nil {
+		t.Error("a non-base32 secret gave a code")
+	}
+}
+
+// OpenID Connect Core 1.0 Appendix A.3: the example at_hash.
+func TestLeftHalfHashOIDCExample(t *testing.T) {
+	got, ok := leftHalfHash("RS256", "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y")
+	if !ok || got != "77QmUPtjPfzWtF2AnpK9RQ" {
+		t.Errorf("at_hash %q (%v), want 77QmUPtjPfzWtF2AnpK9RQ", got, ok)
+	}
+	if _, ok := leftHalfHash("EdDSA", "x"); ok {
+		t.Error("EdDSA's hash is not defined by OIDC Core; want no verdict")
+	}
+}
+
+func TestCallbackErrorClassification(t *testing.T) {
+	pats := loginpage.DefaultPatterns()
+	for _, tc := range []struct {
+		code, desc string
+		want       Reason
+	}{
+		{"access_denied", "End-User denied the authorization request", ReasonIdPError},
+		{"interaction_required", "AADSTS50076: Due to a configuration change made by your administrator, you must use multi-factor authentication", ReasonMFARequired},
+		{"access_denied", "AADSTS50053: Your account is locked", ReasonAccountLocked},
+		{"server_error", "", ReasonIdPError},
+	} {
+		f := callbackError(tc.code, tc.desc, pats)
+		if f.Reason != tc.want || !strings.Contains(f.Summary, tc.code) {
+			t.Errorf("%s %q: %s %q, want %s with the code in the summary", tc.code, tc.desc, f.Reason, f.Summary, tc.want)
+		}
+	}
+}
+
+func TestSameEndpointIgnoresQueryOnly(t *testing.T) {
+	cb, _ := url.Parse("http://127.0.0.1/callback")
+	for raw, want := range map[string]bool{
+		"http://127.0.0.1/callback?code=x&state=y": true,
+		"http://127.0.0.1/callback/":                true,
+		"HTTP://127.0.0.1/callback":                 true,
+		"https://127.0.0.1/callback":                false,
+		"http://127.0.0.1:8080/callback":            false,
+		"http://127.0.0.1/callbacks":                false,
+	} {
+		u, _ := url.Parse(raw)
+		if got := sameEndpoint(u, cb); got != want {
+			t.Errorf("%s: %v, want %v", raw, got, want)
+		}
+	}
+}
+
+// The walker's decisions on real page shapes, without a network.
+func TestDecideOnPages(t *testing.T) {
+	form := &LoginForm{}
+	if errs := form.validate("form"); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	page := func(html string) *loginpage.Page {
+		u, _ := url.Parse("https://idp.example.test/login?session=secret")
+		p, err := loginpage.Parse(u, []byte(html))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	user := loginUser{username: "synthetic", password: "pw"}
+	login := `<form method=post action=/login><input type=hidden name=csrf value=c><input name=username autocomplete=username><input type=password name=password><button>Sign in</button></form>`
+
+	var prog walkProgress
+	act, f := decide(loginSeen{status: 200, page: page(login)}, user, &prog, walkPolicy{form: form}, nil)
+	if f != nil || act == nil || act.fill["username"] != "synthetic" || act.fill["password"] != "pw" {
+		t.Fatalf("login page: %+v %v", act, f)
+	}
+	// The same form again, with a message: rejected, quoted.
+	_, f = decide(loginSeen{status: 200, page: page(`<p class="alert alert-danger">Invalid username or password.</p>` + login)}, user, &prog, walkPolicy{form: form}, nil)
+	if f == nil || f.Reason != ReasonLoginRejected || !strings.Contains(f.Summary, "Invalid username or password.") {
+		t.Fatalf("form again: %v", f)
+	}
+	if strings.Contains(f.Summary, "secret") {
+		t.Errorf("the page's query leaked into the summary: %s", f.Summary)
+	}
+
+	otp := `<h1>Two-step verification</h1><form method=post action=/otp><input name=otp autocomplete=one-time-code><button>Verify</button></form>`
+	prog = walkProgress{password: 1}
+	_, f = decide(loginSeen{status: 200, page: page(otp)}, user, &prog, walkPolicy{form: form}, nil)
+	if f == nil || f.Reason != ReasonMFARequired {
+		t.Fatalf("otp page without a secret: %v", f)
+	}
+	act, f = decide(loginSeen{status: 200, page: page(otp)}, user, &prog, walkPolicy{form: form}, func() (string, error) { return "123456", nil })
+	if f != nil || act.fill["otp"] != "123456" {
+		t.Fatalf("otp page with a secret: %+v %v", act, f)
+	}
+
+	consent := `<form method=post action=/consent><input type=hidden name=uid value=1><button name=decision value=allow>Allow</button><button name=decision value=deny>Deny</button></form>`
+	prog = walkProgress{password: 1}
+	_, f = decide(loginSeen{status: 200, page: page(consent)}, user, &prog, walkPolicy{form: form}, nil)
+	if f == nil || f.Reason != ReasonMFARequired || !strings.Contains(f.Summary, "consent") {
+		t.Fatalf("consent without approve: %v", f)
+	}
+	act, f = decide(loginSeen{status: 200, page: page(consent)}, user, &prog, walkPolicy{form: form, approve: true}, nil)
+	if f != nil || act.button == nil || act.button.Value != "allow" {
+		t.Fatalf("consent with approve: %+v %v", act, f)
+	}
+
+	prog = walkProgress{}
+	_, f = decide(loginSeen{status: 400, page: page(`<h1>Error</h1><p class="error">invalid_redirect_uri: redirect_uri did not match any of the client's registered redirect_uris</p>`)}, user, &prog, walkPolicy{form: form}, nil)
+	if f == nil || f.Reason != ReasonRedirectURIMismatch {
+		t.Fatalf("redirect_uri error page: %v", f)
+	}
+	_, f = decide(loginSeen{status: 200, page: page(`<div id="app"></div><script src="/app.js"></script>`)}, user, &prog, walkPolicy{form: form}, nil)
+	if f == nil || f.Reason != ReasonLoginFormChanged {
+		t.Fatalf("script-only page: %v", f)
+	}
+	_, f = decide(loginSeen{status: 503, page: page(`<h1>Service Unavailable</h1>`)}, user, &prog, walkPolicy{form: form}, nil)
+	if f == nil || f.Reason != ReasonIdPError || !strings.Contains(f.Summary, "503") {
+		t.Fatalf("503: %v", f)
+	}
+}
