@@ -59,11 +59,11 @@ func TestSameEndpointIgnoresQueryOnly(t *testing.T) {
 	cb, _ := url.Parse("http://127.0.0.1/callback")
 	for raw, want := range map[string]bool{
 		"http://127.0.0.1/callback?code=x&state=y": true,
-		"http://127.0.0.1/callback/":                true,
-		"HTTP://127.0.0.1/callback":                 true,
-		"https://127.0.0.1/callback":                false,
-		"http://127.0.0.1:8080/callback":            false,
-		"http://127.0.0.1/callbacks":                false,
+		"http://127.0.0.1/callback/":               true,
+		"HTTP://127.0.0.1/callback":                true,
+		"https://127.0.0.1/callback":               false,
+		"http://127.0.0.1:8080/callback":           false,
+		"http://127.0.0.1/callbacks":               false,
 	} {
 		u, _ := url.Parse(raw)
 		if got := sameEndpoint(u, cb); got != want {

@@ -56,7 +56,7 @@ type loginSeen struct {
 }
 
 var redirectURIProblem = regexp.MustCompile(`(?i)redirect[_ ]?ur[il]|callback url|reply url|AADSTS50011|redirect_uri_mismatch|invalid_redirect`)
-var clientProblem = regexp.MustCompile(`(?i)invalid_client|unknown client|client not found|client_id.*(invalid|unknown|not found)|AADSTS700016`)
+var clientProblem = regexp.MustCompile(`(?i)invalid_client|unknown client|client not found|(retrieve|find|load) (the )?client|client_id.*(invalid|unknown|not found)|AADSTS700016`)
 
 // decide says what to do on a page: an action, nothing (done), or a failure.
 func decide(seen loginSeen, user loginUser, prog *walkProgress, pol walkPolicy, now func() (string, error)) (*pageAction, *Failure) {
@@ -119,6 +119,10 @@ func (pol walkPolicy) pickForm(page *loginpage.Page) (*loginpage.Form, *Failure)
 	}
 	for _, f := range page.Forms {
 		if passwordField(f) != nil {
+			if pol.form.Selector != "" {
+				// The login form itself, and the selector misses it.
+				return nil, Fail(ReasonLoginFormChanged, "no form on %s matches form.selector %q (%s)", pageName(page), pol.form.Selector, page.DescribeForms())
+			}
 			return f, nil
 		}
 	}
@@ -145,6 +149,9 @@ func (pol walkPolicy) formAction(page *loginpage.Page, form *loginpage.Form, use
 	otp := namedOr(form, lf.OTPField, form.OTPField)
 	name := namedOr(form, lf.UsernameField, form.UsernameField)
 	code := userCodeField(form)
+	if lf.PasswordField != "" && pass == nil && passwordField(form) != nil {
+		return nil, Fail(ReasonLoginFormChanged, "%s has no field named %q (form.password_field): %s", pageName(page), lf.PasswordField, form.Describe())
+	}
 	act := &pageAction{form: form, fill: map[string]string{}, button: form.SubmitButton(lf.submit)}
 	if act.button == nil && lf.submit != nil {
 		act.button = form.SubmitButton(nil)
@@ -181,6 +188,13 @@ func (pol walkPolicy) formAction(page *loginpage.Page, form *loginpage.Form, use
 		act.what = "the one-time code"
 		prog.otp++
 	case code != nil && user.userCode != "":
+		if prog.password > 0 {
+			// Back at the user code page after the password: the IdP
+			// said why.
+			if f := judgeMessages(page, pol.form.patterns); f != nil {
+				return nil, f
+			}
+		}
 		if prog.userCode > 0 {
 			return nil, Fail(ReasonIdPError, "the IdP did not accept the device user code on %s%s", pageName(page), saying(page))
 		}

@@ -149,6 +149,34 @@ func (st *State) redactFailure(f *Failure) {
 	for i := range f.Evidence.Facts {
 		f.Evidence.Facts[i].Value = st.Secrets.String(f.Evidence.Facts[i].Value)
 	}
+	if tok := f.Evidence.Token; tok != nil {
+		tok.Header, _ = st.redactAny(tok.Header).(map[string]any)
+		tok.Claims, _ = st.redactAny(tok.Claims).(map[string]any)
+	}
+}
+
+// redactAny applies the value net to every string in decoded JSON.
+func (st *State) redactAny(v any) any {
+	switch v := v.(type) {
+	case string:
+		return st.Secrets.String(v)
+	case map[string]any:
+		if v == nil {
+			return v
+		}
+		out := make(map[string]any, len(v))
+		for k, x := range v {
+			out[k] = st.redactAny(x)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, x := range v {
+			out[i] = st.redactAny(x)
+		}
+		return out
+	}
+	return v
 }
 
 func (st *State) redactFindings(fs []Finding) []Finding {

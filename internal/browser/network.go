@@ -122,6 +122,15 @@ func (t *tracker) response(id network.RequestID, r *network.Response) {
 	}
 }
 
+// touch restarts the quiet period: an action that may start a navigation
+// (a click, a form submission) counts as activity, so that Settle does not
+// judge the page before the navigation's first request was sent.
+func (t *tracker) touch() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.last = t.now()
+}
+
 func (t *tracker) done(id network.RequestID, now time.Time) {
 	delete(t.inflight, id)
 	t.last = now

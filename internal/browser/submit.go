@@ -59,6 +59,7 @@ func (s *Session) SubmitForm(ctx context.Context, index int, fields map[string]s
 			return err
 		}
 	}
+	defer s.net.touch()
 	if button >= 0 && button < n {
 		return s.Click(ctx, form+` [`+submitMark+`]`)
 	}
