@@ -243,6 +243,29 @@ func TestExamplesAgainstTestIdPs(t *testing.T) {
 		},
 		exit: exitOK,
 	}, {
+		// Keycloak user login → the demo IdP's login page (zitadel's example
+		// login: the same username/password field names as Keycloak's). The
+		// demo user has no second factor, so the TOTP secret is never used.
+		file: "keycloak-login.yaml",
+		setup: func(t *testing.T) (map[string]string, map[string]string) {
+			return map[string]string{
+					"https://sso.example.com/realms/acme":    demoIssuer,
+					"authwatch-synthetic":                    idp.WebClientID,
+					"https://app.example.com/oauth/callback": idp.RedirectURI,
+					"synthetic-user@example.com":             idp.UserName,
+				}, map[string]string{
+					"SYNTHETIC_CLIENT_SECRET": idp.WebClientSecret,
+					"SYNTHETIC_PASSWORD":      idp.UserPassword,
+					"SYNTHETIC_TOTP_SECRET":   "JBSWY3DPEHPK3PXP",
+				}
+		},
+		clientIDs: []string{idp.WebClientID},
+		steps: map[string]exStep{
+			"keycloak-user-login/login":   exPass(),
+			"keycloak-user-login/refresh": exPass(),
+		},
+		exit: exitOK,
+	}, {
 		// Entra ID → demo IdP and demo API. The demo IdP has no
 		// "<App ID URI>/.default" scope: orders-client asks for orders.read and
 		// gets the default audience api://orders, the stand-in for the API's
