@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/authwatch/authwatch/internal/browser"
@@ -79,14 +80,32 @@ func browserFormLogin(ctx context.Context, st *State, tlsOpts TLSOptions, start 
 		noteHops(st, sess.Hops())
 		_ = sess.Close()
 	}()
-	if _, err := walkBrowser(ctx, st, sess, start, user, pol, totp); err != nil {
-		return nil, err
+	// Cookies the login page set before the credentials were posted (CSRF,
+	// consent banners) are not the session.
+	if err := sess.Navigate(ctx, start); err != nil {
+		return nil, browserError(ctx, err, "opening "+redactURL(start))
 	}
-	cookies, err := sess.Cookies(ctx)
+	if err := sess.Settle(ctx, settleQuiet); err != nil {
+		return nil, browserError(ctx, err, "waiting for the page")
+	}
+	before, err := sess.Cookies(ctx)
 	if err != nil {
 		return nil, Fail(ReasonInternalError, "reading the browser's cookies failed: %v", err).Wrap(err)
 	}
-	for _, c := range cookies {
+	if _, err := walkBrowser(ctx, st, sess, "", user, pol, totp); err != nil {
+		return nil, err
+	}
+	all, err := sess.Cookies(ctx)
+	if err != nil {
+		return nil, Fail(ReasonInternalError, "reading the browser's cookies failed: %v", err).Wrap(err)
+	}
+	var cookies []*http.Cookie
+	for _, c := range all {
+		if !slices.ContainsFunc(before, func(b *http.Cookie) bool { return b.Name == c.Name && b.Value == c.Value }) {
+			cookies = append(cookies, c)
+		}
+	}
+	for _, c := range all {
 		st.Secrets.Add(c.Value)
 		u := &url.URL{Scheme: "http", Host: c.Domain, Path: c.Path}
 		if c.Secure {
@@ -100,9 +119,12 @@ func browserFormLogin(ctx context.Context, st *State, tlsOpts TLSOptions, start 
 	return cookies, nil
 }
 
+// walkBrowser walks from start ("": from the page already open).
 func walkBrowser(ctx context.Context, st *State, sess *browser.Session, start string, user loginUser, pol walkPolicy, totp func() (string, error)) (*url.URL, error) {
-	if err := sess.Navigate(ctx, start); err != nil {
-		return nil, browserError(ctx, err, "opening "+redactURL(start))
+	if start != "" {
+		if err := sess.Navigate(ctx, start); err != nil {
+			return nil, browserError(ctx, err, "opening "+redactURL(start))
+		}
 	}
 	var prog walkProgress
 	for n := 0; n < pol.form.maxPages(); n++ {

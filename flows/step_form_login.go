@@ -110,10 +110,41 @@ func (s *FormLoginStep) explainWalk(st *State, err error) error {
 	if !ok || f.Reason != ReasonLoginRejected || strings.Contains(f.Summary, "refused the login:") {
 		return err
 	}
-	if len(cookiesSet(st.Recorder().Exchanges(), true)) == 0 {
+	exs := st.Recorder().Exchanges()
+	set := cookiesSet(exs, true)
+	if len(set) == 0 {
 		return Fail(ReasonSessionCookieMissing, "after the credentials were posted the app showed its login form again and set no cookie: it does not keep a session (or a proxy strips Set-Cookie)")
 	}
-	return err
+	// The app took the password and set a cookie, then sent the user back
+	// to the login page: the cookie did not come back with the next request.
+	bounced := bouncedToLogin(exs)
+	if bounced == nil {
+		return err
+	}
+	if _, cerr := s.checkSession(st, set, bounced); cerr != nil {
+		return cerr
+	}
+	return Fail(ReasonRedirectedToLogin, "the app accepted the login and set the session cookie, but %s then redirected to the login page: the cookie was not sent back or not accepted (a proxy may drop the Cookie header)",
+		hopText(bounced)).With(F("bounced_at", hopText(bounced)))
+}
+
+// bouncedToLogin is the first page after the credentials' POST that
+// redirected to a login page, if any.
+func bouncedToLogin(exs []*exchange.Exchange) *url.URL {
+	posted := false
+	for _, ex := range exs {
+		if ex.Method == http.MethodPost {
+			posted = true
+			continue
+		}
+		if !posted || !isRedirect(ex.Status) || ex.ResponseHeader == nil || looksLikeLogin(ex.URL) {
+			continue
+		}
+		if loc, err := ex.URL.Parse(ex.ResponseHeader.Get("Location")); err == nil && looksLikeLogin(loc) {
+			return ex.URL
+		}
+	}
+	return nil
 }
 
 // cookiesSet lists the cookies the answers set, in order; afterLogin keeps
