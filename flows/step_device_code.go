@@ -181,7 +181,7 @@ func (s *DeviceCodeStep) authorize(ctx context.Context, st *State) (*deviceAuth,
 // poll asks the token endpoint until the grant is approved, refused or
 // expired, or the step's deadline passes.
 func (s *DeviceCodeStep) poll(ctx context.Context, st *State, da *deviceAuth) error {
-	interval := time.Duration(max(da.Interval, 1)) * time.Second
+	interval := min(time.Duration(max(da.Interval, 1))*time.Second, maxDeviceInterval)
 	if da.Interval == 0 {
 		interval = 5 * time.Second // RFC 8628 §3.2 default
 	}

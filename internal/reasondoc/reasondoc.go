@@ -102,15 +102,6 @@ func Render(proofs map[flows.Reason][]string) []byte {
 }
 
 // notYetProven says why a code has no real-component test yet.
-var notYetProven = map[flows.Reason]string{
-	flows.ReasonInvalidGrant:            "only a password grant or a code exchange produces it, and neither test IdP supports the password grant; the login steps (authorization code + PKCE) will",
-	flows.ReasonRedirectURIMismatch:     "emitted by the login steps (authorization code + PKCE), not built yet",
-	flows.ReasonLoginRejected:           "emitted by the login steps, not built yet",
-	flows.ReasonLoginFormChanged:        "emitted by the login steps, not built yet",
-	flows.ReasonMFARequired:             "emitted by the login steps, not built yet",
-	flows.ReasonAccountLocked:           "emitted by the login steps, not built yet",
-	flows.ReasonSessionCookieMissing:    "emitted by the form_login step, not built yet",
-	flows.ReasonCookieAttributesInvalid: "emitted by the form_login step, not built yet (authwatch diagnose already reports cookie problems)",
-}
+var notYetProven = map[flows.Reason]string{}
 
 func cell(s string) string { return strings.ReplaceAll(s, "|", "\\|") }
