@@ -39,6 +39,8 @@ import (
 var demoWant = map[string]string{
 	"orders-api":                 "",
 	"orders-requires-auth":       "",
+	"user-login":                 "",
+	"user-login-stale-password":  "login_rejected",
 	"billing-token-on-orders":    "audience_mismatch",
 	"create-order":               "insufficient_scope",
 	"legacy-client-token":        "token_expired",

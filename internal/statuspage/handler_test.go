@@ -140,7 +140,7 @@ func TestAPIFlows(t *testing.T) {
 	if len(got.Flows) != len(demoWant) {
 		t.Fatalf("%d flows, want %d", len(got.Flows), len(demoWant))
 	}
-	wantCounts := map[string]int{StateFailing: 5, StateWarning: 1, StatePassing: 2, StatePaused: 0, StateUnknown: 0}
+	wantCounts := map[string]int{StateFailing: 6, StateWarning: 1, StatePassing: 3, StatePaused: 0, StateUnknown: 0}
 	for k, v := range wantCounts {
 		if got.Counts[k] != v {
 			t.Errorf("counts[%s] = %d, want %d (%v)", k, got.Counts[k], v, got.Counts)
@@ -179,7 +179,7 @@ func TestAPIFlows(t *testing.T) {
 		if f.PassRate24h == nil || *f.PassRate24h != wantRate || f.PassRate7d == nil || *f.PassRate7d != wantRate {
 			t.Errorf("%s: pass rates %v %v, want %v", f.Name, f.PassRate24h, f.PassRate7d, wantRate)
 		}
-		if len(f.LatencyMS) != 16 || f.LastDurationMS == nil || f.LastRun.IsZero() || f.LastRunID == 0 || f.Schedule != "every 15s" && f.Schedule != "every 1m" {
+		if len(f.LatencyMS) != 16 || f.LastDurationMS == nil || f.LastRun.IsZero() || f.LastRunID == 0 || f.Schedule != "every 15s" && f.Schedule != "every 30s" && f.Schedule != "every 1m" {
 			t.Errorf("%s: latency %v last %v at %v id %d schedule %q", f.Name, f.LatencyMS, f.LastDurationMS, f.LastRun, f.LastRunID, f.Schedule)
 		}
 		if f.Labels["team"] == "" {
@@ -346,8 +346,8 @@ func TestAPIIncidents(t *testing.T) {
 			}
 		}
 	}
-	if len(got.Open) != 6 || len(got.Recent) != 0 {
-		t.Errorf("%d open, %d recent; want 6, 0", len(got.Open), len(got.Recent))
+	if len(got.Open) != 7 || len(got.Recent) != 0 {
+		t.Errorf("%d open, %d recent; want 7, 0", len(got.Open), len(got.Recent))
 	}
 	for i := 1; i < len(got.Open); i++ {
 		if got.Open[i].OpenedAt.After(got.Open[i-1].OpenedAt) {
