@@ -88,7 +88,7 @@ func decide(seen loginSeen, user loginUser, prog *walkProgress, pol walkPolicy, 
 	if f := judgeStuck(page, status, pol, prog); f != nil {
 		return nil, f
 	}
-	if pol.stopWhenIdle && prog.password > 0 && status < 400 {
+	if pol.stopWhenIdle && (prog.password > 0 || prog.consent > 0) && status < 400 {
 		return nil, nil
 	}
 	if !prog.submittedAny() {
@@ -132,7 +132,7 @@ func (pol walkPolicy) pickForm(page *loginpage.Page) (*loginpage.Form, *Failure)
 		}
 	}
 	for _, f := range page.Forms {
-		if f.SubmitButton(pol.form.consentButton) != nil && len(visibleFields(f)) == 0 {
+		if len(visibleFields(f)) == 0 && (f.SubmitButton(pol.form.consentButton) != nil || continueOnly(f)) {
 			return f, nil
 		}
 	}
@@ -188,12 +188,14 @@ func (pol walkPolicy) formAction(page *loginpage.Page, form *loginpage.Form, use
 		act.what = "the one-time code"
 		prog.otp++
 	case code != nil && user.userCode != "":
-		if prog.password > 0 {
-			// Back at the user code page after the password: the IdP
-			// said why.
+		if prog.password > 0 || prog.consent > 0 {
+			// Back at the user code page after the login or the approval:
+			// the IdP says why, or the device side will learn it by polling
+			// (a denial shows here and answers access_denied there).
 			if f := judgeMessages(page, pol.form.patterns); f != nil {
 				return nil, f
 			}
+			return nil, nil
 		}
 		if prog.userCode > 0 {
 			return nil, Fail(ReasonIdPError, "the IdP did not accept the device user code on %s%s", pageName(page), saying(page))
@@ -210,6 +212,13 @@ func (pol walkPolicy) formAction(page *loginpage.Page, form *loginpage.Form, use
 		prog.username++
 	default:
 		b := form.SubmitButton(lf.consentButton)
+		if b == nil && pol.approve && continueOnly(form) {
+			// An auto-submitting page (it posts itself by script): press
+			// its one button, as the script would.
+			act.button = &form.Buttons[0]
+			act.what = "the page's only button (" + buttonLabel(&form.Buttons[0]) + ")"
+			return act, nil
+		}
 		if b == nil {
 			return nil, nil
 		}
@@ -331,6 +340,14 @@ func userCodeField(f *loginpage.Form) *loginpage.Field {
 		}
 	}
 	return nil
+}
+
+var negativeButton = regexp.MustCompile(`(?i)deny|abort|cancel|reject|decline|log ?out|sign ?out|^\s*no\b`)
+
+// continueOnly: a form of hidden fields with one button that is not a
+// refusal or a logout (oidc-provider's auto-submitting device page).
+func continueOnly(f *loginpage.Form) bool {
+	return len(visibleFields(f)) == 0 && len(f.Buttons) == 1 && !negativeButton.MatchString(buttonLabel(&f.Buttons[0]))
 }
 
 func visibleFields(f *loginpage.Form) []loginpage.Field {

@@ -385,7 +385,12 @@ func (s *LoginStep) userinfo(ctx context.Context, st *State, tok *oauth2.Token, 
 		return err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return classifyStatus(st, &answer{resp: resp, body: body, cred: credential{kind: "bearer", bearer: tok.AccessToken}}, []int{http.StatusOK})
+		err := classifyStatus(st, &answer{resp: resp, body: body, cred: credential{kind: "bearer", bearer: tok.AccessToken}}, []int{http.StatusOK})
+		if f, ok := err.(*Failure); ok && (len(s.Resource) > 0 || s.Audience != "") && resp.StatusCode == http.StatusUnauthorized {
+			f.Summary = "userinfo refused the access token: " + f.Summary + "; the token was requested for another API (resource/audience), which some IdPs do not accept at userinfo"
+			f.Next = "Drop userinfo from this step, or check userinfo in a login step without resource/audience."
+		}
+		return err
 	}
 	var info struct {
 		Sub string `json:"sub"`
