@@ -21,7 +21,7 @@ import (
 )
 
 const (
-	readyTimeout   = 30 * time.Second
+	readyTimeout   = 90 * time.Second // a loaded 2-CPU CI machine has taken over 30 s to start node
 	npmCITimeout   = 5 * time.Minute
 	lockWaitLimit  = npmCITimeout + time.Minute
 	stopGrace      = 5 * time.Second
