@@ -30,6 +30,10 @@ type Runner struct {
 	// MaxBrowsers, default 2, made on first use).
 	Browsers    *browser.Pool
 	MaxBrowsers int
+	// FailedEvidenceOnly skips building the exchange evidence of passing
+	// steps (StepResult.Exchanges): nothing the daemon records or shows
+	// reads it, and building it is a measurable part of a run's cost.
+	FailedEvidenceOnly bool
 
 	transports   sync.Map // TLSOptions → http.RoundTripper
 	browsersOnce sync.Once
@@ -87,8 +91,10 @@ func (r *Runner) runStep(ctx context.Context, st *State, spec *StepSpec) StepRes
 		sr.Failure = r.classify(ctx, st, spec, err)
 		sr.Status = StepFailed
 	}
-	for _, ex := range rec.Exchanges() {
-		sr.Exchanges = append(sr.Exchanges, exchangeEvidence(ex, st.Secrets))
+	if err != nil || !r.FailedEvidenceOnly {
+		for _, ex := range rec.Exchanges() {
+			sr.Exchanges = append(sr.Exchanges, exchangeEvidence(ex, st.Secrets))
+		}
 	}
 	if last := rec.Last(); last != nil {
 		sr.HTTPStatus = last.Status

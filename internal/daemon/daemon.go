@@ -44,6 +44,8 @@ type Main struct {
 	notify  Notifier
 	alert   *alerting
 	cfgPath string // reloaded on SIGHUP when set
+	// lastState is each flow's state after its last run (flow → store.FlowState).
+	lastState sync.Map
 
 	mu         sync.Mutex
 	flows      []*flows.Flow
@@ -87,6 +89,7 @@ func New(cfg *config.Config, log *slog.Logger, notify Notifier) (*Main, error) {
 	}
 	m.runner = flows.NewRunner()
 	m.runner.Tokens = st
+	m.runner.FailedEvidenceOnly = true
 	m.runner.Browsers = browser.NewPool(browser.PoolOptions{Max: cfg.Browsers})
 	// A daemon killed with SIGKILL leaves its browsers' profile folders.
 	if n, err := m.runner.Browsers.RemoveStale(time.Minute); err == nil && n > 0 {

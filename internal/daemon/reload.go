@@ -61,9 +61,17 @@ func (m *Main) Reload() {
 
 func (m *Main) forgetRemoved(fs []*flows.Flow) {
 	keep := make([]string, len(fs))
+	kept := make(map[string]bool, len(fs))
 	for i, f := range fs {
 		keep[i] = f.Name
+		kept[f.Name] = true
 	}
+	m.lastState.Range(func(k, _ any) bool {
+		if !kept[k.(string)] {
+			m.lastState.Delete(k)
+		}
+		return true
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := m.store.ForgetFlows(ctx, keep); err != nil {

@@ -28,18 +28,30 @@ func (m *Main) onResult(ev scheduler.Event) {
 		return
 	}
 	m.metrics.ObserveResult(r)
-	prev, hadPrev, _ := m.store.FlowState(ctx, r.Flow)
+	prev, hadPrev := m.previousState(ctx, r.Flow)
 	state, err := m.store.RecordRun(ctx, run)
 	if err != nil {
 		m.log.Error("recording a run failed", "flow", r.Flow, "err", err)
 		return
 	}
+	m.lastState.Store(r.Flow, state)
 	m.logOutcome(r, run, prev, hadPrev, state)
 	if m.alert != nil {
 		if err := m.alert.observe(ctx, r); err != nil {
 			m.log.Error("recording incident events failed", "flow", r.Flow, "err", err)
 		}
 	}
+}
+
+// previousState is the flow's state before this run: remembered from its
+// last run, or read from the store once after a start (runs of one flow
+// never overlap, so the memory cannot be stale). It saves a query per run.
+func (m *Main) previousState(ctx context.Context, flow string) (store.FlowState, bool) {
+	if v, ok := m.lastState.Load(flow); ok {
+		return v.(store.FlowState), true
+	}
+	prev, ok, _ := m.store.FlowState(ctx, flow)
+	return prev, ok
 }
 
 func (m *Main) logOutcome(r *flows.Result, run store.Run, prev store.FlowState, hadPrev bool, now store.FlowState) {
