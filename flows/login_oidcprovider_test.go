@@ -470,7 +470,7 @@ func TestOIDCProviderLoginDefaultIdP(t *testing.T) {
 	})
 	t.Run("browser", func(t *testing.T) {
 		t.Parallel()
-		lopBrowserCases(t, p, canary)
+		lopBrowserCases(t, p, canary, api)
 	})
 }
 
@@ -559,11 +559,24 @@ func TestOIDCProviderLoginSPA(t *testing.T) {
 	})
 }
 
-// lopBrowserCases run browser mode against the default IdP:
-// a refused password and carol's TOTP.
-func lopBrowserCases(t *testing.T, p *testenv.NodeIdP, canary *lopCanary) {
+// lopBrowserCases run browser mode against the default IdP: the whole
+// login, API and refresh flow, a refused password and carol's TOTP.
+func lopBrowserCases(t *testing.T, p *testenv.NodeIdP, canary *lopCanary, api *lopAPI) {
 	lopNeedChromium(t)
 	r := lopRunner(t, true)
+
+	t.Run("login_api_refresh", func(t *testing.T) {
+		t.Parallel()
+		before := api.callCount()
+		res := canary.run(t, r, lopLoginAPIRefresh("browser-login-api-refresh", p.Issuer, api.URL, `    client_id: app-client
+    client_secret: ${env:APP_SECRET}
+    browser: true
+`))
+		itMustPass(t, res)
+		if got := api.callCount() - before; got < 2 {
+			t.Errorf("the API saw %d authorised calls, want 2", got)
+		}
+	})
 
 	t.Run("login_rejected", func(t *testing.T) {
 		t.Parallel()
