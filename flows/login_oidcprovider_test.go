@@ -568,10 +568,10 @@ func lopBrowserCases(t *testing.T, p *testenv.NodeIdP, canary *lopCanary, api *l
 	t.Run("login_api_refresh", func(t *testing.T) {
 		t.Parallel()
 		before := api.callCount()
-		res := canary.run(t, r, lopLoginAPIRefresh("browser-login-api-refresh", p.Issuer, api.URL, `    client_id: app-client
+		y := lopLoginAPIRefresh("browser-login-api-refresh", p.Issuer, api.URL, `    client_id: app-client
     client_secret: ${env:APP_SECRET}
-    browser: true
-`))
+`)
+		res := canary.run(t, r, strings.Replace(y, "    timeout: 20s\n", "    timeout: 20s\n    browser: true\n", 1))
 		itMustPass(t, res)
 		if got := api.callCount() - before; got < 2 {
 			t.Errorf("the API saw %d authorised calls, want 2", got)
