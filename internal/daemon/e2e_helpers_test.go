@@ -52,7 +52,7 @@ func (n *e2eNotifier) Calls() []string {
 
 var _ Notifier = (*e2eNotifier)(nil)
 
-// e2eLog is a goroutine-safe buffer for the daemon's log.
+// e2eLog is a goroutine-safe buffer: the daemon's log, a process's output.
 type e2eLog struct {
 	mu  sync.Mutex
 	buf bytes.Buffer

@@ -332,29 +332,11 @@ func pgBuild(t *testing.T, dir string) string {
 	return bin
 }
 
-// pgBuf is a goroutine-safe buffer.
-type pgBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *pgBuf) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *pgBuf) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // pgProc is one `authwatch run` process.
 type pgProc struct {
 	t      *testing.T
 	cmd    *exec.Cmd
-	out    *pgBuf
+	out    *e2eLog
 	exited chan struct{}
 	base   string
 }
@@ -395,7 +377,7 @@ func pgStartProc(t *testing.T, bin, cfg string, env map[string]string) *pgProc {
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	p := &pgProc{t: t, cmd: cmd, out: &pgBuf{}, exited: make(chan struct{})}
+	p := &pgProc{t: t, cmd: cmd, out: &e2eLog{}, exited: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", bin, err)

@@ -116,7 +116,7 @@ receivers:
 		t.Fatal(err)
 	}
 	port := testenv.FreePort(t)
-	var out pgBuf
+	var out e2eLog
 	cmd := exec.Command(bin, "--config.file="+cfg, "--storage.path="+filepath.Join(dir, "data"),
 		"--web.listen-address=127.0.0.1:"+strconv.Itoa(port), "--cluster.listen-address=", "--log.level=warn")
 	cmd.Stdout, cmd.Stderr = &out, &out
