@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -29,24 +29,14 @@ const (
 
 // Notifier posts events to one Alertmanager (or an HA set).
 type Notifier struct {
-	cfg     Config
-	client  *http.Client
-	secrets flows.SecretSource
-	now     func() time.Time
-	log     *slog.Logger
+	cfg  Config
+	send httpsend.Sender
 }
 
 var _ notify.Notifier = (*Notifier)(nil)
 
 func newNotifier(c Config, d notify.Deps) *Notifier {
-	n := &Notifier{cfg: c, client: httpsend.NoRedirects(d.HTTP), secrets: d.Secrets, now: d.Now, log: d.Logger}
-	if n.now == nil {
-		n.now = time.Now
-	}
-	if n.log == nil {
-		n.log = slog.New(slog.DiscardHandler)
-	}
-	return n
+	return &Notifier{cfg: c, send: httpsend.NewSender(d)}
 }
 
 // postableAlert is one element of POST /api/v2/alerts
@@ -89,7 +79,7 @@ func (n *Notifier) postAll(ctx context.Context, r httpsend.Request) (bool, error
 	retry := false
 	for _, base := range n.cfg.endpoints() {
 		r.URL = strings.TrimSuffix(base, "/") + "/api/v2/alerts"
-		again, err := httpsend.Post(ctx, n.client, n.now(), r)
+		again, err := n.send.Post(ctx, r)
 		if err == nil {
 			n.logPartial(errs)
 			return false, nil
@@ -104,7 +94,7 @@ func (n *Notifier) postAll(ctx context.Context, r httpsend.Request) (bool, error
 // accepted: not an error of this call, but worth knowing.
 func (n *Notifier) logPartial(errs []error) {
 	for _, err := range errs {
-		n.log.Warn("an Alertmanager refused an alert another one accepted", "error", err)
+		n.send.Log.Warn("an Alertmanager refused an alert another one accepted", "error", err)
 	}
 }
 
@@ -114,7 +104,7 @@ func (n *Notifier) auth() (http.Header, []string, error) {
 	case n.cfg.BasicAuth != nil:
 		return n.basicAuth()
 	case !n.cfg.Bearer.IsZero():
-		tok, err := httpsend.ResolveSecret("alertmanager", "bearer", n.cfg.Bearer, n.secrets)
+		tok, err := httpsend.ResolveSecret("alertmanager", "bearer", n.cfg.Bearer, n.send.Secrets)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -125,11 +115,11 @@ func (n *Notifier) auth() (http.Header, []string, error) {
 
 // basicAuth is auth with basic_auth: the encoded pair is a secret too.
 func (n *Notifier) basicAuth() (http.Header, []string, error) {
-	user, err := httpsend.ResolveSecret("alertmanager", "basic_auth.username", n.cfg.BasicAuth.Username, n.secrets)
+	user, err := httpsend.ResolveSecret("alertmanager", "basic_auth.username", n.cfg.BasicAuth.Username, n.send.Secrets)
 	if err != nil {
 		return nil, nil, err
 	}
-	pass, err := httpsend.ResolveSecret("alertmanager", "basic_auth.password", n.cfg.BasicAuth.Password, n.secrets)
+	pass, err := httpsend.ResolveSecret("alertmanager", "basic_auth.password", n.cfg.BasicAuth.Password, n.send.Secrets)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -138,7 +128,7 @@ func (n *Notifier) basicAuth() (http.Header, []string, error) {
 }
 
 func (n *Notifier) alerts(ev notify.Event) ([]postableAlert, error) {
-	now := n.now()
+	now := n.send.Now()
 	switch ev.Type {
 	case notify.Opened, notify.Reminder:
 		return []postableAlert{n.alert(ev, ev.Reason, now.Add(n.cfg.AlertTTL.Or(DefaultAlertTTL)))}, nil
@@ -192,7 +182,7 @@ func testAlert(ev notify.Event, now time.Time) postableAlert {
 // A flow label never overrides alertname, flow, reason, layer or severity.
 func labels(ev notify.Event, reason string) map[string]string {
 	l := map[string]string{}
-	for _, k := range sortedKeys(ev.Labels) { // sorted: the same label set on every post
+	for _, k := range slices.Sorted(maps.Keys(ev.Labels)) { // sorted: the same label set on every post
 		name, v := LabelName(k), ev.Labels[k]
 		if _, dup := l[name]; (!dup || name == k) && name != "" && v != "" {
 			l[name] = v // a name that needed no renaming wins a clash
@@ -305,17 +295,8 @@ func facts(fs []notify.Fact) string {
 
 func requestIDs(ids map[string]string) string {
 	var lines []string
-	for _, k := range sortedKeys(ids) {
+	for _, k := range slices.Sorted(maps.Keys(ids)) {
 		lines = append(lines, k+": "+ids[k])
 	}
 	return strings.Join(lines, "\n")
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/goccy/go-yaml"
-
 	"github.com/authwatch/authwatch/flows"
 	"github.com/authwatch/authwatch/notify"
 	"github.com/authwatch/authwatch/notify/alertmanager"
@@ -65,15 +63,7 @@ var env = map[string]string{"AM_TOKEN": notifytest.BearerToken, "AM_USER": "auth
 
 func newNotifier(t testing.TB, cfg *alertmanager.Config) (notify.Notifier, *notifytest.Log) {
 	t.Helper()
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("Validate: %v", err)
-	}
-	deps, log := notifytest.Deps(t, env)
-	n, err := cfg.New(deps)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	return n, log
+	return notifytest.NewNotifier(t, cfg, env)
 }
 
 // send posts ev to a fresh receiver that checks the schema and returns the
@@ -283,30 +273,7 @@ func TestConfig(t *testing.T) {
 		{"short ttl", "url: https://am\nalert_ttl: 10s\n", []string{"alert_ttl: must be at least 1m"}},
 		{"malformed bearer, not echoed", "url: https://am\nbearer: 'secretpart${x'\n", []string{"bearer: malformed reference"}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var cfg alertmanager.Config
-			if err := yaml.UnmarshalWithOptions([]byte(tc.yaml), &cfg, yaml.Strict()); err != nil {
-				t.Fatalf("decode: %v", err)
-			}
-			err := cfg.Validate()
-			if len(tc.want) == 0 {
-				if err != nil {
-					t.Fatalf("Validate: %v", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("Validate passed, want %q", tc.want)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q lacks %q", err, w)
-				}
-			}
-			if strings.Contains(err.Error(), "secretpart") {
-				t.Errorf("the error echoes the setting's text: %v", err)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { notifytest.CheckConfig(t, &alertmanager.Config{}, tc.yaml, tc.want...) })
 	}
 }
 

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
-	"github.com/goccy/go-yaml"
 
 	"github.com/authwatch/authwatch/flows"
 	"github.com/authwatch/authwatch/notify"
@@ -43,15 +42,7 @@ func config(ms *mailServer, cert testCert) *email.Config {
 
 func newNotifier(t *testing.T, cfg *email.Config, secrets map[string]string) (notify.Notifier, *notifytest.Log) {
 	t.Helper()
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("Validate: %v", err)
-	}
-	deps, log := notifytest.Deps(t, secrets)
-	n, err := cfg.New(deps)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	return n, log
+	return notifytest.NewNotifier(t, cfg, secrets)
 }
 
 func notifyCtx(t *testing.T, n notify.Notifier, ev notify.Event) (bool, error) {
@@ -375,30 +366,10 @@ subject_prefix: "[authwatch] "
 		{"multi-line prefix", "host: h\nsubject_prefix: \"a\\nBcc: x\"\nfrom: a@example.com\nto: [b@example.com]\n", []string{"subject_prefix: must be one line"}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var cfg email.Config
-			if err := yaml.UnmarshalWithOptions([]byte(tc.yaml), &cfg, yaml.Strict()); err != nil {
-				t.Fatalf("decode: %v", err)
-			}
-			err := cfg.Validate()
-			if len(tc.want) == 0 {
-				if err != nil {
-					t.Fatalf("Validate: %v", err)
-				}
-				if cfg.Port != tc.port {
-					t.Errorf("port = %d, want %d", cfg.Port, tc.port)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("Validate passed, want %q", tc.want)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q lacks %q", err, w)
-				}
-			}
-			if strings.Contains(err.Error(), "secretpart") {
-				t.Errorf("the error echoes the setting's text: %v", err)
+			cfg := &email.Config{}
+			notifytest.CheckConfig(t, cfg, tc.yaml, tc.want...)
+			if len(tc.want) == 0 && cfg.Port != tc.port {
+				t.Errorf("port = %d, want %d", cfg.Port, tc.port)
 			}
 		})
 	}

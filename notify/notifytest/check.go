@@ -60,6 +60,11 @@ func statusCases() []statusCase {
 	}
 }
 
+// redirect is reported, not followed (retry false): a redirected POST
+// would arrive as a GET without its body. Followed, it would make a second
+// request to the receiver.
+var redirect = statusCase{name: "302", resp: Response{Status: 302, Location: "/moved", Body: "moved"}, wantErr: true}
+
 // CheckStatusCodes runs the whole Notifier contract against the notifier
 // newNotifier makes for a receiver at url (https://127.0.0.1:PORT, no
 // path; append the path a real endpoint has). Build it with Deps, so that
@@ -71,8 +76,9 @@ func statusCases() []statusCase {
 // 413 → retry false; 429 and 500, 502, 503, 504 → retry true, wrapping a
 // *notify.RetryAfterError with the right duration when Retry-After was sent
 // (seconds or an HTTP date); connection refused, a per-attempt deadline and
-// a cancelled context → retry true. A refusal's error names the status
-// code; each status case makes exactly one request.
+// a cancelled context → retry true; a 302 → retry false, the redirect not
+// followed. A refusal's error names the status code; each status case makes
+// exactly one request.
 func CheckStatusCodes(t testing.TB, newNotifier func(url string) notify.Notifier) {
 	t.Helper()
 	for _, c := range statusCases() {
@@ -81,6 +87,7 @@ func CheckStatusCodes(t testing.TB, newNotifier func(url string) notify.Notifier
 	run(t, "connection refused", func(t testing.TB) { checkRefused(t, newNotifier) })
 	run(t, "deadline", func(t testing.TB) { checkDeadline(t, newNotifier) })
 	run(t, "cancelled", func(t testing.TB) { checkCancelled(t, newNotifier) })
+	run(t, "redirect not followed", func(t testing.TB) { checkStatus(t, redirect, newNotifier) })
 }
 
 // run runs f as a subtest when t is a *testing.T.

@@ -21,6 +21,8 @@ type Response struct {
 	Status int
 	// RetryAfter, when set, is sent as the Retry-After header.
 	RetryAfter string
+	// Location, when set, is sent as the Location header (a redirect).
+	Location string
 	// Body is the response body ("ok" when Status and Body are both zero).
 	Body string
 	// Delay holds the answer back this long, or until the client gives up
@@ -165,6 +167,9 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 	}
 	if resp.RetryAfter != "" {
 		w.Header().Set("Retry-After", resp.RetryAfter)
+	}
+	if resp.Location != "" {
+		w.Header().Set("Location", resp.Location)
 	}
 	status := resp.Status
 	if status == 0 {

@@ -14,8 +14,6 @@ package opsgenie
 
 import (
 	"errors"
-	"slices"
-	"strings"
 
 	"github.com/authwatch/authwatch/flows"
 	"github.com/authwatch/authwatch/notify"
@@ -54,17 +52,10 @@ var _ notify.Config = (*Config)(nil)
 
 // Validate checks the settings and sets defaults.
 func (c *Config) Validate() error {
-	if c.URL == "" {
-		c.URL = DefaultURL
-	}
-	errs := []error{
-		httpsend.CheckTemplate("api_key", c.APIKey, true),
-		httpsend.CheckAPIURL("url", c.URL, "the API key"),
-	}
-	if c.Priority != "" && !slices.Contains(priorities, c.Priority) {
-		errs = append(errs, flows.FieldErrorf("priority", "must be one of %s, got %q", strings.Join(priorities, ", "), c.Priority))
-	}
-	return errors.Join(errs...)
+	return errors.Join(
+		httpsend.CheckAPISettings("api_key", c.APIKey, &c.URL, DefaultURL, "the API key"),
+		httpsend.CheckOneOf("priority", c.Priority, priorities),
+	)
 }
 
 // New makes the notifier.

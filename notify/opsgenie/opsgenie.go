@@ -3,11 +3,8 @@ package opsgenie
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -15,8 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/authwatch/authwatch/flows"
 	"github.com/authwatch/authwatch/notify"
+	"github.com/authwatch/authwatch/notify/internal/fit"
 	"github.com/authwatch/authwatch/notify/internal/httpsend"
 )
 
@@ -35,24 +32,14 @@ const (
 
 // Notifier sends events to one Opsgenie API integration.
 type Notifier struct {
-	cfg     Config
-	client  *http.Client
-	secrets flows.SecretSource
-	now     func() time.Time
-	log     *slog.Logger
+	cfg  Config
+	send httpsend.Sender
 }
 
 var _ notify.Notifier = (*Notifier)(nil)
 
 func newNotifier(c Config, d notify.Deps) *Notifier {
-	n := &Notifier{cfg: c, client: httpsend.NoRedirects(d.HTTP), secrets: d.Secrets, now: d.Now, log: d.Logger}
-	if n.now == nil {
-		n.now = time.Now
-	}
-	if n.log == nil {
-		n.log = slog.New(slog.DiscardHandler)
-	}
-	return n
+	return &Notifier{cfg: c, send: httpsend.NewSender(d)}
 }
 
 // createAlert is the body of POST /v2/alerts.
@@ -85,7 +72,7 @@ func (n *Notifier) Notify(ctx context.Context, ev notify.Event) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("opsgenie: %w", err)
 	}
-	key, err := httpsend.ResolveSecret("opsgenie", "api_key", n.cfg.APIKey, n.secrets)
+	key, err := httpsend.ResolveSecret("opsgenie", "api_key", n.cfg.APIKey, n.send.Secrets)
 	if err != nil {
 		return true, err // the secret file may be mid-rotation: retry, do not drop the page
 	}
@@ -98,16 +85,8 @@ func (n *Notifier) Notify(ctx context.Context, ev notify.Event) (bool, error) {
 // post sends body to the API path, authenticated with key: the secret to
 // scrub.
 func (n *Notifier) post(ctx context.Context, path string, body any, key string) (bool, error) {
-	b, err := json.Marshal(body)
-	if err != nil {
-		return false, fmt.Errorf("encoding the request: %w", err)
-	}
-	return httpsend.Post(ctx, n.client, n.now(), httpsend.Request{
-		URL:     strings.TrimSuffix(n.cfg.URL, "/") + path,
-		Header:  http.Header{"Authorization": {"GenieKey " + key}},
-		Body:    b,
-		Secrets: []string{key},
-	})
+	hdr := http.Header{"Authorization": {"GenieKey " + key}}
+	return n.send.PostJSON(ctx, strings.TrimSuffix(n.cfg.URL, "/")+path, hdr, body, key)
 }
 
 // request is the API path and body for an event.
@@ -129,13 +108,13 @@ func (n *Notifier) request(ev notify.Event) (string, any, error) {
 
 func (n *Notifier) create(ev notify.Event, alias string) createAlert {
 	return createAlert{
-		Message:     truncate(ev.Title(), maxMessage),
+		Message:     fit.Runes(ev.Title(), maxMessage),
 		Alias:       alias,
-		Description: truncate(description(ev), maxDescription),
+		Description: fit.Runes(description(ev), maxDescription),
 		Tags:        tags(ev),
 		Details:     details(ev),
-		Entity:      truncate(ev.Flow, maxEntity),
-		Source:      truncate(source(ev), maxSource),
+		Entity:      fit.Runes(ev.Flow, maxEntity),
+		Source:      fit.Runes(source(ev), maxSource),
 		Priority:    n.priority(ev.Severity),
 		User:        "authwatch",
 	}
@@ -147,11 +126,11 @@ func (n *Notifier) test(ev notify.Event) createAlert {
 		alias = aliasOf(alias + "-" + id)
 	}
 	return createAlert{
-		Message:     truncate(ev.Title(), maxMessage),
+		Message:     fit.Runes(ev.Title(), maxMessage),
 		Alias:       alias,
 		Description: "Sent by `authwatch notify test` to check that this route reaches people. No action needed: close this alert.",
 		Tags:        []string{"authwatch", "test"},
-		Source:      truncate(source(ev), maxSource),
+		Source:      fit.Runes(source(ev), maxSource),
 		Priority:    "P5",
 		User:        "authwatch",
 	}
@@ -160,8 +139,8 @@ func (n *Notifier) test(ev notify.Event) createAlert {
 func (n *Notifier) action(ev notify.Event) actionBody {
 	return actionBody{
 		User:   "authwatch",
-		Source: truncate(source(ev), maxSource),
-		Note:   truncate(note(ev), maxNote),
+		Source: fit.Runes(source(ev), maxSource),
+		Note:   fit.Runes(note(ev), maxNote),
 	}
 }
 
@@ -198,13 +177,7 @@ func (n *Notifier) priority(s notify.Severity) string {
 func source(ev notify.Event) string { return cmp.Or(ev.Host, "authwatch") }
 
 // aliasOf is the incident key, hashed when it exceeds Opsgenie's limit.
-func aliasOf(k string) string {
-	if len(k) <= maxAlias {
-		return k
-	}
-	sum := sha256.Sum256([]byte(k))
-	return "authwatch-" + hex.EncodeToString(sum[:])
-}
+func aliasOf(k string) string { return fit.Key(k, maxAlias) }
 
 // description is the alert's body: why, what to do, and the evidence.
 func description(ev notify.Event) string {
@@ -231,7 +204,7 @@ func description(ev notify.Event) string {
 	for _, f := range ev.Evidence {
 		line("Evidence "+f.Name, f.Value)
 	}
-	for _, k := range sortedKeys(ev.RequestIDs) {
+	for _, k := range slices.Sorted(maps.Keys(ev.RequestIDs)) {
 		line("Request id "+k, ev.RequestIDs[k])
 	}
 	line("Status", ev.StatusURL)
@@ -244,14 +217,14 @@ func tags(ev notify.Event) []string {
 	out := []string{"authwatch"}
 	add := func(k, v string) {
 		if v != "" && len(out) < maxTags {
-			out = append(out, truncate(k+":"+v, maxTagLen))
+			out = append(out, fit.Runes(k+":"+v, maxTagLen))
 		}
 	}
 	add("flow", ev.Flow)
 	add("reason", ev.Reason)
 	add("layer", ev.Layer)
 	add("severity", string(ev.Severity))
-	for _, k := range sortedKeys(ev.Labels) {
+	for _, k := range slices.Sorted(maps.Keys(ev.Labels)) {
 		add(k, ev.Labels[k])
 	}
 	return out
@@ -278,7 +251,7 @@ func details(ev notify.Event) map[string]string {
 	if ev.Failures > 0 {
 		add("consecutive_failures", strconv.Itoa(ev.Failures))
 	}
-	for _, k := range sortedKeys(ev.RequestIDs) {
+	for _, k := range slices.Sorted(maps.Keys(ev.RequestIDs)) {
 		add("request_id."+k, ev.RequestIDs[k])
 	}
 	for _, f := range ev.Evidence {
@@ -300,25 +273,4 @@ func budget(kv [][2]string, limit int) map[string]string {
 		used += size
 	}
 	return m
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
-
-// truncate shortens s to at most n runes, marking the cut with "…".
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n-1]) + "…"
 }

@@ -10,8 +10,6 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/goccy/go-yaml"
-
 	"github.com/authwatch/authwatch/flows"
 	"github.com/authwatch/authwatch/notify"
 	"github.com/authwatch/authwatch/notify/notifytest"
@@ -120,15 +118,7 @@ func newNotifier(t testing.TB, url string, mod ...func(*opsgenie.Config)) (notif
 	for _, m := range mod {
 		m(cfg)
 	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("Validate: %v", err)
-	}
-	deps, log := notifytest.Deps(t, env)
-	n, err := cfg.New(deps)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	return n, log
+	return notifytest.NewNotifier(t, cfg, env)
 }
 
 // send delivers ev to a fresh receiver that checks the schema and returns
@@ -298,30 +288,10 @@ func TestConfig(t *testing.T) {
 		{"bad priority", "api_key: ${env:OG}\npriority: high\n", []string{`priority: must be one of P1, P2, P3, P4, P5, got "high"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var cfg opsgenie.Config
-			if err := yaml.UnmarshalWithOptions([]byte(tc.yaml), &cfg, yaml.Strict()); err != nil {
-				t.Fatalf("decode: %v", err)
-			}
-			err := cfg.Validate()
-			if len(tc.want) == 0 {
-				if err != nil {
-					t.Fatalf("Validate: %v", err)
-				}
-				if cfg.URL == "" {
-					t.Error("no default URL")
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("Validate passed, want %q", tc.want)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q lacks %q", err, w)
-				}
-			}
-			if strings.Contains(err.Error(), "secretpart") {
-				t.Errorf("the error echoes the setting's text: %v", err)
+			cfg := &opsgenie.Config{}
+			notifytest.CheckConfig(t, cfg, tc.yaml, tc.want...)
+			if len(tc.want) == 0 && cfg.URL == "" {
+				t.Error("no default URL")
 			}
 		})
 	}

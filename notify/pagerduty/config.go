@@ -14,8 +14,6 @@ package pagerduty
 
 import (
 	"errors"
-	"slices"
-	"strings"
 
 	"github.com/authwatch/authwatch/flows"
 	"github.com/authwatch/authwatch/notify"
@@ -51,17 +49,10 @@ var _ notify.Config = (*Config)(nil)
 
 // Validate checks the settings and sets defaults.
 func (c *Config) Validate() error {
-	if c.URL == "" {
-		c.URL = DefaultURL
-	}
-	errs := []error{
-		httpsend.CheckTemplate("routing_key", c.RoutingKey, true),
-		httpsend.CheckAPIURL("url", c.URL, "the routing key"),
-	}
-	if c.Severity != "" && !slices.Contains(severities, c.Severity) {
-		errs = append(errs, flows.FieldErrorf("severity", "must be one of %s, got %q", strings.Join(severities, ", "), c.Severity))
-	}
-	return errors.Join(errs...)
+	return errors.Join(
+		httpsend.CheckAPISettings("routing_key", c.RoutingKey, &c.URL, DefaultURL, "the routing key"),
+		httpsend.CheckOneOf("severity", c.Severity, severities),
+	)
 }
 
 // New makes the notifier.

@@ -3,17 +3,12 @@ package pagerduty
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"log/slog"
-	"net/http"
 	"strings"
 	"time"
 
-	"github.com/authwatch/authwatch/flows"
 	"github.com/authwatch/authwatch/notify"
+	"github.com/authwatch/authwatch/notify/internal/fit"
 	"github.com/authwatch/authwatch/notify/internal/httpsend"
 )
 
@@ -25,24 +20,14 @@ const (
 
 // Notifier sends events to one PagerDuty integration.
 type Notifier struct {
-	cfg     Config
-	client  *http.Client
-	secrets flows.SecretSource
-	now     func() time.Time
-	log     *slog.Logger
+	cfg  Config
+	send httpsend.Sender
 }
 
 var _ notify.Notifier = (*Notifier)(nil)
 
 func newNotifier(c Config, d notify.Deps) *Notifier {
-	n := &Notifier{cfg: c, client: httpsend.NoRedirects(d.HTTP), secrets: d.Secrets, now: d.Now, log: d.Logger}
-	if n.now == nil {
-		n.now = time.Now
-	}
-	if n.log == nil {
-		n.log = slog.New(slog.DiscardHandler)
-	}
-	return n
+	return &Notifier{cfg: c, send: httpsend.NewSender(d)}
 }
 
 // message is one Events API v2 event.
@@ -79,7 +64,7 @@ func (n *Notifier) Notify(ctx context.Context, ev notify.Event) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("pagerduty: %w", err)
 	}
-	key, err := httpsend.ResolveSecret("pagerduty", "routing_key", n.cfg.RoutingKey, n.secrets)
+	key, err := httpsend.ResolveSecret("pagerduty", "routing_key", n.cfg.RoutingKey, n.send.Secrets)
 	if err != nil {
 		return true, err // the secret file may be mid-rotation: retry, do not drop the page
 	}
@@ -94,12 +79,7 @@ func (n *Notifier) Notify(ctx context.Context, ev notify.Event) (bool, error) {
 
 // post sends one event; the routing key in it is the secret to scrub.
 func (n *Notifier) post(ctx context.Context, m message) (bool, error) {
-	body, err := json.Marshal(m)
-	if err != nil {
-		return false, fmt.Errorf("encoding the request: %w", err)
-	}
-	url := strings.TrimSuffix(n.cfg.URL, "/") + "/v2/enqueue"
-	return httpsend.Post(ctx, n.client, n.now(), httpsend.Request{URL: url, Body: body, Secrets: []string{m.RoutingKey}})
+	return n.send.PostJSON(ctx, strings.TrimSuffix(n.cfg.URL, "/")+"/v2/enqueue", nil, m, m.RoutingKey)
 }
 
 func (n *Notifier) messages(ev notify.Event) ([]message, error) {
@@ -122,7 +102,7 @@ func (n *Notifier) trigger(ev notify.Event) message {
 		Client:      "authwatch",
 		ClientURL:   ev.StatusURL,
 		Payload: &payload{
-			Summary:       truncate(headline(ev), maxSummary),
+			Summary:       fit.Runes(headline(ev), maxSummary),
 			Source:        source(ev),
 			Severity:      n.severity(ev.Severity),
 			Timestamp:     n.timestamp(ev),
@@ -198,19 +178,13 @@ func (n *Notifier) severity(s notify.Severity) string {
 func (n *Notifier) timestamp(ev notify.Event) string {
 	t := ev.Time
 	if t.IsZero() {
-		t = n.now()
+		t = n.send.Now()
 	}
 	return t.UTC().Format(time.RFC3339Nano)
 }
 
 // dedupKey is the incident key, hashed when it exceeds PagerDuty's limit.
-func dedupKey(k string) string {
-	if len(k) <= maxDedupKey {
-		return k
-	}
-	sum := sha256.Sum256([]byte(k))
-	return "authwatch-" + hex.EncodeToString(sum[:])
-}
+func dedupKey(k string) string { return fit.Key(k, maxDedupKey) }
 
 // details are the alert's custom_details: everything a responder needs.
 func details(ev notify.Event) map[string]any {
@@ -260,16 +234,4 @@ func evidence(facts []notify.Fact) map[string]string {
 		m[f.Name] = f.Value
 	}
 	return m
-}
-
-// truncate shortens s to at most n runes, marking the cut with "…".
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n-1]) + "…"
 }

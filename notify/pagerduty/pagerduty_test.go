@@ -11,8 +11,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/goccy/go-yaml"
-
 	"github.com/authwatch/authwatch/flows"
 	"github.com/authwatch/authwatch/notify"
 	"github.com/authwatch/authwatch/notify/notifytest"
@@ -104,15 +102,7 @@ func newNotifier(t testing.TB, url string, mod ...func(*pagerduty.Config)) (noti
 	for _, m := range mod {
 		m(cfg)
 	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("Validate: %v", err)
-	}
-	deps, log := notifytest.Deps(t, env)
-	n, err := cfg.New(deps)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	return n, log
+	return notifytest.NewNotifier(t, cfg, env)
 }
 
 // send delivers ev to a fresh receiver that checks the schema, and returns
@@ -280,12 +270,7 @@ func TestNoSecretInErrors(t *testing.T) {
 		notifytest.CheckNoSecret(t, log.Bytes())
 	})
 	t.Run("secret missing", func(t *testing.T) {
-		cfg := &pagerduty.Config{RoutingKey: flows.NewTemplate("${env:NOT_SET}"), URL: "https://127.0.0.1:1"}
-		if err := cfg.Validate(); err != nil {
-			t.Fatal(err)
-		}
-		deps, _ := notifytest.Deps(t, env)
-		n, _ := cfg.New(deps)
+		n, _ := notifytest.NewNotifier(t, &pagerduty.Config{RoutingKey: flows.NewTemplate("${env:NOT_SET}"), URL: "https://127.0.0.1:1"}, env)
 		retry, err := n.Notify(context.Background(), notifytest.Event(notify.Opened))
 		if err == nil || !retry || !strings.Contains(err.Error(), "NOT_SET") {
 			t.Fatalf("Notify = (%v, %v), want (true: the secret may appear, an error naming NOT_SET)", retry, err)
@@ -296,12 +281,7 @@ func TestNoSecretInErrors(t *testing.T) {
 func TestRoutingKeyReadOnEverySend(t *testing.T) {
 	keys := map[string]string{"PD_ROUTING_KEY": "first-key"}
 	rcv := notifytest.NewReceiver(t)
-	cfg := &pagerduty.Config{RoutingKey: flows.NewTemplate("${env:PD_ROUTING_KEY}"), URL: rcv.URL}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	deps, _ := notifytest.Deps(t, keys)
-	n, _ := cfg.New(deps)
+	n, _ := notifytest.NewNotifier(t, &pagerduty.Config{RoutingKey: flows.NewTemplate("${env:PD_ROUTING_KEY}"), URL: rcv.URL}, keys)
 	for _, want := range []string{"first-key", "rotated-key"} {
 		keys["PD_ROUTING_KEY"] = want
 		if _, err := n.Notify(context.Background(), notifytest.Event(notify.Opened)); err != nil {
@@ -331,30 +311,7 @@ func TestConfig(t *testing.T) {
 		{"bad severity", "routing_key: ${env:K}\nseverity: high\n", []string{`severity: must be one of critical, error, warning, info, got "high"`}},
 		{"all at once", "url: ftp://x\nseverity: P1\n", []string{"routing_key:", "url:", "severity:"}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var cfg pagerduty.Config
-			if err := yaml.UnmarshalWithOptions([]byte(tc.yaml), &cfg, yaml.Strict()); err != nil {
-				t.Fatalf("decode: %v", err)
-			}
-			err := cfg.Validate()
-			if len(tc.want) == 0 {
-				if err != nil {
-					t.Fatalf("Validate: %v", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("Validate passed, want %q", tc.want)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q lacks %q", err, w)
-				}
-			}
-			if strings.Contains(err.Error(), "secretpart") {
-				t.Errorf("the error echoes the setting's text: %v", err)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { notifytest.CheckConfig(t, &pagerduty.Config{}, tc.yaml, tc.want...) })
 	}
 }
 

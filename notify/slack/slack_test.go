@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/goccy/go-yaml/parser"
-
 	"github.com/authwatch/authwatch/flows"
 	"github.com/authwatch/authwatch/notify"
 	"github.com/authwatch/authwatch/notify/notifytest"
@@ -23,15 +21,7 @@ func newSlack(t testing.TB, c Config, base string) (notify.Notifier, *notifytest
 	if c.URL.IsZero() {
 		c.URL = flows.NewTemplate("${env:SLACK_WEBHOOK_URL}")
 	}
-	if err := c.Validate(); err != nil {
-		t.Fatalf("Validate: %v", err)
-	}
-	d, log := notifytest.Deps(t, map[string]string{"SLACK_WEBHOOK_URL": base + hookPath})
-	n, err := c.New(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n, log
+	return notifytest.NewNotifier(t, &c, map[string]string{"SLACK_WEBHOOK_URL": base + hookPath})
 }
 
 // slackReceiver checks every payload as Slack would.
@@ -246,22 +236,10 @@ func TestConfigValidate(t *testing.T) {
 		{"url: ${env:U}\nicon_emoji: \":x:\"", "icon_emoji"},
 	}
 	for _, tt := range tests {
-		f, err := parser.ParseBytes([]byte(tt.yaml), 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		k, _ := notify.Lookup("slack")
-		c := k.NewConfig()
-		err = flows.DecodeNode(f.Docs[0].Body, c)
-		if err == nil {
-			err = c.Validate()
-		}
-		switch {
-		case tt.want == "" && err != nil:
-			t.Errorf("%q: %v", tt.yaml, err)
-		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
-			t.Errorf("%q: %v, want %q", tt.yaml, err, tt.want)
-		}
+		t.Run(tt.yaml, func(t *testing.T) {
+			_, err := notifytest.DecodeConfig(t, "slack", tt.yaml)
+			notifytest.CheckConfigError(t, err, tt.want)
+		})
 	}
 }
 

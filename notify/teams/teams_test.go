@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/goccy/go-yaml/parser"
-
 	"github.com/authwatch/authwatch/flows"
 	"github.com/authwatch/authwatch/notify"
 	"github.com/authwatch/authwatch/notify/notifytest"
@@ -19,15 +17,7 @@ const hookPath = "/workflows/5f0c/triggers/manual/paths/invoke?api-version=2016-
 func newTeams(t testing.TB, base string) (notify.Notifier, *notifytest.Log) {
 	t.Helper()
 	c := &Config{URL: flows.NewTemplate("${env:TEAMS_WORKFLOW_URL}")}
-	if err := c.Validate(); err != nil {
-		t.Fatalf("Validate: %v", err)
-	}
-	d, log := notifytest.Deps(t, map[string]string{"TEAMS_WORKFLOW_URL": base + hookPath})
-	n, err := c.New(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n, log
+	return notifytest.NewNotifier(t, c, map[string]string{"TEAMS_WORKFLOW_URL": base + hookPath})
 }
 
 func TestTeamsStatusCodes(t *testing.T) {
@@ -188,27 +178,14 @@ func TestConfigValidate(t *testing.T) {
 		{"url: ${steps.a.b}", "url: step outputs"},
 		{"url: ${env:U}\nchannel: x", "channel"},
 	}
+	if k, ok := notify.Lookup("teams"); !ok || k.Doc == "" {
+		t.Fatal("kind teams is not registered")
+	}
 	for _, tt := range tests {
-		f, err := parser.ParseBytes([]byte(tt.yaml), 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		k, ok := notify.Lookup("teams")
-		if !ok || k.Doc == "" {
-			t.Fatal("kind teams is not registered")
-		}
-		c := k.NewConfig()
-		err = flows.DecodeNode(f.Docs[0].Body, c)
-		if err == nil {
-			err = c.Validate()
-		}
-		switch {
-		case tt.want == "" && err != nil:
-			t.Errorf("%q: %v", tt.yaml, err)
-		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
-			t.Errorf("%q: %v, want %q", tt.yaml, err, tt.want)
-		}
-		notifytest.CheckNoSecretInError(t, err)
+		t.Run(tt.yaml, func(t *testing.T) {
+			_, err := notifytest.DecodeConfig(t, "teams", tt.yaml)
+			notifytest.CheckConfigError(t, err, tt.want)
+		})
 	}
 }
 

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"errors"
+	"maps"
 	"net/http"
 	"regexp"
 	"slices"
@@ -54,7 +55,7 @@ func (c *Config) Validate() error {
 		httpsend.CheckURLTemplate("url", c.URL, c.AllowHTTP),
 		httpsend.CheckTemplate("hmac_secret", c.HMACSecret, false),
 	}
-	for _, name := range sortedKeys(c.Headers) {
+	for _, name := range slices.Sorted(maps.Keys(c.Headers)) {
 		errs = append(errs, checkHeader(name, c.Headers[name]))
 	}
 	return errors.Join(errs...)
@@ -83,13 +84,4 @@ func checkHeader(name string, v flows.Template) error {
 // New makes the notifier.
 func (c *Config) New(d notify.Deps) (notify.Notifier, error) {
 	return newNotifier(*c, d), nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/goccy/go-yaml/parser"
-
 	"github.com/authwatch/authwatch/flows"
 	"github.com/authwatch/authwatch/notify"
 	"github.com/authwatch/authwatch/notify/notifytest"
@@ -16,19 +14,8 @@ import (
 // YAML node, then Validate.
 func decode(t *testing.T, src string) (*Config, error) {
 	t.Helper()
-	f, err := parser.ParseBytes([]byte(src), 0)
-	if err != nil {
-		t.Fatalf("parsing %q: %v", src, err)
-	}
-	k, ok := notify.Lookup("webhook")
-	if !ok {
-		t.Fatal("kind webhook is not registered")
-	}
-	c := k.NewConfig().(*Config)
-	if err := flows.DecodeNode(f.Docs[0].Body, c); err != nil {
-		return c, err
-	}
-	return c, c.Validate()
+	c, err := notifytest.DecodeConfig(t, "webhook", src)
+	return c.(*Config), err
 }
 
 // fieldErrors lists "path: message" of every FieldError in err.

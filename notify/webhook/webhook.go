@@ -9,12 +9,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/authwatch/authwatch/flows"
 	"github.com/authwatch/authwatch/notify"
 	"github.com/authwatch/authwatch/notify/internal/httpsend"
 )
@@ -58,27 +59,21 @@ func NewPayload(ev notify.Event) Payload {
 
 // Notifier POSTs events to one webhook receiver.
 type Notifier struct {
-	cfg     Config
-	client  *http.Client
-	secrets flows.SecretSource
-	now     func() time.Time
+	cfg  Config
+	send httpsend.Sender
 }
 
 var _ notify.Notifier = (*Notifier)(nil)
 
 func newNotifier(c Config, d notify.Deps) *Notifier {
-	n := &Notifier{cfg: c, client: httpsend.NoRedirects(d.HTTP), secrets: d.Secrets, now: d.Now}
-	if n.now == nil {
-		n.now = time.Now
-	}
-	return n
+	return &Notifier{cfg: c, send: httpsend.NewSender(d)}
 }
 
 // Notify makes one delivery attempt; see notify.Notifier. The URL, headers
 // and HMAC key are resolved on every call, so rotated secrets are used at
 // once.
 func (n *Notifier) Notify(ctx context.Context, ev notify.Event) (bool, error) {
-	u, retry, err := httpsend.ResolveURL("webhook", "url", n.cfg.URL, n.secrets, n.cfg.AllowHTTP)
+	u, retry, err := httpsend.ResolveURL("webhook", "url", n.cfg.URL, n.send.Secrets, n.cfg.AllowHTTP)
 	if err != nil {
 		return retry, err
 	}
@@ -90,9 +85,9 @@ func (n *Notifier) Notify(ctx context.Context, ev notify.Event) (bool, error) {
 	if err != nil {
 		return true, err
 	}
-	now := n.now()
+	now := n.send.Now()
 	if !n.cfg.HMACSecret.IsZero() {
-		key, err := httpsend.ResolveSecret("webhook", "hmac_secret", n.cfg.HMACSecret, n.secrets)
+		key, err := httpsend.ResolveSecret("webhook", "hmac_secret", n.cfg.HMACSecret, n.send.Secrets)
 		if err != nil {
 			return true, err
 		}
@@ -106,7 +101,7 @@ func (n *Notifier) Notify(ctx context.Context, ev notify.Event) (bool, error) {
 		defer cancel()
 	}
 	r := httpsend.Request{URL: u, Header: hdr, Body: body, Secrets: append(secrets, httpsend.URLSecrets(u)...)}
-	if retry, err := httpsend.Post(ctx, n.client, now, r); err != nil {
+	if retry, err := httpsend.Post(ctx, n.send.Client, now, r); err != nil {
 		return retry, fmt.Errorf("webhook: %w", err)
 	}
 	return false, nil
@@ -117,8 +112,8 @@ func (n *Notifier) Notify(ctx context.Context, ev notify.Event) (bool, error) {
 func (n *Notifier) headers(ev notify.Event) (http.Header, []string, error) {
 	hdr := http.Header{}
 	var secrets []string
-	for _, name := range sortedKeys(n.cfg.Headers) {
-		v, err := httpsend.ResolveSecret("webhook", "headers."+name, n.cfg.Headers[name], n.secrets)
+	for _, name := range slices.Sorted(maps.Keys(n.cfg.Headers)) {
+		v, err := httpsend.ResolveSecret("webhook", "headers."+name, n.cfg.Headers[name], n.send.Secrets)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -44,15 +44,7 @@ func signedEnv(base string) map[string]string {
 // newWebhook validates cfg and makes its notifier with the kit's deps.
 func newWebhook(t testing.TB, cfg Config, env map[string]string) (notify.Notifier, *notifytest.Log) {
 	t.Helper()
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("Validate: %v", err)
-	}
-	d, log := notifytest.Deps(t, env)
-	n, err := cfg.New(d)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	return n, log
+	return notifytest.NewNotifier(t, &cfg, env)
 }
 
 func notifyOK(t *testing.T, n notify.Notifier, ev notify.Event) {
@@ -360,7 +352,7 @@ func TestWebhookNoRedirect(t *testing.T) {
 	rcv := notifytest.NewReceiver(t)
 	n, _ := newWebhook(t, signedConfig(), signedEnv(rcv.URL))
 	redirect := &redirectingClient{to: target.URL + "/elsewhere"}
-	n.(*Notifier).client = httpsend.NoRedirects(redirect.client())
+	n.(*Notifier).send.Client = httpsend.NoRedirects(redirect.client())
 	retry, err := n.Notify(context.Background(), notifytest.Event(notify.Opened))
 	if err == nil || retry || !strings.Contains(err.Error(), "redirects to "+target.URL+"/…") {
 		t.Errorf("Notify = (%v, %v), want a final error naming the redirect", retry, err)

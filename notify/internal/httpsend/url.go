@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/authwatch/authwatch/flows"
@@ -98,6 +99,24 @@ func CheckAPIURL(path, raw, what string) error {
 		return flows.FieldErrorf(path, "must not have a query or fragment")
 	case u.Scheme == "http" && !IsLoopback(u.Hostname()):
 		return flows.FieldErrorf(path, "must use https (http is allowed only to localhost and loopback addresses): %s would travel in clear", what)
+	}
+	return nil
+}
+
+// CheckAPISettings checks the two settings of a vendor's API kind
+// (pagerduty, opsgenie): its key, a required secret at keyPath, and the
+// base URL "url" (CheckAPIURL, what naming the key), set to def when empty.
+func CheckAPISettings(keyPath string, key flows.Template, url *string, def, what string) error {
+	if *url == "" {
+		*url = def
+	}
+	return errors.Join(CheckTemplate(keyPath, key, true), CheckAPIURL("url", *url, what))
+}
+
+// CheckOneOf checks an optional setting that takes one of valid values.
+func CheckOneOf(path, v string, valid []string) error {
+	if v != "" && !slices.Contains(valid, v) {
+		return flows.FieldErrorf(path, "must be one of %s, got %q", strings.Join(valid, ", "), v)
 	}
 	return nil
 }
