@@ -48,6 +48,8 @@ func browserSession(ctx context.Context, st *State, tlsOpts TLSOptions, stopAt *
 		return nil, Fail(ReasonConfigInvalid, "browser: true needs Chromium on the monitoring host (apt-get install chromium): %v", err).Wrap(err)
 	case errors.Is(err, browser.ErrBusy):
 		return nil, Fail(ReasonTimeout, "no browser became free before the step's deadline (%d in use): raise the browser limit or spread the browser flows", st.runner.browserPool().Max()).Wrap(err)
+	case err != nil && ctx.Err() != nil:
+		return nil, Fail(ReasonTimeout, "Chromium was still starting when the step's deadline passed (a loaded host starts it in seconds): raise the step's timeout").Wrap(err)
 	case err != nil:
 		return nil, Fail(ReasonInternalError, "starting Chromium failed: %v", err).Wrap(err)
 	}

@@ -1,6 +1,7 @@
 package flows
 
 import (
+	"errors"
 	"net/url"
 	"strings"
 	"testing"
@@ -64,11 +65,68 @@ func TestSameEndpointIgnoresQueryOnly(t *testing.T) {
 		"https://127.0.0.1/callback":               false,
 		"http://127.0.0.1:8080/callback":           false,
 		"http://127.0.0.1/callbacks":               false,
+		"http://127.0.0.1:80/callback":             true, // the default port, spelled out
 	} {
 		u, _ := url.Parse(raw)
 		if got := sameEndpoint(u, cb); got != want {
 			t.Errorf("%s: %v, want %v", raw, got, want)
 		}
+	}
+}
+
+func TestSameEndpointDefaultPorts(t *testing.T) {
+	cb, _ := url.Parse("https://app.example.test:443/cb")
+	for raw, want := range map[string]bool{
+		"https://app.example.test/cb":      true,
+		"https://APP.example.test:443/cb":  true,
+		"https://app.example.test:8443/cb": false,
+		"http://app.example.test:443/cb":   false,
+	} {
+		u, _ := url.Parse(raw)
+		if got := sameEndpoint(u, cb); got != want {
+			t.Errorf("%s: %v, want %v", raw, got, want)
+		}
+	}
+}
+
+func TestRedactURLDropsEverythingThatCarriesSessions(t *testing.T) {
+	got := redactURL("https://user:pw@idp.example.test/login;jsessionid=S3CR3T?code=C0DE#frag")
+	if got != "https://idp.example.test/login" {
+		t.Errorf("redactURL: %s", got)
+	}
+}
+
+// The request the walker sends for a page's form: the pressed button's
+// formaction/formmethod win, a script-only action is refused, a disabled
+// button is never pressed.
+func TestWalkRequestFromForm(t *testing.T) {
+	u, _ := url.Parse("https://idp.example.test/login")
+	parse := func(html string) *loginpage.Page {
+		p, err := loginpage.Parse(u, []byte(html))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	w := &httpWalk{}
+	page := parse(`<form method=post action=/login><input name=u><button formaction=/alt formmethod=get>Go</button></form>`)
+	form := page.Forms[0]
+	req, err := w.request(t.Context(), page, &pageAction{form: form, button: form.SubmitButton(nil), fill: map[string]string{"u": "x"}})
+	if err != nil || req.Method != "GET" || req.URL.Path != "/alt" || req.URL.Query().Get("u") != "x" {
+		t.Fatalf("formaction/formmethod: %v %v", req, err)
+	}
+
+	page = parse(`<form method=post action="javascript:void(0)"><input name=u><button>Go</button></form>`)
+	form = page.Forms[0]
+	_, err = w.request(t.Context(), page, &pageAction{form: form, button: form.SubmitButton(nil)})
+	var f *Failure
+	if !errors.As(err, &f) || f.Reason != ReasonLoginFormChanged || !strings.Contains(f.Summary, "browser: true") {
+		t.Fatalf("script action: %v", err)
+	}
+
+	page = parse(`<form method=post action=/login><button name=b value=off disabled>Wait</button><button name=b value=on>Go</button></form>`)
+	if b := page.Forms[0].SubmitButton(nil); b == nil || b.Value != "on" {
+		t.Fatalf("disabled button chosen: %+v", b)
 	}
 }
 
@@ -174,4 +232,53 @@ func FuzzDecide(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A password written literally in the flow file (against the advice) is
+// still redacted, like one from a secret reference.
+func TestLiteralPasswordIsRedacted(t *testing.T) {
+	st := newState(&Runner{}, &Flow{})
+	creds := UserCredentials{Username: NewTemplate("synthetic"), Password: NewTemplate("literal-pw-9Qx"), TOTPSecret: NewTemplate("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ")}
+	if _, _, err := creds.expand(st); err != nil {
+		t.Fatal(err)
+	}
+	got := st.Secrets.String("pw=literal-pw-9Qx totp=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ")
+	if strings.Contains(got, "literal-pw") || strings.Contains(got, "GEZDGNBV") {
+		t.Errorf("not redacted: %s", got)
+	}
+}
+
+func TestDevicePollIntervalIsClamped(t *testing.T) {
+	for in, want := range map[int]time.Duration{0: 5 * time.Second, -3: time.Second, 2: 2 * time.Second, 1 << 62: maxDeviceInterval, 9223372036: maxDeviceInterval} {
+		if got := pollInterval(in); got != want {
+			t.Errorf("interval %d: %v, want %v", in, got, want)
+		}
+	}
+}
+
+// The callback's state is checked before its error: an error for another
+// login is not this login's error. A missing state on an error is common
+// and the error is reported.
+func TestReadCallbackOrder(t *testing.T) {
+	s := &LoginStep{}
+	tx := loginTx{state: "st-1", nonce: "n", verifier: "v"}
+	for raw, want := range map[string]Reason{
+		"http://127.0.0.1/cb?error=access_denied&state=other": ReasonStateMismatch,
+		"http://127.0.0.1/cb?error=access_denied":             ReasonIdPError,
+		"http://127.0.0.1/cb?error=access_denied&state=st-1":  ReasonIdPError,
+		"http://127.0.0.1/cb?code=c0de-c0de":                  ReasonStateMismatch,
+		"http://127.0.0.1/cb?code=c0de-c0de&state=other":      ReasonStateMismatch,
+		"http://127.0.0.1/cb?state=st-1":                      ReasonIdPError,
+		"http://127.0.0.1/cb?code=c0de-c0de&state=st-1":       "",
+	} {
+		cb, _ := url.Parse(raw)
+		_, err := s.readCallback(newState(&Runner{}, &Flow{}), cb, tx, nil)
+		var f *Failure
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("%s: %v", raw, err)
+		case want != "" && (!errors.As(err, &f) || f.Reason != want):
+			t.Errorf("%s: %v, want %s", raw, err, want)
+		}
+	}
 }

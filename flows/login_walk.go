@@ -56,10 +56,10 @@ type loginSeen struct {
 }
 
 var redirectURIProblem = regexp.MustCompile(`(?i)redirect[_ ]?ur[il]|callback url|reply url|AADSTS50011|redirect_uri_mismatch|invalid_redirect`)
-var clientProblem = regexp.MustCompile(`(?i)invalid_client|unknown client|client not found|(retrieve|find|load) (the )?client|client_id.*(invalid|unknown|not found)|AADSTS700016`)
+var clientProblem = regexp.MustCompile(`(?i)invalid_client|unknown client|client not found|(retrieve|find|load) (the )?client|client_id.*(invalid|unknown|not found)|invalid (value for )?'?client_?id|AADSTS700016`)
 
 // decide says what to do on a page: an action, nothing (done), or a failure.
-func decide(seen loginSeen, user loginUser, prog *walkProgress, pol walkPolicy, now func() (string, error)) (*pageAction, *Failure) {
+func decide(seen loginSeen, user loginUser, prog *walkProgress, pol walkPolicy, totp func() (string, error)) (*pageAction, *Failure) {
 	page, status := seen.page, seen.status
 	where := pageName(page)
 	if status >= 500 {
@@ -72,7 +72,7 @@ func decide(seen loginSeen, user loginUser, prog *walkProgress, pol walkPolicy, 
 	var act *pageAction
 	if form != nil {
 		var f *Failure
-		act, f = pol.formAction(page, form, user, prog, now)
+		act, f = pol.formAction(page, form, user, prog, totp)
 		if f != nil {
 			return nil, f
 		}
@@ -166,6 +166,7 @@ func (pol walkPolicy) formAction(page *loginpage.Page, form *loginpage.Form, use
 		}
 		if name != nil && !(name.Type == "hidden" && name.Value != "") {
 			act.fill[name.Name] = user.username
+			prog.username++
 		} else if lf.UsernameField != "" && form.Field(lf.UsernameField) == nil && prog.username == 0 {
 			return nil, Fail(ReasonLoginFormChanged, "%s has no field named %q (form.username_field): %s", pageName(page), lf.UsernameField, form.Describe())
 		}
@@ -399,7 +400,6 @@ func saying(page *loginpage.Page) string {
 
 // httpWalk walks the IdP's pages with the run's HTTP client and cookie jar.
 type httpWalk struct {
-	st     *State
 	client *http.Client // redirects returned, not followed; the run's jar
 	user   loginUser
 	policy walkPolicy
@@ -466,12 +466,27 @@ func (w *httpWalk) request(ctx context.Context, page *loginpage.Page, act *pageA
 	for k, v := range act.fill {
 		values.Set(k, v)
 	}
-	target, err := url.Parse(act.form.Action)
+	action, method := act.form.Action, act.form.Method
+	if b := act.button; b != nil {
+		// formaction/formmethod on the pressed button override the form's.
+		if b.Action != "" {
+			action = b.Action
+		}
+		if b.Method != "" {
+			method = b.Method
+		}
+	}
+	target, err := url.Parse(action)
 	if err != nil {
-		return nil, Fail(ReasonLoginFormChanged, "the form's action %q is not a URL", truncate(act.form.Action, 80))
+		return nil, Fail(ReasonLoginFormChanged, "the form's action %q is not a URL", truncate(action, 80))
+	}
+	if target.Scheme != "http" && target.Scheme != "https" {
+		// javascript:void(0) and friends: a script submits this form.
+		return nil, Fail(ReasonLoginFormChanged, "%s submits its form by script (action %q), which the HTTP walker cannot run: set browser: true on the step",
+			pageName(page), truncate(target.Scheme+":", 20))
 	}
 	var req *http.Request
-	if act.form.Method == http.MethodPost {
+	if method == http.MethodPost {
 		req, err = http.NewRequestWithContext(ctx, http.MethodPost, target.String(), strings.NewReader(values.Encode()))
 		if err == nil {
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -544,17 +559,38 @@ func nonEmpty(s string) []string {
 }
 
 // sameEndpoint compares a redirect target with the redirect_uri: scheme,
-// host, port and path; the query carries the answer.
+// host, port (an explicit default port is the same endpoint) and path; the
+// query carries the answer.
 func sameEndpoint(a, b *url.URL) bool {
-	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Host, b.Host) && strings.TrimSuffix(a.Path, "/") == strings.TrimSuffix(b.Path, "/")
+	return strings.EqualFold(a.Scheme, b.Scheme) &&
+		strings.EqualFold(a.Hostname(), b.Hostname()) &&
+		effectivePort(a) == effectivePort(b) &&
+		strings.TrimSuffix(a.Path, "/") == strings.TrimSuffix(b.Path, "/")
 }
 
-// redactURL drops a URL's query: it can carry codes, tokens and session ids.
+func effectivePort(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+		return "443"
+	case "http":
+		return "80"
+	}
+	return ""
+}
+
+// redactURL drops a URL's query, fragment, user info and path parameters
+// (";jsessionid=..."): they can carry codes, tokens and session ids.
 func redactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "(unparseable URL)"
 	}
 	u.RawQuery, u.Fragment, u.User = "", "", nil
+	if i := strings.IndexByte(u.Path, ';'); i >= 0 {
+		u.Path, u.RawPath = u.Path[:i], ""
+	}
 	return u.String()
 }

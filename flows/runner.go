@@ -100,7 +100,9 @@ func (r *Runner) runStep(ctx context.Context, st *State, spec *StepSpec) StepRes
 		sr.HTTPStatus = last.Status
 	}
 	sr.Findings = st.redactFindings(st.step.findings)
-	sr.Notes = st.step.notes
+	for _, n := range st.step.notes {
+		sr.Notes = append(sr.Notes, st.Secrets.String(n))
+	}
 	sr.Measurements = st.step.measured
 	if sr.Status == StepPassed && hasWarning(sr.Findings) {
 		sr.Status = StepWarned

@@ -85,7 +85,7 @@ func (s *FormLoginStep) Run(ctx context.Context, st *State) error {
 		if err != nil {
 			return err
 		}
-		w := &httpWalk{st: st, client: client, user: user, policy: pol, totp: totp}
+		w := &httpWalk{client: client, user: user, policy: pol, totp: totp}
 		if _, err := w.run(ctx, loginURL); err != nil {
 			return s.explainWalk(st, err)
 		}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"mime"
 	"net/http"
 	"net/url"
 	"strings"
@@ -145,7 +146,7 @@ func (s *LoginStep) httpLogin(ctx context.Context, st *State, start string, user
 	if err != nil {
 		return nil, err
 	}
-	w := &httpWalk{st: st, client: client, user: user, policy: pol, stopAt: s.redirect, totp: totp}
+	w := &httpWalk{client: client, user: user, policy: pol, stopAt: s.redirect, totp: totp}
 	return w.run(ctx, start)
 }
 
@@ -159,12 +160,15 @@ func (c *UserCredentials) expand(st *State) (loginUser, func() (string, error), 
 	if u.password, err = st.Expand(c.Password); err != nil {
 		return u, nil, err
 	}
+	// A literal password in the flow file is still a password: never echo it.
+	st.Secrets.Add(u.password)
 	if c.TOTPSecret.IsZero() {
 		return u, nil, nil
 	}
 	if u.totpSecret, err = st.Expand(c.TOTPSecret); err != nil {
 		return u, nil, err
 	}
+	st.Secrets.Add(u.totpSecret)
 	secret := u.totpSecret
 	return u, func() (string, error) {
 		code, err := totpCode(secret, st.Now())
@@ -241,16 +245,19 @@ func (s *LoginStep) readCallback(st *State, cb *url.URL, tx loginTx, doc *Discov
 	if code := q.Get("code"); code != "" {
 		st.Secrets.Add(code)
 	}
+	// A different state first: an answer to another login, error or not,
+	// says nothing about this one. No state on an error is common (some
+	// IdPs drop it there), so the error is reported.
+	if got := q.Get("state"); got != "" && got != tx.state {
+		return "", Fail(ReasonStateMismatch, "the IdP redirected to the redirect_uri with a different state than the authorization request sent: the answer belongs to another login, or a proxy rewrote the redirect").
+			With(F("state_present", true))
+	}
 	if e := q.Get("error"); e != "" {
 		return "", callbackError(e, q.Get("error_description"), s.Form.patterns)
 	}
-	if got := q.Get("state"); got != tx.state {
-		what := "a different state"
-		if got == "" {
-			what = "no state"
-		}
-		return "", Fail(ReasonStateMismatch, "the IdP redirected to the redirect_uri with %s than the authorization request sent: the answer belongs to another login, or a proxy rewrote the redirect", what).
-			With(F("state_present", got != ""))
+	if q.Get("state") == "" {
+		return "", Fail(ReasonStateMismatch, "the IdP redirected to the redirect_uri with no state, although the authorization request sent one: the IdP dropped it, or a proxy rewrote the redirect").
+			With(F("state_present", false))
 	}
 	if iss := q.Get("iss"); iss != "" && s.Issuer != "" && iss != s.Issuer && (doc == nil || iss != doc.Issuer) {
 		return "", Fail(ReasonIssuerMismatch, "the redirect carries iss %q, but the flow's issuer is %q (RFC 9207: a mix-up, or the wrong issuer configured)", iss, s.Issuer).
@@ -311,7 +318,7 @@ func (s *LoginStep) exchange(ctx context.Context, st *State, code, clientID stri
 		return err
 	}
 	if s.UserInfo && doc != nil {
-		return s.userinfo(ctx, st, tok, doc)
+		return s.userinfo(ctx, st, tok, clientID, ks)
 	}
 	return nil
 }
@@ -362,7 +369,8 @@ func (st *State) verifyIDToken(ctx context.Context, tok *oauth2.Token, clientID,
 	return nil
 }
 
-func (s *LoginStep) userinfo(ctx context.Context, st *State, tok *oauth2.Token, doc *DiscoveryDoc) error {
+func (s *LoginStep) userinfo(ctx context.Context, st *State, tok *oauth2.Token, clientID string, ks keySource) error {
+	doc := ks.Doc
 	if doc.UserinfoEndpoint == "" {
 		return Fail(ReasonDiscoveryFailed, "userinfo: the discovery document has no userinfo_endpoint")
 	}
@@ -392,16 +400,56 @@ func (s *LoginStep) userinfo(ctx context.Context, st *State, tok *oauth2.Token, 
 		}
 		return err
 	}
-	var info struct {
-		Sub string `json:"sub"`
+	var sub string
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "application/jwt" {
+		if sub, err = st.signedUserinfo(ctx, string(body), clientID, ks); err != nil {
+			return err
+		}
+	} else {
+		var info struct {
+			Sub string `json:"sub"`
+		}
+		if err := json.Unmarshal(body, &info); err != nil || info.Sub == "" {
+			return Fail(ReasonIdPError, "the userinfo endpoint answered 200 without a JSON sub")
+		}
+		sub = info.Sub
 	}
-	if err := json.Unmarshal(body, &info); err != nil || info.Sub == "" {
-		return Fail(ReasonIdPError, "the userinfo endpoint answered 200 without a JSON sub")
-	}
-	if sub, ok := st.Output(st.StepID(), "sub"); ok && sub != info.Sub {
-		return Fail(ReasonAssertionFailed, "userinfo's sub %q differs from the ID token's sub %q (OIDC Core §5.3.2 requires them equal)", info.Sub, sub)
+	if idSub, ok := st.Output(st.StepID(), "sub"); ok && sub != idSub {
+		return Fail(ReasonAssertionFailed, "userinfo's sub %q differs from the ID token's sub %q (OIDC Core §5.3.2 requires them equal)", sub, idSub)
 	}
 	return nil
+}
+
+// signedUserinfo checks a userinfo answer the client registered as signed
+// (OIDC Core §5.3.2: a JWT that should carry iss and aud): the issuer's
+// key, iss and aud when present. It returns the sub.
+func (st *State) signedUserinfo(ctx context.Context, raw, clientID string, ks keySource) (string, error) {
+	raw = strings.TrimSpace(raw)
+	t, err := jwtinspect.Parse(raw)
+	if err != nil {
+		return "", Fail(ReasonIdPError, "the userinfo endpoint answered application/jwt that is not a signed JWT: %v", err)
+	}
+	if f := st.verifySignature(ctx, "signed userinfo", raw, t, ks); f != nil {
+		return "", f
+	}
+	if want := ks.issuer(); t.Issuer != "" && want != "" && t.Issuer != want {
+		return "", issuerMismatch("the signed userinfo", t.Issuer, want)
+	}
+	if len(t.Audience) > 0 && !containsStr(t.Audience, clientID) {
+		return "", Fail(ReasonAudienceMismatch, "the signed userinfo's aud is %s, not the client %q", strings.Join(t.Audience, ", "), clientID).
+			With(F("aud", strings.Join(t.Audience, ",")), F("client_id", clientID))
+	}
+	if t.Subject == "" {
+		return "", Fail(ReasonIdPError, "the signed userinfo has no sub")
+	}
+	return t.Subject, nil
+}
+
+func (ks keySource) issuer() string {
+	if ks.Doc != nil && ks.Doc.Issuer != "" {
+		return ks.Doc.Issuer
+	}
+	return ks.Issuer
 }
 
 // leftHalfHash is at_hash/c_hash (OIDC Core §3.1.3.6): the left half of

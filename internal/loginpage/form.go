@@ -309,14 +309,18 @@ func (f *Form) Values(submit *Button) url.Values {
 	return v
 }
 
-// SubmitButton returns the first button whose Text or Value matches
-// pattern, or the first button when pattern is nil; nil if none does.
+// SubmitButton returns the first enabled button whose Text or Value
+// matches pattern, or the first enabled button when pattern is nil; nil if
+// none does. Browsers never submit through a disabled button.
 func (f *Form) SubmitButton(pattern *regexp.Regexp) *Button {
 	if f == nil {
 		return nil
 	}
 	for i := range f.Buttons {
 		b := &f.Buttons[i]
+		if b.Disabled {
+			continue
+		}
 		if pattern == nil || pattern.MatchString(b.Text) || pattern.MatchString(b.Value) {
 			return b
 		}

@@ -187,10 +187,18 @@ func TestFieldsAndButtons(t *testing.T) {
 	if !reflect.DeepEqual(f.Buttons, wantB) {
 		t.Errorf("Buttons =\n%+v\nwant\n%+v", f.Buttons, wantB)
 	}
-	if b := f.SubmitButton(regexp.MustCompile(`(?i)sign in`)); b == nil || b.Name != "b" {
+	// The disabled button is never pressed: browsers do not submit by it.
+	if b := f.SubmitButton(regexp.MustCompile(`(?i)sign in`)); b != nil {
+		t.Errorf("SubmitButton(sign in) chose the disabled button: %+v", b)
+	}
+	if b := f.SubmitButton(nil); b == nil || b.Text != "Submit" {
+		t.Errorf("SubmitButton(nil) = %+v, want the enabled Submit", b)
+	}
+	enabled := parse(t, `<form><button name=b value=v>Sign in</button></form>`).Forms[0]
+	if b := enabled.SubmitButton(regexp.MustCompile(`(?i)sign in`)); b == nil || b.Name != "b" {
 		t.Errorf("SubmitButton(sign in) = %+v", b)
 	}
-	if b := f.SubmitButton(regexp.MustCompile(`^v$`)); b == nil || b.Name != "b" {
+	if b := enabled.SubmitButton(regexp.MustCompile(`^v$`)); b == nil || b.Name != "b" {
 		t.Errorf("SubmitButton matches Value: %+v", b)
 	}
 	if b := f.SubmitButton(regexp.MustCompile(`nope`)); b != nil {
