@@ -57,6 +57,17 @@ type deviceAuth struct {
 	VerificationURIComplete string `json:"verification_uri_complete"`
 	ExpiresIn               int    `json:"expires_in"`
 	Interval                int    `json:"interval"`
+
+	received time.Time // when the response arrived: expires_in counts from here
+}
+
+// expiry is when the device code dies; zero when the IdP did not say.
+func (da *deviceAuth) expiry() time.Time {
+	if da.ExpiresIn <= 0 {
+		return time.Time{}
+	}
+	// Clamped: a hostile expires_in must not overflow.
+	return da.received.Add(time.Duration(min(da.ExpiresIn, 24*3600)) * time.Second)
 }
 
 // Run implements Step.
@@ -81,7 +92,7 @@ func (s *DeviceCodeStep) Run(ctx context.Context, st *State) error {
 	if err != nil {
 		return err
 	}
-	w := &httpWalk{st: st, client: client, user: user, totp: totp,
+	w := &httpWalk{client: client, user: user, totp: totp,
 		policy: walkPolicy{form: &s.Form, approve: true, stopWhenIdle: true}}
 	if _, err := w.run(ctx, start); err != nil {
 		return err
@@ -175,16 +186,24 @@ func (s *DeviceCodeStep) authorize(ctx context.Context, st *State) (*deviceAuth,
 	if da.VerificationURIComplete != "" {
 		st.Secrets.Add(da.VerificationURIComplete)
 	}
+	da.received = time.Now()
 	return &da, nil
+}
+
+// pollInterval is the wait between polls the IdP asked for: RFC 8628's
+// 5 s default when absent, at least 1 s, at most maxDeviceInterval.
+func pollInterval(seconds int) time.Duration {
+	if seconds == 0 {
+		return 5 * time.Second // RFC 8628 §3.2
+	}
+	// Clamp before converting: a hostile interval must not overflow.
+	return time.Duration(min(max(seconds, 1), int(maxDeviceInterval/time.Second))) * time.Second
 }
 
 // poll asks the token endpoint until the grant is approved, refused or
 // expired, or the step's deadline passes.
 func (s *DeviceCodeStep) poll(ctx context.Context, st *State, da *deviceAuth) error {
-	interval := min(time.Duration(max(da.Interval, 1))*time.Second, maxDeviceInterval)
-	if da.Interval == 0 {
-		interval = 5 * time.Second // RFC 8628 §3.2 default
-	}
+	interval := pollInterval(da.Interval)
 	params := url.Values{"device_code": {da.DeviceCode}}
 	for polls := 1; ; polls++ {
 		tok, endpoint, doc, err := s.requestToken(ctx, st, grantDeviceCode, cloneValues(params))
@@ -197,6 +216,11 @@ func (s *DeviceCodeStep) poll(ctx context.Context, st *State, da *deviceAuth) er
 		}
 		switch re.ErrorCode {
 		case "authorization_pending":
+			if exp := da.expiry(); !exp.IsZero() && time.Now().After(exp) {
+				// Polling on would only wait for the step's deadline.
+				return Fail(ReasonIdPError, "the device code expired (expires_in %d s) while the token endpoint still answered authorization_pending after %d polls: the synthetic user's approval did not reach the IdP",
+					da.ExpiresIn, polls).With(F("error", re.ErrorCode)).Wrap(err)
+			}
 		case "slow_down":
 			interval = min(interval+5*time.Second, maxDeviceInterval) // RFC 8628 §3.5
 		case "expired_token", "access_denied":
