@@ -377,6 +377,30 @@ func TestOIDCProviderLoginDefaultIdP(t *testing.T) {
 		}
 	})
 
+	t.Run("signed_userinfo", func(t *testing.T) {
+		t.Parallel()
+		// A client registered for signed userinfo: the answer is a JWT
+		// that must verify with the IdP's key and name the client as aud.
+		res := canary.run(t, r, lopLogin("login-signed-userinfo", p.Issuer, `    client_id: signed-userinfo-client
+    client_auth: none
+    username: alice
+    password: ${env:ALICE_PASSWORD}
+    scopes: [openid, profile]
+    userinfo: true
+`))
+		itMustPass(t, res)
+		login := itStep(t, res, "login")
+		signed := false
+		for _, ex := range login.Exchanges {
+			if strings.HasSuffix(ex.URL, "/me") {
+				signed = strings.HasPrefix(strings.Join(ex.ResponseHeaders["Content-Type"], ""), "application/jwt")
+			}
+		}
+		if !signed {
+			t.Errorf("userinfo did not answer application/jwt:\n%s", lopExchanges(login))
+		}
+	})
+
 	t.Run("login_api_refresh_public_client", func(t *testing.T) {
 		t.Parallel()
 		res := canary.run(t, r, lopLoginAPIRefresh("login-api-refresh-public", p.Issuer, api.URL, `    client_id: public-client

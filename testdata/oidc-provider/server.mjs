@@ -207,6 +207,18 @@ const clients = [
     scope: 'openid profile email offline_access api:read api:write',
   },
   {
+    // Registered for signed userinfo (OIDC Core 5.3.2): userinfo answers
+    // application/jwt, signed with the provider's key.
+    client_id: 'signed-userinfo-client',
+    application_type: 'native',
+    grant_types: ['authorization_code'],
+    response_types: ['code'],
+    redirect_uris: [...loopback, ...extraRedirects],
+    token_endpoint_auth_method: 'none',
+    userinfo_signed_response_alg: 'RS256',
+    scope: 'openid profile email',
+  },
+  {
     // Not allowed client_credentials: asking for it gives unauthorized_client.
     client_id: 'no-cc-client',
     client_secret: 'no-cc-secret',
@@ -352,6 +364,7 @@ function configuration() {
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
+      jwtUserinfo: { enabled: true },
       // RFC 8628 at /device/auth (device authorization) and /device
       // (verification_uri). oidc-provider supplies the forms (with their
       // hidden xsrf input); these sources only wrap them in a page.
