@@ -17,6 +17,11 @@ const MaxHops = 100
 // waiting for it: a long poll or a stuck beacon must not hold a login step.
 const longPoll = 10 * time.Second
 
+// navStartWait is how long a requested navigation (a form submission, a
+// script's location change) may take to start loading before Settle stops
+// waiting for it: Chromium may cancel a requested navigation silently.
+const navStartWait = 2 * time.Second
+
 // Hop is one document, XHR or fetch request the page made. Its URL is
 // recorded as sent, query included: redact before showing it.
 type Hop struct {
@@ -43,7 +48,28 @@ type tracker struct {
 	hopOf    map[network.RequestID]int       // the latest hop of each request
 	inflight map[network.RequestID]time.Time // when each started
 	loading  map[cdp.FrameID]struct{}
-	last     time.Time // the last start or end of a request or a frame load
+	// navRequested: frames whose renderer asked to navigate (a submitted
+	// form) and have not started loading yet; Settle must not judge the
+	// old page in between.
+	navRequested map[cdp.FrameID]time.Time
+	last         time.Time // the last start or end of a request or a frame load
+
+	refused []RefusedCookie
+}
+
+// MaxRefused is how many refused cookies a session records.
+const MaxRefused = 20
+
+// RefusedCookie is a Set-Cookie the browser did not store, with
+// Chromium's reasons ("InvalidDomain", "SameSiteNoneInsecure", ...).
+// SetCookie is the header line with its value removed ("sid=…; Path=/"),
+// Attributes the part after the value ("; Path=/"): never a secret.
+type RefusedCookie struct {
+	Name                  string
+	SetCookie, Attributes string
+	Reasons               []string
+	// URL is the answer's URL as requested, query included: redact it.
+	URL string
 }
 
 func (t *tracker) init(now func() time.Time) {
@@ -51,6 +77,7 @@ func (t *tracker) init(now func() time.Time) {
 	t.hopOf = map[network.RequestID]int{}
 	t.inflight = map[network.RequestID]time.Time{}
 	t.loading = map[cdp.FrameID]struct{}{}
+	t.navRequested = map[cdp.FrameID]time.Time{}
 	t.last = now()
 }
 
@@ -90,6 +117,8 @@ func (t *tracker) event(ev any) {
 		}
 	case *network.EventResponseReceived:
 		t.response(ev.RequestID, ev.Response)
+	case *network.EventResponseReceivedExtraInfo:
+		t.refuse(ev)
 	case *network.EventLoadingFinished:
 		t.done(ev.RequestID, now)
 	case *network.EventLoadingFailed:
@@ -97,14 +126,20 @@ func (t *tracker) event(ev any) {
 			t.hops[i].Error = ev.ErrorText
 		}
 		t.done(ev.RequestID, now)
+	case *page.EventFrameRequestedNavigation:
+		t.navRequested[ev.FrameID] = now
+		t.last = now
 	case *page.EventFrameStartedLoading:
 		t.loading[ev.FrameID] = struct{}{}
+		delete(t.navRequested, ev.FrameID)
 		t.last = now
 	case *page.EventFrameStoppedLoading:
 		delete(t.loading, ev.FrameID)
+		delete(t.navRequested, ev.FrameID)
 		t.last = now
 	case *page.EventFrameDetached:
 		delete(t.loading, ev.FrameID)
+		delete(t.navRequested, ev.FrameID)
 	}
 }
 
@@ -120,6 +155,38 @@ func (t *tracker) response(id network.RequestID, r *network.Response) {
 			t.hops[i].Location = s
 		}
 	}
+}
+
+// refuse records the cookies an answer set that the browser refused.
+func (t *tracker) refuse(ev *network.EventResponseReceivedExtraInfo) {
+	u := ""
+	if i, ok := t.hopOf[ev.RequestID]; ok {
+		u = t.hops[i].URL
+	}
+	for _, b := range ev.BlockedCookies {
+		if b == nil || len(t.refused) >= MaxRefused {
+			continue
+		}
+		name, attrs := splitCookieLine(b.CookieLine)
+		if b.Cookie != nil && b.Cookie.Name != "" {
+			name = b.Cookie.Name
+		}
+		r := RefusedCookie{Name: name, SetCookie: name + "=…" + attrs, Attributes: attrs, URL: u}
+		for _, reason := range b.BlockedReasons {
+			r.Reasons = append(r.Reasons, string(reason))
+		}
+		t.refused = append(t.refused, r)
+	}
+}
+
+// splitCookieLine splits "name=value; attrs" into the name and "; attrs".
+func splitCookieLine(line string) (name, attrs string) {
+	pair, attrs, _ := strings.Cut(line, ";")
+	name, _, _ = strings.Cut(pair, "=")
+	if attrs != "" {
+		attrs = ";" + attrs
+	}
+	return strings.TrimSpace(name), attrs
 }
 
 // touch restarts the quiet period: an action that may start a navigation
@@ -146,12 +213,25 @@ func (t *tracker) quietFor() time.Duration {
 	if len(t.loading) > 0 {
 		return 0
 	}
+	for _, since := range t.navRequested {
+		if now.Sub(since) < navStartWait {
+			return 0
+		}
+	}
 	for _, since := range t.inflight {
 		if now.Sub(since) < longPoll {
 			return 0
 		}
 	}
 	return now.Sub(t.last)
+}
+
+// RefusedCookies returns the Set-Cookie lines the browser refused to
+// store, with its reasons; at most MaxRefused.
+func (s *Session) RefusedCookies() []RefusedCookie {
+	s.net.mu.Lock()
+	defer s.net.mu.Unlock()
+	return append([]RefusedCookie(nil), s.net.refused...)
 }
 
 // Hops returns the document, XHR and fetch requests the page made, in the
