@@ -38,14 +38,6 @@ type flCase struct {
 	summary []string
 	// facts are evidence facts the failure must carry.
 	facts map[string]string
-	// knownBug: when the result is exactly wrongReason, the row is
-	// skipped with this text instead of failing (a bug in non-test code,
-	// reported; the row passes by itself once it is fixed).
-	knownBug    string
-	wrongReason flows.Reason
-	// wrongSummary, when set, must also be in the summary of the known
-	// wrong outcome.
-	wrongSummary string
 }
 
 func flYAML(c flCase) string {
@@ -110,16 +102,6 @@ func flAssert(t *testing.T, res *flows.Result, c flCase) {
 	if c.want == "" {
 		itMustPass(t, res)
 		return
-	}
-	if c.knownBug != "" {
-		// wrongReason "" stands for "the flow passed".
-		got, summary := flows.Reason(""), "(passed)"
-		if s := itStep(t, res, "login"); s.Failure != nil {
-			got, summary = s.Failure.Reason, s.Failure.Summary
-		}
-		if got == c.wrongReason && (got != "" || res.OK) && strings.Contains(summary, c.wrongSummary) {
-			t.Skipf("KNOWN BUG (see the report): want %s, got %s: %s\n%s", c.want, c.wrongReason, summary, c.knownBug)
-		}
 	}
 	f := itMustFail(t, res, "login", c.want)
 	itSummaryHas(t, f, c.summary...)
@@ -255,23 +237,14 @@ func TestFormLoginThroughNginx(t *testing.T) {
 		{name: "proxy_cookie_domain_elsewhere", base: ngx.URL(3),
 			want:    flows.ReasonCookieAttributesInvalid,
 			summary: []string{`"app_session"`, "Domain=app.example.com", "127.0.0.1"},
-			facts:   map[string]string{"cookie": "app_session", "attribute": "Domain"},
-			knownBug: "the walker follows the post-login 303 to /dashboard; the jar rejected the cookie, so /dashboard bounces to /login and " +
-				"decide() reports 'showed its form again' as login_rejected before checkSession can judge the Set-Cookie",
-			wrongReason: flows.ReasonLoginRejected},
+			facts:   map[string]string{"cookie": "app_session", "attribute": "Domain"}},
 		{name: "proxy_cookie_path_elsewhere", base: ngx.URL(5),
 			want:    flows.ReasonCookieAttributesInvalid,
 			summary: []string{`"app_session"`, "Path=/other/", "/dashboard"},
-			facts:   map[string]string{"cookie": "app_session", "attribute": "Path"},
-			knownBug: "the walker follows the post-login 303 to /dashboard; the jar does not send a Path=/other/ cookie there, so /dashboard " +
-				"bounces to /login and decide() reports login_rejected before checkSession can judge the Path",
-			wrongReason: flows.ReasonLoginRejected},
+			facts:   map[string]string{"cookie": "app_session", "attribute": "Path"}},
 		{name: "proxy_drops_cookie_on_dashboard", base: ngx.URL(6),
 			want:    flows.ReasonRedirectedToLogin,
-			summary: []string{ngx.Addr(6) + "/dashboard", "login page"},
-			knownBug: "the post-login 303 goes to /dashboard, which nginx bounces to /login; the walker sees the login form again after " +
-				"the password and reports login_rejected (no message) although the app accepted the login and set app_session",
-			wrongReason: flows.ReasonLoginRejected},
+			summary: []string{ngx.Addr(6) + "/dashboard", "login page"}},
 		// The same misconfiguration, with check_url on a page the app does
 		// not land on after the login: the walk ends on /api/me's JSON
 		// (next=), check_url /dashboard then bounces.
@@ -308,11 +281,38 @@ func TestFormLoginBrowser(t *testing.T) {
 	t.Parallel()
 	pool := flNeedChromium(t)
 	app := flStartApp(t, flAppOptions{})
+	appD := flStartApp(t, flAppOptions{CookieDomain: "127.0.0.1"})
+	// The same misconfigured proxies as in TestFormLoginThroughNginx:
+	// Chromium refuses these cookies, and the step says which and why.
+	ngx := testenv.Nginx(t, fmt.Sprintf(`
+    server {
+        listen 127.0.0.1:{{port0}};
+        location / {
+            proxy_cookie_flags app_session samesite=none nosecure;
+            proxy_pass http://%[1]s;
+        }
+    }
+    server {
+        listen 127.0.0.1:{{port1}};
+        location / {
+            proxy_cookie_domain 127.0.0.1 app.example.com;
+            proxy_pass http://%[2]s;
+        }
+    }
+`, app.Addr, appD.Addr))
 	var results []*flows.Result
 	for _, c := range []flCase{
 		{name: "browser_pass", base: app.URL, extra: "    browser: true\n"},
 		{name: "browser_wrong_password", base: app.URL, extra: "    browser: true\n", password: "not-the-password-3f9a",
 			want: flows.ReasonLoginRejected, summary: []string{`"Invalid username or password."`}},
+		{name: "browser_refuses_samesite_none_without_secure", base: ngx.URL(0), extra: "    browser: true\n",
+			want:    flows.ReasonCookieAttributesInvalid,
+			summary: []string{"Chromium refused", `"app_session"`, "SameSite=None without Secure", "SameSiteNoneInsecure"},
+			facts:   map[string]string{"cookie": "app_session", "attribute": "SameSite"}},
+		{name: "browser_refuses_cookie_domain_elsewhere", base: ngx.URL(1), extra: "    browser: true\n",
+			want:    flows.ReasonCookieAttributesInvalid,
+			summary: []string{"Chromium refused", `"app_session"`, "Domain=app.example.com"},
+			facts:   map[string]string{"cookie": "app_session", "attribute": "Domain"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := flRunner(c.password)
@@ -331,34 +331,15 @@ func TestFormLoginBrowser(t *testing.T) {
 		t.Errorf("app saw %d logins and %d bad CSRF tokens", logins, csrfBad)
 	}
 	t.Run("canary", func(t *testing.T) {
-		itAssertNoSecrets(t, app.Secrets(), results...)
+		itAssertNoSecrets(t, append(app.Secrets(), appD.Secrets()...), results...)
 	})
 }
 
-// flRunBrowser runs a browser row. A known race (see the report:
-// Session.Settle right after SubmitForm returns before the submission's
-// navigation starts, so the walker judges the page before it) is logged
-// and retried, and a row that only ever hits it is skipped.
+// flRunBrowser runs a browser row. (Settle waits for a navigation the
+// submission requested, so the walker never judges the old page: no retry.)
 func flRunBrowser(t *testing.T, r *flows.Runner, c flCase) *flows.Result {
 	t.Helper()
-	const tries = 5
-	for i := 1; ; i++ {
-		res := itRunYAML(t, r, flYAML(c))
-		s := itStep(t, res, "login")
-		// The race shows two ways: the old login page judged as "the
-		// form again" (login_rejected without a message), or the blank
-		// document between the pages judged as the end of the walk
-		// (session_cookie_missing, only the pre-session cookie set).
-		raced := s.Failure != nil &&
-			(s.Failure.Reason == flows.ReasonLoginRejected && strings.Contains(s.Failure.Summary, "without a message") ||
-				s.Failure.Reason == flows.ReasonSessionCookieMissing && strings.Contains(s.Failure.Summary, "(cookies set: "+flCSRFCookie+")"))
-		if !raced {
-			flAssert(t, res, c)
-			return res
-		}
-		t.Logf("KNOWN BUG (try %d/%d): the walker judged the login page before the form submission navigated: %s", i, tries, s.Failure.Summary)
-		if i == tries {
-			t.Skipf("KNOWN BUG: every try hit the Settle-after-submit race (internal/browser); see the report")
-		}
-	}
+	res := itRunYAML(t, r, flYAML(c))
+	flAssert(t, res, c)
+	return res
 }

@@ -73,15 +73,23 @@ func browserWalk(ctx context.Context, st *State, tlsOpts TLSOptions, start strin
 // browserFormLogin logs in to a session-cookie app through the browser and
 // returns the browser's cookies (they are copied into the run's jar, so
 // later http steps carry the session).
-func browserFormLogin(ctx context.Context, st *State, tlsOpts TLSOptions, start string, user loginUser, pol walkPolicy, totp func() (string, error)) ([]*http.Cookie, error) {
+// refused lists the Set-Cookie lines Chromium would not store, also when
+// the walk failed (they often explain why).
+func browserFormLogin(ctx context.Context, st *State, tlsOpts TLSOptions, start string, user loginUser, pol walkPolicy, totp func() (string, error)) (set []*http.Cookie, refused []browser.RefusedCookie, err error) {
 	sess, err := browserSession(ctx, st, tlsOpts, nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer func() {
 		noteHops(st, sess.Hops())
+		refused = sess.RefusedCookies()
 		_ = sess.Close()
 	}()
+	set, err = browserFormWalk(ctx, st, sess, start, user, pol, totp)
+	return set, nil, err
+}
+
+func browserFormWalk(ctx context.Context, st *State, sess *browser.Session, start string, user loginUser, pol walkPolicy, totp func() (string, error)) ([]*http.Cookie, error) {
 	// Cookies the login page set before the credentials were posted (CSRF,
 	// consent banners) are not the session.
 	if err := sess.Navigate(ctx, start); err != nil {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/authwatch/authwatch/internal/browser"
 	"github.com/authwatch/authwatch/internal/exchange"
 	"github.com/authwatch/authwatch/internal/setcookie"
 )
@@ -75,10 +76,11 @@ func (s *FormLoginStep) Run(ctx context.Context, st *State) error {
 	}
 	pol := walkPolicy{form: &s.Form, approve: s.Form.Consent == consentApprove, stopWhenIdle: true}
 	var set []*http.Cookie
+	var refused []browser.RefusedCookie // by Chromium, in browser mode
 	if s.Browser {
-		set, err = browserFormLogin(ctx, st, s.TLSOptions, loginURL, user, pol, totp)
+		set, refused, err = browserFormLogin(ctx, st, s.TLSOptions, loginURL, user, pol, totp)
 		if err != nil {
-			return err
+			return s.orRefused(st, err, refused, target)
 		}
 	} else {
 		client, err := st.Client(ClientOptions{TLS: s.TLSOptions, NoRedirects: true, UseJar: true})
@@ -93,7 +95,7 @@ func (s *FormLoginStep) Run(ctx context.Context, st *State) error {
 	}
 	name, err := s.checkSession(st, set, target)
 	if err != nil {
-		return err
+		return s.orRefused(st, err, refused, target)
 	}
 	st.SetOutput("session_cookie", name, false)
 	if !s.CheckURL.IsZero() {
@@ -126,6 +128,36 @@ func (s *FormLoginStep) explainWalk(st *State, err error) error {
 	}
 	return Fail(ReasonRedirectedToLogin, "the app accepted the login and set the session cookie, but %s then redirected to the login page: the cookie was not sent back or not accepted (a proxy may drop the Cookie header)",
 		hopText(bounced)).With(F("bounced_at", hopText(bounced)))
+}
+
+// orRefused explains a browser login that kept no session when Chromium
+// refused to store the session cookie (the login page came back, or no
+// session cookie was found); any other error is returned as it is.
+func (s *FormLoginStep) orRefused(st *State, err error, refused []browser.RefusedCookie, target *url.URL) error {
+	f, ok := err.(*Failure)
+	if !ok || !(f.Reason == ReasonSessionCookieMissing || f.Reason == ReasonLoginRejected && !strings.Contains(f.Summary, "refused the login:")) {
+		return err
+	}
+	for _, r := range refused {
+		if s.SessionCookie != "" && r.Name != s.SessionCookie {
+			continue
+		}
+		at := target
+		if u, err := url.Parse(r.URL); err == nil && u.Host != "" {
+			at = u
+		}
+		detail, attribute := "", "Set-Cookie"
+		// The same judgement as in HTTP mode, on the line without its value.
+		if c, err := http.ParseSetCookie(r.Name + "=x" + r.Attributes); err == nil {
+			if ps := setcookie.CheckAt(c, at, st.Now()); len(ps) > 0 {
+				detail, attribute = ps[0].Detail+" ", ps[0].Attribute
+			}
+		}
+		reasons := strings.Join(r.Reasons, ", ")
+		return Fail(ReasonCookieAttributesInvalid, "Chromium refused the session cookie %q that %s set: %s(Chromium: %s)", r.Name, hopText(at), detail, reasons).
+			With(F("cookie", r.Name), F("attribute", attribute), F("set_cookie", r.SetCookie), F("browser_reasons", reasons), F("target", hopText(target)))
+	}
+	return err
 }
 
 // bouncedToLogin is the first page after the credentials' POST that
