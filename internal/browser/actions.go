@@ -136,17 +136,24 @@ func (s *Session) Click(ctx context.Context, sel string) error {
 	})
 }
 
+// MaxSettle is how long Settle waits for quiet on a loaded document: a
+// page that polls its server without pause (a heartbeat, a status poll)
+// is never quiet, and is read as it is after this long.
+const MaxSettle = 5 * time.Second
+
 // Settle waits until a request to StopAt was intercepted, or until no
 // request and no frame load has been in flight for quiet and the document
-// has loaded (readyState "complete"). A request in flight for longer than
-// 10s, a long poll, is not waited for. It returns the context's error, with
-// what was still going on, when ctx ends first.
+// has loaded (readyState "complete"), or the document has loaded and
+// MaxSettle has passed. A request in flight for longer than 10s, a long
+// poll, is not waited for. It returns the context's error, with what was
+// still going on, when ctx ends first.
 func (s *Session) Settle(ctx context.Context, quiet time.Duration) error {
+	start := time.Now()
 	for {
 		if _, hit := s.Stopped(); hit {
 			return nil
 		}
-		if q := s.net.quietFor(); q >= quiet {
+		if q := s.net.quietFor(); q >= quiet || time.Since(start) >= MaxSettle {
 			state, err := evalBounded[string](ctx, s, `document.readyState`)
 			if err == nil && state == "complete" {
 				return nil

@@ -166,7 +166,7 @@ func testPool(t *testing.T, max int) *Pool {
 }
 
 func stepCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*MaxSettle)
 	t.Cleanup(cancel)
 	return ctx
 }
@@ -543,5 +543,40 @@ func TestOpenCanceledWhileStarting(t *testing.T) {
 		if err := s2.Close(); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// A page that polls its server without pause is never quiet: Settle reads
+// it after MaxSettle instead of waiting for the step's deadline.
+func TestSettleOnPageThatNeverGoesQuiet(t *testing.T) {
+	p := testPool(t, 2)
+	var polls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/heartbeat" {
+			polls.Add(1)
+			fmt.Fprint(w, "ok")
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, `<!doctype html><title>Busy</title><p>Sign in</p>
+<script>setInterval(() => fetch('/heartbeat'), 50)</script>`)
+	}))
+	t.Cleanup(srv.Close)
+	s := open(t, p, SessionOptions{})
+	ctx, cancel := context.WithTimeout(t.Context(), 3*MaxSettle)
+	defer cancel()
+	if err := s.Navigate(ctx, srv.URL+"/"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := s.Settle(ctx, 400*time.Millisecond); err != nil {
+		t.Fatalf("Settle on a polling page: %v (after %s, %d polls)", err, time.Since(start), polls.Load())
+	}
+	if polls.Load() < 10 {
+		t.Errorf("only %d polls: the page was quiet, the test proves nothing", polls.Load())
+	}
+	snap, err := s.Snapshot(ctx)
+	if err != nil || snap.Title != "Busy" {
+		t.Errorf("snapshot after Settle: %+v %v", snap, err)
 	}
 }
