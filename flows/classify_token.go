@@ -77,7 +77,14 @@ func tokenFailure(grant grantType, status int, header http.Header, oe oautherr.E
 		if grant == grantRefresh {
 			return Fail(ReasonRefreshTokenRejected, "the token endpoint refused the refresh token: %s", said)
 		}
-		return Fail(ReasonInvalidGrant, "the token endpoint refused the %s grant: %s", grant, said)
+		f := Fail(ReasonInvalidGrant, "the token endpoint refused the %s grant: %s", grant, said)
+		if grant == grantAuthorizationCode {
+			// No password is involved here: the code itself was refused.
+			f.Next = "The authorization code was refused: it was already redeemed (a proxy retried or mirrored the token request), " +
+				"it came from another IdP node without shared storage, it expired before the exchange, or the PKCE verifier does not match " +
+				"the challenge (something rewrote the authorization request). Check the IdP's log for this client at the time of the run."
+		}
+		return f
 	case "invalid_scope":
 		return Fail(ReasonInvalidScope, "the token endpoint refused the requested scope: %s", said)
 	case "invalid_target":

@@ -743,6 +743,9 @@ func TestOIDCProviderLoginTokenEndpointOtherNode(t *testing.T) {
 	f := itMustFail(t, res, "login", flows.ReasonInvalidGrant)
 	itSummaryHas(t, f, "invalid_grant")
 	itFactIs(t, f, "error", "invalid_grant")
+	if next := f.NextStep(); !strings.Contains(next, "another IdP node") || strings.Contains(next, "password") {
+		t.Errorf("the next step for a refused code: %q", next)
+	}
 }
 
 // lopProxyDropsState puts nginx in front of the authorization endpoint
