@@ -488,6 +488,11 @@ func TestOIDCProviderLoginDefaultIdP(t *testing.T) {
 		t.Parallel()
 		lopProxyDropsState(t, p, canary)
 	})
+
+	t.Run("state_mismatch_proxy_drops_nonce", func(t *testing.T) {
+		t.Parallel()
+		lopProxyDropsNonce(t, p, canary)
+	})
 	t.Run("device", func(t *testing.T) {
 		t.Parallel()
 		lopDeviceCases(t, p, canary)
@@ -768,4 +773,29 @@ func lopProxyDropsState(t *testing.T, p *testenv.NodeIdP, canary *lopCanary) {
 	res := canary.run(t, r, lopLogin("proxy-drops-state", p.Issuer, lopAlice+"    authorization_url: "+ngx.URL(0)+"/auth\n"))
 	f := itMustFail(t, res, "login", flows.ReasonStateMismatch)
 	itSummaryHas(t, f, "no state", "proxy")
+}
+
+// lopProxyDropsNonce puts nginx in front of the authorization endpoint
+// with a query "allowlist" that forgets nonce: the IdP issues an ID token
+// without one, which cannot be told from a replayed token.
+func lopProxyDropsNonce(t *testing.T, p *testenv.NodeIdP, canary *lopCanary) {
+	u, err := url.Parse(p.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ngx := testenv.Nginx(t, fmt.Sprintf(`
+    server {
+        listen 127.0.0.1:{{port0}};
+        proxy_set_header Host $http_host;
+        location = /auth {
+            # Drops nonce=... wherever it is in the query.
+            if ($args ~ "^(.*?)&?\bnonce=[^&]*(.*)$") { set $args $1$2; }
+            proxy_pass http://%s;
+        }
+        location / { proxy_pass http://%s; }
+    }`, u.Host, u.Host))
+	r := lopRunner(t, false)
+	res := canary.run(t, r, lopLogin("proxy-drops-nonce", p.Issuer, lopAlice+"    authorization_url: "+ngx.URL(0)+"/auth\n"))
+	f := itMustFail(t, res, "login", flows.ReasonStateMismatch)
+	itSummaryHas(t, f, "ID token carries no nonce")
 }
