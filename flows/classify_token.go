@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -96,14 +97,25 @@ func tokenFailure(grant grantType, status int, header http.Header, oe oautherr.E
 	case "invalid_request":
 		// oidc-provider (and others) refuse a grant the client may not use
 		// with invalid_request; the description is the only evidence.
-		if d := strings.ToLower(oe.Description); strings.Contains(d, "grant") && strings.Contains(d, "not allowed") {
+		d := strings.ToLower(oe.Description)
+		if strings.Contains(d, "grant") && strings.Contains(d, "not allowed") {
 			return Fail(ReasonGrantNotAllowed, "the client may not use the %s grant (inferred from the description of an invalid_request): %s", grant, said)
+		}
+		if grant == grantAuthorizationCode && pkceProblem.MatchString(d) {
+			// zitadel: "code_verifier unexpectedly provided" when the
+			// authorization request arrived without code_challenge.
+			f := Fail(ReasonInvalidGrant, "the token endpoint refused the code exchange's PKCE verifier: %s; the IdP did not get the code challenge authwatch sent with the authorization request", said)
+			f.Next = "Something between authwatch and the IdP rewrote the authorization request (a proxy or WAF that filters query parameters drops code_challenge): let code_challenge and code_challenge_method through."
+			return f
 		}
 	case "":
 		return tokenFailureWithoutCode(status, header, said)
 	}
 	return Fail(ReasonIdPError, "the token endpoint refused the request: %s", said)
 }
+
+// pkceProblem matches descriptions that blame the PKCE parameters.
+var pkceProblem = regexp.MustCompile(`code_verifier|code_challenge|pkce`)
 
 func tokenFailureWithoutCode(status int, header http.Header, said string) *Failure {
 	switch {

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/authwatch/authwatch/flows"
 	"github.com/authwatch/authwatch/internal/demo/idp"
+	"github.com/authwatch/authwatch/internal/testenv"
 )
 
 // Values the lookup hands out: the demo's published secrets and canaries.
@@ -361,6 +363,44 @@ func TestZitadelLoginFailures(t *testing.T) {
 		// secret); the token endpoint refuses the code exchange.
 		f := loginFailure(t, flows.ReasonInvalidClient, map[string]string{"client_secret": "${env:WRONG_SECRET}"})
 		itSummaryHas(t, f, "invalid_client")
+	})
+
+	t.Run("proxy drops or rewrites the code challenge", func(t *testing.T) {
+		t.Parallel()
+		// A query filter in front of the authorization endpoint: one that
+		// drops code_challenge (zitadel then takes the login without PKCE
+		// and refuses the verifier: invalid_request), one that rewrites it
+		// (invalid_grant). Both are the PKCE check failing.
+		da := lzDiscover(t, a.Issuer())
+		au, err := url.Parse(da.AuthorizationEndpoint)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ngx := testenv.Nginx(t, fmt.Sprintf(`
+    server {
+        listen 127.0.0.1:{{port0}};
+        location = %[1]s {
+            if ($args ~ "^(.*?)&?\bcode_challenge=[^&]*(.*)$") { set $args $1$2; }
+            if ($args ~ "^(.*?)&?\bcode_challenge_method=[^&]*(.*)$") { set $args $1$2; }
+            proxy_pass http://%[2]s;
+        }
+        location / { proxy_pass http://%[2]s; }
+    }
+    server {
+        listen 127.0.0.1:{{port1}};
+        location = %[1]s {
+            if ($args ~ "^(.*?\bcode_challenge=)[^&]*(.*)$") { set $args $1E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM$2; }
+            proxy_pass http://%[2]s;
+        }
+        location / { proxy_pass http://%[2]s; }
+    }`, au.Path, au.Host))
+		f := loginFailure(t, flows.ReasonInvalidGrant, map[string]string{"token_url": da.TokenEndpoint}, "authorization_url: "+ngx.URL(0)+au.Path)
+		itSummaryHas(t, f, "PKCE", "code_verifier unexpectedly provided")
+		if !strings.Contains(f.NextStep(), "code_challenge") {
+			t.Errorf("next step: %q", f.NextStep())
+		}
+		f = loginFailure(t, flows.ReasonInvalidGrant, map[string]string{"token_url": da.TokenEndpoint}, "authorization_url: "+ngx.URL(1)+au.Path)
+		itSummaryHas(t, f, "invalid_grant", "invalid code_verifier")
 	})
 
 	t.Run("token_url of another IdP node", func(t *testing.T) {
