@@ -7,6 +7,7 @@ package browser
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"html"
@@ -23,6 +24,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/authwatch/authwatch/internal/testenv"
 )
 
 const chromiumPath = "/usr/bin/chromium"
@@ -578,5 +581,53 @@ func TestSettleOnPageThatNeverGoesQuiet(t *testing.T) {
 	snap, err := s.Snapshot(ctx)
 	if err != nil || snap.Title != "Busy" {
 		t.Errorf("snapshot after Settle: %+v %v", snap, err)
+	}
+}
+
+// A flow's ca_file reaches the browser: a server whose certificate the
+// test CA signed loads with CACerts, and not without; a certificate for
+// another host still fails with the CA trusted.
+func TestCACertsTrusted(t *testing.T) {
+	p := testPool(t, 3)
+	testenv.Require(t, "certutil")
+	certs := testenv.Certs(t)
+	ca, err := os.ReadFile(certs.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve := func(cf testenv.CertFile) string {
+		pair, err := tls.LoadX509KeyPair(cf.CertFile, cf.KeyFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html")
+			fmt.Fprint(w, "<title>trusted</title>")
+		}))
+		srv.TLS = &tls.Config{Certificates: []tls.Certificate{pair}}
+		srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+		srv.StartTLS()
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	valid, wrongHost := serve(certs.Valid), serve(certs.WrongHost)
+
+	s := open(t, p, SessionOptions{CACerts: ca})
+	if err := s.Navigate(stepCtx(t), valid+"/"); err != nil {
+		t.Fatalf("with the CA trusted: %v", err)
+	}
+	if snap, err := s.Snapshot(stepCtx(t)); err != nil || snap.Title != "trusted" {
+		t.Errorf("page: %+v %v", snap, err)
+	}
+	var le *chromedp.LoadError
+	if err := s.Navigate(stepCtx(t), wrongHost+"/"); !errors.As(err, &le) || !strings.Contains(le.ErrorText, "CERT") {
+		t.Errorf("a certificate for another host, CA trusted: %v", err)
+	}
+	plain := open(t, p, SessionOptions{})
+	if err := plain.Navigate(stepCtx(t), valid+"/"); !errors.As(err, &le) || !strings.Contains(le.ErrorText, "CERT") {
+		t.Errorf("without the CA: %v", err)
+	}
+	if _, err := p.Open(stepCtx(t), SessionOptions{CACerts: []byte("not a certificate")}); !errors.Is(err, ErrBadCACerts) {
+		t.Errorf("CACerts without a certificate: %v", err)
 	}
 }

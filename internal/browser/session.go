@@ -34,6 +34,10 @@ type SessionOptions struct {
 	// [Session.Stopped] returns. URLs are compared on scheme, host, port and
 	// path; the query and the fragment are ignored. Empty means no stop.
 	StopAt string
+	// CACerts are PEM certificates the browser trusts as CAs, besides its
+	// own roots (a flow's ca_file). They need NSS's certutil: see
+	// [ErrNoCertutil].
+	CACerts []byte
 	// InsecureSkipVerify starts the browser with --ignore-certificate-errors.
 	// It MUST NOT be set unless the flow opted out of TLS verification.
 	InsecureSkipVerify bool
@@ -89,10 +93,20 @@ func start(ctx context.Context, path, tempDir string, o SessionOptions, stop *st
 		s.findWait = DefaultFindWait
 	}
 	s.net.init(time.Now)
+	var env []string
+	if len(o.CACerts) > 0 {
+		home, err := trustHome(ctx, dir, o.CACerts)
+		if err != nil {
+			_ = os.RemoveAll(dir)
+			release()
+			return nil, err
+		}
+		env = append(env, "HOME="+home)
+	}
 	logf := s.logf(o.Logger)
 	// The browser's contexts descend from Background, not from ctx: the
 	// session ends through shutdown only, which ctx's end calls.
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), allocatorOptions(path, dir, o)...)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(allocatorOptions(path, dir, o), chromedp.Env(env...))...)
 	tab, cancelTab := chromedp.NewContext(alloc,
 		chromedp.WithListener(s.net.event),
 		chromedp.WithLogf(logf), chromedp.WithErrorf(logf))

@@ -20,6 +20,7 @@ var aptPackages = map[string]string{
 	"openssl":                 "openssl",
 	"nginx":                   "nginx-light",
 	"prometheus-alertmanager": "prometheus-alertmanager",
+	"certutil":                "libnss3-tools",
 }
 
 // inCI reports whether the CI environment variable is set: there, a missing
