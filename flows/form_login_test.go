@@ -343,3 +343,46 @@ func flRunBrowser(t *testing.T, r *flows.Runner, c flCase) *flows.Result {
 	flAssert(t, res, c)
 	return res
 }
+
+// TestFormLoginBrowserPrivateCA logs in through headless Chromium to the
+// app behind nginx with a certificate of a private CA: with ca_file the
+// browser trusts it (and the http step after it too); without, the step
+// says Chromium refused the certificate.
+func TestFormLoginBrowserPrivateCA(t *testing.T) {
+	t.Parallel()
+	pool := flNeedChromium(t)
+	testenv.Require(t, "certutil")
+	certs := testenv.Certs(t)
+	app := flStartApp(t, flAppOptions{})
+	ngx := testenv.Nginx(t, fmt.Sprintf(`
+    server {
+        listen 127.0.0.1:{{port0}} ssl;
+        ssl_certificate %s;
+        ssl_certificate_key %s;
+        location / { proxy_pass http://%s; proxy_set_header Host $http_host; }
+    }`, certs.Valid.CertFile, certs.Valid.KeyFile, app.Addr))
+	base := "https://" + ngx.Addr(0)
+	var results []*flows.Result
+	for _, c := range []flCase{
+		{name: "browser_private_ca_with_ca_file", base: base, extra: "    browser: true\n    ca_file: " + certs.CAFile + "\n"},
+		{name: "browser_private_ca_without_ca_file", base: base, extra: "    browser: true\n",
+			want: flows.ReasonTLSCertificateInvalid, summary: []string{"ERR_CERT_AUTHORITY_INVALID"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := flRunner(c.password)
+			r.Browsers = pool
+			y := flYAML(c)
+			// The http step after the login needs the CA as well.
+			y = strings.Replace(y, "    redirects: {follow: false}\n", "    redirects: {follow: false}\n    ca_file: "+certs.CAFile+"\n", 1)
+			res := itRunYAML(t, r, y)
+			flAssert(t, res, c)
+			results = append(results, res)
+			if c.want != "" && !strings.Contains(itStep(t, res, "login").Failure.NextStep(), "ca_file") {
+				t.Errorf("the next step does not name ca_file: %s", itStep(t, res, "login").Failure.NextStep())
+			}
+		})
+	}
+	t.Run("canary", func(t *testing.T) {
+		itAssertNoSecrets(t, app.Secrets(), results...)
+	})
+}

@@ -5,8 +5,12 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
+	"strings"
 	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/authwatch/authwatch/internal/browser"
 	"github.com/authwatch/authwatch/internal/loginpage"
@@ -39,11 +43,17 @@ func browserSession(ctx context.Context, st *State, tlsOpts TLSOptions, stopAt *
 	if tlsOpts.InsecureSkipVerify {
 		st.Note("TLS certificate verification is disabled for this step's browser (insecure_skip_verify: true)")
 	}
-	if tlsOpts.CAFile != "" {
-		st.Note("ca_file does not apply to the browser: Chromium trusts the system's certificate store")
+	if tlsOpts.CAFile != "" && !tlsOpts.InsecureSkipVerify {
+		ca, err := os.ReadFile(tlsOpts.CAFile)
+		if err != nil {
+			return nil, Fail(ReasonConfigInvalid, "ca_file: %v", err)
+		}
+		o.CACerts = ca
 	}
 	sess, err := st.runner.browserPool().Open(ctx, o)
 	switch {
+	case errors.Is(err, browser.ErrNoCertutil), errors.Is(err, browser.ErrBadCACerts):
+		return nil, Fail(ReasonConfigInvalid, "ca_file with browser: true: %v", err).Wrap(err)
 	case errors.Is(err, browser.ErrNoBrowser):
 		return nil, Fail(ReasonConfigInvalid, "browser: true needs Chromium on the monitoring host (apt-get install chromium): %v", err).Wrap(err)
 	case errors.Is(err, browser.ErrBusy):
@@ -152,6 +162,9 @@ func walkBrowser(ctx context.Context, st *State, sess *browser.Session, start st
 		if err != nil {
 			return nil, browserError(ctx, err, "reading the page")
 		}
+		if strings.HasPrefix(snap.URL, "chrome-error:") {
+			return nil, browserErrorPage(sess.Hops())
+		}
 		pageURL, _ := url.Parse(snap.URL)
 		page, err := loginpage.Parse(pageURL, []byte(snap.HTML))
 		if err != nil {
@@ -205,7 +218,58 @@ func browserError(ctx context.Context, err error, doing string) error {
 	if ctx.Err() != nil {
 		return Fail(ReasonTimeout, "the browser was still %s when the step's deadline passed", doing).Wrap(err)
 	}
+	var le *chromedp.LoadError
+	if errors.As(err, &le) {
+		if f := browserNetFailure(le.ErrorText, doing); f != nil {
+			return f.Wrap(err)
+		}
+	}
 	return Fail(ReasonIdPError, "the browser failed %s: %v", doing, err).Wrap(err)
+}
+
+// browserErrorPage explains Chromium's own error page (a submission or a
+// redirect that failed to load) from the last document request that failed.
+func browserErrorPage(hops []browser.Hop) *Failure {
+	for i := len(hops) - 1; i >= 0; i-- {
+		h := hops[i]
+		if h.Type != "Document" || h.Error == "" {
+			continue
+		}
+		doing := "loading " + redactURL(h.URL)
+		if f := browserNetFailure(h.Error, doing); f != nil {
+			return f
+		}
+		return Fail(ReasonIdPError, "the browser failed %s: %s", doing, h.Error).With(F("browser_error", h.Error))
+	}
+	return Fail(ReasonIdPError, "the browser showed its own error page: a page of the login failed to load")
+}
+
+// browserNetFailure classifies Chromium's network error text
+// ("net::ERR_CERT_AUTHORITY_INVALID") as the HTTP client's errors are;
+// nil for other errors.
+func browserNetFailure(errText, doing string) *Failure {
+	code := strings.TrimPrefix(strings.TrimSpace(errText), "net::")
+	var reason Reason
+	next := ""
+	switch {
+	case strings.HasPrefix(code, "ERR_CERT_"), strings.HasPrefix(code, "ERR_SSL_"), code == "ERR_BAD_SSL_CLIENT_AUTH_CERT":
+		reason = ReasonTLSCertificateInvalid
+		if code == "ERR_CERT_AUTHORITY_INVALID" {
+			next = "Chromium does not trust the certificate's issuer: for a private CA, give the step a ca_file (needs certutil, Debian package libnss3-tools)."
+		}
+	case code == "ERR_NAME_NOT_RESOLVED", code == "ERR_NAME_RESOLUTION_FAILED":
+		reason = ReasonDNSFailure
+	case code == "ERR_CONNECTION_REFUSED", code == "ERR_CONNECTION_RESET", code == "ERR_CONNECTION_CLOSED",
+		code == "ERR_ADDRESS_UNREACHABLE", code == "ERR_CONNECTION_FAILED", code == "ERR_EMPTY_RESPONSE":
+		reason = ReasonConnectionFailed
+	case code == "ERR_TIMED_OUT", code == "ERR_CONNECTION_TIMED_OUT":
+		reason = ReasonTimeout
+	default:
+		return nil
+	}
+	f := Fail(reason, "the browser failed %s: %s", doing, code).With(F("browser_error", code))
+	f.Next = next
+	return f
 }
 
 // noteHops keeps the browser's document requests as notes: path only.
