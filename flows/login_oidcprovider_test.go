@@ -501,6 +501,37 @@ func TestOIDCProviderLoginDefaultIdP(t *testing.T) {
 		t.Parallel()
 		lopBrowserCases(t, p, canary, api)
 	})
+
+	// response_mode=form_post: the IdP answers with a page whose form
+	// posts code and state to the redirect_uri by script. Nothing listens
+	// there: the walker reads the form (HTTP) or the intercepted POST
+	// (browser).
+	formPost := lopAlice + "    auth_params: {response_mode: form_post}\n    expect: {refresh_token: true}\n"
+	t.Run("form_post", func(t *testing.T) {
+		t.Parallel()
+		res := canary.run(t, r, lopLogin("form-post", p.Issuer, formPost))
+		itMustPass(t, res)
+		posted := false
+		for _, ex := range itStep(t, res, "login").Exchanges {
+			posted = posted || strings.Contains(ex.Body, "Submitting Callback")
+		}
+		if !posted {
+			t.Errorf("the IdP did not answer with its form_post page:\n%s", lopExchanges(itStep(t, res, "login")))
+		}
+	})
+	t.Run("form_post_browser", func(t *testing.T) {
+		t.Parallel()
+		lopNeedChromium(t)
+		res := canary.run(t, lopRunner(t, true), lopLogin("form-post-browser", p.Issuer, formPost+"    browser: true\n"))
+		itMustPass(t, res)
+	})
+	t.Run("form_post_denied", func(t *testing.T) {
+		t.Parallel()
+		// An error answered by form_post (status 400, error in the form).
+		res := canary.run(t, r, lopLogin("form-post-denied", p.Issuer, lopAlice+"    auth_params: {response_mode: form_post}\n    prompt: none\n"))
+		f := itMustFail(t, res, "login", flows.ReasonIdPError)
+		itSummaryHas(t, f, "login_required")
+	})
 }
 
 // TestOIDCProviderLoginIdentifierFirst: a username page, then a password

@@ -444,6 +444,11 @@ func (w *httpWalk) run(ctx context.Context, start string) (*url.URL, error) {
 			continue
 		}
 		page := parsePage(resp, body)
+		if w.stopAt != nil {
+			if cb := formPostCallback(page, w.stopAt); cb != nil {
+				return cb, nil
+			}
+		}
 		act, f := decide(loginSeen{status: resp.StatusCode, page: page}, w.user, &w.prog, w.policy, w.totp)
 		if f != nil {
 			return nil, f
@@ -455,6 +460,28 @@ func (w *httpWalk) run(ctx context.Context, start string) (*url.URL, error) {
 			return nil, err
 		}
 	}
+}
+
+// formPostCallback reads a response_mode=form_post answer: a page whose
+// form posts to the redirect_uri (by script, as soon as it loads). The
+// form's fields are what the redirect's query would carry; nothing is
+// sent to the redirect_uri. Nil when the page is no such answer.
+func formPostCallback(page *loginpage.Page, stopAt *url.URL) *url.URL {
+	for _, f := range page.Forms {
+		target, err := url.Parse(f.Action)
+		if err != nil || f.Method != http.MethodPost || !sameEndpoint(target, stopAt) {
+			continue
+		}
+		q := target.Query()
+		for k, vs := range f.Values(nil) {
+			for _, v := range vs {
+				q.Add(k, v)
+			}
+		}
+		target.RawQuery = q.Encode()
+		return target
+	}
+	return nil
 }
 
 // request builds the submission of an action, as a browser would send it.

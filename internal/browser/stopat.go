@@ -83,7 +83,7 @@ func (s *Session) paused(ev *fetch.EventRequestPaused) {
 	if ev.Request != nil && s.stop.matches(ev.Request.URL) {
 		s.mu.Lock()
 		if s.hits == 0 {
-			s.stopped = ev.Request.URL + ev.Request.URLFragment
+			s.stopped = withFormBody(ev.Request.URL+ev.Request.URLFragment, ev.Request)
 		}
 		s.hits++
 		s.mu.Unlock()
@@ -95,8 +95,36 @@ func (s *Session) paused(ev *fetch.EventRequestPaused) {
 	_, _ = chromedp.Call(s.tab, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: ev.RequestID})
 }
 
-// Stopped returns the URL of the first request to StopAt, with its query,
-// and whether there was one.
+// withFormBody adds the fields of a form POST (response_mode=form_post) to
+// the URL's query, where a redirect would have carried them.
+func withFormBody(raw string, r *network.Request) string {
+	if r.Method != "POST" || len(r.PostDataEntries) == 0 {
+		return raw
+	}
+	var body []byte
+	for _, e := range r.PostDataEntries {
+		if e != nil {
+			body = append(body, e.Bytes...)
+		}
+	}
+	form, err := url.ParseQuery(string(body))
+	u, uerr := url.Parse(raw)
+	if err != nil || uerr != nil || len(form) == 0 {
+		return raw
+	}
+	q := u.Query()
+	for k, vs := range form {
+		for _, v := range vs {
+			q.Add(k, v)
+		}
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// Stopped returns the URL of the first request to StopAt, with its query
+// (and the fields of a form POST to it, as query parameters), and whether
+// there was one.
 func (s *Session) Stopped() (string, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -1,6 +1,10 @@
 package browser
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/chromedp/cdproto/network"
+)
 
 func TestStopAtMatches(t *testing.T) {
 	for _, tc := range []struct {
@@ -56,5 +60,15 @@ func TestStopAtInvalid(t *testing.T) {
 	}
 	if s, err := parseStopAt(""); s != nil || err != nil {
 		t.Errorf("parseStopAt(\"\") = %v, %v", s, err)
+	}
+}
+
+func TestStoppedFormPostBody(t *testing.T) {
+	r := &network.Request{Method: "POST", PostDataEntries: []*network.PostDataEntry{{Bytes: []byte("code=c-1&state=s%20")}, {Bytes: []byte("1")}}}
+	if got := withFormBody("http://127.0.0.1/cb?iss=x", r); got != "http://127.0.0.1/cb?code=c-1&iss=x&state=s+1" {
+		t.Errorf("form_post callback: %s", got)
+	}
+	if got := withFormBody("http://127.0.0.1/cb?code=a", &network.Request{Method: "GET"}); got != "http://127.0.0.1/cb?code=a" {
+		t.Errorf("GET callback changed: %s", got)
 	}
 }
