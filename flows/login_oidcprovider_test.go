@@ -46,6 +46,7 @@ var lopSecretEnv = map[string]string{
 	"CAROL_PASSWORD":    "carol-password",
 	"LOCKED_PASSWORD":   "locked-password",
 	"DISABLED_PASSWORD": "disabled-password",
+	"EXPIRED_PASSWORD":  "expired-password",
 	"CAROL_TOTP":        lopCarolTOTP,
 	"WRONG_TOTP":        lopWrongTOTP,
 	"WRONG_PASSWORD":    lopWrongPassword,
@@ -449,6 +450,26 @@ func TestOIDCProviderLoginDefaultIdP(t *testing.T) {
 `))
 		f := itMustFail(t, res, "login", flows.ReasonAccountLocked)
 		itSummaryHas(t, f, "Account locked")
+	})
+
+	t.Run("mfa_required_password_expired", func(t *testing.T) {
+		t.Parallel()
+		// The IdP asks for a new password: the walker must stop there, in
+		// both modes (submitting would change the user's password).
+		for _, browserMode := range []bool{false, true} {
+			extra := ""
+			if browserMode {
+				lopNeedChromium(t)
+				extra = "    browser: true\n"
+			}
+			res := canary.run(t, lopRunner(t, browserMode), lopLogin("user-must-change-password", p.Issuer, `    client_id: app-client
+    client_secret: ${env:APP_SECRET}
+    username: expired
+    password: ${env:EXPIRED_PASSWORD}
+`+extra))
+			f := itMustFail(t, res, "login", flows.ReasonMFARequired)
+			itSummaryHas(t, f, "new password", "You need to change your password", "never changes a password")
+		}
 	})
 
 	t.Run("account_disabled", func(t *testing.T) {

@@ -152,6 +152,11 @@ func (pol walkPolicy) formAction(page *loginpage.Page, form *loginpage.Form, use
 	if lf.PasswordField != "" && pass == nil && passwordField(form) != nil {
 		return nil, Fail(ReasonLoginFormChanged, "%s has no field named %q (form.password_field): %s", pageName(page), lf.PasswordField, form.Describe())
 	}
+	if isPasswordChange(form) {
+		// Submitting would change the synthetic user's password: never.
+		return nil, Fail(ReasonMFARequired, "the IdP asks the synthetic user to set a new password on %s%s (the password expired, or a change is required): authwatch never changes a password; set a new one in the IdP and in the flow's secret, or exempt the user from expiry",
+			pageName(page), saying(page))
+	}
 	act := &pageAction{form: form, fill: map[string]string{}, button: form.SubmitButton(lf.submit)}
 	if act.button == nil && lf.submit != nil {
 		act.button = form.SubmitButton(nil)
@@ -329,6 +334,26 @@ func passwordField(f *loginpage.Form) *loginpage.Field {
 		}
 	}
 	return nil
+}
+
+var newPasswordName = regexp.MustCompile(`(?i)(new|confirm)[-_ ]?pass|pass(word)?[-_ ]?(new|confirm)|repeat[-_ ]?pass`)
+
+// isPasswordChange: a form that sets a password (new and confirm fields),
+// such as Keycloak's "Update password" required action, not a login.
+func isPasswordChange(f *loginpage.Form) bool {
+	n := 0
+	for _, fl := range f.Fields {
+		if fl.Hidden || fl.Type == "hidden" {
+			continue
+		}
+		if fl.Type == "password" {
+			n++
+		}
+		if (fl.Type == "password" || fl.Type == "text") && (newPasswordName.MatchString(fl.Name) || newPasswordName.MatchString(fl.ID)) {
+			return true
+		}
+	}
+	return n >= 2
 }
 
 var userCodeName = regexp.MustCompile(`(?i)^(user_?code|usercode|device_?code|code)$`)

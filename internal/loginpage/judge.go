@@ -79,6 +79,10 @@ var (
 		`verify your identity`,        // Auth0
 		`approve sign[- ]?in request`, // Entra ID
 		`AADSTS5007[469]`,             // strong authentication required
+		// A required password change is an extra interaction too.
+		`password (has )?expired`,
+		`(must|need to) (change|update) (your )?password`, // Keycloak's "Update password"
+		`AADSTS50055`, // password expired
 	)
 )
 

@@ -261,7 +261,14 @@ const USERS = {
   carol: { password: 'carol-password', totp: CAROL_TOTP_SECRET, claims: { name: 'Carol Test', email: 'carol@example.test', email_verified: true } },
   disabled: { password: 'disabled-password', disabled: true, claims: { name: 'Disabled Test' } },
   dave: { password: 'dave-password', claims: { name: 'Dave Test', email: 'dave@example.test', email_verified: true } },
+  // Password expired: after the right password the login asks for a new
+  // one (Keycloak's "Update password" required action).
+  expired: { password: 'expired-password', passwordExpired: true, claims: { name: 'Expired Test' } },
 };
+
+// Logins that changed a password on the update page (none may: the
+// monitor must never change the synthetic user's password).
+let passwordChanges = 0;
 
 function base32Decode(s) {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
@@ -510,6 +517,16 @@ function loginStylePage(uid, opts = {}) {
   return loginPage(uid, opts);
 }
 
+function updatePasswordPage(uid) {
+  return page('Update password', `<h1>Update password</h1>
+<div class="alert alert-warning"><span class="kc-feedback-text">You need to change your password to activate your account.</span></div>
+<form id="kc-passwd-update-form" method="post" action="/interaction/${esc(uid)}/password">
+  <label>New Password <input type="password" id="password-new" name="password-new" autocomplete="new-password"></label>
+  <label>Confirm password <input type="password" id="password-confirm" name="password-confirm" autocomplete="new-password"></label>
+  <button type="submit">Submit</button>
+</form>`);
+}
+
 function otpPage(uid, { error } = {}) {
   return page('Two-step verification', `<h1>Two-step verification</h1>
 <p>Enter the one-time code from your authenticator app.</p>
@@ -608,6 +625,8 @@ async function readForm(req) {
 // (identifier-first) usernames entered on the first page, keyed by
 // interaction uid. In memory, like everything else here.
 const pendingOtp = new Map();
+// Interactions whose user must set a new password (USERS[...].passwordExpired).
+const pendingPassword = new Map();
 const pendingIdentifier = new Map();
 
 async function grantConsent(provider, req, res, details) {
@@ -628,7 +647,7 @@ async function grantConsent(provider, req, res, details) {
 }
 
 async function handleInteraction(provider, req, res, url) {
-  const m = url.pathname.match(/^\/interaction\/([^/]+)(?:\/(login|otp|identify|consent))?$/);
+  const m = url.pathname.match(/^\/interaction\/([^/]+)(?:\/(login|otp|identify|consent|password))?$/);
   if (!m) return send(res, 404, page('Not found', '<h1>Not found</h1>'));
   const [, uid, action] = m;
 
@@ -639,6 +658,7 @@ async function handleInteraction(provider, req, res, url) {
   if (req.method === 'GET' && !action) {
     if (prompt === 'login') {
       if (pendingOtp.has(uid)) return send(res, 200, otpPage(uid));
+      if (pendingPassword.has(uid)) return send(res, 200, updatePasswordPage(uid));
       if (LOGIN_STYLE === 'identifier-first' && pendingIdentifier.has(uid)) {
         return send(res, 200, passwordStepPage(uid, pendingIdentifier.get(uid)));
       }
@@ -688,11 +708,24 @@ async function handleInteraction(provider, req, res, url) {
       return sendLogin(res, uid, { error: 'Your account has been disabled.', login });
     }
     pendingIdentifier.delete(uid);
+    if (user.passwordExpired) {
+      pendingPassword.set(uid, login);
+      return send(res, 200, updatePasswordPage(uid));
+    }
     if (user.totp) {
       pendingOtp.set(uid, login);
       return send(res, 200, otpPage(uid));
     }
     return provider.interactionFinished(req, res, { login: { accountId: login } }, { mergeWithLastSubmission: false });
+  }
+
+  if (action === 'password') {
+    const who = pendingPassword.get(uid);
+    if (!who) return sendLogin(res, uid, {});
+    pendingPassword.delete(uid);
+    passwordChanges += 1;
+    console.log(`password changed for ${who} (${passwordChanges} so far)`);
+    return provider.interactionFinished(req, res, { login: { accountId: who } }, { mergeWithLastSubmission: false });
   }
 
   // action === 'otp'
