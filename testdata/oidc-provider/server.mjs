@@ -11,7 +11,7 @@
 // Everything else (oidc-provider's own notices, the "Unsupported runtime"
 // warning on Node 20, LOG=1 request lines) goes to stderr.
 
-import { createHash, createHmac, generateKeyPairSync, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, createPrivateKey, generateKeyPairSync, timingSafeEqual } from 'node:crypto';
 import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { dirname, join } from 'node:path';
@@ -108,8 +108,16 @@ function loadOrCreateKey(dir, name) {
     if (err.code !== 'ENOENT') throw err;
   }
   mkdirSync(dir, { recursive: true });
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const jwk = privateKey.export({ format: 'jwk' });
+  // PEM out, then a fresh KeyObject: exporting the generated KeyObject
+  // itself as JWK can deadlock Node 20 (a GC inside ExportJWK runs the
+  // finished key generation job's destructor, which takes the mutex the
+  // export holds; seen as a node that never prints READY).
+  const { privateKey: pem } = generateKeyPairSync('rsa', {
+    modulusLength: 2048,
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+  });
+  const jwk = createPrivateKey(pem).export({ format: 'jwk' });
   const key = { ...jwk, kid: `test-${name}-${thumbprint(jwk).slice(0, 8)}`, alg: 'RS256', use: 'sig' };
   const tmp = `${file}.${process.pid}.tmp`;
   writeFileSync(tmp, JSON.stringify(key), { mode: 0o600 });
