@@ -805,10 +805,10 @@ func TestOIDCProviderLoginTokenEndpointOtherNode(t *testing.T) {
 	}
 }
 
-// lopProxyDropsState puts nginx in front of the authorization endpoint
-// with a proxy_redirect that rewrites the redirect to the callback and
-// loses its state parameter.
-func lopProxyDropsState(t *testing.T, p *testenv.NodeIdP, canary *lopCanary) {
+// lopLoginThroughProxy runs alice's login with the authorization request
+// sent through nginx in front of the IdP; locations are the server's
+// directives, %[1]s the IdP's host:port.
+func lopLoginThroughProxy(t *testing.T, p *testenv.NodeIdP, canary *lopCanary, name, locations string) *flows.Result {
 	u, err := url.Parse(p.URL)
 	if err != nil {
 		t.Fatal(err)
@@ -817,37 +817,33 @@ func lopProxyDropsState(t *testing.T, p *testenv.NodeIdP, canary *lopCanary) {
     server {
         listen 127.0.0.1:{{port0}};
         proxy_set_header Host $http_host;
+`+locations+`
+    }`, u.Host))
+	return canary.run(t, lopRunner(t, false), lopLogin(name, p.Issuer, lopAlice+"    authorization_url: "+ngx.URL(0)+"/auth\n"))
+}
+
+// lopProxyDropsState: a proxy_redirect that rewrites the redirect to the
+// callback and loses its state parameter.
+func lopProxyDropsState(t *testing.T, p *testenv.NodeIdP, canary *lopCanary) {
+	res := lopLoginThroughProxy(t, p, canary, "proxy-drops-state", `
         # A "cleanup" of the callback URL that keeps code and drops the rest.
         proxy_redirect ~^(http://127\.0\.0\.1/callback\?)(?:.*&)?(code=[^&]*).*$ $1$2;
-        location / { proxy_pass http://%s; }
-    }`, u.Host))
-	r := lopRunner(t, false)
-	res := canary.run(t, r, lopLogin("proxy-drops-state", p.Issuer, lopAlice+"    authorization_url: "+ngx.URL(0)+"/auth\n"))
+        location / { proxy_pass http://%[1]s; }`)
 	f := itMustFail(t, res, "login", flows.ReasonStateMismatch)
 	itSummaryHas(t, f, "no state", "proxy")
 }
 
-// lopProxyDropsNonce puts nginx in front of the authorization endpoint
-// with a query "allowlist" that forgets nonce: the IdP issues an ID token
-// without one, which cannot be told from a replayed token.
+// lopProxyDropsNonce: a query "allowlist" in front of the authorization
+// endpoint that forgets nonce: the IdP issues an ID token without one,
+// which cannot be told from a replayed token.
 func lopProxyDropsNonce(t *testing.T, p *testenv.NodeIdP, canary *lopCanary) {
-	u, err := url.Parse(p.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ngx := testenv.Nginx(t, fmt.Sprintf(`
-    server {
-        listen 127.0.0.1:{{port0}};
-        proxy_set_header Host $http_host;
+	res := lopLoginThroughProxy(t, p, canary, "proxy-drops-nonce", `
         location = /auth {
             # Drops nonce=... wherever it is in the query.
             if ($args ~ "^(.*?)&?\bnonce=[^&]*(.*)$") { set $args $1$2; }
-            proxy_pass http://%s;
+            proxy_pass http://%[1]s;
         }
-        location / { proxy_pass http://%s; }
-    }`, u.Host, u.Host))
-	r := lopRunner(t, false)
-	res := canary.run(t, r, lopLogin("proxy-drops-nonce", p.Issuer, lopAlice+"    authorization_url: "+ngx.URL(0)+"/auth\n"))
+        location / { proxy_pass http://%[1]s; }`)
 	f := itMustFail(t, res, "login", flows.ReasonStateMismatch)
 	itSummaryHas(t, f, "ID token carries no nonce")
 }
