@@ -282,3 +282,25 @@ func TestReadCallbackOrder(t *testing.T) {
 		}
 	}
 }
+
+func TestBrowserNetFailure(t *testing.T) {
+	for text, want := range map[string]Reason{
+		"net::ERR_CERT_AUTHORITY_INVALID": ReasonTLSCertificateInvalid,
+		"net::ERR_CERT_DATE_INVALID":      ReasonTLSCertificateInvalid,
+		"net::ERR_SSL_PROTOCOL_ERROR":     ReasonTLSCertificateInvalid,
+		"net::ERR_NAME_NOT_RESOLVED":      ReasonDNSFailure,
+		"net::ERR_CONNECTION_REFUSED":     ReasonConnectionFailed,
+		"net::ERR_CONNECTION_TIMED_OUT":   ReasonTimeout,
+		"net::ERR_ABORTED":                "",
+		"net::ERR_BLOCKED_BY_RESPONSE":    "",
+		"something Chromium has not said": "",
+	} {
+		f := browserNetFailure(text, "opening https://idp.example.test/")
+		switch {
+		case want == "" && f != nil:
+			t.Errorf("%s: %s, want no verdict", text, f.Reason)
+		case want != "" && (f == nil || f.Reason != want || !strings.Contains(f.Summary, strings.TrimPrefix(text, "net::"))):
+			t.Errorf("%s: %v, want %s naming the error", text, f, want)
+		}
+	}
+}
