@@ -33,6 +33,8 @@ import (
 	"net/url"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
@@ -57,7 +59,18 @@ type Store struct {
 	closing    chan struct{}  // closed by Close
 	writerDone chan struct{}  // closed when writeLoop has returned
 	closeOnce  sync.Once
+
+	commitEvery atomic.Int64 // time.Duration: the least time between two commits' starts
+	commits     atomic.Int64 // run batches committed, for tests and figures
 }
+
+// SetCommitInterval spaces commits at least d apart: a run that arrives
+// within d of the previous commit waits (at most d) and shares the next
+// commit with the runs that arrive meanwhile. Each commit is an fsync, so
+// at a steady rate this divides the store's largest cost by the batch size;
+// durability is unchanged (RecordRun still returns after its commit). 0,
+// the default, commits as soon as the previous commit is done.
+func (s *Store) SetCommitInterval(d time.Duration) { s.commitEvery.Store(int64(max(d, 0))) }
 
 // Open opens the database at path, creating the file (0600) and its directory
 // (0700) when missing and migrating the schema to the current version. It

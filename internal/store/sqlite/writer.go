@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/authwatch/authwatch/internal/store"
 )
@@ -32,12 +33,17 @@ type recordResp struct {
 // is always committed (or failed) and answered before it looks at closing.
 func (s *Store) writeLoop() {
 	defer close(s.writerDone)
+	var lastCommit time.Time
 	for {
 		select {
 		case <-s.closing:
 			return
 		case req := <-s.records:
 			batch := s.collect(req)
+			if wait := time.Duration(s.commitEvery.Load()) - time.Since(lastCommit); wait > 0 {
+				batch = s.collectFor(batch, wait)
+			}
+			lastCommit = time.Now()
 			for i, resp := range s.recordBatch(batch) {
 				batch[i].resp <- resp
 			}
@@ -53,6 +59,24 @@ func (s *Store) collect(first recordReq) []recordReq {
 		case req := <-s.records:
 			batch = append(batch, req)
 		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// collectFor adds the requests that arrive within wait, up to maxBatch. It
+// stops early when the store closes: the batch is still committed.
+func (s *Store) collectFor(batch []recordReq, wait time.Duration) []recordReq {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for len(batch) < maxBatch {
+		select {
+		case req := <-s.records:
+			batch = append(batch, req)
+		case <-timer.C:
+			return batch
+		case <-s.closing:
 			return batch
 		}
 	}
@@ -90,5 +114,6 @@ func (s *Store) recordBatch(batch []recordReq) []recordResp {
 	if err := tx.Commit(); err != nil {
 		return fail(err)
 	}
+	s.commits.Add(1)
 	return resps
 }
