@@ -2,6 +2,9 @@ package flows
 
 import (
 	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -302,5 +305,26 @@ func TestBrowserNetFailure(t *testing.T) {
 		case want != "" && (f == nil || f.Reason != want || !strings.Contains(f.Summary, strings.TrimPrefix(text, "net::"))):
 			t.Errorf("%s: %v, want %s naming the error", text, f, want)
 		}
+	}
+}
+
+// A page whose GET form leads to the redirect_uri ends the walk with that
+// URL: the redirect_uri is never contacted.
+func TestWalkStopsAtGETFormToRedirectURI(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprint(w, `<form method=get action="http://127.0.0.1:1/cb"><input type=hidden name=code value=c-1><input type=hidden name=state value=s-1><button>Continue</button></form>`)
+	}))
+	defer srv.Close()
+	stop, _ := url.Parse("http://127.0.0.1:1/cb")
+	form := &LoginForm{Consent: consentApprove}
+	if errs := form.validate("form"); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	w := &httpWalk{client: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		policy: walkPolicy{form: form, approve: true}, stopAt: stop}
+	got, err := w.run(t.Context(), srv.URL+"/login")
+	if err != nil || got == nil || got.Query().Get("code") != "c-1" || got.Query().Get("state") != "s-1" {
+		t.Fatalf("walk: %v, %v", got, err)
 	}
 }

@@ -484,6 +484,11 @@ func (w *httpWalk) run(ctx context.Context, start string) (*url.URL, error) {
 		if req, err = w.request(ctx, page, act); err != nil {
 			return nil, err
 		}
+		if w.stopAt != nil && req.Method == http.MethodGet && sameEndpoint(req.URL, w.stopAt) {
+			// A GET form or link to the redirect_uri: its query is the answer,
+			// and nothing listens there.
+			return req.URL, nil
+		}
 	}
 }
 
