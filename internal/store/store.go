@@ -115,3 +115,10 @@ type Store interface {
 	// Close releases the store. Calls in progress may fail; later calls do.
 	Close() error
 }
+
+// Restorer writes runs that were recorded while the store could not be
+// written (kept in memory meanwhile, see internal/store/buffered), with the
+// flow states computed for them then, in one transaction.
+type Restorer interface {
+	RestoreRuns(ctx context.Context, runs []Run, states []FlowState) error
+}

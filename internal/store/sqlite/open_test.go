@@ -116,12 +116,12 @@ func TestOpenPaths(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	if entries, _ := os.ReadDir(dir); len(entries) != 4 {
+	if entries, _ := os.ReadDir(dir); len(entries) != 8 {
 		var names []string
 		for _, e := range entries {
 			names = append(names, e.Name())
 		}
-		t.Errorf("files in dir: %q, want the 4 databases only", names)
+		t.Errorf("files in dir: %q, want the 4 databases and their markers only", names)
 	}
 }
 

@@ -309,3 +309,37 @@ func fromNanos(ns int64) time.Time {
 	}
 	return time.Unix(0, ns).UTC()
 }
+
+// RestoreRuns implements store.Restorer: the runs, in order, and the flow
+// states as given, in one transaction. The states are not recomputed: they
+// were computed when the runs happened, possibly over runs that were never
+// written (dropped to bound memory).
+func (s *Store) RestoreRuns(ctx context.Context, runs []store.Run, states []store.FlowState) error {
+	for _, r := range runs {
+		if err := r.Validate(); err != nil {
+			return fmt.Errorf("store: restore runs: %w", err)
+		}
+	}
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: restore runs: %w", err)
+	}
+	defer tx.Rollback()
+	insert, upsert := tx.StmtContext(ctx, s.stmts.insertRun), tx.StmtContext(ctx, s.stmts.upsertState)
+	for _, r := range runs {
+		if _, err := insert.ExecContext(ctx, r.Flow, nanos(r.Start), r.DurationMS, r.OK, r.Cancelled, r.Reason, r.Layer,
+			r.Summary, r.FailedStep, r.Warnings, []byte(r.Steps)); err != nil {
+			return fmt.Errorf("store: restore runs: %w", err)
+		}
+	}
+	for _, st := range states {
+		if _, err := upsert.ExecContext(ctx, st.Flow, st.OK, nanos(st.Since), st.ConsecutivePasses,
+			st.ConsecutiveFailures, nanos(st.LastRun), st.LastReason, st.LastSummary, st.Runs); err != nil {
+			return fmt.Errorf("store: restore runs: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: restore runs: %w", err)
+	}
+	return nil
+}

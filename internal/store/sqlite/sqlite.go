@@ -72,12 +72,24 @@ type Store struct {
 // the default, commits as soon as the previous commit is done.
 func (s *Store) SetCommitInterval(d time.Duration) { s.commitEvery.Store(int64(max(d, 0))) }
 
-// Open opens the database at path, creating the file (0600) and its directory
-// (0700) when missing and migrating the schema to the current version. It
-// fails if the file is another application's SQLite database, if its schema
-// is newer than this program knows, or if WAL mode cannot be enabled (e.g. on
-// a network file system).
-func Open(path string) (*Store, error) {
+// Options tune Open.
+type Options struct {
+	// Check is how much of an existing database is verified first
+	// (default CheckQuick).
+	Check Check
+}
+
+// Open opens the database at path with the default options; see OpenWith.
+func Open(path string) (*Store, error) { return OpenWith(path, Options{}) }
+
+// OpenWith opens the database at path, creating the file (0600) and its
+// directory (0700) when missing and migrating the schema to the current
+// version. It fails if the file is another application's SQLite database, if
+// its schema is newer than this program knows, if WAL mode cannot be enabled
+// (e.g. on a network file system), if it fails its check (ErrCorrupt), or if
+// it is missing or empty where one existed before (ErrLost): an auth monitor
+// that silently starts afresh loses its open incidents and unsent pages.
+func OpenWith(path string, o Options) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("store: no database path")
 	}
@@ -85,24 +97,33 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
+	if err := checkNotLost(abs); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
 	if err := prepareFiles(abs); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	s, err := open(abs)
+	s, err := open(abs, o)
+	if errors.Is(err, ErrCorrupt) {
+		return nil, fmt.Errorf("store: %w", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", abs, err)
+	}
+	if err := writeMarker(abs); err != nil {
+		return nil, errors.Join(fmt.Errorf("store: %w", err), s.Close())
 	}
 	return s, nil
 }
 
-func open(path string) (*Store, error) {
+func open(path string, o Options) (*Store, error) {
 	write, err := sql.Open("sqlite", dsn(path, false))
 	if err != nil {
 		return nil, err
 	}
 	write.SetMaxOpenConns(1)
 	write.SetMaxIdleConns(1)
-	if err := setup(write); err != nil {
+	if err := setup(write, path, o); err != nil {
 		return nil, errors.Join(err, write.Close())
 	}
 	read, err := sql.Open("sqlite", dsn(path, true))
@@ -120,11 +141,22 @@ func open(path string) (*Store, error) {
 	return s, nil
 }
 
-// setup checks the journal mode and migrates the schema on the writer.
-func setup(write *sql.DB) error {
+// setup checks the file and the journal mode and migrates the schema on the
+// writer. A file that is not a database at all (garbage in its header) fails
+// the first statement and is reported as corrupt too.
+func setup(write *sql.DB, path string, o Options) error {
 	ctx := context.Background()
 	var mode string
 	if err := write.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		if isCorruption(err) {
+			return corruptError(path, err.Error())
+		}
+		return err
+	}
+	if o.Check == "" {
+		o.Check = CheckQuick
+	}
+	if err := verify(ctx, write, path, o.Check); err != nil {
 		return err
 	}
 	if mode != "wal" {
