@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/heartbeat"
 	"github.com/authwatch/authwatch/internal/incident"
 	"github.com/authwatch/authwatch/internal/routing"
 	"github.com/authwatch/authwatch/internal/statuspage"
@@ -35,6 +36,13 @@ type Config struct {
 	// Browsers bounds how many headless browsers (browser: true login
 	// steps) run at once; each needs 100-200 MiB.
 	Browsers int `yaml:"browsers"`
+	// StoreCheck is how much of the state database is verified before the
+	// daemon starts on it: quick (default), full or none.
+	StoreCheck string `yaml:"store_check"`
+	// HTTP bounds the listener of the status page, API and metrics.
+	HTTP HTTPConfig `yaml:"http"`
+	// Heartbeat pings a dead man's switch while the daemon is healthy.
+	Heartbeat *heartbeat.Config `yaml:"heartbeat"`
 
 	Defaults  DefaultsConfig  `yaml:"defaults"`
 	Retention RetentionConfig `yaml:"retention"`
@@ -52,6 +60,19 @@ type Config struct {
 	// Silences and MaintenanceWindows mute pages by label.
 	Silences           []incident.Silence           `yaml:"silences"`
 	MaintenanceWindows []incident.MaintenanceWindow `yaml:"maintenance_windows"`
+}
+
+// HTTPConfig bounds the listener: slow or idle clients cannot hold
+// connections (and file descriptors) for ever.
+type HTTPConfig struct {
+	// MaxConnections caps open connections; more wait to be accepted.
+	MaxConnections int `yaml:"max_connections"`
+	// ReadHeaderTimeout, ReadTimeout, WriteTimeout and IdleTimeout are
+	// net/http.Server's.
+	ReadHeaderTimeout flows.Duration `yaml:"read_header_timeout"`
+	ReadTimeout       flows.Duration `yaml:"read_timeout"`
+	WriteTimeout      flows.Duration `yaml:"write_timeout"`
+	IdleTimeout       flows.Duration `yaml:"idle_timeout"`
 }
 
 // DefaultsConfig applies to flows that do not set the field themselves.
@@ -75,6 +96,9 @@ func Default() *Config {
 		FlowsDir:      "/etc/authwatch/flows.d",
 		MaxConcurrent: 64,
 		Browsers:      2,
+		StoreCheck:    "quick",
+		HTTP: HTTPConfig{MaxConnections: 256, ReadHeaderTimeout: flows.Dur(10 * time.Second), ReadTimeout: flows.Dur(30 * time.Second),
+			WriteTimeout: flows.Dur(60 * time.Second), IdleTimeout: flows.Dur(2 * time.Minute)},
 		Retention:     RetentionConfig{MaxAge: flows.Dur(30 * 24 * time.Hour), MaxRunsPerFlow: 10000},
 	}
 }
@@ -110,6 +134,15 @@ func (c *Config) Validate() error {
 	if c.MaxConcurrent < 1 || c.MaxConcurrent > 10000 {
 		errs = append(errs, flows.FieldErrorf("max_concurrent", "must be 1..10000, got %d", c.MaxConcurrent))
 	}
+	switch c.StoreCheck {
+	case "quick", "full", "none":
+	default:
+		errs = append(errs, flows.FieldErrorf("store_check", "must be quick, full or none, got %q", c.StoreCheck))
+	}
+	errs = append(errs, flows.PrefixErrors("http", c.HTTP.validate()))
+	if c.Heartbeat != nil {
+		errs = append(errs, flows.PrefixErrors("heartbeat", c.Heartbeat.Validate()))
+	}
 	if c.Retention.MaxRunsPerFlow < 0 {
 		errs = append(errs, flows.FieldErrorf("retention.max_runs_per_flow", "must not be negative"))
 	}
@@ -117,6 +150,22 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateNotifiers())
 	if len(errs) == 0 || errors.Join(errs...) == nil {
 		errs = append(errs, c.validateAlerting())
+	}
+	return errors.Join(errs...)
+}
+
+func (h HTTPConfig) validate() error {
+	var errs []error
+	if h.MaxConnections < 1 || h.MaxConnections > 100000 {
+		errs = append(errs, flows.FieldErrorf("max_connections", "must be 1..100000, got %d", h.MaxConnections))
+	}
+	for _, d := range []struct {
+		name string
+		v    flows.Duration
+	}{{"read_header_timeout", h.ReadHeaderTimeout}, {"read_timeout", h.ReadTimeout}, {"write_timeout", h.WriteTimeout}, {"idle_timeout", h.IdleTimeout}} {
+		if d.v.Std() <= 0 || d.v.Std() > time.Hour {
+			errs = append(errs, flows.FieldErrorf(d.name, "must be more than 0 and at most 1h, got %s", d.v.Std()))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"os"
 	"strings"
@@ -24,6 +25,7 @@ type alerting struct {
 	outbox store.Outbox
 	sender *delivery.Sender
 	host   string
+	log    *slog.Logger
 
 	mu        sync.Mutex
 	policy    incident.Policy
@@ -32,6 +34,7 @@ type alerting struct {
 	statusURL string
 	states    map[string]incident.State
 	overrides map[string]incident.Override
+	monitor   monitorIncident
 }
 
 // notifierDeps are what notifiers get: a client with bounded time and TLS
@@ -80,14 +83,22 @@ func (a *alerting) load(ctx context.Context) error {
 		return err
 	}
 	states := make(map[string]incident.State, len(raw))
+	var monitor monitorIncident
 	for flow, b := range raw {
 		var st incident.State
-		if json.Unmarshal(b, &st) == nil {
-			states[flow] = st
+		if json.Unmarshal(b, &st) != nil {
+			continue
 		}
+		if flow == MonitorFlow {
+			// Left open by an earlier process: resolved at the first look
+			// at a healthy store, so receivers are not left with it.
+			monitor = monitorIncident{state: st, failing: st.Open}
+			continue
+		}
+		states[flow] = st
 	}
 	a.mu.Lock()
-	a.states = states
+	a.states, a.monitor = states, monitor
 	a.mu.Unlock()
 	return nil
 }

@@ -7,14 +7,10 @@ import (
 	"github.com/authwatch/authwatch/internal/config"
 	"github.com/authwatch/authwatch/internal/delivery"
 	"github.com/authwatch/authwatch/internal/incident"
-	"github.com/authwatch/authwatch/internal/store"
 )
 
 func (m *Main) setupAlerting(cfg *config.Config) error {
-	outbox, ok := m.store.(store.Outbox)
-	if !ok {
-		return nil
-	}
+	outbox := m.store
 	notifiers, err := cfg.NewNotifiers(notifierDeps(m))
 	if err != nil {
 		return err
@@ -23,7 +19,7 @@ func (m *Main) setupAlerting(cfg *config.Config) error {
 		OnAttempt: func(n string, ok bool, _ time.Duration) { m.metrics.NotificationAttempt(n, ok) },
 		OnDead:    m.metrics.NotificationRefused,
 	}}
-	m.alert = &alerting{outbox: outbox, sender: sender, host: hostname(), states: map[string]incident.State{}}
+	m.alert = &alerting{outbox: outbox, sender: sender, host: hostname(), log: m.log, states: map[string]incident.State{}}
 	m.alert.configure(cfg, notifiers)
 	return nil
 }

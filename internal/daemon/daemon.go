@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/authwatch/authwatch/flows"
@@ -26,8 +27,10 @@ import (
 	"github.com/authwatch/authwatch/internal/config"
 	"github.com/authwatch/authwatch/internal/metrics"
 	"github.com/authwatch/authwatch/internal/store"
+	"github.com/authwatch/authwatch/internal/store/buffered"
 	"github.com/authwatch/authwatch/internal/store/sqlite"
 	"github.com/authwatch/authwatch/scheduler"
+	"golang.org/x/net/netutil"
 )
 
 // StopGrace is how long running flows may finish after a stop signal.
@@ -41,9 +44,11 @@ const storeCommitInterval = 25 * time.Millisecond
 
 // Main is the daemon.
 type Main struct {
-	cfg     *config.Config
-	log     *slog.Logger
-	store   store.Store
+	cfg *config.Config
+	log *slog.Logger
+	// store is the state store behind a memory buffer: a refused write is
+	// kept and written later, so results still page (see storeguard.go).
+	store   *buffered.Store
 	runner  *flows.Runner
 	sched   *scheduler.Scheduler
 	metrics *metrics.Metrics
@@ -59,9 +64,15 @@ type Main struct {
 	lastReload error           // nil when the last reload succeeded
 	// deliveryTrouble names notifiers with refused or long-undelivered pages.
 	deliveryTrouble []string
-	ready           bool
-	addr            net.Addr
-	started         chan struct{}
+	// storeProbeFailures counts failed attempts to write what memory
+	// holds; past watchdogStoreFailures the systemd watchdog starves.
+	storeProbeFailures int
+	// lastActivity is when the scheduler last started, skipped or
+	// finished a run (Unix nanoseconds), for the heartbeat's health.
+	lastActivity atomic.Int64
+	ready        bool
+	addr         net.Addr
+	started      chan struct{}
 }
 
 // Notifier tells the service manager about the daemon's state; the
@@ -84,12 +95,18 @@ func New(cfg *config.Config, log *slog.Logger, notify Notifier) (*Main, error) {
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
-	st, err := sqlite.Open(filepath.Join(cfg.StateDir, "authwatch.db"))
+	check, err := sqlite.ParseCheck(cfg.StoreCheck)
+	if err != nil {
+		return nil, err
+	}
+	db, err := sqlite.OpenWith(filepath.Join(cfg.StateDir, "authwatch.db"), sqlite.Options{Check: check})
 	if err != nil {
 		return nil, fmt.Errorf("opening the state store: %w", err)
 	}
-	st.SetCommitInterval(storeCommitInterval)
+	db.SetCommitInterval(storeCommitInterval)
+	st := buffered.New(context.Background(), db, buffered.Options{})
 	m := &Main{cfg: cfg, log: log, store: st, metrics: metrics.New(), notify: notify, started: make(chan struct{})}
+	m.lastActivity.Store(time.Now().UnixNano())
 	if err := m.setupAlerting(cfg); err != nil {
 		st.Close()
 		return nil, err
@@ -107,9 +124,15 @@ func New(cfg *config.Config, log *slog.Logger, notify Notifier) (*Main, error) {
 		MaxConcurrent: cfg.MaxConcurrent,
 		Logger:        log,
 		Hooks: scheduler.Hooks{
-			OnResult:   m.onResult,
-			OnSkip:     func(flow, why string) { m.metrics.Skipped(flow, why) },
-			OnLateness: func(_ string, d time.Duration) { m.metrics.ObserveLateness(d) },
+			OnResult: m.onResult,
+			OnSkip: func(flow, why string) {
+				m.markActivity()
+				m.metrics.Skipped(flow, why)
+			},
+			OnLateness: func(_ string, d time.Duration) {
+				m.markActivity()
+				m.metrics.ObserveLateness(d)
+			},
 		},
 	})
 	if err != nil {
@@ -147,7 +170,8 @@ func (m *Main) Run(ctx context.Context, reload <-chan struct{}) error {
 	}
 	m.addr = ln.Addr()
 	close(m.started)
-	srv := &http.Server{Handler: m.routes(), ReadHeaderTimeout: 10 * time.Second}
+	srv := m.httpServer()
+	ln = netutil.LimitListener(ln, m.cfg.HTTP.MaxConnections)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			m.log.Error("http server stopped", "err", err)
@@ -157,16 +181,28 @@ func (m *Main) Run(ctx context.Context, reload <-chan struct{}) error {
 		m.log.Error("loading incident states failed; incidents start afresh", "err", err)
 	}
 	m.alert.setFlows(set.Flows)
-	senderCtx, stopSender := context.WithCancel(context.WithoutCancel(ctx))
-	senderDone := make(chan struct{})
-	go func() { m.alert.sender.Run(senderCtx); close(senderDone) }()
-	defer func() { stopSender(); <-senderDone }()
+	stopBackground := m.startBackground(ctx)
 	m.sched.Start()
 	m.setReady(true)
 	m.log.Info("authwatch started", "flows", len(set.Flows), "listen", m.addr.String(), "config", m.cfg.String())
 	_ = m.notify.Ready()
 	m.loop(ctx, reload)
-	return m.shutdown(srv)
+	return m.shutdown(srv, stopBackground)
+}
+
+// startBackground starts the outbox sender, the store guard and the
+// heartbeat; the function it returns stops them and waits for them.
+func (m *Main) startBackground(ctx context.Context) (stop func()) {
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); m.alert.sender.Run(bg) }()
+	go func() { defer wg.Done(); m.guardStore(bg) }()
+	if hb := m.heartbeat(); hb != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); hb.Run(bg) }()
+	}
+	return func() { cancel(); wg.Wait() }
 }
 
 // failStart releases what New acquired when Run cannot start.
@@ -177,7 +213,10 @@ func (m *Main) failStart(err error) error {
 	return errors.Join(err, m.sched.Shutdown(ctx), m.store.Close())
 }
 
-// loop serves reloads, the watchdog and pruning until ctx ends.
+// loop serves reloads, the watchdog and pruning until ctx ends. A reload
+// runs beside it, one at a time (a request during one is kept for after),
+// so that a stop signal is honoured even while a reload waits on a slow
+// file.
 func (m *Main) loop(ctx context.Context, reload <-chan struct{}) {
 	watchdog := time.NewTicker(max(m.notify.WatchdogInterval(), time.Second))
 	defer watchdog.Stop()
@@ -186,14 +225,30 @@ func (m *Main) loop(ctx context.Context, reload <-chan struct{}) {
 	alertTick := time.NewTicker(30 * time.Second)
 	defer alertTick.Stop()
 	m.prune(ctx)
+	var reloading chan struct{} // closed when the reload in progress ends
+	pending := false
+	startReload := func() {
+		reloading = make(chan struct{})
+		go func(done chan struct{}) { m.Reload(); close(done) }(reloading)
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-reload:
-			m.Reload()
+			if reloading == nil {
+				startReload()
+			} else {
+				pending = true
+			}
+		case <-reloading:
+			reloading = nil
+			if pending {
+				pending = false
+				startReload()
+			}
 		case <-watchdog.C:
-			if m.notify.WatchdogInterval() > 0 {
+			if m.notify.WatchdogInterval() > 0 && m.watchdogFed() {
 				_ = m.notify.Watchdog()
 			}
 		case <-prune.C:
@@ -205,7 +260,10 @@ func (m *Main) loop(ctx context.Context, reload <-chan struct{}) {
 	}
 }
 
-func (m *Main) shutdown(srv *http.Server) error {
+// shutdown stops scheduling and lets running flows finish within
+// StopGrace, stops serving, stops the sender, guard and heartbeat, writes
+// what memory holds if the store takes it, and closes the store.
+func (m *Main) shutdown(srv *http.Server, stopBackground func()) error {
 	m.setReady(false)
 	_ = m.notify.Stopping()
 	m.log.Info("authwatch stopping", "grace", StopGrace.String())
@@ -213,6 +271,8 @@ func (m *Main) shutdown(srv *http.Server) error {
 	defer cancel()
 	err := m.sched.Shutdown(ctx)
 	_ = srv.Shutdown(ctx)
+	stopBackground()
+	m.flushBeforeExit()
 	return errors.Join(err, m.store.Close())
 }
 

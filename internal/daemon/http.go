@@ -3,26 +3,54 @@ package daemon
 import (
 	"encoding/json"
 	"net/http"
+	"time"
 
+	"github.com/authwatch/authwatch/flows"
 	"github.com/authwatch/authwatch/internal/statuspage"
 )
 
+// httpServer bounds what a client can hold: a slow header, a slow body, a
+// slow reader and an idle keep-alive connection all time out; the listener
+// caps the connections (Run wraps it).
+func (m *Main) httpServer() *http.Server {
+	h := m.cfg.HTTP
+	return &http.Server{Handler: m.routes(), ReadHeaderTimeout: h.ReadHeaderTimeout.Std(), ReadTimeout: h.ReadTimeout.Std(),
+		WriteTimeout: h.WriteTimeout.Std(), IdleTimeout: h.IdleTimeout.Std(), MaxHeaderBytes: 64 << 10}
+}
+
+// routes puts every route behind the status page's authentication when it
+// is configured, except where the configuration opts a route out
+// (metrics_auth: none; health_auth: none, which answers the status alone).
 func (m *Main) routes() http.Handler {
+	sp := m.cfg.StatusPage
+	secrets := flows.SecretSource{}
+	protect := func(h http.Handler) http.Handler { return statuspage.Protect(h, sp, secrets, m.log) }
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", m.metrics.Handler())
-	mux.HandleFunc("GET /healthz", m.healthz)
-	mux.HandleFunc("GET /readyz", m.readyz)
-	if src, ok := m.store.(statuspage.Source); ok {
-		mux.Handle("/", statuspage.New(src, statuspage.Options{Config: m.cfg.StatusPage, Logger: m.log, Title: "authwatch",
-			Flows: func() []statuspage.FlowInfo { return statuspage.FlowInfos(m.currentFlows()) }}))
+	metrics := m.metrics.Handler()
+	if !sp.MetricsPublic() {
+		metrics = protect(metrics)
 	}
+	mux.Handle("GET /metrics", metrics)
+	for path, detail := range map[string]func() (int, map[string]any){"GET /healthz": m.healthz, "GET /readyz": m.readyz} {
+		full := protect(jsonHandler(detail))
+		if sp.HealthPublic() && sp.Auth != nil {
+			full = statuspage.ProtectOr(full, jsonHandler(statusOnly(detail)), sp, secrets, m.log)
+		}
+		mux.Handle(path, full)
+	}
+	mux.Handle("/", statuspage.New(m.store, statuspage.Options{Config: sp, Logger: m.log, Title: "authwatch",
+		Flows: func() []statuspage.FlowInfo { return statuspage.FlowInfos(m.currentFlows()) }}))
 	return mux
 }
 
-// healthz says the process is alive, and whether the last reload was
-// rejected (the old flows still run then; a person should look).
-func (m *Main) healthz(w http.ResponseWriter, _ *http.Request) {
+// healthz says whether the daemon works: "ok"; "degraded" (200) after a
+// rejected reload (the old flows still run) or with notifiers failing;
+// "unhealthy" (503) while the state store refuses writes or no run happens.
+func (m *Main) healthz() (int, map[string]any) {
+	sched, why := m.schedulerHealthy(time.Now())
+	h := m.store.Health()
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	body := map[string]any{"status": "ok", "flows": len(m.flows)}
 	if m.lastReload != nil {
 		body["status"] = "degraded"
@@ -32,24 +60,58 @@ func (m *Main) healthz(w http.ResponseWriter, _ *http.Request) {
 		body["status"] = "degraded"
 		body["notifiers_failing"] = m.deliveryTrouble
 	}
-	m.mu.Unlock()
-	writeJSON(w, http.StatusOK, body)
+	status := http.StatusOK
+	if !h.OK {
+		status, body["status"] = http.StatusServiceUnavailable, "unhealthy"
+		body["state_store"] = map[string]any{"error": "state store unwritable: " + h.LastError, "since": h.Since.UTC().Format(time.RFC3339),
+			"runs_held_in_memory": h.PendingRuns, "pages_held_in_memory": h.PendingItems, "runs_dropped": h.Dropped}
+	}
+	if !sched {
+		status, body["status"] = http.StatusServiceUnavailable, "unhealthy"
+		body["scheduler"] = why
+	}
+	return status, body
 }
 
-// readyz is 200 once flows are scheduled, 503 while starting or stopping.
-func (m *Main) readyz(w http.ResponseWriter, _ *http.Request) {
+// readyz is 200 once flows are scheduled and the daemon is healthy; 503
+// while starting or stopping, or while healthz says unhealthy.
+func (m *Main) readyz() (int, map[string]any) {
 	m.mu.Lock()
 	ready := m.ready
 	m.mu.Unlock()
 	if !ready {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false})
-		return
+		return http.StatusServiceUnavailable, map[string]any{"ready": false, "status": "unhealthy", "cause": "starting or stopping"}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"ready": true})
+	if status, body := m.healthz(); status != http.StatusOK {
+		body["ready"] = false
+		return status, body
+	}
+	return http.StatusOK, map[string]any{"ready": true, "status": "ok"}
+}
+
+// statusOnly keeps the status of a health answer and drops its detail
+// (errors with paths, notifier names) for unauthenticated callers.
+func statusOnly(detail func() (int, map[string]any)) func() (int, map[string]any) {
+	return func() (int, map[string]any) {
+		status, body := detail()
+		out := map[string]any{"status": body["status"]}
+		if ready, ok := body["ready"]; ok {
+			out["ready"] = ready
+		}
+		return status, out
+	}
+}
+
+func jsonHandler(f func() (int, map[string]any)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		status, body := f()
+		writeJSON(w, status, body)
+	})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }

@@ -16,6 +16,7 @@ import (
 // log line when the flow's state or reason changes. A cancelled run (we
 // were stopping) is not the target's fault and only lands in the history.
 func (m *Main) onResult(ev scheduler.Event) {
+	m.markActivity()
 	r := ev.Result
 	run := toRun(r)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

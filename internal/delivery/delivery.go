@@ -12,6 +12,7 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -150,44 +151,69 @@ func (s *Sender) release(id int64) {
 
 // attempt makes one delivery attempt and records its outcome.
 func (s *Sender) attempt(ctx context.Context, it store.OutboxItem) {
-	s.mu.Lock()
-	n := s.notifiers[it.Notifier]
-	s.mu.Unlock()
-	if n == nil {
-		s.reschedule(ctx, it, errors.New("notifier "+it.Notifier+" is not configured"), 0)
-		return
-	}
-	var ev notify.Event
-	if err := json.Unmarshal(it.Event, &ev); err != nil {
-		s.giveUp(ctx, it, err)
-		return
-	}
-	timeout := s.AttemptTimeout
-	if timeout == 0 {
-		timeout = DefaultAttemptTimeout
-	}
-	actx, cancel := context.WithTimeout(ctx, timeout)
-	start := s.now()
-	retry, err := safeNotify(actx, n, ev)
-	cancel()
-	if s.Hooks.OnAttempt != nil {
-		s.Hooks.OnAttempt(it.Notifier, err == nil, s.now().Sub(start))
-	}
+	retry, err := s.DeliverNow(ctx, it)
 	switch {
 	case err == nil:
 		if err := s.Outbox.Delivered(context.WithoutCancel(ctx), it.ID, s.now()); err != nil {
 			s.log().Error("marking a notification delivered failed (it may be sent again)", "notifier", it.Notifier, "err", err)
 		}
 	case retry:
-		var ra *notify.RetryAfterError
-		after := time.Duration(0)
-		if errors.As(err, &ra) {
-			after = ra.After
-		}
-		s.reschedule(ctx, it, err, after)
+		s.reschedule(ctx, it, err, RetryAfter(err))
 	default:
 		s.giveUp(ctx, it, err)
 	}
+}
+
+// DeliverNow makes one attempt to send an outbox item's event through its
+// notifier, without the outbox: for items the state store could not take
+// (the daemon retries them itself and never enqueues one that went out).
+func (s *Sender) DeliverNow(ctx context.Context, it store.OutboxItem) (retry bool, err error) {
+	s.mu.Lock()
+	n := s.notifiers[it.Notifier]
+	s.mu.Unlock()
+	if n == nil {
+		return true, errors.New("notifier " + it.Notifier + " is not configured")
+	}
+	var ev notify.Event
+	if err := json.Unmarshal(it.Event, &ev); err != nil {
+		return false, err
+	}
+	timeout := s.AttemptTimeout
+	if timeout == 0 {
+		timeout = DefaultAttemptTimeout
+	}
+	actx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	start := s.now()
+	retry, err = safeNotify(actx, n, ev)
+	if s.Hooks.OnAttempt != nil {
+		s.Hooks.OnAttempt(it.Notifier, err == nil, s.now().Sub(start))
+	}
+	return retry, err
+}
+
+// RetryAfter is the wait a receiver asked for in err (0: none).
+func RetryAfter(err error) time.Duration {
+	var ra *notify.RetryAfterError
+	if errors.As(err, &ra) {
+		return ra.After
+	}
+	return 0
+}
+
+// Backoff is the wait before attempt number attempts+1 (for DeliverNow's callers).
+func (s *Sender) Backoff(attempts int) time.Duration { return s.backoff(attempts) }
+
+// Notifiers names the configured notifiers.
+func (s *Sender) Notifiers() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	names := make([]string, 0, len(s.notifiers))
+	for name := range s.notifiers {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
 }
 
 // safeNotify keeps a notifier's panic from killing the daemon.

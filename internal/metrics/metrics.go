@@ -35,6 +35,10 @@ type Metrics struct {
 	notifications *prometheus.CounterVec
 	notifyDead    *prometheus.CounterVec
 	backlog       *prometheus.GaugeVec
+	storeUp       prometheus.Gauge
+	storePending  prometheus.Gauge
+	storeDropped  prometheus.Gauge
+	heartbeats    *prometheus.CounterVec
 
 	mu    sync.Mutex
 	known map[string]bool // flows with series, to delete removed ones
@@ -61,6 +65,11 @@ func New() *Metrics {
 	m.notifications = f.counterVec("authwatch_notification_attempts_total", "Notification delivery attempts by notifier and result (success, failure).", "notifier", "result")
 	m.notifyDead = f.counterVec("authwatch_notifications_refused_total", "Notifications a receiver refused for good (not retried).", "notifier")
 	m.backlog = f.gaugeVec("authwatch_notification_backlog", "Undelivered notifications in the outbox.", "notifier")
+	m.storeUp = f.gauge("authwatch_state_store_up", "1 if the state store takes writes; 0 while results and pages are held in memory.")
+	m.storePending = f.gauge("authwatch_state_store_pending_runs", "Runs held in memory while the state store refuses writes.")
+	m.storeDropped = f.gauge("authwatch_state_store_dropped_runs", "Runs dropped from memory (oldest first) while the state store refused writes.")
+	m.heartbeats = f.counterVec("authwatch_heartbeats_total", "Heartbeat pings by result (success, failure, withheld: the daemon was unhealthy).", "result")
+	m.storeUp.Set(1)
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -199,4 +208,21 @@ func (p promauto) gauge(name, help string) prometheus.Gauge {
 	v := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
 	p.reg.MustRegister(v)
 	return v
+}
+
+// StoreHealth exports the state store's condition.
+func (m *Metrics) StoreHealth(ok bool, pending int, dropped int64) {
+	m.storeUp.Set(boolGauge(ok))
+	m.storePending.Set(float64(pending))
+	m.storeDropped.Set(float64(dropped))
+}
+
+// Heartbeat counts a heartbeat: success, failure or withheld.
+func (m *Metrics) Heartbeat(result string) { m.heartbeats.WithLabelValues(result).Inc() }
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -25,6 +25,24 @@ func Protect(h http.Handler, cfg Config, secrets flows.SecretSource, log *slog.L
 	return (&authenticator{cfg: cfg.Auth, secrets: secrets, log: log}).wrap(h)
 }
 
+// ProtectOr serves h to authenticated requests and public to requests that
+// carry no credentials at all (a load balancer's health check); wrong
+// credentials get 401 as with Protect. Without configured credentials, h
+// serves everyone.
+func ProtectOr(h, public http.Handler, cfg Config, secrets flows.SecretSource, log *slog.Logger) http.Handler {
+	protected := Protect(h, cfg, secrets, log)
+	if cfg.Auth == nil {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") == "" {
+			public.ServeHTTP(w, r)
+			return
+		}
+		protected.ServeHTTP(w, r)
+	})
+}
+
 // authenticator checks a request's credentials against the configured
 // ones, resolving their secret references on every request.
 type authenticator struct {

@@ -21,7 +21,30 @@ type Config struct {
 	// Auth protects every page, API call and asset. Required when the
 	// listener is not loopback (see CheckListen); optional otherwise.
 	Auth *AuthConfig `yaml:"auth"`
+	// MetricsAuth "none" serves /metrics without authentication, for a
+	// scraper that cannot send credentials (it names every flow and
+	// reason: prefer basic_auth or authorization in the scrape config).
+	// Default, or "required": behind Auth like every route.
+	MetricsAuth string `yaml:"metrics_auth"`
+	// HealthAuth "none" answers /healthz and /readyz without
+	// authentication, for load balancers, with the status only (ok or
+	// unhealthy); the detail (errors, paths) needs credentials. Default, or
+	// "required": behind Auth like every route.
+	HealthAuth string `yaml:"health_auth"`
 }
+
+// Route opt-outs of MetricsAuth and HealthAuth.
+const (
+	AuthRequired = "required"
+	AuthNone     = "none"
+)
+
+// MetricsPublic reports whether /metrics is served without authentication.
+func (c Config) MetricsPublic() bool { return c.Auth == nil || c.MetricsAuth == AuthNone }
+
+// HealthPublic reports whether /healthz and /readyz answer (their status
+// only) without authentication.
+func (c Config) HealthPublic() bool { return c.Auth == nil || c.HealthAuth == AuthNone }
 
 // AuthConfig lists the accepted credentials; a request passes with any
 // one of them. Secrets are references (${env:…}, ${file:…},
@@ -42,10 +65,16 @@ type BasicAuth struct {
 // Validate checks the section; paths are relative to it (prefix them with
 // "status_page" via flows.PrefixErrors).
 func (c Config) Validate() error {
-	if c.Auth == nil {
-		return nil
+	var errs []error
+	for _, opt := range []struct{ name, v string }{{"metrics_auth", c.MetricsAuth}, {"health_auth", c.HealthAuth}} {
+		if opt.v != "" && opt.v != AuthRequired && opt.v != AuthNone {
+			errs = append(errs, flows.FieldErrorf(opt.name, "must be %q or %q, got %q", AuthRequired, AuthNone, opt.v))
+		}
 	}
-	return flows.PrefixErrors("auth", c.Auth.Validate())
+	if c.Auth != nil {
+		errs = append(errs, flows.PrefixErrors("auth", c.Auth.Validate()))
+	}
+	return errors.Join(errs...)
 }
 
 // Validate checks the credentials' form (not their values, which are read
