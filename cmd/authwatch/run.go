@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/authwatch/authwatch/flows"
 	"github.com/authwatch/authwatch/internal/config"
@@ -60,10 +61,20 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 func runDaemon(ctx context.Context, cfg *config.Config, cfgPath string, log *slog.Logger, stderr io.Writer) int {
 	m, err := daemon.New(cfg, log, daemon.SystemdNotifier{})
-	if err != nil {
+	var field flows.FieldError
+	switch {
+	case errors.As(err, &field):
+		// A setting that cannot work as given (listening beyond loopback
+		// without status_page.auth): the configuration is invalid.
+		fmt.Fprintf(stderr, "authwatch run: configuration: %v\n", err)
+		return exitInvalid
+	case err != nil:
 		fmt.Fprintf(stderr, "authwatch run: %v\n", err)
 		return exitFailed
 	}
+	stopped := make(chan struct{})
+	defer close(stopped)
+	go enforceStopDeadline(ctx, stopped, stderr)
 	m.SetConfigPath(cfgPath)
 	reload := make(chan struct{}, 1)
 	hup := make(chan os.Signal, 1)
@@ -92,6 +103,29 @@ func runDaemon(ctx context.Context, cfg *config.Config, cfgPath string, log *slo
 		return exitFailed
 	}
 	return exitOK
+}
+
+// stopDeadline bounds a stop: systemd's TimeoutStopSec is 30 s, after which
+// it kills the process anyway; exiting first says why in the journal.
+const stopDeadline = daemon.StopGrace + 8*time.Second
+
+// enforceStopDeadline exits the process when a stop signal was not followed
+// by an exit within stopDeadline (a hung file system, a target that ignores
+// its deadline): the store is crash-safe, a hung stop is not.
+func enforceStopDeadline(ctx context.Context, stopped <-chan struct{}, stderr io.Writer) {
+	select {
+	case <-stopped:
+		return
+	case <-ctx.Done():
+	}
+	timer := time.NewTimer(stopDeadline)
+	defer timer.Stop()
+	select {
+	case <-stopped:
+	case <-timer.C:
+		fmt.Fprintf(stderr, "authwatch run: stopping took longer than %s; exiting now\n", stopDeadline)
+		os.Exit(exitFailed)
+	}
 }
 
 func newLogger(w io.Writer, level string) (*slog.Logger, error) {

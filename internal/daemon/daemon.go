@@ -55,6 +55,9 @@ type Main struct {
 	notify  Notifier
 	alert   *alerting
 	cfgPath string // reloaded on SIGHUP when set
+	// fileRestartOnly is what the file last said of the settings that
+	// apply only at a start, to warn when a reload finds them changed.
+	fileRestartOnly string
 	// lastState is each flow's state after its last run (flow → store.FlowState).
 	lastState sync.Map
 
@@ -144,7 +147,21 @@ func New(cfg *config.Config, log *slog.Logger, notify Notifier) (*Main, error) {
 
 // SetConfigPath makes Reload re-read the configuration file too (its
 // alerting sections and defaults; state_dir and listen need a restart).
-func (m *Main) SetConfigPath(path string) { m.cfgPath = path }
+func (m *Main) SetConfigPath(path string) {
+	m.cfgPath = path
+	if c, err := config.Load(path, true); err == nil {
+		m.fileRestartOnly = restartOnly(c)
+	}
+}
+
+// restartOnly renders the settings that apply only at a start.
+func restartOnly(c *config.Config) string {
+	hb := ""
+	if c.Heartbeat != nil {
+		hb = fmt.Sprintf("%s %s %s %s", c.Heartbeat.URL, c.Heartbeat.Every, c.Heartbeat.Method, c.Heartbeat.Timeout)
+	}
+	return fmt.Sprintf("state_dir=%s listen=%s store_check=%s http=%+v heartbeat=%s", c.StateDir, c.Listen, c.StoreCheck, c.HTTP, hb)
+}
 
 // Addr is the HTTP listener's address once Run has started it.
 func (m *Main) Addr() net.Addr {

@@ -95,8 +95,10 @@ func (m *Main) reloadConfig() error {
 	if err != nil {
 		return err
 	}
-	if next.StateDir != m.cfg.StateDir || next.Listen != m.cfg.Listen {
-		m.log.Warn("state_dir and listen change only with a restart")
+	if now := restartOnly(next); now != m.fileRestartOnly {
+		m.log.Warn("state_dir, listen, store_check, http or heartbeat changed in the configuration file: they apply at the next restart "+
+			"(state_dir and listen: unless --state-dir or --listen override them)")
+		m.fileRestartOnly = now
 	}
 	m.cfg.Defaults, m.cfg.Retention = next.Defaults, next.Retention
 	m.cfg.Notifiers, m.cfg.Routes, m.cfg.Policy = next.Notifiers, next.Routes, next.Policy
