@@ -38,11 +38,12 @@ func (n *e2eNotifier) add(s string) error {
 	return nil
 }
 
-func (n *e2eNotifier) Ready() error                    { return n.add("ready") }
-func (n *e2eNotifier) Reloading() error                { return n.add("reloading") }
-func (n *e2eNotifier) Stopping() error                 { return n.add("stopping") }
-func (n *e2eNotifier) Watchdog() error                 { return n.add("watchdog") }
-func (n *e2eNotifier) WatchdogInterval() time.Duration { return 0 }
+func (n *e2eNotifier) Starting(string, time.Duration) error { return nil }
+func (n *e2eNotifier) Ready() error                         { return n.add("ready") }
+func (n *e2eNotifier) Reloading() error                     { return n.add("reloading") }
+func (n *e2eNotifier) Stopping() error                      { return n.add("stopping") }
+func (n *e2eNotifier) Watchdog() error                      { return n.add("watchdog") }
+func (n *e2eNotifier) WatchdogInterval() time.Duration      { return 0 }
 
 func (n *e2eNotifier) Calls() []string {
 	n.mu.Lock()

@@ -17,6 +17,11 @@ func (SystemdNotifier) send(state string) error {
 	return err
 }
 
+// Starting implements Notifier: STATUS= and EXTEND_TIMEOUT_USEC= (systemd 236+).
+func (n SystemdNotifier) Starting(status string, extend time.Duration) error {
+	return n.send(fmt.Sprintf("STATUS=%s\nEXTEND_TIMEOUT_USEC=%d", status, extend.Microseconds()))
+}
+
 // Ready implements Notifier.
 func (n SystemdNotifier) Ready() error { return n.send(daemon.SdNotifyReady) }
 
