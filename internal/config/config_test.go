@@ -7,6 +7,7 @@ package config_test
 
 import (
 	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -299,4 +300,38 @@ func TestLoadNotifiersWithoutRoutes(t *testing.T) {
   journal: {kind: log}
 `)
 	checkProblems(t, file, err, []want{{1, 0, "routes", "notifiers are configured but no route uses them"}})
+}
+
+// TestSampleConfig: the sample shipped in systemd/ loads, and the listener
+// and store settings it shows are the defaults.
+func TestSampleConfig(t *testing.T) {
+	c, err := config.Load("../../systemd/authwatch.yaml", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := config.Default()
+	std := func(h config.HTTPConfig) string {
+		return fmt.Sprint(h.MaxConnections, h.ReadHeaderTimeout.Std(), h.ReadTimeout.Std(), h.WriteTimeout.Std(), h.IdleTimeout.Std())
+	}
+	if c.StoreCheck != d.StoreCheck || std(c.HTTP) != std(d.HTTP) || c.Heartbeat != nil || c.StatusPage.Auth != nil {
+		t.Errorf("the sample's store_check/http differ from the defaults: %q %+v, want %q %+v", c.StoreCheck, c.HTTP, d.StoreCheck, d.HTTP)
+	}
+}
+
+func TestHardeningSections(t *testing.T) {
+	_, c, err := load(t, "http: {max_connections: 10}\nstore_check: full\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTP.MaxConnections != 10 || c.HTTP.IdleTimeout != config.Default().HTTP.IdleTimeout || c.StoreCheck != "full" {
+		t.Errorf("a partial http section must keep the other defaults: %+v %q", c.HTTP, c.StoreCheck)
+	}
+	file, _, err := load(t, "store_check: fast\nhttp:\n  max_connections: 0\n  idle_timeout: 0s\nheartbeat:\n  url: ftp://x/y\nstatus_page:\n  metrics_auth: off\n")
+	checkProblems(t, file, err, []want{
+		{1, 14, "store_check", "must be quick, full or none"},
+		{3, 20, "http.max_connections", "must be 1..100000"},
+		{4, 17, "http.idle_timeout", "must be more than 0"},
+		{6, 8, "heartbeat.url", "must be an http(s) URL"},
+		{8, 17, "status_page.metrics_auth", `must be "required" or "none"`},
+	})
 }
