@@ -31,6 +31,43 @@ func TestHardenedDaemonProcess(t *testing.T) {
 	t.Run("every route behind auth, with opt-outs", func(t *testing.T) { t.Parallel(); hdTestAuth(t, bin) })
 	t.Run("beyond loopback without auth exits 2", func(t *testing.T) { t.Parallel(); hdTestListenRefused(t, bin) })
 	t.Run("SIGTERM during a reload blocked on a FIFO", func(t *testing.T) { t.Parallel(); hdTestStopDuringReload(t, bin) })
+	t.Run("restart-only settings: warned only when the file changes them", func(t *testing.T) { t.Parallel(); hdTestRestartOnlyWarning(t, bin) })
+}
+
+// A reload warned that state_dir/listen "change only with a restart" at
+// every SIGHUP when --state-dir or --listen overrode the file; it warns
+// when the file's own values change, once.
+func hdTestRestartOnlyWarning(t *testing.T, bin string) {
+	cfg, _ := hdConfig(t, "")
+	otherState := filepath.Join(t.TempDir(), "flag-state")
+	cmd := exec.Command(bin, "run", "--config", cfg, "--state-dir", otherState, "--listen", "127.0.0.1:0")
+	p := rnStartCmd(t, cmd)
+	const warning = "apply at the next restart"
+	reloads := func() int { return strings.Count(p.out.String(), "flows reloaded") }
+	hup := func() {
+		n := reloads()
+		if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		rnWaitFor(t, 20*time.Second, "the reload", func() bool { return reloads() > n })
+	}
+	hup()
+	hup()
+	if strings.Contains(p.out.String(), warning) {
+		t.Fatalf("warned about restart-only settings the file did not change:\n%s", p.out.String())
+	}
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, append(b, []byte("http: {max_connections: 99}\n")...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hup()
+	hup()
+	if n := strings.Count(p.out.String(), warning); n != 1 {
+		t.Fatalf("%d warnings after the file changed http once, want 1:\n%s", n, p.out.String())
+	}
 }
 
 // hdConfig writes a config with one passing flow plus extra YAML.

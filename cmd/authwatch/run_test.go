@@ -134,6 +134,26 @@ func rnSetup(t *testing.T, stateDir string, files map[string]string) string {
 func rnStart(t *testing.T, bin, cfg string, env map[string]string, waitStarted bool) *rnProc {
 	t.Helper()
 	cmd := exec.Command(bin, "run", "--config", cfg, "--log-level", "debug")
+	p := rnSpawn(t, cmd, env)
+	if waitStarted {
+		p.waitStarted()
+	}
+	return p
+}
+
+// rnStartCmd starts an `authwatch run` command line of the caller's and
+// waits for it to start.
+func rnStartCmd(t *testing.T, cmd *exec.Cmd) *rnProc {
+	t.Helper()
+	p := rnSpawn(t, cmd, nil)
+	p.waitStarted()
+	return p
+}
+
+// rnSpawn starts cmd with env added to the environment (systemd's variables
+// removed); cleanup SIGKILLs it if it still runs.
+func rnSpawn(t *testing.T, cmd *exec.Cmd, env map[string]string) *rnProc {
+	t.Helper()
 	for _, kv := range os.Environ() {
 		if k, _, _ := strings.Cut(kv, "="); k != "NOTIFY_SOCKET" && k != "WATCHDOG_USEC" && k != "WATCHDOG_PID" {
 			cmd.Env = append(cmd.Env, kv)
@@ -145,7 +165,7 @@ func rnStart(t *testing.T, bin, cfg string, env map[string]string, waitStarted b
 	p := &rnProc{t: t, cmd: cmd, out: &rnBuf{}, exited: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", bin, err)
+		t.Fatalf("start %s: %v", cmd.Path, err)
 	}
 	go func() { _ = cmd.Wait(); close(p.exited) }()
 	t.Cleanup(func() {
@@ -156,9 +176,6 @@ func rnStart(t *testing.T, bin, cfg string, env map[string]string, waitStarted b
 			<-p.exited
 		}
 	})
-	if waitStarted {
-		p.waitStarted()
-	}
 	return p
 }
 
