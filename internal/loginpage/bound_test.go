@@ -36,7 +36,12 @@ func TestBoundedWork(t *testing.T) {
 			if _, err := p.FormBySelector("input"); err != nil {
 				t.Fatal(err)
 			}
-			if d := time.Since(start); d > 10*time.Second {
+			// A hang guard, not a speed test: 0.7 s plain on a quiet machine,
+			// 27 s under -race on a loaded one; a superlinear parse of this
+			// 1 MiB page would take hours.
+			d := time.Since(start)
+			t.Logf("took %v", d)
+			if d > 5*time.Minute {
 				t.Errorf("took %v", d)
 			}
 		})
