@@ -65,7 +65,7 @@ func (d Defaults) apply(f *Flow) {
 // file:line:column. It lets other configuration files share the flow
 // files' error reporting.
 func DecodeFile(file string, data []byte, v interface{ Validate() error }) error {
-	l := &loader{names: map[string]Position{}}
+	l := newLoader(LoadOptions{})
 	f, err := parser.ParseBytes(data, 0)
 	if err != nil {
 		l.yamlError(file, "", nil, err)
@@ -105,7 +105,7 @@ func Load(opts LoadOptions, paths ...string) (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &loader{opts: opts, names: map[string]Position{}}
+	l := newLoader(opts)
 	for _, file := range files {
 		data, err := readFlowFile(file)
 		if err != nil {
@@ -119,7 +119,7 @@ func Load(opts LoadOptions, paths ...string) (*Set, error) {
 
 // LoadBytes loads flows from one in-memory file (name is used in messages).
 func LoadBytes(opts LoadOptions, name string, data []byte) (*Set, error) {
-	l := &loader{opts: opts, names: map[string]Position{}}
+	l := newLoader(opts)
 	l.file(name, data)
 	return l.result()
 }
@@ -170,6 +170,13 @@ type loader struct {
 	problems Problems
 	warnings Problems
 	names    map[string]Position
+
+	secrets        map[Ref]error // each secret reference is read once per load
+	secretsStalled bool          // a secret file did not answer in time
+}
+
+func newLoader(opts LoadOptions) *loader {
+	return &loader{opts: opts, names: map[string]Position{}, secrets: map[Ref]error{}}
 }
 
 func (l *loader) result() (*Set, error) {

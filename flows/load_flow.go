@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
-	"strings"
 	"time"
 
 	"github.com/goccy/go-yaml/ast"
@@ -215,13 +214,37 @@ func (l *loader) checkRefs(file, path string, m *ast.MappingNode, step Step, ear
 				l.fieldErrors(file, path, m, FieldErrorf(r.path, "%s: step %q (%s) has no output %q; it has: %v", r.ref, prev.ID, prev.Kind, r.ref.Output, ol.Outputs()))
 			}
 		default:
-			if _, err := l.opts.Secrets.Resolve(r.ref); err != nil {
-				p := locate(m, r.path)
-				msg := strings.TrimPrefix(err.Error(), errSecretMissing.Error()+": ")
-				l.warnings = append(l.warnings, &Problem{Pos: pos(file, p), Path: joinPath(path, r.path), Message: msg + " (the step will fail as credentials_missing until it is set)"})
-			}
+			l.checkSecret(file, path, m, r)
 		}
 	}
+}
+
+// checkSecret reads a secret reference once per load: a file that can never
+// be a secret (a FIFO, a device, too large) is an error; one that is unset
+// or unreadable here is a warning, since it may be set only where the
+// daemon runs.
+func (l *loader) checkSecret(file, path string, m *ast.MappingNode, r pathRef) {
+	err, seen := l.secrets[r.ref]
+	switch {
+	case seen:
+	case l.secretsStalled && r.ref.Kind != refEnv:
+		err = fmt.Errorf("%w: %s not checked: an earlier secret file could not be read within %s", errSecretMissing, r.ref, SecretReadTimeout)
+	default:
+		_, err = l.opts.Secrets.Resolve(r.ref)
+		l.secrets[r.ref] = err
+		// One stalled mount is enough to wait for: a reload stays bounded.
+		l.secretsStalled = l.secretsStalled || errors.As(err, new(stalledError))
+	}
+	if err == nil {
+		return
+	}
+	at, full := pos(file, locate(m, r.path)), joinPath(path, r.path)
+	msg, _ := secretMessage(err)
+	if errors.Is(err, errSecretRefused) {
+		l.problem(at, full, fmt.Sprintf("%s: %s", r.ref, msg))
+		return
+	}
+	l.warnings = append(l.warnings, &Problem{Pos: at, Path: full, Message: msg + " (the step will fail as credentials_missing until it is set)"})
 }
 
 // fieldErrors records each FieldError in err at the position of its field.

@@ -1,7 +1,6 @@
 package flows
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"net/http/cookiejar"
@@ -90,8 +89,8 @@ func (st *State) resolve(ref Ref) (value string, secret bool, err error) {
 		return v, st.isSecretOutput(ref.Name, ref.Output), nil
 	}
 	v, err := st.runner.Secrets.Resolve(ref)
-	if errors.Is(err, errSecretMissing) {
-		return "", true, Fail(ReasonCredentialsMissing, "%s: %v", ref, strings.TrimPrefix(err.Error(), errSecretMissing.Error()+": ")).Wrap(err)
+	if msg, ok := secretMessage(err); ok {
+		return "", true, Fail(ReasonCredentialsMissing, "%s: %s", ref, msg).Wrap(err)
 	}
 	if err != nil {
 		return "", true, err

@@ -1,0 +1,184 @@
+package main
+
+// Hostile and broken input through the real binary: secret references that
+// would block or are not secrets, literal secrets, and oversized flow files.
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// hiHangBound only catches hangs: every command here ends in well under a
+// second on an idle machine.
+const hiHangBound = 90 * time.Second
+
+// hiResult is how one authwatch process ended.
+type hiResult struct {
+	code           int
+	stdout, stderr string
+}
+
+// hiStart starts the binary with args in dir.
+func hiStart(t *testing.T, bin, dir string, args ...string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "NO_COLOR=1")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+		}
+	})
+	return cmd, &stdout, &stderr
+}
+
+// hiExited reports how cmd ended, once it has.
+func hiExited(cmd *exec.Cmd, stdout, stderr *bytes.Buffer) <-chan hiResult {
+	out := make(chan hiResult, 1)
+	go func() {
+		cmd.Wait()
+		out <- hiResult{code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String()}
+	}()
+	return out
+}
+
+// hiBounded waits for the result, failing the test (and killing the
+// process) after hiHangBound.
+func hiBounded(t *testing.T, cmd *exec.Cmd, exited <-chan hiResult) hiResult {
+	t.Helper()
+	select {
+	case res := <-exited:
+		return res
+	case <-time.After(hiHangBound):
+		cmd.Process.Kill()
+		res := <-exited
+		t.Fatalf("authwatch %s still running after %s; stderr:\n%s", strings.Join(cmd.Args[1:], " "), hiHangBound, res.stderr)
+		return res
+	}
+}
+
+// hiRun runs the binary to completion.
+func hiRun(t *testing.T, bin, dir string, args ...string) hiResult {
+	t.Helper()
+	cmd, stdout, stderr := hiStart(t, bin, dir, args...)
+	return hiBounded(t, cmd, hiExited(cmd, stdout, stderr))
+}
+
+func hiWriteFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// hiTokenFlow is a client_credentials flow whose client_secret is secret
+// (a reference or a literal), on line 8, column 20.
+func hiTokenFlow(tokenURL, secret string) string {
+	return "name: hard\nevery: 1m\nsteps:\n  - id: token\n    kind: client_credentials\n    token_url: " + tokenURL + "\n" +
+		"    client_id: app\n    client_secret: " + secret + "\n    client_auth: client_secret_post\n"
+}
+
+// TestHardenInputProcess runs validate and check as real processes.
+func TestHardenInputProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the authwatch binary; skipped with -short")
+	}
+	bin := rnBuild(t)
+	t.Run("a FIFO secret is refused by validate and check", func(t *testing.T) { t.Parallel(); hiTestFIFOSecret(t, bin) })
+	t.Run("check ends on SIGTERM with a FIFO secret being read", func(t *testing.T) { t.Parallel(); hiTestFIFOSecretSIGTERM(t, bin) })
+	t.Run("odd secret files are config problems", func(t *testing.T) { t.Parallel(); hiTestOddSecretFiles(t, bin) })
+}
+
+// hiTestFIFOSecret: before, `validate` and `check` blocked forever opening
+// a FIFO with no writer. Now both answer at once, exit 2, and point at the
+// reference.
+func hiTestFIFOSecret(t *testing.T, bin string) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "secret.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hiWriteFile(t, filepath.Join(dir, "flow.yaml"), hiTokenFlow("http://127.0.0.1:9/token", "${file:"+fifo+"}"))
+	want := "flow.yaml:8:20: steps[0].client_secret: ${file:" + fifo + "}: file " + fifo + " is a named pipe, not a regular file"
+	for _, cmd := range []string{"validate", "check"} {
+		res := hiRun(t, bin, dir, cmd, "flow.yaml")
+		if res.code != exitInvalid || !strings.Contains(res.stderr, want) {
+			t.Errorf("authwatch %s: exit %d, stderr:\n%s\nwant exit %d and %q", cmd, res.code, res.stderr, exitInvalid, want)
+		}
+	}
+}
+
+// hiTestFIFOSecretSIGTERM: a FIFO whose writer is present but silent. The
+// test holds the write end; before, check opened the FIFO and blocked in
+// read, and SIGTERM (caught to cancel the run) did not end it. Now check
+// never reads it and ends by itself; SIGTERM is sent once the process has
+// opened the FIFO, or not at all if it refused it first.
+func hiTestFIFOSecretSIGTERM(t *testing.T, bin string) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "secret.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hiWriteFile(t, filepath.Join(dir, "flow.yaml"), hiTokenFlow("http://127.0.0.1:9/token", "${file:"+fifo+"}"))
+	cmd, stdout, stderr := hiStart(t, bin, dir, "check", "flow.yaml")
+
+	opened := make(chan *os.File, 1)
+	go func() {
+		w, err := os.OpenFile(fifo, os.O_WRONLY, 0) // returns once a reader opened it
+		if err == nil {
+			opened <- w
+		}
+	}()
+	exited := hiExited(cmd, stdout, stderr)
+	var res hiResult
+	select {
+	case w := <-opened:
+		defer w.Close()
+		cmd.Process.Signal(syscall.SIGTERM)
+		res = hiBounded(t, cmd, exited)
+	case res = <-exited:
+		// Refused before opening: release the test's own blocked writer.
+		if r, err := os.OpenFile(fifo, os.O_RDONLY|syscall.O_NONBLOCK, 0); err == nil {
+			defer r.Close()
+			(<-opened).Close()
+		}
+	case <-time.After(hiHangBound):
+		cmd.Process.Kill()
+		t.Fatalf("check neither opened the FIFO nor ended within %s", hiHangBound)
+	}
+	if res.code != exitInvalid {
+		t.Errorf("check: exit %d, want %d; stderr:\n%s", res.code, exitInvalid, res.stderr)
+	}
+}
+
+// hiTestOddSecretFiles: /dev/zero was read as a 64 KiB secret of NULs and
+// ended as internal_error; a file over 64 KiB was cut silently. Both are
+// configuration problems now, pointed at.
+func hiTestOddSecretFiles(t *testing.T, bin string) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big-secret")
+	hiWriteFile(t, big, strings.Repeat("x", 64<<10+1))
+	for ref, want := range map[string]string{
+		"${file:/dev/zero}":   "flow.yaml:8:20: steps[0].client_secret: ${file:/dev/zero}: file /dev/zero is a device, not a regular file",
+		"${file:" + big + "}": "flow.yaml:8:20: steps[0].client_secret: ${file:" + big + "}: file " + big + " is larger than the 64 KiB limit for a secret file",
+	} {
+		hiWriteFile(t, filepath.Join(dir, "flow.yaml"), hiTokenFlow("http://127.0.0.1:9/token", ref))
+		for _, cmd := range []string{"validate", "check"} {
+			res := hiRun(t, bin, dir, cmd, "flow.yaml")
+			if res.code != exitInvalid || !strings.Contains(res.stderr, want) || strings.Contains(res.stdout+res.stderr, "internal_error") {
+				t.Errorf("authwatch %s with %s: exit %d, stdout:\n%s\nstderr:\n%s\nwant exit %d and %q", cmd, ref, res.code, res.stdout, res.stderr, exitInvalid, want)
+			}
+		}
+	}
+}
