@@ -187,6 +187,9 @@ func (l *loader) step(file, path string, n ast.Node, earlier map[string]*StepSpe
 	if !l.decode(file, path, m, step, commonStepKeys...) {
 		return nil
 	}
+	for _, p := range markSecretFields(step) {
+		l.warnings = append(l.warnings, &Problem{Pos: pos(file, locate(m, p)), Path: joinPath(path, p), Message: literalSecretWarning})
+	}
 	l.fieldErrors(file, path, m, walkLoadErrors(step, ""))
 	l.fieldErrors(file, path, m, step.Validate())
 	l.checkRefs(file, path, m, step, earlier, all)
@@ -194,6 +197,10 @@ func (l *loader) step(file, path string, n ast.Node, earlier map[string]*StepSpe
 	// checked; the flow is not kept when any problem was found.
 	return &StepSpec{ID: h.ID, Kind: h.Kind, Timeout: h.Timeout.Std(), Step: step, Source: pos(file, m)}
 }
+
+// literalSecretWarning never shows the value: it is redacted anyway.
+const literalSecretWarning = "a literal secret: move it into a secret reference such as ${env:NAME}, ${file:/path} or ${credential:NAME} " +
+	"(it is redacted from output either way, but a flow file is read, copied and committed more widely than a secret should be)"
 
 // checkRefs checks that ${steps.ID.NAME} names an earlier step and one of its
 // outputs, and warns about secret references that do not resolve here.

@@ -54,8 +54,9 @@ func (st *State) Skew() time.Duration { return st.Flow.Skew() }
 func (st *State) StepID() string { return st.step.spec.ID }
 
 // Expand resolves a template. A missing secret yields a credentials_missing
-// Failure; a missing step output an assertion_failed one. Secret values, and
-// every expansion that contains one, are registered for redaction.
+// Failure; a missing step output an assertion_failed one. Secret values,
+// every expansion that contains one, and the value of a secret-bearing
+// field (a literal client_secret too) are registered for redaction.
 func (st *State) Expand(t Template) (string, error) {
 	if t.err != nil {
 		return "", Fail(ReasonConfigInvalid, "%v", t.err)
@@ -74,7 +75,7 @@ func (st *State) Expand(t Template) (string, error) {
 		secret = secret || isSecret
 		b.WriteString(v)
 	}
-	if secret {
+	if secret || t.secretField {
 		st.Secrets.Add(b.String())
 	}
 	return b.String(), nil

@@ -5,6 +5,9 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -98,6 +101,7 @@ func TestHardenInputProcess(t *testing.T) {
 	t.Run("a FIFO secret is refused by validate and check", func(t *testing.T) { t.Parallel(); hiTestFIFOSecret(t, bin) })
 	t.Run("check ends on SIGTERM with a FIFO secret being read", func(t *testing.T) { t.Parallel(); hiTestFIFOSecretSIGTERM(t, bin) })
 	t.Run("odd secret files are config problems", func(t *testing.T) { t.Parallel(); hiTestOddSecretFiles(t, bin) })
+	t.Run("a literal client_secret is warned about and never shown", func(t *testing.T) { t.Parallel(); hiTestLiteralSecret(t, bin) })
 }
 
 // hiTestFIFOSecret: before, `validate` and `check` blocked forever opening
@@ -179,6 +183,41 @@ func hiTestOddSecretFiles(t *testing.T, bin string) {
 			if res.code != exitInvalid || !strings.Contains(res.stderr, want) || strings.Contains(res.stdout+res.stderr, "internal_error") {
 				t.Errorf("authwatch %s with %s: exit %d, stdout:\n%s\nstderr:\n%s\nwant exit %d and %q", cmd, ref, res.code, res.stdout, res.stderr, exitInvalid, want)
 			}
+		}
+	}
+}
+
+// hiLiteralCanary is a literal client_secret in a flow file.
+const hiLiteralCanary = "hunter2-literal-in-flow-file"
+
+// hiTestLiteralSecret: a literal client_secret passed validate silently
+// and, echoed by the token endpoint, showed in check's table and JSON.
+// Now validate warns at its file:line:col, and no output shows it.
+func hiTestLiteralSecret(t *testing.T, bin string) {
+	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		json.NewEncoder(w).Encode(map[string]string{"error": "invalid_client",
+			"error_description": "client secret " + r.PostForm.Get("client_secret") + " is wrong"})
+	}))
+	defer idp.Close()
+	dir := t.TempDir()
+	hiWriteFile(t, filepath.Join(dir, "flow.yaml"), hiTokenFlow(idp.URL+"/token", hiLiteralCanary))
+
+	res := hiRun(t, bin, dir, "validate", "flow.yaml")
+	want := "warning: flow.yaml:8:20: steps[0].client_secret: a literal secret: move it into a secret reference such as ${env:NAME}, ${file:/path} or ${credential:NAME}"
+	if res.code != exitOK || !strings.Contains(res.stderr, want) {
+		t.Errorf("validate: exit %d, stderr:\n%s\nwant exit 0 and %q", res.code, res.stderr, want)
+	}
+	for _, args := range [][]string{{"validate"}, {"check"}, {"check", "--json"}} {
+		res := hiRun(t, bin, dir, append(args, "flow.yaml")...)
+		out := res.stdout + res.stderr
+		if strings.Contains(out, hiLiteralCanary) {
+			t.Errorf("authwatch %s shows the literal secret:\n%s", strings.Join(args, " "), out)
+		}
+		if args[0] == "check" && (res.code != exitFailed || !strings.Contains(out, "invalid_client") || !strings.Contains(out, "client secret [redacted")) {
+			t.Errorf("authwatch %s: exit %d, want %d with the IdP's redacted echo:\n%s", strings.Join(args, " "), res.code, exitFailed, out)
 		}
 	}
 }
