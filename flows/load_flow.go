@@ -58,6 +58,10 @@ func (l *loader) flow(file, path string, m *ast.MappingNode) {
 	case len(stepsNode.Values) == 0:
 		l.problem(pos(file, stepsValue), at("steps"), "a flow needs at least one step")
 		return
+	case len(stepsNode.Values) > MaxStepsPerFlow:
+		l.problem(pos(file, stepsNode.Values[MaxStepsPerFlow]), at(fmt.Sprintf("steps[%d]", MaxStepsPerFlow)),
+			fmt.Sprintf("a flow holds at most %d steps; this one has %d (split it into several flows)", MaxStepsPerFlow, len(stepsNode.Values)))
+		return
 	}
 	ids := map[string]*StepSpec{}
 	all := stepIDs(stepsNode)

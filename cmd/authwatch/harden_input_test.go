@@ -6,6 +6,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -102,6 +103,7 @@ func TestHardenInputProcess(t *testing.T) {
 	t.Run("check ends on SIGTERM with a FIFO secret being read", func(t *testing.T) { t.Parallel(); hiTestFIFOSecretSIGTERM(t, bin) })
 	t.Run("odd secret files are config problems", func(t *testing.T) { t.Parallel(); hiTestOddSecretFiles(t, bin) })
 	t.Run("a literal client_secret is warned about and never shown", func(t *testing.T) { t.Parallel(); hiTestLiteralSecret(t, bin) })
+	t.Run("flow files over a limit are refused where they pass it", func(t *testing.T) { t.Parallel(); hiTestFlowFileLimits(t, bin) })
 }
 
 // hiTestFIFOSecret: before, `validate` and `check` blocked forever opening
@@ -219,5 +221,43 @@ func hiTestLiteralSecret(t *testing.T, bin string) {
 		if args[0] == "check" && (res.code != exitFailed || !strings.Contains(out, "invalid_client") || !strings.Contains(out, "client secret [redacted")) {
 			t.Errorf("authwatch %s: exit %d, want %d with the IdP's redacted echo:\n%s", strings.Join(args, " "), res.code, exitFailed, out)
 		}
+	}
+}
+
+// hiTestFlowFileLimits: before, nothing bounded a flow's steps, a set's
+// flows or the nesting of block mappings and "- " chains (100,000 steps:
+// 8.3 s and 838 MB), and a named pipe in the flows directory hung validate.
+// Each is now refused at once, at the place it passes the limit, exit 2.
+func hiTestFlowFileLimits(t *testing.T, bin string) {
+	step := "  - {id: s%d, kind: http, url: \"http://127.0.0.1:9/\"}\n"
+	var steps, flows strings.Builder
+	steps.WriteString("name: big\nevery: 1m\nsteps:\n")
+	for i := 0; i <= 200; i++ {
+		fmt.Fprintf(&steps, step, i)
+	}
+	flows.WriteString("flows:\n")
+	for i := 0; i <= 10_000; i++ {
+		fmt.Fprintf(&flows, "- name: f%d\n  every: 1m\n  steps:\n"+step, i, 0)
+	}
+	for _, tt := range []struct{ name, src, want string }{
+		{"steps.yaml", steps.String(), "steps.yaml:204:5: steps[200]: a flow holds at most 200 steps; this one has 201"},
+		{"flows.yaml", flows.String(), "flows.yaml:40002:3: flows[10000]: more than 10000 flows"},
+		{"nesting.yaml", "steps:\n  " + strings.Repeat("- ", 100_000) + "x\n", "nesting.yaml:2:131: nesting deeper than 64 levels"},
+		{"size.yaml", "name: a\n" + strings.Repeat("#"+strings.Repeat("x", 1022)+"\n", 4<<10), "size.yaml:4097:1017: the file is larger than 4 MiB, the limit for a flow file"},
+	} {
+		dir := t.TempDir()
+		hiWriteFile(t, filepath.Join(dir, tt.name), tt.src)
+		res := hiRun(t, bin, dir, "validate", tt.name)
+		if res.code != exitInvalid || !strings.Contains(res.stderr, tt.want) {
+			t.Errorf("validate %s: exit %d, stderr:\n%.2000s\nwant exit %d and %q", tt.name, res.code, res.stderr, exitInvalid, tt.want)
+		}
+	}
+	dir := t.TempDir()
+	if err := syscall.Mkfifo(filepath.Join(dir, "pipe.yaml"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res := hiRun(t, bin, dir, "validate", ".")
+	if want := "pipe.yaml: a flow file must be a regular file, not a named pipe"; res.code != exitInvalid || !strings.Contains(res.stderr, want) {
+		t.Errorf("validate a directory holding a named pipe: exit %d, stderr:\n%s\nwant exit %d and %q", res.code, res.stderr, exitInvalid, want)
 	}
 }
