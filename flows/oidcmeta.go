@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -201,7 +202,7 @@ func (st *State) fetchJSON(ctx context.Context, url string, tlsOpts TLSOptions, 
 	if err != nil {
 		return nil, err
 	}
-	body, err := readBody(resp)
+	body, err := readBodyUpTo(resp, MaxBodySize+1)
 	if err != nil {
 		return nil, err
 	}
@@ -212,7 +213,28 @@ func (st *State) fetchJSON(ctx context.Context, url string, tlsOpts TLSOptions, 
 		return nil, Fail(reason, "the %s at %s answered %d %s", what, url, resp.StatusCode, http.StatusText(resp.StatusCode)).
 			With(F("status", resp.StatusCode))
 	}
+	if len(body) > MaxBodySize {
+		return nil, tooLarge(reason, what, url, resp.ContentLength)
+	}
 	return body, nil
+}
+
+// readBodyUpTo reads at most n bytes and closes the body; reading one byte
+// past a limit tells a body cut at the limit from one that fits.
+func readBodyUpTo(resp *http.Response, n int64) ([]byte, error) {
+	defer resp.Body.Close()
+	return io.ReadAll(io.LimitReader(resp.Body, n))
+}
+
+// tooLarge says a metadata document was cut at MaxBodySize, rather than
+// letting the JSON decoder call it broken ("unexpected end of JSON input").
+func tooLarge(reason Reason, what, url string, contentLength int64) *Failure {
+	size := fmt.Sprintf("is larger than %d bytes, the most authwatch reads", MaxBodySize)
+	if contentLength > MaxBodySize {
+		size = fmt.Sprintf("is %d bytes (Content-Length), more than the %d authwatch reads", contentLength, MaxBodySize)
+	}
+	return Fail(reason, "the %s at %s %s (%d MiB): it was cut at the limit", what, url, size, MaxBodySize>>20).
+		With(F("limit_bytes", MaxBodySize))
 }
 
 // MaxRetryAfter bounds how long a Retry-After defers a flow: a target
