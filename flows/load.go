@@ -141,7 +141,7 @@ func readFlowFile(path string) ([]byte, error) {
 	} else if !info.Mode().IsRegular() {
 		return nil, fmt.Errorf("a flow file must be a regular file, not %s", fileTypeName(info.Mode()))
 	}
-	f, err := openSecretFile(path)
+	f, err := openNonBlocking(path)
 	if err != nil {
 		return nil, err
 	}

@@ -39,8 +39,8 @@ var errSecretMissing = errors.New("secret missing")
 
 // errSecretRefused marks a secret file that cannot be used as it is (not a
 // regular file, too large, binary): an error at load, credentials_missing
-// at run time.
-var errSecretRefused = errors.New("secret refused")
+// at run time (it is an errSecretMissing too).
+var errSecretRefused = fmt.Errorf("%w, refused", errSecretMissing)
 
 // secretMessage returns a secret error's message without its marker, and
 // whether err is a secret problem (missing or refused) at all.
@@ -48,7 +48,7 @@ func secretMessage(err error) (string, bool) {
 	if err == nil {
 		return "", false
 	}
-	for _, marker := range []error{errSecretMissing, errSecretRefused} {
+	for _, marker := range []error{errSecretRefused, errSecretMissing} {
 		if errors.Is(err, marker) {
 			return strings.TrimPrefix(err.Error(), marker.Error()+": "), true
 		}
@@ -143,9 +143,9 @@ func (e stalledError) Error() string { return errSecretMissing.Error() + ": " + 
 // Is makes a stalled read a missing secret.
 func (e stalledError) Is(target error) bool { return target == errSecretMissing }
 
-// openSecretFile opens without blocking: opening a FIFO that has no
-// writer would otherwise wait for one forever.
-func openSecretFile(path string) (*os.File, error) {
+// openNonBlocking opens for reading without blocking (secret and flow
+// files): opening a FIFO that has no writer would wait for one forever.
+func openNonBlocking(path string) (*os.File, error) {
 	return os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
 }
 
@@ -153,7 +153,7 @@ func readSecretFileNow(path, what string) (string, error) {
 	if info, err := os.Stat(path); err == nil && !info.Mode().IsRegular() {
 		return "", notRegular(what, info.Mode()) // a socket cannot even be opened
 	}
-	f, err := openSecretFile(path)
+	f, err := openNonBlocking(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("%w: %s does not exist", errSecretMissing, what)
 	}
