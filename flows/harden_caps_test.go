@@ -76,6 +76,7 @@ func capsWantOne(t *testing.T, ps flows.Problems, want string) {
 // TestFlowStepsCap: 200 steps load; a 201st is refused where it stands,
 // before any step is decoded (before: 100,000 steps took 8.3 s and 838 MB).
 func TestFlowStepsCap(t *testing.T) {
+	t.Parallel() // parsing sets at the limits takes seconds under -race
 	if _, ps := capsLoad(t, "steps.yaml", capsStepsFlow(200)); len(ps) != 0 {
 		t.Fatalf("200 steps: %v", ps)
 	}
@@ -115,6 +116,7 @@ func TestFlowNestingCap(t *testing.T) {
 // TestFlowSetCap: 10,001 flows are refused at the 10,001st, counted across
 // files before any flow is decoded.
 func TestFlowSetCap(t *testing.T) {
+	t.Parallel() // parsing sets at the limits takes seconds under -race
 	_, ps := capsLoad(t, "set.yaml", capsFlows("f", 10_001))
 	capsWantOne(t, ps, "set.yaml:40002:3: flows[10000]: more than 10000 flows: a set of flow files holds at most 10000")
 
@@ -190,6 +192,7 @@ func BenchmarkLoadCaps(b *testing.B) {
 // (before, 50,000 steps took 6.2 s and 420 MB to load, and the two
 // other caps allow 2,000,000).
 func TestFlowSetStepsCap(t *testing.T) {
+	t.Parallel() // parsing sets at the limits takes seconds under -race
 	var b strings.Builder
 	b.WriteString("flows:\n")
 	for f := 0; f < 251; f++ {
