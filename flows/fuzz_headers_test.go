@@ -18,8 +18,8 @@ func FuzzServerTimeHeaders(f *testing.F) {
 	}
 	now := time.Date(2026, 11, 28, 0, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, v string) {
-		if at, ok := parseRetryAfter(v, now); ok && at.IsZero() {
-			t.Fatalf("parseRetryAfter(%q) ok with a zero time", v)
+		if at, _, ok := parseRetryAfter(v, now); ok && (at.IsZero() || at.After(now.Add(MaxRetryAfter))) {
+			t.Fatalf("parseRetryAfter(%q) = %s, ok: zero or more than MaxRetryAfter ahead", v, at)
 		}
 		ex := &exchange.Exchange{Start: now, URL: &url.URL{Host: "h"}, ResponseHeader: http.Header{"Date": {v}}}
 		if off, ok := clockOffset(ex); ok {

@@ -3,6 +3,7 @@ package flows
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -16,9 +17,6 @@ import (
 	"github.com/goccy/go-yaml/parser"
 	"github.com/goccy/go-yaml/token"
 )
-
-// maxFlowFileSize bounds a flow file: anything larger is a mistake.
-const maxFlowFileSize = 4 << 20
 
 // Set is a loaded, validated set of flows.
 type Set struct {
@@ -65,7 +63,11 @@ func (d Defaults) apply(f *Flow) {
 // file:line:column. It lets other configuration files share the flow
 // files' error reporting.
 func DecodeFile(file string, data []byte, v interface{ Validate() error }) error {
-	l := &loader{names: map[string]Position{}}
+	l := newLoader(LoadOptions{})
+	if line, col, deep := tooDeep(data); deep {
+		l.problem(Position{File: file, Line: line, Column: col}, "", nestingMessage)
+		return l.problems
+	}
 	f, err := parser.ParseBytes(data, 0)
 	if err != nil {
 		l.yamlError(file, "", nil, err)
@@ -105,34 +107,49 @@ func Load(opts LoadOptions, paths ...string) (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &loader{opts: opts, names: map[string]Position{}}
+	l := newLoader(opts)
+	var parsed []parsedFile
 	for _, file := range files {
 		data, err := readFlowFile(file)
 		if err != nil {
 			l.problem(Position{File: file}, "", err.Error())
 			continue
 		}
-		l.file(file, data)
+		if pf, ok := l.parse(file, data); ok {
+			parsed = append(parsed, pf)
+		}
 	}
+	l.decodeFiles(parsed)
 	return l.result()
 }
 
 // LoadBytes loads flows from one in-memory file (name is used in messages).
 func LoadBytes(opts LoadOptions, name string, data []byte) (*Set, error) {
-	l := &loader{opts: opts, names: map[string]Position{}}
-	l.file(name, data)
+	l := newLoader(opts)
+	if pf, ok := l.parse(name, data); ok {
+		l.decodeFiles([]parsedFile{pf})
+	}
 	return l.result()
 }
 
+// readFlowFile reads at most one byte more than a flow file may hold. It
+// opens without blocking and refuses anything but a regular file: a named
+// pipe in flows.d would otherwise hang every load.
 func readFlowFile(path string) ([]byte, error) {
-	info, err := os.Stat(path)
+	if info, err := os.Stat(path); err != nil {
+		return nil, err
+	} else if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("a flow file must be a regular file, not %s", fileTypeName(info.Mode()))
+	}
+	f, err := openNonBlocking(path)
 	if err != nil {
 		return nil, err
 	}
-	if info.Size() > maxFlowFileSize {
-		return nil, fmt.Errorf("file is %d bytes; flow files are limited to %d", info.Size(), maxFlowFileSize)
+	defer f.Close()
+	if info, err := f.Stat(); err != nil || !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("a flow file must be a regular file")
 	}
-	return os.ReadFile(path)
+	return io.ReadAll(io.LimitReader(f, MaxFlowFileSize+1))
 }
 
 func expandPaths(paths []string) ([]string, error) {
@@ -170,6 +187,13 @@ type loader struct {
 	problems Problems
 	warnings Problems
 	names    map[string]Position
+
+	secrets        map[Ref]error // each secret reference is read once per load
+	secretsStalled bool          // a secret file did not answer in time
+}
+
+func newLoader(opts LoadOptions) *loader {
+	return &loader{opts: opts, names: map[string]Position{}, secrets: map[Ref]error{}}
 }
 
 func (l *loader) result() (*Set, error) {
@@ -185,61 +209,68 @@ func (l *loader) problem(pos Position, path, msg string) {
 	l.problems = append(l.problems, &Problem{Pos: pos, Path: path, Message: msg})
 }
 
-func (l *loader) file(name string, data []byte) {
-	if line, ok := tooDeep(data); !ok {
-		l.problem(Position{File: name, Line: line, Column: 1}, "", fmt.Sprintf("nesting deeper than %d levels: this is not a flow file", maxNesting))
-		return
+// parsedFile is one flow file's YAML documents, parsed and checked for
+// size, nesting and aliases, not yet decoded.
+type parsedFile struct {
+	name        string
+	docs        []ast.Node
+	hadProblems bool
+}
+
+// parse checks a file's size and nesting, then parses it; problems are
+// recorded, and ok is false when nothing in it can be decoded.
+func (l *loader) parse(name string, data []byte) (pf parsedFile, ok bool) {
+	pf.name = name
+	if len(data) > MaxFlowFileSize {
+		l.problem(offsetPosition(name, data, MaxFlowFileSize), "", fmt.Sprintf("the file is larger than %d MiB, the limit for a flow file: split it", MaxFlowFileSize>>20))
+		return pf, false
+	}
+	if line, col, deep := tooDeep(data); deep {
+		l.problem(Position{File: name, Line: line, Column: col}, "", nestingMessage)
+		return pf, false
 	}
 	f, err := parser.ParseBytes(data, 0)
 	if err != nil {
 		l.yamlError(name, "", nil, err)
-		return
+		return pf, false
 	}
-	before := len(l.flows) + len(l.problems)
 	for _, doc := range f.Docs {
 		if doc == nil || doc.Body == nil {
 			continue
 		}
-		if n := firstAlias(doc.Body); n != nil {
-			l.problem(pos(name, n), "", "YAML anchors and aliases are not supported in flow files: write the value out")
+		if n := deepNode(doc.Body, 0); n != nil {
+			l.problem(pos(name, n), "", nestingMessage)
+			pf.hadProblems = true
 			continue
 		}
-		l.document(name, doc.Body)
+		if n := firstAlias(doc.Body); n != nil {
+			l.problem(pos(name, n), "", "YAML anchors and aliases are not supported in flow files: write the value out")
+			pf.hadProblems = true
+			continue
+		}
+		pf.docs = append(pf.docs, doc.Body)
 	}
-	if len(l.flows)+len(l.problems) == before {
-		l.warnings = append(l.warnings, &Problem{Pos: Position{File: name}, Message: "this file defines no flows"})
-	}
+	return pf, true
 }
 
-// maxNesting bounds flow-style nesting before parsing: the YAML parser is
-// quadratic in depth, and no flow file nests this deep.
-const maxNesting = 100
+var nestingMessage = fmt.Sprintf("nesting deeper than %d levels: this is not a flow file", MaxNesting)
 
-// tooDeep scans for flow-style nesting ([ and {) deeper than maxNesting,
-// outside quoted strings; it returns the line where the limit was passed.
-func tooDeep(data []byte) (int, bool) {
-	depth, line := 0, 1
-	var quote byte
-	for _, c := range data {
-		switch {
-		case c == '\n':
-			line++
-			quote = 0 // flow scalars in flow files do not span lines
-		case quote != 0:
-			if c == quote {
-				quote = 0
-			}
-		case c == '"' || c == '\'':
-			quote = c
-		case c == '[' || c == '{':
-			if depth++; depth > maxNesting {
-				return line, false
-			}
-		case c == ']' || c == '}':
-			depth = max(depth-1, 0)
+// decodeFiles decodes every parsed file's flows, unless together they hold
+// more than MaxFlows flows or MaxStepsInSet steps: then none is decoded.
+func (l *loader) decodeFiles(files []parsedFile) {
+	if c, ok := countFlowSet(files); !ok {
+		l.problem(c.at, c.path, c.msg)
+		return
+	}
+	for _, pf := range files {
+		before := len(l.flows) + len(l.problems)
+		for _, body := range pf.docs {
+			l.document(pf.name, body)
+		}
+		if len(l.flows)+len(l.problems) == before && !pf.hadProblems {
+			l.warnings = append(l.warnings, &Problem{Pos: Position{File: pf.name}, Message: "this file defines no flows"})
 		}
 	}
-	return line, true
 }
 
 // firstAlias finds an alias or anchor anywhere under n.

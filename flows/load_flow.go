@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
-	"strings"
 	"time"
 
 	"github.com/goccy/go-yaml/ast"
@@ -58,6 +57,10 @@ func (l *loader) flow(file, path string, m *ast.MappingNode) {
 		return
 	case len(stepsNode.Values) == 0:
 		l.problem(pos(file, stepsValue), at("steps"), "a flow needs at least one step")
+		return
+	case len(stepsNode.Values) > MaxStepsPerFlow:
+		l.problem(pos(file, stepsNode.Values[MaxStepsPerFlow]), at(fmt.Sprintf("steps[%d]", MaxStepsPerFlow)),
+			fmt.Sprintf("a flow holds at most %d steps; this one has %d (split it into several flows)", MaxStepsPerFlow, len(stepsNode.Values)))
 		return
 	}
 	ids := map[string]*StepSpec{}
@@ -188,6 +191,9 @@ func (l *loader) step(file, path string, n ast.Node, earlier map[string]*StepSpe
 	if !l.decode(file, path, m, step, commonStepKeys...) {
 		return nil
 	}
+	for _, p := range markSecretFields(step) {
+		l.warnings = append(l.warnings, &Problem{Pos: pos(file, locate(m, p)), Path: joinPath(path, p), Message: literalSecretWarning})
+	}
 	l.fieldErrors(file, path, m, walkLoadErrors(step, ""))
 	l.fieldErrors(file, path, m, step.Validate())
 	l.checkRefs(file, path, m, step, earlier, all)
@@ -195,6 +201,10 @@ func (l *loader) step(file, path string, n ast.Node, earlier map[string]*StepSpe
 	// checked; the flow is not kept when any problem was found.
 	return &StepSpec{ID: h.ID, Kind: h.Kind, Timeout: h.Timeout.Std(), Step: step, Source: pos(file, m)}
 }
+
+// literalSecretWarning never shows the value: it is redacted anyway.
+const literalSecretWarning = "a literal secret: move it into a secret reference such as ${env:NAME}, ${file:/path} or ${credential:NAME} " +
+	"(it is redacted from output either way, but a flow file is read, copied and committed more widely than a secret should be)"
 
 // checkRefs checks that ${steps.ID.NAME} names an earlier step and one of its
 // outputs, and warns about secret references that do not resolve here.
@@ -215,13 +225,37 @@ func (l *loader) checkRefs(file, path string, m *ast.MappingNode, step Step, ear
 				l.fieldErrors(file, path, m, FieldErrorf(r.path, "%s: step %q (%s) has no output %q; it has: %v", r.ref, prev.ID, prev.Kind, r.ref.Output, ol.Outputs()))
 			}
 		default:
-			if _, err := l.opts.Secrets.Resolve(r.ref); err != nil {
-				p := locate(m, r.path)
-				msg := strings.TrimPrefix(err.Error(), errSecretMissing.Error()+": ")
-				l.warnings = append(l.warnings, &Problem{Pos: pos(file, p), Path: joinPath(path, r.path), Message: msg + " (the step will fail as credentials_missing until it is set)"})
-			}
+			l.checkSecret(file, path, m, r)
 		}
 	}
+}
+
+// checkSecret reads a secret reference once per load: a file that can never
+// be a secret (a FIFO, a device, too large) is an error; one that is unset
+// or unreadable here is a warning, since it may be set only where the
+// daemon runs.
+func (l *loader) checkSecret(file, path string, m *ast.MappingNode, r pathRef) {
+	err, seen := l.secrets[r.ref]
+	switch {
+	case seen:
+	case l.secretsStalled && r.ref.Kind != refEnv:
+		err = fmt.Errorf("%w: %s not checked: an earlier secret file could not be read within %s", errSecretMissing, r.ref, SecretReadTimeout)
+	default:
+		_, err = l.opts.Secrets.Resolve(r.ref)
+		l.secrets[r.ref] = err
+		// One stalled mount is enough to wait for: a reload stays bounded.
+		l.secretsStalled = l.secretsStalled || errors.As(err, new(stalledError))
+	}
+	if err == nil {
+		return
+	}
+	at, full := pos(file, locate(m, r.path)), joinPath(path, r.path)
+	msg, _ := secretMessage(err)
+	if errors.Is(err, errSecretRefused) {
+		l.problem(at, full, fmt.Sprintf("%s: %s", r.ref, msg))
+		return
+	}
+	l.warnings = append(l.warnings, &Problem{Pos: at, Path: full, Message: msg + " (the step will fail as credentials_missing until it is set)"})
 }
 
 // fieldErrors records each FieldError in err at the position of its field.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -201,7 +202,7 @@ func (st *State) fetchJSON(ctx context.Context, url string, tlsOpts TLSOptions, 
 	if err != nil {
 		return nil, err
 	}
-	body, err := readBody(resp)
+	body, err := readBodyUpTo(resp, MaxBodySize+1)
 	if err != nil {
 		return nil, err
 	}
@@ -212,32 +213,72 @@ func (st *State) fetchJSON(ctx context.Context, url string, tlsOpts TLSOptions, 
 		return nil, Fail(reason, "the %s at %s answered %d %s", what, url, resp.StatusCode, http.StatusText(resp.StatusCode)).
 			With(F("status", resp.StatusCode))
 	}
+	if len(body) > MaxBodySize {
+		return nil, tooLarge(reason, what, url, resp.ContentLength)
+	}
 	return body, nil
 }
+
+// readBodyUpTo reads at most n bytes and closes the body; reading one byte
+// past a limit tells a body cut at the limit from one that fits.
+func readBodyUpTo(resp *http.Response, n int64) ([]byte, error) {
+	defer resp.Body.Close()
+	return io.ReadAll(io.LimitReader(resp.Body, n))
+}
+
+// tooLarge says a metadata document was cut at MaxBodySize, rather than
+// letting the JSON decoder call it broken ("unexpected end of JSON input").
+func tooLarge(reason Reason, what, url string, contentLength int64) *Failure {
+	size := fmt.Sprintf("is larger than %d bytes, the most authwatch reads", MaxBodySize)
+	if contentLength > MaxBodySize {
+		size = fmt.Sprintf("is %d bytes (Content-Length), more than the %d authwatch reads", contentLength, MaxBodySize)
+	}
+	return Fail(reason, "the %s at %s %s (%d MiB): it was cut at the limit", what, url, size, MaxBodySize>>20).
+		With(F("limit_bytes", MaxBodySize))
+}
+
+// MaxRetryAfter bounds how long a Retry-After defers a flow: a target
+// asking for a week must not blind the monitor for a week. A run still
+// refused after it defers again.
+const MaxRetryAfter = time.Hour
 
 // rateLimited builds a rate_limited failure honouring Retry-After.
 func rateLimited(resp *http.Response, now time.Time, what string) *Failure {
 	f := Fail(ReasonRateLimited, "%s answered %d", what, resp.StatusCode)
 	if ra := resp.Header.Get("Retry-After"); ra != "" {
-		if at, ok := parseRetryAfter(ra, now); ok {
+		if at, capped, ok := parseRetryAfter(ra, now); ok {
 			f.RetryAfter = at
-			f.Summary += fmt.Sprintf("; Retry-After: %s (next try allowed at %s)", ra, at.UTC().Format(time.RFC3339))
+			f.Summary += fmt.Sprintf("; Retry-After: %s (next try allowed at %s", ra, at.UTC().Format(time.RFC3339))
+			if capped {
+				f.Summary += fmt.Sprintf(": a longer wait is capped at %s", MaxRetryAfter)
+			}
+			f.Summary += ")"
 		}
 		f.With(F("retry_after", ra))
 	}
 	return f
 }
 
-// parseRetryAfter reads delay-seconds or an HTTP-date (RFC 9110 §10.2.3).
-func parseRetryAfter(v string, now time.Time) (time.Time, bool) {
-	var secs int
-	if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n >= 0 && n < 7*24*3600 {
-		secs = n
-		return now.Add(time.Duration(secs) * time.Second), true
+// parseRetryAfter reads delay-seconds or an HTTP-date (RFC 9110 §10.2.3)
+// into when the next try is allowed, at most MaxRetryAfter from now
+// (capped says the header asked for longer). A date more than a day past
+// is a broken header, not an instruction.
+func parseRetryAfter(v string, now time.Time) (at time.Time, capped, ok bool) {
+	v = strings.TrimSpace(v)
+	limit := now.Add(MaxRetryAfter)
+	if v != "" && strings.Trim(v, "0123456789") == "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n > int64(MaxRetryAfter/time.Second) { // too many digits for int64: longer still
+			return limit, true, true
+		}
+		return now.Add(time.Duration(n) * time.Second), false, true
 	}
-	// A date far from now is a broken header, not an instruction.
-	if t, err := http.ParseTime(v); err == nil && t.After(now.Add(-24*time.Hour)) && t.Before(now.Add(7*24*time.Hour)) {
-		return t, true
+	t, err := http.ParseTime(v)
+	switch {
+	case err != nil || t.Before(now.Add(-24*time.Hour)):
+		return time.Time{}, false, false
+	case t.After(limit):
+		return limit, true, true
 	}
-	return time.Time{}, false
+	return t, false, true
 }

@@ -1,7 +1,6 @@
 package flows
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"net/http/cookiejar"
@@ -55,8 +54,9 @@ func (st *State) Skew() time.Duration { return st.Flow.Skew() }
 func (st *State) StepID() string { return st.step.spec.ID }
 
 // Expand resolves a template. A missing secret yields a credentials_missing
-// Failure; a missing step output an assertion_failed one. Secret values, and
-// every expansion that contains one, are registered for redaction.
+// Failure; a missing step output an assertion_failed one. Secret values,
+// every expansion that contains one, and the value of a secret-bearing
+// field (a literal client_secret too) are registered for redaction.
 func (st *State) Expand(t Template) (string, error) {
 	if t.err != nil {
 		return "", Fail(ReasonConfigInvalid, "%v", t.err)
@@ -75,7 +75,7 @@ func (st *State) Expand(t Template) (string, error) {
 		secret = secret || isSecret
 		b.WriteString(v)
 	}
-	if secret {
+	if secret || t.secretField {
 		st.Secrets.Add(b.String())
 	}
 	return b.String(), nil
@@ -90,8 +90,8 @@ func (st *State) resolve(ref Ref) (value string, secret bool, err error) {
 		return v, st.isSecretOutput(ref.Name, ref.Output), nil
 	}
 	v, err := st.runner.Secrets.Resolve(ref)
-	if errors.Is(err, errSecretMissing) {
-		return "", true, Fail(ReasonCredentialsMissing, "%s: %v", ref, strings.TrimPrefix(err.Error(), errSecretMissing.Error()+": ")).Wrap(err)
+	if msg, ok := secretMessage(err); ok {
+		return "", true, Fail(ReasonCredentialsMissing, "%s: %s", ref, msg).Wrap(err)
 	}
 	if err != nil {
 		return "", true, err

@@ -21,6 +21,9 @@ type Template struct {
 	raw   string
 	parts []templatePart
 	err   error
+	// secretField marks a secret-bearing field (client_secret, password...):
+	// its value is redacted even when written as a literal.
+	secretField bool
 }
 
 type refKind string
@@ -132,6 +135,11 @@ func (t Template) Refs() []Ref {
 }
 
 func (t Template) loadErr() error { return t.err }
+
+// isLiteral reports whether the template is text only, without references.
+func (t Template) isLiteral() bool {
+	return t.err == nil && t.raw != "" && len(t.Refs()) == 0
+}
 
 func parseTemplate(s string) ([]templatePart, error) {
 	var parts []templatePart

@@ -85,7 +85,7 @@ const DefaultMaxConcurrent = 64
 // MaxDeferral bounds a deferral: a Retry-After of a day (or a bogus date)
 // must not blind a monitor for a day. Later runs that are still refused
 // defer again.
-const MaxDeferral = time.Hour
+const MaxDeferral = flows.MaxRetryAfter
 
 // Options configure a Scheduler. The zero value is usable.
 type Options struct {
