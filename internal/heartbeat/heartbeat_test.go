@@ -59,7 +59,7 @@ func TestPingResolvesTheURLAndSendsStatus(t *testing.T) {
 		t.Fatalf("beat: %s %s", outcome, detail)
 	}
 	if len(got.path) != 1 || got.method[0] != http.MethodPost || got.path[0] != "/ping/"+pingSecret || got.body[0] != "3 flows, store writable" {
-		t.Fatalf("received %+v", got)
+		t.Fatalf("received %v %v %v", got.method, got.path, got.body)
 	}
 }
 
