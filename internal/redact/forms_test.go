@@ -1,0 +1,113 @@
+package redact
+
+import (
+	"encoding/base64"
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/authwatch/authwatch/internal/redact/redacttest"
+)
+
+var markerInText = regexp.MustCompile(`\[redacted sha256:[0-9a-f]{12}\]`)
+
+// withoutMarkers splits text at the markers, so that a check for a secret
+// never looks across the text a marker replaced.
+func withoutMarkers(text string) []string {
+	return markerInText.Split(text, -1)
+}
+
+// leaksIn reports every encoding of secret left in the pieces of text
+// between markers.
+func leaksIn(t *testing.T, text, secret string) {
+	t.Helper()
+	for _, piece := range withoutMarkers(text) {
+		for _, l := range redacttest.Leaks(piece, secret) {
+			t.Errorf("%s left in %q", l, text)
+		}
+	}
+}
+
+// TestSecretsEncodings: every encoding a target can echo a secret in is
+// replaced by the secret's own marker, for secrets drawn from the whole
+// printable ASCII set and from non-ASCII text.
+func TestSecretsEncodings(t *testing.T) {
+	secrets := append([]string{"plain-alnum-secret-0123456789", "eleven-byte"}, redacttest.Canaries...)
+	for i, secret := range secrets {
+		var s Secrets
+		s.Add(secret)
+		for _, e := range redacttest.Encodings(secret) {
+			t.Run(fmt.Sprintf("secret %d/%s", i, e.Name), func(t *testing.T) {
+				got := s.String(`{"echo":"` + e.Text + `"}`)
+				leaksIn(t, got, secret)
+				if !strings.Contains(got, Marker(secret)) {
+					t.Errorf("%q: no marker of the secret in %q", e.Name, got)
+				}
+			})
+		}
+		if s.Len() != 1 {
+			t.Errorf("Len() = %d after one secret, want 1 (its forms are not secrets of their own)", s.Len())
+		}
+	}
+}
+
+// TestSecretsInsideBase64Blob: a secret inside a longer base64 blob (a
+// Basic credential, a dumped request) is found at each of its three
+// alignments within a 3-byte group, whatever bytes surround it.
+func TestSecretsInsideBase64Blob(t *testing.T) {
+	secret := redacttest.Canaries[0]
+	var s Secrets
+	s.Add(secret)
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawURLEncoding} {
+		for _, before := range []string{"", "u", "us", "user:", "\xff\xfe\xfd\x00"} {
+			for _, after := range []string{"", "!", "?x", "\x00\x01\x02"} {
+				blob := enc.EncodeToString([]byte(before + secret + after))
+				got := s.String("Basic " + blob)
+				if !strings.Contains(got, Marker(secret)) {
+					t.Errorf("%q + secret + %q: blob %q not redacted: %q", before, after, blob, got)
+				}
+				frag := redacttest.Fragment(enc, secret, len(before)%3)
+				for _, piece := range withoutMarkers(got) {
+					if strings.Contains(piece, frag) {
+						t.Errorf("fragment %q left in %q", frag, got)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestShortSecretBase64Fragments: fragments shorter than minFragmentLen
+// are not registered: they would match ordinary text.
+func TestShortSecretBase64Fragments(t *testing.T) {
+	var s Secrets
+	s.Add("abcd")
+	text := "the quick brown fox: " + base64.StdEncoding.EncodeToString([]byte("xabcdx"))
+	if got := s.String(text); got != text {
+		t.Errorf("a 4-byte secret's fragments changed %q into %q", text, got)
+	}
+}
+
+// FuzzSecretsEncodings: for any secret, any of its encodings embedded in
+// any text, and the secret inside any base64 blob, the redacted text holds
+// no encoding of the secret between its markers.
+func FuzzSecretsEncodings(f *testing.F) {
+	for i, c := range redacttest.Canaries {
+		f.Add(c, "before ", " after", uint8(i*7))
+	}
+	f.Add("abcd", "", "", uint8(0))
+	f.Add("secret-with-\x00-nul", "{\"a\":\"", "\"}", uint8(3))
+	f.Fuzz(func(t *testing.T, secret, before, after string, pick uint8) {
+		if len(secret) < minSecretLen || len(secret) > 512 || len(before)+len(after) > 4096 {
+			return
+		}
+		var s Secrets
+		s.Add(secret)
+		encs := redacttest.Encodings(secret)
+		e := encs[int(pick)%len(encs)]
+		leaksIn(t, s.String(before+e.Text+after), secret)
+		enc := []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding}[pick%4]
+		leaksIn(t, s.String("blob "+enc.EncodeToString([]byte(before+secret+after))+" end"), secret)
+	})
+}

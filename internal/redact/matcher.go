@@ -1,0 +1,79 @@
+package redact
+
+import (
+	"encoding/binary"
+	"slices"
+	"strings"
+)
+
+// matcher finds registered forms in text in one pass, longest first at
+// each position, as strings.Replacer does; unlike it, a form is added in
+// constant time (a run registers secrets between redactions, and rebuilding
+// a Replacer for each cost 5 ms per run at 20 secrets in all their forms),
+// and text without any form is returned without a copy.
+//
+// Every form is at least minSecretLen (4) bytes long. A bit per possible
+// first byte pair rejects most positions with one load; the forms starting
+// with a position's first four bytes are then compared, longest first.
+type matcher struct {
+	pairs *[1 << 16 / 64]uint64
+	heads map[uint32][]string // first four bytes → forms, longest first
+}
+
+func (m *matcher) add(form string) {
+	if m.pairs == nil {
+		m.pairs = new([1 << 16 / 64]uint64)
+		m.heads = map[uint32][]string{}
+	}
+	p := pairKey(form)
+	m.pairs[p/64] |= 1 << (p % 64)
+	k := headKey(form)
+	forms := m.heads[k]
+	at, _ := slices.BinarySearchFunc(forms, len(form), func(f string, n int) int { return n - len(f) })
+	m.heads[k] = slices.Insert(forms, at, form)
+}
+
+func pairKey(s string) uint16 { return binary.LittleEndian.Uint16([]byte(s[:2])) }
+func headKey(s string) uint32 { return binary.LittleEndian.Uint32([]byte(s[:4])) }
+
+// replace returns text with every form replaced by marker(form).
+func (m *matcher) replace(text string, marker func(string) string) string {
+	if m.pairs == nil {
+		return text
+	}
+	var b strings.Builder
+	done := 0 // text[:done] is written to b (or needs no change)
+	for i := 0; i+minSecretLen <= len(text); {
+		p := pairKey(text[i:])
+		if m.pairs[p/64]&(1<<(p%64)) == 0 {
+			i++
+			continue
+		}
+		form := m.longestAt(text[i:])
+		if form == "" {
+			i++
+			continue
+		}
+		if b.Cap() == 0 {
+			b.Grow(len(text) + 32)
+		}
+		b.WriteString(text[done:i])
+		b.WriteString(marker(form))
+		i += len(form)
+		done = i
+	}
+	if done == 0 {
+		return text
+	}
+	b.WriteString(text[done:])
+	return b.String()
+}
+
+func (m *matcher) longestAt(s string) string {
+	for _, form := range m.heads[headKey(s)] {
+		if strings.HasPrefix(s, form) {
+			return form
+		}
+	}
+	return ""
+}
