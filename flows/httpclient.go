@@ -59,12 +59,20 @@ func loadCAFile(path string) (*x509.CertPool, error) {
 type ClientOptions struct {
 	TLS          TLSOptions
 	NoRedirects  bool // return the redirect response itself
-	MaxRedirects int  // 0: DefaultMaxRedirects
+	MaxRedirects int  // most requests in a redirect chain, the first included; 0: DefaultMaxRedirects
 	UseJar       bool // share the flow run's cookie jar
+	// Endpoint, when set, takes client credentials: a redirect from it is
+	// a failure of its own and is never followed.
+	Endpoint *credentialEndpoint
+	// SecretHeaders names the request headers that carry credentials
+	// besides Authorization and Proxy-Authorization (an explicit Cookie,
+	// a header expanded from a secret): none is sent to another origin.
+	SecretHeaders []string
 }
 
 // Client returns an HTTP client for the current step: it records every
-// exchange (each redirect hop included) and bounds redirects.
+// exchange (each redirect hop included), bounds redirects, and never
+// carries credentials to another origin (see redirectGuard).
 func (st *State) Client(o ClientOptions) (*http.Client, error) {
 	base, err := st.runner.transport(o.TLS)
 	if err != nil {
@@ -76,19 +84,11 @@ func (st *State) Client(o ClientOptions) (*http.Client, error) {
 		rec.VerifySkipped = true
 		st.Note("TLS certificate verification is disabled for this step (insecure_skip_verify: true)")
 	}
-	maxHops := o.MaxRedirects
-	if maxHops == 0 {
-		maxHops = DefaultMaxRedirects
+	g := &redirectGuard{st: st, opts: o, max: o.MaxRedirects}
+	if g.max == 0 {
+		g.max = DefaultMaxRedirects
 	}
-	c := &http.Client{Transport: rec, CheckRedirect: func(req *http.Request, via []*http.Request) error {
-		if o.NoRedirects {
-			return http.ErrUseLastResponse
-		}
-		if len(via) > maxHops {
-			return fmt.Errorf("%w after %d hops", errTooManyRedirects, maxHops)
-		}
-		return nil
-	}}
+	c := &http.Client{Transport: rec, CheckRedirect: g.check}
 	if o.UseJar {
 		c.Jar = st.jar
 	}

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/authwatch/authwatch/internal/redact"
 )
 
 // HTTPStep calls a URL and checks the answer. Auth comes from earlier steps
@@ -42,7 +44,7 @@ type BasicAuth struct {
 // RedirectPolicy says whether and how far redirects are followed.
 type RedirectPolicy struct {
 	Follow *bool `yaml:"follow,omitempty" json:"follow,omitempty" jsonschema:"description=Follow redirects (default true)."`
-	Max    int   `yaml:"max,omitempty" json:"max,omitempty" jsonschema:"description=Maximum hops (default 10)."`
+	Max    int   `yaml:"max,omitempty" json:"max,omitempty" jsonschema:"description=Most requests in a redirect chain\\, the first included (default 10)."`
 }
 
 // Extract publishes a value of the answer: a jq path into the JSON body, or
@@ -127,7 +129,9 @@ func (s *HTTPStep) Run(ctx context.Context, st *State) error {
 	if err != nil {
 		return err
 	}
-	client, err := st.Client(s.clientOptions())
+	opts := s.clientOptions()
+	opts.SecretHeaders = cred.headers
+	client, err := st.Client(opts)
 	if err != nil {
 		return err
 	}
@@ -176,8 +180,9 @@ func (s *HTTPStep) clientOptions() ClientOptions {
 // credential is what the request carried to authenticate, for explaining
 // a refusal.
 type credential struct {
-	kind   string // "bearer", "basic", "header" or ""
-	bearer string // the raw bearer token (never shown)
+	kind    string   // "bearer", "basic", "header" or ""
+	bearer  string   // the raw bearer token (never shown)
+	headers []string // headers other than Authorization that carry credentials
 }
 
 func (s *HTTPStep) request(ctx context.Context, st *State) (*http.Request, credential, error) {
@@ -203,6 +208,9 @@ func (s *HTTPStep) request(ctx context.Context, st *State) (*http.Request, crede
 			return nil, cred, err
 		}
 		req.Header.Set(name, v)
+		if s.secretHeader(st, name, t) {
+			cred.headers = append(cred.headers, http.CanonicalHeaderKey(name))
+		}
 	}
 	if req.Header.Get("Authorization") != "" {
 		cred.kind = "header"
@@ -216,7 +224,7 @@ func (s *HTTPStep) request(ctx context.Context, st *State) (*http.Request, crede
 		}
 		st.Secrets.Add(tok)
 		req.Header.Set("Authorization", "Bearer "+tok)
-		cred = credential{kind: "bearer", bearer: tok}
+		cred.kind, cred.bearer = "bearer", tok
 	case a.Basic != nil:
 		user, err := st.Expand(a.Basic.Username)
 		if err != nil {
@@ -231,6 +239,21 @@ func (s *HTTPStep) request(ctx context.Context, st *State) (*http.Request, crede
 		cred.kind = "basic"
 	}
 	return req, cred, nil
+}
+
+// secretHeader: a header carries credentials when it is one by name
+// (Cookie, X-Api-Key, ...) or its value comes from a secret reference or a
+// secret output of an earlier step.
+func (s *HTTPStep) secretHeader(st *State, name string, t Template) bool {
+	if redact.SensitiveHeader(name) {
+		return true
+	}
+	for _, r := range t.Refs() {
+		if r.IsSecret() || st.isSecretOutput(r.Name, r.Output) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *HTTPStep) extract(st *State, ans *answer) error {

@@ -16,6 +16,10 @@ var sensitiveHeaders = map[string]bool{
 	"X-Api-Key": true, "Api-Key": true, "X-Auth-Token": true, "X-Amz-Security-Token": true,
 }
 
+// SensitiveHeader reports whether a header carries credentials whatever
+// its value looks like (Authorization, Cookie, X-Api-Key, ...).
+func SensitiveHeader(name string) bool { return sensitiveHeaders[http.CanonicalHeaderKey(name)] }
+
 // SensitiveKey reports whether a JSON or form field name holds a credential.
 func SensitiveKey(name string) bool {
 	n := strings.ToLower(name)

@@ -111,3 +111,20 @@ func FuzzSecretsEncodings(f *testing.F) {
 		leaksIn(t, s.String("blob "+enc.EncodeToString([]byte(before+secret+after))+" end"), secret)
 	})
 }
+
+func TestSecretsContains(t *testing.T) {
+	var s Secrets
+	if s.Contains("anything") {
+		t.Error("an empty set contains a secret")
+	}
+	secret := redacttest.Canaries[0]
+	s.Add(secret)
+	for _, e := range redacttest.Encodings(secret) {
+		if !s.Contains("x=" + e.Text + "&y") {
+			t.Errorf("Contains misses the %s form", e.Name)
+		}
+	}
+	if s.Contains("Canary&Amp<Sec>") {
+		t.Error("Contains matched a part of the secret")
+	}
+}

@@ -69,6 +69,20 @@ func (m *matcher) replace(text string, marker func(string) string) string {
 	return b.String()
 }
 
+// find returns the position of the first form in text, or -1.
+func (m *matcher) find(text string) int {
+	if m.pairs == nil {
+		return -1
+	}
+	for i := 0; i+minSecretLen <= len(text); i++ {
+		p := pairKey(text[i:])
+		if m.pairs[p/64]&(1<<(p%64)) != 0 && m.longestAt(text[i:]) != "" {
+			return i
+		}
+	}
+	return -1
+}
+
 func (m *matcher) longestAt(s string) string {
 	for _, form := range m.heads[headKey(s)] {
 		if strings.HasPrefix(s, form) {

@@ -74,6 +74,17 @@ func (s *Secrets) Len() int {
 	return len(s.secrets)
 }
 
+// Contains reports whether text holds a registered secret in any of its
+// forms.
+func (s *Secrets) Contains(text string) bool {
+	if s == nil {
+		return false
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.match.find(text) >= 0
+}
+
 // String replaces every registered secret in text by its marker, in one
 // pass (longest first), so a short secret never corrupts another's marker.
 func (s *Secrets) String(text string) string {
