@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/authwatch/authwatch/internal/redact"
 )
 
@@ -82,6 +84,9 @@ func (s *HTTPStep) Validate() error {
 		if s.Auth.Bearer.IsZero() && s.Auth.Basic == nil {
 			errs = append(errs, FieldErrorf("auth", "give bearer or basic (or drop auth for an unauthenticated request)"))
 		}
+	}
+	for name, t := range s.Headers {
+		errs = append(errs, validateHeader(name, t))
 	}
 	if s.Redirects != nil && s.Redirects.Max < 0 {
 		errs = append(errs, FieldErrorf("redirects.max", "must not be negative"))
@@ -207,6 +212,9 @@ func (s *HTTPStep) request(ctx context.Context, st *State) (*http.Request, crede
 		if err != nil {
 			return nil, cred, err
 		}
+		if err := headerValueProblem(st, "header "+name, t, v); err != nil {
+			return nil, cred, err
+		}
 		req.Header.Set(name, v)
 		if s.secretHeader(st, name, t) {
 			cred.headers = append(cred.headers, http.CanonicalHeaderKey(name))
@@ -220,6 +228,9 @@ func (s *HTTPStep) request(ctx context.Context, st *State) (*http.Request, crede
 	case !a.Bearer.IsZero():
 		tok, err := st.Expand(a.Bearer)
 		if err != nil {
+			return nil, cred, err
+		}
+		if err := headerValueProblem(st, "auth.bearer (the Authorization header)", a.Bearer, tok); err != nil {
 			return nil, cred, err
 		}
 		st.Secrets.Add(tok)
@@ -285,6 +296,65 @@ func (e Extract) describe() string {
 		return "header " + e.Header
 	}
 	return "json " + e.JSON
+}
+
+// validateHeader checks what is known at load: the name, and the literal
+// text of the value.
+func validateHeader(name string, t Template) error {
+	path := "headers." + pathKey(name)
+	if !httpguts.ValidHeaderFieldName(name) {
+		return FieldErrorf(path, "not a valid header name (letters, digits and !#$%%&'*+-.^_`|~ only)")
+	}
+	if i := controlCharAt(t.String()); i >= 0 {
+		return FieldErrorf(path, "the value holds a control character (%U at byte %d), which an HTTP header cannot carry", rune(t.String()[i]), i)
+	}
+	return nil
+}
+
+// controlCharAt is the index of the first byte an HTTP header value cannot
+// carry (a control character other than tab), or -1.
+func controlCharAt(v string) int {
+	return strings.IndexFunc(v, func(r rune) bool { return (r < 0x20 && r != '\t') || r == 0x7f })
+}
+
+// headerValueProblem fails a header value HTTP cannot carry before it is
+// sent: from a secret it is the configuration's fault (config_invalid),
+// from an earlier step's output the fault of the answer it came from.
+func headerValueProblem(st *State, what string, t Template, v string) error {
+	i := controlCharAt(v)
+	if i < 0 {
+		return nil
+	}
+	at := fmt.Sprintf("%U at byte %d", rune(v[i]), i)
+	var secrets, outputs []string
+	for _, r := range t.Refs() {
+		if r.IsSecret() {
+			secrets = append(secrets, r.String())
+		} else {
+			outputs = append(outputs, r.String())
+		}
+	}
+	switch {
+	case len(secrets) > 0:
+		return Fail(ReasonConfigInvalid, "%s: the value of %s holds a control character (%s), which an HTTP header cannot carry; fix the secret (a trailing newline in a file?)",
+			what, strings.Join(secrets, ", "), at)
+	case len(outputs) > 0:
+		ref := t.Refs()[0]
+		return Fail(outputReason(st, ref.Name), "%s: %s holds a control character (%s), which an HTTP header cannot carry: step %q got a malformed value from its target",
+			what, strings.Join(outputs, ", "), at, ref.Name)
+	}
+	return Fail(ReasonConfigInvalid, "%s: the value holds a control character (%s), which an HTTP header cannot carry", what, at)
+}
+
+// outputReason blames the layer an output came from: an API's answer
+// (http steps) or the IdP's (token and login steps).
+func outputReason(st *State, stepID string) Reason {
+	for _, spec := range st.Flow.Steps {
+		if spec.ID == stepID && spec.Kind == "http" {
+			return ReasonAssertionFailed
+		}
+	}
+	return ReasonIdPError
 }
 
 func validateTemplateURL(path string, t Template) error {
