@@ -2,6 +2,7 @@ package redact
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
@@ -126,5 +127,27 @@ func TestSecretsContains(t *testing.T) {
 	}
 	if s.Contains("Canary&Amp<Sec>") {
 		t.Error("Contains matched a part of the secret")
+	}
+}
+
+// TestBodyJSONOfEncodedSecret: a JSON body whose strings hold a secret in
+// another encoding (HTML-escaped, base64, url-encoded) is redacted before
+// it is re-encoded: Go's encoder would turn &amp; into \u0026amp;, a form
+// of no encoding.
+func TestBodyJSONOfEncodedSecret(t *testing.T) {
+	secret := redacttest.Canaries[0]
+	var s Secrets
+	s.Add(secret)
+	for _, e := range redacttest.Encodings(secret) {
+		body, _ := json.Marshal(map[string]any{"detail": "got " + e.Text, "list": []any{e.Text}})
+		got := s.Body("application/json", body)
+		leaksIn(t, got, secret)
+		var decoded map[string]any
+		if err := json.Unmarshal([]byte(got), &decoded); err != nil {
+			t.Fatalf("%s: %v", e.Name, err)
+		}
+		for _, v := range []string{decoded["detail"].(string), decoded["list"].([]any)[0].(string)} {
+			leaksIn(t, v, secret)
+		}
 	}
 }
