@@ -28,12 +28,31 @@ const minFragmentLen = 6
 // base64-encoded.
 // Duplicates are left to the caller.
 func forms(v string) []string {
+	if plain(v) {
+		// Every text encoding leaves it as it is (most tokens and keys).
+		return append([]string{v}, base64Forms(v)...)
+	}
+	return allForms(v)
+}
+
+func allForms(v string) []string {
 	out := []string{url.QueryEscape(v), url.PathEscape(v), uriComponent(v)}
 	for _, j := range append([]string{v}, jsonForms(v)...) {
 		out = append(out, j, html.EscapeString(j), template.HTMLEscapeString(j), htmlTemplateText(j), pythonHTML(j))
 	}
 	out = append(out, template.JSEscapeString(v))
 	return append(out, base64Forms(v)...)
+}
+
+// plain: only characters no text encoding changes (url, JSON, HTML, JS).
+func plain(v string) bool {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~') {
+			return false
+		}
+	}
+	return true
 }
 
 // jsonForms are v inside a JSON string, without the quotes: Go's
@@ -93,29 +112,32 @@ var uriComponentReplacer = strings.NewReplacer("+", "%20", "%21", "!", "%27", "'
 // padded and raw), and the fragments that stay the same wherever v sits
 // inside a longer encoded blob: v starts at one of three offsets within a
 // 3-byte group, and for each only the characters that depend on v's bytes
-// alone are fixed.
+// alone are fixed. The url alphabet differs from std in two characters.
 func base64Forms(v string) []string {
-	var out []string
-	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding} {
-		whole := enc.EncodeToString([]byte(v))
-		out = append(out, whole, strings.TrimRight(whole, "="))
-		raw := enc.WithPadding(base64.NoPadding)
-		for offset := range 3 {
-			if f := base64Fragment(raw, v, offset); len(f) >= minFragmentLen {
-				out = append(out, f)
-			}
+	whole := base64.StdEncoding.EncodeToString([]byte(v))
+	out := []string{whole, strings.TrimRight(whole, "=")}
+	for offset := range 3 {
+		if f := base64Fragment(v, offset); len(f) >= minFragmentLen {
+			out = append(out, f)
+		}
+	}
+	for _, f := range out[:len(out):len(out)] {
+		if strings.ContainsAny(f, "+/") {
+			out = append(out, toURLAlphabet.Replace(f))
 		}
 	}
 	return out
 }
+
+var toURLAlphabet = strings.NewReplacer("+", "-", "/", "_")
 
 // base64Fragment encodes v behind offset unknown bytes and keeps the
 // characters that unknown neighbours cannot change: the first group loses
 // the characters that mix in the bytes before v (2 for one byte, 3 for
 // two), and an unfinished last group its last character (it mixes in the
 // byte after v).
-func base64Fragment(enc *base64.Encoding, v string, offset int) string {
-	s := enc.EncodeToString(append(make([]byte, offset), v...))
+func base64Fragment(v string, offset int) string {
+	s := base64.RawStdEncoding.EncodeToString(append(make([]byte, offset, offset+len(v)), v...))
 	lead := []int{0, 2, 3}[offset]
 	trail := 0
 	if (offset+len(v))%3 != 0 {

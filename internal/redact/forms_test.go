@@ -151,3 +151,33 @@ func TestBodyJSONOfEncodedSecret(t *testing.T) {
 		}
 	}
 }
+
+// TestPlainFormsFastPath: for values of letters, digits and -_.~ the
+// short path gives the same set of forms as computing every encoding.
+func TestPlainFormsFastPath(t *testing.T) {
+	for _, v := range []string{"abcd", "tok-01_AZ.az~09", "eyJhbGciOiJSUzI1NiJ9", "a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q.r.s.t.u.v.w.x"} {
+		if !plain(v) {
+			t.Fatalf("%q is plain", v)
+		}
+		fast, full := map[string]bool{}, map[string]bool{}
+		for _, f := range forms(v) {
+			fast[f] = true
+		}
+		for _, f := range allForms(v) {
+			full[f] = true
+		}
+		if len(fast) != len(full) {
+			t.Errorf("%q: %d forms on the short path, %d computed", v, len(fast), len(full))
+		}
+		for f := range full {
+			if !fast[f] {
+				t.Errorf("%q: the short path misses %q", v, f)
+			}
+		}
+	}
+	for _, v := range []string{"a b", "a+b", "a/b", "a&b", "ü", "a\\b", "a'b", "a=b"} {
+		if plain(v) {
+			t.Errorf("%q is not plain", v)
+		}
+	}
+}

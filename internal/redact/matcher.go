@@ -12,40 +12,47 @@ import (
 // a Replacer for each cost 5 ms per run at 20 secrets in all their forms),
 // and text without any form is returned without a copy.
 //
-// Every form is at least minSecretLen (4) bytes long. A bit per possible
-// first byte pair rejects most positions with one load; the forms starting
-// with a position's first four bytes are then compared, longest first.
+// Every form is at least minSecretLen (4) bytes long. A bit per hash of
+// the first four bytes rejects almost every position with one load; the
+// forms starting with a position's first four bytes are then compared,
+// longest first.
 type matcher struct {
-	pairs *[1 << 16 / 64]uint64
-	heads map[uint32][]string // first four bytes → forms, longest first
+	seen  *[1 << 16 / 64]uint64 // bit headHash(form) of every form
+	heads map[uint32][]string   // first four bytes → forms, longest first
 }
 
 func (m *matcher) add(form string) {
-	if m.pairs == nil {
-		m.pairs = new([1 << 16 / 64]uint64)
-		m.heads = map[uint32][]string{}
+	if m.seen == nil {
+		m.seen = new([1 << 16 / 64]uint64)
+		m.heads = make(map[uint32][]string, 64)
 	}
-	p := pairKey(form)
-	m.pairs[p/64] |= 1 << (p % 64)
 	k := headKey(form)
+	h := headHash(k)
+	m.seen[h/64] |= 1 << (h % 64)
 	forms := m.heads[k]
 	at, _ := slices.BinarySearchFunc(forms, len(form), func(f string, n int) int { return n - len(f) })
 	m.heads[k] = slices.Insert(forms, at, form)
 }
 
-func pairKey(s string) uint16 { return binary.LittleEndian.Uint16([]byte(s[:2])) }
 func headKey(s string) uint32 { return binary.LittleEndian.Uint32([]byte(s[:4])) }
+
+// headHash spreads a head over 16 bits (Fibonacci hashing).
+func headHash(k uint32) uint32 { return (k * 2654435761) >> 16 }
+
+func (m *matcher) maybeAt(s string) bool {
+	h := headHash(headKey(s))
+	return m.seen[h/64]&(1<<(h%64)) != 0
+}
 
 // replace returns text with every form replaced by marker(form).
 func (m *matcher) replace(text string, marker func(string) string) string {
-	if m.pairs == nil {
+	if m.seen == nil {
 		return text
 	}
 	var b strings.Builder
 	done := 0 // text[:done] is written to b (or needs no change)
 	for i := 0; i+minSecretLen <= len(text); {
-		p := pairKey(text[i:])
-		if m.pairs[p/64]&(1<<(p%64)) == 0 {
+		if !m.maybeAt(text[i:]) {
 			i++
 			continue
 		}
@@ -71,12 +78,11 @@ func (m *matcher) replace(text string, marker func(string) string) string {
 
 // find returns the position of the first form in text, or -1.
 func (m *matcher) find(text string) int {
-	if m.pairs == nil {
+	if m.seen == nil {
 		return -1
 	}
 	for i := 0; i+minSecretLen <= len(text); i++ {
-		p := pairKey(text[i:])
-		if m.pairs[p/64]&(1<<(p%64)) != 0 && m.longestAt(text[i:]) != "" {
+		if m.maybeAt(text[i:]) && m.longestAt(text[i:]) != "" {
 			return i
 		}
 	}

@@ -49,7 +49,7 @@ func (s *Secrets) Add(values ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.markers == nil {
-		s.markers = map[string]string{}
+		s.markers = make(map[string]string, 64)
 	}
 	for _, v := range values {
 		if len(v) < minSecretLen || slices.Contains(s.secrets, v) {
