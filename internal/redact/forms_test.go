@@ -181,3 +181,19 @@ func TestPlainFormsFastPath(t *testing.T) {
 		}
 	}
 }
+
+func TestSecretsLongest(t *testing.T) {
+	var s Secrets
+	if s.Longest() != 0 {
+		t.Errorf("Longest of nothing = %d", s.Longest())
+	}
+	secret := redacttest.Canaries[1]
+	s.Add(secret)
+	want := 0
+	for _, e := range redacttest.Encodings(secret) {
+		want = max(want, len(e.Text))
+	}
+	if got := s.Longest(); got < want {
+		t.Errorf("Longest = %d, shorter than the %d-byte longest encoding", got, want)
+	}
+}

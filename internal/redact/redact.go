@@ -74,6 +74,19 @@ func (s *Secrets) Len() int {
 	return len(s.secrets)
 }
 
+// Longest is the length of the longest form of any registered secret: a
+// text cut at some limit must drop that many bytes before its end, or a
+// form cut there escapes the redaction.
+func (s *Secrets) Longest() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	n := 0
+	for form := range s.markers {
+		n = max(n, len(form))
+	}
+	return n
+}
+
 // Contains reports whether text holds a registered secret in any of its
 // forms.
 func (s *Secrets) Contains(text string) bool {
