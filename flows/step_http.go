@@ -207,13 +207,24 @@ func (s *HTTPStep) request(ctx context.Context, st *State) (*http.Request, crede
 	if body == "" {
 		req.Body, req.GetBody, req.ContentLength = http.NoBody, nil, 0
 	}
+	if err := s.setHeaders(st, req, &cred); err != nil {
+		return nil, cred, err
+	}
+	if err := s.setAuth(st, req, &cred); err != nil {
+		return nil, cred, err
+	}
+	return req, cred, nil
+}
+
+// setHeaders sets the step's headers and notes which carry credentials.
+func (s *HTTPStep) setHeaders(st *State, req *http.Request, cred *credential) error {
 	for name, t := range s.Headers {
 		v, err := st.Expand(t)
 		if err != nil {
-			return nil, cred, err
+			return err
 		}
 		if err := headerValueProblem(st, "header "+name, t, v); err != nil {
-			return nil, cred, err
+			return err
 		}
 		req.Header.Set(name, v)
 		if s.secretHeader(st, name, t) {
@@ -223,15 +234,20 @@ func (s *HTTPStep) request(ctx context.Context, st *State) (*http.Request, crede
 	if req.Header.Get("Authorization") != "" {
 		cred.kind = "header"
 	}
+	return nil
+}
+
+// setAuth sets Authorization from auth: bearer or basic.
+func (s *HTTPStep) setAuth(st *State, req *http.Request, cred *credential) error {
 	a := s.auth()
 	switch {
 	case !a.Bearer.IsZero():
 		tok, err := st.Expand(a.Bearer)
 		if err != nil {
-			return nil, cred, err
+			return err
 		}
 		if err := headerValueProblem(st, "auth.bearer (the Authorization header)", a.Bearer, tok); err != nil {
-			return nil, cred, err
+			return err
 		}
 		st.Secrets.Add(tok)
 		req.Header.Set("Authorization", "Bearer "+tok)
@@ -239,17 +255,17 @@ func (s *HTTPStep) request(ctx context.Context, st *State) (*http.Request, crede
 	case a.Basic != nil:
 		user, err := st.Expand(a.Basic.Username)
 		if err != nil {
-			return nil, cred, err
+			return err
 		}
 		pass, err := st.Expand(a.Basic.Password)
 		if err != nil {
-			return nil, cred, err
+			return err
 		}
 		st.Secrets.Add(pass, base64.StdEncoding.EncodeToString([]byte(user+":"+pass)))
 		req.SetBasicAuth(user, pass)
 		cred.kind = "basic"
 	}
-	return req, cred, nil
+	return nil
 }
 
 // secretHeader: a header carries credentials when it is one by name
