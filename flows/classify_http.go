@@ -70,16 +70,24 @@ func isNegativeCheck(expected []int) bool {
 	return true
 }
 
-// redirectDroppedCredentials: the first hop carried credentials, a redirect
-// crossed host or scheme, and the final request carried none. Go drops
-// Authorization on a redirect to another host (not on http→https of the
-// same host), so the final request's headers are the evidence, not the hop.
+// redirectDroppedCredentials: the first request carried credentials
+// (Authorization, or a header the step marked as one), a redirect left its
+// origin (scheme, host or port), and the final request carried none of
+// them. Go drops Authorization on a host change and authwatch drops every
+// credential on any origin change (see redirectGuard), so the final
+// request's headers are the evidence, not the hop.
 func redirectDroppedCredentials(a *answer, hops []*exchange.Exchange) *Failure {
-	if len(hops) < 2 || a.cred.kind == "" {
+	if len(hops) < 2 {
 		return nil
 	}
 	first, last := hops[0], hops[len(hops)-1]
-	if first.RequestHeader.Get("Authorization") == "" || last.RequestHeader.Get("Authorization") != "" {
+	var dropped []string
+	for _, name := range a.cred.names() {
+		if first.RequestHeader.Get(name) != "" && last.RequestHeader.Get(name) == "" {
+			dropped = append(dropped, name)
+		}
+	}
+	if len(dropped) == 0 {
 		return nil
 	}
 	if a.resp.StatusCode != 401 && a.resp.StatusCode != 403 && !looksLikeLogin(last.URL) {
@@ -87,20 +95,35 @@ func redirectDroppedCredentials(a *answer, hops []*exchange.Exchange) *Failure {
 	}
 	for i := 1; i < len(hops); i++ {
 		prev, cur := hops[i-1].URL, hops[i].URL
-		if prev.Hostname() != cur.Hostname() || prev.Scheme != cur.Scheme {
-			return Fail(ReasonRedirectDroppedCredentials, "a redirect from %s to %s crossed %s, so the final request carried no Authorization and got %d",
-				hopText(prev), hopText(cur), crossing(prev, cur), a.resp.StatusCode).
-				With(F("redirect_from", prev.Redacted()), F("redirect_to", cur.Redacted()), F("hops", len(hops)))
+		if !sameOrigin(first.URL, cur) {
+			return Fail(ReasonRedirectDroppedCredentials, "a redirect from %s to %s crossed %s, so the final request carried no %s and got %d",
+				hopText(prev), hopText(cur), crossing(prev, cur), strings.Join(dropped, ", "), a.resp.StatusCode).
+				With(F("redirect_from", prev.Redacted()), F("redirect_to", cur.Redacted()), F("hops", len(hops)),
+					F("not_sent", strings.Join(dropped, ", ")))
 		}
 	}
 	return nil
 }
 
-func crossing(a, b *url.URL) string {
-	if a.Hostname() != b.Hostname() {
-		return "to another host"
+// names are the request headers that carried the credential.
+func (c credential) names() []string {
+	var out []string
+	if c.kind != "" {
+		out = append(out, "Authorization")
 	}
-	return "from " + a.Scheme + " to " + b.Scheme
+	for _, h := range c.headers {
+		if h != "Authorization" {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+func crossing(a, b *url.URL) string {
+	if c := originChange(a, b); c != "another host" && c != "another port" {
+		return c
+	}
+	return "to " + originChange(a, b)
 }
 
 func hopText(u *url.URL) string { return u.Scheme + "://" + u.Host + u.Path }

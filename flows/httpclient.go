@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/textproto"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/authwatch/authwatch/internal/exchange"
@@ -59,12 +61,20 @@ func loadCAFile(path string) (*x509.CertPool, error) {
 type ClientOptions struct {
 	TLS          TLSOptions
 	NoRedirects  bool // return the redirect response itself
-	MaxRedirects int  // 0: DefaultMaxRedirects
+	MaxRedirects int  // most requests in a redirect chain, the first included; 0: DefaultMaxRedirects
 	UseJar       bool // share the flow run's cookie jar
+	// Endpoint, when set, takes client credentials: a redirect from it is
+	// a failure of its own and is never followed.
+	Endpoint *credentialEndpoint
+	// SecretHeaders names the request headers that carry credentials
+	// besides Authorization and Proxy-Authorization (an explicit Cookie,
+	// a header expanded from a secret): none is sent to another origin.
+	SecretHeaders []string
 }
 
 // Client returns an HTTP client for the current step: it records every
-// exchange (each redirect hop included) and bounds redirects.
+// exchange (each redirect hop included), bounds redirects, and never
+// carries credentials to another origin (see redirectGuard).
 func (st *State) Client(o ClientOptions) (*http.Client, error) {
 	base, err := st.runner.transport(o.TLS)
 	if err != nil {
@@ -76,19 +86,11 @@ func (st *State) Client(o ClientOptions) (*http.Client, error) {
 		rec.VerifySkipped = true
 		st.Note("TLS certificate verification is disabled for this step (insecure_skip_verify: true)")
 	}
-	maxHops := o.MaxRedirects
-	if maxHops == 0 {
-		maxHops = DefaultMaxRedirects
+	g := &redirectGuard{st: st, opts: o, max: o.MaxRedirects}
+	if g.max == 0 {
+		g.max = DefaultMaxRedirects
 	}
-	c := &http.Client{Transport: rec, CheckRedirect: func(req *http.Request, via []*http.Request) error {
-		if o.NoRedirects {
-			return http.ErrUseLastResponse
-		}
-		if len(via) > maxHops {
-			return fmt.Errorf("%w after %d hops", errTooManyRedirects, maxHops)
-		}
-		return nil
-	}}
+	c := &http.Client{Transport: malformedAnswers{st: st, next: rec}, CheckRedirect: g.check}
 	if o.UseJar {
 		c.Jar = st.jar
 	}
@@ -96,6 +98,43 @@ func (st *State) Client(o ClientOptions) (*http.Client, error) {
 }
 
 var errTooManyRedirects = errors.New("too many redirects")
+
+// malformedAnswers makes an answer Go cannot parse (a header line without a
+// colon or with a control character, a bad status line, a TLS server
+// spoken to in plain HTTP) the target's failure, not authwatch's.
+type malformedAnswers struct {
+	st   *State
+	next http.RoundTripper
+}
+
+func (m malformedAnswers) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := m.next.RoundTrip(req)
+	if err == nil || !isMalformedAnswer(err) {
+		return resp, err
+	}
+	reason, who := ReasonIdPError, "the IdP"
+	switch m.st.step.spec.Kind {
+	case "http", "preflight", "form_login":
+		reason, who = ReasonServerError, "the server"
+	}
+	return nil, Fail(reason, "%s %s got a malformed HTTP answer from %s (%s): Go cannot read it; %s, a proxy in front of it, or a non-HTTP service on that port sent it",
+		req.Method, redactURL(req.URL.String()), req.URL.Host, truncate(malformedDetail(err), 200), who).Wrap(err)
+}
+
+func isMalformedAnswer(err error) bool {
+	var pe textproto.ProtocolError
+	return errors.As(err, &pe) || strings.Contains(err.Error(), "malformed HTTP ")
+}
+
+// malformedDetail is Go's description without its "transport connection
+// broken" prefix.
+func malformedDetail(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, "malformed"); i >= 0 {
+		return msg[i:]
+	}
+	return msg
+}
 
 // transport returns the shared transport for a TLS configuration, so that
 // connections are pooled across runs of all flows.

@@ -22,6 +22,7 @@ import (
 	"github.com/authwatch/authwatch/flows"
 	"github.com/authwatch/authwatch/internal/demo"
 	"github.com/authwatch/authwatch/internal/demo/idp"
+	"github.com/authwatch/authwatch/internal/redact/redacttest"
 )
 
 // basicForms are the encodings of a client's credentials on the wire: the
@@ -288,5 +289,77 @@ steps:
 			}
 			itAssertNoSecrets(t, []string{jwt}, res)
 		})
+	}
+}
+
+// TestCanaryEveryEncoding: canaries drawn from the whole printable ASCII
+// set (`&<>"'\` %+/=` included) and from non-ASCII text travel as client
+// secrets (Basic and form), a password, a bearer token, an API key header
+// and a form body to targets that echo every credential they received in
+// every encoding (JSON Go-style and plain, HTML, text, url, base64 whole
+// and inside a blob) in their bodies and headers. No encoding of any
+// canary appears in any rendering of the results or in the log.
+func TestCanaryEveryEncoding(t *testing.T) {
+	t.Parallel()
+	secrets := map[string]string{
+		"CLIENT_SECRET": redacttest.Canaries[0],
+		"PASSWORD":      redacttest.Canaries[1],
+		"BEARER":        redacttest.Canaries[2],
+		"API_KEY":       "Ünïcødé-秘密-api-key-<&>\"'",
+	}
+	var all []string
+	for _, v := range secrets {
+		all = append(all, v)
+	}
+	echo := httptest.NewServer(redacttest.Echo{})
+	t.Cleanup(echo.Close)
+	var logs bytes.Buffer
+	r := itLoggingRunner(itLookupFrom(secrets, nil), &logs)
+	token := func(path, auth, extra string) string {
+		return `
+  - id: token
+    kind: ` + map[bool]string{true: "password", false: "client_credentials"}[extra != ""] + `
+    token_url: "` + echo.URL + path + `"
+    client_id: canary-client
+    client_secret: ${env:CLIENT_SECRET}
+    client_auth: ` + auth + extra
+	}
+	call := func(path, auth string) string {
+		return `
+  - id: call
+    kind: http
+    method: POST
+    url: "` + echo.URL + path + `?key=${env:API_KEY}"
+    auth: ` + auth + `
+    headers: {X-Api-Key: "${env:API_KEY}", Content-Type: application/x-www-form-urlencoded}
+    body: "password=${env:PASSWORD}&secret=${env:CLIENT_SECRET}"`
+	}
+	password := "\n    username: synthetic\n    password: ${env:PASSWORD}"
+	flowsYAML := map[string]string{
+		"token-basic-json":       token("/token", "client_secret_basic", ""),
+		"token-post-json-plain":  token("/token.json-plain", "client_secret_post", ""),
+		"password-html":          token("/token.html", "client_secret_post", password),
+		"password-basic-txt":     token("/token.txt", "client_secret_basic", password),
+		"api-bearer-json":        call("/api", `{bearer: "${env:BEARER}"}`),
+		"api-bearer-html":        call("/api.html", `{bearer: "${env:BEARER}"}`),
+		"api-basic-txt":          call("/api.txt", `{basic: {username: canary-user, password: "${env:PASSWORD}"}}`),
+		"api-basic-json-plain":   call("/api.json-plain", `{basic: {username: canary-user, password: "${env:CLIENT_SECRET}"}}`),
+		"api-bearer-json-status": call("/api", `{bearer: "${env:BEARER}", audience: api://canary}`),
+	}
+	var results []*flows.Result
+	for name, steps := range flowsYAML {
+		res := itRunYAML(t, r, "name: "+name+"\nevery: 1m\nsteps:"+steps+"\n")
+		if res.OK {
+			t.Errorf("%s passed; the echo refuses everything, so the evidence is not exercised:\n%s", name, itDescribe(res))
+		}
+		results = append(results, res)
+	}
+	for where, text := range itRenderings(t, results...) {
+		for _, l := range redacttest.Leaks(text, all...) {
+			t.Errorf("%s: %s", where, l)
+		}
+	}
+	for _, l := range redacttest.Leaks(logs.String(), all...) {
+		t.Errorf("the Runner's log: %s", l)
 	}
 }

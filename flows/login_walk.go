@@ -40,6 +40,7 @@ type pageAction struct {
 	button *loginpage.Button
 	link   string // follow this URL instead of submitting a form
 	what   string // for messages: "the password", "the one-time code", ...
+	secret bool   // fill holds a credential (password, one-time code, user code)
 }
 
 // walkPolicy is the per-step configuration of decide.
@@ -176,7 +177,7 @@ func (pol walkPolicy) formAction(page *loginpage.Page, form *loginpage.Form, use
 			return nil, Fail(ReasonLoginFormChanged, "%s has no field named %q (form.username_field): %s", pageName(page), lf.UsernameField, form.Describe())
 		}
 		act.fill[pass.Name] = user.password
-		act.what = "the password"
+		act.what, act.secret = "the password", true
 		prog.password++
 	case otp != nil && (code == nil || user.userCode == "" || prog.userCode > 0):
 		if prog.otp > 0 {
@@ -191,7 +192,7 @@ func (pol walkPolicy) formAction(page *loginpage.Page, form *loginpage.Form, use
 			return nil, Fail(ReasonConfigInvalid, "totp_secret: %v", err)
 		}
 		act.fill[otp.Name] = v
-		act.what = "the one-time code"
+		act.what, act.secret = "the one-time code", true
 		prog.otp++
 	case code != nil && user.userCode != "":
 		if prog.password > 0 || prog.consent > 0 {
@@ -207,7 +208,7 @@ func (pol walkPolicy) formAction(page *loginpage.Page, form *loginpage.Form, use
 			return nil, Fail(ReasonIdPError, "the IdP did not accept the device user code on %s%s", pageName(page), saying(page))
 		}
 		act.fill[code.Name] = user.userCode
-		act.what = "the device user code"
+		act.what, act.secret = "the device user code", true
 		prog.userCode++
 	case name != nil && !(name.Type == "hidden"):
 		if prog.username > 0 {
@@ -431,6 +432,8 @@ type httpWalk struct {
 	stopAt *url.URL // the redirect_uri; nil: walk until idle (device flow)
 	totp   func() (string, error)
 	prog   walkProgress
+
+	secretBody bool // the current request's body holds a credential
 }
 
 // run walks from start. It returns the redirect_uri as requested (with the
@@ -462,7 +465,7 @@ func (w *httpWalk) run(ctx context.Context, start string) (*url.URL, error) {
 			if w.stopAt != nil && sameEndpoint(loc, w.stopAt) {
 				return loc, nil
 			}
-			req, err = redirectRequest(ctx, req, resp.StatusCode, loc)
+			req, err = w.redirectRequest(ctx, req, resp.StatusCode, loc)
 			if err != nil {
 				return nil, err
 			}
@@ -517,6 +520,7 @@ func formPostCallback(page *loginpage.Page, stopAt *url.URL) *url.URL {
 // request builds the submission of an action, as a browser would send it.
 func (w *httpWalk) request(ctx context.Context, page *loginpage.Page, act *pageAction) (*http.Request, error) {
 	if act.link != "" {
+		w.secretBody = false
 		return http.NewRequestWithContext(ctx, http.MethodGet, act.link, nil)
 	}
 	values := act.form.Values(act.button)
@@ -543,6 +547,7 @@ func (w *httpWalk) request(ctx context.Context, page *loginpage.Page, act *pageA
 			pageName(page), truncate(target.Scheme+":", 20))
 	}
 	var req *http.Request
+	w.secretBody = method == http.MethodPost && act.secret
 	if method == http.MethodPost {
 		req, err = http.NewRequestWithContext(ctx, http.MethodPost, target.String(), strings.NewReader(values.Encode()))
 		if err == nil {
@@ -572,9 +577,13 @@ func isRedirect(status int) bool {
 }
 
 // redirectRequest follows a redirect as a browser does: 307/308 repeat the
-// method and body, the others become a GET.
-func redirectRequest(ctx context.Context, prev *http.Request, status int, loc *url.URL) (*http.Request, error) {
+// method and body, the others become a GET. Unlike a browser, it never
+// repeats a body holding a credential at another origin.
+func (w *httpWalk) redirectRequest(ctx context.Context, prev *http.Request, status int, loc *url.URL) (*http.Request, error) {
 	if (status == http.StatusTemporaryRedirect || status == http.StatusPermanentRedirect) && prev.GetBody != nil {
+		if w.secretBody && !sameOrigin(prev.URL, loc) {
+			return nil, secretBodyRedirect(prev.Method, prev.URL, status, loc)
+		}
 		body, err := prev.GetBody()
 		if err != nil {
 			return nil, err
@@ -586,6 +595,7 @@ func redirectRequest(ctx context.Context, prev *http.Request, status int, loc *u
 		req.Header = prev.Header.Clone()
 		return req, nil
 	}
+	w.secretBody = false
 	return http.NewRequestWithContext(ctx, http.MethodGet, loc.String(), nil)
 }
 

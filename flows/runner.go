@@ -154,6 +154,7 @@ func hasWarning(fs []Finding) bool {
 func (st *State) redactFailure(f *Failure) {
 	f.Summary = st.Secrets.String(f.Summary)
 	f.Next = st.Secrets.String(f.Next)
+	f.Err = redactError(f.Err, st.Secrets)
 	for i := range f.Evidence.Facts {
 		f.Evidence.Facts[i].Value = st.Secrets.String(f.Evidence.Facts[i].Value)
 	}

@@ -151,7 +151,7 @@ func (s *DeviceCodeStep) authorize(ctx context.Context, st *State) (*deviceAuth,
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
-	client, err := st.Client(ClientOptions{TLS: s.TLSOptions, NoRedirects: true})
+	client, err := st.Client(ClientOptions{TLS: s.TLSOptions, Endpoint: deviceAuthorizationEndpoint})
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,10 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/authwatch/authwatch/internal/redact"
 )
 
 // HTTPStep calls a URL and checks the answer. Auth comes from earlier steps
@@ -42,7 +46,7 @@ type BasicAuth struct {
 // RedirectPolicy says whether and how far redirects are followed.
 type RedirectPolicy struct {
 	Follow *bool `yaml:"follow,omitempty" json:"follow,omitempty" jsonschema:"description=Follow redirects (default true)."`
-	Max    int   `yaml:"max,omitempty" json:"max,omitempty" jsonschema:"description=Maximum hops (default 10)."`
+	Max    int   `yaml:"max,omitempty" json:"max,omitempty" jsonschema:"description=Most requests in a redirect chain\\, the first included (default 10)."`
 }
 
 // Extract publishes a value of the answer: a jq path into the JSON body, or
@@ -80,6 +84,9 @@ func (s *HTTPStep) Validate() error {
 		if s.Auth.Bearer.IsZero() && s.Auth.Basic == nil {
 			errs = append(errs, FieldErrorf("auth", "give bearer or basic (or drop auth for an unauthenticated request)"))
 		}
+	}
+	for name, t := range s.Headers {
+		errs = append(errs, validateHeader(name, t))
 	}
 	if s.Redirects != nil && s.Redirects.Max < 0 {
 		errs = append(errs, FieldErrorf("redirects.max", "must not be negative"))
@@ -127,7 +134,9 @@ func (s *HTTPStep) Run(ctx context.Context, st *State) error {
 	if err != nil {
 		return err
 	}
-	client, err := st.Client(s.clientOptions())
+	opts := s.clientOptions()
+	opts.SecretHeaders = cred.headers
+	client, err := st.Client(opts)
 	if err != nil {
 		return err
 	}
@@ -176,8 +185,9 @@ func (s *HTTPStep) clientOptions() ClientOptions {
 // credential is what the request carried to authenticate, for explaining
 // a refusal.
 type credential struct {
-	kind   string // "bearer", "basic", "header" or ""
-	bearer string // the raw bearer token (never shown)
+	kind    string   // "bearer", "basic", "header" or ""
+	bearer  string   // the raw bearer token (never shown)
+	headers []string // headers other than Authorization that carry credentials
 }
 
 func (s *HTTPStep) request(ctx context.Context, st *State) (*http.Request, credential, error) {
@@ -197,40 +207,80 @@ func (s *HTTPStep) request(ctx context.Context, st *State) (*http.Request, crede
 	if body == "" {
 		req.Body, req.GetBody, req.ContentLength = http.NoBody, nil, 0
 	}
+	if err := s.setHeaders(st, req, &cred); err != nil {
+		return nil, cred, err
+	}
+	if err := s.setAuth(st, req, &cred); err != nil {
+		return nil, cred, err
+	}
+	return req, cred, nil
+}
+
+// setHeaders sets the step's headers and notes which carry credentials.
+func (s *HTTPStep) setHeaders(st *State, req *http.Request, cred *credential) error {
 	for name, t := range s.Headers {
 		v, err := st.Expand(t)
 		if err != nil {
-			return nil, cred, err
+			return err
+		}
+		if err := headerValueProblem(st, "header "+name, t, v); err != nil {
+			return err
 		}
 		req.Header.Set(name, v)
+		if s.secretHeader(st, name, t) {
+			cred.headers = append(cred.headers, http.CanonicalHeaderKey(name))
+		}
 	}
 	if req.Header.Get("Authorization") != "" {
 		cred.kind = "header"
 	}
+	return nil
+}
+
+// setAuth sets Authorization from auth: bearer or basic.
+func (s *HTTPStep) setAuth(st *State, req *http.Request, cred *credential) error {
 	a := s.auth()
 	switch {
 	case !a.Bearer.IsZero():
 		tok, err := st.Expand(a.Bearer)
 		if err != nil {
-			return nil, cred, err
+			return err
+		}
+		if err := headerValueProblem(st, "auth.bearer (the Authorization header)", a.Bearer, tok); err != nil {
+			return err
 		}
 		st.Secrets.Add(tok)
 		req.Header.Set("Authorization", "Bearer "+tok)
-		cred = credential{kind: "bearer", bearer: tok}
+		cred.kind, cred.bearer = "bearer", tok
 	case a.Basic != nil:
 		user, err := st.Expand(a.Basic.Username)
 		if err != nil {
-			return nil, cred, err
+			return err
 		}
 		pass, err := st.Expand(a.Basic.Password)
 		if err != nil {
-			return nil, cred, err
+			return err
 		}
 		st.Secrets.Add(pass, base64.StdEncoding.EncodeToString([]byte(user+":"+pass)))
 		req.SetBasicAuth(user, pass)
 		cred.kind = "basic"
 	}
-	return req, cred, nil
+	return nil
+}
+
+// secretHeader: a header carries credentials when it is one by name
+// (Cookie, X-Api-Key, ...) or its value comes from a secret reference or a
+// secret output of an earlier step.
+func (s *HTTPStep) secretHeader(st *State, name string, t Template) bool {
+	if redact.SensitiveHeader(name) {
+		return true
+	}
+	for _, r := range t.Refs() {
+		if r.IsSecret() || st.isSecretOutput(r.Name, r.Output) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *HTTPStep) extract(st *State, ans *answer) error {
@@ -262,6 +312,65 @@ func (e Extract) describe() string {
 		return "header " + e.Header
 	}
 	return "json " + e.JSON
+}
+
+// validateHeader checks what is known at load: the name, and the literal
+// text of the value.
+func validateHeader(name string, t Template) error {
+	path := "headers." + pathKey(name)
+	if !httpguts.ValidHeaderFieldName(name) {
+		return FieldErrorf(path, "not a valid header name (letters, digits and !#$%%&'*+-.^_`|~ only)")
+	}
+	if i := controlCharAt(t.String()); i >= 0 {
+		return FieldErrorf(path, "the value holds a control character (%U at byte %d), which an HTTP header cannot carry", rune(t.String()[i]), i)
+	}
+	return nil
+}
+
+// controlCharAt is the index of the first byte an HTTP header value cannot
+// carry (a control character other than tab), or -1.
+func controlCharAt(v string) int {
+	return strings.IndexFunc(v, func(r rune) bool { return (r < 0x20 && r != '\t') || r == 0x7f })
+}
+
+// headerValueProblem fails a header value HTTP cannot carry before it is
+// sent: from a secret it is the configuration's fault (config_invalid),
+// from an earlier step's output the fault of the answer it came from.
+func headerValueProblem(st *State, what string, t Template, v string) error {
+	i := controlCharAt(v)
+	if i < 0 {
+		return nil
+	}
+	at := fmt.Sprintf("%U at byte %d", rune(v[i]), i)
+	var secrets, outputs []string
+	for _, r := range t.Refs() {
+		if r.IsSecret() {
+			secrets = append(secrets, r.String())
+		} else {
+			outputs = append(outputs, r.String())
+		}
+	}
+	switch {
+	case len(secrets) > 0:
+		return Fail(ReasonConfigInvalid, "%s: the value of %s holds a control character (%s), which an HTTP header cannot carry; fix the secret (a trailing newline in a file?)",
+			what, strings.Join(secrets, ", "), at)
+	case len(outputs) > 0:
+		ref := t.Refs()[0]
+		return Fail(outputReason(st, ref.Name), "%s: %s holds a control character (%s), which an HTTP header cannot carry: step %q got a malformed value from its target",
+			what, strings.Join(outputs, ", "), at, ref.Name)
+	}
+	return Fail(ReasonConfigInvalid, "%s: the value holds a control character (%s), which an HTTP header cannot carry", what, at)
+}
+
+// outputReason blames the layer an output came from: an API's answer
+// (http steps) or the IdP's (token and login steps).
+func outputReason(st *State, stepID string) Reason {
+	for _, spec := range st.Flow.Steps {
+		if spec.ID == stepID && spec.Kind == "http" {
+			return ReasonAssertionFailed
+		}
+	}
+	return ReasonIdPError
 }
 
 func validateTemplateURL(path string, t Template) error {

@@ -382,6 +382,10 @@ func (s *LoginStep) userinfo(ctx context.Context, st *State, tok *oauth2.Token, 
 	if err != nil {
 		return err
 	}
+	if i := controlCharAt(tok.AccessToken); i >= 0 {
+		return Fail(ReasonIdPError, "userinfo: the access token the token endpoint issued holds a control character (%U at byte %d), which an HTTP header cannot carry",
+			rune(tok.AccessToken[i]), i)
+	}
 	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
 	req.Header.Set("Accept", "application/json")
 	resp, err := client.Do(req)

@@ -131,7 +131,7 @@ func (r *TokenRequest) requestToken(ctx context.Context, st *State, grant grantT
 		// The scope was fixed by the authorization request (RFC 6749 §4.1.3, RFC 8628 §3.4).
 		cfg.Scopes = nil
 	}
-	client, err := st.Client(ClientOptions{TLS: r.TLSOptions})
+	client, err := st.Client(ClientOptions{TLS: r.TLSOptions, Endpoint: tokenEndpoint})
 	if err != nil {
 		return nil, endpoint, doc, err
 	}
@@ -158,8 +158,8 @@ func (r *TokenRequest) accept(ctx context.Context, st *State, tok *oauth2.Token,
 
 // tokenError classifies a refused grant, or passes a negative check.
 func (r *TokenRequest) tokenError(st *State, grant grantType, endpoint string, err error) error {
-	if f, ok := err.(*Failure); ok {
-		return f // already classified (a missing secret, discovery)
+	if f := (*Failure)(nil); errors.As(err, &f) {
+		return f // already classified (a missing secret, discovery, a refused redirect)
 	}
 	var re *oauth2.RetrieveError
 	if r.Expect.Error != "" && errors.As(err, &re) && re.ErrorCode == r.Expect.Error {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/authwatch/authwatch/internal/demo"
 	"github.com/authwatch/authwatch/internal/demo/idp"
+	"github.com/authwatch/authwatch/internal/redact/redacttest"
 )
 
 // jwtPattern matches the start of a compact JWT.
@@ -459,5 +460,81 @@ func TestCheckEchoingIdPCanary(t *testing.T) {
 		}
 		assertNoSecrets(t, strings.Join(args[:2], " ")+" stdout", stdout, secrets)
 		assertNoSecrets(t, strings.Join(args[:2], " ")+" stderr", stderr, secrets)
+	}
+}
+
+// TestCheckEveryEncodingCanary: `check --json` and the human table against
+// targets that echo every credential they received in every encoding; the
+// canaries span the printable ASCII set and non-ASCII text. No encoding
+// of any canary reaches stdout or stderr. Not parallel: it sets the
+// flows' secrets in the environment.
+func TestCheckEveryEncodingCanary(t *testing.T) {
+	srv := httptest.NewServer(redacttest.Echo{})
+	t.Cleanup(srv.Close)
+	secrets := map[string]string{"AW_IT_CANARY_SECRET": redacttest.Canaries[0], "AW_IT_CANARY_PASSWORD": redacttest.Canaries[1],
+		"AW_IT_CANARY_BEARER": redacttest.Canaries[2]}
+	var all []string
+	for k, v := range secrets {
+		t.Setenv(k, v)
+		all = append(all, v)
+	}
+	dir := t.TempDir()
+	flow := `flows:
+  - name: echo-basic-json
+    every: 1m
+    steps:
+      - id: token
+        kind: client_credentials
+        token_url: "` + srv.URL + `/token"
+        client_id: echo-client
+        client_secret: ${env:AW_IT_CANARY_SECRET}
+  - name: echo-password-html
+    every: 1m
+    steps:
+      - id: token
+        kind: password
+        token_url: "` + srv.URL + `/token.html"
+        client_id: echo-client
+        client_secret: ${env:AW_IT_CANARY_SECRET}
+        client_auth: client_secret_post
+        username: synthetic
+        password: ${env:AW_IT_CANARY_PASSWORD}
+  - name: echo-api
+    every: 1m
+    steps:
+      - id: call
+        kind: http
+        method: POST
+        url: "` + srv.URL + `/api.json-plain?k=${env:AW_IT_CANARY_PASSWORD}"
+        auth: {bearer: "${env:AW_IT_CANARY_BEARER}"}
+        headers: {X-Api-Key: "${env:AW_IT_CANARY_SECRET}", Content-Type: application/x-www-form-urlencoded}
+        body: "p=${env:AW_IT_CANARY_PASSWORD}"
+  - name: echo-api-text
+    every: 1m
+    steps:
+      - id: call
+        kind: http
+        url: "` + srv.URL + `/api.txt"
+        auth: {basic: {username: u, password: "${env:AW_IT_CANARY_BEARER}"}}
+`
+	if err := os.WriteFile(filepath.Join(dir, "echo.yaml"), []byte(flow), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"check", "--json", dir}, {"check", "--color", "never", dir}} {
+		code, stdout, stderr := runCmd(t, args...)
+		if code != exitFailed {
+			t.Errorf("%q: exit %d, want %d; stderr:\n%s", args, code, exitFailed, stderr)
+		}
+		if args[1] == "--json" {
+			got := flowOutcomes(t, jsonLines(t, stdout))
+			if len(got) != 4 {
+				t.Errorf("outcomes %v, want 4 flows", got)
+			}
+		}
+		for name, text := range map[string]string{"stdout": stdout, "stderr": stderr} {
+			for _, l := range redacttest.Leaks(text, all...) {
+				t.Errorf("%s %s: %s", strings.Join(args[:2], " "), name, l)
+			}
+		}
 	}
 }

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/authwatch/authwatch/internal/redact/redacttest"
 )
 
 func e2eRandom(prefix string) string {
@@ -244,4 +246,123 @@ func TestE2ESecretCanary(t *testing.T) {
 		t.Errorf("the log does not show the failing flows; is the check looking at the right thing?\n%s", log)
 	}
 	check("the log", log)
+}
+
+// TestE2EEveryEncodingCanary: canaries drawn from the printable ASCII set
+// (`&<>"'\` %+/=` included) and from non-ASCII text, read from files, sent
+// as client secrets, a password, a bearer token, an API key header, a
+// query and a form body to targets that echo every credential in every
+// encoding. No encoding of any canary appears in the daemon's log, the
+// webhook notifications, the state directory's files (every DB row, the
+// outbox included, read raw), the status page's HTML, the JSON API,
+// /metrics or /healthz.
+func TestE2EEveryEncodingCanary(t *testing.T) {
+	t.Parallel()
+	echo := httptest.NewServer(redacttest.Echo{})
+	t.Cleanup(echo.Close)
+	hook := pgNewHook(t)
+	secretDir := t.TempDir()
+	canaries := map[string]string{"secret": redacttest.Canaries[0], "password": redacttest.Canaries[1],
+		"bearer": redacttest.Canaries[2], "apikey": "Ünïcødé-秘密-api-key-<&>\"'"}
+	files := map[string]string{}
+	var all []string
+	for name, v := range canaries {
+		files[name] = pgWriteSecret(t, secretDir, name, v)
+		all = append(all, v)
+	}
+	flowFiles := map[string]string{
+		"token.yaml": fmt.Sprintf(`name: enc-token
+every: 1s
+steps:
+  - id: token
+    kind: client_credentials
+    token_url: %q
+    client_id: canary-client
+    client_secret: ${file:%s}
+`, echo.URL+"/token", files["secret"]),
+		"password.yaml": fmt.Sprintf(`name: enc-password
+every: 1s
+steps:
+  - id: token
+    kind: password
+    token_url: %q
+    client_id: canary-client
+    client_secret: ${file:%s}
+    client_auth: client_secret_post
+    username: synthetic
+    password: ${file:%s}
+`, echo.URL+"/token.html", files["secret"], files["password"]),
+		"api.yaml": fmt.Sprintf(`name: enc-api
+every: 1s
+steps:
+  - id: call
+    kind: http
+    method: POST
+    url: "%s/api.json-plain?k=${file:%s}"
+    auth: {bearer: "${file:%s}"}
+    headers: {X-Api-Key: "${file:%s}", Content-Type: application/x-www-form-urlencoded}
+    body: "p=${file:%s}"
+`, echo.URL, files["password"], files["bearer"], files["apikey"], files["secret"]),
+		"api-text.yaml": fmt.Sprintf(`name: enc-api-text
+every: 1s
+steps:
+  - id: call
+    kind: http
+    url: %q
+    auth: {basic: {username: u, password: "${file:%s}"}}
+`, echo.URL+"/api.txt", files["bearer"]),
+	}
+	d := pgStartInProcess(t, fmt.Sprintf(`notifiers:
+  hook: {kind: webhook, url: %s/hook, allow_http: true}
+routes:
+  - {name: all, default: true, notifiers: [hook]}
+policy: {open_after: 1, resolve_after: 1}
+`, hook.URL), flowFiles)
+	flowNames := []string{"enc-token", "enc-password", "enc-api", "enc-api-text"}
+	e2eWaitFor(t, 30*time.Second, "2 runs of every flow and a page for each", func() bool {
+		for _, f := range flowNames {
+			if st, ok := d.flowState(f); !ok || st.Runs < 2 {
+				return false
+			}
+		}
+		return len(hook.Accepted()) >= len(flowNames)
+	})
+	check := func(where, text string) {
+		t.Helper()
+		for _, l := range redacttest.Leaks(text, all...) {
+			t.Errorf("%s: %s", where, l)
+		}
+	}
+	paths := []string{"/", "/incidents", "/api/v1/flows", "/api/v1/incidents", "/metrics", "/healthz"}
+	for _, f := range flowNames {
+		paths = append(paths, "/flows/"+f, "/api/v1/flows/"+f, "/api/v1/flows/"+f+"/runs")
+	}
+	for _, p := range paths {
+		code, body := d.get(p)
+		if code != http.StatusOK {
+			t.Errorf("GET %s: %d", p, code)
+		}
+		check("GET "+p, body)
+	}
+	for i, r := range hook.Requests() {
+		check(fmt.Sprintf("webhook delivery %d", i), string(r.Body))
+	}
+	for _, f := range flowNames {
+		for _, r := range d.runs(f) {
+			check(fmt.Sprintf("stored run %d of %s", r.ID, f), fmt.Sprintf("%+v %s", r, r.Steps))
+		}
+	}
+	if err := d.stop(); err != nil {
+		t.Fatal(err)
+	}
+	check("the log", d.log.String())
+	entries, err := os.ReadDir(d.stateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if b, err := os.ReadFile(filepath.Join(d.stateDir, e.Name())); err == nil {
+			check("the state file "+e.Name(), string(b))
+		}
+	}
 }

@@ -16,6 +16,10 @@ var sensitiveHeaders = map[string]bool{
 	"X-Api-Key": true, "Api-Key": true, "X-Auth-Token": true, "X-Amz-Security-Token": true,
 }
 
+// SensitiveHeader reports whether a header carries credentials whatever
+// its value looks like (Authorization, Cookie, X-Api-Key, ...).
+func SensitiveHeader(name string) bool { return sensitiveHeaders[http.CanonicalHeaderKey(name)] }
+
 // SensitiveKey reports whether a JSON or form field name holds a credential.
 func SensitiveKey(name string) bool {
 	n := strings.ToLower(name)
@@ -83,7 +87,7 @@ func (s *Secrets) Body(contentType string, body []byte) string {
 	case strings.Contains(mediaType, "json") || json.Valid(bytes.TrimSpace(body)):
 		var v any
 		if err := json.Unmarshal(body, &v); err == nil {
-			out, _ := json.Marshal(redactJSON(v))
+			out, _ := json.Marshal(s.redactJSON(v))
 			return s.String(string(out))
 		}
 	}
@@ -103,7 +107,10 @@ func redactForm(q url.Values) string {
 	return out
 }
 
-func redactJSON(v any) any {
+// redactJSON replaces sensitive members by name, and registered secrets
+// in every decoded string: a secret echoed HTML-escaped or base64-encoded
+// inside a JSON string is found before re-encoding turns its & into \u0026.
+func (s *Secrets) redactJSON(v any) any {
 	switch t := v.(type) {
 	case map[string]any:
 		for k, val := range t {
@@ -111,12 +118,14 @@ func redactJSON(v any) any {
 				t[k] = Marker(fmt.Sprint(val))
 				continue
 			}
-			t[k] = redactJSON(val)
+			t[k] = s.redactJSON(val)
 		}
 	case []any:
 		for i := range t {
-			t[i] = redactJSON(t[i])
+			t[i] = s.redactJSON(t[i])
 		}
+	case string:
+		return s.String(t)
 	}
 	return v
 }

@@ -10,7 +10,6 @@ package redact
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -38,34 +37,65 @@ func Marker(secret string) string { return "[redacted " + Fingerprint(secret) + 
 // Secrets is the set of secret values known to one run. The zero value is
 // ready to use; it is safe for concurrent use.
 type Secrets struct {
-	mu     sync.RWMutex
-	values []string // longest first, so a secret containing another is replaced whole
-
-	replacer    *strings.Replacer // built lazily for the current values
-	replacerFor int
+	mu      sync.RWMutex
+	secrets []string          // as registered, for Len
+	markers map[string]string // every form of every secret → the secret's marker
+	match   matcher           // finds the forms, longest first, so a secret containing another is replaced whole
 }
 
-// Add registers values as secret. Empty and very short values are ignored.
+// Add registers values as secret, in every encoding they can be shown in
+// (see forms). Empty and very short values are ignored.
 func (s *Secrets) Add(values ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.markers == nil {
+		s.markers = make(map[string]string, 64)
+	}
 	for _, v := range values {
-		// A secret also travels url-encoded (form bodies, query strings).
-		for _, form := range []string{v, url.QueryEscape(v), url.PathEscape(v)} {
-			if len(form) < minSecretLen || slices.Contains(s.values, form) {
+		if len(v) < minSecretLen || slices.Contains(s.secrets, v) {
+			continue
+		}
+		s.secrets = append(s.secrets, v)
+		marker := Marker(v)
+		for _, form := range forms(v) {
+			if _, dup := s.markers[form]; dup || len(form) < minSecretLen {
 				continue
 			}
-			s.values = append(s.values, form)
+			s.markers[form] = marker
+			s.match.add(form)
 		}
 	}
-	slices.SortFunc(s.values, func(a, b string) int { return len(b) - len(a) })
 }
 
 // Len reports how many secrets are registered.
 func (s *Secrets) Len() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return len(s.values)
+	return len(s.secrets)
+}
+
+// Longest is the length of the longest form of any registered secret: a
+// text cut at some limit must drop that many bytes before its end, or a
+// form cut there escapes the redaction.
+func (s *Secrets) Longest() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	n := 0
+	for form := range s.markers {
+		n = max(n, len(form))
+	}
+	return n
+}
+
+// Contains reports whether text holds a registered secret in any of its
+// forms.
+func (s *Secrets) Contains(text string) bool {
+	if s == nil {
+		return false
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.match.find(text) >= 0
 }
 
 // String replaces every registered secret in text by its marker, in one
@@ -79,24 +109,5 @@ func (s *Secrets) String(text string) string {
 	if strings.Contains(text, "eyJ") {
 		text = jwtPattern.ReplaceAllStringFunc(text, Marker)
 	}
-	if len(s.values) == 0 {
-		return text
-	}
-	if s.replacer == nil || s.replacerFor != len(s.values) {
-		s.mu.RUnlock()
-		s.buildReplacer()
-		s.mu.RLock()
-	}
-	return s.replacer.Replace(text)
-}
-
-func (s *Secrets) buildReplacer() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	pairs := make([]string, 0, 2*len(s.values))
-	for _, v := range s.values { // longest first: strings.Replacer prefers earlier pairs
-		pairs = append(pairs, v, Marker(v))
-	}
-	s.replacer = strings.NewReplacer(pairs...)
-	s.replacerFor = len(s.values)
+	return s.match.replace(text, func(form string) string { return s.markers[form] })
 }

@@ -166,11 +166,7 @@ func transportCause(err error) error {
 func scrubber(r Request) (*redact.Secrets, int) {
 	var s redact.Secrets
 	s.Add(r.Secrets...)
-	longest := 0
-	for _, v := range r.Secrets {
-		longest = max(longest, len(v), len(url.QueryEscape(v)), len(url.PathEscape(v)))
-	}
-	return &s, longest
+	return &s, s.Longest()
 }
 
 // excerpt reads the start of a body as one line, secrets replaced, and
