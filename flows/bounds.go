@@ -78,7 +78,7 @@ func capsAt(tier int) evidenceCaps {
 		headers:   half(4096, 256),
 		values:    half(16, 1),
 		body:      half(4096, 0),
-		items:     half(32, 2),
+		items:     half(32, 1),
 		exchanges: half(12, 1),
 	}
 }
