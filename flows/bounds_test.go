@@ -136,6 +136,8 @@ steps:
 // TestRunHeadersOverLimit: an answer whose headers pass
 // MaxResponseHeaderBytes (an 8 MiB WWW-Authenticate) is the target's
 // problem, connection_failed with the limit named, not internal_error.
+//
+// proves: connection_failed
 func TestRunHeadersOverLimit(t *testing.T) {
 	challenge := "Bearer error_description=\"" + strings.Repeat("x", 8<<20) + "\""
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
