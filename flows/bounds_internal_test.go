@@ -83,3 +83,30 @@ func TestBoundResultWorstCase(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkBoundResult is what bounding adds to an ordinary run: two
+// passing steps with a measurement, or a failure with one exchange.
+func BenchmarkBoundResult(b *testing.B) {
+	pass := func() *Result {
+		return &Result{Flow: "b", Steps: []StepResult{
+			{ID: "token", Kind: "client_credentials", Status: StepPassed, Measurements: []Measurement{{Name: MeasureTokenLifetime, Value: 300}}},
+			{ID: "call", Kind: "http", Status: StepPassed}}}
+	}
+	fail := func() *Result {
+		f := Fail(ReasonInvalidToken, "GET https://api.example.com/orders refused the token as invalid_token: %q", "expired")
+		f.Evidence.Facts = []Fact{{Name: "status", Value: "401"}}
+		ex := ExchangeEvidence{Method: "GET", URL: "https://api.example.com/orders", Status: 401,
+			RequestHeaders:  map[string][]string{"Authorization": {"Bearer [redacted sha256:0123456789ab]"}},
+			ResponseHeaders: map[string][]string{"Www-Authenticate": {`Bearer error="invalid_token"`}, "Content-Type": {"application/json"}, "Date": {"Sun, 01 Mar 2026 12:00:00 GMT"}},
+			Body:            `{"error":"invalid_token","error_description":"expired"}`}
+		f.Evidence.Exchanges = []ExchangeEvidence{ex}
+		return &Result{Flow: "b", Steps: []StepResult{{ID: "call", Kind: "http", Status: StepFailed, Failure: f, Exchanges: f.Evidence.Exchanges}}}
+	}
+	for name, make := range map[string]func() *Result{"pass": pass, "fail": fail} {
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				boundResult(make())
+			}
+		})
+	}
+}
