@@ -102,10 +102,10 @@ func BenchmarkBoundResult(b *testing.B) {
 		f.Evidence.Exchanges = []ExchangeEvidence{ex}
 		return &Result{Flow: "b", Steps: []StepResult{{ID: "call", Kind: "http", Status: StepFailed, Failure: f, Exchanges: f.Evidence.Exchanges}}}
 	}
-	for name, make := range map[string]func() *Result{"pass": pass, "fail": fail} {
+	for name, build := range map[string]func() *Result{"pass": pass, "fail": fail} {
 		b.Run(name, func(b *testing.B) {
 			for b.Loop() {
-				boundResult(make())
+				boundResult(build())
 			}
 		})
 	}
