@@ -83,7 +83,8 @@ func capsAt(tier int) evidenceCaps {
 	}
 }
 
-// lastTier is the first tier at which every bound is at its floor.
+// lastTier is the last tier tried: every bound is at its floor then, but
+// the body's, which keeps 32 bytes.
 const lastTier = 7
 
 // boundResult fits the run's results into its evidence budget.
