@@ -24,11 +24,14 @@ type ExchangeEvidence struct {
 	TLS             *exchange.TLSInfo   `json:"tls,omitempty"`
 	RemoteAddr      string              `json:"remote_addr,omitempty"`
 	RequestIDs      map[string]string   `json:"request_ids,omitempty"`
-}
+	// Omitted counts the exchanges left out before this one (the middle
+	// of a long redirect chain).
+	Omitted int `json:"omitted_before,omitempty"`
 
-// evidenceBodyCap bounds a body shown in evidence: enough for an error
-// document, small enough for a page or a chat message.
-const evidenceBodyCap = 4 << 10
+	// Bytes of the bodies left out before the evidence was bounded: the
+	// recorder keeps only the start of a body.
+	bodyDropped, requestDropped int
+}
 
 // requestIDHeaders are the response headers support desks ask for.
 var requestIDHeaders = []string{
@@ -47,38 +50,57 @@ func exchangeEvidence(ex *exchange.Exchange, secrets *redact.Secrets) ExchangeEv
 		TimingsMS:      timingsMS(ex.Timings),
 	}
 	if len(ex.RequestBody) > 0 {
-		ev.RequestBody = capText(secrets.Body(ex.RequestHeader.Get("Content-Type"), ex.RequestBody))
+		cut := len(ex.RequestBody) >= exchange.BodyCap
+		ev.RequestBody, ev.requestDropped = redactedBody(secrets, ex.RequestHeader.Get("Content-Type"), ex.RequestBody, cut)
 	}
 	if ex.Err != nil {
 		ev.Error = secrets.String(ex.Err.Error())
 	}
 	if ex.ResponseHeader != nil {
 		ev.ResponseHeaders = secrets.Header(ex.ResponseHeader)
-		ev.Body = capText(secrets.Body(ex.ResponseHeader.Get("Content-Type"), ex.Body))
-		ev.BodyTruncated = ex.BodyTruncated || len(ev.Body) < len(ex.Body) && len(ex.Body) > evidenceBodyCap
-		ev.RequestIDs = requestIDs(ex.ResponseHeader)
+		ev.Body, ev.bodyDropped = redactedBody(secrets, ex.ResponseHeader.Get("Content-Type"), ex.Body, ex.BodyTruncated)
+		ev.bodyDropped += int(max(ex.BodyRead-int64(len(ex.Body)), 0))
+		ev.BodyTruncated = ex.BodyTruncated
+		ev.RequestIDs = requestIDs(ex.ResponseHeader, secrets)
 	}
 	return ev
 }
 
-func requestIDs(h http.Header) map[string]string {
+// secretMargin is how much of a body cut short by the recorder is not
+// shown: a secret that the cut split (its start kept, its end not) is not
+// recognised by redaction, so nothing redaction did not see whole is shown.
+// Secrets longer than this are not protected at the cut.
+const secretMargin = exchange.BodyCap / 2
+
+// redactedBody redacts a body and, when the recorder cut it (cut), keeps
+// only the part that no cut secret can reach: the redactions of the body
+// and of the body without its last secretMargin bytes agree up to the
+// start of the first secret that reaches past that point. It returns the
+// text and how many bytes of the redacted text it left out.
+func redactedBody(secrets *redact.Secrets, contentType string, raw []byte, cut bool) (string, int) {
+	full := secrets.Body(contentType, raw)
+	if !cut {
+		return full, 0
+	}
+	short := secrets.Body(contentType, raw[:max(len(raw)-secretMargin, 0)])
+	n := 0
+	for n < len(full) && n < len(short) && full[n] == short[n] {
+		n++
+	}
+	return full[:n], len(full) - n
+}
+
+func requestIDs(h http.Header, secrets *redact.Secrets) map[string]string {
 	var ids map[string]string
 	for _, name := range requestIDHeaders {
 		if v := h.Get(name); v != "" {
 			if ids == nil {
 				ids = map[string]string{}
 			}
-			ids[strings.ToLower(name)] = truncate(v, 200)
+			ids[strings.ToLower(name)] = exchange.Truncate(secrets.String(v), 200, 0)
 		}
 	}
 	return ids
-}
-
-func capText(s string) string {
-	if len(s) <= evidenceBodyCap {
-		return s
-	}
-	return s[:evidenceBodyCap] + "…"
 }
 
 func timingsMS(t exchange.Timings) map[string]float64 {

@@ -170,6 +170,7 @@ func NewTransport() *http.Transport {
 	t.MaxIdleConnsPerHost = 16
 	t.TLSHandshakeTimeout = 10 * time.Second
 	t.ResponseHeaderTimeout = 0 // bounded by the step's context instead
+	t.MaxResponseHeaderBytes = MaxResponseHeaderBytes
 	return t
 }
 

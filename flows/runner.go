@@ -72,6 +72,7 @@ func (r *Runner) Run(ctx context.Context, f *Flow) *Result {
 	}
 	res.Duration = r.now().Sub(res.Start)
 	res.Cancelled = errors.Is(context.Cause(ctx), context.Canceled)
+	boundResult(res)
 	return res
 }
 
@@ -101,7 +102,7 @@ func (r *Runner) runStep(ctx context.Context, st *State, spec *StepSpec) StepRes
 	}
 	sr.Findings = st.redactFindings(st.step.findings)
 	for _, n := range st.step.notes {
-		sr.Notes = append(sr.Notes, st.Secrets.String(n))
+		sr.Notes = append(sr.Notes, st.redactText(n))
 	}
 	sr.Measurements = st.step.measured
 	if sr.Status == StepPassed && hasWarning(sr.Findings) {
@@ -134,6 +135,9 @@ func (r *Runner) classify(ctx context.Context, st *State, spec *StepSpec, err er
 	if !errors.As(err, &f) {
 		f = classifyTransportError(ctx, err, st.lastExchange(), r.now())
 		if f == nil {
+			f = classifyOversized(err, st.lastExchange())
+		}
+		if f == nil {
 			f = &Failure{Reason: ReasonInternalError, Summary: "authwatch bug: " + err.Error(), Err: err}
 		}
 	}
@@ -150,13 +154,22 @@ func hasWarning(fs []Finding) bool {
 	return false
 }
 
+// cutMark ends what truncate kept of a text quoted in a summary or fact.
+const cutMark = "…"
+
+// redactText applies the value net to a text built while the step ran.
+// Such texts quote what a target said, cut short (truncate) before they
+// were redacted: a cut may have kept only a secret's start, which is
+// redacted too.
+func (st *State) redactText(s string) string { return st.Secrets.StringCut(s, cutMark) }
+
 // redactFailure applies the value net to everything a failure shows.
 func (st *State) redactFailure(f *Failure) {
-	f.Summary = st.Secrets.String(f.Summary)
-	f.Next = st.Secrets.String(f.Next)
+	f.Summary = st.redactText(f.Summary)
+	f.Next = st.redactText(f.Next)
 	f.Err = redactError(f.Err, st.Secrets)
 	for i := range f.Evidence.Facts {
-		f.Evidence.Facts[i].Value = st.Secrets.String(f.Evidence.Facts[i].Value)
+		f.Evidence.Facts[i].Value = st.redactText(f.Evidence.Facts[i].Value)
 	}
 	if tok := f.Evidence.Token; tok != nil {
 		tok.Header, _ = st.redactAny(tok.Header).(map[string]any)
@@ -190,7 +203,7 @@ func (st *State) redactAny(v any) any {
 
 func (st *State) redactFindings(fs []Finding) []Finding {
 	for i := range fs {
-		fs[i].Summary = st.Secrets.String(fs[i].Summary)
+		fs[i].Summary = st.redactText(fs[i].Summary)
 	}
 	return fs
 }

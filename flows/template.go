@@ -5,6 +5,7 @@ import (
 	"github.com/goccy/go-yaml/ast"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 )
 
 // Template is a string that may reference secrets and earlier steps' outputs:
@@ -187,6 +188,9 @@ func parseRef(body string) (Ref, error) {
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n-- // never split a UTF-8 sequence
 	}
 	return s[:n] + "…"
 }

@@ -26,7 +26,8 @@ type Exchange struct {
 	ResponseHeader http.Header
 	Body           []byte // at most BodyCap bytes
 	BodyTruncated  bool
-	BodyComplete   bool // the body was read to its end
+	BodyRead       int64 // bytes of the body its reader read, kept or not
+	BodyComplete   bool  // the body was read to its end
 	Err            error
 	Timings        Timings
 	TLS            *TLSInfo

@@ -125,6 +125,7 @@ func (t *teeBody) Read(p []byte) (int, error) {
 	n, err := t.rc.Read(p)
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.ex.BodyRead += int64(n)
 	if room := BodyCap - t.buf.Len(); room > 0 {
 		t.buf.Write(p[:min(n, room)])
 		t.ex.Body = t.buf.Bytes()

@@ -44,8 +44,8 @@ func Human(w io.Writer, results []*flows.Result, style Style) error {
 			if i == 0 {
 				name = r.Flow
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, s.ID, s.Kind, style.status(s.Status), httpStatus(s.HTTPStatus),
-				duration(s), stepReason(s))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", Printable(name), Printable(s.ID), Printable(s.Kind), style.status(s.Status),
+				httpStatus(s.HTTPStatus), duration(s), Printable(stepReason(s)))
 		}
 	}
 	if err := tw.Flush(); err != nil {
@@ -66,19 +66,20 @@ func Human(w io.Writer, results []*flows.Result, style Style) error {
 
 func details(w io.Writer, r *flows.Result, style Style) {
 	for _, s := range r.Steps {
+		where := Printable(r.Flow + "/" + s.ID)
 		if f := s.Failure; f != nil {
-			fmt.Fprintf(w, "\n%s %s/%s: %s (%s)\n", style.paint("31;1", "✗"), r.Flow, s.ID, style.paint("1", string(f.Reason)), f.Reason.Layer())
-			fmt.Fprintf(w, "  %s\n", f.Summary)
-			fmt.Fprintf(w, "  next: %s\n", f.NextStep())
+			fmt.Fprintf(w, "\n%s %s: %s (%s)\n", style.paint("31;1", "✗"), where, style.paint("1", Printable(string(f.Reason))), f.Reason.Layer())
+			fmt.Fprintf(w, "  %s\n", Printable(f.Summary))
+			fmt.Fprintf(w, "  next: %s\n", Printable(f.NextStep()))
 			if ids := requestIDs(f.Evidence); ids != "" {
-				fmt.Fprintf(w, "  request ids: %s\n", ids)
+				fmt.Fprintf(w, "  request ids: %s\n", Printable(ids))
 			}
 		}
 		for _, fd := range s.Findings {
-			fmt.Fprintf(w, "%s %s/%s: %s: %s\n", style.paint("33", "!"), r.Flow, s.ID, fd.Reason, fd.Summary)
+			fmt.Fprintf(w, "%s %s: %s: %s\n", style.paint("33", "!"), where, Printable(string(fd.Reason)), Printable(fd.Summary))
 		}
 		for _, n := range s.Notes {
-			fmt.Fprintf(w, "%s %s/%s: %s\n", style.paint("33", "note"), r.Flow, s.ID, n)
+			fmt.Fprintf(w, "%s %s: %s\n", style.paint("33", "note"), where, Printable(n))
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/authwatch/authwatch/flows"
 )
@@ -14,12 +15,19 @@ import (
 // each followed by the offending source line and a caret under the column.
 func Problems(w io.Writer, ps flows.Problems, sources map[string][]byte) {
 	for _, p := range ps {
-		fmt.Fprintln(w, p.Error())
+		fmt.Fprintln(w, Printable(p.Error()))
 		if line, ok := sourceLine(p.Pos, sources); ok {
-			fmt.Fprintf(w, "  %4d | %s\n", p.Pos.Line, line)
-			fmt.Fprintf(w, "       | %s^\n", strings.Repeat(" ", max(p.Pos.Column-1, 0)))
+			fmt.Fprintf(w, "  %4d | %s\n", p.Pos.Line, Printable(line))
+			fmt.Fprintf(w, "       | %s^\n", strings.Repeat(" ", caretOffset(line, p.Pos.Column)))
 		}
 	}
+}
+
+// caretOffset is how far the caret under column col of line goes once
+// the line is shown through Printable.
+func caretOffset(line string, col int) int {
+	runes, col := []rune(line), max(col-1, 0)
+	return utf8.RuneCountInString(Printable(string(runes[:min(col, len(runes))]))) + max(col-len(runes), 0)
 }
 
 // sourceLine returns line p.Line of p.File, from sources or the disk.

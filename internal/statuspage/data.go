@@ -285,13 +285,13 @@ func (s *server) summary(ref flowRef, inc incident.State, now time.Time) FlowSum
 		fs.State = StateUnknown
 	case !st.OK:
 		fs.State = StateFailing
-		fs.Reason, fs.Summary = st.LastReason, st.LastSummary
+		fs.Reason, fs.Summary = st.LastReason, servedText(st.LastSummary)
 		if fs.LastRunID != 0 {
 			fs.Layer, fs.FailedStep = last.Layer, last.FailedStep
 		}
 	case fs.Warnings > 0:
 		fs.State = StateWarning
-		fs.Reason, fs.Summary = warn, warnSum
+		fs.Reason, fs.Summary = warn, servedText(warnSum)
 		if fs.Reason == "" && inc.Warning != nil && inc.Warning.Open {
 			fs.Reason = inc.Warning.Reason
 		}
@@ -330,6 +330,9 @@ func (s *server) detail(ctx context.Context, ref flowRef, now time.Time) (FlowDe
 	f.mu.Lock()
 	out.Timeline, out.Trends = f.timelineView(), f.trendsView()
 	f.mu.Unlock()
+	for i := range out.Timeline {
+		out.Timeline[i].Summary = servedText(out.Timeline[i].Summary)
+	}
 	out.Timeline = withIncidents(out.Timeline, out.Incidents, now)
 	return out, nil
 }
@@ -373,7 +376,7 @@ func incidentsOf(flow string, st incident.State) []IncidentJSON {
 		if !st.Open {
 			ij.Failures = 0
 		}
-		out = append(out, ij)
+		out = append(out, boundIncident(ij))
 	}
 	if w := st.Warning; w != nil && w.Key != "" {
 		ij := IncidentJSON{Flow: flow, Kind: "warning", Key: w.Key, Open: w.Open, Reason: w.Reason,
@@ -385,9 +388,33 @@ func incidentsOf(flow string, st incident.State) []IncidentJSON {
 			ij.Summary = w.Findings[0].Summary
 		}
 		ij.Notification = notification(w.Open, w.Suppressed, w.Reason, w.NotifiedReason)
-		out = append(out, ij)
+		out = append(out, boundIncident(ij))
 	}
 	return out
+}
+
+// maxServedFacts bounds the evidence of an incident served.
+const maxServedFacts = 32
+
+// boundIncident bounds what an incident recorded before flows bounded its
+// evidence shows.
+func boundIncident(ij IncidentJSON) IncidentJSON {
+	ij.Summary, ij.NextStep = servedText(ij.Summary), servedText(ij.NextStep)
+	facts := make([]notify.Fact, 0, min(len(ij.Evidence), maxServedFacts))
+	for _, f := range ij.Evidence[:min(len(ij.Evidence), maxServedFacts)] {
+		facts = append(facts, notify.Fact{Name: servedText(f.Name), Value: servedText(f.Value)})
+	}
+	if len(ij.Evidence) > 0 {
+		ij.Evidence = facts
+	}
+	if ij.RequestIDs != nil {
+		ids := make(map[string]string, len(ij.RequestIDs))
+		for k, v := range ij.RequestIDs {
+			ids[k] = servedText(v)
+		}
+		ij.RequestIDs = ids
+	}
+	return ij
 }
 
 func notification(open, suppressed bool, reason, notified string) string {

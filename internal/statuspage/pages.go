@@ -9,10 +9,12 @@ import (
 	"io/fs"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/authwatch/authwatch/internal/incident"
+	"github.com/authwatch/authwatch/internal/store"
 )
 
 //go:embed templates/*.html
@@ -21,8 +23,14 @@ var templateFS embed.FS
 //go:embed assets
 var assetFS embed.FS
 
-// historyRuns is how many runs a flow's page lists.
-const historyRuns = 50
+// Runs a flow's page lists, a page at a time (limit= and before= as in
+// the API), and the HTML they may take: the runs past it go to the next
+// page (a page shows at least one run).
+const (
+	historyRuns     = 20
+	maxHistoryRuns  = 100
+	maxHistoryBytes = 512 << 10
+)
 
 // assetVersions are short content hashes appended to asset URLs, so that
 // a new binary's assets are never taken from a stale cache. Only scripts
@@ -262,7 +270,9 @@ type flowView struct {
 	Incidents []IncidentJSON
 	Timeline  []TimelineEntry
 	Latest    []latestMeasure
-	Runs      []runView
+	Runs      []template.HTML // each rendered on its own, within maxHistoryBytes
+	Older     string          // the next page of runs, if any
+	Newest    string          // the first page, when this is not it
 }
 
 func (s *server) flowPage(w http.ResponseWriter, r *http.Request) {
@@ -288,7 +298,12 @@ func (s *server) flowPage(w http.ResponseWriter, r *http.Request) {
 		s.storeError(w, r, err)
 		return
 	}
-	runs, err := s.src.Runs(ctx, name, historyRuns)
+	page, bad := parsePage(r.URL.Query(), historyRuns, maxHistoryRuns)
+	if bad != "" {
+		s.renderError(w, r, http.StatusBadRequest, "Bad request", bad+".")
+		return
+	}
+	runs, err := s.runsPage(ctx, name, page)
 	if err != nil {
 		s.storeError(w, r, err)
 		return
@@ -296,14 +311,52 @@ func (s *server) flowPage(w http.ResponseWriter, r *http.Request) {
 	v := flowView{base: s.base("flow", name, apiFlowURL(name), now), Flow: d.Flow, Labels: sortedLabels(d.Flow.Labels),
 		Incidents: d.Incidents, Timeline: d.Timeline, Latest: latestMeasures(d.Trends)}
 	v.OpenIncidents, v.Charts, v.LastRunID = openIncidents(incs), true, d.Flow.LastRunID
-	for i, run := range runs {
-		rj := runJSON(run)
-		if i == 0 && d.Flow.State == StateFailing {
-			v.NextStep = rj.NextStep
-		}
-		v.Runs = append(v.Runs, newRunView(rj, now, i == 0)) // the newest run is open
+	if page.Before != 0 {
+		v.Newest = flowURL(name) + "#runs"
+	}
+	if err := s.renderRuns(&v, runs, page, now); err != nil {
+		s.log.Error("status page: rendering failed", "path", r.URL.Path, "err", err)
+		http.Error(w, "rendering the page failed; see the authwatch log", http.StatusInternalServerError)
+		return
 	}
 	s.render(w, r, s.pages.flow, http.StatusOK, v)
+}
+
+// renderRuns renders the page's runs (runs may hold one more than
+// page.Limit) until maxHistoryBytes, and links the next page.
+func (s *server) renderRuns(v *flowView, runs []store.Run, page pageQuery, now time.Time) error {
+	size := 0
+	var buf bytes.Buffer
+	for i, run := range runs {
+		if i == page.Limit {
+			v.Older = olderURL(v.Flow.Name, runs[i-1].ID, page)
+			return nil
+		}
+		rj := runJSON(run)
+		if i == 0 && page.Before == 0 && v.Flow.State == StateFailing {
+			v.NextStep = rj.NextStep
+		}
+		buf.Reset()
+		// The newest run is open.
+		if err := s.pages.flow.ExecuteTemplate(&buf, "run", newRunView(rj, now, i == 0 && page.Before == 0)); err != nil {
+			return err
+		}
+		if size += buf.Len(); size > maxHistoryBytes && i > 0 {
+			v.Older = olderURL(v.Flow.Name, runs[i-1].ID, page)
+			return nil
+		}
+		v.Runs = append(v.Runs, template.HTML(buf.String())) // html/template escaped it
+	}
+	return nil
+}
+
+// olderURL is the page of runs after the run with ID last.
+func olderURL(flow string, last int64, page pageQuery) string {
+	u := flowURL(flow) + "?before=" + strconv.FormatInt(last, 10)
+	if page.Limit != historyRuns {
+		u += "&limit=" + strconv.Itoa(page.Limit)
+	}
+	return u + "#runs"
 }
 
 type incidentsView struct {

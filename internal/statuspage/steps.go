@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/exchange"
 	"github.com/authwatch/authwatch/internal/report"
 	"github.com/authwatch/authwatch/internal/store"
 )
@@ -92,10 +93,26 @@ func stripRequestBodies(s *StepJSON) {
 	}
 }
 
+// Bounds of what is served of a recorded run. The flows package bounds
+// what it records (flows.MaxRunEvidence); these hold for runs recorded
+// before it did (an 8 MiB header kept whole).
+const (
+	maxServedSteps = 64 << 10 // a run's recorded steps, as stored
+	maxServedText  = 1 << 10  // a summary, as JSON
+)
+
+// servedText bounds a recorded text, keeping its end.
+func servedText(s string) string { return exchange.TruncateMiddle(s, maxServedText) }
+
 // runJSON converts a recorded run for the API and the pages.
 func runJSON(r store.Run) RunJSON {
 	out := RunJSON{ID: r.ID, Flow: r.Flow, Start: r.Start, DurationMS: r.DurationMS, OK: r.OK, Cancelled: r.Cancelled,
-		Reason: r.Reason, Layer: r.Layer, Summary: r.Summary, FailedStep: r.FailedStep, Warnings: r.Warnings, Steps: []StepJSON{}}
+		Reason: r.Reason, Layer: r.Layer, Summary: servedText(r.Summary), FailedStep: r.FailedStep, Warnings: r.Warnings, Steps: []StepJSON{}}
+	if len(r.Steps) > maxServedSteps {
+		out.StepsError = fmt.Sprintf("the recorded steps take %d bytes, more than the %d served (recorded before authwatch bounded evidence)",
+			len(r.Steps), maxServedSteps)
+		return out
+	}
 	steps, _, err := decodeSteps(r.Steps)
 	if err != nil {
 		out.StepsError = err.Error()
