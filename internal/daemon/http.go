@@ -7,6 +7,7 @@ import (
 
 	"github.com/authwatch/authwatch/flows"
 	"github.com/authwatch/authwatch/internal/statuspage"
+	"github.com/authwatch/authwatch/internal/store/buffered"
 )
 
 // httpServer bounds what a client can hold: a slow header, a slow body, a
@@ -115,3 +116,5 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }
+
+var _ statuspage.RunPager = (*buffered.Store)(nil)

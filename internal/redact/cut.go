@@ -1,7 +1,7 @@
 package redact
 
 import (
-	"slices"
+	"maps"
 	"strings"
 )
 
@@ -17,7 +17,7 @@ func (s *Secrets) StringCut(text, mark string) string {
 		return text
 	}
 	s.mu.RLock()
-	values := slices.Clone(s.values)
+	markers := maps.Clone(s.markers) // every form of every secret → its secret's marker
 	s.mu.RUnlock()
 	var b strings.Builder
 	for {
@@ -26,25 +26,25 @@ func (s *Secrets) StringCut(text, mark string) string {
 			b.WriteString(text)
 			return b.String()
 		}
-		b.WriteString(withoutSecretStart(text[:i], values))
+		b.WriteString(withoutSecretStart(text[:i], markers))
 		b.WriteString(mark)
 		text = text[i+len(mark):]
 	}
 }
 
 // withoutSecretStart replaces the longest end of text that is the start of
-// one of values by that value's marker.
-func withoutSecretStart(text string, values []string) string {
+// a form of a secret by that secret's marker.
+func withoutSecretStart(text string, markers map[string]string) string {
 	best, cut := "", len(text)
-	for _, v := range values {
-		if at := secretStartAt(text, v); at < cut {
-			best, cut = v, at
+	for form := range markers {
+		if at := secretStartAt(text, form); at < cut || (at == cut && at < len(text) && form < best) {
+			best, cut = form, at
 		}
 	}
 	if best == "" {
 		return text
 	}
-	return text[:cut] + Marker(best)
+	return text[:cut] + markers[best]
 }
 
 // secretStartAt is where the longest end of text that is a proper start of

@@ -2,6 +2,7 @@ package buffered
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"time"
@@ -178,4 +179,17 @@ type FailingError struct {
 
 func (e *FailingError) Error() string {
 	return "state store unwritable since " + e.Since.UTC().Format(time.RFC3339) + ": " + e.Last
+}
+
+// RunsBefore pages through the backend's history (runs held in memory have
+// no ID yet and are always the newest: they come only with the first page,
+// from Runs).
+func (s *Store) RunsBefore(ctx context.Context, flow string, before int64, limit int) ([]store.Run, error) {
+	pager, ok := s.backend.(interface {
+		RunsBefore(ctx context.Context, flow string, before int64, limit int) ([]store.Run, error)
+	})
+	if !ok {
+		return nil, errors.New("buffered: the backend does not page runs")
+	}
+	return pager.RunsBefore(ctx, flow, before, limit)
 }
