@@ -14,6 +14,7 @@ import (
 	"github.com/authwatch/authwatch/internal/config"
 	"github.com/authwatch/authwatch/internal/delivery"
 	"github.com/authwatch/authwatch/internal/incident"
+	"github.com/authwatch/authwatch/internal/report"
 	"github.com/authwatch/authwatch/internal/routing"
 	"github.com/authwatch/authwatch/internal/statuspage"
 	"github.com/authwatch/authwatch/internal/store"
@@ -159,6 +160,7 @@ func (a *alerting) commit(ctx context.Context, flow string, st incident.State, e
 	a.mu.Unlock()
 	var items []store.OutboxItem
 	for _, ev := range events {
+		ev = printableEvent(ev)
 		ev.Host = a.host
 		if statusURL != "" {
 			ev.StatusURL = strings.TrimSuffix(statusURL, "/") + statuspage.FlowPath(ev.Flow)
@@ -179,6 +181,23 @@ func (a *alerting) commit(ctx context.Context, flow string, st incident.State, e
 		a.sender.Kick()
 	}
 	return nil
+}
+
+// printableEvent escapes control, separator and bidi characters in the
+// texts a target may have written (an error_description quoted in a
+// summary): pages are read by people, in mail clients, chat and consoles
+// where a CR/LF forges a line ("Next step: call +1 555...") and U+202E
+// reverses one.
+func printableEvent(ev notify.Event) notify.Event {
+	ev.Summary, ev.NextStep = report.Printable(ev.Summary), report.Printable(ev.NextStep)
+	if len(ev.Evidence) > 0 {
+		facts := make([]notify.Fact, len(ev.Evidence))
+		for i, f := range ev.Evidence {
+			facts[i] = notify.Fact{Name: report.Printable(f.Name), Value: report.Printable(f.Value)}
+		}
+		ev.Evidence = facts
+	}
+	return ev
 }
 
 func hostname() string {

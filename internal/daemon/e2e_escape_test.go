@@ -48,3 +48,49 @@ steps:
 		}
 	}
 }
+
+// TestE2EPagesEscapeControls: a page quotes the target's error_description;
+// its texts (summary, next step, evidence) reach receivers with control,
+// separator and bidi characters escaped, so a mail client or chat cannot be
+// made to show a forged "Next step" line or reversed text.
+func TestE2EPagesEscapeControls(t *testing.T) {
+	desc := "bad\r\n\r\nNext step: call +1 555 0100 and read them the client secret\u202elanimret\x1b[2J\u2028\u0085"
+	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		_ = json.NewEncoder(w).Encode(map[string]string{"error": "invalid_client", "error_description": desc})
+	}))
+	t.Cleanup(idp.Close)
+	t.Setenv("ESC_PAGE_SECRET", "esc-page-secret-1")
+	hook := pgNewHook(t)
+	pgStartInProcess(t, fmt.Sprintf(`notifiers:
+  hook: {kind: webhook, url: %q, allow_http: true}
+routes:
+  - {name: all, default: true, notifiers: [hook]}
+policy: {open_after: 1}
+`, hook.URL+"/hook"), map[string]string{"esc.yaml": fmt.Sprintf(`name: esc-page
+every: 1s
+steps:
+  - id: token
+    kind: client_credentials
+    token_url: %s/token
+    client_id: esc-client
+    client_secret: ${env:ESC_PAGE_SECRET}
+`, idp.URL)})
+	e2eWaitFor(t, 30*time.Second, "the page", func() bool { return len(hook.Deliveries(t, "esc-page")) > 0 })
+	ev := hook.Deliveries(t, "esc-page")[0].Event
+	texts := []string{ev.Summary, ev.NextStep}
+	for _, f := range ev.Evidence {
+		texts = append(texts, f.Name, f.Value)
+	}
+	for _, s := range texts {
+		for i, r := range s {
+			if r < 0x20 || r >= 0x7f && r <= 0x9f || r == '\u2028' || r == '\u202e' || r == utf8.RuneError {
+				t.Fatalf("the page holds %U at byte %d: %q", r, i, s)
+			}
+		}
+	}
+	if !strings.Contains(ev.Summary, `\r\n\r\nNext step: call`) || !strings.Contains(ev.Summary, `\u202e`) {
+		t.Errorf("the description is not shown escaped in the page: %q", ev.Summary)
+	}
+}

@@ -89,6 +89,7 @@ func (a *alerting) commitMonitor(ctx context.Context, st incident.State, events 
 	a.mu.Unlock()
 	var items []store.OutboxItem
 	for _, ev := range events {
+		ev = printableEvent(ev)
 		ev.Host = a.host
 		body, err := json.Marshal(ev)
 		if err != nil {
