@@ -99,7 +99,7 @@ func Default() *Config {
 		StoreCheck:    "quick",
 		HTTP: HTTPConfig{MaxConnections: 256, ReadHeaderTimeout: flows.Dur(10 * time.Second), ReadTimeout: flows.Dur(30 * time.Second),
 			WriteTimeout: flows.Dur(60 * time.Second), IdleTimeout: flows.Dur(2 * time.Minute)},
-		Retention:     RetentionConfig{MaxAge: flows.Dur(30 * 24 * time.Hour), MaxRunsPerFlow: 10000},
+		Retention: RetentionConfig{MaxAge: flows.Dur(30 * 24 * time.Hour), MaxRunsPerFlow: 10000},
 	}
 }
 
