@@ -125,6 +125,7 @@ func TestDurationPatternMatchesLoader(t *testing.T) {
 	texts := []string{
 		"0", "0s", "1s", "1.5s", "1.s", ".5s", "500ms", "1h30m", "2h45m30.5s", "10us", "10µs", "10μs", "3ns", "+5s",
 		"", "1", "30", "-1s", "1d", "1 s", "s", ".s", ".", "1S", "1m-1s", "1e3s", "00", "01s",
+		"1w", "1w2d3h", "1.5d", "0d", "1d1d", "1dd", "1wd", "1D", "1d-1h", "d", "1 d",
 	}
 	v := &validator{root: loadSchema(t)}
 	duration := v.resolve("#/$defs/Duration")

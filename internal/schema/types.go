@@ -52,15 +52,16 @@ func templateSchema() *jsonschema.Schema {
 	}
 }
 
-// durationPattern is a non-negative Go duration (time.ParseDuration).
-const durationPattern = `^\+?(?:0|(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+)$`
+// durationPattern is a non-negative duration (flows.ParseDuration: Go's
+// units plus d and w).
+const durationPattern = `^\+?(?:0|(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:ns|us|µs|μs|ms|s|m|h|d|w))+)$`
 
 func durationSchema() *jsonschema.Schema {
 	return &jsonschema.Schema{
 		Type:        "string",
 		Pattern:     durationPattern,
-		Description: "A Go duration: a number and a unit (ns, us, ms, s, m, h), e.g. 500ms, 30s, 5m, 1h30m.",
-		Examples:    []any{"500ms", "30s", "5m", "1h30m"},
+		Description: "A duration: numbers each with a unit (ns, us, ms, s, m, h, d = 24h, w = 7d), e.g. 500ms, 30s, 5m, 1h30m, 1d, 1w2d3h.",
+		Examples:    []any{"500ms", "30s", "5m", "1h30m", "1d", "1w2d3h"},
 	}
 }
 

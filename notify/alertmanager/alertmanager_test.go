@@ -271,6 +271,7 @@ func TestConfig(t *testing.T) {
 		{"bad urls entry", "urls: [https://am, 'am-2:9093']\n", []string{"urls[1]: must be an absolute http or https URL"}},
 		{"bad ttl", "url: https://am\nalert_ttl: 5 minutes\n", []string{"alert_ttl: bad duration"}},
 		{"short ttl", "url: https://am\nalert_ttl: 10s\n", []string{"alert_ttl: must be at least 1m"}},
+		{"ttl in days", "url: https://am\nalert_ttl: 2d\n", nil},
 		{"malformed bearer, not echoed", "url: https://am\nbearer: 'secretpart${x'\n", []string{"bearer: malformed reference"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) { notifytest.CheckConfig(t, &alertmanager.Config{}, tc.yaml, tc.want...) })

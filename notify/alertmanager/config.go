@@ -108,10 +108,10 @@ func (c *Config) checkTTL() error {
 	if raw == "0s" || raw == "" {
 		return nil
 	}
-	d, err := time.ParseDuration(raw)
+	d, err := flows.ParseDuration(raw)
 	switch {
 	case err != nil:
-		return flows.FieldErrorf("alert_ttl", "bad duration %q: write e.g. 30m, 4h, 24h", raw)
+		return flows.FieldErrorf("alert_ttl", "bad duration %q: write e.g. 30m, 4h, 24h, 1d", raw)
 	case d < time.Minute:
 		return flows.FieldErrorf("alert_ttl", "must be at least 1m, got %s", raw)
 	}
