@@ -17,6 +17,9 @@ type Flow struct {
 	Labels  map[string]string `yaml:"labels,omitempty" json:"labels,omitempty" jsonschema:"description=Free key/values for routing and grouping (team\\, severity\\, env)."`
 	// ClockSkew is the allowance used when comparing clocks and token times (default 60s).
 	ClockSkew Duration `yaml:"clock_skew,omitempty" json:"clock_skew,omitempty" jsonschema:"description=Allowed clock difference for exp/nbf/iat and Date checks (default 60s)."`
+	// UserAgent replaces authwatch's User-Agent on the flow's requests
+	// (a step's own user_agent wins).
+	UserAgent string `yaml:"user_agent,omitempty" json:"user_agent,omitempty" jsonschema:"maxLength=512,description=User-Agent of the flow's requests instead of authwatch/VERSION (+URL)\\, e.g. for a WAF's allow-list; a step's user_agent wins. Browser steps send Chromium's own unless this is set."`
 	// Alert overrides the daemon's alert policy for this flow.
 	Alert *AlertPolicy `yaml:"alert,omitempty" json:"alert,omitempty" jsonschema:"description=Per-flow overrides of the alert policy in authwatch.yaml."`
 	Steps []*StepSpec  `yaml:"-" json:"steps" jsonschema:"required"`
@@ -55,11 +58,12 @@ func (f *Flow) Skew() time.Duration { return f.ClockSkew.Or(DefaultClockSkew) }
 
 // StepSpec is one step as loaded: its common fields and its kind's step.
 type StepSpec struct {
-	ID      string
-	Kind    string
-	Timeout time.Duration // 0: bounded by the flow's deadline only
-	Step    Step
-	Source  Position
+	ID        string
+	Kind      string
+	Timeout   time.Duration // 0: bounded by the flow's deadline only
+	UserAgent string        // "": the flow's, else authwatch's own
+	Step      Step
+	Source    Position
 }
 
 // Step is one kind of step. Implementations live one per file, registered in

@@ -72,9 +72,10 @@ type ClientOptions struct {
 	SecretHeaders []string
 }
 
-// Client returns an HTTP client for the current step: it records every
-// exchange (each redirect hop included), bounds redirects, and never
-// carries credentials to another origin (see redirectGuard).
+// Client returns an HTTP client for the current step: it names authwatch
+// (or the flow's or step's user_agent) in every request's User-Agent,
+// records every exchange (each redirect hop included), bounds redirects,
+// and never carries credentials to another origin (see redirectGuard).
 func (st *State) Client(o ClientOptions) (*http.Client, error) {
 	base, err := st.runner.transport(o.TLS)
 	if err != nil {
@@ -90,7 +91,9 @@ func (st *State) Client(o ClientOptions) (*http.Client, error) {
 	if g.max == 0 {
 		g.max = DefaultMaxRedirects
 	}
-	c := &http.Client{Transport: malformedAnswers{st: st, next: rec}, CheckRedirect: g.check}
+	// The agent is set above the recorder, so evidence shows what was sent.
+	named := exchange.AgentTransport{Agent: st.userAgent(), Base: rec}
+	c := &http.Client{Transport: malformedAnswers{st: st, next: named}, CheckRedirect: g.check}
 	if o.UseJar {
 		c.Jar = st.jar
 	}

@@ -23,12 +23,13 @@ var (
 const minEvery = time.Second
 
 // commonStepKeys are the keys every step has, whatever its kind.
-var commonStepKeys = []string{"id", "kind", "timeout"}
+var commonStepKeys = []string{"id", "kind", "timeout", "user_agent"}
 
 type stepHeader struct {
-	ID      string   `yaml:"id"`
-	Kind    string   `yaml:"kind"`
-	Timeout Duration `yaml:"timeout"`
+	ID        string   `yaml:"id"`
+	Kind      string   `yaml:"kind"`
+	Timeout   Duration `yaml:"timeout"`
+	UserAgent string   `yaml:"user_agent"`
 }
 
 func (l *loader) flow(file, path string, m *ast.MappingNode) {
@@ -140,6 +141,9 @@ func validateFlowHeader(f *Flow) error {
 			errs = append(errs, FieldErrorf("cron", "bad cron expression %q: %v (five fields: minute hour day month weekday)", f.Cron, err))
 		}
 	}
+	if err := validateUserAgent("user_agent", f.UserAgent); err != nil {
+		errs = append(errs, err)
+	}
 	if a := f.Alert; a != nil {
 		if a.OpenAfter != nil && (*a.OpenAfter < 1 || *a.OpenAfter > 1000) {
 			errs = append(errs, FieldErrorf("alert.open_after", "must be 1..1000, got %d", *a.OpenAfter))
@@ -170,6 +174,7 @@ func (l *loader) step(file, path string, n ast.Node, earlier map[string]*StepSpe
 		return nil
 	}
 	l.fieldErrors(file, path, m, walkLoadErrors(&h, ""))
+	l.fieldErrors(file, path, m, validateUserAgent("user_agent", h.UserAgent))
 	switch prev, dup := earlier[h.ID]; {
 	case h.ID == "":
 		l.fieldErrors(file, path, m, FieldErrorf("id", "required: lower-case letters, digits and _, starting with a letter"))
@@ -199,7 +204,7 @@ func (l *loader) step(file, path string, n ast.Node, earlier map[string]*StepSpe
 	l.checkRefs(file, path, m, step, earlier, all)
 	// Returned even with problems, so later steps' references to it are
 	// checked; the flow is not kept when any problem was found.
-	return &StepSpec{ID: h.ID, Kind: h.Kind, Timeout: h.Timeout.Std(), Step: step, Source: pos(file, m)}
+	return &StepSpec{ID: h.ID, Kind: h.Kind, Timeout: h.Timeout.Std(), UserAgent: h.UserAgent, Step: step, Source: pos(file, m)}
 }
 
 // literalSecretWarning never shows the value: it is redacted anyway.

@@ -34,7 +34,7 @@ func unknownKeys(n ast.Node, t reflect.Type, path string, skip ...string) []keyP
 				}
 				ft, ok := fields[key]
 				if !ok {
-					out = append(out, keyProblem{node: mv.Key, path: joinPath(path, key), msg: unknownFieldMessage(key, fields)})
+					out = append(out, keyProblem{node: mv.Key, path: joinPath(path, key), msg: unknownFieldMessage(key, fields, skip...)})
 					continue
 				}
 				out = append(out, unknownKeys(mv.Value, ft, joinPath(path, key))...)
@@ -82,8 +82,8 @@ func yamlFields(t reflect.Type) map[string]reflect.Type {
 	return out
 }
 
-func unknownFieldMessage(key string, fields map[string]reflect.Type) string {
-	names := make([]string, 0, len(fields))
+func unknownFieldMessage(key string, fields map[string]reflect.Type, also ...string) string {
+	names := append([]string(nil), also...)
 	for k := range fields {
 		names = append(names, k)
 	}

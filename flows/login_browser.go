@@ -36,7 +36,8 @@ func (r *Runner) browserPool() *browser.Pool {
 
 // browserSession opens a browser for the step, or explains why it cannot.
 func browserSession(ctx context.Context, st *State, tlsOpts TLSOptions, stopAt *url.URL) (*browser.Session, error) {
-	o := browser.SessionOptions{InsecureSkipVerify: tlsOpts.InsecureSkipVerify}
+	// Chromium keeps its own User-Agent unless the flow file names one.
+	o := browser.SessionOptions{InsecureSkipVerify: tlsOpts.InsecureSkipVerify, UserAgent: st.chosenUserAgent()}
 	if stopAt != nil {
 		o.StopAt = stopAt.String()
 	}

@@ -129,10 +129,10 @@ func (b *builder) steps() error {
 	kind := &jsonschema.Schema{Type: "string", Enum: names, Description: "The step kind. " + strings.Join(docs, " ")}
 	b.define("Step", withProps(&jsonschema.Schema{
 		Type:        "object",
-		Description: "One step: an id, a kind, an optional timeout, and the kind's own fields.",
+		Description: "One step: an id, a kind, an optional timeout and user_agent, and the kind's own fields.",
 		Required:    []string{"id", "kind"},
 		AllOf:       branches,
-	}, prop{"id", idSchema()}, prop{"kind", kind}, prop{"timeout", timeoutSchema()}))
+	}, prop{"id", idSchema()}, prop{"kind", kind}, prop{"timeout", timeoutSchema()}, prop{"user_agent", userAgentSchema()}))
 	return nil
 }
 
@@ -144,7 +144,7 @@ func (b *builder) kind(k flows.Kind) (*jsonschema.Schema, error) {
 		return nil, err
 	}
 	all := withProps(&jsonschema.Schema{}, prop{"id", idSchema()},
-		prop{"kind", &jsonschema.Schema{Const: k.Name, Description: k.Doc}}, prop{"timeout", timeoutSchema()}).Properties
+		prop{"kind", &jsonschema.Schema{Const: k.Name, Description: k.Doc}}, prop{"timeout", timeoutSchema()}, prop{"user_agent", userAgentSchema()}).Properties
 	for name, p := range s.Properties.FromOldest() {
 		if _, dup := all.Get(name); dup {
 			return nil, fmt.Errorf("field %q collides with a key every step has", name)
@@ -175,6 +175,11 @@ func timeoutSchema() *jsonschema.Schema {
 	s := ref("Duration")
 	s.Description = "Deadline for this step (default: bounded by the flow's timeout only)."
 	return s
+}
+
+func userAgentSchema() *jsonschema.Schema {
+	return &jsonschema.Schema{Type: "string", MaxLength: new(uint64(flows.MaxUserAgentLength)),
+		Description: "User-Agent of this step's requests instead of the flow's user_agent or authwatch/VERSION (+URL). An http step's User-Agent header wins. Browser steps send Chromium's own unless this or the flow's is set."}
 }
 
 func ref(def string) *jsonschema.Schema { return &jsonschema.Schema{Ref: "#/$defs/" + def} }

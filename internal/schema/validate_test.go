@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // validator checks an instance against the schema Generate writes. It knows
@@ -54,6 +55,9 @@ func (v *validator) keyword(s map[string]any, key string, arg, inst any, path st
 	case "pattern":
 		str, ok := inst.(string)
 		return check(!ok || regexp.MustCompile(arg.(string)).MatchString(str), path, "%q does not match %s", str, arg)
+	case "maxLength":
+		str, ok := inst.(string)
+		return check(!ok || float64(utf8.RuneCountInString(str)) <= arg.(float64), path, "is %d characters long, expected at most %v", utf8.RuneCountInString(str), arg)
 	case "minimum":
 		n, ok := inst.(float64)
 		return check(!ok || n >= arg.(float64), path, "%v is below %v", n, arg)
