@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/version"
 )
 
 // Config is the heartbeat section of authwatch.yaml:
@@ -106,7 +107,7 @@ type Pinger struct {
 	Client    *http.Client // default: bounded, no redirects
 	Logger    *slog.Logger
 	OnOutcome func(result string) // success, failure, withheld
-	UserAgent string
+	UserAgent string              // default: version.UserAgent()
 }
 
 // Run pings at once and then every interval until ctx ends. A failed or
@@ -182,9 +183,7 @@ func (p *Pinger) ping(ctx context.Context) error {
 	if body != nil {
 		req.Header.Set("Content-Type", "text/plain; charset=utf-8")
 	}
-	if p.UserAgent != "" {
-		req.Header.Set("User-Agent", p.UserAgent)
-	}
+	req.Header.Set("User-Agent", p.userAgent())
 	resp, err := p.client().Do(req)
 	if err != nil {
 		var uerr *url.Error
@@ -202,6 +201,14 @@ func (p *Pinger) ping(ctx context.Context) error {
 		return fmt.Errorf("answered %s", resp.Status)
 	}
 	return nil
+}
+
+// userAgent is Pinger.UserAgent, or authwatch's own.
+func (p *Pinger) userAgent() string {
+	if p.UserAgent != "" {
+		return p.UserAgent
+	}
+	return version.UserAgent()
 }
 
 func (p *Pinger) client() *http.Client {

@@ -9,12 +9,14 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/authwatch/authwatch/flows"
 	"github.com/authwatch/authwatch/internal/redact"
+	"github.com/authwatch/authwatch/internal/version"
 )
 
 const pingSecret = "9f1c-Ping-Üuid&<secret>"
@@ -39,6 +41,7 @@ type received struct {
 	method []string
 	path   []string
 	body   []string
+	agent  []string
 }
 
 func (r *received) handler(w http.ResponseWriter, req *http.Request) {
@@ -47,6 +50,7 @@ func (r *received) handler(w http.ResponseWriter, req *http.Request) {
 	r.method = append(r.method, req.Method)
 	r.path = append(r.path, req.URL.Path)
 	r.body = append(r.body, string(b))
+	r.agent = append(r.agent, req.Header.Get("User-Agent"))
 	r.mu.Unlock()
 }
 
@@ -60,6 +64,23 @@ func TestPingResolvesTheURLAndSendsStatus(t *testing.T) {
 	}
 	if len(got.path) != 1 || got.method[0] != http.MethodPost || got.path[0] != "/ping/"+pingSecret || got.body[0] != "3 flows, store writable" {
 		t.Fatalf("received %v %v %v", got.method, got.path, got.body)
+	}
+}
+
+// TestPingNamesAuthwatch: a ping says it is authwatch and which version,
+// unless Pinger.UserAgent names another agent.
+func TestPingNamesAuthwatch(t *testing.T) {
+	var got received
+	srv := httptest.NewServer(http.HandlerFunc(got.handler))
+	defer srv.Close()
+	for _, agent := range []string{"", "custom/1"} {
+		p := &Pinger{Config: pingConfig(t, srv.URL, "get"), UserAgent: agent}
+		if outcome, detail := p.beat(context.Background()); outcome != "success" {
+			t.Fatalf("beat: %s %s", outcome, detail)
+		}
+	}
+	if want := []string{version.UserAgent(), "custom/1"}; !slices.Equal(got.agent, want) {
+		t.Errorf("User-Agent %q, want %q", got.agent, want)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/version"
 	"github.com/authwatch/authwatch/notify"
 	"github.com/authwatch/authwatch/notify/notifytest"
 )
@@ -60,7 +61,7 @@ func TestSlackPayloads(t *testing.T) {
 		send(t, n, notifytest.Hostile(typ))
 	}
 	for _, r := range rcv.Requests() {
-		if r.URI != hookPath || r.Header.Get("Content-Type") != "application/json; charset=utf-8" || r.Header.Get("User-Agent") != "authwatch" {
+		if r.URI != hookPath || r.Header.Get("Content-Type") != "application/json; charset=utf-8" || r.Header.Get("User-Agent") != version.UserAgent() {
 			t.Errorf("request %s %v", r.URI, r.Header)
 		}
 		notifytest.CheckNoSecret(t, r.Body)

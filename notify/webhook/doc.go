@@ -16,7 +16,7 @@
 // POST with these headers:
 //
 //	Content-Type: application/json
-//	User-Agent: authwatch
+//	User-Agent: authwatch/<version> (+https://github.com/authwatch/authwatch)
 //	X-Authwatch-Event: opened | updated | reminder | resolved | test
 //	X-Authwatch-Delivery: <event id>        the same on every retry of one event: deduplicate on it
 //	X-Authwatch-Timestamp: <unix seconds>   with hmac_secret

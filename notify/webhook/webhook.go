@@ -31,8 +31,10 @@ const (
 	HeaderDelivery  = "X-Authwatch-Delivery"      // the event id: the same on every retry of one event
 	HeaderTimestamp = "X-Authwatch-Timestamp"     // unix seconds when signed (with hmac_secret)
 	HeaderSignature = "X-Authwatch-Signature-256" // "sha256=" + hex HMAC-SHA256 of timestamp + "." + body
-	UserAgent       = httpsend.UserAgent
 )
+
+// UserAgent names authwatch and its version on every request.
+var UserAgent = httpsend.UserAgent
 
 // Payload is the JSON body of every request; schema.json describes it.
 type Payload struct {

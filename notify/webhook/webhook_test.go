@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/version"
 	"github.com/authwatch/authwatch/notify"
 	"github.com/authwatch/authwatch/notify/internal/httpsend"
 	"github.com/authwatch/authwatch/notify/notifytest"
@@ -81,7 +82,7 @@ func TestWebhookRequest(t *testing.T) {
 			}
 			for name, want := range map[string]string{
 				"Content-Type":  "application/json",
-				"User-Agent":    "authwatch",
+				"User-Agent":    version.UserAgent(),
 				HeaderEvent:     string(typ),
 				HeaderDelivery:  ev.ID,
 				HeaderTimestamp: strconv.FormatInt(notifytest.Now.Unix(), 10),

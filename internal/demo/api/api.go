@@ -16,6 +16,9 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+
+	"github.com/authwatch/authwatch/internal/exchange"
+	"github.com/authwatch/authwatch/internal/version"
 )
 
 const (
@@ -70,7 +73,7 @@ func Start(ctx context.Context, opts Options) (*API, error) {
 	client := opts.HTTPClient
 	if client == nil {
 		a.ownClient = &http.Client{
-			Transport: http.DefaultTransport.(*http.Transport).Clone(),
+			Transport: exchange.AgentTransport{Agent: version.UserAgent(), Base: http.DefaultTransport.(*http.Transport).Clone()},
 			Timeout:   10 * time.Second,
 		}
 		client = a.ownClient

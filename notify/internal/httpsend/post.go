@@ -19,11 +19,13 @@ import (
 	"time"
 
 	"github.com/authwatch/authwatch/internal/redact"
+	"github.com/authwatch/authwatch/internal/version"
 	"github.com/authwatch/authwatch/notify"
 )
 
-// UserAgent is sent with every request that does not set its own.
-const UserAgent = "authwatch"
+// UserAgent is sent with every request that does not set its own:
+// "authwatch/1.2.0 (+https://github.com/authwatch/authwatch)".
+var UserAgent = version.UserAgent()
 
 // Limits of a delivery's error.
 const (

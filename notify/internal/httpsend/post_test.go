@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authwatch/authwatch/internal/version"
 	"github.com/authwatch/authwatch/notify/notifytest"
 )
 
@@ -104,5 +105,28 @@ func TestExcerptCutSecret(t *testing.T) {
 	long := excerpt(strings.NewReader(strings.Repeat("é", 1000)), sec, longest)
 	if n := len([]rune(long)); n != maxExcerpt {
 		t.Errorf("excerpt of %d runes, want %d", n, maxExcerpt)
+	}
+}
+
+// TestPostNamesAuthwatch: a delivery says it is authwatch and which
+// version ("authwatch/1.2.0 (+https://github.com/authwatch/authwatch)"),
+// unless the notifier sets its own User-Agent.
+func TestPostNamesAuthwatch(t *testing.T) {
+	rcv := notifytest.NewReceiver(t)
+	client := notifytest.Client(t)
+	for _, tc := range []struct{ set, want string }{
+		{"", version.UserAgent()},
+		{"custom/1", "custom/1"},
+	} {
+		hdr := http.Header{}
+		if tc.set != "" {
+			hdr.Set("User-Agent", tc.set)
+		}
+		if _, err := Post(t.Context(), client, notifytest.Now, Request{URL: rcv.URL + "/hook", Header: hdr, Body: []byte(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+		if got := rcv.Last(t).Header.Get("User-Agent"); got != tc.want {
+			t.Errorf("User-Agent %q, want %q", got, tc.want)
+		}
 	}
 }
