@@ -14,6 +14,7 @@ import (
 
 	"github.com/wneessen/go-mail"
 
+	"github.com/authwatch/authwatch/internal/version"
 	"github.com/authwatch/authwatch/notify"
 )
 
@@ -30,7 +31,7 @@ func (n *Notifier) message(ev notify.Event) (*mail.Msg, error) {
 	}
 	m.Subject(n.cfg.SubjectPrefix + subject(ev))
 	m.SetDateWithValue(cmpTime(ev.Time, n.now()))
-	m.SetUserAgent("authwatch")
+	m.SetUserAgent(version.UserAgent())
 	headers(m, ev)
 	c := contentOf(ev)
 	m.SetBodyString(mail.TypeTextPlain, c.text())
