@@ -308,3 +308,22 @@ func TestCLIValidateDefaults(t *testing.T) {
 		t.Errorf("validate --config COMMENT-ONLY: exit %d, stderr:\n%s", code, stderr)
 	}
 }
+
+// TestCLIManPageDate: the page is dated by SOURCE_DATE_EPOCH or the commit,
+// never by the clock, so that a package is reproducible.
+func TestCLIManPageDate(t *testing.T) {
+	for _, tt := range []struct{ epoch, commit, want string }{
+		{"1765000000", "2026-01-02T03:04:05Z", "2025-12-06"},
+		{"", "2026-01-02T03:04:05Z", "2026-01-02"},
+		{"", "", ""},
+		{"yesterday", "", ""},
+	} {
+		if got := manDate(tt.epoch, tt.commit); got != tt.want {
+			t.Errorf("manDate(%q, %q) = %q, want %q", tt.epoch, tt.commit, got, tt.want)
+		}
+	}
+	t.Setenv("SOURCE_DATE_EPOCH", "1765000000")
+	if _, page, _ := runCmd(t, "man"); !strings.Contains(page, `.TH "AUTHWATCH" "1" "2025-12-06"`) {
+		t.Errorf("SOURCE_DATE_EPOCH does not date the page:\n%.200s", page)
+	}
+}

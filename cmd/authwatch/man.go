@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"regexp"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cpuguy83/go-md2man/v2/md2man"
 	"github.com/spf13/cobra"
@@ -30,14 +33,10 @@ func newManCommand(root *cobra.Command) *cobra.Command {
 	}
 }
 
-// manMarkdown is the page in md2man's markdown. Its date is the commit's,
-// so that a package built twice from one commit holds the same page.
+// manMarkdown is the page in md2man's markdown.
 func manMarkdown(root *cobra.Command) []byte {
 	info := version.Get()
-	date := info.Time
-	if len(date) >= 10 {
-		date = date[:10]
-	}
+	date := manDate(os.Getenv("SOURCE_DATE_EPOCH"), info.Time)
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "%% \"AUTHWATCH\" \"1\" \"%s\" \"authwatch %s\" \"authwatch manual\"\n", date, info.Version)
 	fmt.Fprintf(&b, "# NAME\nauthwatch - %s\n\n", mdEscape(root.Short))
@@ -57,6 +56,19 @@ func manMarkdown(root *cobra.Command) []byte {
 	writeFlags(&b, root.NonInheritedFlags())
 	b.WriteString(manTail)
 	return b.Bytes()
+}
+
+// manDate is the page's date: SOURCE_DATE_EPOCH's when a package build
+// sets it, else the commit's, never the clock's, so that two builds of one
+// commit hold the same page.
+func manDate(sourceDateEpoch, commitTime string) string {
+	if secs, err := strconv.ParseInt(sourceDateEpoch, 10, 64); err == nil {
+		return time.Unix(secs, 0).UTC().Format(time.DateOnly)
+	}
+	if len(commitTime) >= len(time.DateOnly) {
+		return commitTime[:len(time.DateOnly)]
+	}
+	return ""
 }
 
 // manCommands are the commands a user runs, in the order of the help; a

@@ -42,48 +42,52 @@ func pointAtUnknownKeys(data []byte, err error) error {
 
 func isUnknownKey(p *flows.Problem) bool { return strings.HasPrefix(p.Message, "unknown field ") }
 
-// pathSegment is one step of a problem's path: a key, a quoted key or an
-// index, each after an optional dot.
-var pathSegment = regexp.MustCompile(`^\.?(?:"((?:[^"\\]|\\.)*)"|([^."\[]+)|\[(\d+)\])`)
-
-// keyNode returns the key node that path ends in under n, or nil.
+// keyNode returns the key node that path ends in under n, or nil. Keys are
+// matched against the mapping's own keys (plain or quoted as in paths), so
+// that a key holding '.', '"' or '[' is found too.
 func keyNode(n ast.Node, path string) ast.Node {
 	var key ast.Node
-	for path != "" && n != nil {
-		m := pathSegment.FindStringSubmatch(path)
-		if m == nil {
-			return nil
-		}
-		path = path[len(m[0]):]
-		switch {
-		case m[3] != "":
-			i, _ := strconv.Atoi(m[3])
-			seq, ok := n.(*ast.SequenceNode)
-			if !ok || i >= len(seq.Values) {
+	for path != "" {
+		path = strings.TrimPrefix(path, ".")
+		switch node := n.(type) {
+		case *ast.SequenceNode:
+			m := indexSegment.FindStringSubmatch(path)
+			if m == nil {
 				return nil
 			}
-			n, key = seq.Values[i], nil
-		default:
-			name := m[2]
-			if m[1] != "" {
-				name, _ = strconv.Unquote(`"` + m[1] + `"`)
+			i, err := strconv.Atoi(m[1])
+			if err != nil || i >= len(node.Values) {
+				return nil
 			}
-			n, key = mappingEntry(n, name)
+			n, key, path = node.Values[i], nil, path[len(m[0]):]
+		case *ast.MappingNode:
+			mv, rest := entryFor(node, path)
+			if mv == nil {
+				return nil
+			}
+			n, key, path = mv.Value, mv.Key, rest
+		default:
+			return nil
 		}
 	}
 	return key
 }
 
-// mappingEntry returns the value and key of name in a mapping node.
-func mappingEntry(n ast.Node, name string) (value, key ast.Node) {
-	m, ok := n.(*ast.MappingNode)
-	if !ok {
-		return nil, nil
-	}
+var indexSegment = regexp.MustCompile(`^\[(\d+)\]`)
+
+// entryFor returns the entry of m whose key (plain or quoted) starts path
+// as a whole segment, the longest such, and the rest of path.
+func entryFor(m *ast.MappingNode, path string) (*ast.MappingValueNode, string) {
+	var best *ast.MappingValueNode
+	rest := ""
 	for _, mv := range m.Values {
-		if mv.Key.String() == name {
-			return mv.Value, mv.Key
+		k := mv.Key.String()
+		for _, form := range []string{k, strconv.Quote(k)} {
+			tail, ok := strings.CutPrefix(path, form)
+			if ok && (tail == "" || tail[0] == '.' || tail[0] == '[') && (best == nil || len(tail) < len(rest)) {
+				best, rest = mv, tail
+			}
 		}
 	}
-	return nil, nil
+	return best, rest
 }
