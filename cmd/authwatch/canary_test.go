@@ -363,7 +363,7 @@ func TestCheckExitCodesAndCanary(t *testing.T) {
 			t.Errorf("validate bad printed to stdout: %q", stdout)
 		}
 		assertCaret(t, stderr, filepath.Join(bad, "bad.yaml"), 6, "kind: tokenz")
-		if !strings.Contains(stderr, "problems: the configuration is invalid") {
+		if !regexp.MustCompile(`\d+ problems?: the configuration is invalid`).MatchString(stderr) {
 			t.Errorf("stderr lacks the problem count:\n%s", stderr)
 		}
 	})

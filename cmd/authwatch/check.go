@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"sync"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/authwatch/authwatch/flows"
 	"github.com/authwatch/authwatch/internal/report"
@@ -18,9 +20,18 @@ type outputOptions struct {
 	color string
 }
 
-func (o *outputOptions) register(fs *flag.FlagSet) {
+func (o *outputOptions) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.json, "json", false, "print one JSON object per step result and one per flow")
 	fs.StringVar(&o.color, "color", "auto", "colour the table: auto (only on a terminal), always, never")
+}
+
+// check refuses a --color that is none of the three.
+func (o *outputOptions) check() error {
+	switch o.color {
+	case "auto", "always", "never":
+		return nil
+	}
+	return fmt.Errorf("invalid argument %q for \"--color\" flag: auto, always or never", o.color)
 }
 
 func (o *outputOptions) print(w io.Writer, results []*flows.Result) error {
@@ -35,39 +46,75 @@ func (o *outputOptions) print(w io.Writer, results []*flows.Result) error {
 	return report.Human(w, results, report.Style{Color: o.color == "always" || (o.color == "auto" && isTerminal(w))})
 }
 
-func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var out outputOptions
-	out.register(fs)
-	only := fs.String("flow", "", "run only the flow with this name")
-	parallel := fs.Int("parallel", 8, "how many flows run at once")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: authwatch check [flags] [PATH...]  (default: flows.d)")
-		fs.PrintDefaults()
+// checkOptions are check's flags.
+type checkOptions struct {
+	out      outputOptions
+	only     string
+	parallel int
+}
+
+func newCheckCommand() *cobra.Command {
+	var o checkOptions
+	cmd := &cobra.Command{
+		Use:   "check [PATH...]",
+		Short: "run every flow once, now, and explain each failure",
+		Long: "Runs every flow of the flow files and directories given (default: flows.d) once, now, and\n" +
+			"explains each failure with its reason code, evidence and next step. Exit status: 0 all\n" +
+			"passed, 1 a flow failed, 2 the configuration is invalid.",
+		Example: "  authwatch check flows.d/\n  authwatch check --json --flow okta-api flows.d/",
+		PreRunE: func(*cobra.Command, []string) error { return o.out.check() },
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return exit(cmdCheck(cmd.Context(), o, args, cmd.OutOrStdout(), cmd.ErrOrStderr()))
+		},
 	}
-	if err := fs.Parse(args); err != nil {
-		return exitInvalid
-	}
-	set, code := loadFlows(fs.Args(), stderr)
+	o.out.register(cmd.Flags())
+	cmd.Flags().StringVar(&o.only, "flow", "", "run only the flow with this name")
+	cmd.Flags().IntVar(&o.parallel, "parallel", 8, "how many flows run at once")
+	_ = cmd.RegisterFlagCompletionFunc("flow", completeFlowNames)
+	return cmd
+}
+
+func cmdCheck(ctx context.Context, o checkOptions, paths []string, stdout, stderr io.Writer) int {
+	set, code := loadFlows(paths, false, stderr)
 	if set == nil {
 		return code
 	}
 	selected := set.Flows
-	if *only != "" {
-		f, ok := set.Flow(*only)
+	if o.only != "" {
+		f, ok := set.Flow(o.only)
 		if !ok {
-			fmt.Fprintf(stderr, "authwatch: no flow named %q\n", *only)
+			fmt.Fprintf(stderr, "authwatch check: no flow named %s; flows: %s\n", o.only, namesList(flowNames(set)))
 			return exitInvalid
 		}
 		selected = []*flows.Flow{f}
 	}
-	results := runAll(ctx, flows.NewRunner(), selected, *parallel)
-	if err := out.print(stdout, results); err != nil {
+	results := runAll(ctx, flows.NewRunner(), selected, o.parallel)
+	if err := o.out.print(stdout, results); err != nil {
 		fmt.Fprintf(stderr, "authwatch: %v\n", err)
 		return exitFailed
 	}
-	return exitCode(results)
+	return resultsExitCode(results)
+}
+
+func flowNames(set *flows.Set) []string {
+	names := make([]string, len(set.Flows))
+	for i, f := range set.Flows {
+		names[i] = f.Name
+	}
+	return names
+}
+
+// completeFlowNames completes --flow with the names in the paths given so
+// far (default flows.d); unset secrets and broken files just complete less.
+func completeFlowNames(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+	if len(args) == 0 {
+		args = []string{"flows.d"}
+	}
+	set, err := flows.Load(flows.LoadOptions{}, args...)
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	return flowNames(set), cobra.ShellCompDirectiveNoFileComp
 }
 
 // runAll runs flows with bounded parallelism and returns results in order.
@@ -88,7 +135,7 @@ func runAll(ctx context.Context, r *flows.Runner, fs []*flows.Flow, parallel int
 	return results
 }
 
-func exitCode(results []*flows.Result) int {
+func resultsExitCode(results []*flows.Result) int {
 	for _, r := range results {
 		if !r.OK {
 			return exitFailed

@@ -2,30 +2,45 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/authwatch/authwatch/flows"
 	"github.com/authwatch/authwatch/internal/demo"
 )
 
-func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var out outputOptions
-	out.register(fs)
-	once := fs.Bool("once", false, "run each demo flow once and exit")
-	listen := fs.String("listen", "127.0.0.1:0", "address of the demo's status page (loopback)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: authwatch demo [flags]\n\nStarts an OpenID provider and an orders API on 127.0.0.1 and runs demo flows against them,\nsome healthy and some broken on purpose, repeating on their schedule until interrupted.")
-		fs.PrintDefaults()
+// demoOptions are demo's flags.
+type demoOptions struct {
+	out    outputOptions
+	once   bool
+	listen string
+}
+
+func newDemoCommand() *cobra.Command {
+	var o demoOptions
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "start an embedded OpenID provider and API on 127.0.0.1 and run demo flows against them",
+		Long: "Starts an OpenID provider and an orders API on 127.0.0.1 and runs demo flows against them,\n" +
+			"some healthy and some broken on purpose, repeating on their schedule until interrupted.\n" +
+			"Nothing leaves the machine.",
+		Args:    noArgs,
+		PreRunE: func(*cobra.Command, []string) error { return o.out.check() },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return exit(cmdDemo(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr()))
+		},
 	}
-	if err := fs.Parse(args); err != nil {
-		return exitInvalid
-	}
+	o.out.register(cmd.Flags())
+	cmd.Flags().BoolVar(&o.once, "once", false, "run each demo flow once and exit")
+	cmd.Flags().StringVar(&o.listen, "listen", "127.0.0.1:0", "address of the demo's status page (loopback)")
+	return cmd
+}
+
+func cmdDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) int {
 	// The embedded IdP logs every refused request through the process-wide
 	// logger; refusals are the demo's point and are reported below instead.
 	slog.SetDefault(slog.New(slog.DiscardHandler))
@@ -42,7 +57,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	runner := flows.NewRunner()
 	runner.Secrets.LookupEnv = demo.LookupEnv
-	page, err := startDemoStatusPage(ctx, set.Flows, *listen)
+	page, err := startDemoStatusPage(ctx, set.Flows, o.listen)
 	if err != nil {
 		fmt.Fprintf(stderr, "authwatch demo: starting the status page: %v\n", err)
 		return exitFailed
@@ -51,7 +66,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "authwatch demo: OpenID provider at %s, orders API at %s\n", env.IdP.Issuer(), env.API.URL())
 	fmt.Fprintf(stderr, "authwatch demo: status page at %s\n", page.URL)
 	fmt.Fprintf(stderr, "authwatch demo: %d flows, some broken on purpose (see internal/demo/flows.yaml)\n\n", len(set.Flows))
-	return demoLoop(ctx, runner, set.Flows, out, *once, page.record, stdout, stderr)
+	return demoLoop(ctx, runner, set.Flows, o.out, o.once, page.record, stdout, stderr)
 }
 
 // demoLoop runs the flows now and then on their interval until ctx ends.

@@ -3,63 +3,73 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/authwatch/authwatch/flows"
 	"github.com/authwatch/authwatch/internal/diagnose"
 	"github.com/authwatch/authwatch/internal/report"
 )
 
-func cmdDiagnose(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("diagnose", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	bearerEnv := fs.String("bearer-env", "", "environment variable holding the bearer token")
-	bearerFile := fs.String("bearer-file", "", "file holding the bearer token")
-	basicEnv := fs.String("basic-env", "", "environment variable holding user:password for Basic auth")
-	method := fs.String("method", "GET", "HTTP method")
-	origin := fs.String("origin", "", "also run a CORS preflight from this origin")
-	issuer := fs.String("issuer", "", "verify the token against this issuer's JWKS")
-	audience := fs.String("audience", "", "the audience the API expects")
-	timeout := fs.Duration("timeout", 15*time.Second, "timeout of each request")
-	caFile := fs.String("ca-file", "", "PEM file of additional trusted CA certificates")
-	asJSON := fs.Bool("json", false, "print the report as JSON")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: authwatch diagnose URL [--bearer-env VAR | --bearer-file F | --basic-env VAR] [--method M] [--origin O] [--issuer I] [--audience A] [--json]\n\nWalks DNS, TLS, the answer without and with the credential, the token, clocks, CORS, redirects\nand cookies, and ends in the primary reason. The credential is sent to URL only and never printed.")
-		fs.PrintDefaults()
+// diagnoseOptions are diagnose's flags.
+type diagnoseOptions struct {
+	bearerEnv, bearerFile, basicEnv string
+	method, origin                  string
+	issuer, audience                string
+	timeout                         time.Duration
+	caFile                          string
+	json                            bool
+}
+
+func newDiagnoseCommand() *cobra.Command {
+	var o diagnoseOptions
+	cmd := &cobra.Command{
+		Use:   "diagnose URL",
+		Short: "troubleshoot one request layer by layer: DNS, TLS, challenge, token, clocks, CORS, redirects",
+		Long: "Walks DNS, TLS, the answer without and with the credential, the token, clocks, CORS, redirects\n" +
+			"and cookies, and ends in the primary reason. The credential is sent to URL only and never printed.",
+		Example: "  TOKEN=$(get-a-token) authwatch diagnose https://api.example.com/orders --bearer-env TOKEN --issuer https://idp.example.com",
+		Args:    oneArg("URL"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return exit(cmdDiagnose(cmd.Context(), args[0], o, cmd.OutOrStdout(), cmd.ErrOrStderr()))
+		},
 	}
-	url, rest := splitURLArg(args)
-	if err := fs.Parse(rest); err != nil {
-		return exitInvalid
-	}
-	if url == "" && fs.NArg() == 1 {
-		url = fs.Arg(0)
-	}
-	if url == "" {
-		fs.Usage()
-		return exitInvalid
-	}
-	o := diagnose.Options{URL: url, Method: strings.ToUpper(*method), Origin: *origin, Issuer: *issuer, Audience: *audience, Timeout: *timeout, CAFile: *caFile}
-	switch given := countNonEmpty(*bearerEnv, *bearerFile, *basicEnv); {
-	case given > 1:
-		fmt.Fprintln(stderr, "authwatch diagnose: give one of --bearer-env, --bearer-file, --basic-env")
-		return exitInvalid
-	case *bearerEnv != "":
-		o.Credential, o.CredentialKind = flows.NewTemplate("${env:"+*bearerEnv+"}"), "bearer"
-	case *bearerFile != "":
-		o.Credential, o.CredentialKind = flows.NewTemplate("${file:"+absPath(*bearerFile)+"}"), "bearer"
-	case *basicEnv != "":
-		o.Credential, o.CredentialKind = flows.NewTemplate("${env:"+*basicEnv+"}"), "basic"
+	f := cmd.Flags()
+	f.StringVar(&o.bearerEnv, "bearer-env", "", "environment variable holding the bearer token")
+	f.StringVar(&o.bearerFile, "bearer-file", "", "file holding the bearer token")
+	f.StringVar(&o.basicEnv, "basic-env", "", "environment variable holding user:password for Basic auth")
+	f.StringVar(&o.method, "method", "GET", "HTTP method")
+	f.StringVar(&o.origin, "origin", "", "also run a CORS preflight from this origin")
+	f.StringVar(&o.issuer, "issuer", "", "verify the token against this issuer's JWKS")
+	f.StringVar(&o.audience, "audience", "", "the audience the API expects")
+	f.DurationVar(&o.timeout, "timeout", 15*time.Second, "timeout of each request")
+	f.StringVar(&o.caFile, "ca-file", "", "PEM file of additional trusted CA certificates")
+	f.BoolVar(&o.json, "json", false, "print the report as JSON")
+	cmd.MarkFlagsMutuallyExclusive("bearer-env", "bearer-file", "basic-env")
+	return cmd
+}
+
+func cmdDiagnose(ctx context.Context, url string, opts diagnoseOptions, stdout, stderr io.Writer) int {
+	o := diagnose.Options{URL: url, Method: strings.ToUpper(opts.method), Origin: opts.origin, Issuer: opts.issuer,
+		Audience: opts.audience, Timeout: opts.timeout, CAFile: opts.caFile}
+	switch {
+	case opts.bearerEnv != "":
+		o.Credential, o.CredentialKind = flows.NewTemplate("${env:"+opts.bearerEnv+"}"), "bearer"
+	case opts.bearerFile != "":
+		o.Credential, o.CredentialKind = flows.NewTemplate("${file:"+absPath(opts.bearerFile)+"}"), "bearer"
+	case opts.basicEnv != "":
+		o.Credential, o.CredentialKind = flows.NewTemplate("${env:"+opts.basicEnv+"}"), "basic"
 	}
 	rep, err := diagnose.Run(ctx, o)
 	if err != nil {
 		fmt.Fprintf(stderr, "authwatch diagnose: %v\n", err)
 		return exitInvalid
 	}
-	if *asJSON {
+	if opts.json {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(rep)
@@ -70,22 +80,4 @@ func cmdDiagnose(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return exitFailed
 	}
 	return exitOK
-}
-
-// splitURLArg lets the URL come first, before the flags.
-func splitURLArg(args []string) (string, []string) {
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		return args[0], args[1:]
-	}
-	return "", args
-}
-
-func countNonEmpty(values ...string) int {
-	n := 0
-	for _, v := range values {
-		if v != "" {
-			n++
-		}
-	}
-	return n
 }

@@ -1,32 +1,37 @@
 // Command authwatch runs declarative authentication flows against identity
 // providers and APIs and explains every failure with a reason code.
 //
-//	authwatch validate [PATH...]   lint flow files (default flows.d)
+//	authwatch validate [PATH...]   lint flow files and the daemon's configuration
 //	authwatch check [PATH...]      run every flow once, now
 //	authwatch diagnose URL         troubleshoot one request, layer by layer
+//	authwatch notify test ROUTE    send a test notification through a route
+//	authwatch run                  run every flow on its schedule (the daemon)
 //	authwatch demo                 run demo flows against an embedded IdP and API
+//
+// The command tree (cli.go) is also the source of the shell completions
+// (`authwatch completion bash|zsh|fish`) and of the manual page
+// (`authwatch man`), so neither can drift from the parser.
 package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"syscall"
 
+	"github.com/authwatch/authwatch/internal/config"
 	_ "github.com/authwatch/authwatch/notify/all" // registers every notifier kind
 )
 
-// Exit codes: all passed, a flow failed, the configuration is invalid.
+// Exit codes: all passed, a flow failed, the usage or configuration is
+// invalid.
 const (
 	exitOK      = 0
 	exitFailed  = 1
 	exitInvalid = 2
 )
-
-var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -35,53 +40,13 @@ func main() {
 	os.Exit(code)
 }
 
-// run dispatches a subcommand; it is main without the process, for tests.
+// run is main without the process, for tests.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		usage(stderr)
-		return exitInvalid
-	}
-	cmd, rest := args[0], args[1:]
-	switch cmd {
-	case "validate":
-		return cmdValidate(rest, stdout, stderr)
-	case "check":
-		return cmdCheck(ctx, rest, stdout, stderr)
-	case "demo":
-		return cmdDemo(ctx, rest, stdout, stderr)
-	case "run":
-		return cmdRun(ctx, rest, stdout, stderr)
-	case "notify":
-		return cmdNotify(ctx, rest, stdout, stderr)
-	case "diagnose":
-		return cmdDiagnose(ctx, rest, stdout, stderr)
-	case "version", "--version":
-		fmt.Fprintln(stdout, "authwatch", version)
-		return exitOK
-	case "help", "-h", "--help":
-		usage(stdout)
-		return exitOK
-	}
-	fmt.Fprintf(stderr, "authwatch: unknown command %q\n\n", cmd)
-	usage(stderr)
-	return exitInvalid
+	return runWith(ctx, installed, args, stdout, stderr)
 }
 
-func usage(w io.Writer) {
-	fmt.Fprint(w, `Usage: authwatch COMMAND [flags] [PATH...]
-
-Commands:
-  validate [PATH...]   check flow files (default: flows.d) and report every problem with file:line:column
-  check [PATH...]      run every flow once, now, and explain each failure (exit 0 all passed, 1 a flow failed, 2 invalid configuration)
-  diagnose URL         troubleshoot one request layer by layer: DNS, TLS, challenge, token, clocks, CORS, redirects
-  notify test ROUTE    send a clearly marked test notification through a route's notifiers
-  run                  run every flow on its schedule as a daemon (metrics, reload on SIGHUP, systemd notify)
-  demo                 start an embedded OpenID provider and API on 127.0.0.1 and run demo flows against them
-  version              print the version
-
-Run "authwatch COMMAND -h" for a command's flags.
-`)
-}
+// installed are the paths of a packaged install.
+var installed = paths{config: config.DefaultPath, flowsDir: config.Default().FlowsDir}
 
 func absPath(p string) string {
 	if abs, err := filepath.Abs(p); err == nil {

@@ -4,47 +4,53 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"time"
 
-	"github.com/authwatch/authwatch/flows"
+	"github.com/spf13/cobra"
+
 	"github.com/authwatch/authwatch/internal/config"
-	"github.com/authwatch/authwatch/internal/report"
 	"github.com/authwatch/authwatch/notify"
 )
 
-// cmdNotify is `authwatch notify test ROUTE`: a clearly marked test page
+func newNotifyCommand(p paths) *cobra.Command {
+	notify := &cobra.Command{
+		Use:   "notify",
+		Short: "send a clearly marked test notification through a route's notifiers",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return fmt.Errorf("missing subcommand: %s test ROUTE", cmd.CommandPath())
+		},
+	}
+	cfgPath := p.config
+	test := &cobra.Command{
+		Use:   "test ROUTE",
+		Short: "send a clearly marked test notification through every notifier of ROUTE",
+		Long: "Sends a clearly marked test notification through every notifier of the route, directly\n" +
+			"(not through the outbox), and shows each receiver's answer. Exit status: 0 every notifier\n" +
+			"delivered, 1 one failed, 2 the configuration is invalid or has no such route.",
+		Args: oneArg("ROUTE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return exit(cmdNotifyTest(cmd.Context(), cfgPath, args[0], cmd.OutOrStdout(), cmd.ErrOrStderr()))
+		},
+		ValidArgsFunction: func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+			return routeNames(cfgPath), cobra.ShellCompDirectiveNoFileComp
+		},
+	}
+	test.Flags().StringVar(&cfgPath, "config", p.config, "configuration file")
+	notify.AddCommand(test)
+	return notify
+}
+
+// cmdNotifyTest is `authwatch notify test ROUTE`: a clearly marked test page
 // through every notifier of a route, sent directly (not via the outbox) so
 // the answer of each receiver is shown.
-func cmdNotify(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("notify", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", config.DefaultPath, "configuration file")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: authwatch notify test ROUTE [--config FILE]\n\nSends a clearly marked test notification through every notifier of the route.")
-		fs.PrintDefaults()
-	}
-	if len(args) < 2 || args[0] != "test" {
-		fs.Usage()
-		return exitInvalid
-	}
-	route := args[1]
-	if err := fs.Parse(args[2:]); err != nil {
-		return exitInvalid
-	}
-	cfg, err := config.Load(*cfgPath, true)
-	var problems flows.Problems
-	switch {
-	case errors.As(err, &problems):
-		report.Problems(stderr, problems, nil)
-		return exitInvalid
-	case err != nil:
-		fmt.Fprintf(stderr, "authwatch notify: %v\n", err)
+func cmdNotifyTest(ctx context.Context, cfgPath, route string, stdout, stderr io.Writer) int {
+	cfg, ok := loadConfig(cfgPath, true, stderr)
+	if !ok {
 		return exitInvalid
 	}
 	var names []string
@@ -54,7 +60,7 @@ func cmdNotify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 	}
 	if names == nil {
-		fmt.Fprintf(stderr, "authwatch notify: no route named %q in %s\n", route, *cfgPath)
+		fmt.Fprintf(stderr, "authwatch notify: no route named %s in %s; routes: %s\n", route, cfgPath, namesList(configRoutes(cfg)))
 		return exitInvalid
 	}
 	notifiers, err := cfg.NewNotifiers(notify.Deps{HTTP: &http.Client{Timeout: 30 * time.Second}, Now: time.Now})
@@ -63,6 +69,23 @@ func cmdNotify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitInvalid
 	}
 	return sendTest(ctx, route, names, notifiers, stdout)
+}
+
+func configRoutes(cfg *config.Config) []string {
+	names := make([]string, len(cfg.Routes))
+	for i, r := range cfg.Routes {
+		names[i] = r.Name
+	}
+	return names
+}
+
+// routeNames completes ROUTE from the configuration.
+func routeNames(cfgPath string) []string {
+	cfg, err := config.Load(cfgPath, true)
+	if err != nil {
+		return nil
+	}
+	return configRoutes(cfg)
 }
 
 func sendTest(ctx context.Context, route string, names []string, notifiers map[string]notify.Notifier, stdout io.Writer) int {

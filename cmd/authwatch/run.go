@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,51 +11,100 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/authwatch/authwatch/flows"
 	"github.com/authwatch/authwatch/internal/config"
 	"github.com/authwatch/authwatch/internal/daemon"
 	"github.com/authwatch/authwatch/internal/report"
 )
 
-func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", config.DefaultPath, "configuration file (optional at the default path)")
-	flowsDir := fs.String("flows", "", "flows directory (overrides flows_dir)")
-	stateDir := fs.String("state-dir", "", "state directory (overrides state_dir)")
-	listen := fs.String("listen", "", "address of /metrics, /healthz, /readyz (overrides listen)")
-	logLevel := fs.String("log-level", "info", "debug (every run), info (state changes), warn, error")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: authwatch run [flags]\n\nRuns every flow on its schedule until stopped. SIGHUP reloads the flows; an invalid\nset is rejected and the old flows keep running.")
-		fs.PrintDefaults()
+// runOptions are run's flags; empty ones leave the configuration's value.
+type runOptions struct {
+	config, flowsDir, stateDir, listen, logLevel string
+	explicitConfig                               bool
+}
+
+func newRunCommand(p paths) *cobra.Command {
+	var o runOptions
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "run every flow on its schedule as a daemon (metrics, reload on SIGHUP, systemd notify)",
+		Long: "Runs every flow on its schedule until stopped. SIGHUP reloads the flows and the configuration;\n" +
+			"an invalid set is rejected and the old one keeps running. Exit status: 0 stopped, 1 failed\n" +
+			"while running, 2 the configuration or a flag is invalid.",
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.explicitConfig = cmd.Flags().Changed("config")
+			return exit(cmdRun(cmd.Context(), o, cmd.ErrOrStderr()))
+		},
 	}
-	if err := fs.Parse(args); err != nil {
+	f := cmd.Flags()
+	f.StringVar(&o.config, "config", p.config, "configuration file; optional at the default path")
+	f.StringVar(&o.flowsDir, "flows", "", "flows directory (overrides flows_dir)")
+	f.StringVar(&o.stateDir, "state-dir", "", "state directory (overrides state_dir)")
+	f.StringVar(&o.listen, "listen", "", "address of the status page, /metrics, /healthz, /readyz (overrides listen)")
+	f.StringVar(&o.logLevel, "log-level", "info", "debug (every run), info (state changes), warn, error")
+	_ = cmd.MarkFlagDirname("flows")
+	_ = cmd.MarkFlagDirname("state-dir")
+	_ = cmd.MarkFlagFilename("config", "yaml", "yml")
+	return cmd
+}
+
+func cmdRun(ctx context.Context, o runOptions, stderr io.Writer) int {
+	cfg, ok := loadConfig(o.config, o.explicitConfig, stderr)
+	if !ok {
 		return exitInvalid
 	}
-	explicit := isFlagSet(fs, "config")
-	cfg, err := config.Load(*cfgPath, explicit)
-	var problems flows.Problems
-	switch {
-	case errors.As(err, &problems):
-		report.Problems(stderr, problems, nil)
-		return exitInvalid
-	case err != nil:
-		fmt.Fprintf(stderr, "authwatch run: %v\n", err)
-		return exitInvalid
+	override(&cfg.FlowsDir, o.flowsDir)
+	override(&cfg.StateDir, o.stateDir)
+	override(&cfg.Listen, o.listen)
+	log, err := newLogger(stderr, o.logLevel)
+	if err == nil {
+		err = checkOverrides(cfg, o)
 	}
-	override(&cfg.FlowsDir, *flowsDir)
-	override(&cfg.StateDir, *stateDir)
-	override(&cfg.Listen, *listen)
-	log, err := newLogger(stderr, *logLevel)
 	if err != nil {
 		fmt.Fprintf(stderr, "authwatch run: %v\n", err)
 		return exitInvalid
 	}
 	reloadPath := ""
-	if _, err := os.Stat(*cfgPath); err == nil {
-		reloadPath = *cfgPath
+	if _, err := os.Stat(o.config); err == nil {
+		reloadPath = o.config
 	}
 	return runDaemon(ctx, cfg, reloadPath, log, stderr)
+}
+
+// checkOverrides checks what flags set after the file was validated, and
+// that the flows directory is there: the daemon would otherwise fail later,
+// as if it had broken, on what is a configuration error.
+func checkOverrides(cfg *config.Config, o runOptions) error {
+	if o.listen != "" {
+		if err := config.CheckListen(o.listen); err != nil {
+			return fmt.Errorf("--listen %s: %w", o.listen, err)
+		}
+	}
+	source := "the default flows_dir"
+	if o.flowsDir != "" {
+		source = "--flows"
+	} else if _, err := os.Stat(o.config); err == nil {
+		source = "flows_dir in " + o.config
+	}
+	return checkFlowsDir(cfg.FlowsDir, source)
+}
+
+// checkFlowsDir checks the flows directory is one; source says where its
+// name came from.
+func checkFlowsDir(dir, source string) error {
+	info, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("the flows directory %s (%s) does not exist: create it, or name another with --flows or flows_dir", dir, source)
+	case err != nil:
+		return fmt.Errorf("the flows directory %s (%s): %w", dir, source, err)
+	case !info.IsDir():
+		return fmt.Errorf("the flows directory %s (%s) is not a directory", dir, source)
+	}
+	return nil
 }
 
 func runDaemon(ctx context.Context, cfg *config.Config, cfgPath string, log *slog.Logger, stderr io.Writer) int {
@@ -140,10 +188,4 @@ func override(dst *string, v string) {
 	if v != "" {
 		*dst = v
 	}
-}
-
-func isFlagSet(fs *flag.FlagSet, name string) bool {
-	set := false
-	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	return set
 }

@@ -7,9 +7,15 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"strconv"
+	"strings"
+	"syscall"
 	"time"
+
+	"github.com/goccy/go-yaml/ast"
 
 	"github.com/authwatch/authwatch/flows"
 	"github.com/authwatch/authwatch/internal/heartbeat"
@@ -24,68 +30,68 @@ const DefaultPath = "/etc/authwatch/authwatch.yaml"
 // Config is the daemon's configuration.
 type Config struct {
 	// StateDir holds the state database (history, streaks, rotated refresh tokens).
-	StateDir string `yaml:"state_dir"`
+	StateDir string `yaml:"state_dir" jsonschema:"description=Directory of the state database (run history\\, incident streaks\\, rotated refresh tokens). Default /var/lib/authwatch."`
 	// Listen is the address of /metrics, /healthz and /readyz. Loopback by default.
-	Listen string `yaml:"listen"`
+	Listen string `yaml:"listen" jsonschema:"description=host:port of the status page\\, API\\, /metrics\\, /healthz and /readyz. Default 127.0.0.1:9464; beyond loopback status_page.auth is required."`
 	// FlowsDir is the directory of flow files.
-	FlowsDir string `yaml:"flows_dir"`
+	FlowsDir string `yaml:"flows_dir" jsonschema:"description=Directory of flow files (*.yaml\\, *.yml). Default /etc/authwatch/flows.d."`
 	// Watch reloads when a file in FlowsDir changes (debounced), besides SIGHUP.
-	Watch *bool `yaml:"watch"`
+	Watch *bool `yaml:"watch" jsonschema:"description=Reload when a file in flows_dir changes (SIGHUP always reloads). Default true."`
 	// MaxConcurrent bounds how many flow runs happen at once.
-	MaxConcurrent int `yaml:"max_concurrent"`
+	MaxConcurrent int `yaml:"max_concurrent" jsonschema:"minimum=1,maximum=10000,description=How many flow runs happen at once. Default 64."`
 	// Browsers bounds how many headless browsers (browser: true login
 	// steps) run at once; each needs 100-200 MiB.
-	Browsers int `yaml:"browsers"`
+	Browsers int `yaml:"browsers" jsonschema:"minimum=0,maximum=64,description=How many headless browsers (browser: true steps) run at once; each needs 100-200 MiB. Default 2."`
 	// StoreCheck is how much of the state database is verified before the
 	// daemon starts on it: quick (default), full or none.
-	StoreCheck string `yaml:"store_check"`
+	StoreCheck string `yaml:"store_check" jsonschema:"enum=quick,enum=full,enum=none,description=How much of the state database is verified before the daemon starts on it. Default quick."`
 	// HTTP bounds the listener of the status page, API and metrics.
-	HTTP HTTPConfig `yaml:"http"`
+	HTTP HTTPConfig `yaml:"http" jsonschema:"description=Bounds of the listener: connections and timeouts."`
 	// Heartbeat pings a dead man's switch while the daemon is healthy.
-	Heartbeat *heartbeat.Config `yaml:"heartbeat"`
+	Heartbeat *heartbeat.Config `yaml:"heartbeat" jsonschema:"description=A dead man's switch pinged while the daemon is healthy."`
 
-	Defaults  DefaultsConfig  `yaml:"defaults"`
-	Retention RetentionConfig `yaml:"retention"`
+	Defaults  DefaultsConfig  `yaml:"defaults" jsonschema:"description=Settings for flows that do not set them."`
+	Retention RetentionConfig `yaml:"retention" jsonschema:"description=How much run history is kept."`
 
 	// StatusPage configures the status page's authentication.
-	StatusPage statuspage.Config `yaml:"status_page"`
+	StatusPage statuspage.Config `yaml:"status_page" jsonschema:"description=Authentication of the status page\\, API and metrics."`
 	// StatusURL links pages to the status page (optional).
-	StatusURL string `yaml:"status_url"`
+	StatusURL string `yaml:"status_url" jsonschema:"description=The status page's public URL\\, linked from pages (optional)."`
 	// Notifiers are the configured receivers by name.
-	Notifiers map[string]*NotifierSpec `yaml:"notifiers"`
+	Notifiers map[string]*NotifierSpec `yaml:"notifiers" jsonschema:"description=Receivers of pages by name: lower-case letters\\, digits\\, - and _."`
 	// Routes send events to notifiers by labels.
-	Routes []routing.Route `yaml:"routes"`
+	Routes []routing.Route `yaml:"routes" jsonschema:"description=Which notifiers receive which events\\, by labels; a default route takes what no other matched."`
 	// Policy overrides the default alert policy.
-	Policy incident.Override `yaml:"policy"`
+	Policy incident.Override `yaml:"policy" jsonschema:"description=When an incident opens\\, resolves and reminds; overrides the defaults."`
 	// Silences and MaintenanceWindows mute pages by label.
-	Silences           []incident.Silence           `yaml:"silences"`
-	MaintenanceWindows []incident.MaintenanceWindow `yaml:"maintenance_windows"`
+	Silences           []incident.Silence           `yaml:"silences" jsonschema:"description=Pages muted by label until a time."`
+	MaintenanceWindows []incident.MaintenanceWindow `yaml:"maintenance_windows" jsonschema:"description=Pages muted by label on a cron schedule\\, for a duration."`
 }
 
 // HTTPConfig bounds the listener: slow or idle clients cannot hold
 // connections (and file descriptors) for ever.
 type HTTPConfig struct {
 	// MaxConnections caps open connections; more wait to be accepted.
-	MaxConnections int `yaml:"max_connections"`
+	MaxConnections int `yaml:"max_connections" jsonschema:"minimum=1,maximum=100000,description=Open connections at most; more wait to be accepted. Default 256."`
 	// ReadHeaderTimeout, ReadTimeout, WriteTimeout and IdleTimeout are
 	// net/http.Server's.
-	ReadHeaderTimeout flows.Duration `yaml:"read_header_timeout"`
-	ReadTimeout       flows.Duration `yaml:"read_timeout"`
-	WriteTimeout      flows.Duration `yaml:"write_timeout"`
-	IdleTimeout       flows.Duration `yaml:"idle_timeout"`
+	ReadHeaderTimeout flows.Duration `yaml:"read_header_timeout" jsonschema:"description=net/http.Server's ReadHeaderTimeout (at most 1h). Default 10s."`
+	ReadTimeout       flows.Duration `yaml:"read_timeout" jsonschema:"description=net/http.Server's ReadTimeout (at most 1h). Default 30s."`
+	WriteTimeout      flows.Duration `yaml:"write_timeout" jsonschema:"description=net/http.Server's WriteTimeout (at most 1h). Default 60s."`
+	IdleTimeout       flows.Duration `yaml:"idle_timeout" jsonschema:"description=net/http.Server's IdleTimeout (at most 1h). Default 2m."`
 }
 
 // DefaultsConfig applies to flows that do not set the field themselves.
 type DefaultsConfig struct {
-	Timeout          flows.Duration `yaml:"timeout"`
-	ClockSkew        flows.Duration `yaml:"clock_skew"`
-	TLSExpiryWarning flows.Duration `yaml:"tls_expiry_warning"`
+	Timeout          flows.Duration `yaml:"timeout" jsonschema:"description=A flow's deadline when it sets none."`
+	ClockSkew        flows.Duration `yaml:"clock_skew" jsonschema:"description=Clock difference tolerated in token times when a flow sets none."`
+	TLSExpiryWarning flows.Duration `yaml:"tls_expiry_warning" jsonschema:"description=How far ahead an expiring certificate is warned about (tls_certificate_expiring)."`
 }
 
 // RetentionConfig bounds the run history.
 type RetentionConfig struct {
-	MaxAge         flows.Duration `yaml:"max_age"`
-	MaxRunsPerFlow int            `yaml:"max_runs_per_flow"`
+	MaxAge         flows.Duration `yaml:"max_age" jsonschema:"description=Runs older than this are deleted. Default 720h (30 days)."`
+	MaxRunsPerFlow int            `yaml:"max_runs_per_flow" jsonschema:"minimum=0,description=Runs kept per flow at most. Default 10000."`
 }
 
 // Default returns the configuration used when there is no file.
@@ -105,27 +111,107 @@ func Default() *Config {
 
 // Load reads path over the defaults. A missing file at the default path is
 // not an error (flags may supply everything); a missing explicit file is.
+// An empty or comment-only file is the defaults too. Every problem comes
+// back at once as flows.Problems, each at file:line:column, unknown keys with
+// the closest valid name.
 func Load(path string, explicit bool) (*Config, error) {
 	c := Default()
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist) && !explicit:
 		return c, nil
 	case err != nil:
 		return nil, err
+	case isEmpty(data):
+		return c, nil
 	}
-	if err := flows.DecodeFile(path, data, c); err != nil {
-		return nil, err
+	if err := flows.DecodeFile(path, data, &document{config: c}); err != nil {
+		return nil, pointAtUnknownKeys(data, err)
 	}
 	return c, nil
+}
+
+// MaxFileSize bounds the configuration file, as flows.MaxFlowFileSize
+// bounds a flow file.
+const MaxFileSize = flows.MaxFlowFileSize
+
+// readFile reads a regular file of at most MaxFileSize bytes, opened without
+// blocking: --config /dev/zero or a named pipe is an error, not a hang.
+func readFile(path string) ([]byte, error) {
+	if info, err := os.Stat(path); err != nil {
+		return nil, err
+	} else if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: the configuration must be a regular file", path)
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err == nil && len(data) > MaxFileSize {
+		err = fmt.Errorf("%s: the configuration is larger than %d MiB", path, MaxFileSize>>20)
+	}
+	return data, err
+}
+
+// document decodes a configuration itself, so that every unknown key and
+// every invalid value is reported (the strict decoder DecodeFile uses
+// stops at the first unknown key, without a suggestion).
+type document struct {
+	config    *Config
+	decodeErr error
+}
+
+// UnmarshalYAML implements yaml.NodeUnmarshaler: unknown keys (with the
+// closest valid name) and type errors, as FieldErrors relative to the file.
+func (d *document) UnmarshalYAML(node ast.Node) error {
+	d.decodeErr = flows.DecodeNode(node, d.config)
+	return nil
+}
+
+// Validate reports the decoding problems with those of the values decoded.
+func (d *document) Validate() error { return errors.Join(d.decodeErr, d.config.Validate()) }
+
+// isEmpty reports whether data holds no YAML document: blank lines,
+// comments and document markers only. It reads lines, not YAML, so that a
+// hostile file reaches DecodeFile's limits before any parser.
+func isEmpty(data []byte) bool {
+	for line := range strings.Lines(string(data)) {
+		line = strings.TrimSpace(line)
+		if line != "" && line != "---" && line != "..." && !strings.HasPrefix(line, "#") {
+			return false
+		}
+	}
+	return true
+}
+
+// CheckListen checks a listen address is host:port; a bare port, the usual
+// mistake, gets its loopback form as the example.
+func CheckListen(addr string) error {
+	if err := checkListen(addr); err != nil {
+		return fmt.Errorf("listen %w", err)
+	}
+	return nil
+}
+
+func checkListen(addr string) error {
+	if _, _, err := net.SplitHostPort(addr); err == nil {
+		return nil
+	}
+	example := "127.0.0.1:9464"
+	if port, err := strconv.ParseUint(addr, 10, 16); err == nil {
+		example = "127.0.0.1:" + strconv.FormatUint(port, 10)
+	}
+	return fmt.Errorf("must be host:port, e.g. %s, got %q", example, addr)
 }
 
 // Validate implements the check DecodeFile runs after decoding.
 func (c *Config) Validate() error {
 	var errs []error
 	if c.Listen != "" {
-		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-			errs = append(errs, flows.FieldErrorf("listen", "must be host:port (e.g. 127.0.0.1:9464), got %q", c.Listen))
+		if err := checkListen(c.Listen); err != nil {
+			errs = append(errs, flows.FieldError{Path: "listen", Err: err})
 		}
 	}
 	if c.Browsers < 0 || c.Browsers > 64 {

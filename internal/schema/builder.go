@@ -13,10 +13,11 @@ import (
 
 // builder reflects the flows types into one set of $defs.
 type builder struct {
-	r     *jsonschema.Reflector
-	defs  jsonschema.Definitions
-	types map[string]reflect.Type // $defs name → the struct type it came from
-	err   error
+	r       *jsonschema.Reflector
+	defs    jsonschema.Definitions
+	types   map[string]reflect.Type // $defs name → the struct type it came from
+	qualify bool                    // name $defs by package and type (see qualifiedName)
+	err     error
 }
 
 func newBuilder() *builder {
@@ -92,11 +93,16 @@ func (b *builder) name(t reflect.Type) string {
 	if t.Kind() != reflect.Struct || t.Name() == "" {
 		return ""
 	}
-	if prev, ok := b.types[t.Name()]; ok && prev != t && b.err == nil {
-		b.err = fmt.Errorf("types %s and %s would share $defs/%s", prev, t, t.Name())
+	name, given := t.Name(), ""
+	if b.qualify {
+		name = qualifiedName(t)
+		given = name
 	}
-	b.types[t.Name()] = t
-	return ""
+	if prev, ok := b.types[name]; ok && prev != t && b.err == nil {
+		b.err = fmt.Errorf("types %s and %s would share $defs/%s", prev, t, name)
+	}
+	b.types[name] = t
+	return given
 }
 
 // fixDescriptions sets each property's description from its field's

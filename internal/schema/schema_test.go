@@ -234,3 +234,24 @@ func walkJSON(v any, visit func(map[string]any)) {
 		}
 	}
 }
+
+// TestExamplesModeline: each example names the schema by its published URL
+// (the $id): before, a relative path (../docs/flow.schema.json) pointed
+// nowhere once the file was copied to /etc/authwatch/flows.d.
+func TestExamplesModeline(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(examples, "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no examples in %s (%v)", examples, err)
+	}
+	want := "# yaml-language-server: $schema=" + ID + "\n"
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(string(data), want) {
+			first, _, _ := strings.Cut(string(data), "\n")
+			t.Errorf("%s starts with %q, want %q", filepath.Base(file), first, strings.TrimSpace(want))
+		}
+	}
+}

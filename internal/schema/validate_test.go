@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -64,6 +65,13 @@ func (v *validator) keyword(s map[string]any, key string, arg, inst any, path st
 	case "maximum":
 		n, ok := inst.(float64)
 		return check(!ok || n <= arg.(float64), path, "%v is above %v", n, arg)
+	case "format":
+		str, ok := inst.(string)
+		if arg != "date-time" {
+			return []string{fmt.Sprintf("%s: the test validator does not know the format %q", path, arg)}
+		}
+		_, err := time.Parse(time.RFC3339, str)
+		return check(!ok || err == nil, path, "%q is not an RFC 3339 date-time", str)
 	case "minItems":
 		a, ok := inst.([]any)
 		return check(!ok || float64(len(a)) >= arg.(float64), path, "has %d items, expected at least %v", len(a), arg)

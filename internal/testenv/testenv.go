@@ -21,6 +21,7 @@ var aptPackages = map[string]string{
 	"nginx":                   "nginx-light",
 	"prometheus-alertmanager": "prometheus-alertmanager",
 	"certutil":                "libnss3-tools",
+	"groff":                   "groff-base",
 }
 
 // inCI reports whether the CI environment variable is set: there, a missing

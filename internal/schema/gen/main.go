@@ -1,5 +1,6 @@
-// Command gen writes the JSON Schema of flow files. Run it from the module
-// root after changing a flow type or step kind:
+// Command gen writes the JSON Schemas of flow files and of the daemon's
+// configuration. Run it from the module root after changing a flow type, a
+// step kind, the configuration or a notifier kind:
 //
 //	go run ./internal/schema/gen
 package main
@@ -13,14 +14,17 @@ import (
 )
 
 func main() {
-	out := flag.String("o", "docs/flow.schema.json", "file to write")
+	flowOut := flag.String("o", "docs/flow.schema.json", "file to write the flow file schema to")
+	configOut := flag.String("config-o", "docs/authwatch.schema.json", "file to write the authwatch.yaml schema to")
 	flag.Parse()
-	b, err := schema.Generate()
-	if err == nil {
-		err = os.WriteFile(*out, b, 0o644)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "gen:", err)
-		os.Exit(1)
+	for file, generate := range map[string]func() ([]byte, error){*flowOut: schema.Generate, *configOut: schema.GenerateConfig} {
+		b, err := generate()
+		if err == nil {
+			err = os.WriteFile(file, b, 0o644)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "gen:", err)
+			os.Exit(1)
+		}
 	}
 }

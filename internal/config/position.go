@@ -1,0 +1,93 @@
+package config
+
+import (
+	"cmp"
+	"errors"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+
+	"github.com/authwatch/authwatch/flows"
+)
+
+// pointAtUnknownKeys moves each unknown-key problem from the key's value
+// (where its path leads the decoder) to the key itself, as flow files show
+// it: the caret goes under the misspelt word.
+func pointAtUnknownKeys(data []byte, err error) error {
+	var problems flows.Problems
+	if !errors.As(err, &problems) || !slices.ContainsFunc(problems, isUnknownKey) {
+		return err // nothing to move: do not parse again (the file may be too deep to)
+	}
+	f, perr := parser.ParseBytes(data, 0)
+	if perr != nil || len(f.Docs) == 0 || f.Docs[0] == nil {
+		return err
+	}
+	for _, p := range problems {
+		if !isUnknownKey(p) {
+			continue
+		}
+		if key := keyNode(f.Docs[0].Body, p.Path); key != nil && key.GetToken() != nil {
+			p.Pos.Line, p.Pos.Column = key.GetToken().Position.Line, key.GetToken().Position.Column
+		}
+	}
+	slices.SortStableFunc(problems, func(a, b *flows.Problem) int {
+		return cmp.Or(cmp.Compare(a.Pos.Line, b.Pos.Line), cmp.Compare(a.Pos.Column, b.Pos.Column), strings.Compare(a.Path, b.Path))
+	})
+	return problems
+}
+
+func isUnknownKey(p *flows.Problem) bool { return strings.HasPrefix(p.Message, "unknown field ") }
+
+// keyNode returns the key node that path ends in under n, or nil. Keys are
+// matched against the mapping's own keys (plain or quoted as in paths), so
+// that a key holding '.', '"' or '[' is found too.
+func keyNode(n ast.Node, path string) ast.Node {
+	var key ast.Node
+	for path != "" {
+		path = strings.TrimPrefix(path, ".")
+		switch node := n.(type) {
+		case *ast.SequenceNode:
+			m := indexSegment.FindStringSubmatch(path)
+			if m == nil {
+				return nil
+			}
+			i, err := strconv.Atoi(m[1])
+			if err != nil || i >= len(node.Values) {
+				return nil
+			}
+			n, key, path = node.Values[i], nil, path[len(m[0]):]
+		case *ast.MappingNode:
+			mv, rest := entryFor(node, path)
+			if mv == nil {
+				return nil
+			}
+			n, key, path = mv.Value, mv.Key, rest
+		default:
+			return nil
+		}
+	}
+	return key
+}
+
+var indexSegment = regexp.MustCompile(`^\[(\d+)\]`)
+
+// entryFor returns the entry of m whose key (plain or quoted) starts path
+// as a whole segment, the longest such, and the rest of path.
+func entryFor(m *ast.MappingNode, path string) (*ast.MappingValueNode, string) {
+	var best *ast.MappingValueNode
+	rest := ""
+	for _, mv := range m.Values {
+		k := mv.Key.String()
+		for _, form := range []string{k, strconv.Quote(k)} {
+			tail, ok := strings.CutPrefix(path, form)
+			if ok && (tail == "" || tail[0] == '.' || tail[0] == '[') && (best == nil || len(tail) < len(rest)) {
+				best, rest = mv, tail
+			}
+		}
+	}
+	return best, rest
+}
