@@ -65,6 +65,8 @@ type Main struct {
 	flows      []*flows.Flow
 	configured map[string]bool // names of the flows now scheduled
 	lastReload error           // nil when the last reload succeeded
+	// loggedWarnings are the last load's flow warnings, logged once.
+	loggedWarnings map[string]bool
 	// deliveryTrouble names notifiers with refused or long-undelivered pages.
 	deliveryTrouble []string
 	// storeProbeFailures counts failed attempts to write what memory

@@ -126,9 +126,19 @@ func e2eStart(t *testing.T, files map[string]string, o e2eOptions) *e2eDaemon {
 	d.done = make(chan error, 1)
 	go func() { d.done <- m.Run(ctx, d.reload) }()
 	addrCh := make(chan string, 1)
-	go func() { addrCh <- m.Addr().String() }()
+	go func() {
+		if a := m.Addr(); a != nil {
+			addrCh <- a.String()
+		} else {
+			addrCh <- "" // Run failed to start
+		}
+	}()
 	select {
 	case a := <-addrCh:
+		if a == "" {
+			cancel()
+			t.Fatalf("the daemon did not start: %v\nlog:\n%s", <-d.done, d.log.String())
+		}
 		d.base = "http://" + a
 	case <-time.After(10 * time.Second):
 		cancel()

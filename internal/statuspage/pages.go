@@ -181,6 +181,10 @@ type overviewView struct {
 	LabelOptions []string // key=value
 	Selected     string   // the label filter chosen, key=value
 	Groups       []flowGroup
+	// NoFlows: none is configured (a fresh install); FlowsDir is where
+	// flow files go.
+	NoFlows  bool
+	FlowsDir string
 }
 
 func (s *server) overviewPage(w http.ResponseWriter, r *http.Request) {
@@ -218,6 +222,7 @@ func (s *server) overviewPage(w http.ResponseWriter, r *http.Request) {
 	shown := filterFlows(all, parseLabelFilter(filter))
 	v.Counts, v.Total = counts(shown), len(shown)
 	v.Groups = groupFlows(shown, v.GroupBy, now)
+	v.NoFlows, v.FlowsDir = len(all) == 0 && s.opts.Flows != nil, s.opts.FlowsDir
 	s.render(w, r, s.pages.overview, http.StatusOK, v)
 }
 
