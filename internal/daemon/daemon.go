@@ -49,6 +49,7 @@ type Main struct {
 	// store is the state store behind a memory buffer: a refused write is
 	// kept and written later, so results still page (see storeguard.go).
 	store   *buffered.Store
+	lock    *stateLock // one daemon per state directory
 	runner  *flows.Runner
 	sched   *scheduler.Scheduler
 	metrics *metrics.Metrics
@@ -107,13 +108,28 @@ func New(cfg *config.Config, log *slog.Logger, notify Notifier) (*Main, error) {
 	if err != nil {
 		return nil, err
 	}
+	lock, err := lockStateDir(cfg.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	m, err := newMain(cfg, log, notify, check, lock)
+	if err != nil {
+		_ = lock.release()
+		return nil, err
+	}
+	return m, nil
+}
+
+// newMain opens the state store and prepares the daemon; New holds the
+// state directory's lock.
+func newMain(cfg *config.Config, log *slog.Logger, notify Notifier, check sqlite.Check, lock *stateLock) (*Main, error) {
 	db, err := openStore(filepath.Join(cfg.StateDir, "authwatch.db"), check, notify, log)
 	if err != nil {
 		return nil, fmt.Errorf("opening the state store: %w", err)
 	}
 	db.SetCommitInterval(storeCommitInterval)
 	st := buffered.New(context.Background(), db, buffered.Options{})
-	m := &Main{cfg: cfg, log: log, store: st, metrics: metrics.New(), notify: notify, started: make(chan struct{})}
+	m := &Main{cfg: cfg, log: log, store: st, lock: lock, metrics: metrics.New(), notify: notify, started: make(chan struct{})}
 	m.lastActivity.Store(time.Now().UnixNano())
 	if err := m.setupAlerting(cfg); err != nil {
 		st.Close()
@@ -262,7 +278,13 @@ func (m *Main) failStart(err error) error {
 	close(m.started)
 	ctx, cancel := context.WithTimeout(context.Background(), StopGrace)
 	defer cancel()
-	return errors.Join(err, m.sched.Shutdown(ctx), m.store.Close())
+	return errors.Join(err, m.sched.Shutdown(ctx), m.closeState())
+}
+
+// closeState closes the store, then releases the state directory.
+func (m *Main) closeState() error {
+	err := m.store.Close()
+	return errors.Join(err, m.lock.release())
 }
 
 // loop serves reloads, the watchdog and pruning until ctx ends. A reload
@@ -325,7 +347,7 @@ func (m *Main) shutdown(srv *http.Server, stopBackground func()) error {
 	_ = srv.Shutdown(ctx)
 	stopBackground()
 	m.flushBeforeExit()
-	return errors.Join(err, m.store.Close())
+	return errors.Join(err, m.closeState())
 }
 
 func (m *Main) prune(ctx context.Context) {
