@@ -51,4 +51,3 @@ func TestRunOneDaemonPerStateDir(t *testing.T) {
 	<-third.exited
 	rnStart(t, bin, cfg, nil, true) // SIGKILL left the lock file, not the lock
 }
-
