@@ -231,6 +231,7 @@ func (m *Main) Run(ctx context.Context, reload <-chan struct{}) error {
 		return m.failStart(err)
 	}
 	m.setFlows(set.Flows)
+	m.restoreLastSuccess(set.Flows)
 	m.metrics.Reloaded(true, time.Now()) // the first load counts as a successful one
 	ln, err := net.Listen("tcp", m.cfg.Listen)
 	if err != nil {
@@ -373,18 +374,14 @@ func (m *Main) setReady(ok bool) {
 }
 
 func (m *Main) setFlows(fs []*flows.Flow) {
-	names := make([]string, len(fs))
-	for i, f := range fs {
-		names[i] = f.Name
-	}
 	m.mu.Lock()
 	m.flows, m.lastReload = fs, nil
 	m.configured = make(map[string]bool, len(fs))
-	for _, n := range names {
-		m.configured[n] = true
+	for _, f := range fs {
+		m.configured[f.Name] = true
 	}
 	m.mu.Unlock()
-	m.metrics.SetFlows(names)
+	m.metrics.SetFlows(fs)
 }
 
 // isConfigured reports whether a flow is still scheduled (a run of a flow

@@ -90,6 +90,9 @@ type e2eDaemon struct {
 type e2eOptions struct {
 	watch    bool   // run WatchFlows on the flows directory
 	logLevel string // default info
+	// stateDir and flowsDir, when set, are used instead of new ones (a
+	// restart of a stopped daemon).
+	stateDir, flowsDir string
 }
 
 // e2eStart writes files (name → content) into a new flows directory and
@@ -97,7 +100,13 @@ type e2eOptions struct {
 func e2eStart(t *testing.T, files map[string]string, o e2eOptions) *e2eDaemon {
 	t.Helper()
 	d := &e2eDaemon{t: t, notify: &e2eNotifier{}, log: &e2eLog{},
-		flowsDir: t.TempDir(), stateDir: filepath.Join(t.TempDir(), "state"), reload: make(chan struct{}, 1)}
+		flowsDir: o.flowsDir, stateDir: o.stateDir, reload: make(chan struct{}, 1)}
+	if d.flowsDir == "" {
+		d.flowsDir = t.TempDir()
+	}
+	if d.stateDir == "" {
+		d.stateDir = filepath.Join(t.TempDir(), "state")
+	}
 	for name, content := range files {
 		e2eWrite(t, d.flowsDir, name, content)
 	}

@@ -102,3 +102,32 @@ func toRun(r *flows.Result) store.Run {
 	}
 	return run
 }
+
+// lastSuccessScan bounds the runs read, per failing flow, at a start to
+// find its last passing run.
+const lastSuccessScan = 20
+
+// restoreLastSuccess sets each flow's last-success metric from the store,
+// so that a restart does not reset it: a passing flow's last run, or a
+// failing flow's newest passing run among its last lastSuccessScan.
+func (m *Main) restoreLastSuccess(fs []*flows.Flow) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, f := range fs {
+		st, ok, err := m.store.FlowState(ctx, f.Name)
+		switch {
+		case err != nil || !ok || st.LastRun.IsZero():
+			continue
+		case st.OK:
+			m.metrics.LastSuccess(f.Name, st.LastRun)
+			continue
+		}
+		runs, _ := m.store.Runs(ctx, f.Name, lastSuccessScan)
+		for _, r := range runs {
+			if r.OK && !r.Cancelled {
+				m.metrics.LastSuccess(f.Name, r.Start)
+				break
+			}
+		}
+	}
+}
