@@ -76,7 +76,10 @@ type Main struct {
 	// lastActivity is when the scheduler last started, skipped or
 	// finished a run (Unix nanoseconds), for the heartbeat's health.
 	lastActivity atomic.Int64
-	ready        bool
+	// sentStatus is the status line the service manager last heard.
+	statusMu   sync.Mutex
+	sentStatus string
+	ready      bool
 	addr         net.Addr
 	started      chan struct{}
 }
@@ -87,6 +90,8 @@ type Notifier interface {
 	// Starting says what a long start is doing and extends the manager's
 	// start timeout by extend (the state database check).
 	Starting(status string, extend time.Duration) error
+	// Status says how the running daemon is ("42 flows, 3 failing, ...").
+	Status(status string) error
 	Ready() error
 	Reloading() error
 	Stopping() error
@@ -231,7 +236,7 @@ func (m *Main) Run(ctx context.Context, reload <-chan struct{}) error {
 		return m.failStart(err)
 	}
 	m.setFlows(set.Flows)
-	m.restoreLastSuccess(set.Flows)
+	m.restoreFlowStates(set.Flows)
 	m.metrics.Reloaded(true, time.Now()) // the first load counts as a successful one
 	ln, err := net.Listen("tcp", m.cfg.Listen)
 	if err != nil {
@@ -255,6 +260,7 @@ func (m *Main) Run(ctx context.Context, reload <-chan struct{}) error {
 	m.setReady(true)
 	m.log.Info("authwatch started", "flows", len(set.Flows), "listen", m.addr.String(), "config", m.cfg.String())
 	_ = m.notify.Ready()
+	m.updateStatus()
 	m.loop(ctx, reload)
 	return m.shutdown(srv, stopBackground)
 }

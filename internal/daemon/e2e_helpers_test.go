@@ -25,10 +25,25 @@ import (
 	"github.com/authwatch/authwatch/internal/store"
 )
 
-// e2eNotifier records the Notifier calls in order.
+// e2eNotifier records the Notifier calls in order, and the status lines
+// apart (the tests of the calls' order predate them).
 type e2eNotifier struct {
-	mu    sync.Mutex
-	calls []string
+	mu       sync.Mutex
+	calls    []string
+	statuses []string
+}
+
+func (n *e2eNotifier) Status(s string) error {
+	n.mu.Lock()
+	n.statuses = append(n.statuses, s)
+	n.mu.Unlock()
+	return nil
+}
+
+func (n *e2eNotifier) Statuses() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]string(nil), n.statuses...)
 }
 
 func (n *e2eNotifier) add(s string) error {

@@ -55,7 +55,10 @@ func addFlowHint(dir string) string {
 // their schedule; removed flows stop; new ones start.
 func (m *Main) Reload() {
 	_ = m.notify.Reloading()
-	defer func() { _ = m.notify.Ready() }()
+	defer func() {
+		_ = m.notify.Ready()
+		m.updateStatus()
+	}()
 	now := time.Now()
 	err := m.reloadConfig()
 	var set *flows.Set

@@ -107,14 +107,19 @@ func toRun(r *flows.Result) store.Run {
 // find its last passing run.
 const lastSuccessScan = 20
 
-// restoreLastSuccess sets each flow's last-success metric from the store,
-// so that a restart does not reset it: a passing flow's last run, or a
-// failing flow's newest passing run among its last lastSuccessScan.
-func (m *Main) restoreLastSuccess(fs []*flows.Flow) {
+// restoreFlowStates reads each flow's state from the store before the
+// first run (for the status line's failing count; onResult would read it
+// at the first run), and sets its last-success metric so that a restart
+// does not reset it: a passing flow's last run, or a failing flow's newest
+// passing run among its last lastSuccessScan.
+func (m *Main) restoreFlowStates(fs []*flows.Flow) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, f := range fs {
 		st, ok, err := m.store.FlowState(ctx, f.Name)
+		if err == nil && ok {
+			m.lastState.Store(f.Name, st)
+		}
 		switch {
 		case err != nil || !ok || st.LastRun.IsZero():
 			continue
