@@ -112,6 +112,8 @@ type base struct {
 	OpenIncidents int
 	Charts        bool
 	LastRunID     int64
+	// Store is shown as a banner on every page while it refuses writes.
+	Store StoreStateJSON
 }
 
 func (s *server) base(page, heading, api string, now time.Time) base {
@@ -120,7 +122,7 @@ func (s *server) base(page, heading, api string, now time.Time) base {
 		title = heading + " · " + s.opts.Title
 	}
 	return base{Title: title, Heading: s.opts.Title, Page: page, API: api, RefreshMS: s.refresh.Milliseconds(),
-		RefreshText: shortDuration(s.refresh), Now: now}
+		RefreshText: shortDuration(s.refresh), Now: now, Store: s.storeState()}
 }
 
 func openIncidents(incs map[string]incident.State) int {
