@@ -80,8 +80,8 @@ type Main struct {
 	statusMu   sync.Mutex
 	sentStatus string
 	ready      bool
-	addr         net.Addr
-	started      chan struct{}
+	addr       net.Addr
+	started    chan struct{}
 }
 
 // Notifier tells the service manager about the daemon's state; the
