@@ -136,6 +136,7 @@ func newMain(cfg *config.Config, log *slog.Logger, notify Notifier, check sqlite
 	st := buffered.New(context.Background(), db, buffered.Options{})
 	m := &Main{cfg: cfg, log: log, store: st, lock: lock, metrics: metrics.New(), notify: notify, started: make(chan struct{})}
 	m.lastActivity.Store(time.Now().UnixNano())
+	m.metrics.SchedulerHealth(func() bool { ok, _ := m.schedulerHealthy(time.Now()); return ok })
 	if err := m.setupAlerting(cfg); err != nil {
 		st.Close()
 		return nil, err

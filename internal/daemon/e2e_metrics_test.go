@@ -7,19 +7,22 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/authwatch/authwatch/internal/store"
 	"github.com/authwatch/authwatch/internal/version"
 )
 
 // TestE2EMetricsForDashboards: /metrics carries what dashboards and
 // alerting rules join on: authwatch_build_info{version,revision,goversion}
 // 1; authwatch_flow_info{flow, <the flow's labels>} 1; each flow's
-// last-success time (the start of its last passing run, kept over a
-// restart); and a certificate's expiry as a timestamp, equal to the
-// server certificate's NotAfter, beside the seconds left.
+// last-success time (the start of its last passing run) and failed runs
+// in a row with the reason, both kept over a restart; the scheduler's
+// health; and a certificate's expiry as a timestamp, equal to the server
+// certificate's NotAfter, beside the seconds left.
 func TestE2EMetricsForDashboards(t *testing.T) {
 	t.Parallel()
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
@@ -32,9 +35,26 @@ func TestE2EMetricsForDashboards(t *testing.T) {
 		return fmt.Sprintf("name: tls\nevery: %s\nlabels: {team: identity, severity: page}\nsteps:\n"+
 			"  - id: call\n    kind: http\n    url: %s\n    ca_file: %s\n    expect: {status: 200}\n", every, srv.URL, ca)
 	}
-	d := e2eStart(t, map[string]string{"tls.yaml": flow("1s")}, e2eOptions{})
-	e2eWaitFor(t, 10*time.Second, "a passing run", func() bool { st, ok := d.flowState("tls"); return ok && st.OK })
+	down := func(every string) string {
+		return fmt.Sprintf("name: down\nevery: %s\nsteps:\n  - id: call\n    kind: http\n    url: %s\n    ca_file: %s\n    expect: {status: 204}\n", every, srv.URL, ca)
+	}
+	d := e2eStart(t, map[string]string{"tls.yaml": flow("1s"), "down.yaml": down("1s")}, e2eOptions{})
+	e2eWaitFor(t, 10*time.Second, "a passing run and two failed ones", func() bool {
+		st, ok := d.flowState("tls")
+		dst, _ := d.flowState("down")
+		return ok && st.OK && dst.ConsecutiveFailures >= 2
+	})
 	m := d.metrics()
+	if v, ok := e2eMetric(m, "authwatch_flow_consecutive_failures", `flow="down",reason="unexpected_status"`); !ok || v < 2 {
+		t.Errorf("authwatch_flow_consecutive_failures of the failing flow = %v (present %v), want >= 2 with its reason:\n%s",
+			v, ok, grepLines(m, "authwatch_flow_consecutive_failures"))
+	}
+	if v, ok := e2eMetric(m, "authwatch_flow_consecutive_failures", `flow="tls",reason=""`); !ok || v != 0 {
+		t.Errorf("authwatch_flow_consecutive_failures of the passing flow = %v (present %v), want 0", v, ok)
+	}
+	if v, ok := e2eMetric(m, "authwatch_scheduler_healthy", ""); !ok || v != 1 {
+		t.Errorf("authwatch_scheduler_healthy = %v (present %v), want 1", v, ok)
+	}
 	b := version.Get()
 	build := fmt.Sprintf(`goversion=%q,revision=%q,version=%q`, b.GoVersion, b.Revision, b.Version)
 	if v, ok := e2eMetric(m, "authwatch_build_info", build); !ok || v != 1 {
@@ -51,10 +71,11 @@ func TestE2EMetricsForDashboards(t *testing.T) {
 	if _, ok := e2eMetric(m, "authwatch_tls_cert_expiry_seconds", host); !ok {
 		t.Errorf("authwatch_tls_cert_expiry_seconds{%s} is gone", host)
 	}
-	runs := d.runs("tls")
-	last := runs[0].Start
-	if v, ok := e2eMetric(m, "authwatch_flow_last_success_timestamp_seconds", `flow="tls"`); !ok || v < float64(last.Unix()) || v > float64(time.Now().Unix()+1) {
-		t.Errorf("authwatch_flow_last_success_timestamp_seconds = %v (present %v), want the start of the last passing run, about %d", v, ok, last.Unix())
+	// The metric names the start of a passing run (the history, read
+	// after the scrape, may hold newer ones).
+	v, ok := e2eMetric(m, "authwatch_flow_last_success_timestamp_seconds", `flow="tls"`)
+	if !ok || !slices.ContainsFunc(d.runs("tls"), func(r store.Run) bool { return r.OK && float64(r.Start.UnixMilli())/1000 == v }) {
+		t.Errorf("authwatch_flow_last_success_timestamp_seconds = %v (present %v), want the start of a passing run", v, ok)
 	}
 
 	// A restart (the flow now runs hourly: no run comes during the test)
@@ -63,11 +84,17 @@ func TestE2EMetricsForDashboards(t *testing.T) {
 		t.Fatal(err)
 	}
 	e2eWrite(t, d.flowsDir, "tls.yaml", flow("1h"))
+	e2eWrite(t, d.flowsDir, "down.yaml", down("1h"))
 	again := e2eStart(t, nil, e2eOptions{stateDir: d.stateDir, flowsDir: d.flowsDir})
 	stored := again.runs("tls")[0].Start // the first daemon's last run
 	want := float64(stored.UnixMilli()) / 1000
-	if v, ok := e2eMetric(again.metrics(), "authwatch_flow_last_success_timestamp_seconds", `flow="tls"`); !ok || v != want {
+	m = again.metrics()
+	if v, ok := e2eMetric(m, "authwatch_flow_last_success_timestamp_seconds", `flow="tls"`); !ok || v != want {
 		t.Errorf("after a restart: authwatch_flow_last_success_timestamp_seconds = %v (present %v), want the stored %v", v, ok, want)
+	}
+	streak, _ := again.flowState("down")
+	if v, ok := e2eMetric(m, "authwatch_flow_consecutive_failures", `flow="down",reason="unexpected_status"`); !ok || v != float64(streak.ConsecutiveFailures) {
+		t.Errorf("after a restart: authwatch_flow_consecutive_failures = %v (present %v), want the stored %d", v, ok, streak.ConsecutiveFailures)
 	}
 }
 

@@ -36,6 +36,7 @@ func (m *Main) onResult(ev scheduler.Event) {
 		return
 	}
 	m.lastState.Store(r.Flow, state)
+	m.metrics.FailStreak(r.Flow, state.ConsecutiveFailures, state.LastReason)
 	m.logOutcome(r, run, prev, hadPrev, state)
 	if m.alert != nil {
 		if err := m.alert.observe(ctx, r); err != nil {
@@ -119,6 +120,7 @@ func (m *Main) restoreFlowStates(fs []*flows.Flow) {
 		st, ok, err := m.store.FlowState(ctx, f.Name)
 		if err == nil && ok {
 			m.lastState.Store(f.Name, st)
+			m.metrics.FailStreak(f.Name, st.ConsecutiveFailures, st.LastReason)
 		}
 		switch {
 		case err != nil || !ok || st.LastRun.IsZero():

@@ -26,6 +26,7 @@ type Metrics struct {
 	runs          *prometheus.CounterVec
 	up            *prometheus.GaugeVec
 	lastSuccess   *prometheus.GaugeVec
+	failStreak    *prometheus.GaugeVec
 	info          *flowInfo
 	stepDuration  *prometheus.HistogramVec
 	tokenLifetime *prometheus.GaugeVec
@@ -60,9 +61,11 @@ func New() *Metrics {
 	m.runs = f.counterVec("authwatch_flow_runs_total", "Flow runs by result (pass, warn, fail) and primary reason.", "flow", "result", "reason")
 	m.up = f.gaugeVec("authwatch_flow_up", "1 if the flow's last run passed, 0 if it failed.", "flow")
 	m.lastSuccess = f.gaugeVec("authwatch_flow_last_success_timestamp_seconds", "Start of the flow's last run that passed (Unix seconds).", "flow")
+	m.failStreak = f.gaugeVec("authwatch_flow_consecutive_failures",
+		"Failed runs in a row (0 while passing), labelled with the last failure's reason.", "flow", "reason")
 	m.info = &flowInfo{}
 	m.reg.MustRegister(m.info)
-	m.names = append(m.names, flowInfoName)
+	m.names = append(m.names, flowInfoName, schedulerHealthyName)
 	m.stepDuration = f.histogramVec("authwatch_step_duration_seconds", "Step durations.", []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}, "flow", "step", "kind")
 	m.tokenLifetime = f.gaugeVec("authwatch_token_lifetime_seconds", "Remaining lifetime of the access token a step received.", "flow", "step")
 	m.tlsExpiry = f.gaugeVec("authwatch_tls_cert_expiry_seconds", "Seconds until the server certificate expires.", "host")
@@ -125,6 +128,31 @@ func (m *Metrics) ObserveResult(r *flows.Result) {
 	}
 }
 
+// FailStreak sets the flow's failed runs in a row and the last reason
+// (one series per flow: a new reason replaces the old one's).
+func (m *Metrics) FailStreak(flow string, failures int, reason string) {
+	if failures == 0 {
+		reason = ""
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.known[flow] {
+		return // removed by a reload while it ran
+	}
+	m.failStreak.DeletePartialMatch(prometheus.Labels{"flow": flow})
+	m.failStreak.WithLabelValues(flow, reason).Set(float64(failures))
+}
+
+// SchedulerHealth exports healthy() as authwatch_scheduler_healthy,
+// computed at each scrape, so that a hung daemon cannot leave a stale 1.
+func (m *Metrics) SchedulerHealth(healthy func() bool) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: schedulerHealthyName,
+		Help: "1 while runs happen (one started, skipped or finished within twice the shortest every: plus a minute), 0 when none does."},
+		func() float64 { return boolGauge(healthy()) }))
+}
+
+const schedulerHealthyName = "authwatch_scheduler_healthy"
+
 // LastSuccess sets when the flow's last passing run started (also from the
 // store at a start, so that a restart does not reset it).
 func (m *Metrics) LastSuccess(flow string, start time.Time) {
@@ -180,7 +208,7 @@ func (m *Metrics) SetFlows(fs []*flows.Flow) {
 		if !now[n] {
 			for _, v := range []interface {
 				DeletePartialMatch(prometheus.Labels) int
-			}{m.runs, m.up, m.lastSuccess, m.stepDuration, m.tokenLifetime, m.jwksKeys, m.skipped} {
+			}{m.runs, m.up, m.lastSuccess, m.failStreak, m.stepDuration, m.tokenLifetime, m.jwksKeys, m.skipped} {
 				v.DeletePartialMatch(prometheus.Labels{"flow": n})
 			}
 		}
