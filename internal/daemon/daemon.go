@@ -76,7 +76,8 @@ type Main struct {
 	// lastActivity is when the scheduler last started, skipped or
 	// finished a run (Unix nanoseconds), for the heartbeat's health.
 	lastActivity atomic.Int64
-	// sentStatus is the status line the service manager last heard.
+	// statusMu guards sentStatus, the status line the service manager
+	// last heard (status.go).
 	statusMu   sync.Mutex
 	sentStatus string
 	ready      bool
