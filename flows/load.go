@@ -41,7 +41,15 @@ type LoadOptions struct {
 	Secrets SecretSource
 	// Defaults apply to flows that do not set the field themselves.
 	Defaults Defaults
+	// AllowEmpty loads paths without a single flow file as an empty set
+	// with a warning instead of failing with ErrNoFlowFiles: a fresh
+	// install's empty flows.d is a valid configuration for the daemon.
+	AllowEmpty bool
 }
+
+// ErrNoFlowFiles is Load's error when the paths hold no flow file (and
+// AllowEmpty is not set).
+var ErrNoFlowFiles = errors.New("no flow files (*.yaml, *.yml)")
 
 // Defaults are flow settings a daemon configuration can set for all flows.
 type Defaults struct {
@@ -104,6 +112,9 @@ func DecodeFile(file string, data []byte, v interface{ Validate() error }) error
 // file:line:column. Nothing is partially loaded: an error means no Set.
 func Load(opts LoadOptions, paths ...string) (*Set, error) {
 	files, err := expandPaths(paths)
+	if errors.Is(err, ErrNoFlowFiles) && opts.AllowEmpty {
+		return &Set{Warnings: Problems{{Pos: Position{File: strings.Join(paths, ", ")}, Message: ErrNoFlowFiles.Error() + ": nothing is monitored"}}}, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +186,7 @@ func expandPaths(paths []string) ([]string, error) {
 		}
 	}
 	if len(files) == 0 {
-		return nil, fmt.Errorf("no flow files (*.yaml, *.yml) in %s", strings.Join(paths, ", "))
+		return nil, fmt.Errorf("%w in %s", ErrNoFlowFiles, strings.Join(paths, ", "))
 	}
 	return files, nil
 }

@@ -121,6 +121,22 @@ func (a *alerting) observe(ctx context.Context, r *flows.Result) error {
 	return a.commit(ctx, r.Flow, next, events)
 }
 
+// openIncidents counts the open failure incidents, authwatch's own included.
+func (a *alerting) openIncidents() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := 0
+	for _, st := range a.states {
+		if st.Open {
+			n++
+		}
+	}
+	if a.monitor.state.Open {
+		n++
+	}
+	return n
+}
+
 func mayMatter(st incident.State) bool {
 	return st.Open || st.ConsecutiveFailures > 0 || st.Suppressed || st.Flapping || (st.Warning != nil && st.Warning.Open)
 }

@@ -49,6 +49,7 @@ type Main struct {
 	// store is the state store behind a memory buffer: a refused write is
 	// kept and written later, so results still page (see storeguard.go).
 	store   *buffered.Store
+	lock    *stateLock // one daemon per state directory
 	runner  *flows.Runner
 	sched   *scheduler.Scheduler
 	metrics *metrics.Metrics
@@ -65,6 +66,8 @@ type Main struct {
 	flows      []*flows.Flow
 	configured map[string]bool // names of the flows now scheduled
 	lastReload error           // nil when the last reload succeeded
+	// loggedWarnings are the last load's flow warnings, logged once.
+	loggedWarnings map[string]bool
 	// deliveryTrouble names notifiers with refused or long-undelivered pages.
 	deliveryTrouble []string
 	// storeProbeFailures counts failed attempts to write what memory
@@ -73,9 +76,13 @@ type Main struct {
 	// lastActivity is when the scheduler last started, skipped or
 	// finished a run (Unix nanoseconds), for the heartbeat's health.
 	lastActivity atomic.Int64
-	ready        bool
-	addr         net.Addr
-	started      chan struct{}
+	// statusMu guards sentStatus, the status line the service manager
+	// last heard (status.go).
+	statusMu   sync.Mutex
+	sentStatus string
+	ready      bool
+	addr       net.Addr
+	started    chan struct{}
 }
 
 // Notifier tells the service manager about the daemon's state; the
@@ -84,6 +91,8 @@ type Notifier interface {
 	// Starting says what a long start is doing and extends the manager's
 	// start timeout by extend (the state database check).
 	Starting(status string, extend time.Duration) error
+	// Status says how the running daemon is ("42 flows, 3 failing, ...").
+	Status(status string) error
 	Ready() error
 	Reloading() error
 	Stopping() error
@@ -105,14 +114,30 @@ func New(cfg *config.Config, log *slog.Logger, notify Notifier) (*Main, error) {
 	if err != nil {
 		return nil, err
 	}
+	lock, err := lockStateDir(cfg.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	m, err := newMain(cfg, log, notify, check, lock)
+	if err != nil {
+		_ = lock.release()
+		return nil, err
+	}
+	return m, nil
+}
+
+// newMain opens the state store and prepares the daemon; New holds the
+// state directory's lock.
+func newMain(cfg *config.Config, log *slog.Logger, notify Notifier, check sqlite.Check, lock *stateLock) (*Main, error) {
 	db, err := openStore(filepath.Join(cfg.StateDir, "authwatch.db"), check, notify, log)
 	if err != nil {
 		return nil, fmt.Errorf("opening the state store: %w", err)
 	}
 	db.SetCommitInterval(storeCommitInterval)
 	st := buffered.New(context.Background(), db, buffered.Options{})
-	m := &Main{cfg: cfg, log: log, store: st, metrics: metrics.New(), notify: notify, started: make(chan struct{})}
+	m := &Main{cfg: cfg, log: log, store: st, lock: lock, metrics: metrics.New(), notify: notify, started: make(chan struct{})}
 	m.lastActivity.Store(time.Now().UnixNano())
+	m.metrics.SchedulerHealth(func() bool { ok, _ := m.schedulerHealthy(time.Now()); return ok })
 	if err := m.setupAlerting(cfg); err != nil {
 		st.Close()
 		return nil, err
@@ -213,6 +238,7 @@ func (m *Main) Run(ctx context.Context, reload <-chan struct{}) error {
 		return m.failStart(err)
 	}
 	m.setFlows(set.Flows)
+	m.restoreFlowStates(set.Flows)
 	m.metrics.Reloaded(true, time.Now()) // the first load counts as a successful one
 	ln, err := net.Listen("tcp", m.cfg.Listen)
 	if err != nil {
@@ -236,6 +262,7 @@ func (m *Main) Run(ctx context.Context, reload <-chan struct{}) error {
 	m.setReady(true)
 	m.log.Info("authwatch started", "flows", len(set.Flows), "listen", m.addr.String(), "config", m.cfg.String())
 	_ = m.notify.Ready()
+	m.updateStatus()
 	m.loop(ctx, reload)
 	return m.shutdown(srv, stopBackground)
 }
@@ -260,7 +287,13 @@ func (m *Main) failStart(err error) error {
 	close(m.started)
 	ctx, cancel := context.WithTimeout(context.Background(), StopGrace)
 	defer cancel()
-	return errors.Join(err, m.sched.Shutdown(ctx), m.store.Close())
+	return errors.Join(err, m.sched.Shutdown(ctx), m.closeState())
+}
+
+// closeState closes the store, then releases the state directory.
+func (m *Main) closeState() error {
+	err := m.store.Close()
+	return errors.Join(err, m.lock.release())
 }
 
 // loop serves reloads, the watchdog and pruning until ctx ends. A reload
@@ -323,7 +356,7 @@ func (m *Main) shutdown(srv *http.Server, stopBackground func()) error {
 	_ = srv.Shutdown(ctx)
 	stopBackground()
 	m.flushBeforeExit()
-	return errors.Join(err, m.store.Close())
+	return errors.Join(err, m.closeState())
 }
 
 func (m *Main) prune(ctx context.Context) {
@@ -349,18 +382,14 @@ func (m *Main) setReady(ok bool) {
 }
 
 func (m *Main) setFlows(fs []*flows.Flow) {
-	names := make([]string, len(fs))
-	for i, f := range fs {
-		names[i] = f.Name
-	}
 	m.mu.Lock()
 	m.flows, m.lastReload = fs, nil
 	m.configured = make(map[string]bool, len(fs))
-	for _, n := range names {
-		m.configured[n] = true
+	for _, f := range fs {
+		m.configured[f.Name] = true
 	}
 	m.mu.Unlock()
-	m.metrics.SetFlows(names)
+	m.metrics.SetFlows(fs)
 }
 
 // isConfigured reports whether a flow is still scheduled (a run of a flow

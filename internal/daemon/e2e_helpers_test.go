@@ -25,10 +25,25 @@ import (
 	"github.com/authwatch/authwatch/internal/store"
 )
 
-// e2eNotifier records the Notifier calls in order.
+// e2eNotifier records the Notifier calls in order, and the status lines
+// apart (the tests of the calls' order predate them).
 type e2eNotifier struct {
-	mu    sync.Mutex
-	calls []string
+	mu       sync.Mutex
+	calls    []string
+	statuses []string
+}
+
+func (n *e2eNotifier) Status(s string) error {
+	n.mu.Lock()
+	n.statuses = append(n.statuses, s)
+	n.mu.Unlock()
+	return nil
+}
+
+func (n *e2eNotifier) Statuses() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]string(nil), n.statuses...)
 }
 
 func (n *e2eNotifier) add(s string) error {
@@ -90,6 +105,9 @@ type e2eDaemon struct {
 type e2eOptions struct {
 	watch    bool   // run WatchFlows on the flows directory
 	logLevel string // default info
+	// stateDir and flowsDir, when set, are used instead of new ones (a
+	// restart of a stopped daemon).
+	stateDir, flowsDir string
 }
 
 // e2eStart writes files (name → content) into a new flows directory and
@@ -97,7 +115,13 @@ type e2eOptions struct {
 func e2eStart(t *testing.T, files map[string]string, o e2eOptions) *e2eDaemon {
 	t.Helper()
 	d := &e2eDaemon{t: t, notify: &e2eNotifier{}, log: &e2eLog{},
-		flowsDir: t.TempDir(), stateDir: filepath.Join(t.TempDir(), "state"), reload: make(chan struct{}, 1)}
+		flowsDir: o.flowsDir, stateDir: o.stateDir, reload: make(chan struct{}, 1)}
+	if d.flowsDir == "" {
+		d.flowsDir = t.TempDir()
+	}
+	if d.stateDir == "" {
+		d.stateDir = filepath.Join(t.TempDir(), "state")
+	}
 	for name, content := range files {
 		e2eWrite(t, d.flowsDir, name, content)
 	}
@@ -126,9 +150,19 @@ func e2eStart(t *testing.T, files map[string]string, o e2eOptions) *e2eDaemon {
 	d.done = make(chan error, 1)
 	go func() { d.done <- m.Run(ctx, d.reload) }()
 	addrCh := make(chan string, 1)
-	go func() { addrCh <- m.Addr().String() }()
+	go func() {
+		if a := m.Addr(); a != nil {
+			addrCh <- a.String()
+		} else {
+			addrCh <- "" // Run failed to start
+		}
+	}()
 	select {
 	case a := <-addrCh:
+		if a == "" {
+			cancel()
+			t.Fatalf("the daemon did not start: %v\nlog:\n%s", <-d.done, d.log.String())
+		}
 		d.base = "http://" + a
 	case <-time.After(10 * time.Second):
 		cancel()

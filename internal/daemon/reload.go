@@ -3,21 +3,50 @@ package daemon
 import (
 	"context"
 	"errors"
-	"github.com/authwatch/authwatch/internal/config"
+	"fmt"
 	"time"
 
 	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/config"
 )
 
+// loadFlows loads the flows directory; an empty one is a valid (fresh)
+// install. Each warning is logged once: not again on every reload while it
+// stays the same (the full list is what `authwatch validate` prints).
 func (m *Main) loadFlows() (*flows.Set, error) {
-	set, err := flows.Load(flows.LoadOptions{Defaults: m.cfg.FlowDefaults()}, m.cfg.FlowsDir)
+	set, err := flows.Load(flows.LoadOptions{Defaults: m.cfg.FlowDefaults(), AllowEmpty: true}, m.cfg.FlowsDir)
 	if err != nil {
 		return nil, err
 	}
-	for _, w := range set.Warnings {
-		m.log.Warn("flow configuration warning", "problem", w.Error())
-	}
+	m.logNewWarnings(set)
 	return set, nil
+}
+
+// logNewWarnings logs the warnings the last load did not have (a warning
+// that moved to another line counts as new) and remembers this load's.
+func (m *Main) logNewWarnings(set *flows.Set) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	seen := make(map[string]bool, len(set.Warnings))
+	for _, w := range set.Warnings {
+		text := w.Error()
+		seen[text] = true
+		if m.loggedWarnings[text] {
+			continue
+		}
+		if len(set.Flows) == 0 {
+			m.log.Warn("flow configuration warning", "problem", text, "next_step", addFlowHint(m.cfg.FlowsDir))
+			continue
+		}
+		m.log.Warn("flow configuration warning", "problem", text)
+	}
+	m.loggedWarnings = seen
+}
+
+// addFlowHint says how to add a first flow (the log and the status page).
+func addFlowHint(dir string) string {
+	return fmt.Sprintf("add a flow file (*.yaml) to %s, check it with `authwatch validate %s`, then `systemctl reload authwatch` "+
+		"(or send SIGHUP; a watched directory reloads by itself)", dir, dir)
 }
 
 // Reload validates the whole new set of flows first; if anything is
@@ -26,7 +55,10 @@ func (m *Main) loadFlows() (*flows.Set, error) {
 // their schedule; removed flows stop; new ones start.
 func (m *Main) Reload() {
 	_ = m.notify.Reloading()
-	defer func() { _ = m.notify.Ready() }()
+	defer func() {
+		_ = m.notify.Ready()
+		m.updateStatus()
+	}()
 	now := time.Now()
 	err := m.reloadConfig()
 	var set *flows.Set

@@ -36,6 +36,7 @@ func (m *Main) onResult(ev scheduler.Event) {
 		return
 	}
 	m.lastState.Store(r.Flow, state)
+	m.metrics.FailStreak(r.Flow, state.ConsecutiveFailures, state.LastReason)
 	m.logOutcome(r, run, prev, hadPrev, state)
 	if m.alert != nil {
 		if err := m.alert.observe(ctx, r); err != nil {
@@ -101,4 +102,39 @@ func toRun(r *flows.Result) store.Run {
 		}
 	}
 	return run
+}
+
+// lastSuccessScan bounds the runs read, per failing flow, at a start to
+// find its last passing run.
+const lastSuccessScan = 20
+
+// restoreFlowStates reads each flow's state from the store before the
+// first run (for the status line's failing count; onResult would read it
+// at the first run), and sets its last-success metric so that a restart
+// does not reset it: a passing flow's last run, or a failing flow's newest
+// passing run among its last lastSuccessScan.
+func (m *Main) restoreFlowStates(fs []*flows.Flow) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, f := range fs {
+		st, ok, err := m.store.FlowState(ctx, f.Name)
+		if err == nil && ok {
+			m.lastState.Store(f.Name, st)
+			m.metrics.FailStreak(f.Name, st.ConsecutiveFailures, st.LastReason)
+		}
+		switch {
+		case err != nil || !ok || st.LastRun.IsZero():
+			continue
+		case st.OK:
+			m.metrics.LastSuccess(f.Name, st.LastRun)
+			continue
+		}
+		runs, _ := m.store.Runs(ctx, f.Name, lastSuccessScan)
+		for _, r := range runs {
+			if r.OK && !r.Cancelled {
+				m.metrics.LastSuccess(f.Name, r.Start)
+				break
+			}
+		}
+	}
 }

@@ -50,6 +50,7 @@ func (m *Main) checkStore(ctx context.Context, now, nextProbe time.Time) time.Ti
 	}
 	m.setStoreHealth(h)
 	m.alert.observeStore(ctx, h, now)
+	m.updateStatus()
 	if !h.OK {
 		m.deliverHeld(ctx, now)
 	}

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
@@ -20,6 +21,11 @@ func (SystemdNotifier) send(state string) error {
 // Starting implements Notifier: STATUS= and EXTEND_TIMEOUT_USEC= (systemd 236+).
 func (n SystemdNotifier) Starting(status string, extend time.Duration) error {
 	return n.send(fmt.Sprintf("STATUS=%s\nEXTEND_TIMEOUT_USEC=%d", status, extend.Microseconds()))
+}
+
+// Status implements Notifier: STATUS=, which `systemctl status` shows.
+func (n SystemdNotifier) Status(status string) error {
+	return n.send("STATUS=" + strings.ReplaceAll(status, "\n", " "))
 }
 
 // Ready implements Notifier.

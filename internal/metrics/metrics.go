@@ -1,10 +1,13 @@
 // Package metrics exposes the daemon's Prometheus metrics: runs by flow,
 // result and reason, step durations, token lifetimes, certificate expiry,
-// clock offsets, JWKS size, scheduler lateness, skipped runs and reloads.
+// clock offsets, JWKS size, scheduler lateness, skipped runs and reloads;
+// the build (authwatch_build_info) and each flow's labels
+// (authwatch_flow_info) for joins.
 package metrics
 
 import (
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -13,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/version"
 )
 
 // Metrics holds the collectors. It is safe for concurrent use.
@@ -21,9 +25,13 @@ type Metrics struct {
 
 	runs          *prometheus.CounterVec
 	up            *prometheus.GaugeVec
+	lastSuccess   *prometheus.GaugeVec
+	failStreak    *prometheus.GaugeVec
+	info          *flowInfo
 	stepDuration  *prometheus.HistogramVec
 	tokenLifetime *prometheus.GaugeVec
 	tlsExpiry     *prometheus.GaugeVec
+	tlsNotAfter   *prometheus.GaugeVec
 	clockOffset   *prometheus.GaugeVec
 	jwksKeys      *prometheus.GaugeVec
 	lateness      prometheus.Histogram
@@ -42,18 +50,27 @@ type Metrics struct {
 
 	mu    sync.Mutex
 	known map[string]bool // flows with series, to delete removed ones
+	names []string        // of the collectors registered, for Names
 }
 
 // New registers every collector on a fresh registry (plus Go and process
 // collectors).
 func New() *Metrics {
 	m := &Metrics{reg: prometheus.NewRegistry(), known: map[string]bool{}}
-	f := promauto{m.reg}
+	f := promauto{m.reg, &m.names}
 	m.runs = f.counterVec("authwatch_flow_runs_total", "Flow runs by result (pass, warn, fail) and primary reason.", "flow", "result", "reason")
 	m.up = f.gaugeVec("authwatch_flow_up", "1 if the flow's last run passed, 0 if it failed.", "flow")
+	m.lastSuccess = f.gaugeVec("authwatch_flow_last_success_timestamp_seconds", "Start of the flow's last run that passed (Unix seconds).", "flow")
+	m.failStreak = f.gaugeVec("authwatch_flow_consecutive_failures",
+		"Failed runs in a row (0 while passing), labelled with the last failure's reason.", "flow", "reason")
+	m.info = &flowInfo{}
+	m.reg.MustRegister(m.info)
+	m.names = append(m.names, flowInfoName, schedulerHealthyName)
 	m.stepDuration = f.histogramVec("authwatch_step_duration_seconds", "Step durations.", []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}, "flow", "step", "kind")
 	m.tokenLifetime = f.gaugeVec("authwatch_token_lifetime_seconds", "Remaining lifetime of the access token a step received.", "flow", "step")
 	m.tlsExpiry = f.gaugeVec("authwatch_tls_cert_expiry_seconds", "Seconds until the server certificate expires.", "host")
+	m.tlsNotAfter = f.gaugeVec("authwatch_tls_cert_not_after_timestamp_seconds",
+		"When the server certificate expires (its NotAfter, Unix seconds), like blackbox_exporter's probe_ssl_earliest_cert_expiry.", "host")
 	m.clockOffset = f.gaugeVec("authwatch_clock_offset_seconds", "The server's Date header minus this host's clock.", "host")
 	m.jwksKeys = f.gaugeVec("authwatch_jwks_keys", "Signing keys the JWKS serves.", "flow", "step")
 	m.lateness = f.histogram("authwatch_scheduler_lateness_seconds", "Actual minus planned start of runs.", []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 5})
@@ -70,6 +87,9 @@ func New() *Metrics {
 	m.storeDropped = f.gauge("authwatch_state_store_dropped_runs", "Runs dropped from memory (oldest first) while the state store refused writes.")
 	m.heartbeats = f.counterVec("authwatch_heartbeats_total", "Heartbeat pings by result (success, failure, withheld: the daemon was unhealthy).", "result")
 	m.storeUp.Set(1)
+	b := version.Get()
+	f.gaugeVec("authwatch_build_info", "The running build: 1, with its version, commit and Go version as labels.",
+		"version", "revision", "goversion").WithLabelValues(b.Version, b.Revision, b.GoVersion).Set(1)
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -85,15 +105,17 @@ func (m *Metrics) ObserveResult(r *flows.Result) {
 		return
 	}
 	result, reason := "pass", ""
+	stepEnd := r.Start
 	for _, s := range r.Steps {
 		if s.Status == flows.StepWarned && result == "pass" {
 			result = "warn"
 		}
+		stepEnd = stepEnd.Add(s.Duration)
 		if s.Status == flows.StepSkipped {
 			continue
 		}
 		m.stepDuration.WithLabelValues(r.Flow, s.ID, s.Kind).Observe(s.Duration.Seconds())
-		m.measure(r.Flow, s)
+		m.measure(r.Flow, s, stepEnd)
 	}
 	up := 1.0
 	if f := r.Failure(); f != nil {
@@ -101,15 +123,52 @@ func (m *Metrics) ObserveResult(r *flows.Result) {
 	}
 	m.runs.WithLabelValues(r.Flow, result, reason).Inc()
 	m.up.WithLabelValues(r.Flow).Set(up)
+	if up == 1 {
+		m.LastSuccess(r.Flow, r.Start)
+	}
 }
 
-func (m *Metrics) measure(flow string, s flows.StepResult) {
+// FailStreak sets the flow's failed runs in a row and the last reason
+// (one series per flow: a new reason replaces the old one's).
+func (m *Metrics) FailStreak(flow string, failures int, reason string) {
+	if failures == 0 {
+		reason = ""
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.known[flow] {
+		return // removed by a reload while it ran
+	}
+	m.failStreak.DeletePartialMatch(prometheus.Labels{"flow": flow})
+	m.failStreak.WithLabelValues(flow, reason).Set(float64(failures))
+}
+
+// SchedulerHealth exports healthy() as authwatch_scheduler_healthy,
+// computed at each scrape, so that a hung daemon cannot leave a stale 1.
+func (m *Metrics) SchedulerHealth(healthy func() bool) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: schedulerHealthyName,
+		Help: "1 while runs happen (one started, skipped or finished within twice the shortest every: plus a minute), 0 when none does."},
+		func() float64 { return boolGauge(healthy()) }))
+}
+
+const schedulerHealthyName = "authwatch_scheduler_healthy"
+
+// LastSuccess sets when the flow's last passing run started (also from the
+// store at a start, so that a restart does not reset it).
+func (m *Metrics) LastSuccess(flow string, start time.Time) {
+	m.lastSuccess.WithLabelValues(flow).Set(float64(start.UnixMilli()) / 1000)
+}
+
+// measure exports a step's measurements; stepEnd is about when they were
+// taken (the end of the step).
+func (m *Metrics) measure(flow string, s flows.StepResult, stepEnd time.Time) {
 	for _, x := range s.Measurements {
 		switch x.Name {
 		case flows.MeasureTokenLifetime:
 			m.tokenLifetime.WithLabelValues(flow, s.ID).Set(x.Value)
 		case flows.MeasureTLSExpiry:
 			m.tlsExpiry.WithLabelValues(x.Host).Set(x.Value)
+			m.tlsNotAfter.WithLabelValues(x.Host).Set(notAfter(stepEnd, x.Value))
 		case flows.MeasureClockOffset:
 			m.clockOffset.WithLabelValues(x.Host).Set(x.Value)
 		case flows.MeasureJWKSKeys:
@@ -135,26 +194,36 @@ func (m *Metrics) Reloaded(ok bool, at time.Time) {
 	m.reloadTime.Set(float64(at.Unix()))
 }
 
-// SetFlows records the flows now scheduled and drops the series of removed
-// ones, so that a deleted flow does not look down forever.
-func (m *Metrics) SetFlows(names []string) {
+// SetFlows records the flows now scheduled (and their labels, for
+// authwatch_flow_info) and drops the series of removed ones, so that a
+// deleted flow does not look down forever.
+func (m *Metrics) SetFlows(fs []*flows.Flow) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := map[string]bool{}
-	for _, n := range names {
-		now[n] = true
+	for _, f := range fs {
+		now[f.Name] = true
 	}
 	for n := range m.known {
 		if !now[n] {
 			for _, v := range []interface {
 				DeletePartialMatch(prometheus.Labels) int
-			}{m.runs, m.up, m.stepDuration, m.tokenLifetime, m.jwksKeys, m.skipped} {
+			}{m.runs, m.up, m.lastSuccess, m.failStreak, m.stepDuration, m.tokenLifetime, m.jwksKeys, m.skipped} {
 				v.DeletePartialMatch(prometheus.Labels{"flow": n})
 			}
 		}
 	}
 	m.known = now
-	m.flowCount.Set(float64(len(names)))
+	m.info.set(fs)
+	m.flowCount.Set(float64(len(fs)))
+}
+
+// notAfter is the certificate's expiry from the seconds it had left at
+// measured, rounded to the second: certificate times are whole seconds,
+// and the step's end is within a fraction of one of the measurement.
+func notAfter(measured time.Time, left float64) float64 {
+	at := measured.Add(time.Duration(left * float64(time.Second)))
+	return float64(at.Round(time.Second).Unix())
 }
 
 // NotificationAttempt records one delivery attempt.
@@ -177,36 +246,49 @@ func (m *Metrics) Backlog(notifier string, pending int) {
 // Registry is the underlying registry (for tests).
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
-// promauto registers as it creates.
-type promauto struct{ reg *prometheus.Registry }
+// Names lists authwatch's own metric names (not the Go and process
+// collectors'), with or without series yet: the dashboard and the alerting
+// rules in deploy/ are checked against them.
+func (m *Metrics) Names() []string { return slices.Clone(m.names) }
+
+// promauto registers as it creates, and remembers the names.
+type promauto struct {
+	reg   *prometheus.Registry
+	names *[]string
+}
+
+func (p promauto) register(name string, c prometheus.Collector) {
+	p.reg.MustRegister(c)
+	*p.names = append(*p.names, name)
+}
 
 func (p promauto) counterVec(name, help string, labels ...string) *prometheus.CounterVec {
 	v := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
-	p.reg.MustRegister(v)
+	p.register(name, v)
 	return v
 }
 
 func (p promauto) gaugeVec(name, help string, labels ...string) *prometheus.GaugeVec {
 	v := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
-	p.reg.MustRegister(v)
+	p.register(name, v)
 	return v
 }
 
 func (p promauto) histogramVec(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
 	v := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labels)
-	p.reg.MustRegister(v)
+	p.register(name, v)
 	return v
 }
 
 func (p promauto) histogram(name, help string, buckets []float64) prometheus.Histogram {
 	v := prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets})
-	p.reg.MustRegister(v)
+	p.register(name, v)
 	return v
 }
 
 func (p promauto) gauge(name, help string) prometheus.Gauge {
 	v := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
-	p.reg.MustRegister(v)
+	p.register(name, v)
 	return v
 }
 

@@ -94,7 +94,7 @@ func (s *server) apiFlows(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fs = filterFlows(fs, parseLabelFilter(r.URL.Query()["label"]))
-	writeJSON(w, http.StatusOK, FlowsJSON{GeneratedAt: now.UTC(), Counts: counts(fs), Flows: fs})
+	writeJSON(w, http.StatusOK, FlowsJSON{GeneratedAt: now.UTC(), Counts: counts(fs), Flows: fs, StateStore: s.storeState()})
 }
 
 func (s *server) apiFlow(w http.ResponseWriter, r *http.Request) {

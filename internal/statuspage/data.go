@@ -74,6 +74,9 @@ type FlowsJSON struct {
 	GeneratedAt time.Time      `json:"generated_at"`
 	Counts      map[string]int `json:"counts"`
 	Flows       []FlowSummary  `json:"flows"`
+	// StateStore says whether the state store takes writes: while it does
+	// not, results and pages are held in memory (see /healthz).
+	StateStore StoreStateJSON `json:"state_store"`
 }
 
 // FlowDetailJSON is GET /api/v1/flows/{name}.

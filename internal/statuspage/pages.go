@@ -112,6 +112,8 @@ type base struct {
 	OpenIncidents int
 	Charts        bool
 	LastRunID     int64
+	// Store is shown as a banner on every page while it refuses writes.
+	Store StoreStateJSON
 }
 
 func (s *server) base(page, heading, api string, now time.Time) base {
@@ -120,7 +122,7 @@ func (s *server) base(page, heading, api string, now time.Time) base {
 		title = heading + " · " + s.opts.Title
 	}
 	return base{Title: title, Heading: s.opts.Title, Page: page, API: api, RefreshMS: s.refresh.Milliseconds(),
-		RefreshText: shortDuration(s.refresh), Now: now}
+		RefreshText: shortDuration(s.refresh), Now: now, Store: s.storeState()}
 }
 
 func openIncidents(incs map[string]incident.State) int {
@@ -181,6 +183,10 @@ type overviewView struct {
 	LabelOptions []string // key=value
 	Selected     string   // the label filter chosen, key=value
 	Groups       []flowGroup
+	// NoFlows: none is configured (a fresh install); FlowsDir is where
+	// flow files go.
+	NoFlows  bool
+	FlowsDir string
 }
 
 func (s *server) overviewPage(w http.ResponseWriter, r *http.Request) {
@@ -218,6 +224,7 @@ func (s *server) overviewPage(w http.ResponseWriter, r *http.Request) {
 	shown := filterFlows(all, parseLabelFilter(filter))
 	v.Counts, v.Total = counts(shown), len(shown)
 	v.Groups = groupFlows(shown, v.GroupBy, now)
+	v.NoFlows, v.FlowsDir = len(all) == 0 && s.opts.Flows != nil, s.opts.FlowsDir
 	s.render(w, r, s.pages.overview, http.StatusOK, v)
 }
 

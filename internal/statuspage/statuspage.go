@@ -91,6 +91,9 @@ type Options struct {
 	// reload shows at once) and possibly concurrently: it must be cheap and
 	// safe for concurrent use. Nil: every flow with a state in the store.
 	Flows func() []FlowInfo
+	// FlowsDir is where flow files go: with no flow configured, the
+	// overview says how to add one there.
+	FlowsDir string
 	// Title heads every page (default "authwatch").
 	Title string
 	// RefreshInterval is how often open pages refresh (default 15 s).

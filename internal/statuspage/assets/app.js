@@ -139,6 +139,9 @@
         return rows[f.name] && rows[f.name].dataset.state === f.state;
       });
       updated(data.generated_at);
+      var banner = document.getElementById('store-banner');
+      var unwritable = !!(data.state_store && !data.state_store.writable);
+      if (banner && banner.hidden === unwritable) return swap(['store-banner', 'content', 'nav']);
       if (!same) return swap(['content', 'nav']); // flows or states changed: order and groups too
       data.flows.forEach(function (f) { updateFlow(rows[f.name], f); });
       Object.keys(data.counts).forEach(function (k) {
@@ -153,7 +156,7 @@
       drawCharts(data.trends);
       var head = document.getElementById('flow-head');
       if (String(data.flow.last_run_id || '') !== (body.dataset.lastRun || '')) {
-        return swap(['flow-head', 'incidents', 'latest', 'timeline', 'runs', 'nav']);
+        return swap(['store-banner', 'flow-head', 'incidents', 'latest', 'timeline', 'runs', 'nav']);
       }
       if (head) updateFlow(head, data.flow);
     });
@@ -166,7 +169,7 @@
       var key = JSON.stringify([data.open, data.recent, data.notifiers]);
       var changed = lastIncidents !== null && key !== lastIncidents;
       lastIncidents = key;
-      if (changed) return swap(['content', 'nav']);
+      if (changed) return swap(['store-banner', 'content', 'nav']);
       updateTimes();
     });
   }

@@ -1,0 +1,69 @@
+package metrics_test
+
+import (
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/metrics"
+)
+
+// TestPromLabelName: a flow label's key becomes a valid Prometheus label
+// name that cannot take the place of flow or of a reserved name.
+func TestPromLabelName(t *testing.T) {
+	for key, want := range map[string]string{
+		"team": "team", "Severity_1": "Severity_1", "flow": "label_flow", "__name__": "label___name__",
+		"1st": "label_1st", "": "label_", "app.kubernetes.io/name": "app_kubernetes_io_name", "équipe": "_quipe",
+	} {
+		if got := metrics.PromLabelName(key); got != want {
+			t.Errorf("PromLabelName(%q) = %q, want %q", key, got, want)
+		}
+	}
+}
+
+// TestFlowInfo: authwatch_flow_info has one series per flow with its
+// labels (a key named flow is renamed, not lost); a certificate's expiry
+// becomes its NotAfter to the second; a removed flow's info and
+// last-success series go.
+func TestFlowInfo(t *testing.T) {
+	m := metrics.New()
+	a := &flows.Flow{Name: "a", Labels: map[string]string{"team": "id", "flow": "checkout"}}
+	b := &flows.Flow{Name: "b"}
+	m.SetFlows([]*flows.Flow{a, b})
+	// Measured at the step's end, 12:00:00.8, with 86,399.6 s left: the
+	// certificate ends at 12:00:00.4 the next day, 12:00:00 to the second.
+	start := time.Date(2026, 12, 6, 12, 0, 0, 500e6, time.UTC)
+	m.ObserveResult(&flows.Result{Flow: "a", Start: start, OK: true, Steps: []flows.StepResult{{ID: "s", Kind: "http", Status: flows.StepPassed,
+		Duration: 300 * time.Millisecond, Measurements: []flows.Measurement{{Name: flows.MeasureTLSExpiry, Host: "idp:443", Value: 86399.6}}}}})
+	got := exposition(t, m)
+	for _, line := range []string{
+		`authwatch_flow_info{flow="a",label_flow="checkout",team="id"} 1`,
+		`authwatch_flow_info{flow="b"} 1`,
+		`authwatch_flow_last_success_timestamp_seconds{flow="a"} 1.7965584005e+09`,
+		`authwatch_tls_cert_not_after_timestamp_seconds{host="idp:443"} 1.7966448e+09`,
+		`authwatch_tls_cert_expiry_seconds{host="idp:443"} 86399.6`,
+	} {
+		if !strings.Contains(got, "\n"+line+"\n") {
+			t.Errorf("/metrics lacks %s", line)
+		}
+	}
+	m.SetFlows([]*flows.Flow{b})
+	got = exposition(t, m)
+	if strings.Contains(got, `flow="a"`) || !strings.Contains(got, `authwatch_flow_info{flow="b"} 1`) {
+		t.Errorf("after removing a, /metrics still has its series or lost b's info:\n%s", got)
+	}
+}
+
+// exposition is what /metrics serves (gathering fails on an inconsistent
+// registry, e.g. one family with two HELPs).
+func exposition(t *testing.T, m *metrics.Metrics) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != 200 {
+		t.Fatalf("/metrics: %d %s", rec.Code, rec.Body)
+	}
+	return rec.Body.String()
+}
