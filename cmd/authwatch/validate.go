@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -116,7 +114,7 @@ func loadFlows(paths []string, allowEmpty bool, stderr io.Writer) (*flows.Set, i
 	if len(paths) == 0 {
 		paths = []string{"flows.d"}
 	}
-	set, err := flows.Load(flows.LoadOptions{}, paths...)
+	set, err := flows.Load(flows.LoadOptions{AllowEmpty: allowEmpty}, paths...)
 	var problems flows.Problems
 	switch {
 	case errors.As(err, &problems):
@@ -124,10 +122,6 @@ func loadFlows(paths []string, allowEmpty bool, stderr io.Writer) (*flows.Set, i
 		report.Problems(stderr, problems, nil)
 		fmt.Fprintf(stderr, "%s: the configuration is invalid\n", countProblems(len(problems)))
 		return nil, exitInvalid
-	case err != nil && allowEmpty && onlyEmptyDirs(paths):
-		// A fresh install: the directory is there, the flows are not yet.
-		fmt.Fprintf(stderr, "warning: no flow files (*.yaml, *.yml) in %s yet\n", strings.Join(paths, ", "))
-		return &flows.Set{}, exitOK
 	case err != nil:
 		fmt.Fprintf(stderr, "authwatch: %v\n", err)
 		return nil, exitInvalid
@@ -173,20 +167,6 @@ func isConfigFile(path string) bool {
 }
 
 // onlyEmptyDirs reports whether every path is a directory without flow files.
-func onlyEmptyDirs(paths []string) bool {
-	for _, p := range paths {
-		if info, err := os.Stat(p); err != nil || !info.IsDir() {
-			return false
-		}
-		for _, pattern := range []string{"*.yaml", "*.yml"} {
-			if m, _ := filepath.Glob(filepath.Join(p, pattern)); len(m) > 0 {
-				return false
-			}
-		}
-	}
-	return true
-}
-
 func countProblems(n int) string {
 	if n == 1 {
 		return "1 problem"
