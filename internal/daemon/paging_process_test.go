@@ -249,7 +249,7 @@ routes:
 	}
 
 	code, stdout, stderr = pgRun(t, bin, "notify", "test", "no-such-route", "--config", cfg)
-	if code != 2 || !strings.Contains(stderr, `"no-such-route"`) {
+	if code != 2 || !strings.Contains(stderr, "no route named no-such-route") || !strings.Contains(stderr, "routes: ops, rest") {
 		t.Errorf("notify test no-such-route: exit %d (want 2)\nstdout: %s\nstderr: %s", code, stdout, stderr)
 	}
 	if n := len(hook.Requests()); n != 1 {
