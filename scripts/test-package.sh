@@ -63,6 +63,8 @@ in_box() { sdbox exec "$box" "$@"; }
 cleanup() { sdbox stop "$box" || true; rm -rf "$pkgs"; }
 step() { printf '\n-- %s\n' "$*"; }
 ok() { echo "ok: $*"; }
+# has ARGS: grep -q that reads all its input (a producer cut off by SIGPIPE fails under pipefail).
+has() { grep "$@" >/dev/null; }
 
 # wait_for WHAT CMD...: CMD succeeds within 60 s (an upper bound that only catches a hang).
 wait_for() {
@@ -120,9 +122,9 @@ ok "authwatch.service is enabled"
 ok "authwatch.service is active (running)"
 status_text=$(unit_prop StatusText)
 [ -n "$status_text" ] || fail "systemctl show -p StatusText is empty: the daemon sent no STATUS="
-in_box systemctl status --no-pager authwatch | grep -q '^ *Status: "' || fail "systemctl status shows no Status: line"
+in_box systemctl status --no-pager authwatch | has '^ *Status: "' || fail "systemctl status shows no Status: line"
 ok "systemctl status shows Status: \"$status_text\""
-in_box dpkg-query -W -f='${Conffiles}\n' authwatch | grep -q '^ /etc/authwatch/authwatch.yaml ' ||
+in_box dpkg-query -W -f='${Conffiles}\n' authwatch | has '^ /etc/authwatch/authwatch.yaml ' ||
   fail "/etc/authwatch/authwatch.yaml is not a conffile"
 ok "/etc/authwatch/authwatch.yaml is a conffile"
 in_box authwatch validate /etc/authwatch/flows.d || fail "authwatch validate /etc/authwatch/flows.d failed on the flows.d as installed"
@@ -138,7 +140,7 @@ steps:
 EOF
 in_box authwatch validate /etc/authwatch/flows.d
 in_box systemctl reload authwatch || fail "systemctl reload authwatch failed"
-passing_runs() { api /metrics | grep -q '^authwatch_flow_runs_total{flow="package-selfcheck".*result="pass".*} [1-9]'; }
+passing_runs() { api /metrics | has '^authwatch_flow_runs_total{flow="package-selfcheck".*result="pass".*} [1-9]'; }
 wait_for "a passing run of the dropped flow in authwatch_flow_runs_total" passing_runs
 api /metrics | grep '^authwatch_flow_runs_total{flow="package-selfcheck"'
 ok "the dropped flow runs and passes"
@@ -161,7 +163,7 @@ ok "upgraded $old_version -> $new_version"
 upstream_version=${new_version%-*}            # 1.3.0~rc.1-1 -> 1.3.0~rc.1
 upstream_version=${upstream_version/\~/-}     # the binary says 1.3.0-rc.1
 if [ "${TEST_PACKAGE_PREMERGE:-}" != 1 ]; then
-  in_box authwatch --version | grep -qF "$upstream_version" ||
+  in_box authwatch --version | has -F "$upstream_version" ||
     fail "authwatch --version does not name $upstream_version: $(in_box authwatch --version)"
 fi
 [ "$(unit_prop ActiveState)/$(unit_prop SubState)" = active/running ] || fail "authwatch.service is not running after the upgrade"
