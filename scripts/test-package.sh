@@ -95,8 +95,10 @@ sdbox rootfs "$rootfs" >/dev/null
 # The package depends on procps (/bin/kill, the unit's ExecReload=), which a standard Debian
 # has but sdbox's minimal one does not: add it to the root file system once, as apt would.
 if [ ! -x "$rootfs/bin/kill" ]; then
-  chroot "$rootfs" apt-get install -y -q --no-install-recommends procps </dev/null >/dev/null ||
-    fail "could not install procps into $rootfs"
+  install_procps() { chroot "$rootfs" apt-get install -y -qq --no-install-recommends procps </dev/null >/dev/null 2>&1; }
+  # The package lists debootstrap left may be older than the mirror: refresh them if needed.
+  install_procps || { chroot "$rootfs" apt-get update -qq </dev/null >/dev/null 2>&1 && install_procps; } ||
+    fail "could not install procps into $rootfs (chroot $rootfs apt-get install procps)"
 fi
 trap cleanup EXIT
 sdbox start "$box" --rootfs "$rootfs" --bind-ro "$pkgs:/pkgs"
