@@ -5,8 +5,9 @@
 #   install   dpkg -i: the service is enabled and active (running), systemd shows a STATUS=
 #             line, `authwatch validate /etc/authwatch/flows.d` passes on the flows.d as
 #             installed, /etc/authwatch/authwatch.yaml is a conffile
-#   reload    a flow dropped into /etc/authwatch/flows.d runs after `systemctl reload authwatch`
-#             (its passing runs appear in authwatch_flow_runs_total on /metrics)
+#   reload    with watch: false set in authwatch.yaml, a flow dropped into /etc/authwatch/flows.d
+#             runs after `systemctl reload authwatch` (its passing runs appear in
+#             authwatch_flow_runs_total on /metrics)
 #   upgrade   dpkg -i of UPGRADE_DEB (a higher version): the service was restarted,
 #             `authwatch --version` names the new version, the edited authwatch.yaml is kept,
 #             the state is kept (the run recorded before the upgrade is still in the database,
@@ -133,6 +134,12 @@ in_box authwatch validate /etc/authwatch/flows.d || fail "authwatch validate /et
 ok "authwatch validate /etc/authwatch/flows.d passes"
 
 step "reload: a flow dropped into flows.d runs after systemctl reload"
+# With watch: false the daemon does not see new files by itself: only the reload can start the
+# flow. (The edited conffile is also what the upgrade must keep.)
+in_box sed -i 's/^watch: true /watch: false /' /etc/authwatch/authwatch.yaml
+in_box grep -q '^watch: false ' /etc/authwatch/authwatch.yaml || fail "could not set watch: false in authwatch.yaml"
+in_box systemctl restart authwatch
+[ "$(unit_prop ActiveState)/$(unit_prop SubState)" = active/running ] || fail "authwatch.service is not running with watch: false"
 in_box sh -c 'cat >/etc/authwatch/flows.d/selfcheck.yaml' <<'EOF'
 # Written by scripts/test-package.sh: authwatch checks its own /healthz.
 name: package-selfcheck
@@ -148,8 +155,6 @@ api /metrics | grep '^authwatch_flow_runs_total{flow="package-selfcheck"'
 ok "the dropped flow runs and passes"
 
 step "upgrade: dpkg -i $(basename "$upgrade_deb") keeps the edited config and the state"
-in_box sed -i 's/^max_concurrent: 64 /max_concurrent: 32 /' /etc/authwatch/authwatch.yaml
-in_box grep -q '^max_concurrent: 32 ' /etc/authwatch/authwatch.yaml || fail "could not edit authwatch.yaml"
 in_box test -f /var/lib/private/authwatch/authwatch.db || fail "no state database in /var/lib/private/authwatch"
 # The newest run of the flow, as the database holds it: {"id":N,...,"start":"..."}.
 newest_run() { api "/api/v1/flows/package-selfcheck/runs?limit=1${1:+&before=$1}" | jq -c '.runs[0] | {id, start}'; }
@@ -171,7 +176,7 @@ fi
 [ "$(unit_prop ActiveState)/$(unit_prop SubState)" = active/running ] || fail "authwatch.service is not running after the upgrade"
 [ "$(unit_prop InvocationID)" != "$invocation_before" ] || fail "authwatch.service was not restarted by the upgrade"
 ok "the service was restarted (new InvocationID)"
-in_box grep -q '^max_concurrent: 32 ' /etc/authwatch/authwatch.yaml || fail "the upgrade replaced the edited authwatch.yaml"
+in_box grep -q '^watch: false ' /etc/authwatch/authwatch.yaml || fail "the upgrade replaced the edited authwatch.yaml"
 ok "the edited /etc/authwatch/authwatch.yaml is kept"
 wait_for "the API after the upgrade" api /api/v1/flows/package-selfcheck
 run_after=$(newest_run $((id_before + 1)))
