@@ -44,7 +44,7 @@ export AW_STAGE=$stage AW_VERSION=$version
 build_binary() { # ARCH
   mkdir -p "$stage/$1"
   # The caller's GOFLAGS, GOAMD64, GOARM64 and GOEXPERIMENT would change the code: pinned.
-  GOOS=linux GOARCH=$1 CGO_ENABLED=0 GOFLAGS=-mod=readonly GOAMD64=v1 GOARM64=v8.0 GOEXPERIMENT= \
+  GOOS=linux GOARCH=$1 CGO_ENABLED=0 GOFLAGS=-mod=readonly GOAMD64=v1 GOARM64=v8.0 GOEXPERIMENT='' \
     go build -trimpath \
     -ldflags "-s -w -buildid= -X github.com/authwatch/authwatch/internal/version.Version=$version" \
     -o "$stage/$1/authwatch" ./cmd/authwatch
