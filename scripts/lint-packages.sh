@@ -46,6 +46,10 @@ for deb in *.deb; do
     fail "lintian: $deb (tags above without O:)"
   deb_files=$(dpkg-deb --fsys-tarfile "$deb" | tar -t | sed 's#^\./#/#; s#/$##' | grep -v '^/$' | LC_ALL=C sort)
   has_all "$deb_files" "$deb"
+  changelog_version=$(dpkg-deb --fsys-tarfile "$deb" | tar -xOf - ./usr/share/doc/authwatch/changelog.Debian.gz | gzip -dc |
+    sed -n '1s/^authwatch (\(.*\)) .*/\1/p')
+  [ "$changelog_version" = "$(dpkg-deb -f "$deb" Version)" ] ||
+    fail "$deb: changelog.Debian.gz names version $changelog_version, the package is $(dpkg-deb -f "$deb" Version)"
   [ "$(dpkg-deb -f "$deb" Depends)" = procps ] || fail "$deb: Depends is not procps (the unit's ExecReload= runs /bin/kill)"
   dpkg-deb -I "$deb" conffiles | has -x /etc/authwatch/authwatch.yaml || fail "$deb: authwatch.yaml is not a conffile"
   for s in postinst prerm postrm; do dpkg-deb -I "$deb" "$s" >/dev/null || fail "$deb: no $s"; done

@@ -26,7 +26,8 @@ die() { echo "package.sh: $*" >&2; exit 2; }
 version=${1:-}
 [ -n "$version" ] || die "usage: scripts/package.sh VERSION (e.g. 1.2.0 or 1.3.0-rc.1)"
 version=${version#v}
-[[ $version =~ ^[0-9][0-9A-Za-z.+~-]*$ ]] || die "VERSION $version: must start with a digit and hold only letters, digits and .+~- (Debian and RPM versions)"
+semver='^([0-9]+\.[0-9]+\.[0-9]+)(-([0-9A-Za-z.]+))?(\+([0-9A-Za-z.]+))?$'
+[[ $version =~ $semver ]] || die "VERSION $version: not a semantic version MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD] (e.g. 1.2.0, 1.3.0-rc.1)"
 arches=${PACKAGE_ARCHES:-amd64 arm64}
 dist=${DIST:-dist}
 if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
@@ -98,11 +99,11 @@ changelog() {
   } | gzip -9n >"$stage/changelog.Debian.gz"
 }
 
-# The Debian version nfpm writes: a semver pre-release sorts before its release (~).
+# The Debian version nfpm writes: a pre-release sorts before its release (~), then the
+# package revision.
 deb_version() {
-  local v=$version
-  if [[ $v =~ ^([0-9]+\.[0-9]+\.[0-9]+)-([0-9A-Za-z.-]+)$ ]]; then v="${BASH_REMATCH[1]}~${BASH_REMATCH[2]}"; fi
-  echo "$v-1"
+  [[ $version =~ $semver ]]
+  echo "${BASH_REMATCH[1]}${BASH_REMATCH[3]:+~${BASH_REMATCH[3]}}${BASH_REMATCH[5]:++${BASH_REMATCH[5]}}-1"
 }
 
 generated_docs() { # HOST_BINARY
