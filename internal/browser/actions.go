@@ -147,13 +147,18 @@ const MaxSettle = 5 * time.Second
 // MaxSettle has passed. A request in flight for longer than 10s, a long
 // poll, is not waited for. It returns the context's error, with what was
 // still going on, when ctx ends first.
+//
+// The quiet is counted from Settle's start at the earliest: right after a
+// click, the page was quiet long before it, and the event that says the
+// click asked for a navigation may still be on its way (on a loaded
+// machine it came after a first look, and the old page was judged).
 func (s *Session) Settle(ctx context.Context, quiet time.Duration) error {
 	start := time.Now()
 	for {
 		if _, hit := s.Stopped(); hit {
 			return nil
 		}
-		if q := s.net.quietFor(); q >= quiet || time.Since(start) >= MaxSettle {
+		if q := min(s.net.quietFor(), time.Since(start)); q >= quiet || time.Since(start) >= MaxSettle {
 			state, err := evalBounded[string](ctx, s, `document.readyState`)
 			if err == nil && state == "complete" {
 				return nil
