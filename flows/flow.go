@@ -2,7 +2,6 @@ package flows
 
 import (
 	"context"
-	"strconv"
 	"time"
 )
 
@@ -29,19 +28,6 @@ type Flow struct {
 	// Digest identifies the flow's definition: a reload keeps the schedule
 	// and state of a flow whose digest did not change.
 	Digest string `yaml:"-" json:"-"`
-}
-
-// Position points into a flow file.
-type Position struct {
-	File         string
-	Line, Column int
-}
-
-func (p Position) String() string {
-	if p.Line == 0 {
-		return p.File
-	}
-	return p.File + ":" + strconv.Itoa(p.Line) + ":" + strconv.Itoa(p.Column)
 }
 
 // DefaultTimeout bounds a run when the flow sets no timeout.

@@ -16,6 +16,8 @@ import (
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
 	"github.com/goccy/go-yaml/token"
+
+	"github.com/authwatch/authwatch/internal/conf"
 )
 
 // Set is a loaded, validated set of flows.
@@ -100,7 +102,7 @@ func DecodeFile(file string, data []byte, v interface{ Validate() error }) error
 		l.fieldErrors(file, "", m, v.Validate())
 	}
 	if len(l.problems) > 0 {
-		l.problems.sort()
+		l.problems.Sort()
 		return l.problems
 	}
 	return nil
@@ -208,8 +210,8 @@ func newLoader(opts LoadOptions) *loader {
 }
 
 func (l *loader) result() (*Set, error) {
-	l.problems.sort()
-	l.warnings.sort()
+	l.problems.Sort()
+	l.warnings.Sort()
 	if len(l.problems) > 0 {
 		return nil, l.problems
 	}
@@ -397,7 +399,7 @@ func (l *loader) yamlError(file, path string, fallback ast.Node, err error) {
 	if errors.As(err, &pe) && pe.GetToken() != nil {
 		tk := pe.GetToken()
 		if field := pathAt(fallback, tk.Position.Line, tk.Position.Column); field != "" {
-			path = joinPath(path, field)
+			path = conf.JoinPath(path, field)
 		}
 		l.problem(Position{File: file, Line: tk.Position.Line, Column: tk.Position.Column}, path, friendlyYAMLMessage(pe.GetMessage()))
 		return
@@ -462,7 +464,7 @@ func pathAt(n ast.Node, line, col int) string {
 		switch t := n.(type) {
 		case *ast.MappingNode:
 			for _, mv := range t.Values {
-				if p, ok := walk(mv.Value, joinPath(path, pathKey(mv.Key.String()))); ok {
+				if p, ok := walk(mv.Value, conf.JoinPath(path, pathKey(mv.Key.String()))); ok {
 					return p, true
 				}
 			}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/goccy/go-yaml/ast"
 	"github.com/robfig/cron/v3"
+
+	"github.com/authwatch/authwatch/internal/conf"
 )
 
 var (
@@ -35,7 +37,7 @@ type stepHeader struct {
 func (l *loader) flow(file, path string, m *ast.MappingNode) {
 	before := len(l.problems)
 	f := &Flow{Source: pos(file, m), Digest: digest(m)}
-	at := func(p string) string { return joinPath(path, p) }
+	at := func(p string) string { return conf.JoinPath(path, p) }
 	if l.decode(file, path, without(m, "steps"), f) {
 		l.fieldErrors(file, path, m, walkLoadErrors(f, ""))
 		l.fieldErrors(file, path, m, validateFlowHeader(f))
@@ -100,7 +102,7 @@ func stepIDs(seq *ast.SequenceNode) map[string]int {
 func (l *loader) decode(file, path string, m *ast.MappingNode, v any, skip ...string) bool {
 	unknown := unknownKeys(m, reflect.TypeOf(v), "", skip...)
 	for _, u := range unknown {
-		l.problem(pos(file, u.node), joinPath(path, u.path), u.msg)
+		l.problem(pos(file, u.node), conf.JoinPath(path, u.path), u.msg)
 	}
 	if err := decodeLoose(without(m, skip...), v); err != nil {
 		l.yamlError(file, path, m, err)
@@ -197,7 +199,7 @@ func (l *loader) step(file, path string, n ast.Node, earlier map[string]*StepSpe
 		return nil
 	}
 	for _, p := range markSecretFields(step) {
-		l.warnings = append(l.warnings, &Problem{Pos: pos(file, locate(m, p)), Path: joinPath(path, p), Message: literalSecretWarning})
+		l.warnings = append(l.warnings, &Problem{Pos: pos(file, locate(m, p)), Path: conf.JoinPath(path, p), Message: literalSecretWarning})
 	}
 	l.fieldErrors(file, path, m, walkLoadErrors(step, ""))
 	l.fieldErrors(file, path, m, step.Validate())
@@ -254,7 +256,7 @@ func (l *loader) checkSecret(file, path string, m *ast.MappingNode, r pathRef) {
 	if err == nil {
 		return
 	}
-	at, full := pos(file, locate(m, r.path)), joinPath(path, r.path)
+	at, full := pos(file, locate(m, r.path)), conf.JoinPath(path, r.path)
 	msg, _ := secretMessage(err)
 	if errors.Is(err, errSecretRefused) {
 		l.problem(at, full, fmt.Sprintf("%s: %s", r.ref, msg))
@@ -274,7 +276,7 @@ func (l *loader) fieldErrors(file, path string, m *ast.MappingNode, err error) {
 			l.problem(pos(file, m), path, e.Error())
 			continue
 		}
-		full, at := joinPath(path, fe.Path), pos(file, locate(m, fe.Path))
+		full, at := conf.JoinPath(path, fe.Path), pos(file, locate(m, fe.Path))
 		if l.hasProblemAt(at, full) {
 			continue // one problem per field: the first is the cause
 		}

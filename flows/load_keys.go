@@ -8,6 +8,8 @@ import (
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
+
+	"github.com/authwatch/authwatch/internal/conf"
 )
 
 // unknownKeys walks a mapping alongside the Go type it decodes into and
@@ -34,14 +36,14 @@ func unknownKeys(n ast.Node, t reflect.Type, path string, skip ...string) []keyP
 				}
 				ft, ok := fields[key]
 				if !ok {
-					out = append(out, keyProblem{node: mv.Key, path: joinPath(path, key), msg: unknownFieldMessage(key, fields, skip...)})
+					out = append(out, keyProblem{node: mv.Key, path: conf.JoinPath(path, key), msg: unknownFieldMessage(key, fields, skip...)})
 					continue
 				}
-				out = append(out, unknownKeys(mv.Value, ft, joinPath(path, key))...)
+				out = append(out, unknownKeys(mv.Value, ft, conf.JoinPath(path, key))...)
 			}
 		case reflect.Map:
 			for _, mv := range node.Values {
-				out = append(out, unknownKeys(mv.Value, t.Elem(), joinPath(path, pathKey(mv.Key.String())))...)
+				out = append(out, unknownKeys(mv.Value, t.Elem(), conf.JoinPath(path, pathKey(mv.Key.String())))...)
 			}
 		}
 	case *ast.SequenceNode:

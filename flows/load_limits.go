@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/goccy/go-yaml/ast"
+
+	"github.com/authwatch/authwatch/internal/conf"
 )
 
 // Limits on flow files. Each is far above any real configuration and far
@@ -222,7 +224,7 @@ func (c *setCounter) flow(file, path string, n ast.Node) bool {
 	}
 	if c.steps+len(steps.Values) > MaxStepsInSet {
 		i := MaxStepsInSet - c.steps
-		c.at, c.path = pos(file, steps.Values[i]), joinPath(path, fmt.Sprintf("steps[%d]", i))
+		c.at, c.path = pos(file, steps.Values[i]), conf.JoinPath(path, fmt.Sprintf("steps[%d]", i))
 		c.msg = fmt.Sprintf("more than %d steps: a set of flow files holds at most %d", MaxStepsInSet, MaxStepsInSet)
 		return false
 	}

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/redact"
 )
 
@@ -58,7 +59,7 @@ func markSecrets(v reflect.Value, path, name string, visit func(string, *Templat
 			case inline:
 				markSecrets(v.Field(i), path, name, visit)
 			default:
-				markSecrets(v.Field(i), joinPath(path, fname), fname, visit)
+				markSecrets(v.Field(i), conf.JoinPath(path, fname), fname, visit)
 			}
 		}
 	case v.Kind() == reflect.Slice:
@@ -71,7 +72,7 @@ func markSecrets(v reflect.Value, path, name string, visit func(string, *Templat
 			key := iter.Key().String()
 			t := iter.Value().Interface().(Template)
 			if secretFieldName(key) {
-				visit(joinPath(path, pathKey(key)), &t)
+				visit(conf.JoinPath(path, pathKey(key)), &t)
 				v.SetMapIndex(iter.Key(), reflect.ValueOf(t))
 			}
 		}

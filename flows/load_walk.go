@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/goccy/go-yaml/ast"
+
+	"github.com/authwatch/authwatch/internal/conf"
 )
 
 // loadErrer is implemented by field types that parse at decode time but
@@ -71,7 +73,7 @@ func walkFields(v reflect.Value, path string, visit func(string, reflect.Value))
 			if inline {
 				walkFields(v.Field(i), path, visit)
 			} else {
-				walkFields(v.Field(i), joinPath(path, name), visit)
+				walkFields(v.Field(i), conf.JoinPath(path, name), visit)
 			}
 		}
 	case reflect.Slice, reflect.Array:
@@ -81,7 +83,7 @@ func walkFields(v reflect.Value, path string, visit func(string, reflect.Value))
 	case reflect.Map:
 		iter := v.MapRange()
 		for iter.Next() {
-			walkFields(iter.Value(), joinPath(path, pathKey(iter.Key().String())), visit)
+			walkFields(iter.Value(), conf.JoinPath(path, pathKey(iter.Key().String())), visit)
 		}
 	}
 }
