@@ -2,6 +2,7 @@ package flows
 
 import (
 	"errors"
+	"time"
 
 	"github.com/authwatch/authwatch/internal/conf"
 )
@@ -12,7 +13,14 @@ type (
 	Position   = conf.Position
 	Problem    = conf.Problem
 	Problems   = conf.Problems
+	Duration   = conf.Duration
 )
+
+// Dur makes a Duration from a time.Duration.
+func Dur(d time.Duration) Duration { return conf.Dur(d) }
+
+// ParseDuration reads a duration with the units d and w too.
+func ParseDuration(s string) (time.Duration, error) { return conf.ParseDuration(s) }
 
 // FieldErrorf makes a FieldError.
 func FieldErrorf(path, format string, args ...any) error {

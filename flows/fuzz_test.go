@@ -116,7 +116,7 @@ func FuzzTemplate(f *testing.F) {
 		if tp.IsZero() != (in == "") {
 			t.Fatalf("IsZero() = %v", tp.IsZero())
 		}
-		if tp.loadErr() != nil {
+		if tp.LoadErr() != nil {
 			if len(tp.Refs()) != 0 {
 				t.Fatalf("a bad template has refs %v", tp.Refs())
 			}

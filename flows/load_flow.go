@@ -130,7 +130,7 @@ func validateFlowHeader(f *Flow) error {
 		}
 	}
 	switch {
-	case f.Every.loadErr() != nil:
+	case f.Every.LoadErr() != nil:
 		// already reported as a bad duration
 	case f.Every.IsZero() && f.Cron == "":
 		errs = append(errs, FieldErrorf("every", "a schedule is required: every: 1m, or cron: \"*/5 * * * *\""))

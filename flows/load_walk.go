@@ -10,10 +10,6 @@ import (
 	"github.com/authwatch/authwatch/internal/conf"
 )
 
-// loadErrer is implemented by field types that parse at decode time but
-// report their errors later, with the field's position (Template, Duration).
-type loadErrer interface{ loadErr() error }
-
 type pathRef struct {
 	path string
 	ref  Ref
@@ -24,8 +20,8 @@ type pathRef struct {
 func walkLoadErrors(v any, prefix string) error {
 	var errs []error
 	walkFields(reflect.ValueOf(v), prefix, func(path string, fv reflect.Value) {
-		if le, ok := fv.Interface().(loadErrer); ok {
-			if err := le.loadErr(); err != nil {
+		if le, ok := fv.Interface().(conf.LoadErrer); ok {
+			if err := le.LoadErr(); err != nil {
 				errs = append(errs, FieldError{Path: path, Err: err})
 			}
 		}
@@ -46,7 +42,7 @@ func walkRefs(v any, prefix string) []pathRef {
 	return out
 }
 
-var loadErrerType = reflect.TypeFor[loadErrer]()
+var loadErrerType = reflect.TypeFor[conf.LoadErrer]()
 
 func walkFields(v reflect.Value, path string, visit func(string, reflect.Value)) {
 	for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {

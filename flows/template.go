@@ -135,7 +135,9 @@ func (t Template) Refs() []Ref {
 	return refs
 }
 
-func (t Template) loadErr() error { return t.err }
+// LoadErr is the error of a malformed reference, reported with the
+// field's position.
+func (t Template) LoadErr() error { return t.err }
 
 // isLiteral reports whether the template is text only, without references.
 func (t Template) isLiteral() bool {

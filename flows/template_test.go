@@ -75,16 +75,16 @@ func TestNewTemplate(t *testing.T) {
 				t.Errorf("IsZero() = %v", tp.IsZero())
 			}
 			if tt.err != "" {
-				if tp.loadErr() == nil || !strings.Contains(tp.loadErr().Error(), tt.err) {
-					t.Fatalf("loadErr() = %v, want %q", tp.loadErr(), tt.err)
+				if tp.LoadErr() == nil || !strings.Contains(tp.LoadErr().Error(), tt.err) {
+					t.Fatalf("LoadErr() = %v, want %q", tp.LoadErr(), tt.err)
 				}
 				if len(tp.Refs()) != 0 {
 					t.Errorf("Refs() = %v for a bad template", tp.Refs())
 				}
 				return
 			}
-			if tp.loadErr() != nil {
-				t.Fatalf("loadErr() = %v", tp.loadErr())
+			if tp.LoadErr() != nil {
+				t.Fatalf("LoadErr() = %v", tp.LoadErr())
 			}
 			if got := render(tp); got != tt.render {
 				t.Errorf("parsed as %q, want %q", got, tt.render)
