@@ -9,12 +9,18 @@ import (
 
 // Temporary aliases while the toolkit moves to internal/conf.
 type (
-	FieldError = conf.FieldError
-	Position   = conf.Position
-	Problem    = conf.Problem
-	Problems   = conf.Problems
-	Duration   = conf.Duration
+	FieldError   = conf.FieldError
+	Position     = conf.Position
+	Problem      = conf.Problem
+	Problems     = conf.Problems
+	Duration     = conf.Duration
+	Template     = conf.Template
+	Ref          = conf.Ref
+	SecretSource = conf.SecretSource
 )
+
+// NewTemplate parses s.
+func NewTemplate(s string) Template { return conf.NewTemplate(s) }
 
 // Dur makes a Duration from a time.Duration.
 func Dur(d time.Duration) Duration { return conf.Dur(d) }

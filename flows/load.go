@@ -152,9 +152,9 @@ func readFlowFile(path string) ([]byte, error) {
 	if info, err := os.Stat(path); err != nil {
 		return nil, err
 	} else if !info.Mode().IsRegular() {
-		return nil, fmt.Errorf("a flow file must be a regular file, not %s", fileTypeName(info.Mode()))
+		return nil, fmt.Errorf("a flow file must be a regular file, not %s", conf.FileTypeName(info.Mode()))
 	}
-	f, err := openNonBlocking(path)
+	f, err := conf.OpenNonBlocking(path)
 	if err != nil {
 		return nil, err
 	}

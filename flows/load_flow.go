@@ -218,7 +218,7 @@ const literalSecretWarning = "a literal secret: move it into a secret reference 
 func (l *loader) checkRefs(file, path string, m *ast.MappingNode, step Step, earlier map[string]*StepSpec, all map[string]int) {
 	for _, r := range walkRefs(step, "") {
 		switch {
-		case r.ref.Kind == refStep:
+		case r.ref.Kind == conf.RefStep:
 			prev, ok := earlier[r.ref.Name]
 			if later, exists := all[r.ref.Name]; !ok && exists {
 				l.fieldErrors(file, path, m, FieldErrorf(r.path, "%s: step %q comes later (steps[%d]); a step can use only earlier steps' outputs", r.ref, r.ref.Name, later))
@@ -245,20 +245,20 @@ func (l *loader) checkSecret(file, path string, m *ast.MappingNode, r pathRef) {
 	err, seen := l.secrets[r.ref]
 	switch {
 	case seen:
-	case l.secretsStalled && r.ref.Kind != refEnv:
-		err = fmt.Errorf("%w: %s not checked: an earlier secret file could not be read within %s", errSecretMissing, r.ref, SecretReadTimeout)
+	case l.secretsStalled && r.ref.Kind != conf.RefEnv:
+		err = fmt.Errorf("%w: %s not checked: an earlier secret file could not be read within %s", conf.ErrSecretMissing, r.ref, conf.SecretReadTimeout)
 	default:
 		_, err = l.opts.Secrets.Resolve(r.ref)
 		l.secrets[r.ref] = err
 		// One stalled mount is enough to wait for: a reload stays bounded.
-		l.secretsStalled = l.secretsStalled || errors.As(err, new(stalledError))
+		l.secretsStalled = l.secretsStalled || conf.IsStalled(err)
 	}
 	if err == nil {
 		return
 	}
 	at, full := pos(file, locate(m, r.path)), conf.JoinPath(path, r.path)
-	msg, _ := secretMessage(err)
-	if errors.Is(err, errSecretRefused) {
+	msg, _ := conf.SecretMessage(err)
+	if errors.Is(err, conf.ErrSecretRefused) {
 		l.problem(at, full, fmt.Sprintf("%s: %s", r.ref, msg))
 		return
 	}

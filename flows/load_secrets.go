@@ -19,8 +19,8 @@ var templateType = reflect.TypeFor[Template]()
 func markSecretFields(step Step) []string {
 	var literals []string
 	markSecrets(reflect.ValueOf(step), "", "", func(path string, t *Template) {
-		t.secretField = true
-		if t.isLiteral() {
+		t.MarkSecretField()
+		if t.IsLiteral() {
 			literals = append(literals, path)
 		}
 	})
