@@ -4,6 +4,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/goccy/go-yaml/ast"
+
 	"github.com/authwatch/authwatch/internal/conf"
 )
 
@@ -18,6 +20,14 @@ type (
 	Ref          = conf.Ref
 	SecretSource = conf.SecretSource
 )
+
+// DecodeFile decodes one YAML document into v strictly, then validates it.
+func DecodeFile(file string, data []byte, v interface{ Validate() error }) error {
+	return conf.DecodeFile(file, data, v)
+}
+
+// DecodeNode decodes a YAML node into v.
+func DecodeNode(n ast.Node, v any) error { return conf.DecodeNode(n, v) }
 
 // NewTemplate parses s.
 func NewTemplate(s string) Template { return conf.NewTemplate(s) }
@@ -36,16 +46,13 @@ func FieldErrorf(path, format string, args ...any) error {
 // PrefixErrors prefixes the paths of every FieldError in err.
 func PrefixErrors(prefix string, err error) error { return conf.PrefixErrors(prefix, err) }
 
-// flatten lists the leaves of an errors.Join tree.
-func flatten(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, flatten(e)...)
-		}
-		return out
+// joinErrs joins validation errors: nil for none, the error itself for one.
+func joinErrs(errs []error) error {
+	if len(errs) == 0 {
+		return nil
 	}
-	return []error{err}
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	return errors.Join(errs...)
 }
-
-func joinAll(errs []error) error { return errors.Join(errs...) }

@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/authwatch/authwatch/internal/conf"
 )
 
 // HTTPExpect holds an http step's expectations.
@@ -52,13 +54,13 @@ func (e *HTTPExpect) Validate() error {
 	for name, h := range e.Headers {
 		n := countSet(h.Equals != "", h.Contains != "", h.Matches != "", h.Absent, h.Present)
 		if n != 1 {
-			errs = append(errs, FieldErrorf("headers."+pathKey(name), "give exactly one of equals, contains, matches, absent, present"))
+			errs = append(errs, FieldErrorf("headers."+conf.PathKey(name), "give exactly one of equals, contains, matches, absent, present"))
 			continue
 		}
 		if h.Matches != "" {
 			re, err := regexp.Compile(h.Matches)
 			if err != nil {
-				errs = append(errs, FieldErrorf("headers."+pathKey(name)+".matches", "bad regular expression: %v", err))
+				errs = append(errs, FieldErrorf("headers."+conf.PathKey(name)+".matches", "bad regular expression: %v", err))
 			}
 			h.re = re
 		}

@@ -35,7 +35,7 @@ func loadAssertHas(t *testing.T, got []string, want ...string) {
 	}
 }
 
-// TestBugPositionsOfMappings: pos() of a block mapping is its token, which
+// TestBugPositionsOfMappings: conf.PositionOf() of a block mapping is its token, which
 // goccy/go-yaml sets to the first ':' — so "missing field" problems, flow
 // Source and step Source point at a colon instead of the step or flow.
 func TestBugPositionsOfMappings(t *testing.T) {

@@ -53,7 +53,7 @@ func markSecrets(v reflect.Value, path, name string, visit func(string, *Templat
 			if !sf.IsExported() {
 				continue
 			}
-			fname, inline := yamlName(sf)
+			fname, inline := conf.FieldName(sf)
 			switch {
 			case fname == "-":
 			case inline:
@@ -72,7 +72,7 @@ func markSecrets(v reflect.Value, path, name string, visit func(string, *Templat
 			key := iter.Key().String()
 			t := iter.Value().Interface().(Template)
 			if secretFieldName(key) {
-				visit(conf.JoinPath(path, pathKey(key)), &t)
+				visit(conf.JoinPath(path, conf.PathKey(key)), &t)
 				v.SetMapIndex(iter.Key(), reflect.ValueOf(t))
 			}
 		}

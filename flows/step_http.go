@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/redact"
 )
 
@@ -92,7 +93,7 @@ func (s *HTTPStep) Validate() error {
 		errs = append(errs, FieldErrorf("redirects.max", "must not be negative"))
 	}
 	for name, e := range s.Extract {
-		errs = append(errs, PrefixErrors("extract."+pathKey(name), e.validate(name)))
+		errs = append(errs, PrefixErrors("extract."+conf.PathKey(name), e.validate(name)))
 		s.Extract[name] = e
 	}
 	errs = append(errs, s.TLSOptions.Validate(), PrefixErrors("expect", s.Expect.Validate()))
@@ -317,7 +318,7 @@ func (e Extract) describe() string {
 // validateHeader checks what is known at load: the name, and the literal
 // text of the value.
 func validateHeader(name string, t Template) error {
-	path := "headers." + pathKey(name)
+	path := "headers." + conf.PathKey(name)
 	if !httpguts.ValidHeaderFieldName(name) {
 		return FieldErrorf(path, "not a valid header name (letters, digits and !#$%%&'*+-.^_`|~ only)")
 	}

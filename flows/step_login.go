@@ -20,6 +20,7 @@ import (
 	"github.com/pquerna/otp/totp"
 	"golang.org/x/oauth2"
 
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/jwtinspect"
 	"github.com/authwatch/authwatch/internal/loginpage"
 )
@@ -71,7 +72,7 @@ func (s *LoginStep) Validate() error {
 	}
 	for k := range s.AuthParams {
 		if containsStr(reservedAuthParams, k) {
-			errs = append(errs, FieldErrorf("auth_params."+pathKey(k), "%s is set by the step itself; use the step's own field", k))
+			errs = append(errs, FieldErrorf("auth_params."+conf.PathKey(k), "%s is set by the step itself; use the step's own field", k))
 		}
 	}
 	if s.Expect.Error != "" {

@@ -11,6 +11,8 @@ import (
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/authwatch/authwatch/internal/conf"
 )
 
 type grantType string
@@ -81,7 +83,7 @@ func (r *TokenRequest) Validate() error {
 	}
 	for k := range r.Params {
 		if containsStr(reservedTokenParams, k) {
-			errs = append(errs, FieldErrorf("params."+pathKey(k), "%s is set by the step itself; use the step's own field", k))
+			errs = append(errs, FieldErrorf("params."+conf.PathKey(k), "%s is set by the step itself; use the step's own field", k))
 		}
 	}
 	errs = append(errs, r.TLSOptions.Validate(), PrefixErrors("expect", r.Expect.Validate()))
