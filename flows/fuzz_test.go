@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/authwatch/authwatch/internal/conf"
 )
 
 // fuzzSeeds returns the contents of every file under testdata/load.
@@ -39,11 +41,11 @@ func FuzzLoadBytes(f *testing.F) {
 	for _, s := range []string{"", "---", "flows:", "flows: [1]", "steps: [[]]", "name: a\nsteps: [{kind: http}]", "\t", "{", "- - -", "a: &a [*a]", "*x", "!!binary x"} {
 		f.Add([]byte(s))
 	}
-	opts := LoadOptions{Secrets: SecretSource{LookupEnv: func(string) (string, bool) { return "", false }, CredentialsDir: "/nonexistent"}}
+	opts := LoadOptions{Secrets: conf.SecretSource{LookupEnv: func(string) (string, bool) { return "", false }, CredentialsDir: "/nonexistent"}}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		set, err := LoadBytes(opts, "fuzz.yaml", data)
 		if err != nil {
-			ps, ok := err.(Problems)
+			ps, ok := err.(conf.Problems)
 			if !ok {
 				t.Fatalf("error is %T, not Problems: %v", err, err)
 			}
@@ -81,7 +83,7 @@ func FuzzLoadBytes(f *testing.F) {
 	})
 }
 
-func checkProblem(t *testing.T, p *Problem) {
+func checkProblem(t *testing.T, p *conf.Problem) {
 	t.Helper()
 	if p == nil {
 		t.Fatal("nil Problem")

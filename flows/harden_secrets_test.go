@@ -12,7 +12,7 @@ import (
 // costs a load one deadline, not one per reference.
 func TestLoadStopsReadingSecretsAfterAStall(t *testing.T) {
 	l := newLoader(LoadOptions{})
-	stalled := Ref{Kind: conf.RefFile, Name: "/stalled/a"}
+	stalled := conf.Ref{Kind: conf.RefFile, Name: "/stalled/a"}
 	l.secrets[stalled] = fmt.Errorf("%w: file /stalled/a could not be read within 5s", conf.ErrSecretMissing)
 	l.secretsStalled = true
 	src := "name: a\nevery: 1m\nsteps:\n  - id: t\n    kind: client_credentials\n    token_url: https://idp.example.com/token\n" +

@@ -20,7 +20,7 @@ import (
 // Set is a loaded, validated set of flows.
 type Set struct {
 	Flows    []*Flow
-	Warnings Problems // not fatal: e.g. a secret that is not set here
+	Warnings conf.Problems // not fatal: e.g. a secret that is not set here
 }
 
 // Flow returns the flow with the given name.
@@ -37,7 +37,7 @@ func (s *Set) Flow(name string) (*Flow, bool) {
 type LoadOptions struct {
 	// Secrets is used to warn about unset secret references (never to keep
 	// their values).
-	Secrets SecretSource
+	Secrets conf.SecretSource
 	// Defaults apply to flows that do not set the field themselves.
 	Defaults Defaults
 	// AllowEmpty loads paths without a single flow file as an empty set
@@ -58,10 +58,10 @@ type Defaults struct {
 
 func (d Defaults) apply(f *Flow) {
 	if f.Timeout.IsZero() && d.Timeout > 0 {
-		f.Timeout = Dur(d.Timeout)
+		f.Timeout = conf.Dur(d.Timeout)
 	}
 	if f.ClockSkew.IsZero() && d.ClockSkew > 0 {
-		f.ClockSkew = Dur(d.ClockSkew)
+		f.ClockSkew = conf.Dur(d.ClockSkew)
 	}
 }
 
@@ -72,7 +72,7 @@ func (d Defaults) apply(f *Flow) {
 func Load(opts LoadOptions, paths ...string) (*Set, error) {
 	files, err := expandPaths(paths)
 	if errors.Is(err, ErrNoFlowFiles) && opts.AllowEmpty {
-		return &Set{Warnings: Problems{{Pos: Position{File: strings.Join(paths, ", ")}, Message: ErrNoFlowFiles.Error() + ": nothing is monitored"}}}, nil
+		return &Set{Warnings: conf.Problems{{Pos: conf.Position{File: strings.Join(paths, ", ")}, Message: ErrNoFlowFiles.Error() + ": nothing is monitored"}}}, nil
 	}
 	if err != nil {
 		return nil, err
@@ -82,7 +82,7 @@ func Load(opts LoadOptions, paths ...string) (*Set, error) {
 	for _, file := range files {
 		data, err := readFlowFile(file)
 		if err != nil {
-			l.problems.Add(Position{File: file}, "", err.Error())
+			l.problems.Add(conf.Position{File: file}, "", err.Error())
 			continue
 		}
 		if pf, ok := l.parse(file, data); ok {
@@ -154,16 +154,16 @@ func expandPaths(paths []string) ([]string, error) {
 type loader struct {
 	opts     LoadOptions
 	flows    []*Flow
-	problems Problems
-	warnings Problems
-	names    map[string]Position
+	problems conf.Problems
+	warnings conf.Problems
+	names    map[string]conf.Position
 
-	secrets        map[Ref]error // each secret reference is read once per load
-	secretsStalled bool          // a secret file did not answer in time
+	secrets        map[conf.Ref]error // each secret reference is read once per load
+	secretsStalled bool               // a secret file did not answer in time
 }
 
 func newLoader(opts LoadOptions) *loader {
-	return &loader{opts: opts, names: map[string]Position{}, secrets: map[Ref]error{}}
+	return &loader{opts: opts, names: map[string]conf.Position{}, secrets: map[conf.Ref]error{}}
 }
 
 func (l *loader) result() (*Set, error) {
@@ -232,7 +232,7 @@ func (l *loader) decodeFiles(files []parsedFile) {
 			l.document(pf.name, body)
 		}
 		if len(l.flows)+len(l.problems) == before && !pf.hadProblems {
-			l.warnings = append(l.warnings, &Problem{Pos: Position{File: pf.name}, Message: "this file defines no flows"})
+			l.warnings = append(l.warnings, &conf.Problem{Pos: conf.Position{File: pf.name}, Message: "this file defines no flows"})
 		}
 	}
 }

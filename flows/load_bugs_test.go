@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 )
 
 func loadProblems(t *testing.T, src string) []string {
@@ -14,7 +15,7 @@ func loadProblems(t *testing.T, src string) []string {
 	if err == nil {
 		return nil
 	}
-	var ps flows.Problems
+	var ps conf.Problems
 	if !errors.As(err, &ps) {
 		t.Fatalf("error is %T: %v", err, err)
 	}

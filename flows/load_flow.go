@@ -28,10 +28,10 @@ const minEvery = time.Second
 var commonStepKeys = []string{"id", "kind", "timeout", "user_agent"}
 
 type stepHeader struct {
-	ID        string   `yaml:"id"`
-	Kind      string   `yaml:"kind"`
-	Timeout   Duration `yaml:"timeout"`
-	UserAgent string   `yaml:"user_agent"`
+	ID        string        `yaml:"id"`
+	Kind      string        `yaml:"kind"`
+	Timeout   conf.Duration `yaml:"timeout"`
+	UserAgent string        `yaml:"user_agent"`
 }
 
 func (l *loader) flow(file, path string, m *ast.MappingNode) {
@@ -124,23 +124,23 @@ func validateFlowHeader(f *Flow) error {
 	var errs []error
 	if !flowNamePattern.MatchString(f.Name) {
 		if f.Name == "" {
-			errs = append(errs, FieldErrorf("name", "required: a unique name for the flow"))
+			errs = append(errs, conf.FieldErrorf("name", "required: a unique name for the flow"))
 		} else {
-			errs = append(errs, FieldErrorf("name", "must be 1 to 100 characters: letters, digits, space and _.:/@-, starting with a letter or digit (got %q)", truncate(f.Name, 120)))
+			errs = append(errs, conf.FieldErrorf("name", "must be 1 to 100 characters: letters, digits, space and _.:/@-, starting with a letter or digit (got %q)", truncate(f.Name, 120)))
 		}
 	}
 	switch {
 	case f.Every.LoadErr() != nil:
 		// already reported as a bad duration
 	case f.Every.IsZero() && f.Cron == "":
-		errs = append(errs, FieldErrorf("every", "a schedule is required: every: 1m, or cron: \"*/5 * * * *\""))
+		errs = append(errs, conf.FieldErrorf("every", "a schedule is required: every: 1m, or cron: \"*/5 * * * *\""))
 	case !f.Every.IsZero() && f.Cron != "":
-		errs = append(errs, FieldErrorf("cron", "give either every or cron, not both"))
+		errs = append(errs, conf.FieldErrorf("cron", "give either every or cron, not both"))
 	case !f.Every.IsZero() && f.Every.Std() < minEvery:
-		errs = append(errs, FieldErrorf("every", "must be at least %s, got %s", minEvery, f.Every))
+		errs = append(errs, conf.FieldErrorf("every", "must be at least %s, got %s", minEvery, f.Every))
 	case f.Cron != "":
 		if _, err := cron.ParseStandard(f.Cron); err != nil {
-			errs = append(errs, FieldErrorf("cron", "bad cron expression %q: %v (five fields: minute hour day month weekday)", f.Cron, err))
+			errs = append(errs, conf.FieldErrorf("cron", "bad cron expression %q: %v (five fields: minute hour day month weekday)", f.Cron, err))
 		}
 	}
 	if err := validateUserAgent("user_agent", f.UserAgent); err != nil {
@@ -148,15 +148,15 @@ func validateFlowHeader(f *Flow) error {
 	}
 	if a := f.Alert; a != nil {
 		if a.OpenAfter != nil && (*a.OpenAfter < 1 || *a.OpenAfter > 1000) {
-			errs = append(errs, FieldErrorf("alert.open_after", "must be 1..1000, got %d", *a.OpenAfter))
+			errs = append(errs, conf.FieldErrorf("alert.open_after", "must be 1..1000, got %d", *a.OpenAfter))
 		}
 		if a.ResolveAfter != nil && (*a.ResolveAfter < 1 || *a.ResolveAfter > 1000) {
-			errs = append(errs, FieldErrorf("alert.resolve_after", "must be 1..1000, got %d", *a.ResolveAfter))
+			errs = append(errs, conf.FieldErrorf("alert.resolve_after", "must be 1..1000, got %d", *a.ResolveAfter))
 		}
 	}
 	for k := range f.Labels {
 		if !labelNamePattern.MatchString(k) {
-			errs = append(errs, FieldErrorf("labels."+conf.PathKey(k), "label names are letters, digits and _, not starting with a digit"))
+			errs = append(errs, conf.FieldErrorf("labels."+conf.PathKey(k), "label names are letters, digits and _, not starting with a digit"))
 		}
 	}
 	return errors.Join(errs...)
@@ -179,11 +179,11 @@ func (l *loader) step(file, path string, n ast.Node, earlier map[string]*StepSpe
 	l.problems.AddFieldErrors(file, path, m, validateUserAgent("user_agent", h.UserAgent))
 	switch prev, dup := earlier[h.ID]; {
 	case h.ID == "":
-		l.problems.AddFieldErrors(file, path, m, FieldErrorf("id", "required: lower-case letters, digits and _, starting with a letter"))
+		l.problems.AddFieldErrors(file, path, m, conf.FieldErrorf("id", "required: lower-case letters, digits and _, starting with a letter"))
 	case !stepIDPattern.MatchString(h.ID):
-		l.problems.AddFieldErrors(file, path, m, FieldErrorf("id", "must be lower-case letters, digits and _, starting with a letter (got %q)", h.ID))
+		l.problems.AddFieldErrors(file, path, m, conf.FieldErrorf("id", "must be lower-case letters, digits and _, starting with a letter (got %q)", h.ID))
 	case dup:
-		l.problems.AddFieldErrors(file, path, m, FieldErrorf("id", "step id %q is already used at %s", h.ID, prev.Source))
+		l.problems.AddFieldErrors(file, path, m, conf.FieldErrorf("id", "step id %q is already used at %s", h.ID, prev.Source))
 	}
 	kind, ok := kinds[h.Kind]
 	if !ok {
@@ -191,7 +191,7 @@ func (l *loader) step(file, path string, n ast.Node, earlier map[string]*StepSpe
 		if h.Kind == "" {
 			msg = "kind is required; valid kinds: " + kindNames()
 		}
-		l.problems.AddFieldErrors(file, path, m, FieldErrorf("kind", "%s", msg))
+		l.problems.AddFieldErrors(file, path, m, conf.FieldErrorf("kind", "%s", msg))
 		return nil
 	}
 	step := kind.New()
@@ -199,7 +199,7 @@ func (l *loader) step(file, path string, n ast.Node, earlier map[string]*StepSpe
 		return nil
 	}
 	for _, p := range markSecretFields(step) {
-		l.warnings = append(l.warnings, &Problem{Pos: conf.PositionOf(file, conf.Locate(m, p)), Path: conf.JoinPath(path, p), Message: literalSecretWarning})
+		l.warnings = append(l.warnings, &conf.Problem{Pos: conf.PositionOf(file, conf.Locate(m, p)), Path: conf.JoinPath(path, p), Message: literalSecretWarning})
 	}
 	l.problems.AddFieldErrors(file, path, m, conf.LoadErrors(step))
 	l.problems.AddFieldErrors(file, path, m, step.Validate())
@@ -221,15 +221,15 @@ func (l *loader) checkRefs(file, path string, m *ast.MappingNode, step Step, ear
 		case r.Ref.Kind == conf.RefStep:
 			prev, ok := earlier[r.Ref.Name]
 			if later, exists := all[r.Ref.Name]; !ok && exists {
-				l.problems.AddFieldErrors(file, path, m, FieldErrorf(r.Path, "%s: step %q comes later (steps[%d]); a step can use only earlier steps' outputs", r.Ref, r.Ref.Name, later))
+				l.problems.AddFieldErrors(file, path, m, conf.FieldErrorf(r.Path, "%s: step %q comes later (steps[%d]); a step can use only earlier steps' outputs", r.Ref, r.Ref.Name, later))
 				continue
 			}
 			if !ok {
-				l.problems.AddFieldErrors(file, path, m, FieldErrorf(r.Path, "%s: no step has id %q", r.Ref, r.Ref.Name))
+				l.problems.AddFieldErrors(file, path, m, conf.FieldErrorf(r.Path, "%s: no step has id %q", r.Ref, r.Ref.Name))
 				continue
 			}
 			if ol, ok := prev.Step.(OutputLister); ok && !containsStr(ol.Outputs(), r.Ref.Output) {
-				l.problems.AddFieldErrors(file, path, m, FieldErrorf(r.Path, "%s: step %q (%s) has no output %q; it has: %v", r.Ref, prev.ID, prev.Kind, r.Ref.Output, ol.Outputs()))
+				l.problems.AddFieldErrors(file, path, m, conf.FieldErrorf(r.Path, "%s: step %q (%s) has no output %q; it has: %v", r.Ref, prev.ID, prev.Kind, r.Ref.Output, ol.Outputs()))
 			}
 		default:
 			l.checkSecret(file, path, m, r)
@@ -262,7 +262,7 @@ func (l *loader) checkSecret(file, path string, m *ast.MappingNode, r conf.Field
 		l.problems.Add(at, full, fmt.Sprintf("%s: %s", r.Ref, msg))
 		return
 	}
-	l.warnings = append(l.warnings, &Problem{Pos: at, Path: full, Message: msg + " (the step will fail as credentials_missing until it is set)"})
+	l.warnings = append(l.warnings, &conf.Problem{Pos: at, Path: full, Message: msg + " (the step will fail as credentials_missing until it is set)"})
 }
 
 // onlyKeys returns a copy of m with just the given keys.

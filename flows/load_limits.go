@@ -28,7 +28,7 @@ const (
 )
 
 // offsetPosition is the line and column of byte offset in data.
-func offsetPosition(file string, data []byte, offset int) Position {
+func offsetPosition(file string, data []byte, offset int) conf.Position {
 	line, col := 1, 1
 	for _, c := range data[:offset] {
 		col++
@@ -36,14 +36,14 @@ func offsetPosition(file string, data []byte, offset int) Position {
 			line, col = line+1, 1
 		}
 	}
-	return Position{File: file, Line: line, Column: col}
+	return conf.Position{File: file, Line: line, Column: col}
 }
 
 // setCounter counts flows and steps across every parsed file, before any
 // is decoded, and finds the first that passes MaxFlows or MaxStepsInSet.
 type setCounter struct {
 	flows, steps int
-	at           Position
+	at           conf.Position
 	path, msg    string
 }
 

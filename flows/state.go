@@ -57,12 +57,12 @@ func (st *State) StepID() string { return st.step.spec.ID }
 // Failure; a missing step output an assertion_failed one. Secret values,
 // every expansion that contains one, and the value of a secret-bearing
 // field (a literal client_secret too) are registered for redaction.
-func (st *State) Expand(t Template) (string, error) {
+func (st *State) Expand(t conf.Template) (string, error) {
 	if err := t.LoadErr(); err != nil {
 		return "", Fail(ReasonConfigInvalid, "%v", err)
 	}
 	secret := false
-	v, err := t.Expand(func(ref Ref) (string, error) {
+	v, err := t.Expand(func(ref conf.Ref) (string, error) {
 		v, isSecret, err := st.resolve(ref)
 		secret = secret || isSecret
 		return v, err
@@ -76,7 +76,7 @@ func (st *State) Expand(t Template) (string, error) {
 	return v, nil
 }
 
-func (st *State) resolve(ref Ref) (value string, secret bool, err error) {
+func (st *State) resolve(ref conf.Ref) (value string, secret bool, err error) {
 	if ref.Kind == conf.RefStep {
 		v, ok := st.outputs[ref.Name][ref.Output]
 		if !ok || v == "" {

@@ -17,10 +17,10 @@ import (
 func TestTemplateMarshalShowsReferences(t *testing.T) {
 	const value = "the-real-client-secret"
 	r := NewRunner()
-	r.Secrets = SecretSource{LookupEnv: func(string) (string, bool) { return value, true }}
-	step := &HTTPStep{URL: NewTemplate("https://api.example.com/${env:PATH_PART}"), Auth: &HTTPAuth{Bearer: NewTemplate("${env:TOKEN}")}}
+	r.Secrets = conf.SecretSource{LookupEnv: func(string) (string, bool) { return value, true }}
+	step := &HTTPStep{URL: conf.NewTemplate("https://api.example.com/${env:PATH_PART}"), Auth: &HTTPAuth{Bearer: conf.NewTemplate("${env:TOKEN}")}}
 	st := newState(r, &Flow{Name: "f"})
-	for _, tp := range []Template{step.URL, step.Auth.Bearer} {
+	for _, tp := range []conf.Template{step.URL, step.Auth.Bearer} {
 		if _, err := st.Expand(tp); err != nil {
 			t.Fatal(err)
 		}
@@ -80,7 +80,7 @@ func TestStateExpand(t *testing.T) {
 		{name: "bad template", tmpl: "${env:X", reason: ReasonConfigInvalid, msg: "unclosed reference"},
 	}
 	r := NewRunner()
-	r.Secrets = SecretSource{
+	r.Secrets = conf.SecretSource{
 		LookupEnv:      func(k string) (string, bool) { v, ok := env[k]; return v, ok },
 		CredentialsDir: dir,
 	}
@@ -90,7 +90,7 @@ func TestStateExpand(t *testing.T) {
 			st.beginStep(&StepSpec{ID: "first"}, nil)
 			st.SetOutput("user_id", "42", false)
 			st.beginStep(&StepSpec{ID: "second"}, nil)
-			got, err := st.Expand(NewTemplate(tt.tmpl))
+			got, err := st.Expand(conf.NewTemplate(tt.tmpl))
 			if tt.reason == "" {
 				if err != nil || got != tt.want {
 					t.Fatalf("Expand(%q) = %q, %v; want %q", tt.tmpl, got, err, tt.want)
@@ -116,7 +116,7 @@ func TestStateExpand(t *testing.T) {
 // when they are secret.
 func TestStateExpandRegistersSecrets(t *testing.T) {
 	r := NewRunner()
-	r.Secrets = SecretSource{LookupEnv: func(string) (string, bool) { return "s3cret-value", true }}
+	r.Secrets = conf.SecretSource{LookupEnv: func(string) (string, bool) { return "s3cret-value", true }}
 	st := newState(r, &Flow{Name: "f"})
 	st.beginStep(&StepSpec{ID: "first"}, nil)
 	st.SetOutput("user_id", "user-12345", false)
@@ -124,7 +124,7 @@ func TestStateExpandRegistersSecrets(t *testing.T) {
 	st.beginStep(&StepSpec{ID: "second"}, nil)
 
 	for _, tmpl := range []string{"key=${env:K}", "${steps.first.user_id}", "${steps.first.session_value}"} {
-		if _, err := st.Expand(NewTemplate(tmpl)); err != nil {
+		if _, err := st.Expand(conf.NewTemplate(tmpl)); err != nil {
 			t.Fatal(err)
 		}
 	}
