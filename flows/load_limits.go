@@ -11,7 +11,8 @@ import (
 // Limits on flow files. Each is far above any real configuration and far
 // below what makes a load slow: past them the file is a mistake (or a
 // generator gone wrong), and it is refused at the place it passes the
-// limit rather than loaded for seconds and hundreds of megabytes.
+// limit rather than loaded for seconds and hundreds of megabytes. (How
+// deep a file may nest is conf.MaxNesting, the same for every file.)
 const (
 	// MaxFlowFileSize bounds one flow file.
 	MaxFlowFileSize = 4 << 20
