@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/authwatch/authwatch/internal/conf"
 )
 
 // HTTPExpect holds an http step's expectations.
@@ -18,8 +20,8 @@ type HTTPExpect struct {
 	BodyContains string                 `yaml:"body_contains,omitempty" json:"body_contains,omitempty"`
 	// Challenge is the auth scheme the WWW-Authenticate header must offer,
 	// for negative checks ("without a token: 401 with Bearer").
-	Challenge  string   `yaml:"challenge,omitempty" json:"challenge,omitempty" jsonschema:"description=Auth scheme WWW-Authenticate must offer (e.g. Bearer)."`
-	MaxLatency Duration `yaml:"max_latency,omitempty" json:"max_latency,omitempty"`
+	Challenge  string        `yaml:"challenge,omitempty" json:"challenge,omitempty" jsonschema:"description=Auth scheme WWW-Authenticate must offer (e.g. Bearer)."`
+	MaxLatency conf.Duration `yaml:"max_latency,omitempty" json:"max_latency,omitempty"`
 }
 
 // HeaderCheck is one check on a response header. Give one of the fields.
@@ -52,20 +54,20 @@ func (e *HTTPExpect) Validate() error {
 	for name, h := range e.Headers {
 		n := countSet(h.Equals != "", h.Contains != "", h.Matches != "", h.Absent, h.Present)
 		if n != 1 {
-			errs = append(errs, FieldErrorf("headers."+pathKey(name), "give exactly one of equals, contains, matches, absent, present"))
+			errs = append(errs, conf.FieldErrorf("headers."+conf.PathKey(name), "give exactly one of equals, contains, matches, absent, present"))
 			continue
 		}
 		if h.Matches != "" {
 			re, err := regexp.Compile(h.Matches)
 			if err != nil {
-				errs = append(errs, FieldErrorf("headers."+pathKey(name)+".matches", "bad regular expression: %v", err))
+				errs = append(errs, conf.FieldErrorf("headers."+conf.PathKey(name)+".matches", "bad regular expression: %v", err))
 			}
 			h.re = re
 		}
 		e.Headers[name] = h
 	}
 	for i := range e.JSON {
-		errs = append(errs, PrefixErrors(fmt.Sprintf("json[%d]", i), e.JSON[i].validate()))
+		errs = append(errs, conf.PrefixErrors(fmt.Sprintf("json[%d]", i), e.JSON[i].validate()))
 	}
 	return joinErrs(compact(errs))
 }
@@ -73,20 +75,20 @@ func (e *HTTPExpect) Validate() error {
 func (c *JSONCheck) validate() error {
 	q, err := compileJQ(c.Path)
 	if err != nil {
-		return FieldError{Path: "path", Err: err}
+		return conf.FieldError{Path: "path", Err: err}
 	}
 	c.query = q
 	if countSet(c.Equals != nil, c.Contains != "", c.Matches != "", c.Exists != nil) != 1 {
-		return FieldErrorf("", "give exactly one of equals, contains, matches, exists")
+		return conf.FieldErrorf("", "give exactly one of equals, contains, matches, exists")
 	}
 	if c.Matches != "" {
 		if c.re, err = regexp.Compile(c.Matches); err != nil {
-			return FieldErrorf("matches", "bad regular expression: %v", err)
+			return conf.FieldErrorf("matches", "bad regular expression: %v", err)
 		}
 	}
 	if c.Equals != nil {
 		if c.want, err = normalizeJSON(c.Equals); err != nil {
-			return FieldErrorf("equals", "cannot compare with JSON: %v", err)
+			return conf.FieldErrorf("equals", "cannot compare with JSON: %v", err)
 		}
 	}
 	return nil

@@ -3,6 +3,7 @@ package flows
 import (
 	"time"
 
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/jwtinspect"
 )
 
@@ -48,7 +49,7 @@ func (st *State) checkTimes(what string, t *jwtinspect.Token, c *TokenChecks) *F
 }
 
 // checkLatency fails a step that succeeded too slowly.
-func checkLatency(st *State, max Duration) error {
+func checkLatency(st *State, max conf.Duration) error {
 	if max.IsZero() {
 		return nil
 	}

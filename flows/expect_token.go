@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/jwtinspect"
 	"github.com/authwatch/authwatch/internal/redact"
 )
@@ -19,8 +20,8 @@ type TokenExpect struct {
 	RefreshToken bool         `yaml:"refresh_token,omitempty" json:"refresh_token,omitempty" jsonschema:"description=A refresh token must be returned."`
 	// Error makes the step a negative check: the grant must be refused
 	// with this OAuth error code (e.g. a revoked client must get invalid_client).
-	Error      string   `yaml:"error,omitempty" json:"error,omitempty" jsonschema:"description=Negative check: the grant must be refused with this OAuth error code."`
-	MaxLatency Duration `yaml:"max_latency,omitempty" json:"max_latency,omitempty"`
+	Error      string        `yaml:"error,omitempty" json:"error,omitempty" jsonschema:"description=Negative check: the grant must be refused with this OAuth error code."`
+	MaxLatency conf.Duration `yaml:"max_latency,omitempty" json:"max_latency,omitempty"`
 }
 
 // TokenChecks are expectations on one token.
@@ -31,7 +32,7 @@ type TokenChecks struct {
 	Issuer      string            `yaml:"issuer,omitempty" json:"issuer,omitempty" jsonschema:"description=Expected iss (default: the step's issuer)."`
 	Audience    []string          `yaml:"audience,omitempty" json:"audience,omitempty" jsonschema:"description=Values aud must contain."`
 	Scopes      []string          `yaml:"scopes,omitempty" json:"scopes,omitempty" jsonschema:"description=Scopes (scope/scp) or roles the token must grant."`
-	MinLifetime Duration          `yaml:"min_lifetime,omitempty" json:"min_lifetime,omitempty" jsonschema:"description=Warn (token_lifetime_short) when less lifetime remains."`
+	MinLifetime conf.Duration     `yaml:"min_lifetime,omitempty" json:"min_lifetime,omitempty" jsonschema:"description=Warn (token_lifetime_short) when less lifetime remains."`
 	Claims      map[string]string `yaml:"claims,omitempty" json:"claims,omitempty" jsonschema:"description=Claims that must equal these values."`
 	Kind        string            `yaml:"kind,omitempty" json:"kind,omitempty" jsonschema:"enum=access,enum=id,description=What the token must look like."`
 }
@@ -41,11 +42,11 @@ func (e *TokenExpect) Validate() error {
 	var errs []error
 	for path, c := range map[string]*TokenChecks{"access_token": e.AccessToken, "id_token": e.IDToken} {
 		if c != nil && c.Kind != "" && c.Kind != "access" && c.Kind != "id" {
-			errs = append(errs, FieldErrorf(path+".kind", "must be access or id, got %q", c.Kind))
+			errs = append(errs, conf.FieldErrorf(path+".kind", "must be access or id, got %q", c.Kind))
 		}
 	}
 	if e.Error != "" && (e.AccessToken != nil || e.IDToken != nil || e.RefreshToken) {
-		errs = append(errs, FieldErrorf("error", "a step that expects an error cannot also expect tokens"))
+		errs = append(errs, conf.FieldErrorf("error", "a step that expects an error cannot also expect tokens"))
 	}
 	return joinErrs(errs)
 }

@@ -2,8 +2,9 @@ package flows
 
 import (
 	"context"
-	"strconv"
 	"time"
+
+	"github.com/authwatch/authwatch/internal/conf"
 )
 
 // Flow is one monitored scenario: ordered steps that share values, run on a
@@ -11,12 +12,12 @@ import (
 // once loaded: a run keeps its values in a State, never in the Flow.
 type Flow struct {
 	Name    string            `yaml:"name" json:"name" jsonschema:"required,description=Unique name across all flow files."`
-	Every   Duration          `yaml:"every,omitempty" json:"every,omitempty" jsonschema:"description=Run interval (e.g. 1m). Exactly one of every and cron."`
+	Every   conf.Duration     `yaml:"every,omitempty" json:"every,omitempty" jsonschema:"description=Run interval (e.g. 1m). Exactly one of every and cron."`
 	Cron    string            `yaml:"cron,omitempty" json:"cron,omitempty" jsonschema:"description=Five-field cron schedule (e.g. */5 * * * *). Exactly one of every and cron."`
-	Timeout Duration          `yaml:"timeout,omitempty" json:"timeout,omitempty" jsonschema:"description=Deadline for the whole run (default 30s)."`
+	Timeout conf.Duration     `yaml:"timeout,omitempty" json:"timeout,omitempty" jsonschema:"description=Deadline for the whole run (default 30s)."`
 	Labels  map[string]string `yaml:"labels,omitempty" json:"labels,omitempty" jsonschema:"description=Free key/values for routing and grouping (team\\, severity\\, env)."`
 	// ClockSkew is the allowance used when comparing clocks and token times (default 60s).
-	ClockSkew Duration `yaml:"clock_skew,omitempty" json:"clock_skew,omitempty" jsonschema:"description=Allowed clock difference for exp/nbf/iat and Date checks (default 60s)."`
+	ClockSkew conf.Duration `yaml:"clock_skew,omitempty" json:"clock_skew,omitempty" jsonschema:"description=Allowed clock difference for exp/nbf/iat and Date checks (default 60s)."`
 	// UserAgent replaces authwatch's User-Agent on the flow's requests
 	// (a step's own user_agent wins).
 	UserAgent string `yaml:"user_agent,omitempty" json:"user_agent,omitempty" jsonschema:"maxLength=512,description=User-Agent of the flow's requests instead of authwatch/VERSION (+URL)\\, e.g. for a WAF's allow-list; a step's user_agent wins. Browser steps send Chromium's own unless this is set."`
@@ -25,23 +26,10 @@ type Flow struct {
 	Steps []*StepSpec  `yaml:"-" json:"steps" jsonschema:"required"`
 
 	// Source is where the flow was defined, for messages.
-	Source Position `yaml:"-" json:"-"`
+	Source conf.Position `yaml:"-" json:"-"`
 	// Digest identifies the flow's definition: a reload keeps the schedule
 	// and state of a flow whose digest did not change.
 	Digest string `yaml:"-" json:"-"`
-}
-
-// Position points into a flow file.
-type Position struct {
-	File         string
-	Line, Column int
-}
-
-func (p Position) String() string {
-	if p.Line == 0 {
-		return p.File
-	}
-	return p.File + ":" + strconv.Itoa(p.Line) + ":" + strconv.Itoa(p.Column)
 }
 
 // DefaultTimeout bounds a run when the flow sets no timeout.
@@ -63,7 +51,7 @@ type StepSpec struct {
 	Timeout   time.Duration // 0: bounded by the flow's deadline only
 	UserAgent string        // "": the flow's, else authwatch's own
 	Step      Step
-	Source    Position
+	Source    conf.Position
 }
 
 // Step is one kind of step. Implementations live one per file, registered in
@@ -93,8 +81,8 @@ type OutputLister interface {
 // fields keep the global value. It is data only: the incident policy that
 // reads it lives with the daemon.
 type AlertPolicy struct {
-	OpenAfter    *int     `yaml:"open_after,omitempty" json:"open_after,omitempty" jsonschema:"description=Consecutive failures that open an incident."`
-	ResolveAfter *int     `yaml:"resolve_after,omitempty" json:"resolve_after,omitempty" jsonschema:"description=Consecutive passes that resolve it."`
-	RemindEvery  Duration `yaml:"remind_every,omitempty" json:"remind_every,omitempty" jsonschema:"description=Remind while open (e.g. 4h)."`
-	Warnings     *bool    `yaml:"warnings,omitempty" json:"warnings,omitempty" jsonschema:"description=Open warning incidents for passing runs with warnings."`
+	OpenAfter    *int          `yaml:"open_after,omitempty" json:"open_after,omitempty" jsonschema:"description=Consecutive failures that open an incident."`
+	ResolveAfter *int          `yaml:"resolve_after,omitempty" json:"resolve_after,omitempty" jsonschema:"description=Consecutive passes that resolve it."`
+	RemindEvery  conf.Duration `yaml:"remind_every,omitempty" json:"remind_every,omitempty" jsonschema:"description=Remind while open (e.g. 4h)."`
+	Warnings     *bool         `yaml:"warnings,omitempty" json:"warnings,omitempty" jsonschema:"description=Open warning incidents for passing runs with warnings."`
 }

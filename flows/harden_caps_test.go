@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 )
 
 // capsStepsFlow is one flow with n http steps, one a line; step i is on
@@ -49,12 +50,12 @@ func capsDeepEquals(levels int) string {
 }
 
 // capsLoad loads src (bounded against hangs) and returns its problems.
-func capsLoad(t *testing.T, name, src string) (*flows.Set, flows.Problems) {
+func capsLoad(t *testing.T, name, src string) (*flows.Set, conf.Problems) {
 	t.Helper()
 	var set *flows.Set
 	var err error
 	hardWithin(t, "LoadBytes", func() { set, err = flows.LoadBytes(flows.LoadOptions{}, name, []byte(src)) })
-	var ps flows.Problems
+	var ps conf.Problems
 	if err != nil && !errors.As(err, &ps) {
 		t.Fatalf("err is %T: %v", err, err)
 	}
@@ -62,7 +63,7 @@ func capsLoad(t *testing.T, name, src string) (*flows.Set, flows.Problems) {
 }
 
 // capsWantOne checks that ps is exactly one problem, starting with want.
-func capsWantOne(t *testing.T, ps flows.Problems, want string) {
+func capsWantOne(t *testing.T, ps conf.Problems, want string) {
 	t.Helper()
 	if len(ps) != 1 || !strings.HasPrefix(ps[0].Error(), want) {
 		got := ps.Error()
@@ -141,7 +142,7 @@ func TestFlowFileCap(t *testing.T) {
 	tplWriteFile(t, path, big)
 	var err error
 	hardWithin(t, "Load", func() { _, err = flows.Load(flows.LoadOptions{}, path) })
-	var ps flows.Problems
+	var ps conf.Problems
 	if !errors.As(err, &ps) {
 		t.Fatalf("err = %v", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 )
 
 // hardHangBound only catches hangs: nothing here should take a second.
@@ -108,7 +109,7 @@ func TestSecretFileRefusedAtLoad(t *testing.T) {
 			hardWithin(t, "LoadBytes", func() {
 				_, err = flows.LoadBytes(flows.LoadOptions{}, "s.yaml", []byte(hardTokenFlow("https://idp.example.com", path)))
 			})
-			var ps flows.Problems
+			var ps conf.Problems
 			if !errors.As(err, &ps) || len(ps) != 1 {
 				t.Fatalf("err = %v, want one problem", err)
 			}
@@ -161,7 +162,7 @@ func TestSecretFileAtTheLimit(t *testing.T) {
 	tplWriteFile(t, path, value)
 	hardSymlink(t, path, filepath.Join(dir, "link"))
 	for _, p := range []string{path, filepath.Join(dir, "link")} {
-		got, err := flows.SecretSource{}.Resolve(hardFileRef(t, p))
+		got, err := conf.SecretSource{}.Resolve(hardFileRef(t, p))
 		if err != nil || got != value {
 			t.Errorf("Resolve(%s) = %d bytes, %v; want %d bytes", p, len(got), err, len(value))
 		}
@@ -169,9 +170,9 @@ func TestSecretFileAtTheLimit(t *testing.T) {
 }
 
 // hardFileRef parses ${file:path} the way a flow file would.
-func hardFileRef(t *testing.T, path string) flows.Ref {
+func hardFileRef(t *testing.T, path string) conf.Ref {
 	t.Helper()
-	refs := flows.NewTemplate("${file:" + path + "}").Refs()
+	refs := conf.NewTemplate("${file:" + path + "}").Refs()
 	if len(refs) != 1 {
 		t.Fatalf("refs = %v", refs)
 	}

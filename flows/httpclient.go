@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/exchange"
 )
 
@@ -37,7 +38,7 @@ func (o TLSOptions) Validate() error {
 		return nil
 	}
 	if _, err := loadCAFile(o.CAFile); err != nil {
-		return FieldError{Path: "ca_file", Err: err}
+		return conf.FieldError{Path: "ca_file", Err: err}
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/report"
 )
 
@@ -38,7 +39,7 @@ func itLookupFrom(m map[string]string, next func(string) (string, bool)) func(st
 // newRunner is flows.NewRunner with the given env lookup as secret source.
 func itNewRunner(lookup func(string) (string, bool)) *flows.Runner {
 	r := flows.NewRunner()
-	r.Secrets = flows.SecretSource{LookupEnv: lookup}
+	r.Secrets = conf.SecretSource{LookupEnv: lookup}
 	return r
 }
 

@@ -6,8 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"reflect"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -15,13 +13,14 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
-	"github.com/goccy/go-yaml/token"
+
+	"github.com/authwatch/authwatch/internal/conf"
 )
 
 // Set is a loaded, validated set of flows.
 type Set struct {
 	Flows    []*Flow
-	Warnings Problems // not fatal: e.g. a secret that is not set here
+	Warnings conf.Problems // not fatal: e.g. a secret that is not set here
 }
 
 // Flow returns the flow with the given name.
@@ -38,7 +37,7 @@ func (s *Set) Flow(name string) (*Flow, bool) {
 type LoadOptions struct {
 	// Secrets is used to warn about unset secret references (never to keep
 	// their values).
-	Secrets SecretSource
+	Secrets conf.SecretSource
 	// Defaults apply to flows that do not set the field themselves.
 	Defaults Defaults
 	// AllowEmpty loads paths without a single flow file as an empty set
@@ -59,51 +58,11 @@ type Defaults struct {
 
 func (d Defaults) apply(f *Flow) {
 	if f.Timeout.IsZero() && d.Timeout > 0 {
-		f.Timeout = Dur(d.Timeout)
+		f.Timeout = conf.Dur(d.Timeout)
 	}
 	if f.ClockSkew.IsZero() && d.ClockSkew > 0 {
-		f.ClockSkew = Dur(d.ClockSkew)
+		f.ClockSkew = conf.Dur(d.ClockSkew)
 	}
-}
-
-// DecodeFile decodes one YAML document into v strictly (unknown keys are
-// errors), then calls v.Validate; every problem comes back as Problems with
-// file:line:column. It lets other configuration files share the flow
-// files' error reporting.
-func DecodeFile(file string, data []byte, v interface{ Validate() error }) error {
-	l := newLoader(LoadOptions{})
-	if line, col, deep := tooDeep(data); deep {
-		l.problem(Position{File: file, Line: line, Column: col}, "", nestingMessage)
-		return l.problems
-	}
-	f, err := parser.ParseBytes(data, 0)
-	if err != nil {
-		l.yamlError(file, "", nil, err)
-		return l.problems
-	}
-	if len(f.Docs) != 1 || f.Docs[0] == nil || f.Docs[0].Body == nil {
-		l.problem(Position{File: file}, "", "expected exactly one YAML document")
-		return l.problems
-	}
-	body := f.Docs[0].Body
-	m, ok := body.(*ast.MappingNode)
-	if !ok {
-		l.problem(pos(file, body), "", "expected a mapping")
-		return l.problems
-	}
-	if err := decodeStrict(m, v); err != nil {
-		l.yamlError(file, "", m, err)
-		return l.problems
-	}
-	l.fieldErrors(file, "", m, walkLoadErrors(v, ""))
-	if len(l.problems) == 0 {
-		l.fieldErrors(file, "", m, v.Validate())
-	}
-	if len(l.problems) > 0 {
-		l.problems.sort()
-		return l.problems
-	}
-	return nil
 }
 
 // Load reads flows from files and directories (every *.yaml and *.yml in a
@@ -113,7 +72,7 @@ func DecodeFile(file string, data []byte, v interface{ Validate() error }) error
 func Load(opts LoadOptions, paths ...string) (*Set, error) {
 	files, err := expandPaths(paths)
 	if errors.Is(err, ErrNoFlowFiles) && opts.AllowEmpty {
-		return &Set{Warnings: Problems{{Pos: Position{File: strings.Join(paths, ", ")}, Message: ErrNoFlowFiles.Error() + ": nothing is monitored"}}}, nil
+		return &Set{Warnings: conf.Problems{{Pos: conf.Position{File: strings.Join(paths, ", ")}, Message: ErrNoFlowFiles.Error() + ": nothing is monitored"}}}, nil
 	}
 	if err != nil {
 		return nil, err
@@ -123,7 +82,7 @@ func Load(opts LoadOptions, paths ...string) (*Set, error) {
 	for _, file := range files {
 		data, err := readFlowFile(file)
 		if err != nil {
-			l.problem(Position{File: file}, "", err.Error())
+			l.problems.Add(conf.Position{File: file}, "", err.Error())
 			continue
 		}
 		if pf, ok := l.parse(file, data); ok {
@@ -150,9 +109,9 @@ func readFlowFile(path string) ([]byte, error) {
 	if info, err := os.Stat(path); err != nil {
 		return nil, err
 	} else if !info.Mode().IsRegular() {
-		return nil, fmt.Errorf("a flow file must be a regular file, not %s", fileTypeName(info.Mode()))
+		return nil, fmt.Errorf("a flow file must be a regular file, not %s", conf.FileTypeName(info.Mode()))
 	}
-	f, err := openNonBlocking(path)
+	f, err := conf.OpenNonBlocking(path)
 	if err != nil {
 		return nil, err
 	}
@@ -195,29 +154,25 @@ func expandPaths(paths []string) ([]string, error) {
 type loader struct {
 	opts     LoadOptions
 	flows    []*Flow
-	problems Problems
-	warnings Problems
-	names    map[string]Position
+	problems conf.Problems
+	warnings conf.Problems
+	names    map[string]conf.Position
 
-	secrets        map[Ref]error // each secret reference is read once per load
-	secretsStalled bool          // a secret file did not answer in time
+	secrets        map[conf.Ref]error // each secret reference is read once per load
+	secretsStalled bool               // a secret file did not answer in time
 }
 
 func newLoader(opts LoadOptions) *loader {
-	return &loader{opts: opts, names: map[string]Position{}, secrets: map[Ref]error{}}
+	return &loader{opts: opts, names: map[string]conf.Position{}, secrets: map[conf.Ref]error{}}
 }
 
 func (l *loader) result() (*Set, error) {
-	l.problems.sort()
-	l.warnings.sort()
+	l.problems.Sort()
+	l.warnings.Sort()
 	if len(l.problems) > 0 {
 		return nil, l.problems
 	}
 	return &Set{Flows: l.flows, Warnings: l.warnings}, nil
-}
-
-func (l *loader) problem(pos Position, path, msg string) {
-	l.problems = append(l.problems, &Problem{Pos: pos, Path: path, Message: msg})
 }
 
 // parsedFile is one flow file's YAML documents, parsed and checked for
@@ -233,29 +188,29 @@ type parsedFile struct {
 func (l *loader) parse(name string, data []byte) (pf parsedFile, ok bool) {
 	pf.name = name
 	if len(data) > MaxFlowFileSize {
-		l.problem(offsetPosition(name, data, MaxFlowFileSize), "", fmt.Sprintf("the file is larger than %d MiB, the limit for a flow file: split it", MaxFlowFileSize>>20))
+		l.problems.Add(offsetPosition(name, data, MaxFlowFileSize), "", fmt.Sprintf("the file is larger than %d MiB, the limit for a flow file: split it", MaxFlowFileSize>>20))
 		return pf, false
 	}
-	if line, col, deep := tooDeep(data); deep {
-		l.problem(Position{File: name, Line: line, Column: col}, "", nestingMessage)
+	if p := conf.NestingProblem(name, data); p != nil {
+		l.problems = append(l.problems, p)
 		return pf, false
 	}
 	f, err := parser.ParseBytes(data, 0)
 	if err != nil {
-		l.yamlError(name, "", nil, err)
+		l.problems.AddYAMLError(name, "", nil, err)
 		return pf, false
 	}
 	for _, doc := range f.Docs {
 		if doc == nil || doc.Body == nil {
 			continue
 		}
-		if n := deepNode(doc.Body, 0); n != nil {
-			l.problem(pos(name, n), "", nestingMessage)
+		if p := conf.DeepNodeProblem(name, doc.Body); p != nil {
+			l.problems = append(l.problems, p)
 			pf.hadProblems = true
 			continue
 		}
 		if n := firstAlias(doc.Body); n != nil {
-			l.problem(pos(name, n), "", "YAML anchors and aliases are not supported in flow files: write the value out")
+			l.problems.Add(conf.PositionOf(name, n), "", "YAML anchors and aliases are not supported in flow files: write the value out")
 			pf.hadProblems = true
 			continue
 		}
@@ -264,13 +219,11 @@ func (l *loader) parse(name string, data []byte) (pf parsedFile, ok bool) {
 	return pf, true
 }
 
-var nestingMessage = fmt.Sprintf("nesting deeper than %d levels: this is not a flow file", MaxNesting)
-
 // decodeFiles decodes every parsed file's flows, unless together they hold
 // more than MaxFlows flows or MaxStepsInSet steps: then none is decoded.
 func (l *loader) decodeFiles(files []parsedFile) {
 	if c, ok := countFlowSet(files); !ok {
-		l.problem(c.at, c.path, c.msg)
+		l.problems.Add(c.at, c.path, c.msg)
 		return
 	}
 	for _, pf := range files {
@@ -279,7 +232,7 @@ func (l *loader) decodeFiles(files []parsedFile) {
 			l.document(pf.name, body)
 		}
 		if len(l.flows)+len(l.problems) == before && !pf.hadProblems {
-			l.warnings = append(l.warnings, &Problem{Pos: Position{File: pf.name}, Message: "this file defines no flows"})
+			l.warnings = append(l.warnings, &conf.Problem{Pos: conf.Position{File: pf.name}, Message: "this file defines no flows"})
 		}
 	}
 }
@@ -310,55 +263,11 @@ func (f visitorFunc) Visit(n ast.Node) ast.Visitor {
 	return nil
 }
 
-var (
-	typeErrorPattern = regexp.MustCompile(`^cannot unmarshal (\S+) into Go (?:struct field \S+|value) of type (\S+)$`)
-	dupKeyPattern    = regexp.MustCompile(`already defined at \[(\d+):(\d+)\]`)
-)
-
-// friendlyYAMLMessage rewrites decoder messages that speak Go into ones
-// that speak YAML.
-func friendlyYAMLMessage(msg string) string {
-	if m := typeErrorPattern.FindStringSubmatch(msg); m != nil {
-		out := fmt.Sprintf("expected %s, got %s", yamlTypeWord(m[2]), yamlTypeWord(m[1]))
-		if yamlTypeWord(m[2]) == "a string" && yamlTypeWord(m[1]) == "a mapping" {
-			out += ` (inside { } or [ ], quote values that contain ":", e.g. "api:read")`
-		}
-		return out
-	}
-	if m := dupKeyPattern.FindStringSubmatch(msg); m != nil {
-		return dupKeyPattern.ReplaceAllString(msg, "already defined at line "+m[1]+", column "+m[2])
-	}
-	if strings.Contains(msg, "mapping value is not allowed in this context") {
-		return msg + " (check the indentation, or quote a value that contains \": \")"
-	}
-	return msg
-}
-
-func yamlTypeWord(goType string) string {
-	switch strings.TrimPrefix(goType, "*") {
-	case "bool":
-		return "true or false"
-	case "int", "int64", "uint64", "float64":
-		return "a number"
-	case "string":
-		return "a string"
-	}
-	switch {
-	case strings.HasPrefix(goType, "[]"):
-		return "a list"
-	case strings.HasPrefix(goType, "map["):
-		return "a mapping"
-	case strings.Contains(goType, "."):
-		return "a mapping"
-	}
-	return goType
-}
-
 // document is either {flows: [...]} or a single flow.
 func (l *loader) document(file string, body ast.Node) {
 	m, ok := body.(*ast.MappingNode)
 	if !ok {
-		l.problem(pos(file, body), "", "expected a flow (a mapping with name and steps) or a mapping with a flows list")
+		l.problems.Add(conf.PositionOf(file, body), "", "expected a flow (a mapping with name and steps) or a mapping with a flows list")
 		return
 	}
 	flowsNode := mappingValue(m, "flows")
@@ -369,51 +278,23 @@ func (l *loader) document(file string, body ast.Node) {
 	if len(m.Values) > 1 {
 		for _, mv := range m.Values {
 			if key := mv.Key.String(); key != "flows" {
-				l.problem(pos(file, mv.Key), "", fmt.Sprintf("unknown top-level key %q: a flow file holds `flows:` or a single flow", key))
+				l.problems.Add(conf.PositionOf(file, mv.Key), "", fmt.Sprintf("unknown top-level key %q: a flow file holds `flows:` or a single flow", key))
 			}
 		}
 	}
 	seq, ok := flowsNode.(*ast.SequenceNode)
 	if !ok {
-		l.problem(pos(file, flowsNode), "flows", "must be a list of flows")
+		l.problems.Add(conf.PositionOf(file, flowsNode), "flows", "must be a list of flows")
 		return
 	}
 	for i, n := range seq.Values {
 		fm, ok := n.(*ast.MappingNode)
 		if !ok {
-			l.problem(pos(file, n), fmt.Sprintf("flows[%d]", i), "must be a mapping with name and steps")
+			l.problems.Add(conf.PositionOf(file, n), fmt.Sprintf("flows[%d]", i), "must be a mapping with name and steps")
 			continue
 		}
 		l.flow(file, fmt.Sprintf("flows[%d]", i), fm)
 	}
-}
-
-// yamlError turns a go-yaml error into a Problem at its token's position.
-func (l *loader) yamlError(file, path string, fallback ast.Node, err error) {
-	var pe interface {
-		GetToken() *token.Token
-		GetMessage() string
-	}
-	if errors.As(err, &pe) && pe.GetToken() != nil {
-		tk := pe.GetToken()
-		if field := pathAt(fallback, tk.Position.Line, tk.Position.Column); field != "" {
-			path = joinPath(path, field)
-		}
-		l.problem(Position{File: file, Line: tk.Position.Line, Column: tk.Position.Column}, path, friendlyYAMLMessage(pe.GetMessage()))
-		return
-	}
-	l.problem(pos(file, fallback), path, err.Error())
-}
-
-func pos(file string, n ast.Node) Position {
-	if m, ok := n.(*ast.MappingNode); ok && len(m.Values) > 0 && !m.IsFlowStyle {
-		n = m.Values[0].Key // a block mapping's own token is its first ':'
-	}
-	if n == nil || n.GetToken() == nil {
-		return Position{File: file}
-	}
-	p := n.GetToken().Position
-	return Position{File: file, Line: p.Line, Column: p.Column}
 }
 
 // mappingValue returns the value node of key in m, or nil.
@@ -438,72 +319,8 @@ func without(m *ast.MappingNode, keys ...string) *ast.MappingNode {
 	return &out
 }
 
-func decodeStrict(n ast.Node, v any) error {
-	return yaml.NodeToValue(n, v, yaml.Strict())
-}
-
 // decodeLoose decodes known keys only: unknown ones are reported, all at
-// once, by unknownKeys.
+// once, by conf.UnknownKeys.
 func decodeLoose(n ast.Node, v any) error {
 	return yaml.NodeToValue(n, v)
-}
-
-// pathAt returns the field path of the value at line:col under n, so a
-// decoder error (which knows only a position) can name its field.
-func pathAt(n ast.Node, line, col int) string {
-	var walk func(n ast.Node, path string) (string, bool)
-	walk = func(n ast.Node, path string) (string, bool) {
-		if n == nil {
-			return "", false
-		}
-		if tk := n.GetToken(); tk != nil && tk.Position.Line == line && tk.Position.Column == col && path != "" {
-			return path, true
-		}
-		switch t := n.(type) {
-		case *ast.MappingNode:
-			for _, mv := range t.Values {
-				if p, ok := walk(mv.Value, joinPath(path, pathKey(mv.Key.String()))); ok {
-					return p, true
-				}
-			}
-		case *ast.SequenceNode:
-			for i, v := range t.Values {
-				if p, ok := walk(v, fmt.Sprintf("%s[%d]", path, i)); ok {
-					return p, true
-				}
-			}
-		}
-		return "", false
-	}
-	p, _ := walk(n, "")
-	return p
-}
-
-// DecodeNode decodes a YAML node (from a document being decoded, such as a
-// notifier's settings) into v: every unknown key, type error and bad
-// Template or Duration comes back as a FieldError with its path relative to
-// n, so the caller can prefix it and point at file:line:column.
-func DecodeNode(n ast.Node, v any) error {
-	var errs []error
-	if m, ok := n.(*ast.MappingNode); ok {
-		for _, u := range unknownKeys(m, reflect.TypeOf(v), "") {
-			errs = append(errs, FieldError{Path: u.path, Err: errors.New(u.msg)})
-		}
-	}
-	if err := decodeLoose(n, v); err != nil {
-		var pe interface {
-			GetToken() *token.Token
-			GetMessage() string
-		}
-		path := ""
-		if errors.As(err, &pe) && pe.GetToken() != nil {
-			path = pathAt(n, pe.GetToken().Position.Line, pe.GetToken().Position.Column)
-			err = errors.New(friendlyYAMLMessage(pe.GetMessage()))
-		}
-		return errors.Join(append(errs, FieldError{Path: path, Err: err})...)
-	}
-	if err := walkLoadErrors(v, ""); err != nil {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 )
 
 func loadProblems(t *testing.T, src string) []string {
@@ -14,7 +15,7 @@ func loadProblems(t *testing.T, src string) []string {
 	if err == nil {
 		return nil
 	}
-	var ps flows.Problems
+	var ps conf.Problems
 	if !errors.As(err, &ps) {
 		t.Fatalf("error is %T: %v", err, err)
 	}
@@ -35,7 +36,7 @@ func loadAssertHas(t *testing.T, got []string, want ...string) {
 	}
 }
 
-// TestBugPositionsOfMappings: pos() of a block mapping is its token, which
+// TestBugPositionsOfMappings: conf.PositionOf() of a block mapping is its token, which
 // goccy/go-yaml sets to the first ':' — so "missing field" problems, flow
 // Source and step Source point at a colon instead of the step or flow.
 func TestBugPositionsOfMappings(t *testing.T) {

@@ -11,6 +11,8 @@ import (
 
 	"github.com/goccy/go-yaml/ast"
 	"github.com/robfig/cron/v3"
+
+	"github.com/authwatch/authwatch/internal/conf"
 )
 
 var (
@@ -26,23 +28,23 @@ const minEvery = time.Second
 var commonStepKeys = []string{"id", "kind", "timeout", "user_agent"}
 
 type stepHeader struct {
-	ID        string   `yaml:"id"`
-	Kind      string   `yaml:"kind"`
-	Timeout   Duration `yaml:"timeout"`
-	UserAgent string   `yaml:"user_agent"`
+	ID        string        `yaml:"id"`
+	Kind      string        `yaml:"kind"`
+	Timeout   conf.Duration `yaml:"timeout"`
+	UserAgent string        `yaml:"user_agent"`
 }
 
 func (l *loader) flow(file, path string, m *ast.MappingNode) {
 	before := len(l.problems)
-	f := &Flow{Source: pos(file, m), Digest: digest(m)}
-	at := func(p string) string { return joinPath(path, p) }
+	f := &Flow{Source: conf.PositionOf(file, m), Digest: digest(m)}
+	at := func(p string) string { return conf.JoinPath(path, p) }
 	if l.decode(file, path, without(m, "steps"), f) {
-		l.fieldErrors(file, path, m, walkLoadErrors(f, ""))
-		l.fieldErrors(file, path, m, validateFlowHeader(f))
+		l.problems.AddFieldErrors(file, path, m, conf.LoadErrors(f))
+		l.problems.AddFieldErrors(file, path, m, validateFlowHeader(f))
 	}
 	if f.Name != "" {
 		if first, dup := l.names[f.Name]; dup {
-			l.problem(pos(file, mappingValue(m, "name")), at("name"), fmt.Sprintf("flow name %q is already used at %s", f.Name, first))
+			l.problems.Add(conf.PositionOf(file, mappingValue(m, "name")), at("name"), fmt.Sprintf("flow name %q is already used at %s", f.Name, first))
 		} else {
 			l.names[f.Name] = f.Source
 		}
@@ -51,16 +53,16 @@ func (l *loader) flow(file, path string, m *ast.MappingNode) {
 	stepsNode, ok := stepsValue.(*ast.SequenceNode)
 	switch {
 	case stepsValue == nil:
-		l.problem(pos(file, m), at("steps"), "a flow needs a list of steps")
+		l.problems.Add(conf.PositionOf(file, m), at("steps"), "a flow needs a list of steps")
 		return
 	case !ok:
-		l.problem(pos(file, stepsValue), at("steps"), "must be a list of steps (each starting with - id: ...)")
+		l.problems.Add(conf.PositionOf(file, stepsValue), at("steps"), "must be a list of steps (each starting with - id: ...)")
 		return
 	case len(stepsNode.Values) == 0:
-		l.problem(pos(file, stepsValue), at("steps"), "a flow needs at least one step")
+		l.problems.Add(conf.PositionOf(file, stepsValue), at("steps"), "a flow needs at least one step")
 		return
 	case len(stepsNode.Values) > MaxStepsPerFlow:
-		l.problem(pos(file, stepsNode.Values[MaxStepsPerFlow]), at(fmt.Sprintf("steps[%d]", MaxStepsPerFlow)),
+		l.problems.Add(conf.PositionOf(file, stepsNode.Values[MaxStepsPerFlow]), at(fmt.Sprintf("steps[%d]", MaxStepsPerFlow)),
 			fmt.Sprintf("a flow holds at most %d steps; this one has %d (split it into several flows)", MaxStepsPerFlow, len(stepsNode.Values)))
 		return
 	}
@@ -98,12 +100,12 @@ func stepIDs(seq *ast.SequenceNode) map[string]int {
 // decode reports unknown keys (all of them, with suggestions), then decodes
 // the known ones; it reports whether v was decoded without errors.
 func (l *loader) decode(file, path string, m *ast.MappingNode, v any, skip ...string) bool {
-	unknown := unknownKeys(m, reflect.TypeOf(v), "", skip...)
+	unknown := conf.UnknownKeys(m, reflect.TypeOf(v), "", skip...)
 	for _, u := range unknown {
-		l.problem(pos(file, u.node), joinPath(path, u.path), u.msg)
+		l.problems.Add(conf.PositionOf(file, u.Node), conf.JoinPath(path, u.Path), u.Message)
 	}
 	if err := decodeLoose(without(m, skip...), v); err != nil {
-		l.yamlError(file, path, m, err)
+		l.problems.AddYAMLError(file, path, m, err)
 		return false
 	}
 	return true
@@ -122,23 +124,23 @@ func validateFlowHeader(f *Flow) error {
 	var errs []error
 	if !flowNamePattern.MatchString(f.Name) {
 		if f.Name == "" {
-			errs = append(errs, FieldErrorf("name", "required: a unique name for the flow"))
+			errs = append(errs, conf.FieldErrorf("name", "required: a unique name for the flow"))
 		} else {
-			errs = append(errs, FieldErrorf("name", "must be 1 to 100 characters: letters, digits, space and _.:/@-, starting with a letter or digit (got %q)", truncate(f.Name, 120)))
+			errs = append(errs, conf.FieldErrorf("name", "must be 1 to 100 characters: letters, digits, space and _.:/@-, starting with a letter or digit (got %q)", truncate(f.Name, 120)))
 		}
 	}
 	switch {
-	case f.Every.loadErr() != nil:
+	case f.Every.LoadErr() != nil:
 		// already reported as a bad duration
 	case f.Every.IsZero() && f.Cron == "":
-		errs = append(errs, FieldErrorf("every", "a schedule is required: every: 1m, or cron: \"*/5 * * * *\""))
+		errs = append(errs, conf.FieldErrorf("every", "a schedule is required: every: 1m, or cron: \"*/5 * * * *\""))
 	case !f.Every.IsZero() && f.Cron != "":
-		errs = append(errs, FieldErrorf("cron", "give either every or cron, not both"))
+		errs = append(errs, conf.FieldErrorf("cron", "give either every or cron, not both"))
 	case !f.Every.IsZero() && f.Every.Std() < minEvery:
-		errs = append(errs, FieldErrorf("every", "must be at least %s, got %s", minEvery, f.Every))
+		errs = append(errs, conf.FieldErrorf("every", "must be at least %s, got %s", minEvery, f.Every))
 	case f.Cron != "":
 		if _, err := cron.ParseStandard(f.Cron); err != nil {
-			errs = append(errs, FieldErrorf("cron", "bad cron expression %q: %v (five fields: minute hour day month weekday)", f.Cron, err))
+			errs = append(errs, conf.FieldErrorf("cron", "bad cron expression %q: %v (five fields: minute hour day month weekday)", f.Cron, err))
 		}
 	}
 	if err := validateUserAgent("user_agent", f.UserAgent); err != nil {
@@ -146,15 +148,15 @@ func validateFlowHeader(f *Flow) error {
 	}
 	if a := f.Alert; a != nil {
 		if a.OpenAfter != nil && (*a.OpenAfter < 1 || *a.OpenAfter > 1000) {
-			errs = append(errs, FieldErrorf("alert.open_after", "must be 1..1000, got %d", *a.OpenAfter))
+			errs = append(errs, conf.FieldErrorf("alert.open_after", "must be 1..1000, got %d", *a.OpenAfter))
 		}
 		if a.ResolveAfter != nil && (*a.ResolveAfter < 1 || *a.ResolveAfter > 1000) {
-			errs = append(errs, FieldErrorf("alert.resolve_after", "must be 1..1000, got %d", *a.ResolveAfter))
+			errs = append(errs, conf.FieldErrorf("alert.resolve_after", "must be 1..1000, got %d", *a.ResolveAfter))
 		}
 	}
 	for k := range f.Labels {
 		if !labelNamePattern.MatchString(k) {
-			errs = append(errs, FieldErrorf("labels."+pathKey(k), "label names are letters, digits and _, not starting with a digit"))
+			errs = append(errs, conf.FieldErrorf("labels."+conf.PathKey(k), "label names are letters, digits and _, not starting with a digit"))
 		}
 	}
 	return errors.Join(errs...)
@@ -165,23 +167,23 @@ func validateFlowHeader(f *Flow) error {
 func (l *loader) step(file, path string, n ast.Node, earlier map[string]*StepSpec, all map[string]int) *StepSpec {
 	m, ok := n.(*ast.MappingNode)
 	if !ok {
-		l.problem(pos(file, n), path, "a step must be a mapping with id and kind")
+		l.problems.Add(conf.PositionOf(file, n), path, "a step must be a mapping with id and kind")
 		return nil
 	}
 	var h stepHeader
 	if err := decodeLoose(onlyKeys(m, commonStepKeys...), &h); err != nil {
-		l.yamlError(file, path, m, err)
+		l.problems.AddYAMLError(file, path, m, err)
 		return nil
 	}
-	l.fieldErrors(file, path, m, walkLoadErrors(&h, ""))
-	l.fieldErrors(file, path, m, validateUserAgent("user_agent", h.UserAgent))
+	l.problems.AddFieldErrors(file, path, m, conf.LoadErrors(&h))
+	l.problems.AddFieldErrors(file, path, m, validateUserAgent("user_agent", h.UserAgent))
 	switch prev, dup := earlier[h.ID]; {
 	case h.ID == "":
-		l.fieldErrors(file, path, m, FieldErrorf("id", "required: lower-case letters, digits and _, starting with a letter"))
+		l.problems.AddFieldErrors(file, path, m, conf.FieldErrorf("id", "required: lower-case letters, digits and _, starting with a letter"))
 	case !stepIDPattern.MatchString(h.ID):
-		l.fieldErrors(file, path, m, FieldErrorf("id", "must be lower-case letters, digits and _, starting with a letter (got %q)", h.ID))
+		l.problems.AddFieldErrors(file, path, m, conf.FieldErrorf("id", "must be lower-case letters, digits and _, starting with a letter (got %q)", h.ID))
 	case dup:
-		l.fieldErrors(file, path, m, FieldErrorf("id", "step id %q is already used at %s", h.ID, prev.Source))
+		l.problems.AddFieldErrors(file, path, m, conf.FieldErrorf("id", "step id %q is already used at %s", h.ID, prev.Source))
 	}
 	kind, ok := kinds[h.Kind]
 	if !ok {
@@ -189,7 +191,7 @@ func (l *loader) step(file, path string, n ast.Node, earlier map[string]*StepSpe
 		if h.Kind == "" {
 			msg = "kind is required; valid kinds: " + kindNames()
 		}
-		l.fieldErrors(file, path, m, FieldErrorf("kind", "%s", msg))
+		l.problems.AddFieldErrors(file, path, m, conf.FieldErrorf("kind", "%s", msg))
 		return nil
 	}
 	step := kind.New()
@@ -197,14 +199,14 @@ func (l *loader) step(file, path string, n ast.Node, earlier map[string]*StepSpe
 		return nil
 	}
 	for _, p := range markSecretFields(step) {
-		l.warnings = append(l.warnings, &Problem{Pos: pos(file, locate(m, p)), Path: joinPath(path, p), Message: literalSecretWarning})
+		l.warnings = append(l.warnings, &conf.Problem{Pos: conf.PositionOf(file, conf.Locate(m, p)), Path: conf.JoinPath(path, p), Message: literalSecretWarning})
 	}
-	l.fieldErrors(file, path, m, walkLoadErrors(step, ""))
-	l.fieldErrors(file, path, m, step.Validate())
+	l.problems.AddFieldErrors(file, path, m, conf.LoadErrors(step))
+	l.problems.AddFieldErrors(file, path, m, step.Validate())
 	l.checkRefs(file, path, m, step, earlier, all)
 	// Returned even with problems, so later steps' references to it are
 	// checked; the flow is not kept when any problem was found.
-	return &StepSpec{ID: h.ID, Kind: h.Kind, Timeout: h.Timeout.Std(), UserAgent: h.UserAgent, Step: step, Source: pos(file, m)}
+	return &StepSpec{ID: h.ID, Kind: h.Kind, Timeout: h.Timeout.Std(), UserAgent: h.UserAgent, Step: step, Source: conf.PositionOf(file, m)}
 }
 
 // literalSecretWarning never shows the value: it is redacted anyway.
@@ -214,20 +216,20 @@ const literalSecretWarning = "a literal secret: move it into a secret reference 
 // checkRefs checks that ${steps.ID.NAME} names an earlier step and one of its
 // outputs, and warns about secret references that do not resolve here.
 func (l *loader) checkRefs(file, path string, m *ast.MappingNode, step Step, earlier map[string]*StepSpec, all map[string]int) {
-	for _, r := range walkRefs(step, "") {
+	for _, r := range conf.TemplateRefs(step) {
 		switch {
-		case r.ref.Kind == refStep:
-			prev, ok := earlier[r.ref.Name]
-			if later, exists := all[r.ref.Name]; !ok && exists {
-				l.fieldErrors(file, path, m, FieldErrorf(r.path, "%s: step %q comes later (steps[%d]); a step can use only earlier steps' outputs", r.ref, r.ref.Name, later))
+		case r.Ref.Kind == conf.RefStep:
+			prev, ok := earlier[r.Ref.Name]
+			if later, exists := all[r.Ref.Name]; !ok && exists {
+				l.problems.AddFieldErrors(file, path, m, conf.FieldErrorf(r.Path, "%s: step %q comes later (steps[%d]); a step can use only earlier steps' outputs", r.Ref, r.Ref.Name, later))
 				continue
 			}
 			if !ok {
-				l.fieldErrors(file, path, m, FieldErrorf(r.path, "%s: no step has id %q", r.ref, r.ref.Name))
+				l.problems.AddFieldErrors(file, path, m, conf.FieldErrorf(r.Path, "%s: no step has id %q", r.Ref, r.Ref.Name))
 				continue
 			}
-			if ol, ok := prev.Step.(OutputLister); ok && !containsStr(ol.Outputs(), r.ref.Output) {
-				l.fieldErrors(file, path, m, FieldErrorf(r.path, "%s: step %q (%s) has no output %q; it has: %v", r.ref, prev.ID, prev.Kind, r.ref.Output, ol.Outputs()))
+			if ol, ok := prev.Step.(OutputLister); ok && !containsStr(ol.Outputs(), r.Ref.Output) {
+				l.problems.AddFieldErrors(file, path, m, conf.FieldErrorf(r.Path, "%s: step %q (%s) has no output %q; it has: %v", r.Ref, prev.ID, prev.Kind, r.Ref.Output, ol.Outputs()))
 			}
 		default:
 			l.checkSecret(file, path, m, r)
@@ -239,47 +241,28 @@ func (l *loader) checkRefs(file, path string, m *ast.MappingNode, step Step, ear
 // be a secret (a FIFO, a device, too large) is an error; one that is unset
 // or unreadable here is a warning, since it may be set only where the
 // daemon runs.
-func (l *loader) checkSecret(file, path string, m *ast.MappingNode, r pathRef) {
-	err, seen := l.secrets[r.ref]
+func (l *loader) checkSecret(file, path string, m *ast.MappingNode, r conf.FieldRef) {
+	err, seen := l.secrets[r.Ref]
 	switch {
 	case seen:
-	case l.secretsStalled && r.ref.Kind != refEnv:
-		err = fmt.Errorf("%w: %s not checked: an earlier secret file could not be read within %s", errSecretMissing, r.ref, SecretReadTimeout)
+	case l.secretsStalled && r.Ref.Kind != conf.RefEnv:
+		err = fmt.Errorf("%w: %s not checked: an earlier secret file could not be read within %s", conf.ErrSecretMissing, r.Ref, conf.SecretReadTimeout)
 	default:
-		_, err = l.opts.Secrets.Resolve(r.ref)
-		l.secrets[r.ref] = err
+		_, err = l.opts.Secrets.Resolve(r.Ref)
+		l.secrets[r.Ref] = err
 		// One stalled mount is enough to wait for: a reload stays bounded.
-		l.secretsStalled = l.secretsStalled || errors.As(err, new(stalledError))
+		l.secretsStalled = l.secretsStalled || conf.IsStalled(err)
 	}
 	if err == nil {
 		return
 	}
-	at, full := pos(file, locate(m, r.path)), joinPath(path, r.path)
-	msg, _ := secretMessage(err)
-	if errors.Is(err, errSecretRefused) {
-		l.problem(at, full, fmt.Sprintf("%s: %s", r.ref, msg))
+	at, full := conf.PositionOf(file, conf.Locate(m, r.Path)), conf.JoinPath(path, r.Path)
+	msg, _ := conf.SecretMessage(err)
+	if errors.Is(err, conf.ErrSecretRefused) {
+		l.problems.Add(at, full, fmt.Sprintf("%s: %s", r.Ref, msg))
 		return
 	}
-	l.warnings = append(l.warnings, &Problem{Pos: at, Path: full, Message: msg + " (the step will fail as credentials_missing until it is set)"})
-}
-
-// fieldErrors records each FieldError in err at the position of its field.
-func (l *loader) fieldErrors(file, path string, m *ast.MappingNode, err error) {
-	if err == nil {
-		return
-	}
-	for _, e := range flatten(err) {
-		var fe FieldError
-		if !errors.As(e, &fe) {
-			l.problem(pos(file, m), path, e.Error())
-			continue
-		}
-		full, at := joinPath(path, fe.Path), pos(file, locate(m, fe.Path))
-		if l.hasProblemAt(at, full) {
-			continue // one problem per field: the first is the cause
-		}
-		l.problem(at, full, fe.Err.Error())
-	}
+	l.warnings = append(l.warnings, &conf.Problem{Pos: at, Path: full, Message: msg + " (the step will fail as credentials_missing until it is set)"})
 }
 
 // onlyKeys returns a copy of m with just the given keys.
@@ -297,15 +280,6 @@ func onlyKeys(m *ast.MappingNode, keys ...string) *ast.MappingNode {
 func containsStr(list []string, s string) bool {
 	for _, v := range list {
 		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
-func (l *loader) hasProblemAt(at Position, path string) bool {
-	for _, p := range l.problems {
-		if p.Pos == at && p.Path == path {
 			return true
 		}
 	}

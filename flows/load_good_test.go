@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 )
 
 func loadGoodSet(t *testing.T, opts flows.LoadOptions, paths ...string) *flows.Set {
@@ -62,7 +63,7 @@ func TestLoadGoodFlows(t *testing.T) {
 		skew      time.Duration
 		labels    map[string]string
 		steps     []string
-		source    flows.Position
+		source    conf.Position
 		stepTimes map[string]time.Duration
 	}{
 		{
@@ -70,14 +71,14 @@ func TestLoadGoodFlows(t *testing.T) {
 			every: 30 * time.Second, timeout: 20 * time.Second, skew: 2 * time.Minute,
 			labels:    map[string]string{"team": "orders", "severity": "page"},
 			steps:     []string{"oidc:discovery", "token:client_credentials", "list:http"},
-			source:    flows.Position{File: multidoc, Line: 2, Column: 5},
+			source:    conf.Position{File: multidoc, Line: 2, Column: 5},
 			stepTimes: map[string]time.Duration{"oidc": 5 * time.Second, "token": 0, "list": 0},
 		},
 		{
 			name: "multi-document, second, defaults", flow: "nightly cors",
 			cron: "0 3 * * *", timeout: flows.DefaultTimeout, skew: flows.DefaultClockSkew,
 			steps:  []string{"cors:preflight"},
-			source: flows.Position{File: multidoc, Line: 25, Column: 5},
+			source: conf.Position{File: multidoc, Line: 25, Column: 5},
 		},
 		{
 			name: "flows list, first", flow: "login",
@@ -279,7 +280,7 @@ steps:
     auth: {bearer: "${credential:api-token}"}
 `
 	env := map[string]string{"AUTHWATCH_TEST_EMPTY": ""}
-	opts := flows.LoadOptions{Secrets: flows.SecretSource{LookupEnv: func(k string) (string, bool) {
+	opts := flows.LoadOptions{Secrets: conf.SecretSource{LookupEnv: func(k string) (string, bool) {
 		v, ok := env[k]
 		return v, ok
 	}}}
@@ -314,7 +315,7 @@ steps:
 		t.Fatal(err)
 	}
 	src = strings.Replace(src, "/nonexistent/authwatch-test/token", tokFile, 1)
-	opts = flows.LoadOptions{Secrets: flows.SecretSource{LookupEnv: func(string) (string, bool) { return "v", true }, CredentialsDir: credDir}}
+	opts = flows.LoadOptions{Secrets: conf.SecretSource{LookupEnv: func(string) (string, bool) { return "v", true }, CredentialsDir: credDir}}
 	set, err = flows.LoadBytes(opts, "warn.yaml", []byte(src))
 	if err != nil {
 		t.Fatal(err)
@@ -330,7 +331,7 @@ func TestLoadWarningsNeverHoldValues(t *testing.T) {
 	const value = "sup3r-s3cret-value"
 	src := "name: a\nevery: 1m\nsteps:\n  - id: t\n    kind: client_credentials\n    token_url: https://idp.example.com/token\n" +
 		"    client_id: ${env:ID}\n    client_secret: ${env:SECRET}\n    client_auth: bogus\n"
-	opts := flows.LoadOptions{Secrets: flows.SecretSource{LookupEnv: func(k string) (string, bool) { return value, k == "SECRET" }}}
+	opts := flows.LoadOptions{Secrets: conf.SecretSource{LookupEnv: func(k string) (string, bool) { return value, k == "SECRET" }}}
 	_, err := flows.LoadBytes(opts, "a.yaml", []byte(src))
 	if err == nil || strings.Contains(err.Error(), value) {
 		t.Fatalf("err = %v", err)

@@ -5,10 +5,11 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/redact"
 )
 
-var templateType = reflect.TypeFor[Template]()
+var templateType = reflect.TypeFor[conf.Template]()
 
 // markSecretFields marks every secret-bearing template of a decoded step
 // (client_secret, password, totp_secret, refresh_token, token, a bearer,
@@ -17,9 +18,9 @@ var templateType = reflect.TypeFor[Template]()
 // that are literals: a secret belongs in a reference.
 func markSecretFields(step Step) []string {
 	var literals []string
-	markSecrets(reflect.ValueOf(step), "", "", func(path string, t *Template) {
-		t.secretField = true
-		if t.isLiteral() {
+	markSecrets(reflect.ValueOf(step), "", "", func(path string, t *conf.Template) {
+		t.MarkSecretField()
+		if t.IsLiteral() {
 			literals = append(literals, path)
 		}
 	})
@@ -34,7 +35,7 @@ func secretFieldName(name string) bool {
 
 // markSecrets walks v like walkFields, but with settable templates: visit
 // is called for each template whose field name is secret-bearing.
-func markSecrets(v reflect.Value, path, name string, visit func(string, *Template)) {
+func markSecrets(v reflect.Value, path, name string, visit func(string, *conf.Template)) {
 	for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
 		if v.IsNil() {
 			return
@@ -44,7 +45,7 @@ func markSecrets(v reflect.Value, path, name string, visit func(string, *Templat
 	switch {
 	case v.Type() == templateType:
 		if v.CanAddr() && secretFieldName(name) {
-			visit(path, v.Addr().Interface().(*Template))
+			visit(path, v.Addr().Interface().(*conf.Template))
 		}
 	case v.Kind() == reflect.Struct:
 		for i := 0; i < v.NumField(); i++ {
@@ -52,13 +53,13 @@ func markSecrets(v reflect.Value, path, name string, visit func(string, *Templat
 			if !sf.IsExported() {
 				continue
 			}
-			fname, inline := yamlName(sf)
+			fname, inline := conf.FieldName(sf)
 			switch {
 			case fname == "-":
 			case inline:
 				markSecrets(v.Field(i), path, name, visit)
 			default:
-				markSecrets(v.Field(i), joinPath(path, fname), fname, visit)
+				markSecrets(v.Field(i), conf.JoinPath(path, fname), fname, visit)
 			}
 		}
 	case v.Kind() == reflect.Slice:
@@ -69,9 +70,9 @@ func markSecrets(v reflect.Value, path, name string, visit func(string, *Templat
 		iter := v.MapRange()
 		for iter.Next() {
 			key := iter.Key().String()
-			t := iter.Value().Interface().(Template)
+			t := iter.Value().Interface().(conf.Template)
 			if secretFieldName(key) {
-				visit(joinPath(path, pathKey(key)), &t)
+				visit(conf.JoinPath(path, conf.PathKey(key)), &t)
 				v.SetMapIndex(iter.Key(), reflect.ValueOf(t))
 			}
 		}

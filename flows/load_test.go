@@ -9,14 +9,15 @@ import (
 	"testing"
 
 	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite testdata/load/*.golden from the current output")
 
 // loadAllSet is a secret source in which every environment variable is set, so
 // that golden files hold errors only, whatever the test host's environment.
-func loadAllSet() flows.SecretSource {
-	return flows.SecretSource{LookupEnv: func(string) (string, bool) { return "set", true }}
+func loadAllSet() conf.SecretSource {
+	return conf.SecretSource{LookupEnv: func(string) (string, bool) { return "set", true }}
 }
 
 // loadBadInputs lists testdata/load/bad-*: each .yaml file, and each directory
@@ -65,9 +66,9 @@ func TestLoadBadGolden(t *testing.T) {
 			if err == nil {
 				t.Fatalf("Load(%s) succeeded with %d flows; want problems", input, len(set.Flows))
 			}
-			var ps flows.Problems
+			var ps conf.Problems
 			if !errors.As(err, &ps) {
-				t.Fatalf("Load(%s) error is %T, want flows.Problems: %v", input, err, err)
+				t.Fatalf("Load(%s) error is %T, want conf.Problems: %v", input, err, err)
 			}
 			for _, p := range ps {
 				if p.Pos.File == "" || p.Pos.Line <= 0 || p.Pos.Column <= 0 {
@@ -99,9 +100,9 @@ func TestLoadBadOneLinePerProblem(t *testing.T) {
 	for _, input := range loadBadInputs(t) {
 		t.Run(filepath.Base(input), func(t *testing.T) {
 			_, err := flows.Load(flows.LoadOptions{Secrets: loadAllSet()}, input)
-			var ps flows.Problems
+			var ps conf.Problems
 			if !errors.As(err, &ps) {
-				t.Fatalf("error is %T, want flows.Problems", err)
+				t.Fatalf("error is %T, want conf.Problems", err)
 			}
 			lines := strings.Split(err.Error(), "\n")
 			if len(lines) != len(ps) {
@@ -168,9 +169,9 @@ func TestLoadAllProblemsAtOnce(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := flows.Load(flows.LoadOptions{Secrets: loadAllSet()}, filepath.Join("testdata", "load", tt.input))
-			var ps flows.Problems
+			var ps conf.Problems
 			if !errors.As(err, &ps) {
-				t.Fatalf("error is %T, want flows.Problems: %v", err, err)
+				t.Fatalf("error is %T, want conf.Problems: %v", err, err)
 			}
 			if len(ps) < tt.min {
 				t.Errorf("%d problems, want at least %d:\n%v", len(ps), tt.min, err)

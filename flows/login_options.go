@@ -5,23 +5,24 @@ import (
 	"net/url"
 	"regexp"
 
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/loginpage"
 )
 
 // UserCredentials are the synthetic user's: always secret references.
 type UserCredentials struct {
-	Username   Template `yaml:"username" json:"username" jsonschema:"required,description=The synthetic user's login name."`
-	Password   Template `yaml:"password" json:"password" jsonschema:"required,description=A secret reference such as ${env:SYNTHETIC_PASSWORD}."`
-	TOTPSecret Template `yaml:"totp_secret,omitempty" json:"totp_secret,omitempty" jsonschema:"description=Base32 TOTP secret (RFC 6238) for a second factor\\, as a secret reference; the code is computed on each run."`
+	Username   conf.Template `yaml:"username" json:"username" jsonschema:"required,description=The synthetic user's login name."`
+	Password   conf.Template `yaml:"password" json:"password" jsonschema:"required,description=A secret reference such as ${env:SYNTHETIC_PASSWORD}."`
+	TOTPSecret conf.Template `yaml:"totp_secret,omitempty" json:"totp_secret,omitempty" jsonschema:"description=Base32 TOTP secret (RFC 6238) for a second factor\\, as a secret reference; the code is computed on each run."`
 }
 
 func (c *UserCredentials) validate() []error {
 	var errs []error
 	if c.Username.IsZero() {
-		errs = append(errs, FieldErrorf("username", "required"))
+		errs = append(errs, conf.FieldErrorf("username", "required"))
 	}
 	if c.Password.IsZero() {
-		errs = append(errs, FieldErrorf("password", "required (a secret reference such as ${env:SYNTHETIC_PASSWORD})"))
+		errs = append(errs, conf.FieldErrorf("password", "required (a secret reference such as ${env:SYNTHETIC_PASSWORD})"))
 	}
 	return errs
 }
@@ -71,7 +72,7 @@ func (f *LoginForm) validate(path string) []error {
 		}
 		re, err := regexp.Compile("(?i)" + expr)
 		if err != nil {
-			errs = append(errs, FieldErrorf(path+"."+field, "not a regular expression: %v", err))
+			errs = append(errs, conf.FieldErrorf(path+"."+field, "not a regular expression: %v", err))
 		}
 		return re
 	}
@@ -83,10 +84,10 @@ func (f *LoginForm) validate(path string) []error {
 	switch f.Consent {
 	case "", consentApprove, consentFail:
 	default:
-		errs = append(errs, FieldErrorf(path+".consent", "must be approve or fail, got %q", f.Consent))
+		errs = append(errs, conf.FieldErrorf(path+".consent", "must be approve or fail, got %q", f.Consent))
 	}
 	if f.MaxPages < 0 || f.MaxPages > 200 {
-		errs = append(errs, FieldErrorf(path+".max_pages", "must be between 1 and 200, got %d", f.MaxPages))
+		errs = append(errs, conf.FieldErrorf(path+".max_pages", "must be between 1 and 200, got %d", f.MaxPages))
 	}
 	f.patterns = loginpage.DefaultPatterns()
 	add := func(field string, exprs []string, to *[]*regexp.Regexp) {
@@ -103,7 +104,7 @@ func (f *LoginForm) validate(path string) []error {
 		// An empty page answers whether the selector parses.
 		page, _ := loginpage.Parse(&url.URL{}, []byte("<form></form>"))
 		if _, err := page.FormBySelector(f.Selector); err != nil {
-			errs = append(errs, FieldErrorf(path+".selector", "not a CSS selector: %v", err))
+			errs = append(errs, conf.FieldErrorf(path+".selector", "not a CSS selector: %v", err))
 		}
 	}
 	return errs

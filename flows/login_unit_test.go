@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/loginpage"
 )
 
@@ -241,7 +242,7 @@ func FuzzDecide(f *testing.F) {
 // still redacted, like one from a secret reference.
 func TestLiteralPasswordIsRedacted(t *testing.T) {
 	st := newState(&Runner{}, &Flow{})
-	creds := UserCredentials{Username: NewTemplate("synthetic"), Password: NewTemplate("literal-pw-9Qx"), TOTPSecret: NewTemplate("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ")}
+	creds := UserCredentials{Username: conf.NewTemplate("synthetic"), Password: conf.NewTemplate("literal-pw-9Qx"), TOTPSecret: conf.NewTemplate("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ")}
 	if _, _, err := creds.expand(st); err != nil {
 		t.Fatal(err)
 	}

@@ -42,6 +42,7 @@ import (
 	"time"
 
 	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 )
 
 // matrixCase is one row: a flow, the reason it must fail with ("" when it
@@ -184,8 +185,8 @@ func matrixDescribeFindings(fs []flows.Finding) string {
 }
 
 // matrixSecrets is a secret source backed by a map, as the daemon's environment.
-func matrixSecrets(m map[string]string) flows.SecretSource {
-	return flows.SecretSource{LookupEnv: func(k string) (string, bool) {
+func matrixSecrets(m map[string]string) conf.SecretSource {
+	return conf.SecretSource{LookupEnv: func(k string) (string, bool) {
 		v, ok := m[k]
 		return v, ok
 	}}

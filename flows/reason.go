@@ -97,6 +97,15 @@ func (r Reason) Info() ReasonInfo {
 // Layer is a shortcut for r.Info().Layer.
 func (r Reason) Layer() Layer { return r.Info().Layer }
 
+// ReasonLayer returns the layer the table gives a code, or "" when the code
+// is not in the table: what notify.Deps.ReasonLayer asks for.
+func ReasonLayer(code string) string {
+	if info, ok := reasonIndex[Reason(code)]; ok {
+		return string(info.Layer)
+	}
+	return ""
+}
+
 var reasonIndex = func() map[Reason]ReasonInfo {
 	m := make(map[Reason]ReasonInfo, len(ReasonTable))
 	for _, info := range ReasonTable {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/authwatch/authwatch/internal/browser"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/exchange"
 )
 
@@ -20,7 +21,7 @@ import (
 type Runner struct {
 	Transport http.RoundTripper
 	Now       func() time.Time
-	Secrets   SecretSource
+	Secrets   conf.SecretSource
 	Logger    *slog.Logger
 	// Tokens keeps rotated refresh tokens (nil: none are kept).
 	Tokens TokenStore

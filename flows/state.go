@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/cookiejar"
-	"strings"
 	"time"
 
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/exchange"
 	"github.com/authwatch/authwatch/internal/redact"
 )
@@ -57,32 +57,27 @@ func (st *State) StepID() string { return st.step.spec.ID }
 // Failure; a missing step output an assertion_failed one. Secret values,
 // every expansion that contains one, and the value of a secret-bearing
 // field (a literal client_secret too) are registered for redaction.
-func (st *State) Expand(t Template) (string, error) {
-	if t.err != nil {
-		return "", Fail(ReasonConfigInvalid, "%v", t.err)
+func (st *State) Expand(t conf.Template) (string, error) {
+	if err := t.LoadErr(); err != nil {
+		return "", Fail(ReasonConfigInvalid, "%v", err)
 	}
-	var b strings.Builder
 	secret := false
-	for _, p := range t.parts {
-		if p.ref == nil {
-			b.WriteString(p.literal)
-			continue
-		}
-		v, isSecret, err := st.resolve(*p.ref)
-		if err != nil {
-			return "", err
-		}
+	v, err := t.Expand(func(ref conf.Ref) (string, error) {
+		v, isSecret, err := st.resolve(ref)
 		secret = secret || isSecret
-		b.WriteString(v)
+		return v, err
+	})
+	if err != nil {
+		return "", err
 	}
-	if secret || t.secretField {
-		st.Secrets.Add(b.String())
+	if secret || t.SecretField() {
+		st.Secrets.Add(v)
 	}
-	return b.String(), nil
+	return v, nil
 }
 
-func (st *State) resolve(ref Ref) (value string, secret bool, err error) {
-	if ref.Kind == refStep {
+func (st *State) resolve(ref conf.Ref) (value string, secret bool, err error) {
+	if ref.Kind == conf.RefStep {
 		v, ok := st.outputs[ref.Name][ref.Output]
 		if !ok || v == "" {
 			return "", false, Fail(ReasonAssertionFailed, "%s is empty: step %q produced no %s", ref, ref.Name, ref.Output)
@@ -90,7 +85,7 @@ func (st *State) resolve(ref Ref) (value string, secret bool, err error) {
 		return v, st.isSecretOutput(ref.Name, ref.Output), nil
 	}
 	v, err := st.runner.Secrets.Resolve(ref)
-	if msg, ok := secretMessage(err); ok {
+	if msg, ok := conf.SecretMessage(err); ok {
 		return "", true, Fail(ReasonCredentialsMissing, "%s: %s", ref, msg).Wrap(err)
 	}
 	if err != nil {

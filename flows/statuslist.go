@@ -69,4 +69,5 @@ func (s StatusList) String() string {
 	return strings.Join(parts, " or ")
 }
 
-func (s StatusList) loadErr() error { return s.err }
+// LoadErr is the error of a bad list, reported with the field's position.
+func (s StatusList) LoadErr() error { return s.err }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/authwatch/authwatch/internal/conf"
 )
 
 // DeviceCodeStep runs the device authorization grant (RFC 8628) with both
@@ -37,13 +39,13 @@ func (s *DeviceCodeStep) Validate() error {
 	errs := []error{s.TokenRequest.Validate()}
 	errs = append(errs, s.UserCredentials.validate()...)
 	if s.Issuer == "" && s.DeviceAuthorizationURL == "" {
-		errs = append(errs, FieldErrorf("device_authorization_url", "give issuer (discovery finds the device authorization endpoint) or device_authorization_url"))
+		errs = append(errs, conf.FieldErrorf("device_authorization_url", "give issuer (discovery finds the device authorization endpoint) or device_authorization_url"))
 	}
 	if err := validateHTTPURL(s.DeviceAuthorizationURL, false); err != nil {
-		errs = append(errs, FieldError{Path: "device_authorization_url", Err: err})
+		errs = append(errs, conf.FieldError{Path: "device_authorization_url", Err: err})
 	}
 	if s.Expect.Error != "" {
-		errs = append(errs, FieldErrorf("expect.error", "a device_code step cannot expect a token endpoint error"))
+		errs = append(errs, conf.FieldErrorf("expect.error", "a device_code step cannot expect a token endpoint error"))
 	}
 	errs = append(errs, s.Form.validate("form")...)
 	return joinErrs(compact(errs))

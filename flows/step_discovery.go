@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/authwatch/authwatch/internal/conf"
 )
 
 // DiscoveryStep fetches an issuer's OIDC discovery document and its JWKS,
@@ -20,10 +22,10 @@ type DiscoveryStep struct {
 // DiscoveryExpect holds the discovery step's expectations.
 type DiscoveryExpect struct {
 	// Endpoints that must be present besides the required ones.
-	Endpoints  []string `yaml:"endpoints,omitempty" json:"endpoints,omitempty" jsonschema:"description=Extra metadata fields that must be present (e.g. userinfo_endpoint\\, revocation_endpoint)."`
-	MinKeys    int      `yaml:"min_keys,omitempty" json:"min_keys,omitempty" jsonschema:"description=Minimum number of signing keys in the JWKS (default 1)."`
-	Algorithms []string `yaml:"algorithms,omitempty" json:"algorithms,omitempty" jsonschema:"description=Signing algorithms the JWKS must offer (e.g. RS256)."`
-	MaxLatency Duration `yaml:"max_latency,omitempty" json:"max_latency,omitempty"`
+	Endpoints  []string      `yaml:"endpoints,omitempty" json:"endpoints,omitempty" jsonschema:"description=Extra metadata fields that must be present (e.g. userinfo_endpoint\\, revocation_endpoint)."`
+	MinKeys    int           `yaml:"min_keys,omitempty" json:"min_keys,omitempty" jsonschema:"description=Minimum number of signing keys in the JWKS (default 1)."`
+	Algorithms []string      `yaml:"algorithms,omitempty" json:"algorithms,omitempty" jsonschema:"description=Signing algorithms the JWKS must offer (e.g. RS256)."`
+	MaxLatency conf.Duration `yaml:"max_latency,omitempty" json:"max_latency,omitempty"`
 }
 
 var _ Step = (*DiscoveryStep)(nil)
@@ -33,10 +35,10 @@ var _ OutputLister = (*DiscoveryStep)(nil)
 func (s *DiscoveryStep) Validate() error {
 	var errs []error
 	if err := validateIssuer(s.Issuer); err != nil {
-		errs = append(errs, FieldError{Path: "issuer", Err: err})
+		errs = append(errs, conf.FieldError{Path: "issuer", Err: err})
 	}
 	if s.Expect.MinKeys < 0 {
-		errs = append(errs, FieldErrorf("expect.min_keys", "must not be negative"))
+		errs = append(errs, conf.FieldErrorf("expect.min_keys", "must not be negative"))
 	}
 	errs = append(errs, s.TLSOptions.Validate())
 	return joinErrs(compact(errs))

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/authwatch/authwatch/internal/browser"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/exchange"
 	"github.com/authwatch/authwatch/internal/setcookie"
 )
@@ -18,12 +19,12 @@ import (
 // browser would store and send back. Later http steps reuse the run's
 // cookie jar, so they call the app as the logged-in user.
 type FormLoginStep struct {
-	URL             Template `yaml:"url" json:"url" jsonschema:"required,description=The login page."`
+	URL             conf.Template `yaml:"url" json:"url" jsonschema:"required,description=The login page."`
 	UserCredentials `yaml:",inline"`
-	Form            LoginForm `yaml:"form,omitempty" json:"form,omitempty" jsonschema:"description=How to find and fill the login form (defaults fit common apps)."`
-	SessionCookie   string    `yaml:"session_cookie,omitempty" json:"session_cookie,omitempty" jsonschema:"description=Name of the session cookie (default: any cookie the login sets)."`
-	CheckURL        Template  `yaml:"check_url,omitempty" json:"check_url,omitempty" jsonschema:"description=A page that needs the session: fetched after the login\\, it must not redirect to the login page. The cookie's attributes are judged against it (default: the login page's origin)."`
-	Browser         bool      `yaml:"browser,omitempty" json:"browser,omitempty" jsonschema:"description=Drive headless Chromium (Debian package chromium) for login pages that need JavaScript."`
+	Form            LoginForm     `yaml:"form,omitempty" json:"form,omitempty" jsonschema:"description=How to find and fill the login form (defaults fit common apps)."`
+	SessionCookie   string        `yaml:"session_cookie,omitempty" json:"session_cookie,omitempty" jsonschema:"description=Name of the session cookie (default: any cookie the login sets)."`
+	CheckURL        conf.Template `yaml:"check_url,omitempty" json:"check_url,omitempty" jsonschema:"description=A page that needs the session: fetched after the login\\, it must not redirect to the login page. The cookie's attributes are judged against it (default: the login page's origin)."`
+	Browser         bool          `yaml:"browser,omitempty" json:"browser,omitempty" jsonschema:"description=Drive headless Chromium (Debian package chromium) for login pages that need JavaScript."`
 	TLSOptions      `yaml:",inline"`
 }
 
@@ -36,7 +37,7 @@ var (
 func (s *FormLoginStep) Validate() error {
 	errs := []error{validateTemplateURL("url", s.URL)}
 	if s.URL.IsZero() {
-		errs = append(errs, FieldErrorf("url", "required: the login page"))
+		errs = append(errs, conf.FieldErrorf("url", "required: the login page"))
 	}
 	errs = append(errs, s.UserCredentials.validate()...)
 	if !s.CheckURL.IsZero() {

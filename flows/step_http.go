@@ -10,19 +10,20 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/redact"
 )
 
 // HTTPStep calls a URL and checks the answer. Auth comes from earlier steps
 // (a bearer token, basic credentials) or the run's cookie jar.
 type HTTPStep struct {
-	Method     string              `yaml:"method,omitempty" json:"method,omitempty" jsonschema:"description=HTTP method (default GET)."`
-	URL        Template            `yaml:"url" json:"url" jsonschema:"required"`
-	Headers    map[string]Template `yaml:"headers,omitempty" json:"headers,omitempty"`
-	Body       Template            `yaml:"body,omitempty" json:"body,omitempty" jsonschema:"description=Request body (set Content-Type in headers)."`
-	Auth       *HTTPAuth           `yaml:"auth,omitempty" json:"auth,omitempty"`
-	Redirects  *RedirectPolicy     `yaml:"redirects,omitempty" json:"redirects,omitempty"`
-	Cookies    *bool               `yaml:"cookies,omitempty" json:"cookies,omitempty" jsonschema:"description=Send and keep cookies in the run's cookie jar (default true)."`
+	Method     string                   `yaml:"method,omitempty" json:"method,omitempty" jsonschema:"description=HTTP method (default GET)."`
+	URL        conf.Template            `yaml:"url" json:"url" jsonschema:"required"`
+	Headers    map[string]conf.Template `yaml:"headers,omitempty" json:"headers,omitempty"`
+	Body       conf.Template            `yaml:"body,omitempty" json:"body,omitempty" jsonschema:"description=Request body (set Content-Type in headers)."`
+	Auth       *HTTPAuth                `yaml:"auth,omitempty" json:"auth,omitempty"`
+	Redirects  *RedirectPolicy          `yaml:"redirects,omitempty" json:"redirects,omitempty"`
+	Cookies    *bool                    `yaml:"cookies,omitempty" json:"cookies,omitempty" jsonschema:"description=Send and keep cookies in the run's cookie jar (default true)."`
 	TLSOptions `yaml:",inline"`
 	Expect     HTTPExpect         `yaml:"expect,omitempty" json:"expect,omitempty"`
 	Extract    map[string]Extract `yaml:"extract,omitempty" json:"extract,omitempty" jsonschema:"description=Values published to later steps as ${steps.ID.NAME}."`
@@ -30,8 +31,8 @@ type HTTPStep struct {
 
 // HTTPAuth is how a request authenticates. At most one of bearer and basic.
 type HTTPAuth struct {
-	Bearer Template   `yaml:"bearer,omitempty" json:"bearer,omitempty" jsonschema:"description=A bearer token\\, e.g. ${steps.token.access_token}."`
-	Basic  *BasicAuth `yaml:"basic,omitempty" json:"basic,omitempty"`
+	Bearer conf.Template `yaml:"bearer,omitempty" json:"bearer,omitempty" jsonschema:"description=A bearer token\\, e.g. ${steps.token.access_token}."`
+	Basic  *BasicAuth    `yaml:"basic,omitempty" json:"basic,omitempty"`
 	// Audience is the identifier the API expects in aud; it lets a 401 be
 	// explained as audience_mismatch with both values.
 	Audience string `yaml:"audience,omitempty" json:"audience,omitempty" jsonschema:"description=The audience the API expects (used to explain a refused token)."`
@@ -39,8 +40,8 @@ type HTTPAuth struct {
 
 // BasicAuth is HTTP Basic credentials (RFC 7617).
 type BasicAuth struct {
-	Username Template `yaml:"username" json:"username" jsonschema:"required"`
-	Password Template `yaml:"password" json:"password" jsonschema:"required"`
+	Username conf.Template `yaml:"username" json:"username" jsonschema:"required"`
+	Password conf.Template `yaml:"password" json:"password" jsonschema:"required"`
 }
 
 // RedirectPolicy says whether and how far redirects are followed.
@@ -74,45 +75,45 @@ func (s *HTTPStep) Validate() error {
 		s.Method = http.MethodGet
 	}
 	if !containsStr(validMethods, s.Method) {
-		errs = append(errs, FieldErrorf("method", "must be one of %s, got %q", strings.Join(validMethods, ", "), s.Method))
+		errs = append(errs, conf.FieldErrorf("method", "must be one of %s, got %q", strings.Join(validMethods, ", "), s.Method))
 	}
 	errs = append(errs, validateTemplateURL("url", s.URL))
 	if s.Auth != nil {
 		if !s.Auth.Bearer.IsZero() && s.Auth.Basic != nil {
-			errs = append(errs, FieldErrorf("auth", "give bearer or basic, not both"))
+			errs = append(errs, conf.FieldErrorf("auth", "give bearer or basic, not both"))
 		}
 		if s.Auth.Bearer.IsZero() && s.Auth.Basic == nil {
-			errs = append(errs, FieldErrorf("auth", "give bearer or basic (or drop auth for an unauthenticated request)"))
+			errs = append(errs, conf.FieldErrorf("auth", "give bearer or basic (or drop auth for an unauthenticated request)"))
 		}
 	}
 	for name, t := range s.Headers {
 		errs = append(errs, validateHeader(name, t))
 	}
 	if s.Redirects != nil && s.Redirects.Max < 0 {
-		errs = append(errs, FieldErrorf("redirects.max", "must not be negative"))
+		errs = append(errs, conf.FieldErrorf("redirects.max", "must not be negative"))
 	}
 	for name, e := range s.Extract {
-		errs = append(errs, PrefixErrors("extract."+pathKey(name), e.validate(name)))
+		errs = append(errs, conf.PrefixErrors("extract."+conf.PathKey(name), e.validate(name)))
 		s.Extract[name] = e
 	}
-	errs = append(errs, s.TLSOptions.Validate(), PrefixErrors("expect", s.Expect.Validate()))
+	errs = append(errs, s.TLSOptions.Validate(), conf.PrefixErrors("expect", s.Expect.Validate()))
 	return joinErrs(compact(errs))
 }
 
 func (e *Extract) validate(name string) error {
 	if !stepIDPattern.MatchString(name) {
-		return FieldErrorf("", "output names are lower-case letters, digits and _")
+		return conf.FieldErrorf("", "output names are lower-case letters, digits and _")
 	}
 	if name == "status" || name == "location" {
-		return FieldErrorf("", "%q is a built-in output of http steps; choose another name", name)
+		return conf.FieldErrorf("", "%q is a built-in output of http steps; choose another name", name)
 	}
 	if (e.JSON == "") == (e.Header == "") {
-		return FieldErrorf("", "give exactly one of json or header")
+		return conf.FieldErrorf("", "give exactly one of json or header")
 	}
 	if e.JSON != "" {
 		q, err := compileJQ(e.JSON)
 		if err != nil {
-			return FieldError{Path: "json", Err: err}
+			return conf.FieldError{Path: "json", Err: err}
 		}
 		e.query = q
 	}
@@ -271,7 +272,7 @@ func (s *HTTPStep) setAuth(st *State, req *http.Request, cred *credential) error
 // secretHeader: a header carries credentials when it is one by name
 // (Cookie, X-Api-Key, ...) or its value comes from a secret reference or a
 // secret output of an earlier step.
-func (s *HTTPStep) secretHeader(st *State, name string, t Template) bool {
+func (s *HTTPStep) secretHeader(st *State, name string, t conf.Template) bool {
 	if redact.SensitiveHeader(name) {
 		return true
 	}
@@ -316,13 +317,13 @@ func (e Extract) describe() string {
 
 // validateHeader checks what is known at load: the name, and the literal
 // text of the value.
-func validateHeader(name string, t Template) error {
-	path := "headers." + pathKey(name)
+func validateHeader(name string, t conf.Template) error {
+	path := "headers." + conf.PathKey(name)
 	if !httpguts.ValidHeaderFieldName(name) {
-		return FieldErrorf(path, "not a valid header name (letters, digits and !#$%%&'*+-.^_`|~ only)")
+		return conf.FieldErrorf(path, "not a valid header name (letters, digits and !#$%%&'*+-.^_`|~ only)")
 	}
 	if i := controlCharAt(t.String()); i >= 0 {
-		return FieldErrorf(path, "the value holds a control character (%U at byte %d), which an HTTP header cannot carry", rune(t.String()[i]), i)
+		return conf.FieldErrorf(path, "the value holds a control character (%U at byte %d), which an HTTP header cannot carry", rune(t.String()[i]), i)
 	}
 	return nil
 }
@@ -336,7 +337,7 @@ func controlCharAt(v string) int {
 // headerValueProblem fails a header value HTTP cannot carry before it is
 // sent: from a secret it is the configuration's fault (config_invalid),
 // from an earlier step's output the fault of the answer it came from.
-func headerValueProblem(st *State, what string, t Template, v string) error {
+func headerValueProblem(st *State, what string, t conf.Template, v string) error {
 	i := controlCharAt(v)
 	if i < 0 {
 		return nil
@@ -373,15 +374,15 @@ func outputReason(st *State, stepID string) Reason {
 	return ReasonIdPError
 }
 
-func validateTemplateURL(path string, t Template) error {
+func validateTemplateURL(path string, t conf.Template) error {
 	if t.IsZero() {
-		return FieldErrorf(path, "required")
+		return conf.FieldErrorf(path, "required")
 	}
 	if len(t.Refs()) > 0 && strings.HasPrefix(t.String(), "${") {
 		return nil // the URL itself comes from an earlier step
 	}
 	if err := validateHTTPURL(t.String(), true); err != nil && len(t.Refs()) == 0 {
-		return FieldError{Path: path, Err: err}
+		return conf.FieldError{Path: path, Err: err}
 	}
 	return nil
 }
@@ -401,7 +402,7 @@ func scalarText(v any) string {
 
 // expandURL expands a URL template and checks the result, which may come
 // from an earlier step's output (a relative Location, say).
-func expandURL(st *State, t Template) (string, error) {
+func expandURL(st *State, t conf.Template) (string, error) {
 	u, err := st.Expand(t)
 	if err != nil {
 		return "", err

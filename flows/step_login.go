@@ -20,6 +20,7 @@ import (
 	"github.com/pquerna/otp/totp"
 	"golang.org/x/oauth2"
 
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/jwtinspect"
 	"github.com/authwatch/authwatch/internal/loginpage"
 )
@@ -33,14 +34,14 @@ import (
 type LoginStep struct {
 	TokenRequest     `yaml:",inline"`
 	UserCredentials  `yaml:",inline"`
-	RedirectURI      string              `yaml:"redirect_uri" json:"redirect_uri" jsonschema:"required,description=A redirect URI registered for the client; nothing needs to listen there: the walk stops when the IdP redirects to it."`
-	AuthorizationURL string              `yaml:"authorization_url,omitempty" json:"authorization_url,omitempty" jsonschema:"description=Authorization endpoint (instead of\\, or overriding\\, discovery)."`
-	Prompt           string              `yaml:"prompt,omitempty" json:"prompt,omitempty" jsonschema:"description=OIDC prompt parameter (e.g. login)."`
-	ACRValues        string              `yaml:"acr_values,omitempty" json:"acr_values,omitempty"`
-	AuthParams       map[string]Template `yaml:"auth_params,omitempty" json:"auth_params,omitempty" jsonschema:"description=Extra authorization request parameters."`
-	Form             LoginForm           `yaml:"form,omitempty" json:"form,omitempty" jsonschema:"description=How to find and fill the login pages (defaults fit common IdPs)."`
-	UserInfo         bool                `yaml:"userinfo,omitempty" json:"userinfo,omitempty" jsonschema:"description=Call the userinfo endpoint with the access token and check its sub."`
-	Browser          bool                `yaml:"browser,omitempty" json:"browser,omitempty" jsonschema:"description=Drive headless Chromium (Debian package chromium) for login pages that need JavaScript."`
+	RedirectURI      string                   `yaml:"redirect_uri" json:"redirect_uri" jsonschema:"required,description=A redirect URI registered for the client; nothing needs to listen there: the walk stops when the IdP redirects to it."`
+	AuthorizationURL string                   `yaml:"authorization_url,omitempty" json:"authorization_url,omitempty" jsonschema:"description=Authorization endpoint (instead of\\, or overriding\\, discovery)."`
+	Prompt           string                   `yaml:"prompt,omitempty" json:"prompt,omitempty" jsonschema:"description=OIDC prompt parameter (e.g. login)."`
+	ACRValues        string                   `yaml:"acr_values,omitempty" json:"acr_values,omitempty"`
+	AuthParams       map[string]conf.Template `yaml:"auth_params,omitempty" json:"auth_params,omitempty" jsonschema:"description=Extra authorization request parameters."`
+	Form             LoginForm                `yaml:"form,omitempty" json:"form,omitempty" jsonschema:"description=How to find and fill the login pages (defaults fit common IdPs)."`
+	UserInfo         bool                     `yaml:"userinfo,omitempty" json:"userinfo,omitempty" jsonschema:"description=Call the userinfo endpoint with the access token and check its sub."`
+	Browser          bool                     `yaml:"browser,omitempty" json:"browser,omitempty" jsonschema:"description=Drive headless Chromium (Debian package chromium) for login pages that need JavaScript."`
 
 	redirect *url.URL
 }
@@ -57,28 +58,28 @@ func (s *LoginStep) Validate() error {
 	errs := []error{s.TokenRequest.Validate()}
 	errs = append(errs, s.UserCredentials.validate()...)
 	if s.RedirectURI == "" {
-		errs = append(errs, FieldErrorf("redirect_uri", "required: a redirect URI registered for the client (nothing needs to listen there)"))
+		errs = append(errs, conf.FieldErrorf("redirect_uri", "required: a redirect URI registered for the client (nothing needs to listen there)"))
 	} else if err := validateHTTPURL(s.RedirectURI, true); err != nil {
-		errs = append(errs, FieldError{Path: "redirect_uri", Err: err})
+		errs = append(errs, conf.FieldError{Path: "redirect_uri", Err: err})
 	} else {
 		s.redirect, _ = url.Parse(s.RedirectURI)
 	}
 	if s.Issuer == "" && s.AuthorizationURL == "" {
-		errs = append(errs, FieldErrorf("authorization_url", "give issuer (discovery finds the authorization endpoint) or authorization_url"))
+		errs = append(errs, conf.FieldErrorf("authorization_url", "give issuer (discovery finds the authorization endpoint) or authorization_url"))
 	}
 	if err := validateHTTPURL(s.AuthorizationURL, false); err != nil {
-		errs = append(errs, FieldError{Path: "authorization_url", Err: err})
+		errs = append(errs, conf.FieldError{Path: "authorization_url", Err: err})
 	}
 	for k := range s.AuthParams {
 		if containsStr(reservedAuthParams, k) {
-			errs = append(errs, FieldErrorf("auth_params."+pathKey(k), "%s is set by the step itself; use the step's own field", k))
+			errs = append(errs, conf.FieldErrorf("auth_params."+conf.PathKey(k), "%s is set by the step itself; use the step's own field", k))
 		}
 	}
 	if s.Expect.Error != "" {
-		errs = append(errs, FieldErrorf("expect.error", "a login step cannot expect a token endpoint error; expect a failure reason with a separate flow instead"))
+		errs = append(errs, conf.FieldErrorf("expect.error", "a login step cannot expect a token endpoint error; expect a failure reason with a separate flow instead"))
 	}
 	if s.UserInfo && s.Issuer == "" {
-		errs = append(errs, FieldErrorf("userinfo", "needs issuer: the userinfo endpoint comes from discovery"))
+		errs = append(errs, conf.FieldErrorf("userinfo", "needs issuer: the userinfo endpoint comes from discovery"))
 	}
 	errs = append(errs, s.Form.validate("form")...)
 	return joinErrs(compact(errs))

@@ -4,20 +4,22 @@ import (
 	"context"
 	"net/http"
 	"strings"
+
+	"github.com/authwatch/authwatch/internal/conf"
 )
 
 // PreflightStep sends a CORS preflight (Fetch standard §3.2.2: OPTIONS with
 // Origin and Access-Control-Request-*) and checks that the answer lets a
 // browser send the real request. Preflights carry no credentials.
 type PreflightStep struct {
-	URL         Template `yaml:"url" json:"url" jsonschema:"required"`
-	Origin      string   `yaml:"origin" json:"origin" jsonschema:"required,description=The page's origin\\, e.g. https://app.example.com"`
-	Method      string   `yaml:"method,omitempty" json:"method,omitempty" jsonschema:"description=The method of the real request (default GET)."`
-	Headers     []string `yaml:"headers,omitempty" json:"headers,omitempty" jsonschema:"description=Request headers the real request sends (e.g. Authorization)."`
-	Credentials bool     `yaml:"credentials,omitempty" json:"credentials,omitempty" jsonschema:"description=The real request is sent with credentials (cookies): Allow-Credentials must be true and the origin exact."`
+	URL         conf.Template `yaml:"url" json:"url" jsonschema:"required"`
+	Origin      string        `yaml:"origin" json:"origin" jsonschema:"required,description=The page's origin\\, e.g. https://app.example.com"`
+	Method      string        `yaml:"method,omitempty" json:"method,omitempty" jsonschema:"description=The method of the real request (default GET)."`
+	Headers     []string      `yaml:"headers,omitempty" json:"headers,omitempty" jsonschema:"description=Request headers the real request sends (e.g. Authorization)."`
+	Credentials bool          `yaml:"credentials,omitempty" json:"credentials,omitempty" jsonschema:"description=The real request is sent with credentials (cookies): Allow-Credentials must be true and the origin exact."`
 	TLSOptions  `yaml:",inline"`
 	Expect      struct {
-		MaxLatency Duration `yaml:"max_latency,omitempty" json:"max_latency,omitempty"`
+		MaxLatency conf.Duration `yaml:"max_latency,omitempty" json:"max_latency,omitempty"`
 	} `yaml:"expect,omitempty" json:"expect,omitempty"`
 }
 
@@ -37,9 +39,9 @@ func (s *PreflightStep) Validate() error {
 	var errs []error
 	errs = append(errs, validateTemplateURL("url", s.URL))
 	if err := validateHTTPURL(s.Origin, true); err != nil {
-		errs = append(errs, FieldError{Path: "origin", Err: err})
+		errs = append(errs, conf.FieldError{Path: "origin", Err: err})
 	} else if strings.Count(s.Origin, "/") > 2 {
-		errs = append(errs, FieldErrorf("origin", "an origin is scheme://host[:port] with no path, got %q", s.Origin))
+		errs = append(errs, conf.FieldErrorf("origin", "an origin is scheme://host[:port] with no path, got %q", s.Origin))
 	}
 	s.Method = strings.ToUpper(s.Method)
 	if s.Method == "" {

@@ -11,6 +11,8 @@ import (
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/authwatch/authwatch/internal/conf"
 )
 
 type grantType string
@@ -35,16 +37,16 @@ const (
 // Every run asks the token endpoint afresh: tokens are never cached across
 // runs, so an outage of the token endpoint shows at once.
 type TokenRequest struct {
-	Issuer       string              `yaml:"issuer,omitempty" json:"issuer,omitempty" jsonschema:"description=Issuer URL: the token endpoint and JWKS come from its discovery document."`
-	TokenURL     string              `yaml:"token_url,omitempty" json:"token_url,omitempty" jsonschema:"description=Token endpoint URL (instead of\\, or overriding\\, discovery)."`
-	JWKSURL      string              `yaml:"jwks_url,omitempty" json:"jwks_url,omitempty" jsonschema:"description=JWKS URL for verifying JWTs when no issuer is given."`
-	ClientID     Template            `yaml:"client_id" json:"client_id" jsonschema:"required"`
-	ClientSecret Template            `yaml:"client_secret,omitempty" json:"client_secret,omitempty" jsonschema:"description=A secret reference such as ${env:CLIENT_SECRET}; never a literal in production."`
-	ClientAuth   string              `yaml:"client_auth,omitempty" json:"client_auth,omitempty" jsonschema:"enum=client_secret_basic,enum=client_secret_post,enum=none,description=Client authentication method (default client_secret_basic). Set explicitly: auto-detection hides the real error."`
-	Scopes       []string            `yaml:"scopes,omitempty" json:"scopes,omitempty"`
-	Audience     string              `yaml:"audience,omitempty" json:"audience,omitempty" jsonschema:"description=Sent as the audience parameter (Auth0\\, Okta custom authorization servers)."`
-	Resource     []string            `yaml:"resource,omitempty" json:"resource,omitempty" jsonschema:"description=RFC 8707 resource indicators."`
-	Params       map[string]Template `yaml:"params,omitempty" json:"params,omitempty" jsonschema:"description=Extra token request parameters."`
+	Issuer       string                   `yaml:"issuer,omitempty" json:"issuer,omitempty" jsonschema:"description=Issuer URL: the token endpoint and JWKS come from its discovery document."`
+	TokenURL     string                   `yaml:"token_url,omitempty" json:"token_url,omitempty" jsonschema:"description=Token endpoint URL (instead of\\, or overriding\\, discovery)."`
+	JWKSURL      string                   `yaml:"jwks_url,omitempty" json:"jwks_url,omitempty" jsonschema:"description=JWKS URL for verifying JWTs when no issuer is given."`
+	ClientID     conf.Template            `yaml:"client_id" json:"client_id" jsonschema:"required"`
+	ClientSecret conf.Template            `yaml:"client_secret,omitempty" json:"client_secret,omitempty" jsonschema:"description=A secret reference such as ${env:CLIENT_SECRET}; never a literal in production."`
+	ClientAuth   string                   `yaml:"client_auth,omitempty" json:"client_auth,omitempty" jsonschema:"enum=client_secret_basic,enum=client_secret_post,enum=none,description=Client authentication method (default client_secret_basic). Set explicitly: auto-detection hides the real error."`
+	Scopes       []string                 `yaml:"scopes,omitempty" json:"scopes,omitempty"`
+	Audience     string                   `yaml:"audience,omitempty" json:"audience,omitempty" jsonschema:"description=Sent as the audience parameter (Auth0\\, Okta custom authorization servers)."`
+	Resource     []string                 `yaml:"resource,omitempty" json:"resource,omitempty" jsonschema:"description=RFC 8707 resource indicators."`
+	Params       map[string]conf.Template `yaml:"params,omitempty" json:"params,omitempty" jsonschema:"description=Extra token request parameters."`
 	TLSOptions   `yaml:",inline"`
 	Expect       TokenExpect `yaml:"expect,omitempty" json:"expect,omitempty"`
 }
@@ -55,36 +57,36 @@ var reservedTokenParams = []string{"grant_type", "client_id", "client_secret", "
 func (r *TokenRequest) Validate() error {
 	var errs []error
 	if r.Issuer == "" && r.TokenURL == "" {
-		errs = append(errs, FieldErrorf("issuer", "give issuer (discovery finds the token endpoint) or token_url"))
+		errs = append(errs, conf.FieldErrorf("issuer", "give issuer (discovery finds the token endpoint) or token_url"))
 	}
 	if r.Issuer != "" {
 		if err := validateIssuer(r.Issuer); err != nil {
-			errs = append(errs, FieldError{Path: "issuer", Err: err})
+			errs = append(errs, conf.FieldError{Path: "issuer", Err: err})
 		}
 	}
 	for path, u := range map[string]string{"token_url": r.TokenURL, "jwks_url": r.JWKSURL} {
 		if err := validateHTTPURL(u, false); err != nil {
-			errs = append(errs, FieldError{Path: path, Err: err})
+			errs = append(errs, conf.FieldError{Path: path, Err: err})
 		}
 	}
 	if r.ClientID.IsZero() {
-		errs = append(errs, FieldErrorf("client_id", "required"))
+		errs = append(errs, conf.FieldErrorf("client_id", "required"))
 	}
 	switch r.ClientAuth {
 	case "", authClientSecretBasic, authClientSecretPost:
 		if r.ClientSecret.IsZero() {
-			errs = append(errs, FieldErrorf("client_secret", "required for %s (use client_auth: none for a public client)", r.authMethod()))
+			errs = append(errs, conf.FieldErrorf("client_secret", "required for %s (use client_auth: none for a public client)", r.authMethod()))
 		}
 	case authNone:
 	default:
-		errs = append(errs, FieldErrorf("client_auth", "must be client_secret_basic, client_secret_post or none, got %q", r.ClientAuth))
+		errs = append(errs, conf.FieldErrorf("client_auth", "must be client_secret_basic, client_secret_post or none, got %q", r.ClientAuth))
 	}
 	for k := range r.Params {
 		if containsStr(reservedTokenParams, k) {
-			errs = append(errs, FieldErrorf("params."+pathKey(k), "%s is set by the step itself; use the step's own field", k))
+			errs = append(errs, conf.FieldErrorf("params."+conf.PathKey(k), "%s is set by the step itself; use the step's own field", k))
 		}
 	}
-	errs = append(errs, r.TLSOptions.Validate(), PrefixErrors("expect", r.Expect.Validate()))
+	errs = append(errs, r.TLSOptions.Validate(), conf.PrefixErrors("expect", r.Expect.Validate()))
 	return joinErrs(compact(errs))
 }
 
@@ -286,8 +288,8 @@ type ClientCredentialsStep struct {
 // (RFC 6749 §4.3; deprecated by OAuth 2.1, still common for synthetic users).
 type PasswordStep struct {
 	TokenRequest `yaml:",inline"`
-	Username     Template `yaml:"username" json:"username" jsonschema:"required"`
-	Password     Template `yaml:"password" json:"password" jsonschema:"required,description=A secret reference such as ${env:SYNTHETIC_PASSWORD}."`
+	Username     conf.Template `yaml:"username" json:"username" jsonschema:"required"`
+	Password     conf.Template `yaml:"password" json:"password" jsonschema:"required,description=A secret reference such as ${env:SYNTHETIC_PASSWORD}."`
 }
 
 // RefreshStep gets a token with the refresh_token grant (RFC 6749 §6).
@@ -296,8 +298,8 @@ type PasswordStep struct {
 // crash never leaves the monitor holding a dead token.
 type RefreshStep struct {
 	TokenRequest `yaml:",inline"`
-	RefreshToken Template `yaml:"refresh_token" json:"refresh_token" jsonschema:"required,description=Usually ${steps.ID.refresh_token} of an earlier step; with persist the seed used until a rotated token is stored (e.g. ${credential:refresh_token})."`
-	Persist      bool     `yaml:"persist,omitempty" json:"persist,omitempty" jsonschema:"description=Keep the rotated refresh token in the state store and use it on the next run."`
+	RefreshToken conf.Template `yaml:"refresh_token" json:"refresh_token" jsonschema:"required,description=Usually ${steps.ID.refresh_token} of an earlier step; with persist the seed used until a rotated token is stored (e.g. ${credential:refresh_token})."`
+	Persist      bool          `yaml:"persist,omitempty" json:"persist,omitempty" jsonschema:"description=Keep the rotated refresh token in the state store and use it on the next run."`
 }
 
 // TokenStore keeps rotated refresh tokens across runs and restarts. The
@@ -322,10 +324,10 @@ func (s *ClientCredentialsStep) Run(ctx context.Context, st *State) error {
 func (s *PasswordStep) Validate() error {
 	errs := []error{s.TokenRequest.Validate()}
 	if s.Username.IsZero() {
-		errs = append(errs, FieldErrorf("username", "required"))
+		errs = append(errs, conf.FieldErrorf("username", "required"))
 	}
 	if s.Password.IsZero() {
-		errs = append(errs, FieldErrorf("password", "required"))
+		errs = append(errs, conf.FieldErrorf("password", "required"))
 	}
 	return joinErrs(compact(errs))
 }
@@ -347,7 +349,7 @@ func (s *PasswordStep) Run(ctx context.Context, st *State) error {
 func (s *RefreshStep) Validate() error {
 	errs := []error{s.TokenRequest.Validate()}
 	if s.RefreshToken.IsZero() {
-		errs = append(errs, FieldErrorf("refresh_token", "required, e.g. ${steps.login.refresh_token}"))
+		errs = append(errs, conf.FieldErrorf("refresh_token", "required, e.g. ${steps.login.refresh_token}"))
 	}
 	return joinErrs(compact(errs))
 }

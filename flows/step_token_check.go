@@ -2,15 +2,17 @@ package flows
 
 import (
 	"context"
+
+	"github.com/authwatch/authwatch/internal/conf"
 )
 
 // TokenCheckStep checks a token obtained elsewhere (an earlier step's
 // output, or a token handed to the monitor as a secret): its signature
 // against the issuer's JWKS, iss, exp/nbf/iat, aud, scopes and claims.
 type TokenCheckStep struct {
-	Token      Template `yaml:"token" json:"token" jsonschema:"required,description=The token\\, e.g. ${steps.login.id_token} or ${env:API_TOKEN}."`
-	Issuer     string   `yaml:"issuer,omitempty" json:"issuer,omitempty" jsonschema:"description=Issuer URL: iss must equal it and its JWKS verifies the signature."`
-	JWKSURL    string   `yaml:"jwks_url,omitempty" json:"jwks_url,omitempty" jsonschema:"description=JWKS URL when there is no discovery document."`
+	Token      conf.Template `yaml:"token" json:"token" jsonschema:"required,description=The token\\, e.g. ${steps.login.id_token} or ${env:API_TOKEN}."`
+	Issuer     string        `yaml:"issuer,omitempty" json:"issuer,omitempty" jsonschema:"description=Issuer URL: iss must equal it and its JWKS verifies the signature."`
+	JWKSURL    string        `yaml:"jwks_url,omitempty" json:"jwks_url,omitempty" jsonschema:"description=JWKS URL when there is no discovery document."`
 	TLSOptions `yaml:",inline"`
 	Expect     TokenChecks `yaml:"expect,omitempty" json:"expect,omitempty"`
 }
@@ -27,18 +29,18 @@ func (s *TokenCheckStep) Outputs() []string { return nil }
 func (s *TokenCheckStep) Validate() error {
 	var errs []error
 	if s.Token.IsZero() {
-		errs = append(errs, FieldErrorf("token", "required"))
+		errs = append(errs, conf.FieldErrorf("token", "required"))
 	}
 	if s.Issuer != "" {
 		if err := validateIssuer(s.Issuer); err != nil {
-			errs = append(errs, FieldError{Path: "issuer", Err: err})
+			errs = append(errs, conf.FieldError{Path: "issuer", Err: err})
 		}
 	}
 	if err := validateHTTPURL(s.JWKSURL, false); err != nil {
-		errs = append(errs, FieldError{Path: "jwks_url", Err: err})
+		errs = append(errs, conf.FieldError{Path: "jwks_url", Err: err})
 	}
 	if s.Expect.Kind != "" && s.Expect.Kind != "access" && s.Expect.Kind != "id" {
-		errs = append(errs, FieldErrorf("expect.kind", "must be access or id, got %q", s.Expect.Kind))
+		errs = append(errs, conf.FieldErrorf("expect.kind", "must be access or id, got %q", s.Expect.Kind))
 	}
 	errs = append(errs, s.TLSOptions.Validate())
 	return joinErrs(compact(errs))

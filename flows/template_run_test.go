@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 )
 
 // tplRecorder is a tiny target that remembers what each request carried.
@@ -53,7 +54,7 @@ func tplLoadFlow(t *testing.T, src string) *flows.Flow {
 
 func tplRunner(env map[string]string, credDir string) *flows.Runner {
 	r := flows.NewRunner()
-	r.Secrets = flows.SecretSource{
+	r.Secrets = conf.SecretSource{
 		LookupEnv:      func(k string) (string, bool) { v, ok := env[k]; return v, ok },
 		CredentialsDir: credDir,
 	}

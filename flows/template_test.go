@@ -5,123 +5,11 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
+
+	"github.com/authwatch/authwatch/internal/conf"
 )
-
-// render writes a parsed template back with each reference in its
-// canonical form and each escape resolved, for comparing parses.
-func render(t Template) string {
-	var b strings.Builder
-	for _, p := range t.parts {
-		if p.ref != nil {
-			b.WriteString("{" + p.ref.String() + "}")
-			continue
-		}
-		b.WriteString(p.literal)
-	}
-	return b.String()
-}
-
-func TestNewTemplate(t *testing.T) {
-	tests := []struct {
-		name   string
-		in     string
-		render string // literals as they expand, references in {…}
-		refs   []Ref
-		err    string // substring of the parse error
-	}{
-		{name: "empty", in: "", render: ""},
-		{name: "literal", in: "https://api.example.com/orders", render: "https://api.example.com/orders"},
-		{name: "env", in: "${env:CLIENT_SECRET}", render: "{${env:CLIENT_SECRET}}", refs: []Ref{{Kind: refEnv, Name: "CLIENT_SECRET"}}},
-		{name: "file", in: "${file:/run/secrets/token}", render: "{${file:/run/secrets/token}}", refs: []Ref{{Kind: refFile, Name: "/run/secrets/token"}}},
-		{name: "credential", in: "${credential:api-token.v2@prod}", render: "{${credential:api-token.v2@prod}}", refs: []Ref{{Kind: refCredential, Name: "api-token.v2@prod"}}},
-		{name: "step output", in: "${steps.token.access_token}", render: "{${steps.token.access_token}}", refs: []Ref{{Kind: refStep, Name: "token", Output: "access_token"}}},
-		{
-			name: "mixed", in: "Bearer ${env:A} and ${steps.s1.out_2}!", render: "Bearer {${env:A}} and {${steps.s1.out_2}}!",
-			refs: []Ref{{Kind: refEnv, Name: "A"}, {Kind: refStep, Name: "s1", Output: "out_2"}},
-		},
-		{name: "adjacent", in: "${env:A}${env:B}", render: "{${env:A}}{${env:B}}", refs: []Ref{{Kind: refEnv, Name: "A"}, {Kind: refEnv, Name: "B"}}},
-		{name: "escape", in: "$${env:A}", render: "${env:A}"},
-		{name: "escape then ref", in: "$${x} ${env:A}", render: "${x} {${env:A}}", refs: []Ref{{Kind: refEnv, Name: "A"}}},
-		{name: "ref then escape", in: "${env:A}$${x}", render: "{${env:A}}${x}", refs: []Ref{{Kind: refEnv, Name: "A"}}},
-		{name: "escape unclosed is fine", in: "price: $${", render: "price: ${"},
-		{name: "dollar dollar dollar", in: "$$${env:A}", render: "$${env:A}"},
-		{name: "lone dollar and braces", in: "$5 {a} $ {b} }", render: "$5 {a} $ {b} }"},
-		{name: "unclosed", in: "Bearer ${env:X", err: `unclosed reference "${env:X": write ${kind:name}, or $${ for a literal ${`},
-		{name: "unknown kind", in: "${nope:X}", err: "bad reference ${nope:X}: expected ${env:NAME}, ${file:/absolute/path}, ${credential:NAME} or ${steps.ID.OUTPUT}"},
-		{name: "empty ref", in: "${}", err: "bad reference ${}"},
-		{name: "env without name", in: "${env:}", err: "bad reference ${env:}"},
-		{name: "env name with a dash", in: "${env:MY-VAR}", err: "bad reference ${env:MY-VAR}"},
-		{name: "env name starting with a digit", in: "${env:1X}", err: "bad reference ${env:1X}"},
-		{name: "relative file", in: "${file:secrets/token}", err: "bad reference ${file:secrets/token}"},
-		{name: "credential with a slash", in: "${credential:../etc/passwd}", err: "bad reference ${credential:../etc/passwd}"},
-		{name: "step without output", in: "${steps.token}", err: "bad reference ${steps.token}"},
-		{name: "step with upper case", in: "${steps.Token.access_token}", err: "bad reference"},
-		{name: "step path too deep", in: "${steps.a.b.c}", err: "bad reference"},
-		{name: "bare name", in: "${TOKEN}", err: "bad reference ${TOKEN}"},
-		{name: "spaces", in: "${ env:A }", err: "bad reference"},
-		{name: "error after a good ref", in: "${env:A} ${nope}", err: "bad reference ${nope}"},
-		{name: "long body is truncated", in: "${" + strings.Repeat("x", 100) + "}", err: "bad reference ${" + strings.Repeat("x", 60) + "…}"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			tp := NewTemplate(tt.in)
-			if tp.String() != tt.in {
-				t.Errorf("String() = %q, want the input %q", tp.String(), tt.in)
-			}
-			if tp.IsZero() != (tt.in == "") {
-				t.Errorf("IsZero() = %v", tp.IsZero())
-			}
-			if tt.err != "" {
-				if tp.loadErr() == nil || !strings.Contains(tp.loadErr().Error(), tt.err) {
-					t.Fatalf("loadErr() = %v, want %q", tp.loadErr(), tt.err)
-				}
-				if len(tp.Refs()) != 0 {
-					t.Errorf("Refs() = %v for a bad template", tp.Refs())
-				}
-				return
-			}
-			if tp.loadErr() != nil {
-				t.Fatalf("loadErr() = %v", tp.loadErr())
-			}
-			if got := render(tp); got != tt.render {
-				t.Errorf("parsed as %q, want %q", got, tt.render)
-			}
-			if got := tp.Refs(); !slices.Equal(got, tt.refs) {
-				t.Errorf("Refs() = %+v, want %+v", got, tt.refs)
-			}
-		})
-	}
-}
-
-func TestRef(t *testing.T) {
-	tests := []struct {
-		name   string
-		ref    Ref
-		str    string
-		secret bool
-	}{
-		{name: "env", ref: Ref{Kind: refEnv, Name: "X"}, str: "${env:X}", secret: true},
-		{name: "file", ref: Ref{Kind: refFile, Name: "/a/b"}, str: "${file:/a/b}", secret: true},
-		{name: "credential", ref: Ref{Kind: refCredential, Name: "c"}, str: "${credential:c}", secret: true},
-		{name: "step", ref: Ref{Kind: refStep, Name: "s", Output: "o"}, str: "${steps.s.o}", secret: false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := tt.ref.String(); got != tt.str {
-				t.Errorf("String() = %q, want %q", got, tt.str)
-			}
-			if got := tt.ref.IsSecret(); got != tt.secret {
-				t.Errorf("IsSecret() = %v, want %v", got, tt.secret)
-			}
-			if refs := NewTemplate(tt.str).Refs(); len(refs) != 1 || refs[0] != tt.ref {
-				t.Errorf("String() does not parse back: %+v", refs)
-			}
-		})
-	}
-}
 
 // TestTemplateMarshalShowsReferences checks that a template marshals as
 // written, after it has been expanded with real values: the flow never
@@ -129,10 +17,10 @@ func TestRef(t *testing.T) {
 func TestTemplateMarshalShowsReferences(t *testing.T) {
 	const value = "the-real-client-secret"
 	r := NewRunner()
-	r.Secrets = SecretSource{LookupEnv: func(string) (string, bool) { return value, true }}
-	step := &HTTPStep{URL: NewTemplate("https://api.example.com/${env:PATH_PART}"), Auth: &HTTPAuth{Bearer: NewTemplate("${env:TOKEN}")}}
+	r.Secrets = conf.SecretSource{LookupEnv: func(string) (string, bool) { return value, true }}
+	step := &HTTPStep{URL: conf.NewTemplate("https://api.example.com/${env:PATH_PART}"), Auth: &HTTPAuth{Bearer: conf.NewTemplate("${env:TOKEN}")}}
 	st := newState(r, &Flow{Name: "f"})
-	for _, tp := range []Template{step.URL, step.Auth.Bearer} {
+	for _, tp := range []conf.Template{step.URL, step.Auth.Bearer} {
 		if _, err := st.Expand(tp); err != nil {
 			t.Fatal(err)
 		}
@@ -192,7 +80,7 @@ func TestStateExpand(t *testing.T) {
 		{name: "bad template", tmpl: "${env:X", reason: ReasonConfigInvalid, msg: "unclosed reference"},
 	}
 	r := NewRunner()
-	r.Secrets = SecretSource{
+	r.Secrets = conf.SecretSource{
 		LookupEnv:      func(k string) (string, bool) { v, ok := env[k]; return v, ok },
 		CredentialsDir: dir,
 	}
@@ -202,7 +90,7 @@ func TestStateExpand(t *testing.T) {
 			st.beginStep(&StepSpec{ID: "first"}, nil)
 			st.SetOutput("user_id", "42", false)
 			st.beginStep(&StepSpec{ID: "second"}, nil)
-			got, err := st.Expand(NewTemplate(tt.tmpl))
+			got, err := st.Expand(conf.NewTemplate(tt.tmpl))
 			if tt.reason == "" {
 				if err != nil || got != tt.want {
 					t.Fatalf("Expand(%q) = %q, %v; want %q", tt.tmpl, got, err, tt.want)
@@ -216,8 +104,8 @@ func TestStateExpand(t *testing.T) {
 			if f.Reason != tt.reason || !strings.Contains(f.Summary, tt.msg) {
 				t.Errorf("Failure = %s: %s; want %s containing %q", f.Reason, f.Summary, tt.reason, tt.msg)
 			}
-			if tt.reason == ReasonCredentialsMissing && !errors.Is(err, errSecretMissing) {
-				t.Errorf("credentials_missing does not unwrap to errSecretMissing: %v", err)
+			if tt.reason == ReasonCredentialsMissing && !errors.Is(err, conf.ErrSecretMissing) {
+				t.Errorf("credentials_missing does not unwrap to conf.ErrSecretMissing: %v", err)
 			}
 		})
 	}
@@ -228,7 +116,7 @@ func TestStateExpand(t *testing.T) {
 // when they are secret.
 func TestStateExpandRegistersSecrets(t *testing.T) {
 	r := NewRunner()
-	r.Secrets = SecretSource{LookupEnv: func(string) (string, bool) { return "s3cret-value", true }}
+	r.Secrets = conf.SecretSource{LookupEnv: func(string) (string, bool) { return "s3cret-value", true }}
 	st := newState(r, &Flow{Name: "f"})
 	st.beginStep(&StepSpec{ID: "first"}, nil)
 	st.SetOutput("user_id", "user-12345", false)
@@ -236,7 +124,7 @@ func TestStateExpandRegistersSecrets(t *testing.T) {
 	st.beginStep(&StepSpec{ID: "second"}, nil)
 
 	for _, tmpl := range []string{"key=${env:K}", "${steps.first.user_id}", "${steps.first.session_value}"} {
-		if _, err := st.Expand(NewTemplate(tmpl)); err != nil {
+		if _, err := st.Expand(conf.NewTemplate(tmpl)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -248,24 +136,5 @@ func TestStateExpandRegistersSecrets(t *testing.T) {
 	}
 	if !strings.Contains(out, "user-12345") {
 		t.Errorf("a non-secret output was redacted: %s", out)
-	}
-}
-
-func TestSecretSourceCredentialsDirFromEnv(t *testing.T) {
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "api"), []byte("v\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s := SecretSource{LookupEnv: func(k string) (string, bool) {
-		if k == "CREDENTIALS_DIRECTORY" {
-			return dir, true
-		}
-		return "", false
-	}}
-	if v, err := s.Resolve(Ref{Kind: refCredential, Name: "api"}); err != nil || v != "v" {
-		t.Errorf("Resolve = %q, %v", v, err)
-	}
-	if _, err := s.Resolve(Ref{Kind: refStep, Name: "a", Output: "b"}); err == nil || errors.Is(err, errSecretMissing) {
-		t.Errorf("Resolve(step ref) = %v, want a non-secret error", err)
 	}
 }

@@ -1,6 +1,7 @@
 package flows
 
 import (
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/version"
 )
 
@@ -11,10 +12,10 @@ const MaxUserAgentLength = 512
 // able to carry it.
 func validateUserAgent(path, ua string) error {
 	if i := controlCharAt(ua); i >= 0 {
-		return FieldErrorf(path, "holds a control character (%U at byte %d), which an HTTP header cannot carry", rune(ua[i]), i)
+		return conf.FieldErrorf(path, "holds a control character (%U at byte %d), which an HTTP header cannot carry", rune(ua[i]), i)
 	}
 	if len(ua) > MaxUserAgentLength {
-		return FieldErrorf(path, "at most %d bytes, got %d", MaxUserAgentLength, len(ua))
+		return conf.FieldErrorf(path, "at most %d bytes, got %d", MaxUserAgentLength, len(ua))
 	}
 	return nil
 }

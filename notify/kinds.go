@@ -7,15 +7,21 @@ import (
 	"strings"
 	"time"
 
-	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 )
 
 // Deps are what a notifier may use; the daemon provides them.
 type Deps struct {
-	HTTP    *http.Client       // shared, with sane timeouts; TLS verification on
-	Secrets flows.SecretSource // resolves ${env:}, ${file:}, ${credential:} in configs, on every send
+	HTTP    *http.Client      // shared, with sane timeouts; TLS verification on
+	Secrets conf.SecretSource // resolves ${env:}, ${file:}, ${credential:} in configs, on every send
 	Logger  *slog.Logger
 	Now     func() time.Time
+	// ReasonLayer is the layer the reason table (REASONS.md) gives a reason
+	// code, "" for a code it does not have: the daemon passes
+	// flows.ReasonLayer, so that notifiers need not import the flow engine.
+	// An event carries its own reason's layer; Alertmanager needs that of an
+	// updated incident's previous reason too. nil: the event's layer.
+	ReasonLayer func(reason string) string
 }
 
 // Config is one kind's configuration, decoded strictly from authwatch.yaml.

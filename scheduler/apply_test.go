@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 )
 
 func TestApplyDiffsByNameAndDigest(t *testing.T) {
@@ -74,7 +75,7 @@ func TestApplyRejectsABadSetWhole(t *testing.T) {
 		{"duplicate", []*flows.Flow{every("b", time.Minute), every("b", time.Hour)}},
 		{"no schedule", []*flows.Flow{every("b", time.Minute), {Name: "x", Digest: "x"}}},
 		{"bad cron", []*flows.Flow{every("b", time.Minute), cronFlow("x", "61 * * * *")}},
-		{"both", []*flows.Flow{{Name: "x", Every: flows.Dur(time.Minute), Cron: "* * * * *"}}},
+		{"both", []*flows.Flow{{Name: "x", Every: conf.Dur(time.Minute), Cron: "* * * * *"}}},
 		{"no name", []*flows.Flow{every("", time.Minute)}},
 		{"nil", []*flows.Flow{nil}},
 	} {
@@ -92,7 +93,7 @@ func TestApplyRejectsABadSetWhole(t *testing.T) {
 
 func TestApplyWithoutDigestReplaces(t *testing.T) {
 	r := newRig(t, 0)
-	f := &flows.Flow{Name: "a", Every: flows.Dur(time.Minute)}
+	f := &flows.Flow{Name: "a", Every: conf.Dur(time.Minute)}
 	r.apply(f)
 	if added, removed, kept := r.apply(f); added != 1 || removed != 1 || kept != 0 {
 		t.Errorf("added %d removed %d kept %d, want 1 1 0", added, removed, kept)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 )
 
 func noop(_ context.Context, f *flows.Flow) *flows.Result {
@@ -20,7 +21,7 @@ func thousandFlows(digest string) []*flows.Flow {
 			fs[i] = &flows.Flow{Name: fmt.Sprintf("flow-%d", i), Cron: "*/5 * * * *", Digest: digest}
 			continue
 		}
-		fs[i] = &flows.Flow{Name: fmt.Sprintf("flow-%d", i), Every: flows.Dur(time.Hour), Digest: digest}
+		fs[i] = &flows.Flow{Name: fmt.Sprintf("flow-%d", i), Every: conf.Dur(time.Hour), Digest: digest}
 	}
 	return fs
 }

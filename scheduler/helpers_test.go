@@ -8,6 +8,7 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 )
 
 // t0 is the fake clock's start: a round instant, so that a flow's first
@@ -117,7 +118,7 @@ func (r *rig) idle(flow string) {
 }
 
 func every(name string, d time.Duration) *flows.Flow {
-	return &flows.Flow{Name: name, Every: flows.Dur(d), Digest: "every " + d.String()}
+	return &flows.Flow{Name: name, Every: conf.Dur(d), Digest: "every " + d.String()}
 }
 
 func cronFlow(name, expr string) *flows.Flow {

@@ -10,12 +10,13 @@ import (
 	"time"
 
 	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 )
 
 func TestRunsOnSchedule(t *testing.T) {
 	r := newRig(t, 0)
 	f := every("a", 10*time.Second)
-	f.Timeout = flows.Dur(3 * time.Second)
+	f.Timeout = conf.Dur(3 * time.Second)
 	r.apply(f)
 	r.s.Start()
 	first := r.next("a")

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/demo"
 )
 
@@ -50,7 +51,7 @@ func cmdDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	defer env.Close()
-	set, err := flows.LoadBytes(flows.LoadOptions{Secrets: flows.SecretSource{LookupEnv: demo.LookupEnv}}, demo.FlowsFile, env.Flows())
+	set, err := flows.LoadBytes(flows.LoadOptions{Secrets: conf.SecretSource{LookupEnv: demo.LookupEnv}}, demo.FlowsFile, env.Flows())
 	if err != nil {
 		fmt.Fprintf(stderr, "authwatch demo: the demo's own flows do not load (a bug):\n%v\n", err)
 		return exitInvalid

@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/diagnose"
 	"github.com/authwatch/authwatch/internal/report"
 )
@@ -58,11 +58,11 @@ func cmdDiagnose(ctx context.Context, url string, opts diagnoseOptions, stdout, 
 		Audience: opts.audience, Timeout: opts.timeout, CAFile: opts.caFile}
 	switch {
 	case opts.bearerEnv != "":
-		o.Credential, o.CredentialKind = flows.NewTemplate("${env:"+opts.bearerEnv+"}"), "bearer"
+		o.Credential, o.CredentialKind = conf.NewTemplate("${env:"+opts.bearerEnv+"}"), "bearer"
 	case opts.bearerFile != "":
-		o.Credential, o.CredentialKind = flows.NewTemplate("${file:"+absPath(opts.bearerFile)+"}"), "bearer"
+		o.Credential, o.CredentialKind = conf.NewTemplate("${file:"+absPath(opts.bearerFile)+"}"), "bearer"
 	case opts.basicEnv != "":
-		o.Credential, o.CredentialKind = flows.NewTemplate("${env:"+opts.basicEnv+"}"), "basic"
+		o.Credential, o.CredentialKind = conf.NewTemplate("${env:"+opts.basicEnv+"}"), "basic"
 	}
 	rep, err := diagnose.Run(ctx, o)
 	if err != nil {

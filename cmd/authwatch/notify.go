@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/authwatch/authwatch/flows"
 	"github.com/authwatch/authwatch/internal/config"
 	"github.com/authwatch/authwatch/notify"
 )
@@ -63,7 +64,7 @@ func cmdNotifyTest(ctx context.Context, cfgPath, route string, stdout, stderr io
 		fmt.Fprintf(stderr, "authwatch notify: no route named %s in %s; routes: %s\n", route, cfgPath, namesList(configRoutes(cfg)))
 		return exitInvalid
 	}
-	notifiers, err := cfg.NewNotifiers(notify.Deps{HTTP: &http.Client{Timeout: 30 * time.Second}, Now: time.Now})
+	notifiers, err := cfg.NewNotifiers(notify.Deps{HTTP: &http.Client{Timeout: 30 * time.Second}, Now: time.Now, ReasonLayer: flows.ReasonLayer})
 	if err != nil {
 		fmt.Fprintf(stderr, "authwatch notify: %v\n", err)
 		return exitInvalid

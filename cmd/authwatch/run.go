@@ -13,7 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/config"
 	"github.com/authwatch/authwatch/internal/daemon"
 	"github.com/authwatch/authwatch/internal/report"
@@ -109,7 +109,7 @@ func checkFlowsDir(dir, source string) error {
 
 func runDaemon(ctx context.Context, cfg *config.Config, cfgPath string, log *slog.Logger, stderr io.Writer) int {
 	m, err := daemon.New(cfg, log, daemon.SystemdNotifier{})
-	var field flows.FieldError
+	var field conf.FieldError
 	switch {
 	case errors.As(err, &field):
 		// A setting that cannot work as given (listening beyond loopback
@@ -142,7 +142,7 @@ func runDaemon(ctx context.Context, cfg *config.Config, cfgPath string, log *slo
 		}
 	}
 	if err := m.Run(ctx, reload); err != nil {
-		var problems flows.Problems
+		var problems conf.Problems
 		if errors.As(err, &problems) {
 			report.Problems(stderr, problems, nil)
 			return exitInvalid

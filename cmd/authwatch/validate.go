@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/config"
 	"github.com/authwatch/authwatch/internal/report"
 )
@@ -93,7 +94,7 @@ func exists(path string) bool {
 // each at file:line:column.
 func loadConfig(path string, explicit bool, stderr io.Writer) (*config.Config, bool) {
 	cfg, err := config.Load(path, explicit)
-	var problems flows.Problems
+	var problems conf.Problems
 	switch {
 	case errors.As(err, &problems):
 		report.Problems(stderr, problems, nil)
@@ -115,7 +116,7 @@ func loadFlows(paths []string, allowEmpty bool, stderr io.Writer) (*flows.Set, i
 		paths = []string{"flows.d"}
 	}
 	set, err := flows.Load(flows.LoadOptions{AllowEmpty: allowEmpty}, paths...)
-	var problems flows.Problems
+	var problems conf.Problems
 	switch {
 	case errors.As(err, &problems):
 		problems = configFilesAsFlows(problems)
@@ -134,15 +135,15 @@ func loadFlows(paths []string, allowEmpty bool, stderr io.Writer) (*flows.Set, i
 
 // configFilesAsFlows replaces the problems of a file that is authwatch's own
 // configuration, read as a flow file by mistake, with one that says so.
-func configFilesAsFlows(problems flows.Problems) flows.Problems {
-	var out flows.Problems
+func configFilesAsFlows(problems conf.Problems) conf.Problems {
+	var out conf.Problems
 	told := map[string]bool{}
 	for _, p := range problems {
 		switch {
 		case told[p.Pos.File]:
 		case isConfigFile(p.Pos.File):
 			told[p.Pos.File] = true
-			out = append(out, &flows.Problem{Pos: flows.Position{File: p.Pos.File},
+			out = append(out, &conf.Problem{Pos: conf.Position{File: p.Pos.File},
 				Message: "this is authwatch's own configuration, not a flow file: authwatch validate --config " + p.Pos.File})
 		default:
 			out = append(out, p)

@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/config"
 )
 
@@ -38,7 +38,7 @@ store_check: fast
 		{9, 3, "retention.max_run_per_flow", `did you mean "max_runs_per_flow"?`},
 		{10, 14, "store_check", "must be quick, full or none"},
 	})
-	var problems flows.Problems
+	var problems conf.Problems
 	if errors.As(err, &problems) && len(problems) != 5 {
 		t.Errorf("%d problems, want 5:\n%v", len(problems), err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/goccy/go-yaml/ast"
 
 	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/heartbeat"
 	"github.com/authwatch/authwatch/internal/incident"
 	"github.com/authwatch/authwatch/internal/routing"
@@ -75,23 +76,23 @@ type HTTPConfig struct {
 	MaxConnections int `yaml:"max_connections" jsonschema:"minimum=1,maximum=100000,description=Open connections at most; more wait to be accepted. Default 256."`
 	// ReadHeaderTimeout, ReadTimeout, WriteTimeout and IdleTimeout are
 	// net/http.Server's.
-	ReadHeaderTimeout flows.Duration `yaml:"read_header_timeout" jsonschema:"description=net/http.Server's ReadHeaderTimeout (at most 1h). Default 10s."`
-	ReadTimeout       flows.Duration `yaml:"read_timeout" jsonschema:"description=net/http.Server's ReadTimeout (at most 1h). Default 30s."`
-	WriteTimeout      flows.Duration `yaml:"write_timeout" jsonschema:"description=net/http.Server's WriteTimeout (at most 1h). Default 60s."`
-	IdleTimeout       flows.Duration `yaml:"idle_timeout" jsonschema:"description=net/http.Server's IdleTimeout (at most 1h). Default 2m."`
+	ReadHeaderTimeout conf.Duration `yaml:"read_header_timeout" jsonschema:"description=net/http.Server's ReadHeaderTimeout (at most 1h). Default 10s."`
+	ReadTimeout       conf.Duration `yaml:"read_timeout" jsonschema:"description=net/http.Server's ReadTimeout (at most 1h). Default 30s."`
+	WriteTimeout      conf.Duration `yaml:"write_timeout" jsonschema:"description=net/http.Server's WriteTimeout (at most 1h). Default 60s."`
+	IdleTimeout       conf.Duration `yaml:"idle_timeout" jsonschema:"description=net/http.Server's IdleTimeout (at most 1h). Default 2m."`
 }
 
 // DefaultsConfig applies to flows that do not set the field themselves.
 type DefaultsConfig struct {
-	Timeout          flows.Duration `yaml:"timeout" jsonschema:"description=A flow's deadline when it sets none."`
-	ClockSkew        flows.Duration `yaml:"clock_skew" jsonschema:"description=Clock difference tolerated in token times when a flow sets none."`
-	TLSExpiryWarning flows.Duration `yaml:"tls_expiry_warning" jsonschema:"description=How far ahead an expiring certificate is warned about (tls_certificate_expiring)."`
+	Timeout          conf.Duration `yaml:"timeout" jsonschema:"description=A flow's deadline when it sets none."`
+	ClockSkew        conf.Duration `yaml:"clock_skew" jsonschema:"description=Clock difference tolerated in token times when a flow sets none."`
+	TLSExpiryWarning conf.Duration `yaml:"tls_expiry_warning" jsonschema:"description=How far ahead an expiring certificate is warned about (tls_certificate_expiring)."`
 }
 
 // RetentionConfig bounds the run history.
 type RetentionConfig struct {
-	MaxAge         flows.Duration `yaml:"max_age" jsonschema:"description=Runs older than this are deleted. Default 720h (30 days)."`
-	MaxRunsPerFlow int            `yaml:"max_runs_per_flow" jsonschema:"minimum=0,description=Runs kept per flow at most. Default 10000."`
+	MaxAge         conf.Duration `yaml:"max_age" jsonschema:"description=Runs older than this are deleted. Default 720h (30 days)."`
+	MaxRunsPerFlow int           `yaml:"max_runs_per_flow" jsonschema:"minimum=0,description=Runs kept per flow at most. Default 10000."`
 }
 
 // Default returns the configuration used when there is no file.
@@ -103,16 +104,16 @@ func Default() *Config {
 		MaxConcurrent: 64,
 		Browsers:      2,
 		StoreCheck:    "quick",
-		HTTP: HTTPConfig{MaxConnections: 256, ReadHeaderTimeout: flows.Dur(10 * time.Second), ReadTimeout: flows.Dur(30 * time.Second),
-			WriteTimeout: flows.Dur(60 * time.Second), IdleTimeout: flows.Dur(2 * time.Minute)},
-		Retention: RetentionConfig{MaxAge: flows.Dur(30 * 24 * time.Hour), MaxRunsPerFlow: 10000},
+		HTTP: HTTPConfig{MaxConnections: 256, ReadHeaderTimeout: conf.Dur(10 * time.Second), ReadTimeout: conf.Dur(30 * time.Second),
+			WriteTimeout: conf.Dur(60 * time.Second), IdleTimeout: conf.Dur(2 * time.Minute)},
+		Retention: RetentionConfig{MaxAge: conf.Dur(30 * 24 * time.Hour), MaxRunsPerFlow: 10000},
 	}
 }
 
 // Load reads path over the defaults. A missing file at the default path is
 // not an error (flags may supply everything); a missing explicit file is.
 // An empty or comment-only file is the defaults too. Every problem comes
-// back at once as flows.Problems, each at file:line:column, unknown keys with
+// back at once as conf.Problems, each at file:line:column, unknown keys with
 // the closest valid name.
 func Load(path string, explicit bool) (*Config, error) {
 	c := Default()
@@ -125,7 +126,7 @@ func Load(path string, explicit bool) (*Config, error) {
 	case isEmpty(data):
 		return c, nil
 	}
-	if err := flows.DecodeFile(path, data, &document{config: c}); err != nil {
+	if err := conf.DecodeFile(path, data, &document{config: c}); err != nil {
 		return nil, pointAtUnknownKeys(data, err)
 	}
 	return c, nil
@@ -166,7 +167,7 @@ type document struct {
 // UnmarshalYAML implements yaml.NodeUnmarshaler: unknown keys (with the
 // closest valid name) and type errors, as FieldErrors relative to the file.
 func (d *document) UnmarshalYAML(node ast.Node) error {
-	d.decodeErr = flows.DecodeNode(node, d.config)
+	d.decodeErr = conf.DecodeNode(node, d.config)
 	return nil
 }
 
@@ -211,28 +212,28 @@ func (c *Config) Validate() error {
 	var errs []error
 	if c.Listen != "" {
 		if err := checkListen(c.Listen); err != nil {
-			errs = append(errs, flows.FieldError{Path: "listen", Err: err})
+			errs = append(errs, conf.FieldError{Path: "listen", Err: err})
 		}
 	}
 	if c.Browsers < 0 || c.Browsers > 64 {
-		errs = append(errs, flows.FieldErrorf("browsers", "must be 1..64 (0: the default, 2), got %d", c.Browsers))
+		errs = append(errs, conf.FieldErrorf("browsers", "must be 1..64 (0: the default, 2), got %d", c.Browsers))
 	}
 	if c.MaxConcurrent < 1 || c.MaxConcurrent > 10000 {
-		errs = append(errs, flows.FieldErrorf("max_concurrent", "must be 1..10000, got %d", c.MaxConcurrent))
+		errs = append(errs, conf.FieldErrorf("max_concurrent", "must be 1..10000, got %d", c.MaxConcurrent))
 	}
 	switch c.StoreCheck {
 	case "quick", "full", "none":
 	default:
-		errs = append(errs, flows.FieldErrorf("store_check", "must be quick, full or none, got %q", c.StoreCheck))
+		errs = append(errs, conf.FieldErrorf("store_check", "must be quick, full or none, got %q", c.StoreCheck))
 	}
-	errs = append(errs, flows.PrefixErrors("http", c.HTTP.validate()))
+	errs = append(errs, conf.PrefixErrors("http", c.HTTP.validate()))
 	if c.Heartbeat != nil {
-		errs = append(errs, flows.PrefixErrors("heartbeat", c.Heartbeat.Validate()))
+		errs = append(errs, conf.PrefixErrors("heartbeat", c.Heartbeat.Validate()))
 	}
 	if c.Retention.MaxRunsPerFlow < 0 {
-		errs = append(errs, flows.FieldErrorf("retention.max_runs_per_flow", "must not be negative"))
+		errs = append(errs, conf.FieldErrorf("retention.max_runs_per_flow", "must not be negative"))
 	}
-	errs = append(errs, flows.PrefixErrors("status_page", c.StatusPage.Validate()))
+	errs = append(errs, conf.PrefixErrors("status_page", c.StatusPage.Validate()))
 	errs = append(errs, c.validateNotifiers())
 	if len(errs) == 0 || errors.Join(errs...) == nil {
 		errs = append(errs, c.validateAlerting())
@@ -243,14 +244,14 @@ func (c *Config) Validate() error {
 func (h HTTPConfig) validate() error {
 	var errs []error
 	if h.MaxConnections < 1 || h.MaxConnections > 100000 {
-		errs = append(errs, flows.FieldErrorf("max_connections", "must be 1..100000, got %d", h.MaxConnections))
+		errs = append(errs, conf.FieldErrorf("max_connections", "must be 1..100000, got %d", h.MaxConnections))
 	}
 	for _, d := range []struct {
 		name string
-		v    flows.Duration
+		v    conf.Duration
 	}{{"read_header_timeout", h.ReadHeaderTimeout}, {"read_timeout", h.ReadTimeout}, {"write_timeout", h.WriteTimeout}, {"idle_timeout", h.IdleTimeout}} {
 		if d.v.Std() <= 0 || d.v.Std() > time.Hour {
-			errs = append(errs, flows.FieldErrorf(d.name, "must be more than 0 and at most 1h, got %s", d.v.Std()))
+			errs = append(errs, conf.FieldErrorf(d.name, "must be more than 0 and at most 1h, got %s", d.v.Std()))
 		}
 	}
 	return errors.Join(errs...)

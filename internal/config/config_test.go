@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/config"
 	"github.com/authwatch/authwatch/notify"
 	_ "github.com/authwatch/authwatch/notify/all" // every notifier kind, as cmd/authwatch registers them
@@ -42,9 +42,9 @@ func load(t *testing.T, content string) (string, *config.Config, error) {
 
 func checkProblems(t *testing.T, file string, err error, wants []want) {
 	t.Helper()
-	var problems flows.Problems
+	var problems conf.Problems
 	if !errors.As(err, &problems) {
-		t.Fatalf("Load: %v (%T), want flows.Problems", err, err)
+		t.Fatalf("Load: %v (%T), want conf.Problems", err, err)
 	}
 	for _, w := range wants {
 		found := false
@@ -223,7 +223,7 @@ maintenance_windows:
 		t.Run(c.name, func(t *testing.T) {
 			file, _, err := load(t, c.content)
 			checkProblems(t, file, err, c.wants)
-			for _, p := range err.(flows.Problems) {
+			for _, p := range err.(conf.Problems) {
 				if p.Pos.Line == 0 {
 					t.Errorf("a problem without a line: %v", p)
 				}

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/config"
 )
 
@@ -28,7 +28,7 @@ func FuzzLoad(f *testing.F) {
 			t.Fatal(err)
 		}
 		_, err := config.Load(path, true)
-		var problems flows.Problems
+		var problems conf.Problems
 		if err == nil || !errors.As(err, &problems) {
 			return
 		}

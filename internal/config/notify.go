@@ -7,7 +7,7 @@ import (
 
 	"github.com/goccy/go-yaml/ast"
 
-	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/incident"
 	"github.com/authwatch/authwatch/internal/routing"
 	"github.com/authwatch/authwatch/notify"
@@ -48,25 +48,25 @@ func (c *Config) validateNotifiers() error {
 	for name, spec := range c.Notifiers {
 		path := "notifiers." + name
 		if !notifierName.MatchString(name) {
-			errs = append(errs, flows.FieldErrorf(path, "notifier names are lower-case letters, digits, - and _"))
+			errs = append(errs, conf.FieldErrorf(path, "notifier names are lower-case letters, digits, - and _"))
 		}
 		if spec == nil || spec.err != nil {
-			errs = append(errs, flows.FieldErrorf(path, "a notifier is a mapping with a kind and its settings"))
+			errs = append(errs, conf.FieldErrorf(path, "a notifier is a mapping with a kind and its settings"))
 			continue
 		}
 		kind, ok := notify.Lookup(spec.Kind)
 		if !ok {
-			errs = append(errs, flows.FieldErrorf(path+".kind", "unknown notifier kind %q; valid kinds: %s", spec.Kind, notify.KindNames()))
+			errs = append(errs, conf.FieldErrorf(path+".kind", "unknown notifier kind %q; valid kinds: %s", spec.Kind, notify.KindNames()))
 			continue
 		}
 		cfg := kind.NewConfig()
 		settings := withoutKind(spec.node.(*ast.MappingNode))
-		if err := flows.DecodeNode(settings, cfg); err != nil {
-			errs = append(errs, flows.PrefixErrors(path, err))
+		if err := conf.DecodeNode(settings, cfg); err != nil {
+			errs = append(errs, conf.PrefixErrors(path, err))
 			continue
 		}
 		if err := cfg.Validate(); err != nil {
-			errs = append(errs, flows.PrefixErrors(path, err))
+			errs = append(errs, conf.PrefixErrors(path, err))
 			continue
 		}
 		spec.Config = cfg
@@ -91,11 +91,11 @@ func (c *Config) validateAlerting() error {
 	known := func(name string) bool { _, ok := c.Notifiers[name]; return ok }
 	errs = append(errs, routing.Validate(c.Routes, known)) // its paths start with routes[i]
 	if err := c.AlertPolicy().Validate(); err != nil {
-		errs = append(errs, flows.PrefixErrors("policy", err))
+		errs = append(errs, conf.PrefixErrors("policy", err))
 	}
 	errs = append(errs, c.Mutes().Validate())
 	if len(c.Notifiers) > 0 && len(c.Routes) == 0 {
-		errs = append(errs, flows.FieldErrorf("routes", "notifiers are configured but no route uses them; add e.g. - {name: all, default: true, notifiers: [%s]}", firstKey(c.Notifiers)))
+		errs = append(errs, conf.FieldErrorf("routes", "notifiers are configured but no route uses them; add e.g. - {name: all, default: true, notifiers: [%s]}", firstKey(c.Notifiers)))
 	}
 	return errors.Join(errs...)
 }

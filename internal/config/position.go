@@ -11,14 +11,14 @@ import (
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
 
-	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 )
 
 // pointAtUnknownKeys moves each unknown-key problem from the key's value
 // (where its path leads the decoder) to the key itself, as flow files show
 // it: the caret goes under the misspelt word.
 func pointAtUnknownKeys(data []byte, err error) error {
-	var problems flows.Problems
+	var problems conf.Problems
 	if !errors.As(err, &problems) || !slices.ContainsFunc(problems, isUnknownKey) {
 		return err // nothing to move: do not parse again (the file may be too deep to)
 	}
@@ -34,13 +34,13 @@ func pointAtUnknownKeys(data []byte, err error) error {
 			p.Pos.Line, p.Pos.Column = key.GetToken().Position.Line, key.GetToken().Position.Column
 		}
 	}
-	slices.SortStableFunc(problems, func(a, b *flows.Problem) int {
+	slices.SortStableFunc(problems, func(a, b *conf.Problem) int {
 		return cmp.Or(cmp.Compare(a.Pos.Line, b.Pos.Line), cmp.Compare(a.Pos.Column, b.Pos.Column), strings.Compare(a.Path, b.Path))
 	})
 	return problems
 }
 
-func isUnknownKey(p *flows.Problem) bool { return strings.HasPrefix(p.Message, "unknown field ") }
+func isUnknownKey(p *conf.Problem) bool { return strings.HasPrefix(p.Message, "unknown field ") }
 
 // keyNode returns the key node that path ends in under n, or nil. Keys are
 // matched against the mapping's own keys (plain or quoted as in paths), so

@@ -39,9 +39,10 @@ type alerting struct {
 }
 
 // notifierDeps are what notifiers get: a client with bounded time and TLS
-// verification on, the process's secret sources, the logger.
+// verification on, the process's secret sources, the logger, the reason
+// table's layers.
 func notifierDeps(m *Main) notify.Deps {
-	return notify.Deps{HTTP: &http.Client{Timeout: 30 * time.Second}, Logger: m.log, Now: time.Now}
+	return notify.Deps{HTTP: &http.Client{Timeout: 30 * time.Second}, Logger: m.log, Now: time.Now, ReasonLayer: flows.ReasonLayer}
 }
 
 // configure applies a (re)loaded configuration's alerting sections.

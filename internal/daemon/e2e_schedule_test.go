@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/config"
 )
 
@@ -174,7 +174,7 @@ func TestE2EFirstLoadMustSucceed(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err = m.Run(ctx, nil)
-	var problems flows.Problems
+	var problems conf.Problems
 	if !errors.As(err, &problems) || !strings.Contains(err.Error(), e2eBrokenFiles[1].want) {
 		t.Fatalf("Run on a broken flows directory: %v, want Problems with %q", err, e2eBrokenFiles[1].want)
 	}

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/heartbeat"
 )
 
@@ -13,7 +13,7 @@ func (m *Main) heartbeat() *heartbeat.Pinger {
 	if m.cfg.Heartbeat == nil {
 		return nil
 	}
-	return &heartbeat.Pinger{Config: *m.cfg.Heartbeat, Secrets: flows.SecretSource{}, Logger: m.log,
+	return &heartbeat.Pinger{Config: *m.cfg.Heartbeat, Secrets: conf.SecretSource{}, Logger: m.log,
 		Healthy: m.heartbeatHealthy, Status: m.heartbeatStatus, OnOutcome: m.metrics.Heartbeat}
 }
 

@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/statuspage"
 	"github.com/authwatch/authwatch/internal/store/buffered"
 )
@@ -24,7 +24,7 @@ func (m *Main) httpServer() *http.Server {
 // (metrics_auth: none; health_auth: none, which answers the status alone).
 func (m *Main) routes() http.Handler {
 	sp := m.cfg.StatusPage
-	secrets := flows.SecretSource{}
+	secrets := conf.SecretSource{}
 	protect := func(h http.Handler) http.Handler { return statuspage.Protect(h, sp, secrets, m.log) }
 	mux := http.NewServeMux()
 	metrics := m.metrics.Handler()

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/config"
 )
 
@@ -81,7 +82,7 @@ func (m *Main) Reload() {
 	m.lastReload = err
 	m.mu.Unlock()
 	m.metrics.Reloaded(false, now)
-	var problems flows.Problems
+	var problems conf.Problems
 	if errors.As(err, &problems) {
 		for _, p := range problems {
 			m.log.Error("reload rejected: the old flows keep running", "problem", p.Error())

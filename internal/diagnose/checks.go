@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/jwtinspect"
 	"github.com/authwatch/authwatch/internal/redact"
 	"github.com/authwatch/authwatch/internal/setcookie"
@@ -18,20 +19,20 @@ func (d *diagnosis) runStep(id, kind string, step flows.Step) flows.StepResult {
 		return flows.StepResult{ID: id, Kind: kind, Status: flows.StepFailed,
 			Failure: &flows.Failure{Reason: flows.ReasonConfigInvalid, Summary: err.Error()}}
 	}
-	f := &flows.Flow{Name: "diagnose", Timeout: flows.Dur(d.o.Timeout),
+	f := &flows.Flow{Name: "diagnose", Timeout: conf.Dur(d.o.Timeout),
 		Steps: []*flows.StepSpec{{ID: id, Kind: kind, Step: step}}}
 	return d.runner.Run(d.ctx, f).Steps[0]
 }
 
 func (d *diagnosis) httpStep(withCredential bool) *flows.HTTPStep {
-	s := &flows.HTTPStep{Method: d.o.Method, URL: flows.NewTemplate(d.o.URL), TLSOptions: d.tls()}
+	s := &flows.HTTPStep{Method: d.o.Method, URL: conf.NewTemplate(d.o.URL), TLSOptions: d.tls()}
 	if !withCredential {
 		s.Expect.Status = flows.Statuses(401, 403)
 		return s
 	}
 	s.Auth = &flows.HTTPAuth{Audience: d.o.Audience}
 	if d.o.CredentialKind == "basic" {
-		s.Auth.Basic = &flows.BasicAuth{Username: flows.NewTemplate("${env:" + basicUserVar + "}"), Password: flows.NewTemplate("${env:" + basicPassVar + "}")}
+		s.Auth.Basic = &flows.BasicAuth{Username: conf.NewTemplate("${env:" + basicUserVar + "}"), Password: conf.NewTemplate("${env:" + basicPassVar + "}")}
 	} else {
 		s.Auth.Bearer = d.o.Credential
 	}
@@ -230,7 +231,7 @@ func withPlaceholderValue(setCookie string) string {
 }
 
 func (d *diagnosis) preflight() {
-	step := &flows.PreflightStep{URL: flows.NewTemplate(d.o.URL), Origin: d.o.Origin, Method: d.o.Method, TLSOptions: d.tls()}
+	step := &flows.PreflightStep{URL: conf.NewTemplate(d.o.URL), Origin: d.o.Origin, Method: d.o.Method, TLSOptions: d.tls()}
 	if !d.o.Credential.IsZero() {
 		step.Headers = []string{"Authorization"}
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 )
 
 // Options describe what to diagnose.
@@ -24,7 +25,7 @@ type Options struct {
 	Method string
 	// Credential is a secret reference: ${env:VAR} or ${file:/path}. It never
 	// leaves the machine except to URL (and is never printed).
-	Credential flows.Template
+	Credential conf.Template
 	// CredentialKind is "bearer" or "basic" (basic: the secret is user:password).
 	CredentialKind string
 	Origin         string
@@ -34,7 +35,7 @@ type Options struct {
 	// CAFile trusts a private CA (PEM) for every request.
 	CAFile string
 	// Secrets resolves the credential reference (default: the process).
-	Secrets flows.SecretSource
+	Secrets conf.SecretSource
 }
 
 // The basic credential ("user:password" in one secret) is split into these

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/demo"
 	"github.com/authwatch/authwatch/internal/demo/idp"
 )
@@ -45,7 +46,7 @@ func TestDiagnoseDemoScenarios(t *testing.T) {
 		"READER":  demoToken(t, env, idp.ReaderClientID, idp.ReaderClientSecret, "orders.read"),
 		"LEGACY":  demoToken(t, env, idp.LegacyClientID, idp.LegacyClientSecret, "orders.read"),
 	}
-	secrets := flows.SecretSource{LookupEnv: func(name string) (string, bool) { v, ok := tokens[name]; return v, ok }}
+	secrets := conf.SecretSource{LookupEnv: func(name string) (string, bool) { v, ok := tokens[name]; return v, ok }}
 	cases := []struct {
 		name, env, method string
 		want              flows.Reason
@@ -59,7 +60,7 @@ func TestDiagnoseDemoScenarios(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			rep, err := Run(t.Context(), Options{URL: env.API.URL() + "/orders", Method: tc.method, Issuer: env.IdP.Issuer(),
-				Audience: "api://orders", Credential: flows.NewTemplate("${env:" + tc.env + "}"), CredentialKind: "bearer", Secrets: secrets})
+				Audience: "api://orders", Credential: conf.NewTemplate("${env:" + tc.env + "}"), CredentialKind: "bearer", Secrets: secrets})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -81,8 +82,8 @@ func TestDiagnoseDemoScenarios(t *testing.T) {
 func TestDiagnoseAuthNotEnforced(t *testing.T) {
 	env := startDemo(t)
 	tok := demoToken(t, env, idp.OrdersClientID, idp.OrdersClientSecret, "orders.read")
-	rep, err := Run(t.Context(), Options{URL: env.API.URL() + "/admin/export", Credential: flows.NewTemplate("${env:T}"), CredentialKind: "bearer",
-		Secrets: flows.SecretSource{LookupEnv: func(string) (string, bool) { return tok, true }}})
+	rep, err := Run(t.Context(), Options{URL: env.API.URL() + "/admin/export", Credential: conf.NewTemplate("${env:T}"), CredentialKind: "bearer",
+		Secrets: conf.SecretSource{LookupEnv: func(string) (string, bool) { return tok, true }}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,8 +94,8 @@ func TestDiagnoseAuthNotEnforced(t *testing.T) {
 
 // proves: credentials_missing, connection_failed
 func TestDiagnoseLocalFailures(t *testing.T) {
-	rep, err := Run(t.Context(), Options{URL: "http://127.0.0.1:1/x", Credential: flows.NewTemplate("${env:AUTHWATCH_TEST_UNSET_VAR}"), CredentialKind: "bearer",
-		Secrets: flows.SecretSource{LookupEnv: func(string) (string, bool) { return "", false }}})
+	rep, err := Run(t.Context(), Options{URL: "http://127.0.0.1:1/x", Credential: conf.NewTemplate("${env:AUTHWATCH_TEST_UNSET_VAR}"), CredentialKind: "bearer",
+		Secrets: conf.SecretSource{LookupEnv: func(string) (string, bool) { return "", false }}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,8 +103,8 @@ func TestDiagnoseLocalFailures(t *testing.T) {
 		t.Fatalf("reason %q, want connection_failed; checks %+v", rep.Reason, rep.Checks)
 	}
 	env := startDemo(t)
-	rep, err = Run(t.Context(), Options{URL: env.API.URL() + "/orders", Credential: flows.NewTemplate("${env:AUTHWATCH_TEST_UNSET_VAR}"), CredentialKind: "bearer",
-		Secrets: flows.SecretSource{LookupEnv: func(string) (string, bool) { return "", false }}})
+	rep, err = Run(t.Context(), Options{URL: env.API.URL() + "/orders", Credential: conf.NewTemplate("${env:AUTHWATCH_TEST_UNSET_VAR}"), CredentialKind: "bearer",
+		Secrets: conf.SecretSource{LookupEnv: func(string) (string, bool) { return "", false }}})
 	if err != nil {
 		t.Fatal(err)
 	}

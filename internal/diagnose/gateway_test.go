@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/demo/idp"
 	"github.com/authwatch/authwatch/internal/testenv"
 )
@@ -51,7 +52,7 @@ func TestDiagnoseThroughRealGateways(t *testing.T) {
     }`, api, certs.Expired.CertFile, certs.Expired.KeyFile))
 
 	tok := demoToken(t, env, idp.OrdersClientID, idp.OrdersClientSecret, "orders.read")
-	secrets := flows.SecretSource{LookupEnv: func(string) (string, bool) { return tok, true }}
+	secrets := conf.SecretSource{LookupEnv: func(string) (string, bool) { return tok, true }}
 	cases := []struct {
 		name, url, origin string
 		caFile            string
@@ -68,7 +69,7 @@ func TestDiagnoseThroughRealGateways(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			rep, err := Run(t.Context(), Options{URL: tc.url, Method: "GET", Origin: tc.origin, CAFile: tc.caFile,
-				Credential: flows.NewTemplate("${env:TOKEN}"), CredentialKind: "bearer", Secrets: secrets})
+				Credential: conf.NewTemplate("${env:TOKEN}"), CredentialKind: "bearer", Secrets: secrets})
 			if err != nil {
 				t.Fatal(err)
 			}

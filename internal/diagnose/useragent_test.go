@@ -7,7 +7,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/version"
 )
 
@@ -34,8 +34,8 @@ func TestDiagnoseNamesAuthwatch(t *testing.T) {
 	}))
 	defer srv.Close()
 	_, err := Run(t.Context(), Options{URL: srv.URL + "/orders", Issuer: srv.URL, Origin: "https://app.example.com",
-		Credential: flows.NewTemplate("${env:T}"), CredentialKind: "bearer",
-		Secrets: flows.SecretSource{LookupEnv: func(string) (string, bool) { return "opaque-token", true }}})
+		Credential: conf.NewTemplate("${env:T}"), CredentialKind: "bearer",
+		Secrets: conf.SecretSource{LookupEnv: func(string) (string, bool) { return "opaque-token", true }}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/version"
 )
 
@@ -32,13 +32,13 @@ import (
 type Config struct {
 	// URL is pinged; it may hold secret references (${env:}, ${file:},
 	// ${credential:}), resolved at every ping, as ping URLs are capabilities.
-	URL flows.Template `yaml:"url"`
+	URL conf.Template `yaml:"url"`
 	// Every is the interval (default 1m, at least 1s).
-	Every flows.Duration `yaml:"every"`
+	Every conf.Duration `yaml:"every"`
 	// Method is GET (default), HEAD or POST (a short status text as body).
 	Method string `yaml:"method"`
 	// Timeout bounds one ping (default 10s, at most Every).
-	Timeout flows.Duration `yaml:"timeout"`
+	Timeout conf.Duration `yaml:"timeout"`
 }
 
 // Defaults.
@@ -52,25 +52,25 @@ func (c *Config) Validate() error {
 	var errs []error
 	switch raw := c.URL.String(); {
 	case raw == "":
-		errs = append(errs, flows.FieldErrorf("url", "required: the ping URL of the dead man's switch"))
+		errs = append(errs, conf.FieldErrorf("url", "required: the ping URL of the dead man's switch"))
 	case c.URL.HasStepRefs():
-		errs = append(errs, flows.FieldErrorf("url", "may reference secrets (${env:}, ${file:}, ${credential:}), not steps"))
+		errs = append(errs, conf.FieldErrorf("url", "may reference secrets (${env:}, ${file:}, ${credential:}), not steps"))
 	case strings.HasPrefix(raw, "${"): // the whole URL is a secret: checked when resolved
 	default:
 		if u, err := url.Parse(raw); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			errs = append(errs, flows.FieldErrorf("url", "must be an http(s) URL"))
+			errs = append(errs, conf.FieldErrorf("url", "must be an http(s) URL"))
 		}
 	}
 	if d := c.Every.Std(); d != 0 && d < time.Second {
-		errs = append(errs, flows.FieldErrorf("every", "must be at least 1s, got %s", d))
+		errs = append(errs, conf.FieldErrorf("every", "must be at least 1s, got %s", d))
 	}
 	if d := c.Timeout.Std(); d < 0 || (d > 0 && d > c.every()) {
-		errs = append(errs, flows.FieldErrorf("timeout", "must be positive and at most every (%s)", c.every()))
+		errs = append(errs, conf.FieldErrorf("timeout", "must be positive and at most every (%s)", c.every()))
 	}
 	switch strings.ToUpper(c.Method) {
 	case "", http.MethodGet, http.MethodHead, http.MethodPost:
 	default:
-		errs = append(errs, flows.FieldErrorf("method", "must be GET, HEAD or POST, got %q", c.Method))
+		errs = append(errs, conf.FieldErrorf("method", "must be GET, HEAD or POST, got %q", c.Method))
 	}
 	return errors.Join(errs...)
 }
@@ -99,7 +99,7 @@ func (c *Config) method() string {
 // Pinger sends the heartbeats.
 type Pinger struct {
 	Config  Config
-	Secrets flows.SecretSource
+	Secrets conf.SecretSource
 	// Healthy says whether to ping, and why not (for the log).
 	Healthy func() (ok bool, why string)
 	// Status is the POST body (a line such as "12 flows, store writable").

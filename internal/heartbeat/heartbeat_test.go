@@ -14,7 +14,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/redact"
 	"github.com/authwatch/authwatch/internal/version"
 )
@@ -152,7 +152,7 @@ func TestValidate(t *testing.T) {
 		{`{every: 1m}`, "url: required"},
 	} {
 		var c Config
-		err := flows.DecodeFile("authwatch.yaml", []byte(tc.yaml), &c)
+		err := conf.DecodeFile("authwatch.yaml", []byte(tc.yaml), &c)
 		switch {
 		case tc.want == "" && err != nil:
 			t.Errorf("%s: %v", tc.yaml, err)

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/notify"
 	"github.com/robfig/cron/v3"
 )
@@ -55,10 +55,10 @@ func (m Matchers) Validate() error {
 			errs = append(errs, errors.New("a matcher needs a label name"))
 		case isRegexp:
 			if _, err := compile(expr); err != nil {
-				errs = append(errs, flows.FieldErrorf(key, "bad regular expression after ~: %v", err))
+				errs = append(errs, conf.FieldErrorf(key, "bad regular expression after ~: %v", err))
 			}
 		case values != nil && !slices.Contains(values, m[key]):
-			errs = append(errs, flows.FieldErrorf(key, "must be one of %s (or ~regexp), got %q", strings.Join(values, ", "), m[key]))
+			errs = append(errs, conf.FieldErrorf(key, "must be one of %s (or ~regexp), got %q", strings.Join(values, ", "), m[key]))
 		}
 	}
 	return errors.Join(errs...)
@@ -109,10 +109,10 @@ func (s Silence) Active(labels map[string]string, now time.Time) bool {
 func (s Silence) Validate() error {
 	errs := []error{validateMatchers(s.Matchers, "silence")}
 	if s.Until.IsZero() {
-		errs = append(errs, flows.FieldErrorf("until", "must be set: when the silence ends, as RFC 3339 (e.g. 2026-05-01T18:00:00Z)"))
+		errs = append(errs, conf.FieldErrorf("until", "must be set: when the silence ends, as RFC 3339 (e.g. 2026-05-01T18:00:00Z)"))
 	}
 	if strings.TrimSpace(s.Comment) == "" {
-		errs = append(errs, flows.FieldErrorf("comment", "must say who silenced what and why (a silence nobody can explain outlives the reason for it)"))
+		errs = append(errs, conf.FieldErrorf("comment", "must say who silenced what and why (a silence nobody can explain outlives the reason for it)"))
 	}
 	return errors.Join(errs...)
 }
@@ -121,10 +121,10 @@ func (s Silence) Validate() error {
 // a cron schedule (5 fields, e.g. "0 2 * * SUN"; in the daemon's time zone
 // unless it starts with CRON_TZ=Area/City).
 type MaintenanceWindow struct {
-	Matchers Matchers       `yaml:"matchers" json:"matchers"`
-	Cron     string         `yaml:"cron" json:"cron"`
-	Duration flows.Duration `yaml:"duration" json:"duration"`
-	Comment  string         `yaml:"comment,omitempty" json:"comment,omitempty"`
+	Matchers Matchers      `yaml:"matchers" json:"matchers"`
+	Cron     string        `yaml:"cron" json:"cron"`
+	Duration conf.Duration `yaml:"duration" json:"duration"`
+	Comment  string        `yaml:"comment,omitempty" json:"comment,omitempty"`
 }
 
 // ActiveSince returns the start of the occurrence of w that covers now:
@@ -147,19 +147,19 @@ func (w MaintenanceWindow) ActiveSince(now time.Time) (time.Time, bool) {
 func (w MaintenanceWindow) Validate() error {
 	errs := []error{validateMatchers(w.Matchers, "maintenance window")}
 	if _, err := schedule(w.Cron); err != nil {
-		errs = append(errs, flows.FieldErrorf("cron", "%v", err))
+		errs = append(errs, conf.FieldErrorf("cron", "%v", err))
 	}
 	if w.Duration.Std() <= 0 {
-		errs = append(errs, flows.FieldErrorf("duration", "must be positive (how long each window lasts, e.g. 2h), got %s", w.Duration))
+		errs = append(errs, conf.FieldErrorf("duration", "must be positive (how long each window lasts, e.g. 2h), got %s", w.Duration))
 	}
 	return errors.Join(errs...)
 }
 
 func validateMatchers(m Matchers, what string) error {
 	if len(m) == 0 {
-		return flows.FieldErrorf("matchers", `a %s needs at least one matcher (for every flow, write flow: "~.*")`, what)
+		return conf.FieldErrorf("matchers", `a %s needs at least one matcher (for every flow, write flow: "~.*")`, what)
 	}
-	return flows.PrefixErrors("matchers", m.Validate())
+	return conf.PrefixErrors("matchers", m.Validate())
 }
 
 // schedules caches parsed cron specs, like regexps.
@@ -212,10 +212,10 @@ func (m Mutes) Muted(labels map[string]string, now time.Time) (bool, string) {
 func (m Mutes) Validate() error {
 	var errs []error
 	for i, s := range m.Silences {
-		errs = append(errs, flows.PrefixErrors(fmt.Sprintf("silences[%d]", i), s.Validate()))
+		errs = append(errs, conf.PrefixErrors(fmt.Sprintf("silences[%d]", i), s.Validate()))
 	}
 	for i, w := range m.Windows {
-		errs = append(errs, flows.PrefixErrors(fmt.Sprintf("maintenance_windows[%d]", i), w.Validate()))
+		errs = append(errs, conf.PrefixErrors(fmt.Sprintf("maintenance_windows[%d]", i), w.Validate()))
 	}
 	return errors.Join(errs...)
 }

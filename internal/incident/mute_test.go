@@ -1,12 +1,12 @@
 package incident
 
 import (
-	"github.com/authwatch/authwatch/flows"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/notify"
 )
 
@@ -55,19 +55,19 @@ func TestMaintenanceWindowCron(t *testing.T) {
 		active bool
 		since  string
 	}{
-		{"sunday 02:00 for 2h: before", MaintenanceWindow{Cron: "0 2 * * SUN", Duration: flows.Dur(2 * time.Hour)}, at("Sun 2026-03-08 01:59"), false, ""},
-		{"sunday 02:00 for 2h: at the start", MaintenanceWindow{Cron: "0 2 * * SUN", Duration: flows.Dur(2 * time.Hour)}, at("Sun 2026-03-08 02:00"), true, "Sun 2026-03-08 02:00"},
-		{"sunday 02:00 for 2h: inside", MaintenanceWindow{Cron: "0 2 * * SUN", Duration: flows.Dur(2 * time.Hour)}, at("Sun 2026-03-08 03:59"), true, "Sun 2026-03-08 02:00"},
-		{"sunday 02:00 for 2h: at the end", MaintenanceWindow{Cron: "0 2 * * SUN", Duration: flows.Dur(2 * time.Hour)}, at("Sun 2026-03-08 04:00"), false, ""},
-		{"sunday 02:00 for 2h: a weekday", MaintenanceWindow{Cron: "0 2 * * SUN", Duration: flows.Dur(2 * time.Hour)}, at("Wed 2026-03-11 03:00"), false, ""},
-		{"saturday 23:00 for 4h crosses into sunday", MaintenanceWindow{Cron: "0 23 * * SAT", Duration: flows.Dur(4 * time.Hour)}, at("Sun 2026-03-08 02:30"), true, "Sat 2026-03-07 23:00"},
-		{"saturday 23:00 for 4h: over on sunday 03:00", MaintenanceWindow{Cron: "0 23 * * SAT", Duration: flows.Dur(4 * time.Hour)}, at("Sun 2026-03-08 03:00"), false, ""},
-		{"saturday 23:00 for 4h: friday before", MaintenanceWindow{Cron: "0 23 * * SAT", Duration: flows.Dur(4 * time.Hour)}, at("Fri 2026-03-06 23:30"), false, ""},
-		{"sunday 22:00 for 6h crosses into the next week and year", MaintenanceWindow{Cron: "0 22 * * SUN", Duration: flows.Dur(6 * time.Hour)}, at("Mon 2029-01-01 03:00"), true, "Sun 2028-12-31 22:00"},
-		{"weekly window longer than a week is always on", MaintenanceWindow{Cron: "0 2 * * SUN", Duration: flows.Dur(8 * 24 * time.Hour)}, at("Sat 2026-03-14 12:00"), true, "Sun 2026-03-08 02:00"},
-		{"@weekly", MaintenanceWindow{Cron: "@weekly", Duration: flows.Dur(time.Hour)}, at("Sun 2026-03-08 00:30"), true, "Sun 2026-03-08 00:00"},
-		{"CRON_TZ: 02:00 Berlin is 01:00 UTC in winter", MaintenanceWindow{Cron: "CRON_TZ=Europe/Berlin 0 2 * * SUN", Duration: flows.Dur(time.Hour)}, at("Sun 2026-03-08 01:30"), true, "Sun 2026-03-08 01:00"},
-		{"bad cron is never active", MaintenanceWindow{Cron: "0 2 * *", Duration: flows.Dur(time.Hour)}, at("Sun 2026-03-08 02:30"), false, ""},
+		{"sunday 02:00 for 2h: before", MaintenanceWindow{Cron: "0 2 * * SUN", Duration: conf.Dur(2 * time.Hour)}, at("Sun 2026-03-08 01:59"), false, ""},
+		{"sunday 02:00 for 2h: at the start", MaintenanceWindow{Cron: "0 2 * * SUN", Duration: conf.Dur(2 * time.Hour)}, at("Sun 2026-03-08 02:00"), true, "Sun 2026-03-08 02:00"},
+		{"sunday 02:00 for 2h: inside", MaintenanceWindow{Cron: "0 2 * * SUN", Duration: conf.Dur(2 * time.Hour)}, at("Sun 2026-03-08 03:59"), true, "Sun 2026-03-08 02:00"},
+		{"sunday 02:00 for 2h: at the end", MaintenanceWindow{Cron: "0 2 * * SUN", Duration: conf.Dur(2 * time.Hour)}, at("Sun 2026-03-08 04:00"), false, ""},
+		{"sunday 02:00 for 2h: a weekday", MaintenanceWindow{Cron: "0 2 * * SUN", Duration: conf.Dur(2 * time.Hour)}, at("Wed 2026-03-11 03:00"), false, ""},
+		{"saturday 23:00 for 4h crosses into sunday", MaintenanceWindow{Cron: "0 23 * * SAT", Duration: conf.Dur(4 * time.Hour)}, at("Sun 2026-03-08 02:30"), true, "Sat 2026-03-07 23:00"},
+		{"saturday 23:00 for 4h: over on sunday 03:00", MaintenanceWindow{Cron: "0 23 * * SAT", Duration: conf.Dur(4 * time.Hour)}, at("Sun 2026-03-08 03:00"), false, ""},
+		{"saturday 23:00 for 4h: friday before", MaintenanceWindow{Cron: "0 23 * * SAT", Duration: conf.Dur(4 * time.Hour)}, at("Fri 2026-03-06 23:30"), false, ""},
+		{"sunday 22:00 for 6h crosses into the next week and year", MaintenanceWindow{Cron: "0 22 * * SUN", Duration: conf.Dur(6 * time.Hour)}, at("Mon 2029-01-01 03:00"), true, "Sun 2028-12-31 22:00"},
+		{"weekly window longer than a week is always on", MaintenanceWindow{Cron: "0 2 * * SUN", Duration: conf.Dur(8 * 24 * time.Hour)}, at("Sat 2026-03-14 12:00"), true, "Sun 2026-03-08 02:00"},
+		{"@weekly", MaintenanceWindow{Cron: "@weekly", Duration: conf.Dur(time.Hour)}, at("Sun 2026-03-08 00:30"), true, "Sun 2026-03-08 00:00"},
+		{"CRON_TZ: 02:00 Berlin is 01:00 UTC in winter", MaintenanceWindow{Cron: "CRON_TZ=Europe/Berlin 0 2 * * SUN", Duration: conf.Dur(time.Hour)}, at("Sun 2026-03-08 01:30"), true, "Sun 2026-03-08 01:00"},
+		{"bad cron is never active", MaintenanceWindow{Cron: "0 2 * *", Duration: conf.Dur(time.Hour)}, at("Sun 2026-03-08 02:30"), false, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -89,7 +89,7 @@ func TestMutes(t *testing.T) {
 	now := time.Date(2026, 3, 8, 2, 30, 0, 0, time.UTC) // a Sunday
 	m := Mutes{
 		Silences: []Silence{{Matchers: Matchers{"reason": "~jwks_.*"}, Until: now.Add(time.Hour), Comment: "IdP rotating keys (ana)"}},
-		Windows:  []MaintenanceWindow{{Matchers: Matchers{"team": "iam"}, Cron: "0 2 * * SUN", Duration: flows.Dur(2 * time.Hour), Comment: "IdP patching"}},
+		Windows:  []MaintenanceWindow{{Matchers: Matchers{"team": "iam"}, Cron: "0 2 * * SUN", Duration: conf.Dur(2 * time.Hour), Comment: "IdP patching"}},
 	}
 	tests := []struct {
 		name   string
@@ -117,7 +117,7 @@ func TestMutes(t *testing.T) {
 // A maintenance window withholds the Opened of an incident that opens
 // inside it; the first tick after it ends sends it.
 func TestStepWithMaintenanceWindow(t *testing.T) {
-	m := Mutes{Windows: []MaintenanceWindow{{Matchers: Matchers{"flow": "login"}, Cron: "0 23 * * SAT", Duration: flows.Dur(4 * time.Hour)}}}
+	m := Mutes{Windows: []MaintenanceWindow{{Matchers: Matchers{"flow": "login"}, Cron: "0 23 * * SAT", Duration: conf.Dur(4 * time.Hour)}}}
 	sat := time.Date(2026, 3, 7, 23, 0, 0, 0, time.UTC)
 	p := noFlap(DefaultPolicy())
 	var st State
@@ -152,9 +152,9 @@ func TestMutesValidate(t *testing.T) {
 			{Matchers: Matchers{"reason": "~token_(", "": "x", "severity": "page"}, Until: t0, Comment: " "},
 		},
 		Windows: []MaintenanceWindow{
-			{Matchers: Matchers{"flow": "~.*"}, Cron: "0 2 * * SUN", Duration: flows.Dur(time.Hour)},
+			{Matchers: Matchers{"flow": "~.*"}, Cron: "0 2 * * SUN", Duration: conf.Dur(time.Hour)},
 			{Matchers: Matchers{"flow": "~.*"}, Cron: "0 2 * *"},
-			{Matchers: Matchers{"flow": "~.*"}, Cron: "@every 1h", Duration: flows.Dur(time.Hour)},
+			{Matchers: Matchers{"flow": "~.*"}, Cron: "@every 1h", Duration: conf.Dur(time.Hour)},
 		},
 	}
 	want := strings.Join([]string{

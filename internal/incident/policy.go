@@ -17,7 +17,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 )
 
 // Policy says when a flow's runs open, update, remind about and resolve an
@@ -86,12 +86,12 @@ func DefaultPolicy() Policy {
 // Override changes some fields of a Policy, for one flow; nil keeps the
 // base value. OpenWindow or Flap set to their zero value turn them off.
 type Override struct {
-	OpenAfter    *int            `yaml:"open_after,omitempty" json:"open_after,omitempty"`
-	OpenWindow   *Window         `yaml:"open_window,omitempty" json:"open_window,omitempty"`
-	ResolveAfter *int            `yaml:"resolve_after,omitempty" json:"resolve_after,omitempty"`
-	RemindEvery  *flows.Duration `yaml:"remind_every,omitempty" json:"remind_every,omitempty"`
-	Flap         *FlapPolicy     `yaml:"flap,omitempty" json:"flap,omitempty"`
-	Warnings     *bool           `yaml:"warnings,omitempty" json:"warnings,omitempty"`
+	OpenAfter    *int           `yaml:"open_after,omitempty" json:"open_after,omitempty"`
+	OpenWindow   *Window        `yaml:"open_window,omitempty" json:"open_window,omitempty"`
+	ResolveAfter *int           `yaml:"resolve_after,omitempty" json:"resolve_after,omitempty"`
+	RemindEvery  *conf.Duration `yaml:"remind_every,omitempty" json:"remind_every,omitempty"`
+	Flap         *FlapPolicy    `yaml:"flap,omitempty" json:"flap,omitempty"`
+	Warnings     *bool          `yaml:"warnings,omitempty" json:"warnings,omitempty"`
 }
 
 // Merge returns p with the fields o sets replaced.
@@ -118,19 +118,19 @@ func set[T any](dst *T, v *T) {
 func (p Policy) Validate() error {
 	var errs []error
 	if p.OpenAfter < 1 || p.OpenAfter > maxRuns {
-		errs = append(errs, flows.FieldErrorf("open_after", "must be 1..%d, got %d", maxRuns, p.OpenAfter))
+		errs = append(errs, conf.FieldErrorf("open_after", "must be 1..%d, got %d", maxRuns, p.OpenAfter))
 	}
 	if p.ResolveAfter < 1 || p.ResolveAfter > maxRuns {
-		errs = append(errs, flows.FieldErrorf("resolve_after", "must be 1..%d, got %d", maxRuns, p.ResolveAfter))
+		errs = append(errs, conf.FieldErrorf("resolve_after", "must be 1..%d, got %d", maxRuns, p.ResolveAfter))
 	}
 	switch {
 	case p.RemindEvery < 0:
-		errs = append(errs, flows.FieldErrorf("remind_every", "must not be negative (0 turns reminders off), got %s", p.RemindEvery))
+		errs = append(errs, conf.FieldErrorf("remind_every", "must not be negative (0 turns reminders off), got %s", p.RemindEvery))
 	case p.RemindEvery > 0 && p.RemindEvery < time.Minute:
-		errs = append(errs, flows.FieldErrorf("remind_every", "must be at least 1m (or 0 for never), got %s", p.RemindEvery))
+		errs = append(errs, conf.FieldErrorf("remind_every", "must be at least 1m (or 0 for never), got %s", p.RemindEvery))
 	}
-	errs = append(errs, flows.PrefixErrors("open_window", p.OpenWindow.validate()))
-	errs = append(errs, flows.PrefixErrors("flap", p.Flap.validate()))
+	errs = append(errs, conf.PrefixErrors("open_window", p.OpenWindow.validate()))
+	errs = append(errs, conf.PrefixErrors("flap", p.Flap.validate()))
 	return errors.Join(errs...)
 }
 
@@ -141,9 +141,9 @@ func (w Window) validate() error {
 	case w.Failures < 1 || w.Runs < 1:
 		return errors.New(`set both failures and runs (e.g. {failures: 3, runs: 5}), or neither to turn it off`)
 	case w.Runs > maxRuns:
-		return flows.FieldErrorf("runs", "must be at most %d, got %d", maxRuns, w.Runs)
+		return conf.FieldErrorf("runs", "must be at most %d, got %d", maxRuns, w.Runs)
 	case w.Failures > w.Runs:
-		return flows.FieldErrorf("failures", "must be at most runs (%d), got %d", w.Runs, w.Failures)
+		return conf.FieldErrorf("failures", "must be at most runs (%d), got %d", w.Runs, w.Failures)
 	}
 	return nil
 }
@@ -155,11 +155,11 @@ func (f FlapPolicy) validate() error {
 	case f.Changes < 1 || f.Runs < 1:
 		return errors.New(`set both changes and runs (e.g. {changes: 4, runs: 10}), or neither to turn flap detection off`)
 	case f.Runs > maxRuns:
-		return flows.FieldErrorf("runs", "must be at most %d, got %d", maxRuns, f.Runs)
+		return conf.FieldErrorf("runs", "must be at most %d, got %d", maxRuns, f.Runs)
 	case f.Changes < 2:
-		return flows.FieldErrorf("changes", "must be at least 2 (one change is a flow that broke or recovered), got %d", f.Changes)
+		return conf.FieldErrorf("changes", "must be at least 2 (one change is a flow that broke or recovered), got %d", f.Changes)
 	case f.Changes >= f.Runs:
-		return flows.FieldErrorf("changes", "must be less than runs (%d runs hold at most %d changes), got %d", f.Runs, f.Runs-1, f.Changes)
+		return conf.FieldErrorf("changes", "must be less than runs (%d runs hold at most %d changes), got %d", f.Runs, f.Runs-1, f.Changes)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/notify"
 )
 
@@ -14,7 +15,7 @@ func TestMerge(t *testing.T) {
 	if got := base.Merge(Override{}); got != base {
 		t.Errorf("empty override changed the policy: %v", got)
 	}
-	got := base.Merge(Override{OpenAfter: ptr(5), OpenWindow: &Window{3, 10}, RemindEvery: ptr(flows.Dur(time.Duration(0))),
+	got := base.Merge(Override{OpenAfter: ptr(5), OpenWindow: &Window{3, 10}, RemindEvery: ptr(conf.Dur(time.Duration(0))),
 		Flap: &FlapPolicy{}, Warnings: ptr(false)})
 	want := Policy{OpenAfter: 5, OpenWindow: Window{3, 10}, ResolveAfter: 1, Warnings: false}
 	if got != want {
@@ -33,8 +34,8 @@ func TestPolicyValidate(t *testing.T) {
 	}{
 		{"open_after", Override{OpenAfter: ptr(0)}, "open_after: must be 1..1000, got 0"},
 		{"resolve_after", Override{ResolveAfter: ptr(-1)}, "resolve_after: must be 1..1000, got -1"},
-		{"negative reminder", Override{RemindEvery: ptr(flows.Dur(-time.Hour))}, "remind_every: must not be negative (0 turns reminders off), got -1h0m0s"},
-		{"tiny reminder", Override{RemindEvery: ptr(flows.Dur(time.Second))}, "remind_every: must be at least 1m (or 0 for never), got 1s"},
+		{"negative reminder", Override{RemindEvery: ptr(conf.Dur(-time.Hour))}, "remind_every: must not be negative (0 turns reminders off), got -1h0m0s"},
+		{"tiny reminder", Override{RemindEvery: ptr(conf.Dur(time.Second))}, "remind_every: must be at least 1m (or 0 for never), got 1s"},
 		{"half a window", Override{OpenWindow: &Window{Failures: 3}}, "open_window: set both failures and runs (e.g. {failures: 3, runs: 5}), or neither to turn it off"},
 		{"window failures > runs", Override{OpenWindow: &Window{6, 5}}, "open_window.failures: must be at most runs (5), got 6"},
 		{"huge window", Override{OpenWindow: &Window{6, 5000}}, "open_window.runs: must be at most 1000, got 5000"},

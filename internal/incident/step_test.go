@@ -2,13 +2,13 @@ package incident
 
 import (
 	"encoding/json"
-	"github.com/authwatch/authwatch/flows"
 	"reflect"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/notify"
 )
 
@@ -73,7 +73,7 @@ func TestStep(t *testing.T) {
 			{at: 9*time.Hour + time.Minute, obs: pass(), want: []string{"resolved invalid_client"}},
 			{at: 20 * time.Hour},
 		}},
-		{"no reminders with RemindEvery 0", def.Merge(Override{RemindEvery: ptr(flows.Dur(time.Duration(0)))}), []op{
+		{"no reminders with RemindEvery 0", def.Merge(Override{RemindEvery: ptr(conf.Dur(time.Duration(0)))}), []op{
 			{at: 0, obs: fail("timeout")},
 			{at: time.Minute, obs: fail("timeout"), want: []string{"opened timeout"}},
 			{at: 100 * time.Hour},

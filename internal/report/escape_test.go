@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 )
 
 func TestPrintable(t *testing.T) {
@@ -65,7 +66,7 @@ func FuzzPrintable(f *testing.F) {
 func TestProblemsEscaped(t *testing.T) {
 	src := "name: x\nevery: 1m\nsteps: [{id: \"a\x1b[2Jb\", kind: nope}]\n"
 	_, err := flows.LoadBytes(flows.LoadOptions{}, "esc.yaml", []byte(src))
-	var ps flows.Problems
+	var ps conf.Problems
 	if !errorsAs(err, &ps) {
 		t.Fatalf("want problems, got %v", err)
 	}
@@ -89,4 +90,4 @@ func TestProblemsEscaped(t *testing.T) {
 	}
 }
 
-func errorsAs(err error, ps *flows.Problems) bool { return errors.As(err, ps) }
+func errorsAs(err error, ps *conf.Problems) bool { return errors.As(err, ps) }

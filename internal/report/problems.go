@@ -8,12 +8,12 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 )
 
 // Problems prints configuration problems as file:line:col: path: message,
 // each followed by the offending source line and a caret under the column.
-func Problems(w io.Writer, ps flows.Problems, sources map[string][]byte) {
+func Problems(w io.Writer, ps conf.Problems, sources map[string][]byte) {
 	for _, p := range ps {
 		fmt.Fprintln(w, Printable(p.Error()))
 		if line, ok := sourceLine(p.Pos, sources); ok {
@@ -31,7 +31,7 @@ func caretOffset(line string, col int) int {
 }
 
 // sourceLine returns line p.Line of p.File, from sources or the disk.
-func sourceLine(p flows.Position, sources map[string][]byte) (string, bool) {
+func sourceLine(p conf.Position, sources map[string][]byte) (string, bool) {
 	if p.Line <= 0 {
 		return "", false
 	}

@@ -15,7 +15,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/incident"
 	"github.com/authwatch/authwatch/notify"
 )
@@ -85,9 +85,9 @@ func Validate(routes []Route, known func(name string) bool) error {
 	var errs []error
 	seen := map[string]int{}
 	for i, r := range routes {
-		errs = append(errs, flows.PrefixErrors(fmt.Sprintf("routes[%d]", i), r.validate(known)))
+		errs = append(errs, conf.PrefixErrors(fmt.Sprintf("routes[%d]", i), r.validate(known)))
 		if j, dup := seen[r.Name]; dup && r.Name != "" {
-			errs = append(errs, flows.FieldErrorf(fmt.Sprintf("routes[%d].name", i), "%q is already the name of routes[%d]", r.Name, j))
+			errs = append(errs, conf.FieldErrorf(fmt.Sprintf("routes[%d].name", i), "%q is already the name of routes[%d]", r.Name, j))
 		}
 		seen[r.Name] = i
 	}
@@ -97,15 +97,15 @@ func Validate(routes []Route, known func(name string) bool) error {
 func (r Route) validate(known func(string) bool) error {
 	var errs []error
 	if strings.TrimSpace(r.Name) == "" {
-		errs = append(errs, flows.FieldErrorf("name", "must be set (`authwatch notify test NAME` and logs use it)"))
+		errs = append(errs, conf.FieldErrorf("name", "must be set (`authwatch notify test NAME` and logs use it)"))
 	}
-	errs = append(errs, flows.PrefixErrors("match", r.Match.Validate()))
+	errs = append(errs, conf.PrefixErrors("match", r.Match.Validate()))
 	if len(r.Notifiers) == 0 {
-		errs = append(errs, flows.FieldErrorf("notifiers", "must name at least one notifier"))
+		errs = append(errs, conf.FieldErrorf("notifiers", "must name at least one notifier"))
 	}
 	for i, n := range r.Notifiers {
 		if known != nil && !known(n) {
-			errs = append(errs, flows.FieldErrorf(fmt.Sprintf("notifiers[%d]", i), "unknown notifier %q", n))
+			errs = append(errs, conf.FieldErrorf(fmt.Sprintf("notifiers[%d]", i), "unknown notifier %q", n))
 		}
 	}
 	return errors.Join(errs...)

@@ -14,6 +14,7 @@ import (
 	"github.com/goccy/go-yaml"
 
 	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 )
 
 const (
@@ -115,8 +116,8 @@ func TestExamplesHoldNoLiteralSecrets(t *testing.T) {
 	}
 }
 
-func secretFields(step flows.Step) map[string]flows.Template {
-	out := map[string]flows.Template{}
+func secretFields(step flows.Step) map[string]conf.Template {
+	out := map[string]conf.Template{}
 	switch s := step.(type) {
 	case *flows.ClientCredentialsStep:
 		out["client_secret"] = s.ClientSecret

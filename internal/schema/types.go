@@ -6,9 +6,10 @@ import (
 	"github.com/invopop/jsonschema"
 
 	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 )
 
-// customType is a flows type that decodes from text of its own syntax.
+// customType is a conf or flows type that decodes from text of its own syntax.
 type customType struct {
 	goType reflect.Type
 	name   string // its $defs name
@@ -16,8 +17,8 @@ type customType struct {
 }
 
 var customTypes = []customType{
-	{reflect.TypeFor[flows.Template](), "Template", templateSchema},
-	{reflect.TypeFor[flows.Duration](), "Duration", durationSchema},
+	{reflect.TypeFor[conf.Template](), "Template", templateSchema},
+	{reflect.TypeFor[conf.Duration](), "Duration", durationSchema},
 	{reflect.TypeFor[flows.StatusList](), "StatusList", statusListSchema},
 }
 
@@ -32,7 +33,7 @@ func mapCustomType(t reflect.Type) *jsonschema.Schema {
 	return nil
 }
 
-// templatePattern accepts what flows' template parser accepts: text in which
+// templatePattern accepts what conf's template parser accepts: text in which
 // every ${ opens a valid reference, and $${ writes a literal ${.
 const templatePattern = `^(?:[^$]|\$+$|\$+[^${]|\$\$+\{|\$\{(?:` +
 	`env:[A-Za-z_][A-Za-z0-9_]*` +
@@ -52,7 +53,7 @@ func templateSchema() *jsonschema.Schema {
 	}
 }
 
-// durationPattern is a non-negative duration (flows.ParseDuration: Go's
+// durationPattern is a non-negative duration (conf.ParseDuration: Go's
 // units plus d and w).
 const durationPattern = `^\+?(?:0|(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:ns|us|µs|μs|ms|s|m|h|d|w))+)$`
 

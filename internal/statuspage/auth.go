@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 )
 
 // realm names the protection space in challenges.
@@ -18,7 +18,7 @@ const realm = "authwatch"
 // cfg has none), for other endpoints served on the same listener, such as
 // /metrics: Prometheus scrapes with basic_auth or authorization
 // credentials. Unauthenticated requests get 401 with WWW-Authenticate.
-func Protect(h http.Handler, cfg Config, secrets flows.SecretSource, log *slog.Logger) http.Handler {
+func Protect(h http.Handler, cfg Config, secrets conf.SecretSource, log *slog.Logger) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -29,7 +29,7 @@ func Protect(h http.Handler, cfg Config, secrets flows.SecretSource, log *slog.L
 // carry no credentials at all (a load balancer's health check); wrong
 // credentials get 401 as with Protect. Without configured credentials, h
 // serves everyone.
-func ProtectOr(h, public http.Handler, cfg Config, secrets flows.SecretSource, log *slog.Logger) http.Handler {
+func ProtectOr(h, public http.Handler, cfg Config, secrets conf.SecretSource, log *slog.Logger) http.Handler {
 	protected := Protect(h, cfg, secrets, log)
 	if cfg.Auth == nil {
 		return h
@@ -47,7 +47,7 @@ func ProtectOr(h, public http.Handler, cfg Config, secrets flows.SecretSource, l
 // ones, resolving their secret references on every request.
 type authenticator struct {
 	cfg     *AuthConfig
-	secrets flows.SecretSource
+	secrets conf.SecretSource
 	log     *slog.Logger
 }
 

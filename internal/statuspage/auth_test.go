@@ -10,7 +10,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 )
 
 const (
@@ -43,15 +43,15 @@ func authOptions(t *testing.T, basic, bearer bool) (Options, *envSecrets) {
 	env := &envSecrets{m: map[string]string{"SP_PASSWORD": testPassword, "SP_TOKEN": testToken}}
 	a := &AuthConfig{}
 	if basic {
-		a.Basic = &BasicAuth{Username: testUser, Password: flows.NewTemplate("${env:SP_PASSWORD}")}
+		a.Basic = &BasicAuth{Username: testUser, Password: conf.NewTemplate("${env:SP_PASSWORD}")}
 	}
 	if bearer {
-		a.Bearer = flows.NewTemplate("${env:SP_TOKEN}")
+		a.Bearer = conf.NewTemplate("${env:SP_TOKEN}")
 	}
 	if err := (Config{Auth: a}).Validate(); err != nil {
 		t.Fatal(err)
 	}
-	return Options{Config: Config{Auth: a}, Secrets: flows.SecretSource{LookupEnv: env.lookup}}, env
+	return Options{Config: Config{Auth: a}, Secrets: conf.SecretSource{LookupEnv: env.lookup}}, env
 }
 
 func basicHeader(user, pass string) string {
@@ -170,9 +170,9 @@ func TestAuthFromFileAndCredential(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "token"), []byte(testToken), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	a := &AuthConfig{Basic: &BasicAuth{Username: testUser, Password: flows.NewTemplate("${file:" + filepath.Join(dir, "pw") + "}")},
-		Bearer: flows.NewTemplate("${credential:token}")}
-	h := New(shared.st, Options{Config: Config{Auth: a}, Flows: f.infos, Secrets: flows.SecretSource{CredentialsDir: dir}})
+	a := &AuthConfig{Basic: &BasicAuth{Username: testUser, Password: conf.NewTemplate("${file:" + filepath.Join(dir, "pw") + "}")},
+		Bearer: conf.NewTemplate("${credential:token}")}
+	h := New(shared.st, Options{Config: Config{Auth: a}, Flows: f.infos, Secrets: conf.SecretSource{CredentialsDir: dir}})
 	if resp, _ := get(t, h, "/", "Authorization", basicHeader(testUser, testPassword)); resp.StatusCode != 200 {
 		t.Errorf("password from a file: %d", resp.StatusCode)
 	}
@@ -195,7 +195,7 @@ func TestProtect(t *testing.T) {
 	if resp, body := get(t, h, "/metrics", "Authorization", "Bearer "+testToken); resp.StatusCode != 200 || body != "metrics" {
 		t.Errorf("with the token: %d %q", resp.StatusCode, body)
 	}
-	if resp, _ := get(t, Protect(ok, Config{}, flows.SecretSource{}, nil), "/metrics"); resp.StatusCode != 200 {
+	if resp, _ := get(t, Protect(ok, Config{}, conf.SecretSource{}, nil), "/metrics"); resp.StatusCode != 200 {
 		t.Errorf("no auth configured: %d", resp.StatusCode)
 	}
 	if got := FlowPath("team/a b"); got != "/flows/team%2Fa%20b" {
@@ -232,11 +232,11 @@ func TestRequireAuth(t *testing.T) {
 		t.Errorf("loopback without auth: %v", err)
 	}
 	err := none.CheckListen("0.0.0.0:9464")
-	var fe flows.FieldError
+	var fe conf.FieldError
 	if !errors.As(err, &fe) || fe.Path != "auth" || !strings.Contains(err.Error(), "0.0.0.0:9464") {
 		t.Errorf("0.0.0.0 without auth: %v", err)
 	}
-	withAuth := Config{Auth: &AuthConfig{Bearer: flows.NewTemplate("${env:X}")}}
+	withAuth := Config{Auth: &AuthConfig{Bearer: conf.NewTemplate("${env:X}")}}
 	if err := withAuth.CheckListen("0.0.0.0:9464"); err != nil {
 		t.Errorf("0.0.0.0 with auth: %v", err)
 	}
@@ -247,7 +247,7 @@ type wrapper struct {
 	StatusPage Config `yaml:"status_page"`
 }
 
-func (w *wrapper) Validate() error { return flows.PrefixErrors("status_page", w.StatusPage.Validate()) }
+func (w *wrapper) Validate() error { return conf.PrefixErrors("status_page", w.StatusPage.Validate()) }
 
 func TestConfigValidate(t *testing.T) {
 	good := []string{
@@ -258,7 +258,7 @@ func TestConfigValidate(t *testing.T) {
 	}
 	for _, y := range good {
 		var w wrapper
-		if err := flows.DecodeFile("authwatch.yaml", []byte(y), &w); err != nil {
+		if err := conf.DecodeFile("authwatch.yaml", []byte(y), &w); err != nil {
 			t.Errorf("%s\n→ %v", y, err)
 		}
 	}
@@ -275,7 +275,7 @@ func TestConfigValidate(t *testing.T) {
 	}
 	for y, want := range bad {
 		var w wrapper
-		err := flows.DecodeFile("authwatch.yaml", []byte(y), &w)
+		err := conf.DecodeFile("authwatch.yaml", []byte(y), &w)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s\n→ %v\nwant %q", y, err, want)
 		}

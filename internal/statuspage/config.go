@@ -6,7 +6,7 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 )
 
 // Config is the status page's section of authwatch.yaml (status_page:).
@@ -53,26 +53,26 @@ func (c Config) HealthPublic() bool { return c.Auth == nil || c.HealthAuth == Au
 type AuthConfig struct {
 	Basic *BasicAuth `yaml:"basic"`
 	// Bearer is a token for API clients: Authorization: Bearer <token>.
-	Bearer flows.Template `yaml:"bearer"`
+	Bearer conf.Template `yaml:"bearer"`
 }
 
 // BasicAuth is HTTP Basic authentication (RFC 7617), what browsers prompt for.
 type BasicAuth struct {
-	Username string         `yaml:"username"`
-	Password flows.Template `yaml:"password"`
+	Username string        `yaml:"username"`
+	Password conf.Template `yaml:"password"`
 }
 
 // Validate checks the section; paths are relative to it (prefix them with
-// "status_page" via flows.PrefixErrors).
+// "status_page" via conf.PrefixErrors).
 func (c Config) Validate() error {
 	var errs []error
 	for _, opt := range []struct{ name, v string }{{"metrics_auth", c.MetricsAuth}, {"health_auth", c.HealthAuth}} {
 		if opt.v != "" && opt.v != AuthRequired && opt.v != AuthNone {
-			errs = append(errs, flows.FieldErrorf(opt.name, "must be %q or %q, got %q", AuthRequired, AuthNone, opt.v))
+			errs = append(errs, conf.FieldErrorf(opt.name, "must be %q or %q, got %q", AuthRequired, AuthNone, opt.v))
 		}
 	}
 	if c.Auth != nil {
-		errs = append(errs, flows.PrefixErrors("auth", c.Auth.Validate()))
+		errs = append(errs, conf.PrefixErrors("auth", c.Auth.Validate()))
 	}
 	return errors.Join(errs...)
 }
@@ -81,17 +81,17 @@ func (c Config) Validate() error {
 // per request).
 func (a *AuthConfig) Validate() error {
 	if a.Basic == nil && a.Bearer.IsZero() {
-		return flows.FieldErrorf("", "give basic (username and password), bearer, or both")
+		return conf.FieldErrorf("", "give basic (username and password), bearer, or both")
 	}
 	var errs []error
 	if b := a.Basic; b != nil {
 		switch {
 		case b.Username == "":
-			errs = append(errs, flows.FieldErrorf("basic.username", "must not be empty"))
+			errs = append(errs, conf.FieldErrorf("basic.username", "must not be empty"))
 		case strings.Contains(b.Username, ":"):
-			errs = append(errs, flows.FieldErrorf("basic.username", "must not contain ':' (RFC 7617)"))
+			errs = append(errs, conf.FieldErrorf("basic.username", "must not contain ':' (RFC 7617)"))
 		case strings.IndexFunc(b.Username, unicode.IsControl) >= 0:
-			errs = append(errs, flows.FieldErrorf("basic.username", "must not contain control characters"))
+			errs = append(errs, conf.FieldErrorf("basic.username", "must not contain control characters"))
 		}
 		errs = append(errs, secretRefErr("basic.password", b.Password))
 	}
@@ -103,12 +103,12 @@ func (a *AuthConfig) Validate() error {
 
 // secretRefErr: a credential must come from a secret reference, never be
 // written into authwatch.yaml, and cannot use step outputs.
-func secretRefErr(path string, t flows.Template) error {
+func secretRefErr(path string, t conf.Template) error {
 	if t.IsZero() {
-		return flows.FieldErrorf(path, "must not be empty")
+		return conf.FieldErrorf(path, "must not be empty")
 	}
 	if t.HasStepRefs() {
-		return flows.FieldErrorf(path, "step outputs are not available here; use ${env:…}, ${file:…} or ${credential:…}")
+		return conf.FieldErrorf(path, "step outputs are not available here; use ${env:…}, ${file:…} or ${credential:…}")
 	}
 	for _, r := range t.Refs() {
 		if r.IsSecret() {
@@ -117,7 +117,7 @@ func secretRefErr(path string, t flows.Template) error {
 	}
 	// A malformed reference has no Refs either; the loader reports its
 	// parse error at the same path.
-	return flows.FieldErrorf(path, "must be a secret reference (${env:NAME}, ${file:/path} or ${credential:NAME}), not a literal value")
+	return conf.FieldErrorf(path, "must be a secret reference (${env:NAME}, ${file:/path} or ${credential:NAME}), not a literal value")
 }
 
 // RequireAuth reports whether a listener on listenAddr must be protected:
@@ -141,7 +141,7 @@ func RequireAuth(listenAddr string) bool {
 // listener's address (after flags override it).
 func (c Config) CheckListen(listenAddr string) error {
 	if c.Auth == nil && RequireAuth(listenAddr) {
-		return flows.FieldErrorf("auth", "the status page would listen on %s, beyond loopback, without authentication: configure basic or bearer credentials (an auth monitor's evidence must not leak), or listen on 127.0.0.1", listenAddr)
+		return conf.FieldErrorf("auth", "the status page would listen on %s, beyond loopback, without authentication: configure basic or bearer credentials (an auth monitor's evidence must not leak), or listen on 127.0.0.1", listenAddr)
 	}
 	return nil
 }

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/demo"
 	"github.com/authwatch/authwatch/internal/demo/idp"
 	"github.com/authwatch/authwatch/internal/incident"
@@ -117,7 +118,7 @@ func startFixture() (*fixture, error) {
 		return nil, err
 	}
 	fill := strings.NewReplacer("{{issuer}}", env.IdP.Issuer(), "{{api}}", env.API.URL())
-	opts := flows.LoadOptions{Secrets: flows.SecretSource{LookupEnv: demo.LookupEnv}}
+	opts := flows.LoadOptions{Secrets: conf.SecretSource{LookupEnv: demo.LookupEnv}}
 	set, err := flows.LoadBytes(opts, demo.FlowsFile, env.Flows())
 	if err != nil {
 		env.Close()

@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/store"
 )
 
@@ -84,7 +85,7 @@ type Options struct {
 	// Config is the status_page section of authwatch.yaml.
 	Config Config
 	// Secrets resolves the credentials' references (per request).
-	Secrets flows.SecretSource
+	Secrets conf.SecretSource
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Flows lists the configured flows, called on every request (so a

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/authwatch/authwatch/flows"
 	"github.com/authwatch/authwatch/notify"
 	"github.com/authwatch/authwatch/notify/internal/httpsend"
 )
@@ -29,14 +28,15 @@ const (
 
 // Notifier posts events to one Alertmanager (or an HA set).
 type Notifier struct {
-	cfg  Config
-	send httpsend.Sender
+	cfg         Config
+	send        httpsend.Sender
+	reasonLayer func(reason string) string // notify.Deps.ReasonLayer
 }
 
 var _ notify.Notifier = (*Notifier)(nil)
 
 func newNotifier(c Config, d notify.Deps) *Notifier {
-	return &Notifier{cfg: c, send: httpsend.NewSender(d)}
+	return &Notifier{cfg: c, send: httpsend.NewSender(d), reasonLayer: d.ReasonLayer}
 }
 
 // postableAlert is one element of POST /api/v2/alerts
@@ -157,7 +157,7 @@ func (n *Notifier) alert(ev notify.Event, reason string, endsAt time.Time) posta
 		start = endsAt
 	}
 	return postableAlert{
-		Labels:       labels(ev, reason),
+		Labels:       n.labels(ev, reason),
 		Annotations:  annotations(ev),
 		StartsAt:     start.UTC(),
 		EndsAt:       endsAt.UTC(),
@@ -180,7 +180,7 @@ func testAlert(ev notify.Event, now time.Time) postableAlert {
 // labels identify the alert: Alertmanager tells alerts apart by their whole
 // label set, so every label must be the same on each post of one incident.
 // A flow label never overrides alertname, flow, reason, layer or severity.
-func labels(ev notify.Event, reason string) map[string]string {
+func (n *Notifier) labels(ev notify.Event, reason string) map[string]string {
 	l := map[string]string{}
 	for _, k := range slices.Sorted(maps.Keys(ev.Labels)) { // sorted: the same label set on every post
 		name, v := LabelName(k), ev.Labels[k]
@@ -196,20 +196,20 @@ func labels(ev notify.Event, reason string) map[string]string {
 	set("alertname", AlertName)
 	set("flow", ev.Flow)
 	set("reason", reason)
-	set("layer", layerOf(reason, ev))
+	set("layer", n.layerOf(reason, ev))
 	set("severity", string(ev.Severity))
 	return l
 }
 
 // layerOf is the reason's layer: the event's own for its reason, else the
 // reason table's (the previous reason of an update), else the event's.
-func layerOf(reason string, ev notify.Event) string {
+func (n *Notifier) layerOf(reason string, ev notify.Event) string {
 	if reason == ev.Reason && ev.Layer != "" {
 		return ev.Layer
 	}
-	for _, info := range flows.ReasonTable {
-		if string(info.Code) == reason {
-			return string(info.Layer)
+	if n.reasonLayer != nil {
+		if layer := n.reasonLayer(reason); layer != "" {
+			return layer
 		}
 	}
 	return ev.Layer

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/notify"
 	"github.com/authwatch/authwatch/notify/alertmanager"
 	"github.com/authwatch/authwatch/notify/notifytest"
@@ -72,7 +72,7 @@ func send(t *testing.T, ev notify.Event, mod ...func(*alertmanager.Config)) ([]a
 	t.Helper()
 	rcv := notifytest.NewReceiver(t)
 	rcv.SetCheck(checkSchema)
-	cfg := &alertmanager.Config{URL: rcv.URL, Bearer: flows.NewTemplate("${env:AM_TOKEN}")}
+	cfg := &alertmanager.Config{URL: rcv.URL, Bearer: conf.NewTemplate("${env:AM_TOKEN}")}
 	for _, m := range mod {
 		m(cfg)
 	}
@@ -138,7 +138,7 @@ func TestUpdatedResolvesThePreviousReason(t *testing.T) {
 }
 
 func TestReminderAndResolved(t *testing.T) {
-	alerts, _ := send(t, notifytest.Event(notify.Reminder), func(c *alertmanager.Config) { c.AlertTTL = flows.Dur(6 * time.Hour) })
+	alerts, _ := send(t, notifytest.Event(notify.Reminder), func(c *alertmanager.Config) { c.AlertTTL = conf.Dur(6 * time.Hour) })
 	if len(alerts) != 1 || !alerts[0].EndsAt.Equal(notifytest.Now.Add(6*time.Hour)) {
 		t.Errorf("reminder: %+v, want one alert ending at now + alert_ttl", alerts)
 	}
@@ -197,8 +197,8 @@ func TestLabelClashIsStable(t *testing.T) {
 
 func TestBasicAuth(t *testing.T) {
 	_, r := send(t, notifytest.Event(notify.Opened), func(c *alertmanager.Config) {
-		c.Bearer = flows.Template{}
-		c.BasicAuth = &alertmanager.BasicAuth{Username: flows.NewTemplate("${env:AM_USER}"), Password: flows.NewTemplate("${env:AM_PASSWORD}")}
+		c.Bearer = conf.Template{}
+		c.BasicAuth = &alertmanager.BasicAuth{Username: conf.NewTemplate("${env:AM_USER}"), Password: conf.NewTemplate("${env:AM_PASSWORD}")}
 	})
 	want := "Basic " + base64.StdEncoding.EncodeToString([]byte("authwatch:"+notifytest.APIKey))
 	if got := r.Header.Get("Authorization"); got != want {
@@ -208,7 +208,7 @@ func TestBasicAuth(t *testing.T) {
 
 func TestStatusCodes(t *testing.T) {
 	notifytest.CheckStatusCodes(t, func(url string) notify.Notifier {
-		n, _ := newNotifier(t, &alertmanager.Config{URL: url, Bearer: flows.NewTemplate("${env:AM_TOKEN}")})
+		n, _ := newNotifier(t, &alertmanager.Config{URL: url, Bearer: conf.NewTemplate("${env:AM_TOKEN}")})
 		return n
 	})
 }
@@ -217,7 +217,7 @@ func TestNoSecretInErrors(t *testing.T) {
 	basic := base64.StdEncoding.EncodeToString([]byte("authwatch:" + notifytest.APIKey))
 	rcv := notifytest.NewReceiver(t, notifytest.Response{Status: 400, Body: "bad request from Basic " + basic + " pw " + notifytest.APIKey})
 	n, log := newNotifier(t, &alertmanager.Config{URL: rcv.URL,
-		BasicAuth: &alertmanager.BasicAuth{Username: flows.NewTemplate("${env:AM_USER}"), Password: flows.NewTemplate("${env:AM_PASSWORD}")}})
+		BasicAuth: &alertmanager.BasicAuth{Username: conf.NewTemplate("${env:AM_USER}"), Password: conf.NewTemplate("${env:AM_PASSWORD}")}})
 	retry, err := n.Notify(context.Background(), notifytest.Event(notify.Opened))
 	if err == nil || retry {
 		t.Fatalf("Notify = (%v, %v)", retry, err)

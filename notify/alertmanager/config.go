@@ -21,7 +21,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/notify"
 	"github.com/authwatch/authwatch/notify/internal/httpsend"
 )
@@ -48,16 +48,16 @@ type Config struct {
 	// BasicAuth authenticates with HTTP Basic; exclusive with Bearer.
 	BasicAuth *BasicAuth `yaml:"basic_auth,omitempty" json:"basic_auth,omitempty"`
 	// Bearer is a bearer token (a secret); exclusive with BasicAuth.
-	Bearer flows.Template `yaml:"bearer,omitempty" json:"bearer,omitempty" jsonschema:"description=Bearer token\\, e.g. ${credential:alertmanager_token}."`
+	Bearer conf.Template `yaml:"bearer,omitempty" json:"bearer,omitempty" jsonschema:"description=Bearer token\\, e.g. ${credential:alertmanager_token}."`
 	// AlertTTL is how long a firing alert lasts (its endsAt) unless a
 	// reminder re-posts it; keep it above the alert policy's reminder interval.
-	AlertTTL flows.Duration `yaml:"alert_ttl,omitempty" json:"alert_ttl,omitempty" jsonschema:"type=string,description=How long a firing alert lasts without a reminder (default 24h); keep it above the reminder interval."`
+	AlertTTL conf.Duration `yaml:"alert_ttl,omitempty" json:"alert_ttl,omitempty" jsonschema:"type=string,description=How long a firing alert lasts without a reminder (default 24h); keep it above the reminder interval."`
 }
 
 // BasicAuth is HTTP Basic credentials (RFC 7617), both secrets.
 type BasicAuth struct {
-	Username flows.Template `yaml:"username" json:"username" jsonschema:"required"`
-	Password flows.Template `yaml:"password" json:"password" jsonschema:"required"`
+	Username conf.Template `yaml:"username" json:"username" jsonschema:"required"`
+	Password conf.Template `yaml:"password" json:"password" jsonschema:"required"`
 }
 
 var _ notify.Config = (*Config)(nil)
@@ -66,7 +66,7 @@ var _ notify.Config = (*Config)(nil)
 func (c *Config) Validate() error {
 	var errs []error
 	if c.URL == "" && len(c.URLs) == 0 {
-		errs = append(errs, flows.FieldErrorf("url", "required (or urls)"))
+		errs = append(errs, conf.FieldErrorf("url", "required (or urls)"))
 	}
 	hasAuth := c.BasicAuth != nil || !c.Bearer.IsZero()
 	if c.URL != "" {
@@ -76,7 +76,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, checkURL(fmt.Sprintf("urls[%d]", i), u, hasAuth))
 	}
 	if c.BasicAuth != nil && !c.Bearer.IsZero() {
-		errs = append(errs, flows.FieldErrorf("bearer", "give bearer or basic_auth, not both"))
+		errs = append(errs, conf.FieldErrorf("bearer", "give bearer or basic_auth, not both"))
 	}
 	if c.BasicAuth != nil {
 		errs = append(errs, httpsend.CheckTemplate("basic_auth.username", c.BasicAuth.Username, true),
@@ -108,12 +108,12 @@ func (c *Config) checkTTL() error {
 	if raw == "0s" || raw == "" {
 		return nil
 	}
-	d, err := flows.ParseDuration(raw)
+	d, err := conf.ParseDuration(raw)
 	switch {
 	case err != nil:
-		return flows.FieldErrorf("alert_ttl", "bad duration %q: write e.g. 30m, 4h, 24h, 1d", raw)
+		return conf.FieldErrorf("alert_ttl", "bad duration %q: write e.g. 30m, 4h, 24h, 1d", raw)
 	case d < time.Minute:
-		return flows.FieldErrorf("alert_ttl", "must be at least 1m, got %s", raw)
+		return conf.FieldErrorf("alert_ttl", "must be at least 1m, got %s", raw)
 	}
 	return nil
 }
@@ -124,15 +124,15 @@ func checkURL(path, raw string, hasAuth bool) error {
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
-		return flows.FieldErrorf(path, "must be an absolute http or https URL, got %q", raw)
+		return conf.FieldErrorf(path, "must be an absolute http or https URL, got %q", raw)
 	case u.User != nil:
-		return flows.FieldErrorf(path, "must not carry credentials: use basic_auth")
+		return conf.FieldErrorf(path, "must not carry credentials: use basic_auth")
 	case u.RawQuery != "" || u.Fragment != "":
-		return flows.FieldErrorf(path, "must not have a query or fragment")
+		return conf.FieldErrorf(path, "must not have a query or fragment")
 	case strings.Contains(u.Path, "/api/"):
-		return flows.FieldErrorf(path, "give the base URL (e.g. http://alertmanager:9093), not an API path")
+		return conf.FieldErrorf(path, "give the base URL (e.g. http://alertmanager:9093), not an API path")
 	case hasAuth && u.Scheme == "http" && !httpsend.IsLoopback(u.Hostname()):
-		return flows.FieldErrorf(path, "must use https when basic_auth or bearer is set (http is allowed only to localhost and loopback addresses): the credentials would travel in clear")
+		return conf.FieldErrorf(path, "must use https when basic_auth or bearer is set (http is allowed only to localhost and loopback addresses): the credentials would travel in clear")
 	}
 	return nil
 }

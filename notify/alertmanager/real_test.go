@@ -196,13 +196,14 @@ func writeFile(t *testing.T, path, content string) {
 }
 
 // realNotifier is a notifier for the real Alertmanager: real clock (the
-// server compares endsAt with its own), plain loopback HTTP.
+// server compares endsAt with its own), plain loopback HTTP, the kit's
+// reason layers (as the daemon passes the reason table's).
 func realNotifier(t *testing.T, cfg *alertmanager.Config) notify.Notifier {
 	t.Helper()
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("Validate: %v", err)
 	}
-	n, err := cfg.New(notify.Deps{HTTP: &http.Client{Timeout: 10 * time.Second}, Now: time.Now})
+	n, err := cfg.New(notify.Deps{HTTP: &http.Client{Timeout: 10 * time.Second}, Now: time.Now, ReasonLayer: notifytest.ReasonLayer})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

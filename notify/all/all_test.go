@@ -46,7 +46,7 @@ func TestKindsWellFormed(t *testing.T) {
 }
 
 // TestEmptySettings: every kind but log needs settings, and says which
-// field, as a flows.FieldError the loader can place.
+// field, as a conf.FieldError the loader can place.
 func TestEmptySettings(t *testing.T) {
 	for _, name := range kinds {
 		k, ok := notify.Lookup(name)

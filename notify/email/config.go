@@ -24,7 +24,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/notify"
 )
 
@@ -57,10 +57,10 @@ type Config struct {
 	// TLS is starttls (default), tls or none (loopback hosts only).
 	TLS string `yaml:"tls,omitempty" json:"tls,omitempty" jsonschema:"enum=starttls,enum=tls,enum=none,description=starttls (default; mandatory)\\, tls (SMTPS) or none (only to localhost/loopback)."`
 	// Username and Password authenticate (SMTP AUTH); both secrets, both or neither.
-	Username flows.Template `yaml:"username,omitempty" json:"username,omitempty"`
-	Password flows.Template `yaml:"password,omitempty" json:"password,omitempty" jsonschema:"description=SMTP password\\, e.g. ${credential:smtp_password}."`
-	From     string         `yaml:"from" json:"from" jsonschema:"required,description=Sender\\, e.g. authwatch <alerts@example.com>."`
-	To       []string       `yaml:"to" json:"to" jsonschema:"required,minItems=1"`
+	Username conf.Template `yaml:"username,omitempty" json:"username,omitempty"`
+	Password conf.Template `yaml:"password,omitempty" json:"password,omitempty" jsonschema:"description=SMTP password\\, e.g. ${credential:smtp_password}."`
+	From     string        `yaml:"from" json:"from" jsonschema:"required,description=Sender\\, e.g. authwatch <alerts@example.com>."`
+	To       []string      `yaml:"to" json:"to" jsonschema:"required,minItems=1"`
 	// SubjectPrefix goes before every subject, e.g. "[authwatch] ".
 	SubjectPrefix string `yaml:"subject_prefix,omitempty" json:"subject_prefix,omitempty"`
 	// CAFile adds trusted CA certificates (PEM) for a relay with a private PKI.
@@ -79,21 +79,21 @@ func (c *Config) Validate() error {
 		c.Port = defaultPort(c.TLS)
 	}
 	if c.Port < 1 || c.Port > 65535 {
-		errs = append(errs, flows.FieldErrorf("port", "must be 1..65535, got %d", c.Port))
+		errs = append(errs, conf.FieldErrorf("port", "must be 1..65535, got %d", c.Port))
 	}
 	if len(c.To) == 0 {
-		errs = append(errs, flows.FieldErrorf("to", "required: at least one address"))
+		errs = append(errs, conf.FieldErrorf("to", "required: at least one address"))
 	}
 	for i, a := range c.To {
 		errs = append(errs, checkAddress(fmt.Sprintf("to[%d]", i), a))
 	}
 	if c.CAFile != "" {
 		if _, err := loadCAFile(c.CAFile); err != nil {
-			errs = append(errs, flows.FieldErrorf("ca_file", "%v", err))
+			errs = append(errs, conf.FieldErrorf("ca_file", "%v", err))
 		}
 	}
 	if strings.ContainsAny(c.SubjectPrefix, "\r\n") {
-		errs = append(errs, flows.FieldErrorf("subject_prefix", "must be one line"))
+		errs = append(errs, conf.FieldErrorf("subject_prefix", "must be one line"))
 	}
 	return errors.Join(errs...)
 }
@@ -101,9 +101,9 @@ func (c *Config) Validate() error {
 func (c *Config) checkHost() error {
 	switch {
 	case c.Host == "":
-		return flows.FieldErrorf("host", "required")
+		return conf.FieldErrorf("host", "required")
 	case net.ParseIP(c.Host) == nil && strings.ContainsAny(c.Host, ":/@ "):
-		return flows.FieldErrorf("host", "give a host name or IP address only (the port goes in port), got %q", c.Host)
+		return conf.FieldErrorf("host", "give a host name or IP address only (the port goes in port), got %q", c.Host)
 	}
 	return nil
 }
@@ -111,9 +111,9 @@ func (c *Config) checkHost() error {
 func (c *Config) checkTLS() error {
 	switch {
 	case !slices.Contains(tlsModes, c.TLS):
-		return flows.FieldErrorf("tls", "must be one of %s, got %q", strings.Join(tlsModes, ", "), c.TLS)
+		return conf.FieldErrorf("tls", "must be one of %s, got %q", strings.Join(tlsModes, ", "), c.TLS)
 	case c.TLS == TLSNone && !isLoopback(c.Host):
-		return flows.FieldErrorf("tls", "none sends mail in clear: allowed only to localhost or a loopback address (a local relay), not %q; use starttls or tls", c.Host)
+		return conf.FieldErrorf("tls", "none sends mail in clear: allowed only to localhost or a loopback address (a local relay), not %q; use starttls or tls", c.Host)
 	}
 	return nil
 }
@@ -124,11 +124,11 @@ func (c *Config) checkAuth() error {
 	case !hasUser && !hasPass:
 		return nil
 	case !hasPass:
-		return flows.FieldErrorf("password", "required with username")
+		return conf.FieldErrorf("password", "required with username")
 	case !hasUser:
-		return flows.FieldErrorf("username", "required with password")
+		return conf.FieldErrorf("username", "required with password")
 	case c.TLS == TLSNone:
-		return flows.FieldErrorf("password", "credentials are never sent without TLS: use tls: starttls or tls, or drop username and password for a local relay")
+		return conf.FieldErrorf("password", "credentials are never sent without TLS: use tls: starttls or tls, or drop username and password for a local relay")
 	}
 	return errors.Join(checkSecret("username", c.Username), checkSecret("password", c.Password))
 }
@@ -145,10 +145,10 @@ func defaultPort(mode string) int {
 
 func checkAddress(path, a string) error {
 	if a == "" {
-		return flows.FieldErrorf(path, "required")
+		return conf.FieldErrorf(path, "required")
 	}
 	if _, err := mail.ParseAddress(a); err != nil {
-		return flows.FieldErrorf(path, "not a mail address (%v): %q", err, a)
+		return conf.FieldErrorf(path, "not a mail address (%v): %q", err, a)
 	}
 	return nil
 }
@@ -156,14 +156,14 @@ func checkAddress(path, a string) error {
 // checkSecret checks a secret setting without resolving it: step outputs
 // do not exist outside flows, and a malformed reference is reported without
 // echoing the text (it may be a literal secret).
-func checkSecret(path string, t flows.Template) error {
+func checkSecret(path string, t conf.Template) error {
 	switch {
 	case t.HasStepRefs():
-		return flows.FieldErrorf(path, "step outputs (${steps.ID.NAME}) are not available in notifier settings; use ${env:NAME}, ${file:/path} or ${credential:NAME}")
+		return conf.FieldErrorf(path, "step outputs (${steps.ID.NAME}) are not available in notifier settings; use ${env:NAME}, ${file:/path} or ${credential:NAME}")
 	case len(t.Refs()) == 0:
 		// No reference: expanding reads nothing and reports a parse error.
-		if _, err := t.ExpandSecrets(flows.SecretSource{}); err != nil {
-			return flows.FieldErrorf(path, "malformed reference: write ${env:NAME}, ${file:/absolute/path} or ${credential:NAME}, and $${ for a literal ${")
+		if _, err := t.ExpandSecrets(conf.SecretSource{}); err != nil {
+			return conf.FieldErrorf(path, "malformed reference: write ${env:NAME}, ${file:/absolute/path} or ${credential:NAME}, and $${ for a literal ${")
 		}
 	}
 	return nil

@@ -13,7 +13,7 @@ import (
 
 	"github.com/wneessen/go-mail"
 
-	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/notify"
 )
 
@@ -23,7 +23,7 @@ const maxTimeout = 30 * time.Second
 // Notifier sends events as mail through one SMTP server.
 type Notifier struct {
 	cfg     Config
-	secrets flows.SecretSource
+	secrets conf.SecretSource
 	now     func() time.Time
 	log     *slog.Logger
 }

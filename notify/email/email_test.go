@@ -16,7 +16,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
-	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/notify"
 	"github.com/authwatch/authwatch/notify/email"
 	"github.com/authwatch/authwatch/notify/notifytest"
@@ -31,8 +31,8 @@ func config(ms *mailServer, cert testCert) *email.Config {
 	return &email.Config{
 		Host:          "127.0.0.1",
 		Port:          ms.Port,
-		Username:      flows.NewTemplate("alerts@example.com"),
-		Password:      flows.NewTemplate("${env:SMTP_PASSWORD}"),
+		Username:      conf.NewTemplate("alerts@example.com"),
+		Password:      conf.NewTemplate("${env:SMTP_PASSWORD}"),
 		From:          "authwatch <alerts@example.com>",
 		To:            []string{"oncall@example.com", "Identity Team <identity@example.com>"},
 		SubjectPrefix: "[authwatch] ",

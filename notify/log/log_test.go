@@ -10,7 +10,7 @@ import (
 
 	"github.com/goccy/go-yaml/parser"
 
-	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/notify"
 	"github.com/authwatch/authwatch/notify/notifytest"
 )
@@ -39,7 +39,7 @@ func TestSettings(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = flows.DecodeNode(f.Docs[0].Body, &Config{})
+		err = conf.DecodeNode(f.Docs[0].Body, &Config{})
 		if (err != nil) != wantErr {
 			t.Errorf("settings %q: %v, want error %v", src, err, wantErr)
 		}

@@ -8,7 +8,7 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/parser"
 
-	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/notify"
 )
 
@@ -41,7 +41,7 @@ func DecodeConfig(t testing.TB, kind, src string) (notify.Config, error) {
 		t.Fatalf("kind %s is not registered", kind)
 	}
 	c := k.NewConfig()
-	if err := flows.DecodeNode(f.Docs[0].Body, c); err != nil {
+	if err := conf.DecodeNode(f.Docs[0].Body, c); err != nil {
 		return c, err
 	}
 	return c, c.Validate()

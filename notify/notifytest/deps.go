@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/notify"
 )
 
@@ -35,13 +35,24 @@ func Deps(t testing.TB, env map[string]string) (notify.Deps, *Log) {
 		Secrets: Secrets(env),
 		Logger:  slog.New(slog.NewJSONHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:     func() time.Time { return Now },
+
+		ReasonLayer: ReasonLayer,
 	}, log
 }
 
+// reasonLayers are the layers of the reason codes the kit's events carry,
+// as the reason table gives them.
+var reasonLayers = map[string]string{"audience_mismatch": "token", "invalid_token": "app"}
+
+// ReasonLayer is Deps' ReasonLayer: it knows the reasons of the kit's events
+// only ("" for any other). The daemon passes the whole reason table; a test
+// there checks that the two agree.
+func ReasonLayer(reason string) string { return reasonLayers[reason] }
+
 // Secrets returns a secret source that resolves ${env:NAME} from env only;
 // ${credential:NAME} finds nothing (its directory does not exist).
-func Secrets(env map[string]string) flows.SecretSource {
-	return flows.SecretSource{
+func Secrets(env map[string]string) conf.SecretSource {
+	return conf.SecretSource{
 		LookupEnv: func(name string) (string, bool) {
 			v, ok := env[name]
 			return v, ok

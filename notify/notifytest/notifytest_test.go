@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/notify"
 	"github.com/authwatch/authwatch/notify/notifytest"
 	"github.com/authwatch/authwatch/notify/webhook"
@@ -205,13 +205,13 @@ func TestClientLoopbackOnly(t *testing.T) {
 func TestDepsSecretsOnlyFromEnvMap(t *testing.T) {
 	t.Setenv("NOTIFYTEST_PROCESS_ENV", "from-process")
 	d, log := notifytest.Deps(t, map[string]string{"A": "from-map"})
-	if v, err := flows.NewTemplate("${env:A}").ExpandSecrets(d.Secrets); err != nil || v != "from-map" {
+	if v, err := conf.NewTemplate("${env:A}").ExpandSecrets(d.Secrets); err != nil || v != "from-map" {
 		t.Errorf("env A = %q, %v", v, err)
 	}
-	if _, err := flows.NewTemplate("${env:NOTIFYTEST_PROCESS_ENV}").ExpandSecrets(d.Secrets); err == nil {
+	if _, err := conf.NewTemplate("${env:NOTIFYTEST_PROCESS_ENV}").ExpandSecrets(d.Secrets); err == nil {
 		t.Error("the process environment leaked into the secret source")
 	}
-	if _, err := flows.NewTemplate("${credential:x}").ExpandSecrets(d.Secrets); err == nil {
+	if _, err := conf.NewTemplate("${credential:x}").ExpandSecrets(d.Secrets); err == nil {
 		t.Error("a credential resolved")
 	}
 	d.Logger.Warn("hello", "k", "v")
@@ -222,7 +222,7 @@ func TestDepsSecretsOnlyFromEnvMap(t *testing.T) {
 
 // webhookFor is a correct notifier: the kit's table passes with it.
 func webhookFor(tb testing.TB, base string) notify.Notifier {
-	cfg := &webhook.Config{URL: flows.NewTemplate("${env:U}")}
+	cfg := &webhook.Config{URL: conf.NewTemplate("${env:U}")}
 	d, _ := notifytest.Deps(tb, map[string]string{"U": base + "/hooks/" + notifytest.WebhookToken})
 	n, err := cfg.New(d)
 	if err != nil {

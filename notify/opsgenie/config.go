@@ -15,7 +15,7 @@ package opsgenie
 import (
 	"errors"
 
-	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/notify"
 	"github.com/authwatch/authwatch/notify/internal/httpsend"
 )
@@ -40,7 +40,7 @@ func init() {
 type Config struct {
 	// APIKey is the key of an Opsgenie API integration: a secret, resolved
 	// on every send.
-	APIKey flows.Template `yaml:"api_key" json:"api_key" jsonschema:"required,description=API integration key\\, e.g. ${credential:opsgenie_api_key}."`
+	APIKey conf.Template `yaml:"api_key" json:"api_key" jsonschema:"required,description=API integration key\\, e.g. ${credential:opsgenie_api_key}."`
 	// URL is the API host: https://api.opsgenie.com (default) or
 	// https://api.eu.opsgenie.com for EU accounts.
 	URL string `yaml:"url,omitempty" json:"url,omitempty" jsonschema:"description=API base URL (default https://api.opsgenie.com; EU accounts: https://api.eu.opsgenie.com)."`

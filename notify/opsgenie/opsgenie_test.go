@@ -10,7 +10,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/notify"
 	"github.com/authwatch/authwatch/notify/notifytest"
 	"github.com/authwatch/authwatch/notify/opsgenie"
@@ -114,7 +114,7 @@ var env = map[string]string{"OPSGENIE_API_KEY": notifytest.APIKey}
 
 func newNotifier(t testing.TB, url string, mod ...func(*opsgenie.Config)) (notify.Notifier, *notifytest.Log) {
 	t.Helper()
-	cfg := &opsgenie.Config{APIKey: flows.NewTemplate("${env:OPSGENIE_API_KEY}"), URL: url}
+	cfg := &opsgenie.Config{APIKey: conf.NewTemplate("${env:OPSGENIE_API_KEY}"), URL: url}
 	for _, m := range mod {
 		m(cfg)
 	}

@@ -15,7 +15,7 @@ package pagerduty
 import (
 	"errors"
 
-	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/notify"
 	"github.com/authwatch/authwatch/notify/internal/httpsend"
 )
@@ -38,7 +38,7 @@ func init() {
 type Config struct {
 	// RoutingKey is the Events API v2 integration key: a secret, resolved on
 	// every send.
-	RoutingKey flows.Template `yaml:"routing_key" json:"routing_key" jsonschema:"required,description=Events API v2 integration (routing) key\\, e.g. ${credential:pagerduty_routing_key}."`
+	RoutingKey conf.Template `yaml:"routing_key" json:"routing_key" jsonschema:"required,description=Events API v2 integration (routing) key\\, e.g. ${credential:pagerduty_routing_key}."`
 	// URL overrides the Events API base URL (tests, proxies).
 	URL string `yaml:"url,omitempty" json:"url,omitempty" jsonschema:"description=Events API base URL (default https://events.pagerduty.com)."`
 	// Severity overrides the event's severity: critical, error, warning or info.

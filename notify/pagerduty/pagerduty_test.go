@@ -11,7 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/notify"
 	"github.com/authwatch/authwatch/notify/notifytest"
 	"github.com/authwatch/authwatch/notify/pagerduty"
@@ -98,7 +98,7 @@ var env = map[string]string{"PD_ROUTING_KEY": notifytest.APIKey}
 
 func newNotifier(t testing.TB, url string, mod ...func(*pagerduty.Config)) (notify.Notifier, *notifytest.Log) {
 	t.Helper()
-	cfg := &pagerduty.Config{RoutingKey: flows.NewTemplate("${env:PD_ROUTING_KEY}"), URL: url}
+	cfg := &pagerduty.Config{RoutingKey: conf.NewTemplate("${env:PD_ROUTING_KEY}"), URL: url}
 	for _, m := range mod {
 		m(cfg)
 	}
@@ -270,7 +270,7 @@ func TestNoSecretInErrors(t *testing.T) {
 		notifytest.CheckNoSecret(t, log.Bytes())
 	})
 	t.Run("secret missing", func(t *testing.T) {
-		n, _ := notifytest.NewNotifier(t, &pagerduty.Config{RoutingKey: flows.NewTemplate("${env:NOT_SET}"), URL: "https://127.0.0.1:1"}, env)
+		n, _ := notifytest.NewNotifier(t, &pagerduty.Config{RoutingKey: conf.NewTemplate("${env:NOT_SET}"), URL: "https://127.0.0.1:1"}, env)
 		retry, err := n.Notify(context.Background(), notifytest.Event(notify.Opened))
 		if err == nil || !retry || !strings.Contains(err.Error(), "NOT_SET") {
 			t.Fatalf("Notify = (%v, %v), want (true: the secret may appear, an error naming NOT_SET)", retry, err)
@@ -281,7 +281,7 @@ func TestNoSecretInErrors(t *testing.T) {
 func TestRoutingKeyReadOnEverySend(t *testing.T) {
 	keys := map[string]string{"PD_ROUTING_KEY": "first-key"}
 	rcv := notifytest.NewReceiver(t)
-	n, _ := notifytest.NewNotifier(t, &pagerduty.Config{RoutingKey: flows.NewTemplate("${env:PD_ROUTING_KEY}"), URL: rcv.URL}, keys)
+	n, _ := notifytest.NewNotifier(t, &pagerduty.Config{RoutingKey: conf.NewTemplate("${env:PD_ROUTING_KEY}"), URL: rcv.URL}, keys)
 	for _, want := range []string{"first-key", "rotated-key"} {
 		keys["PD_ROUTING_KEY"] = want
 		if _, err := n.Notify(context.Background(), notifytest.Event(notify.Opened)); err != nil {

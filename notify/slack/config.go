@@ -22,7 +22,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/notify"
 	"github.com/authwatch/authwatch/notify/internal/httpsend"
 )
@@ -38,7 +38,7 @@ func init() {
 // Config is the slack notifier's settings.
 type Config struct {
 	// URL is the incoming webhook's URL: a secret, resolved on every send.
-	URL flows.Template `yaml:"url" json:"url" jsonschema:"required,description=Incoming webhook URL\\, e.g. ${env:SLACK_WEBHOOK_URL}."`
+	URL conf.Template `yaml:"url" json:"url" jsonschema:"required,description=Incoming webhook URL\\, e.g. ${env:SLACK_WEBHOOK_URL}."`
 	// Channel overrides the webhook's channel (legacy webhooks only).
 	Channel string `yaml:"channel,omitempty" json:"channel,omitempty" jsonschema:"description=#channel\\, @user or a channel id (legacy webhooks only)."`
 	// Username overrides the poster's name (legacy webhooks only).
@@ -51,14 +51,14 @@ var _ notify.Config = (*Config)(nil)
 // - and _, at most 80), @user, or a conversation id (C…, G…, D…).
 var channelPattern = regexp.MustCompile(`^(#[\p{Ll}\p{Lo}\p{N}_.-]{1,80}|@[\w.-]{1,80}|[CGD][A-Z0-9]{6,20})$`)
 
-// Validate checks the settings; each error is a flows.FieldError.
+// Validate checks the settings; each error is a conf.FieldError.
 func (c *Config) Validate() error {
 	errs := []error{httpsend.CheckURLTemplate("url", c.URL, false)}
 	if c.Channel != "" && !channelPattern.MatchString(c.Channel) {
-		errs = append(errs, flows.FieldErrorf("channel", "must be #channel-name (lowercase, no spaces), @user or a channel id such as C0123ABCD, got %q", c.Channel))
+		errs = append(errs, conf.FieldErrorf("channel", "must be #channel-name (lowercase, no spaces), @user or a channel id such as C0123ABCD, got %q", c.Channel))
 	}
 	if len([]rune(c.Username)) > 80 || strings.ContainsAny(c.Username, "\r\n") {
-		errs = append(errs, flows.FieldErrorf("username", "must be one line of at most 80 characters"))
+		errs = append(errs, conf.FieldErrorf("username", "must be one line of at most 80 characters"))
 	}
 	return errors.Join(errs...)
 }

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/version"
 	"github.com/authwatch/authwatch/notify"
 	"github.com/authwatch/authwatch/notify/notifytest"
@@ -20,7 +20,7 @@ const hookPath = "/services/T0AAAAAAA/B0BBBBBBB/" + notifytest.WebhookToken
 func newSlack(t testing.TB, c Config, base string) (notify.Notifier, *notifytest.Log) {
 	t.Helper()
 	if c.URL.IsZero() {
-		c.URL = flows.NewTemplate("${env:SLACK_WEBHOOK_URL}")
+		c.URL = conf.NewTemplate("${env:SLACK_WEBHOOK_URL}")
 	}
 	return notifytest.NewNotifier(t, &c, map[string]string{"SLACK_WEBHOOK_URL": base + hookPath})
 }

@@ -20,7 +20,7 @@
 package teams
 
 import (
-	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/notify"
 	"github.com/authwatch/authwatch/notify/internal/httpsend"
 )
@@ -37,12 +37,12 @@ func init() {
 type Config struct {
 	// URL is the workflow's HTTP trigger URL: a secret (its sig parameter
 	// authorizes posting), resolved on every send.
-	URL flows.Template `yaml:"url" json:"url" jsonschema:"required,description=Workflows webhook URL\\, e.g. ${credential:teams_workflow_url}."`
+	URL conf.Template `yaml:"url" json:"url" jsonschema:"required,description=Workflows webhook URL\\, e.g. ${credential:teams_workflow_url}."`
 }
 
 var _ notify.Config = (*Config)(nil)
 
-// Validate checks the settings; each error is a flows.FieldError.
+// Validate checks the settings; each error is a conf.FieldError.
 func (c *Config) Validate() error {
 	return httpsend.CheckURLTemplate("url", c.URL, false)
 }

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/notify"
 	"github.com/authwatch/authwatch/notify/notifytest"
 )
@@ -16,7 +16,7 @@ const hookPath = "/workflows/5f0c/triggers/manual/paths/invoke?api-version=2016-
 
 func newTeams(t testing.TB, base string) (notify.Notifier, *notifytest.Log) {
 	t.Helper()
-	c := &Config{URL: flows.NewTemplate("${env:TEAMS_WORKFLOW_URL}")}
+	c := &Config{URL: conf.NewTemplate("${env:TEAMS_WORKFLOW_URL}")}
 	return notifytest.NewNotifier(t, c, map[string]string{"TEAMS_WORKFLOW_URL": base + hookPath})
 }
 

@@ -8,7 +8,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/notify"
 	"github.com/authwatch/authwatch/notify/internal/httpsend"
 )
@@ -25,7 +25,7 @@ func init() {
 type Config struct {
 	// URL receives the POSTs; a secret (it may hold a token), resolved on
 	// every send. https, or http to a loopback address with AllowHTTP.
-	URL flows.Template `yaml:"url" json:"url" jsonschema:"required,description=Receiver URL (https); may reference secrets\\, e.g. ${env:WEBHOOK_URL}."`
+	URL conf.Template `yaml:"url" json:"url" jsonschema:"required,description=Receiver URL (https); may reference secrets\\, e.g. ${env:WEBHOOK_URL}."`
 	// AllowHTTP permits http:// URLs to localhost and loopback addresses
 	// (a local relay, tests). It MUST NOT be used to reach another host: the
 	// payload and headers would travel in clear; other hosts stay refused.
@@ -33,11 +33,11 @@ type Config struct {
 	// Headers are extra request headers (e.g. Authorization); values may
 	// reference secrets. Content-Type, User-Agent, Host, Content-Length and
 	// X-Authwatch-* are authwatch's own.
-	Headers map[string]flows.Template `yaml:"headers,omitempty" json:"headers,omitempty" jsonschema:"description=Extra headers; values may reference secrets."`
+	Headers map[string]conf.Template `yaml:"headers,omitempty" json:"headers,omitempty" jsonschema:"description=Extra headers; values may reference secrets."`
 	// HMACSecret, when set, signs every request (X-Authwatch-Signature-256).
-	HMACSecret flows.Template `yaml:"hmac_secret,omitempty" json:"hmac_secret,omitempty" jsonschema:"description=Key for X-Authwatch-Signature-256\\, e.g. ${credential:webhook_hmac}."`
+	HMACSecret conf.Template `yaml:"hmac_secret,omitempty" json:"hmac_secret,omitempty" jsonschema:"description=Key for X-Authwatch-Signature-256\\, e.g. ${credential:webhook_hmac}."`
 	// Timeout bounds one attempt, under the outbox's per-attempt timeout.
-	Timeout flows.Duration `yaml:"timeout,omitempty" json:"timeout,omitempty" jsonschema:"description=Per-attempt timeout\\, e.g. 10s (default: the outbox's)."`
+	Timeout conf.Duration `yaml:"timeout,omitempty" json:"timeout,omitempty" jsonschema:"description=Per-attempt timeout\\, e.g. 10s (default: the outbox's)."`
 }
 
 var _ notify.Config = (*Config)(nil)
@@ -49,7 +49,7 @@ var headerToken = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 // payload's framing or its signature.
 var ownHeaders = []string{"Content-Type", "Content-Length", "Host", "User-Agent", "Transfer-Encoding", "Connection"}
 
-// Validate checks the settings; each error is a flows.FieldError.
+// Validate checks the settings; each error is a conf.FieldError.
 func (c *Config) Validate() error {
 	errs := []error{
 		httpsend.CheckURLTemplate("url", c.URL, c.AllowHTTP),
@@ -61,21 +61,21 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-func checkHeader(name string, v flows.Template) error {
+func checkHeader(name string, v conf.Template) error {
 	path := "headers." + name
 	canon := http.CanonicalHeaderKey(name)
 	switch {
 	case !headerToken.MatchString(name):
-		return flows.FieldErrorf(path, "not a valid header name")
+		return conf.FieldErrorf(path, "not a valid header name")
 	case slices.Contains(ownHeaders, canon) || strings.HasPrefix(canon, "X-Authwatch-"):
-		return flows.FieldErrorf(path, "%s is set by authwatch and cannot be configured", canon)
+		return conf.FieldErrorf(path, "%s is set by authwatch and cannot be configured", canon)
 	}
 	if err := httpsend.CheckTemplate(path, v, false); err != nil {
 		return err
 	}
 	if len(v.Refs()) == 0 {
-		if s, _ := v.ExpandSecrets(flows.SecretSource{}); strings.ContainsAny(s, "\r\n\x00") {
-			return flows.FieldErrorf(path, "a header value must be one line")
+		if s, _ := v.ExpandSecrets(conf.SecretSource{}); strings.ContainsAny(s, "\r\n\x00") {
+			return conf.FieldErrorf(path, "a header value must be one line")
 		}
 	}
 	return nil

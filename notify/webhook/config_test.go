@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/notify"
 	"github.com/authwatch/authwatch/notify/notifytest"
 )
@@ -30,9 +30,9 @@ func fieldErrors(t *testing.T, err error) []string {
 			}
 			return
 		}
-		var fe flows.FieldError
+		var fe conf.FieldError
 		if !errors.As(e, &fe) {
-			t.Errorf("not a flows.FieldError: %T %v", e, e)
+			t.Errorf("not a conf.FieldError: %T %v", e, e)
 			return
 		}
 		out = append(out, fe.Error())
@@ -99,7 +99,7 @@ timeout: 10s`},
 // TestValidateMalformed: Validate alone (without the loader's decoding)
 // reports a malformed reference, without echoing the text.
 func TestValidateMalformed(t *testing.T) {
-	c := &Config{URL: flows.NewTemplate("https://x/" + notifytest.WebhookToken + "${oops")}
+	c := &Config{URL: conf.NewTemplate("https://x/" + notifytest.WebhookToken + "${oops")}
 	err := c.Validate()
 	if got := fieldErrors(t, err); len(got) != 1 || !strings.HasPrefix(got[0], "url: malformed reference") {
 		t.Errorf("Validate = %q", got)

@@ -17,14 +17,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/version"
 	"github.com/authwatch/authwatch/notify"
 	"github.com/authwatch/authwatch/notify/internal/httpsend"
 	"github.com/authwatch/authwatch/notify/notifytest"
 )
 
-func tpl(s string) flows.Template { return flows.NewTemplate(s) }
+func tpl(s string) conf.Template { return conf.NewTemplate(s) }
 
 // hookPath is a webhook path holding the canary token, as real ones do.
 const hookPath = "/hooks/" + notifytest.WebhookToken + "?sig=" + notifytest.SigToken
@@ -33,7 +33,7 @@ const hookPath = "/hooks/" + notifytest.WebhookToken + "?sig=" + notifytest.SigT
 func signedConfig() Config {
 	return Config{
 		URL:        tpl("${env:WEBHOOK_URL}"),
-		Headers:    map[string]flows.Template{"Authorization": tpl("Bearer ${env:TOKEN}"), "X-Team": tpl("identity")},
+		Headers:    map[string]conf.Template{"Authorization": tpl("Bearer ${env:TOKEN}"), "X-Team": tpl("identity")},
 		HMACSecret: tpl("${env:HMAC_KEY}"),
 	}
 }

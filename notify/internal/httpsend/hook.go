@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/notify"
 )
 
@@ -13,13 +13,13 @@ import (
 // service's incoming webhook: slack, teams).
 type Hook struct {
 	kind string
-	url  flows.Template
+	url  conf.Template
 	send Sender
 }
 
 // NewHook makes the Hook of kind posting to url, with d's client (made not
 // to follow redirects), secrets and clock.
-func NewHook(kind string, url flows.Template, d notify.Deps) *Hook {
+func NewHook(kind string, url conf.Template, d notify.Deps) *Hook {
 	return &Hook{kind: kind, url: url, send: NewSender(d)}
 }
 

@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/notify"
 )
 
@@ -17,7 +17,7 @@ import (
 // source, the clock and the logger.
 type Sender struct {
 	Client  *http.Client
-	Secrets flows.SecretSource
+	Secrets conf.SecretSource
 	Now     func() time.Time
 	Log     *slog.Logger
 }

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 )
 
 // refHint is how to write a secret reference.
@@ -17,16 +17,16 @@ const refHint = "write ${env:NAME}, ${file:/absolute/path} or ${credential:NAME}
 // resolving it and without echoing it (it may be a literal secret): no step
 // outputs (there are none outside flows), no malformed reference, and
 // present when required.
-func CheckTemplate(path string, t flows.Template, required bool) error {
+func CheckTemplate(path string, t conf.Template, required bool) error {
 	switch {
 	case t.IsZero() && required:
-		return flows.FieldErrorf(path, "required: %s", refHint)
+		return conf.FieldErrorf(path, "required: %s", refHint)
 	case t.HasStepRefs():
-		return flows.FieldErrorf(path, "step outputs (${steps.ID.NAME}) are not available in notifier settings; %s", refHint)
+		return conf.FieldErrorf(path, "step outputs (${steps.ID.NAME}) are not available in notifier settings; %s", refHint)
 	case len(t.Refs()) == 0:
 		// No reference: expanding reads nothing, and reports a parse error.
-		if _, err := t.ExpandSecrets(flows.SecretSource{}); err != nil {
-			return flows.FieldErrorf(path, "malformed reference: %s", refHint)
+		if _, err := t.ExpandSecrets(conf.SecretSource{}); err != nil {
+			return conf.FieldErrorf(path, "malformed reference: %s", refHint)
 		}
 	}
 	return nil
@@ -37,14 +37,14 @@ func CheckTemplate(path string, t flows.Template, required bool) error {
 // CheckURL accepts. A URL written whole is checked whole; one that starts
 // with a literal scheme has its scheme checked; the rest is checked on
 // every send, once resolved.
-func CheckURLTemplate(path string, t flows.Template, allowHTTP bool) error {
+func CheckURLTemplate(path string, t conf.Template, allowHTTP bool) error {
 	if err := CheckTemplate(path, t, true); err != nil {
 		return err
 	}
 	if len(t.Refs()) == 0 {
-		u, _ := t.ExpandSecrets(flows.SecretSource{})
+		u, _ := t.ExpandSecrets(conf.SecretSource{})
 		if err := CheckURL(u, allowHTTP); err != nil {
-			return flows.FieldError{Path: path, Err: err}
+			return conf.FieldError{Path: path, Err: err}
 		}
 		return nil
 	}
@@ -54,7 +54,7 @@ func CheckURLTemplate(path string, t flows.Template, allowHTTP bool) error {
 		return nil
 	}
 	if err := CheckURL(scheme+"://localhost", allowHTTP); err != nil {
-		return flows.FieldError{Path: path, Err: err}
+		return conf.FieldError{Path: path, Err: err}
 	}
 	return nil
 }
@@ -64,7 +64,7 @@ func CheckURLTemplate(path string, t flows.Template, allowHTTP bool) error {
 // references. A secret that cannot be read may be there on the next attempt
 // (a file being rotated), so retry is true; a resolved value that is not a
 // usable URL is a configuration to fix, so retry is false.
-func ResolveURL(kind, path string, t flows.Template, src flows.SecretSource, allowHTTP bool) (u string, retry bool, err error) {
+func ResolveURL(kind, path string, t conf.Template, src conf.SecretSource, allowHTTP bool) (u string, retry bool, err error) {
 	u, err = t.ExpandSecrets(src)
 	if err != nil {
 		return "", true, fmt.Errorf("%s: %s: %w", kind, path, err)
@@ -78,7 +78,7 @@ func ResolveURL(kind, path string, t flows.Template, src flows.SecretSource, all
 // ResolveSecret expands a secret setting (a header value, a key); the
 // error names the kind and the setting. Whether a secret that cannot be
 // read is worth another attempt is the kind's choice.
-func ResolveSecret(kind, path string, t flows.Template, src flows.SecretSource) (string, error) {
+func ResolveSecret(kind, path string, t conf.Template, src conf.SecretSource) (string, error) {
 	v, err := t.ExpandSecrets(src)
 	if err != nil {
 		return "", fmt.Errorf("%s: %s: %w", kind, path, err)
@@ -88,7 +88,7 @@ func ResolveSecret(kind, path string, t flows.Template, src flows.SecretSource) 
 
 // describeRefs names a template by its references (never its text, which
 // may hold a literal secret): " (from ${env:SLACK_URL})".
-func describeRefs(t flows.Template) string {
+func describeRefs(t conf.Template) string {
 	refs := t.Refs()
 	if len(refs) == 0 {
 		return ""

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 )
 
 // ShowURL returns what errors may show of a URL that may hold a secret:
@@ -92,13 +92,13 @@ func CheckAPIURL(path, raw, what string) error {
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
-		return flows.FieldErrorf(path, "must be an absolute https URL, got %q", raw)
+		return conf.FieldErrorf(path, "must be an absolute https URL, got %q", raw)
 	case u.User != nil:
-		return flows.FieldErrorf(path, "must not carry credentials")
+		return conf.FieldErrorf(path, "must not carry credentials")
 	case u.RawQuery != "" || u.Fragment != "":
-		return flows.FieldErrorf(path, "must not have a query or fragment")
+		return conf.FieldErrorf(path, "must not have a query or fragment")
 	case u.Scheme == "http" && !IsLoopback(u.Hostname()):
-		return flows.FieldErrorf(path, "must use https (http is allowed only to localhost and loopback addresses): %s would travel in clear", what)
+		return conf.FieldErrorf(path, "must use https (http is allowed only to localhost and loopback addresses): %s would travel in clear", what)
 	}
 	return nil
 }
@@ -106,7 +106,7 @@ func CheckAPIURL(path, raw, what string) error {
 // CheckAPISettings checks the two settings of a vendor's API kind
 // (pagerduty, opsgenie): its key, a required secret at keyPath, and the
 // base URL "url" (CheckAPIURL, what naming the key), set to def when empty.
-func CheckAPISettings(keyPath string, key flows.Template, url *string, def, what string) error {
+func CheckAPISettings(keyPath string, key conf.Template, url *string, def, what string) error {
 	if *url == "" {
 		*url = def
 	}
@@ -116,7 +116,7 @@ func CheckAPISettings(keyPath string, key flows.Template, url *string, def, what
 // CheckOneOf checks an optional setting that takes one of valid values.
 func CheckOneOf(path, v string, valid []string) error {
 	if v != "" && !slices.Contains(valid, v) {
-		return flows.FieldErrorf(path, "must be one of %s, got %q", strings.Join(valid, ", "), v)
+		return conf.FieldErrorf(path, "must be one of %s, got %q", strings.Join(valid, ", "), v)
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package flows
+package conf
 
 import (
 	"bytes"
@@ -32,23 +32,23 @@ type SecretSource struct {
 	CredentialsDir string
 }
 
-// errSecretMissing marks an unset, empty or unreadable secret: a warning at
+// ErrSecretMissing marks an unset, empty or unreadable secret: a warning at
 // load (it may be set only where the daemon runs), credentials_missing at
 // run time.
-var errSecretMissing = errors.New("secret missing")
+var ErrSecretMissing = errors.New("secret missing")
 
-// errSecretRefused marks a secret file that cannot be used as it is (not a
+// ErrSecretRefused marks a secret file that cannot be used as it is (not a
 // regular file, too large, binary): an error at load, credentials_missing
-// at run time (it is an errSecretMissing too).
-var errSecretRefused = fmt.Errorf("%w, refused", errSecretMissing)
+// at run time (it is an ErrSecretMissing too).
+var ErrSecretRefused = fmt.Errorf("%w, refused", ErrSecretMissing)
 
-// secretMessage returns a secret error's message without its marker, and
+// SecretMessage returns a secret error's message without its marker, and
 // whether err is a secret problem (missing or refused) at all.
-func secretMessage(err error) (string, bool) {
+func SecretMessage(err error) (string, bool) {
 	if err == nil {
 		return "", false
 	}
-	for _, marker := range []error{errSecretRefused, errSecretMissing} {
+	for _, marker := range []error{ErrSecretRefused, ErrSecretMissing} {
 		if errors.Is(err, marker) {
 			return strings.TrimPrefix(err.Error(), marker.Error()+": "), true
 		}
@@ -59,25 +59,25 @@ func secretMessage(err error) (string, bool) {
 // Resolve returns the value a secret reference names.
 func (s SecretSource) Resolve(ref Ref) (string, error) {
 	switch ref.Kind {
-	case refEnv:
+	case RefEnv:
 		lookup := s.LookupEnv
 		if lookup == nil {
 			lookup = os.LookupEnv
 		}
 		v, ok := lookup(ref.Name)
 		if !ok || v == "" {
-			return "", fmt.Errorf("%w: environment variable %s is %s", errSecretMissing, ref.Name, unsetOrEmpty(ok))
+			return "", fmt.Errorf("%w: environment variable %s is %s", ErrSecretMissing, ref.Name, unsetOrEmpty(ok))
 		}
 		return v, nil
-	case refFile:
+	case RefFile:
 		return readSecretFile(ref.Name, "file "+ref.Name)
-	case refCredential:
+	case RefCredential:
 		dir := s.CredentialsDir
 		if dir == "" {
 			dir = s.env("CREDENTIALS_DIRECTORY")
 		}
 		if dir == "" {
-			return "", fmt.Errorf("%w: credential %s: $CREDENTIALS_DIRECTORY is not set (add LoadCredential=%s:/path to the unit)", errSecretMissing, ref.Name, ref.Name)
+			return "", fmt.Errorf("%w: credential %s: $CREDENTIALS_DIRECTORY is not set (add LoadCredential=%s:/path to the unit)", ErrSecretMissing, ref.Name, ref.Name)
 		}
 		return readSecretFile(filepath.Join(dir, ref.Name), "credential "+ref.Name)
 	}
@@ -112,7 +112,7 @@ type secretRead struct {
 func readSecretFileWithin(path, what string, limit time.Duration, read func() (string, error)) (string, error) {
 	if since, stuck := stalledSecretReads.Load(path); stuck {
 		return "", fmt.Errorf("%w: %s: an earlier read has not returned for %s (a stalled network filesystem?)",
-			errSecretMissing, what, time.Since(since.(time.Time)).Round(time.Second))
+			ErrSecretMissing, what, time.Since(since.(time.Time)).Round(time.Second))
 	}
 	done := make(chan secretRead, 1)
 	go func() {
@@ -138,14 +138,19 @@ func readSecretFileWithin(path, what string, limit time.Duration, read func() (s
 // secret for this run, and a reason for a load to stop reading others.
 type stalledError struct{ msg string }
 
-func (e stalledError) Error() string { return errSecretMissing.Error() + ": " + e.msg }
+func (e stalledError) Error() string { return ErrSecretMissing.Error() + ": " + e.msg }
 
 // Is makes a stalled read a missing secret.
-func (e stalledError) Is(target error) bool { return target == errSecretMissing }
+func (e stalledError) Is(target error) bool { return target == ErrSecretMissing }
 
-// openNonBlocking opens for reading without blocking (secret and flow
+// IsStalled reports whether err is a secret read that outlived
+// SecretReadTimeout: a load that met one need not wait for other files on
+// what is likely the same stalled mount.
+func IsStalled(err error) bool { return errors.As(err, new(stalledError)) }
+
+// OpenNonBlocking opens for reading without blocking (secret and flow
 // files): opening a FIFO that has no writer would wait for one forever.
-func openNonBlocking(path string) (*os.File, error) {
+func OpenNonBlocking(path string) (*os.File, error) {
 	return os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
 }
 
@@ -153,24 +158,24 @@ func readSecretFileNow(path, what string) (string, error) {
 	if info, err := os.Stat(path); err == nil && !info.Mode().IsRegular() {
 		return "", notRegular(what, info.Mode()) // a socket cannot even be opened
 	}
-	f, err := openNonBlocking(path)
+	f, err := OpenNonBlocking(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("%w: %s does not exist", errSecretMissing, what)
+		return "", fmt.Errorf("%w: %s does not exist", ErrSecretMissing, what)
 	}
 	if err != nil {
-		return "", fmt.Errorf("%w: %s: %v", errSecretMissing, what, errors.Unwrap(err))
+		return "", fmt.Errorf("%w: %s: %v", ErrSecretMissing, what, errors.Unwrap(err))
 	}
 	defer f.Close()
 	info, err := f.Stat() // the file opened, whatever the path names now
 	if err != nil {
-		return "", fmt.Errorf("%w: %s: %v", errSecretMissing, what, err)
+		return "", fmt.Errorf("%w: %s: %v", ErrSecretMissing, what, err)
 	}
 	if !info.Mode().IsRegular() {
 		return "", notRegular(what, info.Mode())
 	}
 	b, err := io.ReadAll(io.LimitReader(f, secretFileCap+1))
 	if err != nil {
-		return "", fmt.Errorf("%w: reading %s: %v", errSecretMissing, what, err)
+		return "", fmt.Errorf("%w: reading %s: %v", ErrSecretMissing, what, err)
 	}
 	return secretFileValue(what, b)
 }
@@ -179,22 +184,23 @@ func readSecretFileNow(path, what string) (string, error) {
 func secretFileValue(what string, b []byte) (string, error) {
 	switch {
 	case len(b) > secretFileCap:
-		return "", fmt.Errorf("%w: %s is larger than the %d KiB limit for a secret file", errSecretRefused, what, secretFileCap>>10)
+		return "", fmt.Errorf("%w: %s is larger than the %d KiB limit for a secret file", ErrSecretRefused, what, secretFileCap>>10)
 	case bytes.IndexByte(b, 0) >= 0:
-		return "", fmt.Errorf("%w: %s contains a NUL byte: a secret file holds text", errSecretRefused, what)
+		return "", fmt.Errorf("%w: %s contains a NUL byte: a secret file holds text", ErrSecretRefused, what)
 	}
 	v := strings.TrimRight(string(b), "\r\n")
 	if v == "" {
-		return "", fmt.Errorf("%w: %s is empty", errSecretMissing, what)
+		return "", fmt.Errorf("%w: %s is empty", ErrSecretMissing, what)
 	}
 	return v, nil
 }
 
 func notRegular(what string, mode fs.FileMode) error {
-	return fmt.Errorf("%w: %s is %s, not a regular file: a secret file must be a plain file", errSecretRefused, what, fileTypeName(mode))
+	return fmt.Errorf("%w: %s is %s, not a regular file: a secret file must be a plain file", ErrSecretRefused, what, FileTypeName(mode))
 }
 
-func fileTypeName(mode fs.FileMode) string {
+// FileTypeName names a file type for messages: "a named pipe".
+func FileTypeName(mode fs.FileMode) string {
 	switch {
 	case mode.IsDir():
 		return "a directory"

@@ -1,11 +1,10 @@
-package flows
+package conf
 
 import (
 	"fmt"
 	"github.com/goccy/go-yaml/ast"
 	"regexp"
 	"strings"
-	"unicode/utf8"
 )
 
 // Template is a string that may reference secrets and earlier steps' outputs:
@@ -27,13 +26,15 @@ type Template struct {
 	secretField bool
 }
 
-type refKind string
+// RefKind is what a reference names: a secret source or a step's output.
+type RefKind string
 
+// The reference kinds, as written before the colon or dot.
 const (
-	refEnv        refKind = "env"
-	refFile       refKind = "file"
-	refCredential refKind = "credential"
-	refStep       refKind = "steps"
+	RefEnv        RefKind = "env"
+	RefFile       RefKind = "file"
+	RefCredential RefKind = "credential"
+	RefStep       RefKind = "steps"
 )
 
 type templatePart struct {
@@ -43,16 +44,16 @@ type templatePart struct {
 
 // Ref is one ${...} reference in a Template.
 type Ref struct {
-	Kind   refKind
+	Kind   RefKind
 	Name   string // env var, file path, credential name, or step id
 	Output string // for step references: the output name
 }
 
 // IsSecret reports whether the reference names a secret source.
-func (r Ref) IsSecret() bool { return r.Kind != refStep }
+func (r Ref) IsSecret() bool { return r.Kind != RefStep }
 
 func (r Ref) String() string {
-	if r.Kind == refStep {
+	if r.Kind == RefStep {
 		return "${steps." + r.Name + "." + r.Output + "}"
 	}
 	return "${" + string(r.Kind) + ":" + r.Name + "}"
@@ -135,10 +136,12 @@ func (t Template) Refs() []Ref {
 	return refs
 }
 
-func (t Template) loadErr() error { return t.err }
+// LoadErr is the error of a malformed reference, reported with the
+// field's position.
+func (t Template) LoadErr() error { return t.err }
 
-// isLiteral reports whether the template is text only, without references.
-func (t Template) isLiteral() bool {
+// IsLiteral reports whether the template is text only, without references.
+func (t Template) IsLiteral() bool {
 	return t.err == nil && t.raw != "" && len(t.Refs()) == 0
 }
 
@@ -171,59 +174,66 @@ func parseTemplate(s string) ([]templatePart, error) {
 
 func parseRef(body string) (Ref, error) {
 	if m := stepOutputID.FindStringSubmatch(body); m != nil {
-		return Ref{Kind: refStep, Name: m[1], Output: m[2]}, nil
+		return Ref{Kind: RefStep, Name: m[1], Output: m[2]}, nil
 	}
 	kind, name, ok := strings.Cut(body, ":")
 	switch {
 	case ok && kind == "env" && envName.MatchString(name):
-		return Ref{Kind: refEnv, Name: name}, nil
+		return Ref{Kind: RefEnv, Name: name}, nil
 	case ok && kind == "file" && strings.HasPrefix(name, "/"):
-		return Ref{Kind: refFile, Name: name}, nil
+		return Ref{Kind: RefFile, Name: name}, nil
 	case ok && kind == "credential" && credName.MatchString(name):
-		return Ref{Kind: refCredential, Name: name}, nil
+		return Ref{Kind: RefCredential, Name: name}, nil
 	}
 	return Ref{}, fmt.Errorf("bad reference ${%s}: expected ${env:NAME}, ${file:/absolute/path}, ${credential:NAME} or ${steps.ID.OUTPUT}", truncate(body, 60))
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n-- // never split a UTF-8 sequence
-	}
-	return s[:n] + "…"
 }
 
 // ExpandSecrets resolves a template that may reference secrets but not
 // steps (configuration outside flows: notifier URLs, API keys). It is read
 // afresh on every call, so a rotated secret is used without a restart.
 func (t Template) ExpandSecrets(src SecretSource) (string, error) {
+	return t.Expand(func(ref Ref) (string, error) {
+		if ref.Kind == RefStep {
+			return "", fmt.Errorf("%s: step outputs are not available here", ref)
+		}
+		return src.Resolve(ref)
+	})
+}
+
+// Expand writes the template out with each reference replaced by what
+// resolve returns for it, in order; it stops at the first error, which is
+// the template's own load error when it has one.
+func (t Template) Expand(resolve func(Ref) (string, error)) (string, error) {
 	if t.err != nil {
 		return "", t.err
 	}
 	var b strings.Builder
 	for _, p := range t.parts {
-		switch {
-		case p.ref == nil:
+		if p.ref == nil {
 			b.WriteString(p.literal)
-		case p.ref.Kind == refStep:
-			return "", fmt.Errorf("%s: step outputs are not available here", p.ref)
-		default:
-			v, err := src.Resolve(*p.ref)
-			if err != nil {
-				return "", err
-			}
-			b.WriteString(v)
+			continue
 		}
+		v, err := resolve(*p.ref)
+		if err != nil {
+			return "", err
+		}
+		b.WriteString(v)
 	}
 	return b.String(), nil
 }
 
+// MarkSecretField marks the template as the value of a secret-bearing field
+// (client_secret, password...): its expansion is redacted even when it is
+// written as a literal.
+func (t *Template) MarkSecretField() { t.secretField = true }
+
+// SecretField reports whether MarkSecretField was called.
+func (t Template) SecretField() bool { return t.secretField }
+
 // HasStepRefs reports whether the template references step outputs.
 func (t Template) HasStepRefs() bool {
 	for _, r := range t.Refs() {
-		if r.Kind == refStep {
+		if r.Kind == RefStep {
 			return true
 		}
 	}

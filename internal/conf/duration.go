@@ -1,4 +1,4 @@
-package flows
+package conf
 
 import (
 	"errors"
@@ -174,4 +174,6 @@ func (d Duration) String() string {
 	return d.d.String()
 }
 
-func (d Duration) loadErr() error { return d.err }
+// LoadErr is the error of a bad value, kept from decoding for the loader to
+// report with the field's position (see LoadErrer).
+func (d Duration) LoadErr() error { return d.err }

@@ -1,8 +1,9 @@
-package flows
+package conf
 
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -10,15 +11,16 @@ import (
 	"github.com/goccy/go-yaml/ast"
 )
 
-// unknownKeys walks a mapping alongside the Go type it decodes into and
-// reports every key the type does not have, each at its own position with
+// UnknownKeys walks a mapping alongside the Go type it decodes into and
+// reports every key the type does not have, each at its own key node with
 // the closest valid name, so that all typos show at once (the decoder's
-// strict mode stops at the first).
-func unknownKeys(n ast.Node, t reflect.Type, path string, skip ...string) []keyProblem {
+// strict mode stops at the first). Keys in skip are neither checked nor
+// reported, but suggested (a flow step's id and kind, decoded apart).
+func UnknownKeys(n ast.Node, t reflect.Type, path string, skip ...string) []UnknownKey {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	var out []keyProblem
+	var out []UnknownKey
 	switch node := n.(type) {
 	case *ast.MappingNode:
 		switch t.Kind() {
@@ -29,35 +31,37 @@ func unknownKeys(n ast.Node, t reflect.Type, path string, skip ...string) []keyP
 			fields := yamlFields(t)
 			for _, mv := range node.Values {
 				key := mv.Key.String()
-				if containsStr(skip, key) {
+				if slices.Contains(skip, key) {
 					continue
 				}
 				ft, ok := fields[key]
 				if !ok {
-					out = append(out, keyProblem{node: mv.Key, path: joinPath(path, key), msg: unknownFieldMessage(key, fields, skip...)})
+					out = append(out, UnknownKey{Node: mv.Key, Path: JoinPath(path, key), Message: unknownFieldMessage(key, fields, skip...)})
 					continue
 				}
-				out = append(out, unknownKeys(mv.Value, ft, joinPath(path, key))...)
+				out = append(out, UnknownKeys(mv.Value, ft, JoinPath(path, key))...)
 			}
 		case reflect.Map:
 			for _, mv := range node.Values {
-				out = append(out, unknownKeys(mv.Value, t.Elem(), joinPath(path, pathKey(mv.Key.String())))...)
+				out = append(out, UnknownKeys(mv.Value, t.Elem(), JoinPath(path, PathKey(mv.Key.String())))...)
 			}
 		}
 	case *ast.SequenceNode:
 		if t.Kind() == reflect.Slice {
 			for i, v := range node.Values {
-				out = append(out, unknownKeys(v, t.Elem(), fmt.Sprintf("%s[%d]", path, i))...)
+				out = append(out, UnknownKeys(v, t.Elem(), fmt.Sprintf("%s[%d]", path, i))...)
 			}
 		}
 	}
 	return out
 }
 
-type keyProblem struct {
-	node ast.Node
-	path string
-	msg  string
+// UnknownKey is one key a type does not have: the key's node, its path
+// relative to the mapping checked, and a message with a suggestion.
+type UnknownKey struct {
+	Node    ast.Node
+	Path    string
+	Message string
 }
 
 // yamlFields maps YAML names to field types, inline structs flattened.
@@ -68,7 +72,7 @@ func yamlFields(t reflect.Type) map[string]reflect.Type {
 		if !sf.IsExported() {
 			continue
 		}
-		name, inline := yamlName(sf)
+		name, inline := FieldName(sf)
 		switch {
 		case name == "-":
 		case inline:
@@ -129,9 +133,9 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
-// pathKey quotes a map key that would otherwise make a path ambiguous or
+// PathKey quotes a map key that would otherwise make a path ambiguous or
 // span lines (a header name with a dot, a key with a newline).
-func pathKey(k string) string {
+func PathKey(k string) string {
 	for _, r := range k {
 		if !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
 			return fmt.Sprintf("%q", k)

@@ -1,6 +1,7 @@
-package flows
+package conf
 
 import (
+	"errors"
 	"reflect"
 	"strconv"
 	"strings"
@@ -8,22 +9,19 @@ import (
 	"github.com/goccy/go-yaml/ast"
 )
 
-// loadErrer is implemented by field types that parse at decode time but
-// report their errors later, with the field's position (Template, Duration).
-type loadErrer interface{ loadErr() error }
-
-type pathRef struct {
-	path string
-	ref  Ref
+// FieldRef is a template reference and the path of the field that holds it.
+type FieldRef struct {
+	Path string
+	Ref  Ref
 }
 
-// walkLoadErrors visits every field of v (by YAML name) and collects the
-// load errors of Templates and Durations as FieldErrors.
-func walkLoadErrors(v any, prefix string) error {
+// LoadErrors visits every field of v (by YAML name) and returns the load
+// errors of its LoadErrer fields (Templates, Durations...) as FieldErrors.
+func LoadErrors(v any) error {
 	var errs []error
-	walkFields(reflect.ValueOf(v), prefix, func(path string, fv reflect.Value) {
-		if le, ok := fv.Interface().(loadErrer); ok {
-			if err := le.loadErr(); err != nil {
+	walkFields(reflect.ValueOf(v), "", func(path string, fv reflect.Value) {
+		if le, ok := fv.Interface().(LoadErrer); ok {
+			if err := le.LoadErr(); err != nil {
 				errs = append(errs, FieldError{Path: path, Err: err})
 			}
 		}
@@ -31,20 +29,20 @@ func walkLoadErrors(v any, prefix string) error {
 	return joinErrs(errs)
 }
 
-// walkRefs lists every template reference in v with its field path.
-func walkRefs(v any, prefix string) []pathRef {
-	var out []pathRef
-	walkFields(reflect.ValueOf(v), prefix, func(path string, fv reflect.Value) {
+// TemplateRefs lists every template reference in v with its field path.
+func TemplateRefs(v any) []FieldRef {
+	var out []FieldRef
+	walkFields(reflect.ValueOf(v), "", func(path string, fv reflect.Value) {
 		if t, ok := fv.Interface().(Template); ok {
 			for _, r := range t.Refs() {
-				out = append(out, pathRef{path: path, ref: r})
+				out = append(out, FieldRef{Path: path, Ref: r})
 			}
 		}
 	})
 	return out
 }
 
-var loadErrerType = reflect.TypeFor[loadErrer]()
+var loadErrerType = reflect.TypeFor[LoadErrer]()
 
 func walkFields(v reflect.Value, path string, visit func(string, reflect.Value)) {
 	for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
@@ -64,14 +62,14 @@ func walkFields(v reflect.Value, path string, visit func(string, reflect.Value))
 			if !sf.IsExported() {
 				continue
 			}
-			name, inline := yamlName(sf)
+			name, inline := FieldName(sf)
 			if name == "-" {
 				continue
 			}
 			if inline {
 				walkFields(v.Field(i), path, visit)
 			} else {
-				walkFields(v.Field(i), joinPath(path, name), visit)
+				walkFields(v.Field(i), JoinPath(path, name), visit)
 			}
 		}
 	case reflect.Slice, reflect.Array:
@@ -81,12 +79,14 @@ func walkFields(v reflect.Value, path string, visit func(string, reflect.Value))
 	case reflect.Map:
 		iter := v.MapRange()
 		for iter.Next() {
-			walkFields(iter.Value(), joinPath(path, pathKey(iter.Key().String())), visit)
+			walkFields(iter.Value(), JoinPath(path, PathKey(iter.Key().String())), visit)
 		}
 	}
 }
 
-func yamlName(sf reflect.StructField) (name string, inline bool) {
+// FieldName is a struct field's YAML key (its yaml tag's name, else its
+// name in lower case) and whether the tag inlines it.
+func FieldName(sf reflect.StructField) (name string, inline bool) {
 	tag := sf.Tag.Get("yaml")
 	name, opts, _ := strings.Cut(tag, ",")
 	inline = strings.Contains(opts, "inline")
@@ -96,9 +96,9 @@ func yamlName(sf reflect.StructField) (name string, inline bool) {
 	return name, inline
 }
 
-// locate finds the node a field path ("expect.status[1]") points at in a
+// Locate finds the node a field path ("expect.status[1]") points at in a
 // mapping, or the deepest node on the way if the field is absent.
-func locate(n ast.Node, path string) ast.Node {
+func Locate(n ast.Node, path string) ast.Node {
 	for _, seg := range splitPath(path) {
 		var next ast.Node
 		switch t := n.(type) {
@@ -122,7 +122,7 @@ func locate(n ast.Node, path string) ast.Node {
 }
 
 // splitPath splits "a.b[2].\"X.Y\"" into segments; quoted segments (map
-// keys made by pathKey) may hold dots and brackets.
+// keys made by PathKey) may hold dots and brackets.
 func splitPath(path string) []string {
 	var segs []string
 	var cur strings.Builder
@@ -159,5 +159,5 @@ func joinErrs(errs []error) error {
 	if len(errs) == 1 {
 		return errs[0]
 	}
-	return joinAll(errs)
+	return errors.Join(errs...)
 }
