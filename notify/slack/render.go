@@ -202,8 +202,10 @@ func statusLink(raw string) string {
 	if width(s) > 1000 {
 		return ""
 	}
-	// Inside <url|text>, |, < and > would end the link; & is an entity.
-	s = strings.NewReplacer("&", "&amp;", "<", "%3C", ">", "%3E", "|", "%7C").Replace(s)
+	// Inside <url|text>, |, < and > would end the link, whitespace breaks
+	// it (url.Parse keeps a raw query as given); & is an entity.
+	s = strings.NewReplacer("&", "&amp;", "<", "%3C", ">", "%3E", "|", "%7C",
+		" ", "%20", "\t", "%09", "\n", "%0A", "\r", "%0D", "\v", "%0B", "\f", "%0C").Replace(s)
 	return "<" + s + "|Status page>"
 }
 
