@@ -315,7 +315,7 @@ func TestIntegrationOIDCProviderClock(t *testing.T) {
 
 	t.Run("token_expired behind", func(t *testing.T) {
 		t.Parallel()
-		p := testenv.NodeOIDCProvider(t, map[string]string{"KEY_DIR": t.TempDir()}, "faketime", "-f", "-2h")
+		p := testenv.NodeOIDCProvider(t, map[string]string{"KEY_DIR": t.TempDir()}, testenv.Faketime(t, "-2h")...)
 		res := itRunProvider(t, itProviderRunner(), itCcFlow("slow-idp-clock", p.Issuer, "cc-client", "CC_SECRET", `
     resource: ["`+itApiResource+`"]
 `))
@@ -344,7 +344,7 @@ func TestIntegrationOIDCProviderClock(t *testing.T) {
 
 	t.Run("token_not_yet_valid ahead", func(t *testing.T) {
 		t.Parallel()
-		p := testenv.NodeOIDCProvider(t, map[string]string{"KEY_DIR": t.TempDir()}, "faketime", "-f", "+2h")
+		p := testenv.NodeOIDCProvider(t, map[string]string{"KEY_DIR": t.TempDir()}, testenv.Faketime(t, "+2h")...)
 		res := itRunProvider(t, itProviderRunner(), itCcFlow("fast-idp-clock", p.Issuer, "cc-client", "CC_SECRET", `
     resource: ["`+itApiResource+`"]
 `))

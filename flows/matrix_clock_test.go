@@ -37,7 +37,7 @@ func TestMatrixClock(t *testing.T) {
 
 	t.Run("idp_clock_2h_behind", func(t *testing.T) {
 		t.Parallel()
-		p := testenv.NodeOIDCProvider(t, nil, testenv.Faketime("-2h")...)
+		p := testenv.NodeOIDCProvider(t, nil, testenv.Faketime(t, "-2h")...)
 		runMatrixCase(t, r, matrixCase{name: "idp_clock_2h_behind", flow: matrixCCFlow(p.Issuer, ""),
 			// exp = iat + 1h = real now - 1h.
 			want:    flows.ReasonTokenExpired,
@@ -50,7 +50,7 @@ func TestMatrixClock(t *testing.T) {
 	})
 	t.Run("idp_clock_2h_ahead", func(t *testing.T) {
 		t.Parallel()
-		p := testenv.NodeOIDCProvider(t, nil, testenv.Faketime("+2h")...)
+		p := testenv.NodeOIDCProvider(t, nil, testenv.Faketime(t, "+2h")...)
 		runMatrixCase(t, r, matrixCase{name: "idp_clock_2h_ahead", flow: matrixCCFlow(p.Issuer, ""),
 			// oidc-provider's access tokens carry no nbf: iat is the evidence.
 			want:    flows.ReasonTokenNotYetValid,
@@ -73,7 +73,7 @@ func TestMatrixClock(t *testing.T) {
 	})
 	t.Run("nginx_clock_20m_behind", func(t *testing.T) {
 		t.Parallel()
-		ngx := testenv.NginxWith(t, testenv.NginxOptions{Wrapper: testenv.Faketime("-20m")}, `
+		ngx := testenv.NginxWith(t, testenv.NginxOptions{Wrapper: testenv.Faketime(t, "-20m")}, `
     server {
         listen 127.0.0.1:{{port0}};
         location / { return 200 "ok\n"; }

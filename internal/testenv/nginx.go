@@ -56,7 +56,7 @@ func (n *NginxServer) AccessLog() string { return readTail(filepath.Join(n.Dir, 
 
 // NginxOptions tune NginxWith.
 type NginxOptions struct {
-	// Wrapper is a command that runs nginx, e.g. Faketime("+2h").
+	// Wrapper is a command that runs nginx, e.g. Faketime(t, "+2h").
 	Wrapper []string
 }
 

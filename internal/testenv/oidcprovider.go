@@ -61,7 +61,7 @@ func ProviderDir(t testing.TB) string {
 // it printed READY. env is added to the test's environment (PORT defaults to
 // 0, a free port); see testdata/oidc-provider/README.md for the switches
 // (ACCESS_TOKEN_TTL, KEY_SET, JWKS_KEYS, ISSUER, ...). wrapper, when given,
-// is a command that runs node, e.g. "faketime", "-f", "+2h".
+// is a command prefix that runs node, e.g. Faketime(t, "+2h").
 //
 // It runs `npm ci` first when node_modules is missing or was installed from
 // another package-lock.json (once, under a file lock shared by concurrent
@@ -87,7 +87,7 @@ func NodeOIDCProvider(t testing.TB, env map[string]string, wrapper ...string) *N
 	cmd.Dir = dir
 	cmd.Env = providerEnv(env)
 	// Its own process group, so cleanup reaches node even under a wrapper
-	// (faketime forks node and does not pass signals on).
+	// (a wrapper may fork node and not pass signals on).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.WaitDelay = stopGrace
 
