@@ -67,11 +67,26 @@ func oauthError(re *oauth2.RetrieveError, header http.Header) oautherr.Error {
 }
 
 func tokenFailure(grant grantType, status int, header http.Header, oe oautherr.Error, st *State) *Failure {
-	said := describeOAuthError(status, oe)
 	if status == http.StatusTooManyRequests || (header.Get("Retry-After") != "" && (status == 401 || status == 403 || status == 503)) {
 		return rateLimited(&http.Response{StatusCode: status, Header: header}, st.Now(), "the token endpoint")
 	}
-	switch oe.Code {
+	said := describeOAuthError(status, oe)
+	alias := recogniseOAuthError(oe)
+	code := oe.Code
+	if alias != nil {
+		code = alias.means
+	}
+	f := tokenFailureFor(grant, status, header, code, oe.Description, said)
+	if alias != nil {
+		f.Summary += "; " + alias.note(oe)
+		f.With(F("error_recognised_as", alias.means), F("error_alias_source", alias.source))
+	}
+	return f
+}
+
+// tokenFailureFor classifies by the meaning of the error code.
+func tokenFailureFor(grant grantType, status int, header http.Header, code, description, said string) *Failure {
+	switch code {
 	case "invalid_client":
 		return Fail(ReasonInvalidClient, "the token endpoint refused the client credentials: %s", said)
 	case "invalid_grant":
@@ -89,23 +104,17 @@ func tokenFailure(grant grantType, status int, header http.Header, oe oautherr.E
 	case "invalid_scope":
 		return Fail(ReasonInvalidScope, "the token endpoint refused the requested scope: %s", said)
 	case "invalid_target":
-		return Fail(ReasonInvalidScope, "the token endpoint refused the requested resource (RFC 8707 invalid_target): %s", said)
+		return Fail(ReasonInvalidTarget, "the token endpoint refused the requested resource or audience (RFC 8707 invalid_target): %s", said)
 	case "unauthorized_client":
 		return Fail(ReasonGrantNotAllowed, "the client may not use the %s grant: %s", grant, said)
 	case "unsupported_grant_type":
 		return Fail(ReasonGrantNotAllowed, "the token endpoint does not support the %s grant at all (a server setting, not the client's): %s", grant, said)
+	case meansAccountLocked:
+		return Fail(ReasonAccountLocked, "the token endpoint says the user's account is locked or disabled: %s", said)
+	case meansMFARequired:
+		return Fail(ReasonMFARequired, "the token endpoint wants a second factor for the %s grant, which cannot give one: %s", grant, said)
 	case "invalid_request":
-		// oidc-provider (and others) refuse a grant the client may not use
-		// with invalid_request; the description is the only evidence.
-		d := strings.ToLower(oe.Description)
-		if strings.Contains(d, "grant") && strings.Contains(d, "not allowed") {
-			return Fail(ReasonGrantNotAllowed, "the client may not use the %s grant (inferred from the description of an invalid_request): %s", grant, said)
-		}
-		if grant == grantAuthorizationCode && pkceProblem.MatchString(d) {
-			// zitadel: "code_verifier unexpectedly provided" when the
-			// authorization request arrived without code_challenge.
-			f := Fail(ReasonInvalidGrant, "the token endpoint refused the code exchange's PKCE verifier: %s; the IdP did not get the code challenge authwatch sent with the authorization request", said)
-			f.Next = "Something between authwatch and the IdP rewrote the authorization request (a proxy or WAF that filters query parameters drops code_challenge): let code_challenge and code_challenge_method through."
+		if f := invalidRequestFailure(grant, description, said); f != nil {
 			return f
 		}
 	case "":
@@ -114,15 +123,41 @@ func tokenFailure(grant grantType, status int, header http.Header, oe oautherr.E
 	return Fail(ReasonIdPError, "the token endpoint refused the request: %s", said)
 }
 
+// invalidRequestFailure reads the description of an invalid_request, the
+// only evidence when an IdP uses it for something more specific.
+func invalidRequestFailure(grant grantType, description, said string) *Failure {
+	// oidc-provider (and others) refuse a grant the client may not use
+	// with invalid_request.
+	d := strings.ToLower(description)
+	if strings.Contains(d, "grant") && strings.Contains(d, "not allowed") {
+		return Fail(ReasonGrantNotAllowed, "the client may not use the %s grant (inferred from the description of an invalid_request): %s", grant, said)
+	}
+	if grant == grantAuthorizationCode && pkceProblem.MatchString(d) {
+		// zitadel: "code_verifier unexpectedly provided" when the
+		// authorization request arrived without code_challenge.
+		f := Fail(ReasonInvalidGrant, "the token endpoint refused the code exchange's PKCE verifier: %s; the IdP did not get the code challenge authwatch sent with the authorization request", said)
+		f.Next = "Something between authwatch and the IdP rewrote the authorization request (a proxy or WAF that filters query parameters drops code_challenge): let code_challenge and code_challenge_method through."
+		return f
+	}
+	return nil
+}
+
 // pkceProblem matches descriptions that blame the PKCE parameters.
 var pkceProblem = regexp.MustCompile(`code_verifier|code_challenge|pkce`)
 
+// tokenFailureWithoutCode reads a refusal that carries no OAuth error
+// code: only the status is left, so the summary says it is an inference.
 func tokenFailureWithoutCode(status int, header http.Header, said string) *Failure {
 	switch {
 	case status >= 500:
 		return Fail(ReasonIdPError, "the token endpoint failed: %s", said)
 	case status == http.StatusUnauthorized && strings.Contains(strings.ToLower(header.Get("WWW-Authenticate")), "basic"):
 		return Fail(ReasonInvalidClient, "the token endpoint answered 401 with a Basic challenge and no OAuth error code: most likely the client credentials were refused (%s)", said)
+	case status == http.StatusUnauthorized:
+		// RFC 6749 §5.2: invalid_client is the error that may come as 401.
+		return Fail(ReasonInvalidClient, "the token endpoint answered 401 without an OAuth error code (%s); non-standard answer: RFC 6749 §5.2 answers a refused client authentication with 401 invalid_client, so most likely the client credentials were refused, unless a gateway in front of the IdP demands credentials of its own", said)
+	case status == http.StatusForbidden:
+		return Fail(ReasonGrantNotAllowed, "the token endpoint answered 403 without an OAuth error code (%s); non-standard answer, read as the client being known but not allowed this request (unauthorized_client); a WAF or an IP allow-list in front of the IdP answers 403 the same way", said)
 	}
 	return Fail(ReasonIdPError, "the token endpoint refused the request without an OAuth error code: %s", said)
 }

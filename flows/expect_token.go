@@ -20,8 +20,12 @@ type TokenExpect struct {
 	RefreshToken bool         `yaml:"refresh_token,omitempty" json:"refresh_token,omitempty" jsonschema:"description=A refresh token must be returned."`
 	// Error makes the step a negative check: the grant must be refused
 	// with this OAuth error code (e.g. a revoked client must get invalid_client).
-	Error      string        `yaml:"error,omitempty" json:"error,omitempty" jsonschema:"description=Negative check: the grant must be refused with this OAuth error code."`
-	MaxLatency conf.Duration `yaml:"max_latency,omitempty" json:"max_latency,omitempty"`
+	Error string `yaml:"error,omitempty" json:"error,omitempty" jsonschema:"description=Negative check: the grant must be refused with this OAuth error code."`
+	// Rotated and OldTokenRefused are for refresh steps (RFC 9700 §4.14.2:
+	// refresh token rotation).
+	Rotated         bool          `yaml:"rotated,omitempty" json:"rotated,omitempty" jsonschema:"description=Refresh steps: a new refresh token must come back (rotation)."`
+	OldTokenRefused bool          `yaml:"old_token_refused,omitempty" json:"old_token_refused,omitempty" jsonschema:"description=Refresh steps: after rotation the replaced refresh token is sent again and must be refused (else revocation_ineffective). IdPs with reuse detection then revoke the whole grant."`
+	MaxLatency      conf.Duration `yaml:"max_latency,omitempty" json:"max_latency,omitempty"`
 }
 
 // TokenChecks are expectations on one token.
@@ -37,15 +41,25 @@ type TokenChecks struct {
 	Kind        string            `yaml:"kind,omitempty" json:"kind,omitempty" jsonschema:"enum=access,enum=id,description=What the token must look like."`
 }
 
-// Validate checks the expectations.
-func (e *TokenExpect) Validate() error {
+// Validate checks the expectations of a step that is not a refresh.
+func (e *TokenExpect) Validate() error { return e.validate(false) }
+
+// validate checks the expectations; only a refresh can check rotation.
+func (e *TokenExpect) validate(refresh bool) error {
 	var errs []error
+	if !refresh {
+		for path, set := range map[string]bool{"rotated": e.Rotated, "old_token_refused": e.OldTokenRefused} {
+			if set {
+				errs = append(errs, conf.FieldErrorf(path, "only a refresh step can check refresh token rotation"))
+			}
+		}
+	}
 	for path, c := range map[string]*TokenChecks{"access_token": e.AccessToken, "id_token": e.IDToken} {
 		if c != nil && c.Kind != "" && c.Kind != "access" && c.Kind != "id" {
 			errs = append(errs, conf.FieldErrorf(path+".kind", "must be access or id, got %q", c.Kind))
 		}
 	}
-	if e.Error != "" && (e.AccessToken != nil || e.IDToken != nil || e.RefreshToken) {
+	if e.Error != "" && (e.AccessToken != nil || e.IDToken != nil || e.RefreshToken || e.Rotated || e.OldTokenRefused) {
 		errs = append(errs, conf.FieldErrorf("error", "a step that expects an error cannot also expect tokens"))
 	}
 	return joinErrs(errs)

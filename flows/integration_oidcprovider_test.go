@@ -56,7 +56,7 @@ steps:
 %s`, name, issuer, clientID, secretVar, extra)
 }
 
-// proves: assertion_failed, audience_mismatch, auth_not_enforced, grant_not_allowed, invalid_client, invalid_scope, refresh_token_rejected
+// proves: assertion_failed, audience_mismatch, auth_not_enforced, grant_not_allowed, invalid_client, invalid_scope, invalid_target, refresh_token_rejected
 func TestIntegrationOIDCProvider(t *testing.T) {
 	testenv.Require(t, "node")
 	t.Parallel()
@@ -151,12 +151,12 @@ steps:
 		itSummaryHas(t, f, "invalid_scope", "requested scope")
 	})
 
-	t.Run("invalid_scope for an unknown resource", func(t *testing.T) {
+	t.Run("invalid_target for an unknown resource", func(t *testing.T) {
 		t.Parallel()
 		res := itRunProvider(t, r, itCcFlow("oidc-provider-target", p.Issuer, "cc-client", "CC_SECRET", `
     resource: ["https://unknown.example.test/"]
 `))
-		f := itMustFail(t, res, "token", flows.ReasonInvalidScope)
+		f := itMustFail(t, res, "token", flows.ReasonInvalidTarget)
 		itFactIs(t, f, "error", "invalid_target")
 		itSummaryHas(t, f, "invalid_target")
 	})

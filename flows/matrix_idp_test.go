@@ -14,7 +14,7 @@ import (
 // testdata/oidc-provider/README.md), or the flow's view of it, one way per
 // row; nginx stands in front where the IdP's own answer cannot show it.
 //
-// proves: credentials_missing, discovery_failed, issuer_mismatch, jwks_unavailable, signature_invalid, invalid_client, refresh_token_rejected, invalid_scope, grant_not_allowed, idp_error, audience_mismatch, scope_missing, token_lifetime_short
+// proves: credentials_missing, discovery_failed, issuer_mismatch, jwks_unavailable, signature_invalid, invalid_client, refresh_token_rejected, invalid_scope, invalid_target, grant_not_allowed, idp_error, audience_mismatch, scope_missing, token_lifetime_short
 func TestMatrixIdP(t *testing.T) {
 	t.Parallel()
 	r := flows.NewRunner()
@@ -70,7 +70,7 @@ func TestMatrixIdP(t *testing.T) {
 			{name: "scope_not_granted_to_client", flow: grant("client_credentials", p.Issuer, "cc-read-client", "CC_READ_SECRET", api+"    scopes: [api:read, api:write]\n"),
 				want: flows.ReasonInvalidScope, summary: []string{"refused the requested scope", "invalid_scope"}},
 			{name: "unknown_resource", flow: grant("client_credentials", p.Issuer, "cc-client", "CC_SECRET", "    resource: [https://api.example.test/v2/]\n"),
-				want: flows.ReasonInvalidScope, summary: []string{"RFC 8707 invalid_target"}},
+				want: flows.ReasonInvalidTarget, summary: []string{"RFC 8707 invalid_target"}},
 			{name: "client_without_client_credentials_grant", flow: grant("client_credentials", p.Issuer, "no-cc-client", "NO_CC_SECRET", api),
 				want: flows.ReasonGrantNotAllowed, summary: []string{"may not use the client_credentials grant", "inferred from the description of an invalid_request"}},
 			{name: "password_grant_not_supported", flow: grant("password", p.Issuer, "cc-client", "CC_SECRET", "    username: alice\n    password: ${env:CC_SECRET}\n"),

@@ -18,9 +18,7 @@ type PreflightStep struct {
 	Headers     []string      `yaml:"headers,omitempty" json:"headers,omitempty" jsonschema:"description=Request headers the real request sends (e.g. Authorization)."`
 	Credentials bool          `yaml:"credentials,omitempty" json:"credentials,omitempty" jsonschema:"description=The real request is sent with credentials (cookies): Allow-Credentials must be true and the origin exact."`
 	TLSOptions  `yaml:",inline"`
-	Expect      struct {
-		MaxLatency conf.Duration `yaml:"max_latency,omitempty" json:"max_latency,omitempty"`
-	} `yaml:"expect,omitempty" json:"expect,omitempty"`
+	Expect      PreflightExpect `yaml:"expect,omitempty" json:"expect,omitempty"`
 }
 
 var (
@@ -38,16 +36,14 @@ var simpleMethods = []string{"GET", "HEAD", "POST"}
 func (s *PreflightStep) Validate() error {
 	var errs []error
 	errs = append(errs, validateTemplateURL("url", s.URL))
-	if err := validateHTTPURL(s.Origin, true); err != nil {
+	if err := validateOrigin(s.Origin); err != nil {
 		errs = append(errs, conf.FieldError{Path: "origin", Err: err})
-	} else if strings.Count(s.Origin, "/") > 2 {
-		errs = append(errs, conf.FieldErrorf("origin", "an origin is scheme://host[:port] with no path, got %q", s.Origin))
 	}
 	s.Method = strings.ToUpper(s.Method)
 	if s.Method == "" {
 		s.Method = http.MethodGet
 	}
-	errs = append(errs, s.TLSOptions.Validate())
+	errs = append(errs, s.TLSOptions.Validate(), conf.PrefixErrors("expect", s.Expect.validate(s.Credentials)))
 	return joinErrs(compact(errs))
 }
 
@@ -80,18 +76,29 @@ func (s *PreflightStep) Run(ctx context.Context, st *State) error {
 	if f := s.judge(resp); f != nil {
 		return f.With(F("status", resp.StatusCode), F("origin", s.Origin), F("allow_origin", resp.Header.Get("Access-Control-Allow-Origin")),
 			F("allow_methods", resp.Header.Get("Access-Control-Allow-Methods")), F("allow_headers", resp.Header.Get("Access-Control-Allow-Headers")),
-			F("allow_credentials", resp.Header.Get("Access-Control-Allow-Credentials")))
+			F("allow_credentials", resp.Header.Get("Access-Control-Allow-Credentials")), F("max_age", resp.Header.Get("Access-Control-Max-Age")))
 	}
 	return checkLatency(st, s.Expect.MaxLatency)
 }
 
-// judge checks the answer the way a browser does, in the browser's order.
+// judge checks the answer the way a browser does, in the browser's order,
+// then against the flow's explicit expectations.
 func (s *PreflightStep) judge(resp *http.Response) *Failure {
+	if f := s.browserJudge(resp); f != nil {
+		return f
+	}
+	return s.Expect.check(resp.Header, s.Credentials)
+}
+
+// browserJudge is what decides whether a browser sends the real request.
+func (s *PreflightStep) browserJudge(resp *http.Response) *Failure {
 	h := resp.Header
+	if f := s.Expect.checkStatus(resp); f != nil {
+		return f
+	}
 	switch {
 	case resp.StatusCode == 401 || resp.StatusCode == 403:
-		return Fail(ReasonCORSPreflightRejected, "the preflight (OPTIONS %s) was answered %d: preflights carry no credentials, so the gateway or API must not require auth for OPTIONS",
-			resp.Request.URL.Path, resp.StatusCode)
+		return preflightRejected(resp)
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
 		return Fail(ReasonUnexpectedStatus, "the preflight was answered %d; browsers need a 2xx (usually 204)", resp.StatusCode)
 	}

@@ -54,7 +54,10 @@ type TokenRequest struct {
 var reservedTokenParams = []string{"grant_type", "client_id", "client_secret", "scope", "audience", "resource", "username", "password", "refresh_token", "code", "code_verifier", "redirect_uri", "device_code"}
 
 // Validate checks the shared token request fields.
-func (r *TokenRequest) Validate() error {
+func (r *TokenRequest) Validate() error { return r.validate(false) }
+
+// validate is Validate; refresh allows the rotation expectations.
+func (r *TokenRequest) validate(refresh bool) error {
 	var errs []error
 	if r.Issuer == "" && r.TokenURL == "" {
 		errs = append(errs, conf.FieldErrorf("issuer", "give issuer (discovery finds the token endpoint) or token_url"))
@@ -86,7 +89,7 @@ func (r *TokenRequest) Validate() error {
 			errs = append(errs, conf.FieldErrorf("params."+conf.PathKey(k), "%s is set by the step itself; use the step's own field", k))
 		}
 	}
-	errs = append(errs, r.TLSOptions.Validate(), conf.PrefixErrors("expect", r.Expect.Validate()))
+	errs = append(errs, r.TLSOptions.Validate(), conf.PrefixErrors("expect", r.Expect.validate(refresh)))
 	return joinErrs(compact(errs))
 }
 
@@ -347,9 +350,13 @@ func (s *PasswordStep) Run(ctx context.Context, st *State) error {
 
 // Validate implements Step.
 func (s *RefreshStep) Validate() error {
-	errs := []error{s.TokenRequest.Validate()}
+	errs := []error{s.TokenRequest.validate(true)}
 	if s.RefreshToken.IsZero() {
 		errs = append(errs, conf.FieldErrorf("refresh_token", "required, e.g. ${steps.login.refresh_token}"))
+	}
+	if s.Persist && s.Expect.OldTokenRefused {
+		// The stored token would be dead on the next run.
+		errs = append(errs, conf.FieldErrorf("expect.old_token_refused", "cannot go with persist: an IdP with reuse detection (RFC 9700 §4.14.2) revokes the whole grant when the replaced token is sent again, so the token persist stores would be dead on the next run; check rotation in a flow that starts from a login"))
 	}
 	return joinErrs(compact(errs))
 }
@@ -362,10 +369,16 @@ func (s *RefreshStep) Run(ctx context.Context, st *State) error {
 	}
 	st.Secrets.Add(rt)
 	err = s.grantThen(ctx, st, grantRefresh, url.Values{"refresh_token": {rt}}, func(tok *oauth2.Token) error {
-		return s.keep(ctx, st, rt, tok)
+		if err := s.keep(ctx, st, rt, tok); err != nil {
+			return err
+		}
+		return s.checkRotated(rt, tok)
 	})
 	if f, ok := err.(*Failure); ok && f.Reason == ReasonRefreshTokenRejected && stored {
 		f.Summary += " (the refresh token was the one stored by an earlier run)"
+	}
+	if err == nil && s.Expect.OldTokenRefused {
+		err = s.checkOldTokenRefused(ctx, st, rt)
 	}
 	return err
 }

@@ -319,7 +319,7 @@ func TestExamplesAgainstTestIdPs(t *testing.T) {
 			// Refused, as it must be, but with RFC 8707's invalid_target
 			// (the demo IdP) instead of Auth0's access_denied, which the step
 			// expects: the step reports the error it got.
-			"auth0-orders-api/billing_refused": exFail("invalid_scope"),
+			"auth0-orders-api/billing_refused": exFail("invalid_target"),
 		},
 		exit: exitFailed,
 	}, {

@@ -73,6 +73,12 @@ const TTL = {
 const LOGIN_STYLE = oneOf('LOGIN_STYLE', ['password', 'identifier-first', 'spa']);
 const CONSENT = oneOf('CONSENT', ['auto', 'page']);
 
+// Refresh token rotation (README.md, "Environment"): on (oidc-provider's
+// rotateRefreshToken, with reuse detection), off (the same refresh token
+// comes back), or keep-old: rotates but the replaced token keeps working, a
+// security bug some IdPs have (revocation_ineffective).
+const REFRESH_ROTATION = oneOf('REFRESH_ROTATION', ['on', 'off', 'keep-old']);
+
 // Device flow polling interval, announced in the device authorization
 // response and enforced on the token endpoint (slow_down).
 const DEVICE_INTERVAL = seconds('DEVICE_INTERVAL', 5);
@@ -351,7 +357,7 @@ function configuration() {
     },
     cookies: { keys: ['authwatch-test-only-cookie-key'] },
     pkce: { required: () => true },
-    rotateRefreshToken: true,
+    rotateRefreshToken: REFRESH_ROTATION !== 'off',
     // oidc-provider's default issues refresh tokens only for offline_access,
     // which it keeps only when the request also says prompt=consent. Issue one
     // to every client allowed the refresh_token grant instead.
@@ -803,6 +809,10 @@ server.listen(port, '127.0.0.1', () => {
   const actualPort = server.address().port;
   const issuer = issuerTemplate.replaceAll('{port}', String(actualPort));
   const provider = new Provider(issuer, configuration());
+  if (REFRESH_ROTATION === 'keep-old') {
+    // A rotated-out token is marked consumed; never marking it leaves it valid.
+    provider.RefreshToken.prototype.consume = async function consume() {};
+  }
   provider.on('server_error', (_ctx, err) => console.error('server_error:', err));
   if (verbose) {
     for (const ev of ['grant.error', 'authorization.error', 'introspection.error', 'revocation.error']) {
@@ -837,7 +847,7 @@ server.listen(port, '127.0.0.1', () => {
   // READY is the last line a starter waits for.
   process.stdout.write(`LISTEN http://127.0.0.1:${actualPort}\nREADY ${issuer}\n`);
   console.error(`oidc-provider for tests: issuer ${issuer}, signing kid ${keys[0].kid}, access token TTL ${TTL.accessToken}s, `
-    + `LOGIN_STYLE=${LOGIN_STYLE} CONSENT=${CONSENT} DEVICE_INTERVAL=${DEVICE_INTERVAL}s DEVICE_CODE_TTL=${TTL.deviceCode}s`);
+    + `LOGIN_STYLE=${LOGIN_STYLE} CONSENT=${CONSENT} DEVICE_INTERVAL=${DEVICE_INTERVAL}s DEVICE_CODE_TTL=${TTL.deviceCode}s REFRESH_ROTATION=${REFRESH_ROTATION}`);
 });
 
 function shutdown() {
