@@ -12,8 +12,8 @@ import (
 // once loaded: a run keeps its values in a State, never in the Flow.
 type Flow struct {
 	Name    string            `yaml:"name" json:"name" jsonschema:"required,description=Unique name across all flow files."`
-	Every   conf.Duration     `yaml:"every,omitempty" json:"every,omitempty" jsonschema:"description=Run interval (e.g. 1m). Exactly one of every and cron."`
-	Cron    string            `yaml:"cron,omitempty" json:"cron,omitempty" jsonschema:"description=Five-field cron schedule (e.g. */5 * * * *). Exactly one of every and cron."`
+	Every   conf.Duration     `yaml:"every,omitempty" json:"every,omitempty" jsonschema:"description=Run interval (e.g. 1m). At most one of every and cron; a flow with neither is run only by authwatch check (the daemon does not schedule it)."`
+	Cron    string            `yaml:"cron,omitempty" json:"cron,omitempty" jsonschema:"description=Five-field cron schedule (e.g. */5 * * * *). At most one of every and cron."`
 	Timeout conf.Duration     `yaml:"timeout,omitempty" json:"timeout,omitempty" jsonschema:"description=Deadline for the whole run (default 30s)."`
 	Labels  map[string]string `yaml:"labels,omitempty" json:"labels,omitempty" jsonschema:"description=Free key/values for routing and grouping (team\\, severity\\, env)."`
 	// ClockSkew is the allowance used when comparing clocks and token times (default 60s).
@@ -37,6 +37,10 @@ const DefaultTimeout = 30 * time.Second
 
 // DefaultClockSkew is the allowance for clock differences.
 const DefaultClockSkew = 60 * time.Second
+
+// Scheduled reports whether the flow has a schedule: one without is run
+// only on demand (authwatch check), never by the daemon.
+func (f *Flow) Scheduled() bool { return f.Cron != "" || !f.Every.IsZero() }
 
 // RunTimeout is the flow's deadline.
 func (f *Flow) RunTimeout() time.Duration { return f.Timeout.Or(DefaultTimeout) }

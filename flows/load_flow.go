@@ -170,8 +170,6 @@ func validateFlowHeader(f *Flow) error {
 	switch {
 	case f.Every.LoadErr() != nil:
 		// already reported as a bad duration
-	case f.Every.IsZero() && f.Cron == "":
-		errs = append(errs, conf.FieldErrorf("every", "a schedule is required: every: 1m, or cron: \"*/5 * * * *\""))
 	case !f.Every.IsZero() && f.Cron != "":
 		errs = append(errs, conf.FieldErrorf("cron", "give either every or cron, not both"))
 	case !f.Every.IsZero() && f.Every.Std() < minEvery:

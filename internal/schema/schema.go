@@ -98,11 +98,9 @@ func (b *builder) flow() (*jsonschema.Schema, error) {
 			s.Required = append(s.Required, name)
 		}
 	}
-	s.OneOf = []*jsonschema.Schema{
-		{Title: "every", Required: []string{"every"}},
-		{Title: "cron", Required: []string{"cron"}},
-	}
-	s.Description = "One monitored scenario: steps run in order on a schedule (every or cron, exactly one)."
+	// At most one schedule: a flow with neither is run only by authwatch check.
+	s.Not = &jsonschema.Schema{Title: "every and cron", Required: []string{"every", "cron"}}
+	s.Description = "One monitored scenario: steps run in order on a schedule (every or cron, at most one; without one only authwatch check runs it)."
 	return s, nil
 }
 
