@@ -161,6 +161,14 @@ func (c *UserCredentials) expand(st *State) (loginUser, func() (string, error), 
 	}
 	// A literal password in the flow file is still a password: never echo it.
 	st.Secrets.Add(u.password)
+	if !c.OTP.IsZero() {
+		code, err := st.Expand(c.OTP)
+		if err != nil {
+			return u, nil, err
+		}
+		st.Secrets.Add(code)
+		return u, func() (string, error) { return code, nil }, nil
+	}
 	if c.TOTPSecret.IsZero() {
 		return u, nil, nil
 	}
