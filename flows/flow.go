@@ -18,6 +18,9 @@ type Flow struct {
 	Labels  map[string]string `yaml:"labels,omitempty" json:"labels,omitempty" jsonschema:"description=Free key/values for routing and grouping (team\\, severity\\, env)."`
 	// ClockSkew is the allowance used when comparing clocks and token times (default 60s).
 	ClockSkew conf.Duration `yaml:"clock_skew,omitempty" json:"clock_skew,omitempty" jsonschema:"description=Allowed clock difference for exp/nbf/iat and Date checks (default 60s)."`
+	// TLSExpiryWarning is the horizon of tls_certificate_expiring for the
+	// flow's steps (a step's own wins; default the daemon's).
+	TLSExpiryWarning conf.Duration `yaml:"tls_expiry_warning,omitempty" json:"tls_expiry_warning,omitempty" jsonschema:"description=How far ahead an expiring server certificate is warned about (tls_certificate_expiring) for this flow's steps\\, e.g. 30d; a step's tls_expiry_warning wins (default: the daemon's defaults.tls_expiry_warning\\, 14d)."`
 	// UserAgent replaces authwatch's User-Agent on the flow's requests
 	// (a step's own user_agent wins).
 	UserAgent string `yaml:"user_agent,omitempty" json:"user_agent,omitempty" jsonschema:"maxLength=512,description=User-Agent of the flow's requests instead of authwatch/VERSION (+URL)\\, e.g. for a WAF's allow-list; a step's user_agent wins. Browser steps send Chromium's own unless this is set."`
@@ -54,8 +57,11 @@ type StepSpec struct {
 	Kind      string
 	Timeout   time.Duration // 0: bounded by the flow's deadline only
 	UserAgent string        // "": the flow's, else authwatch's own
-	Step      Step
-	Source    conf.Position
+	// TLSExpiryWarning is the step's horizon of tls_certificate_expiring
+	// (0: the flow's, else the runner's).
+	TLSExpiryWarning time.Duration
+	Step             Step
+	Source           conf.Position
 }
 
 // Step is one kind of step. Implementations live one per file, registered in

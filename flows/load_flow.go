@@ -25,13 +25,14 @@ var (
 const minEvery = time.Second
 
 // commonStepKeys are the keys every step has, whatever its kind.
-var commonStepKeys = []string{"id", "kind", "timeout", "user_agent"}
+var commonStepKeys = []string{"id", "kind", "timeout", "user_agent", "tls_expiry_warning"}
 
 type stepHeader struct {
-	ID        string        `yaml:"id"`
-	Kind      string        `yaml:"kind"`
-	Timeout   conf.Duration `yaml:"timeout"`
-	UserAgent string        `yaml:"user_agent"`
+	ID               string        `yaml:"id"`
+	Kind             string        `yaml:"kind"`
+	Timeout          conf.Duration `yaml:"timeout"`
+	UserAgent        string        `yaml:"user_agent"`
+	TLSExpiryWarning conf.Duration `yaml:"tls_expiry_warning"`
 }
 
 func (l *loader) flow(file, path string, m *ast.MappingNode) {
@@ -242,7 +243,8 @@ func (l *loader) step(file, path string, n ast.Node, earlier map[string]*StepSpe
 	l.checkRefs(file, path, m, step, earlier, all)
 	// Returned even with problems, so later steps' references to it are
 	// checked; the flow is not kept when any problem was found.
-	return &StepSpec{ID: h.ID, Kind: h.Kind, Timeout: h.Timeout.Std(), UserAgent: h.UserAgent, Step: step, Source: conf.PositionOf(file, m)}
+	return &StepSpec{ID: h.ID, Kind: h.Kind, Timeout: h.Timeout.Std(), UserAgent: h.UserAgent, TLSExpiryWarning: h.TLSExpiryWarning.Std(),
+		Step: step, Source: conf.PositionOf(file, m)}
 }
 
 // literalSecretWarning never shows the value: it is redacted anyway.
