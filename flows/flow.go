@@ -12,12 +12,15 @@ import (
 // once loaded: a run keeps its values in a State, never in the Flow.
 type Flow struct {
 	Name    string            `yaml:"name" json:"name" jsonschema:"required,description=Unique name across all flow files."`
-	Every   conf.Duration     `yaml:"every,omitempty" json:"every,omitempty" jsonschema:"description=Run interval (e.g. 1m). Exactly one of every and cron."`
-	Cron    string            `yaml:"cron,omitempty" json:"cron,omitempty" jsonschema:"description=Five-field cron schedule (e.g. */5 * * * *). Exactly one of every and cron."`
+	Every   conf.Duration     `yaml:"every,omitempty" json:"every,omitempty" jsonschema:"description=Run interval (e.g. 1m). At most one of every and cron; a flow with neither is run only by authwatch check (the daemon does not schedule it)."`
+	Cron    string            `yaml:"cron,omitempty" json:"cron,omitempty" jsonschema:"description=Five-field cron schedule (e.g. */5 * * * *). At most one of every and cron."`
 	Timeout conf.Duration     `yaml:"timeout,omitempty" json:"timeout,omitempty" jsonschema:"description=Deadline for the whole run (default 30s)."`
 	Labels  map[string]string `yaml:"labels,omitempty" json:"labels,omitempty" jsonschema:"description=Free key/values for routing and grouping (team\\, severity\\, env)."`
 	// ClockSkew is the allowance used when comparing clocks and token times (default 60s).
 	ClockSkew conf.Duration `yaml:"clock_skew,omitempty" json:"clock_skew,omitempty" jsonschema:"description=Allowed clock difference for exp/nbf/iat and Date checks (default 60s)."`
+	// TLSExpiryWarning is the horizon of tls_certificate_expiring for the
+	// flow's steps (a step's own wins; default the daemon's).
+	TLSExpiryWarning conf.Duration `yaml:"tls_expiry_warning,omitempty" json:"tls_expiry_warning,omitempty" jsonschema:"description=How far ahead an expiring server certificate is warned about (tls_certificate_expiring) for this flow's steps\\, e.g. 30d; a step's tls_expiry_warning wins (default: the daemon's defaults.tls_expiry_warning\\, 14d)."`
 	// UserAgent replaces authwatch's User-Agent on the flow's requests
 	// (a step's own user_agent wins).
 	UserAgent string `yaml:"user_agent,omitempty" json:"user_agent,omitempty" jsonschema:"maxLength=512,description=User-Agent of the flow's requests instead of authwatch/VERSION (+URL)\\, e.g. for a WAF's allow-list; a step's user_agent wins. Browser steps send Chromium's own unless this is set."`
@@ -38,6 +41,10 @@ const DefaultTimeout = 30 * time.Second
 // DefaultClockSkew is the allowance for clock differences.
 const DefaultClockSkew = 60 * time.Second
 
+// Scheduled reports whether the flow has a schedule: one without is run
+// only on demand (authwatch check), never by the daemon.
+func (f *Flow) Scheduled() bool { return f.Cron != "" || !f.Every.IsZero() }
+
 // RunTimeout is the flow's deadline.
 func (f *Flow) RunTimeout() time.Duration { return f.Timeout.Or(DefaultTimeout) }
 
@@ -50,8 +57,11 @@ type StepSpec struct {
 	Kind      string
 	Timeout   time.Duration // 0: bounded by the flow's deadline only
 	UserAgent string        // "": the flow's, else authwatch's own
-	Step      Step
-	Source    conf.Position
+	// TLSExpiryWarning is the step's horizon of tls_certificate_expiring
+	// (0: the flow's, else the runner's).
+	TLSExpiryWarning time.Duration
+	Step             Step
+	Source           conf.Position
 }
 
 // Step is one kind of step. Implementations live one per file, registered in

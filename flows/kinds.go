@@ -26,6 +26,7 @@ var kinds = map[string]Kind{
 	"form_login":         {"form_login", func() Step { return &FormLoginStep{} }, "Log in to a session-cookie web app through its login form and check the session cookie."},
 	"http":               {"http", func() Step { return &HTTPStep{} }, "Call a URL and check the answer (status, headers, JSON, latency)."},
 	"preflight":          {"preflight", func() Step { return &PreflightStep{} }, "Send a CORS preflight (OPTIONS) and check the Access-Control-Allow-* answer."},
+	KindWait:             {KindWait, func() Step { return &WaitStep{} }, "Wait between two steps (e.g. past a token's lifetime); counted in the run's duration, not in latency figures."},
 }
 
 // Kinds returns the step kinds, sorted by name.

@@ -25,13 +25,14 @@ var (
 const minEvery = time.Second
 
 // commonStepKeys are the keys every step has, whatever its kind.
-var commonStepKeys = []string{"id", "kind", "timeout", "user_agent"}
+var commonStepKeys = []string{"id", "kind", "timeout", "user_agent", "tls_expiry_warning"}
 
 type stepHeader struct {
-	ID        string        `yaml:"id"`
-	Kind      string        `yaml:"kind"`
-	Timeout   conf.Duration `yaml:"timeout"`
-	UserAgent string        `yaml:"user_agent"`
+	ID               string        `yaml:"id"`
+	Kind             string        `yaml:"kind"`
+	Timeout          conf.Duration `yaml:"timeout"`
+	UserAgent        string        `yaml:"user_agent"`
+	TLSExpiryWarning conf.Duration `yaml:"tls_expiry_warning"`
 }
 
 func (l *loader) flow(file, path string, m *ast.MappingNode) {
@@ -68,9 +69,13 @@ func (l *loader) flow(file, path string, m *ast.MappingNode) {
 	}
 	ids := map[string]*StepSpec{}
 	all := stepIDs(stepsNode)
+	waits := l.newWaitChecker(f)
 	for i, n := range stepsNode.Values {
 		spec := l.step(file, at(fmt.Sprintf("steps[%d]", i)), n, ids, all)
 		if spec != nil {
+			if m, ok := n.(*ast.MappingNode); ok {
+				l.problems.AddFieldErrors(file, at(fmt.Sprintf("steps[%d]", i)), m, waits.check(spec))
+			}
 			f.Steps = append(f.Steps, spec)
 			ids[spec.ID] = spec
 		}
@@ -81,6 +86,40 @@ func (l *loader) flow(file, path string, m *ast.MappingNode) {
 		f.Digest = digestString(f.Digest + "|" + f.Timeout.String() + "|" + f.ClockSkew.String())
 		l.flows = append(l.flows, f)
 	}
+}
+
+// waitChecker refuses waits that cannot end within the flow's timeout (the
+// daemon's default when the flow sets none) or their step's own: such a
+// flow could never pass.
+type waitChecker struct {
+	timeout, total time.Duration
+	reported       bool
+}
+
+func (l *loader) newWaitChecker(f *Flow) *waitChecker {
+	timeout := f.Timeout.Or(l.opts.Defaults.Timeout)
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	return &waitChecker{timeout: timeout}
+}
+
+// check returns the problem of one step, if it waits too long.
+func (c *waitChecker) check(spec *StepSpec) error {
+	w, ok := spec.Step.(interface{ pause() time.Duration })
+	if !ok || w.pause() <= 0 {
+		return nil
+	}
+	c.total += w.pause()
+	switch {
+	case spec.Timeout > 0 && w.pause() >= spec.Timeout:
+		return conf.FieldErrorf("wait", "%s does not end within the step's timeout of %s", conf.Dur(w.pause()), conf.Dur(spec.Timeout))
+	case c.total >= c.timeout && !c.reported:
+		c.reported = true
+		return conf.FieldErrorf("wait", "the flow's waits add up to %s here, not less than its timeout of %s: raise the flow's timeout (the steps need time too)",
+			conf.Dur(c.total), conf.Dur(c.timeout))
+	}
+	return nil
 }
 
 // stepIDs maps every step id in the list to its index, so a reference to
@@ -132,8 +171,6 @@ func validateFlowHeader(f *Flow) error {
 	switch {
 	case f.Every.LoadErr() != nil:
 		// already reported as a bad duration
-	case f.Every.IsZero() && f.Cron == "":
-		errs = append(errs, conf.FieldErrorf("every", "a schedule is required: every: 1m, or cron: \"*/5 * * * *\""))
 	case !f.Every.IsZero() && f.Cron != "":
 		errs = append(errs, conf.FieldErrorf("cron", "give either every or cron, not both"))
 	case !f.Every.IsZero() && f.Every.Std() < minEvery:
@@ -206,7 +243,8 @@ func (l *loader) step(file, path string, n ast.Node, earlier map[string]*StepSpe
 	l.checkRefs(file, path, m, step, earlier, all)
 	// Returned even with problems, so later steps' references to it are
 	// checked; the flow is not kept when any problem was found.
-	return &StepSpec{ID: h.ID, Kind: h.Kind, Timeout: h.Timeout.Std(), UserAgent: h.UserAgent, Step: step, Source: conf.PositionOf(file, m)}
+	return &StepSpec{ID: h.ID, Kind: h.Kind, Timeout: h.Timeout.Std(), UserAgent: h.UserAgent, TLSExpiryWarning: h.TLSExpiryWarning.Std(),
+		Step: step, Source: conf.PositionOf(file, m)}
 }
 
 // literalSecretWarning never shows the value: it is redacted anyway.

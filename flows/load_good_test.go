@@ -154,7 +154,7 @@ func TestLoadGoodStepFields(t *testing.T) {
 
 	t.Run("discovery", func(t *testing.T) {
 		d, ok := step("orders-api", "oidc").(*flows.DiscoveryStep)
-		if !ok || d.Issuer != "https://idp.example.com/realms/main" {
+		if !ok || d.Issuer.String() != "https://idp.example.com/realms/main" {
 			t.Fatalf("oidc = %#v", step("orders-api", "oidc"))
 		}
 	})

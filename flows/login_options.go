@@ -14,6 +14,9 @@ type UserCredentials struct {
 	Username   conf.Template `yaml:"username" json:"username" jsonschema:"required,description=The synthetic user's login name."`
 	Password   conf.Template `yaml:"password" json:"password" jsonschema:"required,description=A secret reference such as ${env:SYNTHETIC_PASSWORD}."`
 	TOTPSecret conf.Template `yaml:"totp_secret,omitempty" json:"totp_secret,omitempty" jsonschema:"description=Base32 TOTP secret (RFC 6238) for a second factor\\, as a secret reference; the code is computed on each run."`
+	// OTP is a one-time code used as it is, for test IdPs whose second
+	// factor accepts a fixed code.
+	OTP conf.Template `yaml:"otp,omitempty" json:"otp,omitempty" jsonschema:"description=A static one-time code for a second factor\\, used as it is (a test tenant's fixed code)\\, as a secret reference; instead of totp_secret."`
 }
 
 func (c *UserCredentials) validate() []error {
@@ -23,6 +26,9 @@ func (c *UserCredentials) validate() []error {
 	}
 	if c.Password.IsZero() {
 		errs = append(errs, conf.FieldErrorf("password", "required (a secret reference such as ${env:SYNTHETIC_PASSWORD})"))
+	}
+	if !c.OTP.IsZero() && !c.TOTPSecret.IsZero() {
+		errs = append(errs, conf.FieldErrorf("otp", "give totp_secret (a code computed on each run) or otp (a static code), not both"))
 	}
 	return errs
 }

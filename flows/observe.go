@@ -24,10 +24,7 @@ func (r *Runner) observeExchanges(st *State, exs []*exchange.Exchange) {
 				ex.URL.Host, roundDur(absDur(off)), aheadBehind(off), ex.ResponseHeader.Get("Date"), st.Skew())
 		}
 		if ex.TLS != nil {
-			horizon := r.TLSExpiryWarning
-			if horizon == 0 {
-				horizon = defaultTLSExpiryWarning
-			}
+			horizon := r.tlsExpiryWarning(st)
 			left := ex.TLS.NotAfter.Sub(r.now())
 			st.Measure(MeasureTLSExpiry, ex.URL.Host, left.Seconds())
 			if left > 0 && left < horizon {
@@ -36,6 +33,17 @@ func (r *Runner) observeExchanges(st *State, exs []*exchange.Exchange) {
 			}
 		}
 	}
+}
+
+// tlsExpiryWarning is the horizon of tls_certificate_expiring for the
+// current step: its own, else its flow's, else the daemon's, else 14 days.
+func (r *Runner) tlsExpiryWarning(st *State) time.Duration {
+	for _, d := range []time.Duration{st.step.spec.TLSExpiryWarning, st.Flow.TLSExpiryWarning.Std(), r.TLSExpiryWarning} {
+		if d > 0 {
+			return d
+		}
+	}
+	return defaultTLSExpiryWarning
 }
 
 // clockOffset is the server's clock minus ours, from the Date header. Date

@@ -76,5 +76,21 @@ type Measurement struct {
 	Value float64 `json:"value"`
 }
 
+// IsLatency reports whether the step's duration is a latency figure (for
+// metrics and trends): a wait step's is time the flow chose to pass.
+func (s *StepResult) IsLatency() bool { return s.Kind != KindWait }
+
+// Waited is the time the run spent in wait steps: part of Duration, but
+// of no latency figure.
+func (r *Result) Waited() time.Duration {
+	var d time.Duration
+	for i := range r.Steps {
+		if !r.Steps[i].IsLatency() {
+			d += r.Steps[i].Duration
+		}
+	}
+	return d
+}
+
 // OK reports whether the step passed (with or without warnings).
 func (s *StepResult) OK() bool { return s.Status == StepPassed || s.Status == StepWarned }

@@ -22,8 +22,8 @@ import (
 type DeviceCodeStep struct {
 	TokenRequest           `yaml:",inline"`
 	UserCredentials        `yaml:",inline"`
-	DeviceAuthorizationURL string    `yaml:"device_authorization_url,omitempty" json:"device_authorization_url,omitempty" jsonschema:"description=Device authorization endpoint (instead of\\, or overriding\\, discovery)."`
-	Form                   LoginForm `yaml:"form,omitempty" json:"form,omitempty" jsonschema:"description=How to find and fill the verification pages (defaults fit common IdPs; approval pages are always approved)."`
+	DeviceAuthorizationURL conf.Template `yaml:"device_authorization_url,omitempty" json:"device_authorization_url,omitempty" jsonschema:"description=Device authorization endpoint (instead of\\, or overriding\\, discovery); may be a template such as ${steps.ID.device_authorization_endpoint}."`
+	Form                   LoginForm     `yaml:"form,omitempty" json:"form,omitempty" jsonschema:"description=How to find and fill the verification pages (defaults fit common IdPs; approval pages are always approved)."`
 }
 
 var (
@@ -38,12 +38,10 @@ const maxDeviceInterval = 60 * time.Second
 func (s *DeviceCodeStep) Validate() error {
 	errs := []error{s.TokenRequest.Validate()}
 	errs = append(errs, s.UserCredentials.validate()...)
-	if s.Issuer == "" && s.DeviceAuthorizationURL == "" {
+	if s.Issuer.IsZero() && s.DeviceAuthorizationURL.IsZero() {
 		errs = append(errs, conf.FieldErrorf("device_authorization_url", "give issuer (discovery finds the device authorization endpoint) or device_authorization_url"))
 	}
-	if err := validateHTTPURL(s.DeviceAuthorizationURL, false); err != nil {
-		errs = append(errs, conf.FieldError{Path: "device_authorization_url", Err: err})
-	}
+	errs = append(errs, validateEndpoint("device_authorization_url", s.DeviceAuthorizationURL, false))
 	if s.Expect.Error != "" {
 		errs = append(errs, conf.FieldErrorf("expect.error", "a device_code step cannot expect a token endpoint error"))
 	}
@@ -105,9 +103,16 @@ func (s *DeviceCodeStep) Run(ctx context.Context, st *State) error {
 // authorize asks for a device code, authenticating as the client does at
 // the token endpoint (RFC 8628 §3.1).
 func (s *DeviceCodeStep) authorize(ctx context.Context, st *State) (*deviceAuth, error) {
-	endpoint := s.DeviceAuthorizationURL
+	endpoint, err := expandEndpoint(st, "device_authorization_url", s.DeviceAuthorizationURL, false)
+	if err != nil {
+		return nil, err
+	}
 	if endpoint == "" {
-		doc, err := st.Discover(ctx, s.Issuer, s.TLSOptions, false, "device_authorization_endpoint")
+		u, err := s.urls(st)
+		if err != nil {
+			return nil, err
+		}
+		doc, err := st.Discover(ctx, u.issuer, s.TLSOptions, false, "device_authorization_endpoint")
 		if err != nil {
 			return nil, err
 		}

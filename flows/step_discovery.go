@@ -14,7 +14,7 @@ import (
 // DiscoveryStep fetches an issuer's OIDC discovery document and its JWKS,
 // always afresh, and checks them.
 type DiscoveryStep struct {
-	Issuer     string `yaml:"issuer" json:"issuer" jsonschema:"required,description=The exact issuer URL (as the IdP publishes it)."`
+	Issuer     conf.Template `yaml:"issuer" json:"issuer" jsonschema:"required,description=The exact issuer URL (as the IdP publishes it); may be a template such as ${env:ISSUER}."`
 	TLSOptions `yaml:",inline"`
 	Expect     DiscoveryExpect `yaml:"expect,omitempty" json:"expect,omitempty"`
 }
@@ -34,9 +34,10 @@ var _ OutputLister = (*DiscoveryStep)(nil)
 // Validate implements Step.
 func (s *DiscoveryStep) Validate() error {
 	var errs []error
-	if err := validateIssuer(s.Issuer); err != nil {
-		errs = append(errs, conf.FieldError{Path: "issuer", Err: err})
+	if s.Issuer.IsZero() {
+		errs = append(errs, conf.FieldErrorf("issuer", "required"))
 	}
+	errs = append(errs, validateEndpoint("issuer", s.Issuer, true))
 	if s.Expect.MinKeys < 0 {
 		errs = append(errs, conf.FieldErrorf("expect.min_keys", "must not be negative"))
 	}
@@ -67,7 +68,11 @@ func (s *DiscoveryStep) Outputs() []string {
 // Run implements Step.
 func (s *DiscoveryStep) Run(ctx context.Context, st *State) error {
 	need := append(slices.Clone(requiredDiscoveryFields), s.Expect.Endpoints...)
-	doc, err := st.Discover(ctx, s.Issuer, s.TLSOptions, true, need...)
+	issuer, err := expandEndpoint(st, "issuer", s.Issuer, true)
+	if err != nil {
+		return err
+	}
+	doc, err := st.Discover(ctx, issuer, s.TLSOptions, true, need...)
 	if err != nil {
 		return err
 	}

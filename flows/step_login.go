@@ -35,7 +35,7 @@ type LoginStep struct {
 	TokenRequest     `yaml:",inline"`
 	UserCredentials  `yaml:",inline"`
 	RedirectURI      string                   `yaml:"redirect_uri" json:"redirect_uri" jsonschema:"required,description=A redirect URI registered for the client; nothing needs to listen there: the walk stops when the IdP redirects to it."`
-	AuthorizationURL string                   `yaml:"authorization_url,omitempty" json:"authorization_url,omitempty" jsonschema:"description=Authorization endpoint (instead of\\, or overriding\\, discovery)."`
+	AuthorizationURL conf.Template            `yaml:"authorization_url,omitempty" json:"authorization_url,omitempty" jsonschema:"description=Authorization endpoint (instead of\\, or overriding\\, discovery); may be a template such as ${steps.ID.authorization_endpoint}."`
 	Prompt           string                   `yaml:"prompt,omitempty" json:"prompt,omitempty" jsonschema:"description=OIDC prompt parameter (e.g. login)."`
 	ACRValues        string                   `yaml:"acr_values,omitempty" json:"acr_values,omitempty"`
 	AuthParams       map[string]conf.Template `yaml:"auth_params,omitempty" json:"auth_params,omitempty" jsonschema:"description=Extra authorization request parameters."`
@@ -64,12 +64,10 @@ func (s *LoginStep) Validate() error {
 	} else {
 		s.redirect, _ = url.Parse(s.RedirectURI)
 	}
-	if s.Issuer == "" && s.AuthorizationURL == "" {
+	if s.Issuer.IsZero() && s.AuthorizationURL.IsZero() {
 		errs = append(errs, conf.FieldErrorf("authorization_url", "give issuer (discovery finds the authorization endpoint) or authorization_url"))
 	}
-	if err := validateHTTPURL(s.AuthorizationURL, false); err != nil {
-		errs = append(errs, conf.FieldError{Path: "authorization_url", Err: err})
-	}
+	errs = append(errs, validateEndpoint("authorization_url", s.AuthorizationURL, false))
 	for k := range s.AuthParams {
 		if containsStr(reservedAuthParams, k) {
 			errs = append(errs, conf.FieldErrorf("auth_params."+conf.PathKey(k), "%s is set by the step itself; use the step's own field", k))
@@ -78,7 +76,7 @@ func (s *LoginStep) Validate() error {
 	if s.Expect.Error != "" {
 		errs = append(errs, conf.FieldErrorf("expect.error", "a login step cannot expect a token endpoint error; expect a failure reason with a separate flow instead"))
 	}
-	if s.UserInfo && s.Issuer == "" {
+	if s.UserInfo && s.Issuer.IsZero() {
 		errs = append(errs, conf.FieldErrorf("userinfo", "needs issuer: the userinfo endpoint comes from discovery"))
 	}
 	errs = append(errs, s.Form.validate("form")...)
@@ -163,6 +161,14 @@ func (c *UserCredentials) expand(st *State) (loginUser, func() (string, error), 
 	}
 	// A literal password in the flow file is still a password: never echo it.
 	st.Secrets.Add(u.password)
+	if !c.OTP.IsZero() {
+		code, err := st.Expand(c.OTP)
+		if err != nil {
+			return u, nil, err
+		}
+		st.Secrets.Add(code)
+		return u, func() (string, error) { return code, nil }, nil
+	}
 	if c.TOTPSecret.IsZero() {
 		return u, nil, nil
 	}
@@ -181,19 +187,24 @@ func (c *UserCredentials) expand(st *State) (loginUser, func() (string, error), 
 }
 
 func (s *LoginStep) authorizationEndpoint(ctx context.Context, st *State) (string, *DiscoveryDoc, error) {
-	if s.Issuer == "" {
-		return s.AuthorizationURL, nil, nil
-	}
-	need := []string{"authorization_endpoint", "token_endpoint"}
-	if s.AuthorizationURL != "" {
-		need = nil
-	}
-	doc, err := st.Discover(ctx, s.Issuer, s.TLSOptions, false, need...)
+	u, err := s.urls(st)
 	if err != nil {
 		return "", nil, err
 	}
-	if s.AuthorizationURL != "" {
-		return s.AuthorizationURL, doc, nil
+	authURL, err := expandEndpoint(st, "authorization_url", s.AuthorizationURL, false)
+	if err != nil || u.issuer == "" {
+		return authURL, nil, err
+	}
+	need := []string{"authorization_endpoint", "token_endpoint"}
+	if authURL != "" {
+		need = nil
+	}
+	doc, err := st.Discover(ctx, u.issuer, s.TLSOptions, false, need...)
+	if err != nil {
+		return "", nil, err
+	}
+	if authURL != "" {
+		return authURL, doc, nil
 	}
 	return doc.AuthorizationEndpoint, doc, nil
 }
@@ -260,9 +271,13 @@ func (s *LoginStep) readCallback(st *State, cb *url.URL, tx loginTx, doc *Discov
 		return "", Fail(ReasonStateMismatch, "the IdP redirected to the redirect_uri with no state, although the authorization request sent one: the IdP dropped it, or a proxy rewrote the redirect").
 			With(F("state_present", false))
 	}
-	if iss := q.Get("iss"); iss != "" && s.Issuer != "" && iss != s.Issuer && (doc == nil || iss != doc.Issuer) {
-		return "", Fail(ReasonIssuerMismatch, "the redirect carries iss %q, but the flow's issuer is %q (RFC 9207: a mix-up, or the wrong issuer configured)", iss, s.Issuer).
-			With(F("callback_iss", iss), F("issuer", s.Issuer))
+	u, err := s.urls(st)
+	if err != nil {
+		return "", err
+	}
+	if iss := q.Get("iss"); iss != "" && u.issuer != "" && iss != u.issuer && (doc == nil || iss != doc.Issuer) {
+		return "", Fail(ReasonIssuerMismatch, "the redirect carries iss %q, but the flow's issuer is %q (RFC 9207: a mix-up, or the wrong issuer configured)", iss, u.issuer).
+			With(F("callback_iss", iss), F("issuer", u.issuer))
 	}
 	code := q.Get("code")
 	if code == "" {
@@ -306,15 +321,19 @@ func (s *LoginStep) exchange(ctx context.Context, st *State, code, clientID stri
 	if tok == nil {
 		return err
 	}
+	u, uerr := s.urls(st) // resolved already by the token request
+	if uerr != nil {
+		return uerr
+	}
 	if err != nil {
 		// The token expectations failed; the ID token still explains more
 		// when it is itself wrong.
-		if idErr := st.verifyIDToken(ctx, tok, clientID, tx.nonce, keySource{Issuer: s.Issuer, JWKSURL: s.JWKSURL, TLS: s.TLSOptions, Doc: doc}, s.Expect.IDToken); idErr != nil {
+		if idErr := st.verifyIDToken(ctx, tok, clientID, tx.nonce, keySource{Issuer: u.issuer, JWKSURL: u.jwks, TLS: s.TLSOptions, Doc: doc}, s.Expect.IDToken); idErr != nil {
 			return idErr
 		}
 		return err
 	}
-	ks := keySource{Issuer: s.Issuer, JWKSURL: s.JWKSURL, TLS: s.TLSOptions, Doc: doc}
+	ks := keySource{Issuer: u.issuer, JWKSURL: u.jwks, TLS: s.TLSOptions, Doc: doc}
 	if err := st.verifyIDToken(ctx, tok, clientID, tx.nonce, ks, s.Expect.IDToken); err != nil {
 		return err
 	}

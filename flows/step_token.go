@@ -37,9 +37,9 @@ const (
 // Every run asks the token endpoint afresh: tokens are never cached across
 // runs, so an outage of the token endpoint shows at once.
 type TokenRequest struct {
-	Issuer       string                   `yaml:"issuer,omitempty" json:"issuer,omitempty" jsonschema:"description=Issuer URL: the token endpoint and JWKS come from its discovery document."`
-	TokenURL     string                   `yaml:"token_url,omitempty" json:"token_url,omitempty" jsonschema:"description=Token endpoint URL (instead of\\, or overriding\\, discovery)."`
-	JWKSURL      string                   `yaml:"jwks_url,omitempty" json:"jwks_url,omitempty" jsonschema:"description=JWKS URL for verifying JWTs when no issuer is given."`
+	Issuer       conf.Template            `yaml:"issuer,omitempty" json:"issuer,omitempty" jsonschema:"description=Issuer URL: the token endpoint and JWKS come from its discovery document. May be a template such as ${env:ISSUER}."`
+	TokenURL     conf.Template            `yaml:"token_url,omitempty" json:"token_url,omitempty" jsonschema:"description=Token endpoint URL (instead of\\, or overriding\\, discovery); may be a template such as ${steps.ID.token_endpoint} of a discovery step."`
+	JWKSURL      conf.Template            `yaml:"jwks_url,omitempty" json:"jwks_url,omitempty" jsonschema:"description=JWKS URL for verifying JWTs when no issuer is given; may be a template such as ${steps.ID.jwks_uri}."`
 	ClientID     conf.Template            `yaml:"client_id" json:"client_id" jsonschema:"required"`
 	ClientSecret conf.Template            `yaml:"client_secret,omitempty" json:"client_secret,omitempty" jsonschema:"description=A secret reference such as ${env:CLIENT_SECRET}; never a literal in production."`
 	ClientAuth   string                   `yaml:"client_auth,omitempty" json:"client_auth,omitempty" jsonschema:"enum=client_secret_basic,enum=client_secret_post,enum=none,description=Client authentication method (default client_secret_basic). Set explicitly: auto-detection hides the real error."`
@@ -59,19 +59,11 @@ func (r *TokenRequest) Validate() error { return r.validate(false) }
 // validate is Validate; refresh allows the rotation expectations.
 func (r *TokenRequest) validate(refresh bool) error {
 	var errs []error
-	if r.Issuer == "" && r.TokenURL == "" {
+	if r.Issuer.IsZero() && r.TokenURL.IsZero() {
 		errs = append(errs, conf.FieldErrorf("issuer", "give issuer (discovery finds the token endpoint) or token_url"))
 	}
-	if r.Issuer != "" {
-		if err := validateIssuer(r.Issuer); err != nil {
-			errs = append(errs, conf.FieldError{Path: "issuer", Err: err})
-		}
-	}
-	for path, u := range map[string]string{"token_url": r.TokenURL, "jwks_url": r.JWKSURL} {
-		if err := validateHTTPURL(u, false); err != nil {
-			errs = append(errs, conf.FieldError{Path: path, Err: err})
-		}
-	}
+	errs = append(errs, validateEndpoint("issuer", r.Issuer, true), validateEndpoint("token_url", r.TokenURL, false),
+		validateEndpoint("jwks_url", r.JWKSURL, false))
 	if r.ClientID.IsZero() {
 		errs = append(errs, conf.FieldErrorf("client_id", "required"))
 	}
@@ -158,7 +150,11 @@ func (r *TokenRequest) accept(ctx context.Context, st *State, tok *oauth2.Token,
 	if r.Expect.Error != "" {
 		return Fail(ReasonAuthNotEnforced, "the token endpoint issued a token, but this grant must be refused with %s", r.Expect.Error)
 	}
-	return r.Expect.check(ctx, st, keySource{Issuer: r.Issuer, JWKSURL: r.JWKSURL, TLS: r.TLSOptions, Doc: doc}, tok)
+	u, err := r.urls(st)
+	if err != nil {
+		return err
+	}
+	return r.Expect.check(ctx, st, keySource{Issuer: u.issuer, JWKSURL: u.jwks, TLS: r.TLSOptions, Doc: doc}, tok)
 }
 
 // tokenError classifies a refused grant, or passes a negative check.
@@ -195,21 +191,36 @@ func factValue(facts []Fact, name string) string {
 	return "(unknown)"
 }
 
+// tokenURLs are a token request's endpoint fields, resolved for one run.
+type tokenURLs struct{ issuer, token, jwks string }
+
+func (r *TokenRequest) urls(st *State) (u tokenURLs, err error) {
+	if u.issuer, err = expandEndpoint(st, "issuer", r.Issuer, true); err != nil {
+		return u, err
+	}
+	if u.token, err = expandEndpoint(st, "token_url", r.TokenURL, false); err != nil {
+		return u, err
+	}
+	u.jwks, err = expandEndpoint(st, "jwks_url", r.JWKSURL, false)
+	return u, err
+}
+
 // tokenEndpoint finds the token endpoint: token_url, or discovery.
 func (r *TokenRequest) tokenEndpoint(ctx context.Context, st *State) (string, *DiscoveryDoc, error) {
-	if r.Issuer == "" {
-		return r.TokenURL, nil, nil
+	u, err := r.urls(st)
+	if err != nil || u.issuer == "" {
+		return u.token, nil, err
 	}
 	need := []string{"token_endpoint"}
-	if r.TokenURL != "" {
+	if u.token != "" {
 		need = nil
 	}
-	doc, err := st.Discover(ctx, r.Issuer, r.TLSOptions, false, need...)
+	doc, err := st.Discover(ctx, u.issuer, r.TLSOptions, false, need...)
 	if err != nil {
 		return "", nil, err
 	}
-	if r.TokenURL != "" {
-		return r.TokenURL, doc, nil
+	if u.token != "" {
+		return u.token, doc, nil
 	}
 	return doc.TokenEndpoint, doc, nil
 }

@@ -11,8 +11,8 @@ import (
 // against the issuer's JWKS, iss, exp/nbf/iat, aud, scopes and claims.
 type TokenCheckStep struct {
 	Token      conf.Template `yaml:"token" json:"token" jsonschema:"required,description=The token\\, e.g. ${steps.login.id_token} or ${env:API_TOKEN}."`
-	Issuer     string        `yaml:"issuer,omitempty" json:"issuer,omitempty" jsonschema:"description=Issuer URL: iss must equal it and its JWKS verifies the signature."`
-	JWKSURL    string        `yaml:"jwks_url,omitempty" json:"jwks_url,omitempty" jsonschema:"description=JWKS URL when there is no discovery document."`
+	Issuer     conf.Template `yaml:"issuer,omitempty" json:"issuer,omitempty" jsonschema:"description=Issuer URL: iss must equal it and its JWKS verifies the signature; may be a template such as ${steps.ID.issuer}."`
+	JWKSURL    conf.Template `yaml:"jwks_url,omitempty" json:"jwks_url,omitempty" jsonschema:"description=JWKS URL when there is no discovery document; may be a template such as ${steps.ID.jwks_uri}."`
 	TLSOptions `yaml:",inline"`
 	Expect     TokenChecks `yaml:"expect,omitempty" json:"expect,omitempty"`
 }
@@ -31,14 +31,7 @@ func (s *TokenCheckStep) Validate() error {
 	if s.Token.IsZero() {
 		errs = append(errs, conf.FieldErrorf("token", "required"))
 	}
-	if s.Issuer != "" {
-		if err := validateIssuer(s.Issuer); err != nil {
-			errs = append(errs, conf.FieldError{Path: "issuer", Err: err})
-		}
-	}
-	if err := validateHTTPURL(s.JWKSURL, false); err != nil {
-		errs = append(errs, conf.FieldError{Path: "jwks_url", Err: err})
-	}
+	errs = append(errs, validateEndpoint("issuer", s.Issuer, true), validateEndpoint("jwks_url", s.JWKSURL, false))
 	if s.Expect.Kind != "" && s.Expect.Kind != "access" && s.Expect.Kind != "id" {
 		errs = append(errs, conf.FieldErrorf("expect.kind", "must be access or id, got %q", s.Expect.Kind))
 	}
@@ -53,9 +46,15 @@ func (s *TokenCheckStep) Run(ctx context.Context, st *State) error {
 		return err
 	}
 	st.Secrets.Add(raw)
-	ks := keySource{Issuer: s.Issuer, JWKSURL: s.JWKSURL, TLS: s.TLSOptions}
-	if s.Issuer != "" && s.JWKSURL == "" {
-		if ks.Doc, err = st.Discover(ctx, s.Issuer, s.TLSOptions, false, "jwks_uri"); err != nil {
+	ks := keySource{TLS: s.TLSOptions}
+	if ks.Issuer, err = expandEndpoint(st, "issuer", s.Issuer, true); err != nil {
+		return err
+	}
+	if ks.JWKSURL, err = expandEndpoint(st, "jwks_url", s.JWKSURL, false); err != nil {
+		return err
+	}
+	if ks.Issuer != "" && ks.JWKSURL == "" {
+		if ks.Doc, err = st.Discover(ctx, ks.Issuer, s.TLSOptions, false, "jwks_uri"); err != nil {
 			return err
 		}
 	}

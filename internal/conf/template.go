@@ -73,6 +73,15 @@ func NewTemplate(s string) Template {
 	return t
 }
 
+// LiteralTemplate is a template of s as it is, "${" included: for values
+// that come from elsewhere than a flow file, such as a command-line flag.
+func LiteralTemplate(s string) Template {
+	if s == "" {
+		return Template{}
+	}
+	return Template{raw: s, parts: []templatePart{{literal: s}}}
+}
+
 // UnmarshalText implements encoding.TextUnmarshaler (used by the YAML decoder).
 func (t *Template) UnmarshalText(b []byte) error {
 	*t = NewTemplate(string(b))

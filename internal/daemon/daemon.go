@@ -234,7 +234,7 @@ func (m *Main) Run(ctx context.Context, reload <-chan struct{}) error {
 	if err != nil {
 		return m.failStart(err)
 	}
-	if _, _, _, err := m.sched.Apply(set.Flows); err != nil {
+	if _, _, _, err := m.sched.Apply(scheduled(set.Flows)); err != nil {
 		return m.failStart(err)
 	}
 	m.setFlows(set.Flows)

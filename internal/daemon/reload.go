@@ -19,8 +19,32 @@ func (m *Main) loadFlows() (*flows.Set, error) {
 	if err != nil {
 		return nil, err
 	}
+	warnUnscheduled(set)
 	m.logNewWarnings(set)
 	return set, nil
+}
+
+// warnUnscheduled adds a warning, at the flow, for each flow without a
+// schedule: such a file is meant for `authwatch check`, and the daemon does
+// not run it (it shows on the status page as not scheduled).
+func warnUnscheduled(set *flows.Set) {
+	for _, f := range set.Flows {
+		if !f.Scheduled() {
+			set.Warnings = append(set.Warnings, &conf.Problem{Pos: f.Source, Message: fmt.Sprintf(
+				"flow %q has no every or cron: the daemon does not schedule it (authwatch check runs it); add every: or cron: to monitor it", f.Name)})
+		}
+	}
+}
+
+// scheduled are the flows the scheduler runs.
+func scheduled(fs []*flows.Flow) []*flows.Flow {
+	out := make([]*flows.Flow, 0, len(fs))
+	for _, f := range fs {
+		if f.Scheduled() {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // logNewWarnings logs the warnings the last load did not have (a warning
@@ -68,7 +92,7 @@ func (m *Main) Reload() {
 	}
 	if err == nil {
 		var added, removed, kept int
-		added, removed, kept, err = m.sched.Apply(set.Flows)
+		added, removed, kept, err = m.sched.Apply(scheduled(set.Flows))
 		if err == nil {
 			m.setFlows(set.Flows)
 			m.alert.setFlows(set.Flows)

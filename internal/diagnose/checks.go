@@ -100,7 +100,7 @@ func (d *diagnosis) clock(res flows.StepResult) {
 }
 
 func (d *diagnosis) discovery() {
-	res := d.runStep("issuer", "discovery", &flows.DiscoveryStep{Issuer: d.o.Issuer, TLSOptions: d.tls()})
+	res := d.runStep("issuer", "discovery", &flows.DiscoveryStep{Issuer: conf.LiteralTemplate(d.o.Issuer), TLSOptions: d.tls()})
 	if f := res.Failure; f != nil {
 		d.r.add("issuer", Fail, f.Reason, "%s", f.Summary)
 		d.r.conclude(f)
@@ -134,7 +134,7 @@ func (d *diagnosis) token() {
 	d.r.Token = &flows.TokenEvidence{Fingerprint: redact.Fingerprint(raw), Kind: kind,
 		Header: map[string]any{"alg": t.Alg, "kid": t.Kid, "typ": t.Typ}, Claims: t.SafeClaims()}
 	d.r.add("token", Pass, "", "%s token %s: iss %s, aud %v, %s (%s)", kind, redact.Fingerprint(raw), t.Issuer, t.Audience, lifetime(t), why)
-	step := &flows.TokenCheckStep{Token: d.o.Credential, Issuer: d.o.Issuer, TLSOptions: d.tls()}
+	step := &flows.TokenCheckStep{Token: d.o.Credential, Issuer: conf.LiteralTemplate(d.o.Issuer), TLSOptions: d.tls()}
 	if d.o.Audience != "" {
 		step.Expect.Audience = []string{d.o.Audience}
 	}

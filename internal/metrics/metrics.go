@@ -114,7 +114,9 @@ func (m *Metrics) ObserveResult(r *flows.Result) {
 		if s.Status == flows.StepSkipped {
 			continue
 		}
-		m.stepDuration.WithLabelValues(r.Flow, s.ID, s.Kind).Observe(s.Duration.Seconds())
+		if s.IsLatency() { // a wait step's time is no latency sample
+			m.stepDuration.WithLabelValues(r.Flow, s.ID, s.Kind).Observe(s.Duration.Seconds())
+		}
 		m.measure(r.Flow, s, stepEnd)
 	}
 	up := 1.0

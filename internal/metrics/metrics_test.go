@@ -67,3 +67,27 @@ func exposition(t *testing.T, m *metrics.Metrics) string {
 	}
 	return rec.Body.String()
 }
+
+// TestWaitIsNoLatencySample: a wait step's time is counted in the run but
+// gives no step-duration sample; the steps around it do.
+func TestWaitIsNoLatencySample(t *testing.T) {
+	m := metrics.New()
+	m.SetFlows([]*flows.Flow{{Name: "w"}})
+	m.ObserveResult(&flows.Result{Flow: "w", Start: time.Now(), OK: true, Steps: []flows.StepResult{
+		{ID: "token", Kind: "client_credentials", Status: flows.StepPassed, Duration: 40 * time.Millisecond},
+		{ID: "pause", Kind: flows.KindWait, Status: flows.StepPassed, Duration: 3 * time.Second},
+		{ID: "api", Kind: "http", Status: flows.StepPassed, Duration: 20 * time.Millisecond},
+	}})
+	got := exposition(t, m)
+	for _, line := range []string{
+		`authwatch_step_duration_seconds_count{flow="w",kind="client_credentials",step="token"} 1`,
+		`authwatch_step_duration_seconds_count{flow="w",kind="http",step="api"} 1`,
+	} {
+		if !strings.Contains(got, "\n"+line+"\n") {
+			t.Errorf("/metrics lacks %s", line)
+		}
+	}
+	if strings.Contains(got, `step="pause"`) {
+		t.Errorf("/metrics has a series of the wait step:\n%s", got)
+	}
+}

@@ -30,7 +30,7 @@ func TestSchemaAgreesWithLoader(t *testing.T) {
 		{name: "minimal", yaml: flowWith(httpStep), schemaOK: true, loaderOK: true},
 		{name: "flows list, two documents", yaml: "flows:\n- " + strings.ReplaceAll(strings.TrimSpace(flowWith(httpStep)), "\n", "\n  ") + "\n---\n" + strings.Replace(flowWith(httpStep), "name: t", "name: u", 1), schemaOK: true, loaderOK: true},
 		{name: "cron", yaml: strings.Replace(flowWith(httpStep), "every: 1m", `cron: "*/5 * * * *"`, 1), schemaOK: true, loaderOK: true},
-		{name: "no schedule", yaml: strings.Replace(flowWith(httpStep), "every: 1m\n", "", 1)},
+		{name: "no schedule", yaml: strings.Replace(flowWith(httpStep), "every: 1m\n", "", 1), schemaOK: true, loaderOK: true},
 		{name: "every and cron", yaml: strings.Replace(flowWith(httpStep), "every: 1m", "every: 1m\ncron: \"* * * * *\"", 1)},
 		{name: "bad flow name", yaml: strings.Replace(flowWith(httpStep), "name: t", "name: -t", 1)},
 		{name: "bad label name", yaml: strings.Replace(flowWith(httpStep), "every: 1m", "every: 1m\nlabels: {1team: x}", 1)},

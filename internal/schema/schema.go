@@ -98,11 +98,9 @@ func (b *builder) flow() (*jsonschema.Schema, error) {
 			s.Required = append(s.Required, name)
 		}
 	}
-	s.OneOf = []*jsonschema.Schema{
-		{Title: "every", Required: []string{"every"}},
-		{Title: "cron", Required: []string{"cron"}},
-	}
-	s.Description = "One monitored scenario: steps run in order on a schedule (every or cron, exactly one)."
+	// At most one schedule: a flow with neither is run only by authwatch check.
+	s.Not = &jsonschema.Schema{Title: "every and cron", Required: []string{"every", "cron"}}
+	s.Description = "One monitored scenario: steps run in order on a schedule (every or cron, at most one; without one only authwatch check runs it)."
 	return s, nil
 }
 
@@ -129,10 +127,11 @@ func (b *builder) steps() error {
 	kind := &jsonschema.Schema{Type: "string", Enum: names, Description: "The step kind. " + strings.Join(docs, " ")}
 	b.define("Step", withProps(&jsonschema.Schema{
 		Type:        "object",
-		Description: "One step: an id, a kind, an optional timeout and user_agent, and the kind's own fields.",
+		Description: "One step: an id, a kind, an optional timeout, user_agent and tls_expiry_warning, and the kind's own fields.",
 		Required:    []string{"id", "kind"},
 		AllOf:       branches,
-	}, prop{"id", idSchema()}, prop{"kind", kind}, prop{"timeout", timeoutSchema()}, prop{"user_agent", userAgentSchema()}))
+	}, prop{"id", idSchema()}, prop{"kind", kind}, prop{"timeout", timeoutSchema()}, prop{"user_agent", userAgentSchema()},
+		prop{"tls_expiry_warning", tlsExpirySchema()}))
 	return nil
 }
 
@@ -144,7 +143,8 @@ func (b *builder) kind(k flows.Kind) (*jsonschema.Schema, error) {
 		return nil, err
 	}
 	all := withProps(&jsonschema.Schema{}, prop{"id", idSchema()},
-		prop{"kind", &jsonschema.Schema{Const: k.Name, Description: k.Doc}}, prop{"timeout", timeoutSchema()}, prop{"user_agent", userAgentSchema()}).Properties
+		prop{"kind", &jsonschema.Schema{Const: k.Name, Description: k.Doc}}, prop{"timeout", timeoutSchema()}, prop{"user_agent", userAgentSchema()},
+		prop{"tls_expiry_warning", tlsExpirySchema()}).Properties
 	for name, p := range s.Properties.FromOldest() {
 		if _, dup := all.Get(name); dup {
 			return nil, fmt.Errorf("field %q collides with a key every step has", name)
@@ -174,6 +174,12 @@ func idSchema() *jsonschema.Schema {
 func timeoutSchema() *jsonschema.Schema {
 	s := ref("Duration")
 	s.Description = "Deadline for this step (default: bounded by the flow's timeout only)."
+	return s
+}
+
+func tlsExpirySchema() *jsonschema.Schema {
+	s := ref("Duration")
+	s.Description = "How far ahead an expiring server certificate of this step's requests is warned about (tls_certificate_expiring), e.g. 30d; instead of the flow's tls_expiry_warning."
 	return s
 }
 

@@ -83,6 +83,8 @@ func (v *validator) keyword(s map[string]any, key string, arg, inst any, path st
 		return v.items(arg, inst, path)
 	case "allOf", "anyOf", "oneOf":
 		return v.combine(key, arg.([]any), inst, path)
+	case "not":
+		return check(len(v.validate(arg, inst, path)) > 0, path, "matches the schema under not")
 	case "if":
 		branch := s["else"]
 		if len(v.validate(arg, inst, path)) == 0 {

@@ -64,7 +64,7 @@ type FlowInfo struct {
 	Paused bool
 }
 
-// FlowInfos describes loaded flows (none paused).
+// FlowInfos describes loaded flows; those without a schedule are paused.
 func FlowInfos(fs []*flows.Flow) []FlowInfo {
 	out := make([]FlowInfo, 0, len(fs))
 	for _, f := range fs {
@@ -74,6 +74,8 @@ func FlowInfos(fs []*flows.Flow) []FlowInfo {
 			fi.Schedule = "cron " + f.Cron
 		case !f.Every.IsZero():
 			fi.Schedule = "every " + f.Every.String()
+		default: // run only by authwatch check; the daemon does not schedule it
+			fi.Schedule, fi.Paused = "not scheduled", true
 		}
 		out = append(out, fi)
 	}
