@@ -266,3 +266,59 @@ func labels(a timeAxis) []string {
 }
 
 func unix(s float64) string { return time.Unix(int64(s), 0).UTC().Format(time.RFC3339) }
+
+// The overview's figures say what they are ("24 H 0.0 %" said nothing of
+// a pass rate), and each label fits its box without touching the next
+// figure, at every page width.
+func TestBrowserOverviewFiguresSayWhatTheyAre(t *testing.T) {
+	f := getFixture(t)
+	st := chartStore(t, f)
+	now := chartBase.Add(30 * time.Second)
+	srv := httptest.NewServer(New(st, Options{Flows: f.infos, Now: func() time.Time { return now }}))
+	defer srv.Close()
+	p := newBrowserPage(t, srv.URL)
+	type figure struct {
+		Flow, Field, Label, Value      string
+		Left, Right, Top, Bottom       float64
+		LabelOverflows, ValueOverflows bool
+		LabelLines                     int
+	}
+	const figures = `[...document.querySelectorAll('li.flow .figs > div')].map(d => {
+  const r = d.getBoundingClientRect(), dt = d.querySelector('dt'), dd = d.querySelector('dd');
+  return {flow: d.closest('li.flow').dataset.flow, field: (dd.querySelector('[data-f]') || dd).dataset.f || dd.dataset.f,
+    label: dt.textContent, value: dd.textContent.trim(), left: r.left, right: r.right, top: r.top, bottom: r.bottom,
+    labelOverflows: dt.scrollWidth > dt.clientWidth + 1 || dt.getBoundingClientRect().right > r.right + 1,
+    valueOverflows: dd.getBoundingClientRect().right > r.right + 1,
+    labelLines: (range => { range.selectNodeContents(dt); return new Set([...range.getClientRects()].map(q => Math.round(q.top))).size; })(document.createRange())};
+})`
+	for _, width := range []int{1280, 800, 390} {
+		p.open(width, "/", `li.flow`)
+		figs := evalJSON[[]figure](p, figures)
+		rates := 0
+		for i, fig := range figs {
+			where := fmt.Sprintf("%s's %s at %d px", fig.Flow, fig.Field, width)
+			switch fig.Field {
+			case "pass24", "pass7":
+				rates++
+				if want := map[string]string{"pass24": "pass rate 24 h", "pass7": "pass rate 7 d"}[fig.Field]; fig.Label != want {
+					t.Errorf("%s: labelled %q, want %q", where, fig.Label, want)
+				}
+			}
+			if fig.LabelLines != 1 {
+				t.Errorf("%s: label %q takes %d lines", where, fig.Label, fig.LabelLines)
+			}
+			if fig.LabelOverflows || fig.ValueOverflows {
+				t.Errorf("%s: label %q or value %q overflows its box", where, fig.Label, fig.Value)
+			}
+			if i > 0 && figs[i-1].Flow == fig.Flow {
+				prev := figs[i-1]
+				if prev.Right > fig.Left+0.5 && prev.Left < fig.Right-0.5 && prev.Bottom > fig.Top+0.5 && prev.Top < fig.Bottom-0.5 {
+					t.Errorf("%s overlaps %s: %+v and %+v", where, prev.Field, prev, fig)
+				}
+			}
+		}
+		if rates != 2*len(f.flows) {
+			t.Errorf("at %d px: %d pass rates on the overview, want two for each of %d flows", width, rates, len(f.flows))
+		}
+	}
+}
