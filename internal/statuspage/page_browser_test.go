@@ -322,3 +322,68 @@ func TestBrowserOverviewFiguresSayWhatTheyAre(t *testing.T) {
 		}
 	}
 }
+
+// The Incidents page explains every failing flow without an open incident
+// (the demo's page said "No open incident" while six flows failed): how
+// many failures in a row, and, when the page knows the policy, after how
+// many an incident opens. A flow leaves the list when its incident opens,
+// without a reload.
+func TestBrowserIncidentsExplainFailingFlowsWithoutIncident(t *testing.T) {
+	f := getFixture(t)
+	st, rc := f.newStore(t, 0, 0) // one real run of each flow: one failure in a row
+	var failing []string
+	for name, want := range demoWant {
+		if want != "" && !strings.HasPrefix(want, "warn:") {
+			failing = append(failing, name)
+		}
+	}
+	slices.Sort(failing)
+	type row struct{ Flow, Reason, Why string }
+	const rows = `[...document.querySelectorAll('#unopened tbody tr')].map(tr => ({flow: tr.dataset.flow, reason: tr.querySelector('code').textContent, why: tr.querySelector('.why-none').textContent}))`
+	for _, withPolicy := range []bool{false, true} {
+		t.Run(fmt.Sprintf("policy known %v", withPolicy), func(t *testing.T) {
+			opts := Options{Flows: f.infos, RefreshInterval: 300 * time.Millisecond}
+			wantWhy := "1 failure in a row; the alert policy (open_after, open_window) decides when an incident opens"
+			if withPolicy {
+				opts.IncidentPolicy = func(string) incident.Policy { return incident.DefaultPolicy() }
+				wantWhy = "1 failure in a row; an incident opens after 2 (open_after)"
+			}
+			srv := httptest.NewServer(New(st, opts))
+			t.Cleanup(srv.Close) // after the browser's cleanup: no refresh fails
+			p := newBrowserPage(t, srv.URL)
+			p.open(1280, "/incidents", `#unopened`)
+			if got, want := evalJSON[string](p, `document.querySelector('#unopened h2').textContent`),
+				fmt.Sprintf("Failing without an incident (%d)", len(failing)); got != want {
+				t.Errorf("policy known %v: the page says %q, want %q", withPolicy, got, want)
+			}
+			got := evalJSON[[]row](p, rows)
+			if len(got) != len(failing) {
+				t.Errorf("policy known %v: %d failing flows explained, want %d (%v): %+v", withPolicy, len(got), len(failing), failing, got)
+			}
+			for i, r := range got {
+				if i < len(failing) && r.Flow != failing[i] {
+					t.Errorf("row %d is %s, want %s", i, r.Flow, failing[i])
+				}
+				if r.Reason != demoWant[r.Flow] || r.Why != wantWhy {
+					t.Errorf("policy known %v: %s explained as %q %q, want %q %q", withPolicy, r.Flow, r.Reason, r.Why, demoWant[r.Flow], wantWhy)
+				}
+			}
+			p.open(390, "/incidents", `#unopened`)
+			if !evalJSON[bool](p, `document.documentElement.scrollWidth <= window.innerWidth + 1`) {
+				t.Errorf("policy known %v: /incidents on a phone scrolls sideways", withPolicy)
+			}
+			if withPolicy {
+				// A second failure opens create-order's incident: the page
+				// moves it from the list to the open incidents by itself.
+				res := f.results["create-order"]
+				rc.record(t, shifted(res, res.Start.Add(time.Minute), 1))
+				p.do("the incident opens", chromedp.Poll[chromedp.Void](
+					`document.querySelector('#open .incident.open a[href="/flows/create-order"]') !== null && !document.querySelector('#unopened tr[data-flow="create-order"]')`,
+					chromedp.WithPollingTimeout(10*time.Second)))
+				if n := evalJSON[int](p, `document.querySelectorAll('#unopened tbody tr').length`); n != len(failing)-1 {
+					t.Errorf("after create-order's incident opened, %d flows are listed without one, want %d", n, len(failing)-1)
+				}
+			}
+		})
+	}
+}

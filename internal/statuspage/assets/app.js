@@ -166,7 +166,7 @@
   function refreshIncidents() {
     return getJSON(body.dataset.api).then(function (data) {
       updated(data.generated_at);
-      var key = JSON.stringify([data.open, data.recent, data.notifiers]);
+      var key = JSON.stringify([data.open, data.recent, data.notifiers, data.failing_without_incident]);
       var changed = lastIncidents !== null && key !== lastIncidents;
       lastIncidents = key;
       if (changed) return swap(['store-banner', 'content', 'nav']);
