@@ -72,7 +72,7 @@ func (p *demoPage) record(results []*flows.Result) {
 	now := time.Now()
 	for _, r := range results {
 		_, _ = p.store.RecordRun(ctx, daemon.RunRecord(r))
-		next, _ := incident.Step(demo.IncidentPolicy(), p.incidents[r.Flow], incident.FromResult(r, nil, now), now, nil)
+		next, _ := incident.Step(demo.IncidentPolicy(), p.incidents[r.Flow], incident.FromResult(r, nil, now), now, demo.NoReceivers{})
 		p.incidents[r.Flow] = next
 		if state, err := json.Marshal(next); err == nil {
 			_ = p.store.CommitIncident(ctx, r.Flow, state, nil)

@@ -2,7 +2,8 @@ package main
 
 // The demo's status page in headless Chromium: every flow that failed its
 // first run shows an open incident (the page said "No open incident" while
-// six demo flows failed, for a daemon waits for two failures in a row).
+// six demo flows failed, for nothing ran the alert policy), withheld, as
+// the demo sends nothing.
 
 import (
 	"context"
@@ -75,6 +76,15 @@ func TestDemoPageOpensAnIncidentOnTheFirstFailure(t *testing.T) {
 	}
 	if !slices.Equal(open, failed) {
 		t.Errorf("open incidents on the demo's page: %v, want one for each failed flow: %v", open, failed)
+	}
+	// Nothing is sent: the page must not say "notified".
+	withheld, err := chromedp.Run(tctx, chromedp.Evaluate[[]string](
+		`[...document.querySelectorAll('#open .incident.open .notif-withheld')].map(d => d.textContent)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(withheld) != len(failed) || !strings.Contains(strings.Join(withheld, ""), "no notifier") {
+		t.Errorf("the demo's incidents' notification: %q, want each withheld, for the demo has no notifier", withheld)
 	}
 	unexplained, err := chromedp.Run(tctx, chromedp.Evaluate[string](`document.querySelector('#unopened') ? document.querySelector('#unopened').textContent : ''`))
 	if err != nil {

@@ -1,6 +1,10 @@
 package demo
 
-import "github.com/authwatch/authwatch/internal/incident"
+import (
+	"time"
+
+	"github.com/authwatch/authwatch/internal/incident"
+)
 
 // IncidentPolicy is the demo's alert policy: the default, except that the
 // first failure opens an incident. The demo's broken flows fail on every
@@ -10,4 +14,13 @@ func IncidentPolicy() incident.Policy {
 	p := incident.DefaultPolicy()
 	p.OpenAfter = 1
 	return p
+}
+
+// NoReceivers withholds every incident event: the demo has no notifier,
+// and its page says so ("withheld by …") instead of "notified".
+type NoReceivers struct{}
+
+// Muted mutes everything.
+func (NoReceivers) Muted(map[string]string, time.Time) (bool, string) {
+	return true, "the demo (it has no notifier)"
 }
