@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
@@ -11,17 +12,21 @@ import (
 
 	"github.com/authwatch/authwatch/flows"
 	"github.com/authwatch/authwatch/internal/daemon"
+	"github.com/authwatch/authwatch/internal/demo"
+	"github.com/authwatch/authwatch/internal/incident"
 	"github.com/authwatch/authwatch/internal/statuspage"
 	"github.com/authwatch/authwatch/internal/store/sqlite"
 )
 
 // demoPage is the demo's status page: the daemon's page over a throwaway
-// state store that records the demo's runs.
+// state store that records the demo's runs and their incidents (under
+// demo.IncidentPolicy; nothing is sent).
 type demoPage struct {
-	URL   string
-	store *sqlite.Store
-	srv   *http.Server
-	dir   string
+	URL       string
+	store     *sqlite.Store
+	srv       *http.Server
+	dir       string
+	incidents map[string]incident.State // by flow; only record, called by one loop, uses it
 }
 
 func startDemoStatusPage(ctx context.Context, fs []*flows.Flow, listen string) (*demoPage, error) {
@@ -47,8 +52,9 @@ func startDemoStatusPage(ctx context.Context, fs []*flows.Flow, listen string) (
 		return nil, err
 	}
 	handler := statuspage.New(st, statuspage.Options{Config: cfg, Title: "authwatch demo",
-		Flows: func() []statuspage.FlowInfo { return statuspage.FlowInfos(fs) }})
-	p := &demoPage{URL: "http://" + ln.Addr().String() + "/", store: st, dir: dir,
+		Flows:          func() []statuspage.FlowInfo { return statuspage.FlowInfos(fs) },
+		IncidentPolicy: func(string) incident.Policy { return demo.IncidentPolicy() }})
+	p := &demoPage{URL: "http://" + ln.Addr().String() + "/", store: st, dir: dir, incidents: map[string]incident.State{},
 		srv: &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}}
 	go func() {
 		if err := p.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -58,12 +64,19 @@ func startDemoStatusPage(ctx context.Context, fs []*flows.Flow, listen string) (
 	return p, nil
 }
 
-// record keeps the demo's runs for the page, as the daemon does.
+// record keeps the demo's runs and incidents for the page, as the daemon
+// does (without notifiers: no event is queued).
 func (p *demoPage) record(results []*flows.Result) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	now := time.Now()
 	for _, r := range results {
 		_, _ = p.store.RecordRun(ctx, daemon.RunRecord(r))
+		next, _ := incident.Step(demo.IncidentPolicy(), p.incidents[r.Flow], incident.FromResult(r, nil, now), now, demo.NoReceivers{})
+		p.incidents[r.Flow] = next
+		if state, err := json.Marshal(next); err == nil {
+			_ = p.store.CommitIncident(ctx, r.Flow, state, nil)
+		}
 	}
 }
 

@@ -122,6 +122,13 @@ func (a *alerting) observe(ctx context.Context, r *flows.Result) error {
 	return a.commit(ctx, r.Flow, next, events)
 }
 
+// policyOf is the policy that opens flow's incidents, for the status page.
+func (a *alerting) policyOf(flow string) incident.Policy {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.policy.Merge(a.overrides[flow])
+}
+
 // openIncidents counts the open failure incidents, authwatch's own included.
 func (a *alerting) openIncidents() int {
 	a.mu.Lock()

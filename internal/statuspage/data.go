@@ -4,8 +4,10 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -133,6 +135,24 @@ type IncidentsJSON struct {
 	Open        []IncidentJSON `json:"open"`
 	Recent      []IncidentJSON `json:"recent"`
 	Notifiers   []NotifierJSON `json:"notifiers"`
+	// FailingWithoutIncident are the failing flows no open incident
+	// covers, each with why: a reader who sees six flows fail and no
+	// incident must not have to guess.
+	FailingWithoutIncident []FailingJSON `json:"failing_without_incident"`
+}
+
+// FailingJSON is a failing flow without an open incident.
+type FailingJSON struct {
+	Flow                string    `json:"flow"`
+	Reason              string    `json:"reason,omitempty"`
+	Since               time.Time `json:"since,omitzero"`
+	ConsecutiveFailures int       `json:"consecutive_failures"`
+	// OpenAfter is the policy's open_after for the flow, when the page
+	// knows the policy (Options.IncidentPolicy).
+	OpenAfter int `json:"open_after,omitempty"`
+	// Why says why no incident is open, e.g. "1 failure in a row; an
+	// incident opens after 2 (open_after)".
+	Why string `json:"why"`
 }
 
 // maxRecentIncidents bounds the closed incidents listed.
@@ -442,7 +462,27 @@ func (s *server) incidents(ctx context.Context, now time.Time) (IncidentsJSON, e
 	if err != nil {
 		return IncidentsJSON{}, err
 	}
-	out := IncidentsJSON{GeneratedAt: now, Open: []IncidentJSON{}, Recent: []IncidentJSON{}, Notifiers: []NotifierJSON{}}
+	refs, err := s.listFlows(ctx)
+	if err != nil {
+		return IncidentsJSON{}, err
+	}
+	out := IncidentsJSON{GeneratedAt: now, Open: []IncidentJSON{}, Recent: []IncidentJSON{}, Notifiers: []NotifierJSON{},
+		FailingWithoutIncident: []FailingJSON{}}
+	for _, ref := range refs {
+		st := ref.state
+		if ref.info.Paused || !ref.hasState || st.LastRun.IsZero() || st.OK || incs[ref.info.Name].Open {
+			continue
+		}
+		fj := FailingJSON{Flow: ref.info.Name, Reason: st.LastReason, Since: st.Since, ConsecutiveFailures: st.ConsecutiveFailures}
+		var policy *incident.Policy
+		if s.opts.IncidentPolicy != nil {
+			p := s.opts.IncidentPolicy(ref.info.Name)
+			policy, fj.OpenAfter = &p, p.OpenAfter
+		}
+		fj.Why = whyNoIncident(st.ConsecutiveFailures, policy)
+		out.FailingWithoutIncident = append(out.FailingWithoutIncident, fj)
+	}
+	slices.SortFunc(out.FailingWithoutIncident, func(a, b FailingJSON) int { return strings.Compare(a.Flow, b.Flow) })
 	for flow, st := range incs {
 		for _, ij := range incidentsOf(flow, st) {
 			if ij.Open {
@@ -472,6 +512,30 @@ func (s *server) incidents(ctx context.Context, now time.Time) (IncidentsJSON, e
 	}
 	slices.SortFunc(out.Notifiers, func(a, b NotifierJSON) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
+}
+
+// whyNoIncident explains a failing flow without an open incident, from
+// its failures in a row and, if known, the policy that opens incidents.
+func whyNoIncident(failures int, p *incident.Policy) string {
+	inARow := plural(failures, "failure") + " in a row"
+	if p == nil {
+		return inARow + "; the alert policy (open_after, open_window) decides when an incident opens"
+	}
+	rule := fmt.Sprintf("an incident opens after %d (open_after)", p.OpenAfter)
+	if w := p.OpenWindow; w.Failures > 0 && w.Runs > 0 {
+		rule += fmt.Sprintf(" or after %d of the last %d runs (open_window)", w.Failures, w.Runs)
+	}
+	if failures < p.OpenAfter {
+		return inARow + "; " + rule
+	}
+	return inARow + ", and " + rule + ", but none is recorded as open: the alerting has not recorded these runs (see the authwatch log)"
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return strconv.Itoa(n) + " " + what + "s"
 }
 
 // labelFilter is a set of label=value conditions, all of which must hold.

@@ -13,8 +13,9 @@ import (
 // How the pass rates, sparklines, trends and timelines are computed.
 //
 // Each flow has a cache of the last 7 days of its runs, reduced to what
-// the figures need (24 bytes a run, plus at most trendBuckets points per
-// measured series and maxEvents timeline entries). The store is asked:
+// the figures need (24 bytes a run, plus at most maxTrendPoints points per
+// measured series, one per run until thinned to one per bucket, and
+// maxEvents timeline entries). The store is asked:
 //
 //   - once per flow (and again every fullReloadEvery, or when the flow's
 //     run counter went back, e.g. its state was forgotten): the runs of
@@ -31,7 +32,8 @@ import (
 const (
 	window24h       = 24 * time.Hour
 	window7d        = 7 * 24 * time.Hour
-	trendBuckets    = 600 // points per trend series over 7 days (one per ~17 minutes)
+	trendBuckets    = 600 // a thinned trend series keeps one point per 7 days/trendBuckets (~17 minutes)
+	maxTrendPoints  = 2 * trendBuckets
 	sparkRuns       = 30  // runs in an overview sparkline
 	maxEvents       = 200 // timeline entries kept per flow
 	maxWindowRuns   = 50000
@@ -270,20 +272,33 @@ func (f *flowStats) ingestSteps(r store.Run) {
 	}
 }
 
-// addPoint keeps one point per series and bucket: the latest.
+// addPoint adds a run's value to a series: every run that measured it
+// is a point, so a new flow's chart grows with each run. A series that
+// reaches maxTrendPoints is thinned to one point per bucket (the
+// latest), which bounds it however often the flow runs.
 func (f *flowStats) addPoint(k seriesKey, t int64, v float64) {
-	const bucket = int64(window7d / trendBuckets)
 	pts := f.trends[k]
-	if n := len(pts); n > 0 {
-		switch {
-		case t < pts[n-1].t:
-			return // older than what is kept (a summary load's step pass)
-		case t/bucket == pts[n-1].t/bucket:
-			pts[n-1] = trendPoint{t, v}
-			return
-		}
+	if n := len(pts); n > 0 && t < pts[n-1].t {
+		return // older than what is kept (a summary load's step pass)
+	}
+	if len(pts) >= maxTrendPoints {
+		pts = thinTrend(pts)
 	}
 	f.trends[k] = append(pts, trendPoint{t, v})
+}
+
+// thinTrend keeps the latest point of each trend bucket, in place.
+func thinTrend(pts []trendPoint) []trendPoint {
+	const bucket = int64(window7d / trendBuckets)
+	out := pts[:0]
+	for _, p := range pts {
+		if n := len(out); n > 0 && out[n-1].t/bucket == p.t/bucket {
+			out[n-1] = p
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // timeline notes a change of outcome or reason.

@@ -230,3 +230,65 @@ func TestVendoredUPlotIsPinned(t *testing.T) {
 		t.Errorf("uPlot's licence is not vendored: %v", err)
 	}
 }
+
+// Every run that obtains a token adds a point to the token-lifetime trend,
+// whether the page was viewed between the runs (each view reads the new
+// run) or only after all of them (one load of the window). The demo's
+// runs, 15 s apart, used to share one ~17-minute bucket: ten runs, one
+// point.
+func TestTokenLifetimeTrendHasAPointPerRun(t *testing.T) {
+	f := getFixture(t)
+	res := f.results["orders-api"]
+	const runs = 10
+	for _, viewEachRun := range []bool{true, false} {
+		st, rc := f.newStore(t, 0, 0) // the real run of each flow
+		var now time.Time
+		h := New(st, Options{Now: func() time.Time { return now }})
+		for i := 1; i < runs; i++ {
+			start := res.Start.Add(time.Duration(i) * 15 * time.Second)
+			rc.record(t, shifted(res, start, 1))
+			now = start.Add(time.Second)
+			if viewEachRun || i == runs-1 {
+				get(t, h, "/api/v1/flows/orders-api")
+			}
+		}
+		_, body := get(t, h, "/api/v1/flows/orders-api")
+		var lifetime []TrendPoint
+		for _, m := range decode[FlowDetailJSON](t, body).Trends.Measurements {
+			if m.Name == "token_lifetime_seconds" {
+				lifetime = m.Points
+			}
+		}
+		if len(lifetime) != runs {
+			t.Errorf("viewed after each run %v: %d token lifetime points after %d runs, want one per run: %+v", viewEachRun, len(lifetime), runs, lifetime)
+		}
+	}
+}
+
+// A series of a flow that runs often is thinned to one point per bucket,
+// keeping its newest point: it stays bounded.
+func TestTrendSeriesIsBounded(t *testing.T) {
+	var f flowStats
+	f.reset()
+	k := seriesKey{"token_lifetime_seconds", "token"}
+	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	const n = 7 * 24 * 60 * 6 // every 10 s for 7 days
+	for i := range n {
+		f.addPoint(k, start.Add(time.Duration(i)*10*time.Second).UnixNano(), float64(i))
+		if got := len(f.trends[k]); got > maxTrendPoints {
+			t.Fatalf("after %d points the series holds %d, more than %d", i+1, got, maxTrendPoints)
+		}
+	}
+	pts := f.trends[k]
+	if last := pts[len(pts)-1]; last.v != n-1 {
+		t.Errorf("newest point %v, want the last value added (%d)", last, n-1)
+	}
+	if len(pts) < trendBuckets {
+		t.Errorf("%d points over 7 days, want at least one per bucket (%d)", len(pts), trendBuckets)
+	}
+	for i := 1; i < len(pts); i++ {
+		if pts[i].t <= pts[i-1].t {
+			t.Fatalf("points out of order at %d: %v then %v", i, pts[i-1], pts[i])
+		}
+	}
+}

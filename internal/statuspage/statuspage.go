@@ -32,6 +32,7 @@ import (
 
 	"github.com/authwatch/authwatch/flows"
 	"github.com/authwatch/authwatch/internal/conf"
+	"github.com/authwatch/authwatch/internal/incident"
 	"github.com/authwatch/authwatch/internal/store"
 )
 
@@ -97,6 +98,11 @@ type Options struct {
 	// FlowsDir is where flow files go: with no flow configured, the
 	// overview says how to add one there.
 	FlowsDir string
+	// IncidentPolicy returns the alert policy of a flow, so that the
+	// Incidents page says when a failing flow without an incident gets
+	// one ("1 failure in a row; an incident opens after 2"). Nil: the page
+	// gives the failures in a row only.
+	IncidentPolicy func(flow string) incident.Policy
 	// Title heads every page (default "authwatch").
 	Title string
 	// RefreshInterval is how often open pages refresh (default 15 s).

@@ -166,7 +166,7 @@
   function refreshIncidents() {
     return getJSON(body.dataset.api).then(function (data) {
       updated(data.generated_at);
-      var key = JSON.stringify([data.open, data.recent, data.notifiers]);
+      var key = JSON.stringify([data.open, data.recent, data.notifiers, data.failing_without_incident]);
       var changed = lastIncidents !== null && key !== lastIncidents;
       lastIncidents = key;
       if (changed) return swap(['store-banner', 'content', 'nav']);
@@ -177,6 +177,70 @@
   // Charts (flow page).
   var charts = {};
   var palette = ['#0969da', '#8250df', '#bf8700', '#1a7f37', '#cf222e', '#6e7781'];
+
+  // The time axis is in UTC, like every time on the page. Its labels are
+  // measured and thinned so that no two touch ("13:4913:50"), and one
+  // point (or runs within a second) gets an hour on each side instead of
+  // uPlot's default of years.
+  var axisFont = '12px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
+  var labelGap = 12; // px between two labels of the time axis
+  var measure = document.createElement('canvas').getContext('2d');
+  function textWidth(s) {
+    measure.font = axisFont;
+    return measure.measureText(s).width;
+  }
+  function utc(t) { return new Date(t * 1000).toISOString(); } // 2026-03-02T13:45:00.000Z
+  function tickLine(t, incr) {
+    var iso = utc(t);
+    if (incr >= 28 * 86400) return iso.slice(0, 7);
+    if (incr >= 86400) return iso.slice(5, 10);
+    if (incr >= 60) return iso.slice(11, 16);
+    return iso.slice(11, 19);
+  }
+  // tickContext is the second line: the date (or the year, for daily
+  // ticks), on the first label and where it changes.
+  function tickContext(t, incr) { return incr >= 86400 ? utc(t).slice(0, 4) : utc(t).slice(0, 10); }
+  function timeValues(u, splits, axisIdx, space, incr) {
+    var xs = splits.map(function (t) { return u.valToPos(t, 'x'); });
+    var widths = {};
+    function width(s) { return widths[s] !== undefined ? widths[s] : (widths[s] = textWidth(s)); }
+    // Every step-th label, the smallest step at which none touches.
+    for (var step = 1; ; step++) {
+      var out = [], right = [-Infinity, -Infinity], ctx = null, fits = true;
+      for (var i = 0; i < splits.length; i++) {
+        if (i % step) { out.push(''); continue; }
+        var lines = [tickLine(splits[i], incr)], c = tickContext(splits[i], incr);
+        if (c !== ctx) lines.push(c);
+        ctx = c;
+        for (var l = 0; l < lines.length; l++) {
+          var half = width(lines[l]) / 2;
+          if (xs[i] - half < right[l] + labelGap) fits = false;
+          right[l] = xs[i] + half;
+        }
+        out.push(lines.join('\n'));
+      }
+      if (fits || step >= splits.length) return out;
+    }
+  }
+  // timeRange: uPlot widens a single time to 1000 days; an hour on each
+  // side is what a reader expects. The data's own span decides (sorted).
+  function timeRange(u, min, max) {
+    var xs = u.data[0];
+    if (xs && xs.length && xs[xs.length - 1] - xs[0] < 1) return [xs[0] - 3600, xs[xs.length - 1] + 3600];
+    return [min, max];
+  }
+  function timeSpace() { return textWidth('00:00') + labelGap; }
+
+  // publishAxis notes on the chart's element what its time axis shows:
+  // the canvas has no text to inspect.
+  function publishAxis(el, u) {
+    var ax = u.axes[0], splits = ax._splits || [], values = ax._values || [], ticks = [];
+    splits.forEach(function (t, i) {
+      if (values[i]) ticks.push({ t: t, x: u.valToPos(t, 'x'), label: String(values[i]) });
+    });
+    el.dataset.xAxis = JSON.stringify({ min: u.scales.x.min, max: u.scales.x.max, width: u.over.clientWidth,
+      font: axisFont, ticks: ticks });
+  }
 
   function chart(id, data, series, fmt) {
     var el = document.getElementById(id);
@@ -191,10 +255,11 @@
     el.textContent = '';
     var opts = {
       width: width, height: 160,
-      scales: { x: { time: true } },
-      series: [{}].concat(series),
+      tzDate: function (ts) { return uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'); },
+      scales: { x: { time: true, range: timeRange } },
+      series: [{ value: function (u, v) { return v === null || v === undefined ? '–' : clock(utc(v)); } }].concat(series),
       axes: [
-        { stroke: getComputedStyle(body).color },
+        { stroke: getComputedStyle(body).color, font: axisFont, space: timeSpace, values: timeValues },
         {
           stroke: getComputedStyle(body).color,
           values: function (u, vals) { return vals.map(fmt); },
@@ -205,6 +270,7 @@
         },
       ],
       legend: { live: true },
+      hooks: { draw: [function (u) { publishAxis(el, u); }] },
     };
     charts[id] = new uPlot(opts, data, el);
   }
