@@ -317,3 +317,44 @@ func TestCheckJSONSchemaNamesEveryField(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateStrict: an unset secret is a warning (exit 0, as a flow file
+// is often checked where its secrets are not set); --strict makes it exit 2.
+func TestValidateStrict(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "unset.yaml")
+	flow := "name: unset\nevery: 1m\nsteps:\n  - id: token\n    kind: client_credentials\n    token_url: http://127.0.0.1:9/token\n" +
+		"    client_id: a\n    client_secret: ${env:AW_STRICT_TEST_SURELY_UNSET}\n"
+	if err := os.WriteFile(file, []byte(flow), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCmd(t, "validate", file)
+	if code != exitOK || !strings.Contains(stderr, "warning: "+file+":8:20:") || !strings.Contains(stdout, "ok: 1 flows") {
+		t.Errorf("validate: exit %d, stdout %q, stderr:\n%s\nwant exit %d with a positioned warning", code, stdout, stderr, exitOK)
+	}
+	code, stdout, stderr = runCmd(t, "validate", "--strict", file)
+	if code != exitInvalid || stdout != "" || !strings.Contains(stderr, "AW_STRICT_TEST_SURELY_UNSET") || !strings.Contains(stderr, "1 warning with --strict: the configuration is invalid") {
+		t.Errorf("validate --strict: exit %d, stdout %q, stderr:\n%s\nwant exit %d", code, stdout, stderr, exitInvalid)
+	}
+}
+
+// TestCheckJSONErrorCanary: a literal secret on the line of a configuration
+// error, and one in the field the error is about, appear in no error
+// record (records never quote the source line) nor anywhere else.
+func TestCheckJSONErrorCanary(t *testing.T) {
+	t.Parallel()
+	const secret = "Canary-literal-s3cret&<x>"
+	file := filepath.Join(t.TempDir(), "leak.yaml")
+	flow := "name: leak\nevery: 1m\nsteps:\n" +
+		"  - {id: token, kind: client_credentials, token_url: \"http://127.0.0.1:9/token\", client_id: a, client_secret: \"" + secret + "\", bogus: 1}\n" +
+		"  - id: again\n    kind: client_credentials\n    token_url: http://127.0.0.1:9/token\n    client_id: a\n    client_secret: {nested: \"" + secret + "\"}\n"
+	if err := os.WriteFile(file, []byte(flow), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, _ := runCmd(t, "check", "--json", file)
+	recs := validateJSONLines(t, checkJSONSchema(t), stdout)
+	if code != exitInvalid || len(recs) < 3 || recs[0]["type"] != "error" || recs[0]["line"] != 4.0 {
+		t.Errorf("exit %d, records:\n%s\nwant %d with an error record at line 4 and one at line 9", code, stdout, exitInvalid)
+	}
+	assertNoSecrets(t, "check --json stdout", stdout, []string{secret, "Canary-literal"})
+}
