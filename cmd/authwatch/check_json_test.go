@@ -340,7 +340,8 @@ func TestValidateStrict(t *testing.T) {
 
 // TestCheckJSONErrorCanary: a literal secret on the line of a configuration
 // error, and one in the field the error is about, appear in no error
-// record (records never quote the source line) nor anywhere else.
+// record (records never quote the source line), nor in the lines stderr
+// quotes under each problem (before, line 4 showed the secret there).
 func TestCheckJSONErrorCanary(t *testing.T) {
 	t.Parallel()
 	const secret = "Canary-literal-s3cret&<x>"
@@ -351,10 +352,15 @@ func TestCheckJSONErrorCanary(t *testing.T) {
 	if err := os.WriteFile(file, []byte(flow), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, stdout, _ := runCmd(t, "check", "--json", file)
+	code, stdout, stderr := runCmd(t, "check", "--json", file)
 	recs := validateJSONLines(t, checkJSONSchema(t), stdout)
 	if code != exitInvalid || len(recs) < 3 || recs[0]["type"] != "error" || recs[0]["line"] != 4.0 {
 		t.Errorf("exit %d, records:\n%s\nwant %d with an error record at line 4 and one at line 9", code, stdout, exitInvalid)
 	}
 	assertNoSecrets(t, "check --json stdout", stdout, []string{secret, "Canary-literal"})
+	// stderr quotes each line under its problem, the secret hidden.
+	assertNoSecrets(t, "check --json stderr", stderr, []string{secret, "Canary-literal"})
+	if !strings.Contains(stderr, `client_secret: [redacted], bogus: 1}`) {
+		t.Errorf("stderr does not quote line 4 with the secret hidden:\n%s", stderr)
+	}
 }
