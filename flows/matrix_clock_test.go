@@ -58,8 +58,34 @@ func TestMatrixClock(t *testing.T) {
 			findings: map[flows.Reason][]string{
 				flows.ReasonClockSkew: {"the access token was issued at", "2h0m0s ahead of this host's clock"},
 			},
-			check: matrixDateSkewFinding(strings.TrimPrefix(p.URL, "http://"), "2h0m0s ahead of this host's"),
+			check: func(t *testing.T, res *flows.Result) {
+				matrixDateSkewFinding(strings.TrimPrefix(p.URL, "http://"), "2h0m0s ahead of this host's")(t, res)
+				// The skew explains the failure: a secondary finding, not the flow's reason.
+				if st, w := res.Status(), res.Warning(); st != flows.StepFailed || w != nil {
+					t.Errorf("flow status %s, warning %+v; want fail and no warning", st, w)
+				}
+			},
 		})
+	})
+	// 10 minutes behind, beyond the default 60s skew, but the token (an
+	// hour's lifetime) is still valid: nothing fails, so the skew is the
+	// flow's warning, not a finding that passes silently.
+	t.Run("idp_clock_10m_behind", func(t *testing.T) {
+		t.Parallel()
+		p := testenv.NodeOIDCProvider(t, nil, testenv.Faketime(t, "-10m")...)
+		runMatrixCase(t, r, matrixCase{name: "idp_clock_10m_behind", flow: matrixCCFlow(p.Issuer, ""),
+			findings: map[flows.Reason][]string{
+				flows.ReasonClockSkew: {"the access token was issued at", "behind this host's clock: the issuer's clock is off"},
+			},
+			check: func(t *testing.T, res *flows.Result) {
+				matrixDateSkewFinding(strings.TrimPrefix(p.URL, "http://"), "behind this host's")(t, res)
+				if st := res.Steps[0].Status; st != flows.StepWarned {
+					t.Errorf("step status %s, want %s", st, flows.StepWarned)
+				}
+				if st, w := res.Status(), res.Warning(); st != flows.StepWarned || w == nil || w.Reason != flows.ReasonClockSkew {
+					t.Errorf("flow status %s, primary warning %+v; want warn with clock_skew", st, w)
+				}
+			}})
 	})
 	t.Run("idp_clock_right", func(t *testing.T) {
 		t.Parallel()
@@ -86,8 +112,8 @@ func TestMatrixClock(t *testing.T) {
 				if fs := res.Findings(); len(fs) != 1 || fs[0].Reason != flows.ReasonClockSkew || !want.MatchString(fs[0].Summary) {
 					t.Errorf("want one clock_skew finding matching %s, got %s", want, matrixDescribeFindings(fs))
 				}
-				if s := res.Steps[0].Status; s != flows.StepPassed {
-					t.Errorf("step status %s, want %s: clock_skew is a finding here, not a failure", s, flows.StepPassed)
+				if s := res.Steps[0].Status; s != flows.StepWarned || res.Status() != flows.StepWarned {
+					t.Errorf("step status %s, flow status %s, want %s: clock_skew is a warning here, not a failure", s, res.Status(), flows.StepWarned)
 				}
 			}})
 	})

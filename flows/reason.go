@@ -82,7 +82,7 @@ const (
 type ReasonInfo struct {
 	Code     Reason
 	Layer    Layer
-	Warning  bool   // a warning: the step still passed
+	Warning  bool   // a warning: a finding with it makes a passing step warn
 	Proves   string // the evidence that proves it
 	NextStep string // what a person should do next
 }

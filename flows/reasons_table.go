@@ -6,7 +6,9 @@ var ReasonTable = []ReasonInfo{
 	{ReasonCredentialsMissing, LayerClient, false,
 		"a secret reference (${env:…}, ${file:…}, ${credential:…}) is unset or empty, so no request could be made",
 		"Set the variable, create the file or add the systemd LoadCredential= line the flow names; secrets are re-read on every run, so no restart is needed."},
-	{ReasonClockSkew, LayerClient, false,
+	// A warning when nothing failed (the flow's primary reason); a
+	// secondary finding beside the failure it explains (token_not_yet_valid).
+	{ReasonClockSkew, LayerClient, true,
 		"the local clock differs from a server's Date header (or a token's iat) by more than the allowed skew",
 		"Check NTP on both hosts (timedatectl, chronyc tracking); the summary says which side is off and by how much."},
 	{ReasonDNSFailure, LayerNetwork, false,

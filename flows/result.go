@@ -25,6 +25,52 @@ func (r *Result) Failure() *Failure {
 	return nil
 }
 
+// Status is the flow's outcome: fail when a step failed, warn when every
+// step passed and one warned, pass otherwise; skip when authwatch cut a
+// failing run short itself (Cancelled): that failure says nothing about the
+// target.
+func (r *Result) Status() StepStatus {
+	switch {
+	case r.Cancelled && !r.OK:
+		return StepSkipped
+	case !r.OK:
+		return StepFailed
+	}
+	for i := range r.Steps {
+		if r.Steps[i].Status == StepWarned {
+			return StepWarned
+		}
+	}
+	return StepPassed
+}
+
+// Warning returns the primary warning of a run that passed with warnings:
+// the first warning finding of the first warned step; nil otherwise.
+func (r *Result) Warning() *Finding {
+	if !r.OK {
+		return nil
+	}
+	for i := range r.Steps {
+		if w := r.Steps[i].Warning(); w != nil {
+			return w
+		}
+	}
+	return nil
+}
+
+// Warning returns the first warning finding of a warned step, or nil.
+func (s *StepResult) Warning() *Finding {
+	if s.Status != StepWarned {
+		return nil
+	}
+	for i := range s.Findings {
+		if s.Findings[i].Reason.Info().Warning {
+			return &s.Findings[i]
+		}
+	}
+	return nil
+}
+
 // Findings returns every secondary finding of the run.
 func (r *Result) Findings() []Finding {
 	var out []Finding

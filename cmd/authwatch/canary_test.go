@@ -86,7 +86,8 @@ func jsonLines(t *testing.T, out string) []map[string]any {
 	return lines
 }
 
-// flowOutcomes maps each "flow" line's flow name to its reason ("" = ok).
+// flowOutcomes maps each "flow" line's flow name to its failure reason
+// ("" = ok: passed, or passed with a warning, whose reason is the warning).
 func flowOutcomes(t *testing.T, lines []map[string]any) map[string]string {
 	t.Helper()
 	out := map[string]string{}
@@ -96,8 +97,12 @@ func flowOutcomes(t *testing.T, lines []map[string]any) map[string]string {
 		}
 		name, _ := l["flow"].(string)
 		reason, _ := l["reason"].(string)
-		if ok, _ := l["ok"].(bool); ok != (reason == "") {
-			t.Errorf("flow %s: ok=%v but reason %q", name, ok, reason)
+		ok, _ := l["ok"].(bool)
+		if status, _ := l["status"].(string); ok != (status == "pass" || status == "warn") || (status == "pass") != (reason == "") {
+			t.Errorf("flow %s: status %s, ok=%v, reason %q", name, status, ok, reason)
+		}
+		if ok {
+			reason = ""
 		}
 		out[name] = reason
 	}

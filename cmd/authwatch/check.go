@@ -6,11 +6,13 @@ import (
 	"io"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/report"
 )
 
@@ -21,7 +23,7 @@ type outputOptions struct {
 }
 
 func (o *outputOptions) register(fs *pflag.FlagSet) {
-	fs.BoolVar(&o.json, "json", false, "print one JSON object per step result and one per flow")
+	fs.BoolVar(&o.json, "json", false, "print JSON Lines: one object per step result and one per flow (see docs/cli.md)")
 	fs.StringVar(&o.color, "color", "auto", "colour the table: auto (only on a terminal), always, never")
 }
 
@@ -48,9 +50,10 @@ func (o *outputOptions) print(w io.Writer, results []*flows.Result) error {
 
 // checkOptions are check's flags.
 type checkOptions struct {
-	out      outputOptions
-	only     string
-	parallel int
+	out           outputOptions
+	only          string
+	parallel      int
+	failOnWarning bool
 }
 
 func newCheckCommand() *cobra.Command {
@@ -60,7 +63,9 @@ func newCheckCommand() *cobra.Command {
 		Short: "run every flow once, now, and explain each failure",
 		Long: "Runs every flow of the flow files and directories given (default: flows.d) once, now, and\n" +
 			"explains each failure with its reason code, evidence and next step. Exit status: 0 all\n" +
-			"passed, 1 a flow failed, 2 the configuration is invalid.",
+			"passed (warnings included, unless --fail-on-warning), 1 a flow failed, 2 the configuration\n" +
+			"is invalid. --json prints JSON Lines: step, flow, error and a closing summary record\n" +
+			"(docs/cli.md, docs/check-json.schema.json).",
 		Example: "  authwatch check flows.d/\n  authwatch check --json --flow okta-api flows.d/",
 		PreRunE: func(*cobra.Command, []string) error { return o.out.check() },
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -70,30 +75,55 @@ func newCheckCommand() *cobra.Command {
 	o.out.register(cmd.Flags())
 	cmd.Flags().StringVar(&o.only, "flow", "", "run only the flow with this name")
 	cmd.Flags().IntVar(&o.parallel, "parallel", 8, "how many flows run at once")
+	cmd.Flags().BoolVar(&o.failOnWarning, "fail-on-warning", false, "exit 1 when a flow passed with a warning")
 	_ = cmd.RegisterFlagCompletionFunc("flow", completeFlowNames)
 	return cmd
 }
 
 func cmdCheck(ctx context.Context, o checkOptions, paths []string, stdout, stderr io.Writer) int {
-	set, code := loadFlows(paths, false, stderr)
+	start := time.Now()
+	set, problems := loadFlows(paths, false, stderr)
 	if set == nil {
-		return code
+		return o.out.invalid(stdout, stderr, problems, start)
 	}
 	selected := set.Flows
 	if o.only != "" {
 		f, ok := set.Flow(o.only)
 		if !ok {
-			fmt.Fprintf(stderr, "authwatch check: no flow named %s; flows: %s\n", o.only, namesList(flowNames(set)))
-			return exitInvalid
+			msg := fmt.Sprintf("no flow named %s; flows: %s", o.only, namesList(flowNames(set)))
+			fmt.Fprintf(stderr, "authwatch check: %s\n", msg)
+			return o.out.invalid(stdout, stderr, conf.Problems{{Message: msg}}, start)
 		}
 		selected = []*flows.Flow{f}
 	}
 	results := runAll(ctx, flows.NewRunner(), selected, o.parallel)
-	if err := o.out.print(stdout, results); err != nil {
+	code := resultsExitCode(results, o.failOnWarning)
+	err := o.out.print(stdout, results)
+	if err == nil && o.out.json {
+		err = report.Summary(stdout, results, 0, code, time.Since(start))
+	}
+	if err != nil {
 		fmt.Fprintf(stderr, "authwatch: %v\n", err)
 		return exitFailed
 	}
-	return resultsExitCode(results)
+	return code
+}
+
+// invalid ends a check whose configuration cannot run: with --json, the
+// problems as error records and a summary on stdout (stderr has them as
+// text already).
+func (o *outputOptions) invalid(stdout, stderr io.Writer, problems conf.Problems, start time.Time) int {
+	if !o.json {
+		return exitInvalid
+	}
+	err := report.Errors(stdout, problems)
+	if err == nil {
+		err = report.Summary(stdout, nil, len(problems), exitInvalid, time.Since(start))
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "authwatch: %v\n", err)
+	}
+	return exitInvalid
 }
 
 func flowNames(set *flows.Set) []string {
@@ -135,9 +165,17 @@ func runAll(ctx context.Context, r *flows.Runner, fs []*flows.Flow, parallel int
 	return results
 }
 
-func resultsExitCode(results []*flows.Result) int {
+// resultsExitCode is 1 when a flow failed (or was cut short), or passed
+// with a warning and failOnWarning; 0 otherwise.
+func resultsExitCode(results []*flows.Result, failOnWarning bool) int {
 	for _, r := range results {
-		if !r.OK {
+		switch r.Status() {
+		case flows.StepPassed:
+		case flows.StepWarned:
+			if failOnWarning {
+				return exitFailed
+			}
+		default:
 			return exitFailed
 		}
 	}

@@ -56,7 +56,7 @@ func TestCLIFlagsAnywhere(t *testing.T) {
 		t.Fatalf("check DIR --json: exit %d, want %d (the flow fails); stderr:\n%s", code, exitFailed, stderr)
 	}
 	lines := jsonLines(t, stdout)
-	if len(lines) == 0 || lines[len(lines)-1]["flow"] != "beta" {
+	if len(lines) < 2 || lines[len(lines)-2]["flow"] != "beta" || lines[len(lines)-1]["type"] != "summary" {
 		t.Errorf("check DIR --json --flow beta printed:\n%s", stdout)
 	}
 	// Go's flag package accepted one dash before a long name: it still works.

@@ -17,6 +17,7 @@ import (
 
 func newValidateCommand(p paths) *cobra.Command {
 	var cfgPath string
+	var strict bool
 	cmd := &cobra.Command{
 		Use:   "validate [PATH...]",
 		Short: "check flow files and the daemon's configuration, reporting every problem with file:line:column",
@@ -24,23 +25,27 @@ func newValidateCommand(p paths) *cobra.Command {
 			"with its flows_dir unless PATHs are given), reporting every problem at once with\n" +
 			"file:line:column. With neither, checks " + p.config + " (when it exists) and its\n" +
 			"flows_dir (" + p.flowsDir + " by default), or ./flows.d in a source checkout.\n" +
-			"Exit status: 0 valid, 2 invalid.",
+			"Exit status: 0 valid (warnings, such as an unset secret, included), 2 invalid; with --strict,\n" +
+			"warnings exit 2 too.",
 		Example: "  authwatch validate flows.d/\n  authwatch validate --config " + p.config,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !cmd.Flags().Changed("config") {
 				cfgPath = ""
 			}
-			return exit(cmdValidate(p, cfgPath, args, cmd.OutOrStdout(), cmd.ErrOrStderr()))
+			return exit(cmdValidate(p, cfgPath, args, strict, cmd.OutOrStdout(), cmd.ErrOrStderr()))
 		},
 	}
 	cmd.Flags().StringVar(&cfgPath, "config", p.config, "the daemon's configuration file to check")
 	_ = cmd.MarkFlagFilename("config", "yaml", "yml")
+	cmd.Flags().BoolVar(&strict, "strict", false, "treat warnings (an unset secret, a literal secret, a file without flows) as problems: exit 2")
 	return cmd
 }
 
 // cmdValidate checks the configuration file cfgPath (none when empty) and
 // the flow paths; with neither, what an installed daemon would load.
-func cmdValidate(p paths, cfgPath string, flowPaths []string, stdout, stderr io.Writer) int {
+// With strict, the flows' warnings (an unset secret, a literal secret, a
+// file without flows) make the configuration invalid too.
+func cmdValidate(p paths, cfgPath string, flowPaths []string, strict bool, stdout, stderr io.Writer) int {
 	if cfgPath == "" && len(flowPaths) == 0 {
 		var ok bool
 		if cfgPath, flowPaths, ok = defaultTargets(p, stderr); !ok {
@@ -61,12 +66,23 @@ func cmdValidate(p paths, cfgPath string, flowPaths []string, stdout, stderr io.
 			flowPaths = []string{cfg.FlowsDir}
 		}
 	}
-	set, code := loadFlows(flowPaths, true, stderr)
+	set, _ := loadFlows(flowPaths, true, stderr)
 	if set == nil {
-		return code
+		return exitInvalid
+	}
+	if strict && len(set.Warnings) > 0 {
+		fmt.Fprintf(stderr, "%s with --strict: the configuration is invalid\n", countWarnings(len(set.Warnings)))
+		return exitInvalid
 	}
 	fmt.Fprintf(stdout, "ok: %d flows, %d steps\n", len(set.Flows), countSteps(set))
 	return exitOK
+}
+
+func countWarnings(n int) string {
+	if n == 1 {
+		return "1 warning"
+	}
+	return fmt.Sprintf("%d warnings", n)
 }
 
 // defaultTargets is what `validate` alone checks: the installed
@@ -108,10 +124,10 @@ func loadConfig(path string, explicit bool, stderr io.Writer) (*config.Config, b
 }
 
 // loadFlows loads and reports problems and warnings; a nil set means the
-// configuration is invalid (the returned code says how to exit). Directories
+// configuration is invalid, for the problems returned. Directories
 // without flow files are an empty set when allowEmpty (validate of a fresh
 // install), an error otherwise (check has nothing to run).
-func loadFlows(paths []string, allowEmpty bool, stderr io.Writer) (*flows.Set, int) {
+func loadFlows(paths []string, allowEmpty bool, stderr io.Writer) (*flows.Set, conf.Problems) {
 	if len(paths) == 0 {
 		paths = []string{"flows.d"}
 	}
@@ -122,15 +138,15 @@ func loadFlows(paths []string, allowEmpty bool, stderr io.Writer) (*flows.Set, i
 		problems = configFilesAsFlows(problems)
 		report.Problems(stderr, problems, nil)
 		fmt.Fprintf(stderr, "%s: the configuration is invalid\n", countProblems(len(problems)))
-		return nil, exitInvalid
+		return nil, problems
 	case err != nil:
 		fmt.Fprintf(stderr, "authwatch: %v\n", err)
-		return nil, exitInvalid
+		return nil, conf.Problems{{Message: err.Error()}}
 	}
 	for _, w := range set.Warnings {
 		fmt.Fprintf(stderr, "warning: %s\n", w.Error())
 	}
-	return set, exitOK
+	return set, nil
 }
 
 // configFilesAsFlows replaces the problems of a file that is authwatch's own
