@@ -618,7 +618,8 @@ func TestOIDCProviderLoginConsentPage(t *testing.T) {
 }
 
 // TestOIDCProviderLoginSPA: a login page built by JavaScript has no form
-// for the HTTP walker; browser mode logs in through it.
+// for the HTTP walker, which says the page needs browser: true; browser
+// mode logs in through it.
 //
 // proves: login_form_changed
 func TestOIDCProviderLoginSPA(t *testing.T) {
@@ -630,7 +631,7 @@ func TestOIDCProviderLoginSPA(t *testing.T) {
 		t.Parallel()
 		res := canary.run(t, lopRunner(t, false), lopLogin("spa-no-browser", p.Issuer, lopAlice))
 		f := itMustFail(t, res, "login", flows.ReasonLoginFormChanged)
-		itSummaryHas(t, f, "no login form", "no forms")
+		itSummaryHas(t, f, "needs JavaScript", "no forms", "set browser: true")
 	})
 	t.Run("browser", func(t *testing.T) {
 		t.Parallel()

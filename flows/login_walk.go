@@ -48,6 +48,9 @@ type walkPolicy struct {
 	form         *LoginForm
 	approve      bool // consent and device confirmation pages are approved
 	stopWhenIdle bool // device flow: a page with nothing left to do ends the walk
+	// browserOption: the step walks without a browser but has browser:
+	// true to offer for a page built by JavaScript.
+	browserOption bool
 }
 
 // loginSeen is one page as the walk saw it, for messages.
@@ -96,10 +99,29 @@ func decide(seen loginSeen, user loginUser, prog *walkProgress, pol walkPolicy, 
 		if status >= 400 {
 			return nil, Fail(ReasonIdPError, "the IdP answered %d at %s instead of a login page%s", status, where, saying(page))
 		}
+		if pol.browserOption && page.ScriptBuilt() {
+			return nil, scriptBuiltPage(page)
+		}
 		return nil, Fail(ReasonLoginFormChanged, "%s has no login form authwatch can fill (%s)%s", where, page.DescribeForms(), saying(page))
 	}
 	return nil, Fail(ReasonIdPError, "after %s, the IdP showed %s (status %d) with nothing to submit and no redirect%s",
 		prog.last(), where, status, saying(page))
+}
+
+// scriptBuiltPage explains a page whose form a script would build: the
+// HTTP walker runs no scripts, so it sees "Loading..." and no form.
+func scriptBuiltPage(page *loginpage.Page) *Failure {
+	built := fmt.Sprintf("%d script elements", page.Scripts)
+	if page.Scripts == 1 {
+		built = "1 script element"
+	}
+	if page.Noscript {
+		built += " and a noscript message"
+	}
+	f := Fail(ReasonLoginFormChanged, "%s needs JavaScript: its HTML has no forms and hardly any text, but %s%s; the HTTP walker runs no scripts: set browser: true on the step",
+		pageName(page), built, saying(page))
+	f.Next = "Set browser: true on the step, so that headless Chromium runs the page's scripts and fills the form they build."
+	return f.With(F("scripts", page.Scripts))
 }
 
 // pickForm finds the form to work on: the configured selector's, or the
@@ -218,6 +240,12 @@ func (pol walkPolicy) formAction(page *loginpage.Page, form *loginpage.Form, use
 		act.what = "the username"
 		prog.username++
 	default:
+		if !prog.submittedAny() && (len(visibleFields(form)) > 0 || !pol.approve) {
+			// Consent comes after the credentials were accepted: a form
+			// before them without the fields the flow fills is a login
+			// page that changed, not a consent page.
+			return nil, fieldsNotFound(page, form, lf)
+		}
 		b := form.SubmitButton(lf.consentButton)
 		if b == nil && pol.approve && continueOnly(form) {
 			// An auto-submitting page (it posts itself by script): press
@@ -241,6 +269,29 @@ func (pol walkPolicy) formAction(page *loginpage.Page, form *loginpage.Form, use
 		prog.consent++
 	}
 	return act, nil
+}
+
+// fieldsNotFound explains a first page whose form has none of the fields
+// the flow fills, listing the fields it has.
+func fieldsNotFound(page *loginpage.Page, form *loginpage.Form, lf *LoginForm) *Failure {
+	var named []string
+	if lf.UsernameField != "" {
+		named = append(named, fmt.Sprintf("username_field %q", lf.UsernameField))
+	}
+	if lf.PasswordField != "" {
+		named = append(named, fmt.Sprintf("password_field %q", lf.PasswordField))
+	}
+	var f *Failure
+	if len(named) > 0 {
+		f = Fail(ReasonLoginFormChanged, "%s has none of the fields the flow names (form.%s); it shows %s%s: the login page changed",
+			pageName(page), strings.Join(named, ", form."), form.Describe(), saying(page))
+		f.Next = "Look at the login page: if it was redesigned (an identifier-first page asks for the username alone), set form.username_field and form.password_field to its fields' names."
+	} else {
+		f = Fail(ReasonLoginFormChanged, "%s has no username, password or one-time code field authwatch recognises; it shows %s%s",
+			pageName(page), form.Describe(), saying(page))
+		f.Next = "Look at the login page and name its fields with form.username_field and form.password_field."
+	}
+	return f.With(F("form", form.Describe()))
 }
 
 // approveLink follows a link or script button that approves (zitadel's

@@ -75,7 +75,7 @@ func (s *FormLoginStep) Run(ctx context.Context, st *State) error {
 			return Fail(ReasonConfigInvalid, "check_url: %v", err)
 		}
 	}
-	pol := walkPolicy{form: &s.Form, approve: s.Form.Consent == consentApprove, stopWhenIdle: true}
+	pol := walkPolicy{form: &s.Form, approve: s.Form.Consent == consentApprove, stopWhenIdle: true, browserOption: !s.Browser}
 	var set []*http.Cookie
 	var refused []browser.RefusedCookie // by Chromium, in browser mode
 	if s.Browser {

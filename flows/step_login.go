@@ -125,7 +125,7 @@ func (s *LoginStep) Run(ctx context.Context, st *State) error {
 	if err != nil {
 		return err
 	}
-	pol := walkPolicy{form: &s.Form, approve: s.Form.Consent == consentApprove}
+	pol := walkPolicy{form: &s.Form, approve: s.Form.Consent == consentApprove, browserOption: !s.Browser}
 	var callback *url.URL
 	if s.Browser {
 		callback, err = browserWalk(ctx, st, s.TLSOptions, start, s.redirect, user, pol, totp)

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/PuerkitoBio/goquery"
 	"github.com/andybalholm/cascadia"
@@ -46,6 +47,11 @@ type Page struct {
 	Text string
 	// Actions are navigations without a form, with absolute URLs.
 	Actions []Action
+	// Scripts counts the page's script elements and Noscript reports a
+	// noscript element: with no forms and little text they mark a page
+	// that JavaScript builds (see ScriptBuilt).
+	Scripts  int
+	Noscript bool
 
 	doc    *goquery.Document
 	owners map[*html.Node]*Form // form elements and form-associated controls
@@ -134,6 +140,20 @@ func (p *Page) FormWithField(match func(*Field) bool) *Form {
 		}
 	}
 	return nil
+}
+
+// scriptBuiltText is the most visible text, in runes, a page that
+// JavaScript builds shows before its scripts run ("Loading...").
+const scriptBuiltText = 200
+
+// ScriptBuilt reports whether the page looks built by JavaScript: no forms,
+// a script or noscript element, and hardly any text. A reader that runs
+// no scripts cannot see such a page's login form.
+func (p *Page) ScriptBuilt() bool {
+	if p == nil || len(p.Forms) > 0 || (p.Scripts == 0 && !p.Noscript) {
+		return false
+	}
+	return utf8.RuneCountInString(p.Text) <= scriptBuiltText
 }
 
 // DescribeForms describes every form briefly, for error messages:
