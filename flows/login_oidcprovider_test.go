@@ -103,9 +103,10 @@ func lopExchanges(s *flows.StepResult) string {
 	return b.String()
 }
 
-// lopCanary keeps every result of a test and every token value a passing
-// flow handed to the API; at the end of the test none of the secrets and
-// none of the tokens may appear in any rendering of any result.
+// lopCanary keeps every result of a test, every token value a passing
+// flow handed to the API, and every token and credential the runners'
+// flows received or sent (itReceived); at the end of the test none of the
+// secrets and none of the tokens may appear in any rendering of any result.
 type lopCanary struct {
 	mu      sync.Mutex
 	results []*flows.Result
@@ -159,6 +160,7 @@ func (c *lopCanary) run(t *testing.T, r *flows.Runner, yaml string) *flows.Resul
 	t.Helper()
 	res := itRunYAML(t, r, yaml)
 	c.add(res)
+	c.addTokens(itReceived(r)...)
 	return res
 }
 
