@@ -61,23 +61,30 @@ func itLookupFrom(m map[string]string, next func(string) (string, bool)) func(st
 	}
 }
 
-// newRunner is flows.NewRunner with the given env lookup as secret source,
-// its transport tapped (itReceived).
+// newRunner is flows.NewRunner with the given env lookup as secret source.
 func itNewRunner(lookup func(string) (string, bool)) *flows.Runner {
 	r := flows.NewRunner()
 	r.Secrets = conf.SecretSource{LookupEnv: lookup}
+	return r
+}
+
+// itTappedRunner is itNewRunner with its transport tapped (itReceived).
+// Such a runner cannot run steps with ca_file or insecure_skip_verify:
+// the runner derives their transports from an *http.Transport.
+func itTappedRunner(lookup func(string) (string, bool)) *flows.Runner {
+	r := itNewRunner(lookup)
 	tap := &itTokenTap{base: r.Transport}
 	r.Transport = tap
 	itTaps.Store(r, tap)
 	return r
 }
 
-// itTaps maps each runner of itNewRunner to its tap.
+// itTaps maps each runner of itTappedRunner to its tap.
 var itTaps sync.Map // *flows.Runner → *itTokenTap
 
 // itReceived returns the tokens the flows of r received and the
 // credentials they sent, as seen on the wire (see itTokenTap): the values
-// the leak checks look for. Nil for a runner not made by itNewRunner.
+// the leak checks look for. Nil for a runner not made by itTappedRunner.
 func itReceived(r *flows.Runner) []string {
 	tap, ok := itTaps.Load(r)
 	if !ok {

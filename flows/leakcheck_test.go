@@ -45,7 +45,7 @@ func TestLeakCheckTapKeepsIssuedTokens(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	const secret = "configured-client-secret-77af"
-	r := itNewRunner(itLookupFrom(map[string]string{"LC_SECRET": secret}, nil))
+	r := itTappedRunner(itLookupFrom(map[string]string{"LC_SECRET": secret}, nil))
 	res := itRunYAML(t, r, fmt.Sprintf(`name: leak-tap
 every: 1m
 steps:

@@ -53,7 +53,7 @@ var lopSecretEnv = map[string]string{
 }
 
 func lopRunner(t *testing.T, withBrowser bool) *flows.Runner {
-	r := itNewRunner(itLookupFrom(lopSecretEnv, nil))
+	r := itTappedRunner(itLookupFrom(lopSecretEnv, nil))
 	if withBrowser {
 		r.Browsers = browser.NewPool(browser.PoolOptions{ExecPath: lopChromium, Max: 2, TempDir: t.TempDir()})
 	}

@@ -61,7 +61,7 @@ func lzKnown(t *testing.T, bug, what string, args ...any) bool {
 }
 
 func lzRunner() *flows.Runner {
-	return itNewRunner(itLookupFrom(map[string]string{
+	return itTappedRunner(itLookupFrom(map[string]string{
 		"USER_PASSWORD":  idp.UserPassword,
 		"WRONG_PASSWORD": lzWrongPassword,
 		"WEB_SECRET":     idp.WebClientSecret,
