@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"strings"
 
 	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/loginpage"
@@ -31,15 +32,16 @@ func (c *UserCredentials) validate() []error {
 // common IdPs: the form with a password field, the username field found by
 // its autocomplete attribute or name, the first submit button.
 type LoginForm struct {
-	Selector      string        `yaml:"selector,omitempty" json:"selector,omitempty" jsonschema:"description=CSS selector of the login form (or of an element inside it)."`
-	UsernameField string        `yaml:"username_field,omitempty" json:"username_field,omitempty" jsonschema:"description=Name of the username input (default: found by autocomplete=username or a name like username/login/email)."`
-	PasswordField string        `yaml:"password_field,omitempty" json:"password_field,omitempty" jsonschema:"description=Name of the password input (default: the type=password input)."`
-	OTPField      string        `yaml:"otp_field,omitempty" json:"otp_field,omitempty" jsonschema:"description=Name of the one-time code input (default: autocomplete=one-time-code or a name like otp/code/totp)."`
-	Submit        string        `yaml:"submit,omitempty" json:"submit,omitempty" jsonschema:"description=Regular expression matched against the submit button's text or value (default: the form's first submit button)."`
-	Consent       string        `yaml:"consent,omitempty" json:"consent,omitempty" jsonschema:"enum=approve,enum=fail,description=What to do on a consent page: approve it (press the button matching consent_button) or fail as mfa_required (default fail; device_code steps always approve)."`
-	ConsentButton string        `yaml:"consent_button,omitempty" json:"consent_button,omitempty" jsonschema:"description=Regular expression for the approve button or link (default: Allow|Accept|Approve|Authorize|Continue|Yes|Confirm|Grant)."`
-	Errors        LoginPatterns `yaml:"errors,omitempty" json:"errors,omitempty" jsonschema:"description=Extra regular expressions recognising the IdP's messages\\, added to the defaults."`
-	MaxPages      int           `yaml:"max_pages,omitempty" json:"max_pages,omitempty" jsonschema:"description=Most pages and redirects walked before giving up (default 30)."`
+	Selector      string                   `yaml:"selector,omitempty" json:"selector,omitempty" jsonschema:"description=CSS selector of the login form (or of an element inside it)."`
+	UsernameField string                   `yaml:"username_field,omitempty" json:"username_field,omitempty" jsonschema:"description=Name of the username input (default: found by autocomplete=username or a name like username/login/email)."`
+	PasswordField string                   `yaml:"password_field,omitempty" json:"password_field,omitempty" jsonschema:"description=Name of the password input (default: the type=password input)."`
+	OTPField      string                   `yaml:"otp_field,omitempty" json:"otp_field,omitempty" jsonschema:"description=Name of the one-time code input (default: autocomplete=one-time-code or a name like otp/code/totp)."`
+	Submit        string                   `yaml:"submit,omitempty" json:"submit,omitempty" jsonschema:"description=Regular expression matched against the submit button's text or value (default: the form's first submit button)."`
+	Consent       string                   `yaml:"consent,omitempty" json:"consent,omitempty" jsonschema:"enum=approve,enum=fail,description=What to do on a consent page: approve it (press the button matching consent_button) or fail as mfa_required (default fail; device_code steps always approve)."`
+	ConsentButton string                   `yaml:"consent_button,omitempty" json:"consent_button,omitempty" jsonschema:"description=Regular expression for the approve button or link (default: Allow|Accept|Approve|Authorize|Continue|Yes|Confirm|Grant)."`
+	Errors        LoginPatterns            `yaml:"errors,omitempty" json:"errors,omitempty" jsonschema:"description=Extra regular expressions recognising the IdP's messages\\, added to the defaults."`
+	MaxPages      int                      `yaml:"max_pages,omitempty" json:"max_pages,omitempty" jsonschema:"description=Most pages and redirects walked before giving up (default 30)."`
+	Fields        map[string]conf.Template `yaml:"fields,omitempty" json:"fields,omitempty" jsonschema:"description=More fields of the login form to set\\, by name (a tenant\\, remember=on); values may be secret references. In browser mode a checkbox is checked."`
 
 	submit, consentButton *regexp.Regexp
 	patterns              loginpage.Patterns
@@ -100,6 +102,11 @@ func (f *LoginForm) validate(path string) []error {
 	add("rejected", f.Errors.Rejected, &f.patterns.Rejected)
 	add("locked", f.Errors.Locked, &f.patterns.Locked)
 	add("mfa", f.Errors.MFA, &f.patterns.MFA)
+	for name := range f.Fields {
+		if strings.TrimSpace(name) == "" {
+			errs = append(errs, conf.FieldErrorf(path+".fields", "a field name is empty"))
+		}
+	}
 	if f.Selector != "" {
 		// An empty page answers whether the selector parses.
 		page, _ := loginpage.Parse(&url.URL{}, []byte("<form></form>"))

@@ -120,7 +120,9 @@ func TestLoginPageFieldsMissingIsNotConsent(t *testing.T) {
 			summary: []string{`username_field "username"`, "fields identifier"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			t.Parallel()
+			if !c.browser { // one browser at a time
+				t.Parallel()
+			}
 			res := itRunYAML(t, lpRunner(t, c.browser), lpLoginFlow(c.kind, srv.URL, c.extra))
 			f := itMustFail(t, res, "login", flows.ReasonLoginFormChanged)
 			itSummaryHas(t, f, c.summary...)
@@ -154,7 +156,6 @@ func TestLoginPageBuiltByScriptNeedsBrowser(t *testing.T) {
 		})
 	}
 	t.Run("form_login_browser", func(t *testing.T) {
-		t.Parallel()
 		res := itRunYAML(t, lpRunner(t, true), lpLoginFlow("form_login", srv.URL, "    browser: true\n"))
 		// The script's form was filled and posted; the app sets no
 		// cookie, which is the next thing the step checks.

@@ -21,7 +21,8 @@ import (
 // loginUser is what the synthetic user knows, expanded for one run.
 type loginUser struct {
 	username, password, totpSecret string
-	userCode                       string // device flow: the code to enter
+	userCode                       string            // device flow: the code to enter
+	fields                         map[string]string // form.fields, expanded: set beside the credentials
 }
 
 // walkProgress counts what the walker has submitted so far.
@@ -201,6 +202,7 @@ func (pol walkPolicy) formAction(page *loginpage.Page, form *loginpage.Form, use
 		act.fill[pass.Name] = user.password
 		act.what, act.secret = "the password", true
 		prog.password++
+		user.addFields(act)
 	case otp != nil && (code == nil || user.userCode == "" || prog.userCode > 0):
 		if prog.otp > 0 {
 			return nil, pol.rejected(page, "the one-time code", prog)
@@ -239,6 +241,7 @@ func (pol walkPolicy) formAction(page *loginpage.Page, form *loginpage.Form, use
 		act.fill[name.Name] = user.username
 		act.what = "the username"
 		prog.username++
+		user.addFields(act)
 	default:
 		if !prog.submittedAny() && (len(visibleFields(form)) > 0 || !pol.approve) {
 			// Consent comes after the credentials were accepted: a form
@@ -269,6 +272,13 @@ func (pol walkPolicy) formAction(page *loginpage.Page, form *loginpage.Form, use
 		prog.consent++
 	}
 	return act, nil
+}
+
+// addFields sets form.fields on the form that takes the credentials.
+func (u loginUser) addFields(act *pageAction) {
+	for k, v := range u.fields {
+		act.fill[k] = v
+	}
 }
 
 // fieldsNotFound explains a first page whose form has none of the fields

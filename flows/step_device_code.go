@@ -78,6 +78,9 @@ func (s *DeviceCodeStep) Run(ctx context.Context, st *State) error {
 	if err != nil {
 		return err
 	}
+	if err := s.Form.expandFields(st, &user); err != nil {
+		return err
+	}
 	da, err := s.authorize(ctx, st)
 	if err != nil {
 		return err

@@ -111,6 +111,9 @@ func (s *LoginStep) Run(ctx context.Context, st *State) error {
 	if err != nil {
 		return err
 	}
+	if err := s.Form.expandFields(st, &user); err != nil {
+		return err
+	}
 	authURL, doc, err := s.authorizationEndpoint(ctx, st)
 	if err != nil {
 		return err
@@ -149,6 +152,22 @@ func (s *LoginStep) httpLogin(ctx context.Context, st *State, start string, user
 	}
 	w := &httpWalk{client: client, user: user, policy: pol, stopAt: s.redirect, totp: totp}
 	return w.run(ctx, start)
+}
+
+// expandFields resolves form.fields into u.
+func (f *LoginForm) expandFields(st *State, u *loginUser) error {
+	if len(f.Fields) == 0 {
+		return nil
+	}
+	u.fields = make(map[string]string, len(f.Fields))
+	for k, t := range f.Fields {
+		v, err := st.Expand(t)
+		if err != nil {
+			return err
+		}
+		u.fields[k] = v
+	}
+	return nil
 }
 
 // expand resolves the user's credentials; totp is nil without a secret.
