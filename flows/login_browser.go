@@ -163,6 +163,17 @@ func walkBrowser(ctx context.Context, st *State, sess *browser.Session, start st
 		}
 	}
 	var prog walkProgress
+	if len(pol.form.Actions) > 0 {
+		if err := sess.Settle(ctx, settleQuiet); err != nil {
+			return nil, browserError(ctx, err, "waiting for the page")
+		}
+		if _, err := runActions(ctx, st, sess, pol); err != nil {
+			return nil, err
+		}
+		// The actions logged in: what comes back is judged as after
+		// the password (the form again is a refusal, an idle page the end).
+		prog.password = 1
+	}
 	for n := 0; n < pol.form.maxPages(); n++ {
 		if err := sess.Settle(ctx, settleQuiet); err != nil {
 			return nil, browserError(ctx, err, "waiting for the page")

@@ -70,6 +70,11 @@ func decide(seen loginSeen, user loginUser, prog *walkProgress, pol walkPolicy, 
 	if status >= 500 {
 		return nil, Fail(ReasonIdPError, "the IdP answered %d at %s%s", status, where, saying(page))
 	}
+	if prog.submittedAny() {
+		if f := pol.errorShown(page); f != nil {
+			return nil, f
+		}
+	}
 	form, f := pol.pickForm(page)
 	if f != nil {
 		return nil, f
@@ -107,6 +112,27 @@ func decide(seen loginSeen, user loginUser, prog *walkProgress, pol walkPolicy, 
 	}
 	return nil, Fail(ReasonIdPError, "after %s, the IdP showed %s (status %d) with nothing to submit and no redirect%s",
 		prog.last(), where, status, saying(page))
+}
+
+// errorShown is login_rejected when form.error_selector matches an
+// element with text on the page.
+func (pol walkPolicy) errorShown(page *loginpage.Page) *Failure {
+	sel := pol.form.ErrorSelector
+	if sel == "" {
+		return nil
+	}
+	text, ok := page.VisibleText(sel)
+	if !ok || text == "" {
+		return nil
+	}
+	return errorSelectorFailure(sel, text, pageName(page))
+}
+
+// errorSelectorFailure is login_rejected with the text the page shows in
+// form.error_selector (the runner redacts secrets from it).
+func errorSelectorFailure(sel, text, where string) *Failure {
+	return Fail(ReasonLoginRejected, "the IdP refused the login: %q (form.error_selector %q, at %s)", truncate(text, 200), sel, where).
+		With(F("error_selector", sel))
 }
 
 // scriptBuiltPage explains a page whose form a script would build: the

@@ -48,6 +48,9 @@ func (s *DeviceCodeStep) Validate() error {
 		errs = append(errs, conf.FieldErrorf("expect.error", "a device_code step cannot expect a token endpoint error"))
 	}
 	errs = append(errs, s.Form.validate("form")...)
+	if len(s.Form.Actions) > 0 {
+		errs = append(errs, conf.FieldErrorf("form.actions", "the device_code step walks the verification pages without a browser: actions need a login or form_login step with browser: true"))
+	}
 	return joinErrs(compact(errs))
 }
 

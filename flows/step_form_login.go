@@ -61,6 +61,7 @@ func (s *FormLoginStep) Validate() error {
 	}
 	errs = append(errs, s.TLSOptions.Validate())
 	errs = append(errs, s.Form.validate("form")...)
+	errs = append(errs, s.Form.validateBrowserOnly(s.Browser))
 	return joinErrs(compact(errs))
 }
 

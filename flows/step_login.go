@@ -82,6 +82,7 @@ func (s *LoginStep) Validate() error {
 		errs = append(errs, conf.FieldErrorf("userinfo", "needs issuer: the userinfo endpoint comes from discovery"))
 	}
 	errs = append(errs, s.Form.validate("form")...)
+	errs = append(errs, s.Form.validateBrowserOnly(s.Browser))
 	return joinErrs(compact(errs))
 }
 

@@ -103,6 +103,42 @@ func (p *Page) FormBySelector(css string) (*Form, error) {
 	return nil, nil
 }
 
+// ValidSelector returns an error when css is not a CSS selector list.
+func ValidSelector(css string) error {
+	if _, err := cascadia.ParseGroup(css); err != nil {
+		return fmt.Errorf("loginpage: invalid selector %q: %w", css, err)
+	}
+	return nil
+}
+
+// VisibleText returns the text of the first element css matches that is
+// not hidden by its markup (hidden, aria-hidden, display:none inline, a
+// hidden ancestor), collapsed, and whether there is one; "" and false for
+// an invalid selector.
+func (p *Page) VisibleText(css string) (string, bool) {
+	sel, err := cascadia.ParseGroup(css)
+	if err != nil || p == nil || p.doc == nil {
+		return "", false
+	}
+	for _, n := range p.doc.FindMatcher(group{sel}).Nodes {
+		if hiddenUp(n) {
+			continue
+		}
+		return textOf(n, maxMessage), true
+	}
+	return "", false
+}
+
+// hiddenUp reports whether n or an ancestor is hidden by its markup.
+func hiddenUp(n *html.Node) bool {
+	for ; n != nil; n = n.Parent {
+		if n.Type == html.ElementNode && hidden(n) {
+			return true
+		}
+	}
+	return false
+}
+
 // group adapts a selector list (a, b) to goquery, which wants Filter and
 // MatchAll beside Match.
 type group struct{ cascadia.SelectorGroup }
