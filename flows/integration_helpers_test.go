@@ -6,12 +6,17 @@ package flows_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/authwatch/authwatch/flows"
@@ -19,9 +24,29 @@ import (
 	"github.com/authwatch/authwatch/internal/report"
 )
 
-// jwtPattern matches the start of a compact JWS/JWT ("eyJ" is base64url of
-// `{"`): no such string may appear in anything authwatch shows.
-var itJwtPattern = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{8,}\.`)
+// itJwtCandidate matches what may start a compact JWS/JWT: a base64url
+// segment beginning "eyJ" (base64url of `{"`) and the dot after it.
+var itJwtCandidate = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{8,}\.`)
+
+// itFindJWT returns the start of the first JWT in text: a candidate whose
+// first segment decodes to a JSON object with an "alg" member, as every
+// JWS header does. A random id that happens to start with "eyJ" (an
+// oidc-provider interaction id in a cookie path did, and failed a run)
+// does not decode to that. A cut token still counts: only its header
+// and the dot after it are needed.
+func itFindJWT(text string) string {
+	for _, m := range itJwtCandidate.FindAllString(text, -1) {
+		raw, err := base64.RawURLEncoding.DecodeString(strings.TrimSuffix(m, "."))
+		var header map[string]any
+		if err != nil || json.Unmarshal(raw, &header) != nil {
+			continue
+		}
+		if _, ok := header["alg"]; ok {
+			return m
+		}
+	}
+	return ""
+}
 
 // lookupFrom is a secret source over a map, falling back to next (may be nil).
 func itLookupFrom(m map[string]string, next func(string) (string, bool)) func(string) (string, bool) {
@@ -41,6 +66,124 @@ func itNewRunner(lookup func(string) (string, bool)) *flows.Runner {
 	r := flows.NewRunner()
 	r.Secrets = conf.SecretSource{LookupEnv: lookup}
 	return r
+}
+
+// itTappedRunner is itNewRunner with its transport tapped (itReceived).
+// Such a runner cannot run steps with ca_file or insecure_skip_verify:
+// the runner derives their transports from an *http.Transport.
+func itTappedRunner(lookup func(string) (string, bool)) *flows.Runner {
+	r := itNewRunner(lookup)
+	tap := &itTokenTap{base: r.Transport}
+	r.Transport = tap
+	itTaps.Store(r, tap)
+	return r
+}
+
+// itTaps maps each runner of itTappedRunner to its tap.
+var itTaps sync.Map // *flows.Runner → *itTokenTap
+
+// itReceived returns the tokens the flows of r received and the
+// credentials they sent, as seen on the wire (see itTokenTap): the values
+// the leak checks look for. Nil for a runner not made by itTappedRunner.
+func itReceived(r *flows.Runner) []string {
+	tap, ok := itTaps.Load(r)
+	if !ok {
+		return nil
+	}
+	return tap.(*itTokenTap).seen()
+}
+
+// itTokenTap is a transport that keeps the tokens in JSON answers and the
+// credentials in form bodies, by the names OAuth gives them (RFC 6749,
+// 7523, 8628, 8693; not the production list of secret names, which this
+// checks). Browser requests do not pass through it; the token requests
+// of a browser login do.
+type itTokenTap struct {
+	base http.RoundTripper
+
+	mu     sync.Mutex
+	values []string
+}
+
+var (
+	itTokenMembers = []string{"access_token", "id_token", "refresh_token", "device_code", "issued_token"}
+	itSentFields   = []string{"code", "code_verifier", "refresh_token", "client_secret", "password", "client_assertion", "subject_token", "actor_token", "device_code"}
+)
+
+// itMinSecretLen keeps short values ("x", "pw") out of the leak checks:
+// they occur in any text by chance. Issued tokens and codes are longer.
+const itMinSecretLen = 12
+
+func (tp *itTokenTap) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil && req.GetBody != nil && strings.HasPrefix(req.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		if body, err := req.GetBody(); err == nil {
+			b, _ := io.ReadAll(io.LimitReader(body, 1<<20))
+			body.Close()
+			if form, err := url.ParseQuery(string(b)); err == nil {
+				for _, name := range itSentFields {
+					tp.keep(form[name]...)
+				}
+			}
+		}
+	}
+	if _, pass, ok := req.BasicAuth(); ok {
+		tp.keep(pass)
+	}
+	resp, err := tp.base.RoundTrip(req)
+	if err != nil || !strings.Contains(resp.Header.Get("Content-Type"), "json") {
+		return resp, err
+	}
+	// Read along with the step (its timing and limits stay its own); the
+	// JSON is looked at when the step closes the body.
+	resp.Body = &itTapBody{ReadCloser: resp.Body, tap: tp}
+	return resp, nil
+}
+
+// itTapBody keeps the first MiBs of a JSON answer as the step reads it.
+type itTapBody struct {
+	io.ReadCloser
+	tap  *itTokenTap
+	buf  bytes.Buffer
+	done bool
+}
+
+func (b *itTapBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if b.buf.Len() < 4<<20 {
+		b.buf.Write(p[:n])
+	}
+	return n, err
+}
+
+func (b *itTapBody) Close() error {
+	if !b.done {
+		b.done = true
+		var m map[string]any
+		if json.Unmarshal(b.buf.Bytes(), &m) == nil {
+			for _, name := range itTokenMembers {
+				if v, ok := m[name].(string); ok {
+					b.tap.keep(v)
+				}
+			}
+		}
+	}
+	return b.ReadCloser.Close()
+}
+
+func (tp *itTokenTap) keep(vs ...string) {
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	for _, v := range vs {
+		if len(v) >= itMinSecretLen && !slices.Contains(tp.values, v) {
+			tp.values = append(tp.values, v)
+		}
+	}
+}
+
+func (tp *itTokenTap) seen() []string {
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	return slices.Clone(tp.values)
 }
 
 // loadFlow loads exactly one flow from YAML (the test fails if it does not load).
@@ -259,6 +402,9 @@ func itFailureFields(f *flows.Failure) itFailureView {
 
 // assertNoSecrets fails the test once for every secret (and once for any
 // JWT) that appears in some rendering of results, naming every rendering.
+// secrets are the values the test knows: the secrets it configured and
+// the tokens its flows received (itReceived); the JWT check is the net
+// for tokens a test did not collect.
 func itAssertNoSecrets(t *testing.T, secrets []string, results ...*flows.Result) {
 	t.Helper()
 	rs := itRenderings(t, results...)
@@ -288,7 +434,7 @@ func itAssertNoSecrets(t *testing.T, secrets []string, results ...*flows.Result)
 	var where []string
 	var first string
 	for _, name := range names {
-		if m := itJwtPattern.FindString(rs[name]); m != "" {
+		if m := itFindJWT(rs[name]); m != "" {
 			where = append(where, name)
 			if first == "" {
 				first = m
@@ -308,7 +454,7 @@ func itAssertTextHasNoSecrets(t *testing.T, where, text string, secrets []string
 			t.Errorf("secret %s appears in %s:\n%s", itMask(s), where, itExcerpt(text, s))
 		}
 	}
-	if m := itJwtPattern.FindString(text); m != "" {
+	if m := itFindJWT(text); m != "" {
 		t.Errorf("a JWT (%s…) appears in %s:\n%s", m[:min(len(m), 12)], where, itExcerpt(text, m))
 	}
 }

@@ -86,10 +86,12 @@ func browserWalk(ctx context.Context, st *State, tlsOpts TLSOptions, start strin
 // later http steps carry the session).
 // refused lists the Set-Cookie lines Chromium would not store, also when
 // the walk failed (they often explain why).
-func browserFormLogin(ctx context.Context, st *State, tlsOpts TLSOptions, start string, user loginUser, pol walkPolicy, totp func() (string, error)) (set []*http.Cookie, refused []browser.RefusedCookie, err error) {
+// landed is where the login ended: the page the browser shows, and the
+// status of the last POST of a document.
+func browserFormLogin(ctx context.Context, st *State, tlsOpts TLSOptions, start string, user loginUser, pol walkPolicy, totp func() (string, error)) (set []*http.Cookie, landed formLanding, refused []browser.RefusedCookie, err error) {
 	sess, err := browserSession(ctx, st, tlsOpts, nil)
 	if err != nil {
-		return nil, nil, err
+		return nil, landed, nil, err
 	}
 	defer func() {
 		noteHops(st, sess.Hops())
@@ -97,7 +99,20 @@ func browserFormLogin(ctx context.Context, st *State, tlsOpts TLSOptions, start 
 		_ = sess.Close()
 	}()
 	set, err = browserFormWalk(ctx, st, sess, start, user, pol, totp)
-	return set, nil, err
+	if err != nil {
+		return set, landed, nil, err
+	}
+	for _, h := range sess.Hops() {
+		if h.Type == "Document" && h.Method == http.MethodPost && h.Status != 0 {
+			landed.loginStatus = h.Status
+		}
+	}
+	if snap, err := sess.Snapshot(ctx); err == nil {
+		if u, err := url.Parse(snap.URL); err == nil && (u.Scheme == "http" || u.Scheme == "https") {
+			landed.page = pageOnly(u)
+		}
+	}
+	return set, landed, nil, nil
 }
 
 func browserFormWalk(ctx context.Context, st *State, sess *browser.Session, start string, user loginUser, pol walkPolicy, totp func() (string, error)) ([]*http.Cookie, error) {
@@ -148,6 +163,17 @@ func walkBrowser(ctx context.Context, st *State, sess *browser.Session, start st
 		}
 	}
 	var prog walkProgress
+	if len(pol.form.Actions) > 0 {
+		if err := sess.Settle(ctx, settleQuiet); err != nil {
+			return nil, browserError(ctx, err, "waiting for the page")
+		}
+		if _, err := runActions(ctx, st, sess, pol); err != nil {
+			return nil, err
+		}
+		// The actions logged in: what comes back is judged as after
+		// the password (the form again is a refusal, an idle page the end).
+		prog.password = 1
+	}
 	for n := 0; n < pol.form.maxPages(); n++ {
 		if err := sess.Settle(ctx, settleQuiet); err != nil {
 			return nil, browserError(ctx, err, "waiting for the page")

@@ -53,7 +53,7 @@ var lopSecretEnv = map[string]string{
 }
 
 func lopRunner(t *testing.T, withBrowser bool) *flows.Runner {
-	r := itNewRunner(itLookupFrom(lopSecretEnv, nil))
+	r := itTappedRunner(itLookupFrom(lopSecretEnv, nil))
 	if withBrowser {
 		r.Browsers = browser.NewPool(browser.PoolOptions{ExecPath: lopChromium, Max: 2, TempDir: t.TempDir()})
 	}
@@ -103,9 +103,10 @@ func lopExchanges(s *flows.StepResult) string {
 	return b.String()
 }
 
-// lopCanary keeps every result of a test and every token value a passing
-// flow handed to the API; at the end of the test none of the secrets and
-// none of the tokens may appear in any rendering of any result.
+// lopCanary keeps every result of a test, every token value a passing
+// flow handed to the API, and every token and credential the runners'
+// flows received or sent (itReceived); at the end of the test none of the
+// secrets and none of the tokens may appear in any rendering of any result.
 type lopCanary struct {
 	mu      sync.Mutex
 	results []*flows.Result
@@ -159,6 +160,7 @@ func (c *lopCanary) run(t *testing.T, r *flows.Runner, yaml string) *flows.Resul
 	t.Helper()
 	res := itRunYAML(t, r, yaml)
 	c.add(res)
+	c.addTokens(itReceived(r)...)
 	return res
 }
 
@@ -618,7 +620,8 @@ func TestOIDCProviderLoginConsentPage(t *testing.T) {
 }
 
 // TestOIDCProviderLoginSPA: a login page built by JavaScript has no form
-// for the HTTP walker; browser mode logs in through it.
+// for the HTTP walker, which says the page needs browser: true; browser
+// mode logs in through it.
 //
 // proves: login_form_changed
 func TestOIDCProviderLoginSPA(t *testing.T) {
@@ -630,7 +633,7 @@ func TestOIDCProviderLoginSPA(t *testing.T) {
 		t.Parallel()
 		res := canary.run(t, lopRunner(t, false), lopLogin("spa-no-browser", p.Issuer, lopAlice))
 		f := itMustFail(t, res, "login", flows.ReasonLoginFormChanged)
-		itSummaryHas(t, f, "no login form", "no forms")
+		itSummaryHas(t, f, "needs JavaScript", "no forms", "set browser: true")
 	})
 	t.Run("browser", func(t *testing.T) {
 		t.Parallel()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"strings"
 
 	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/loginpage"
@@ -37,18 +38,89 @@ func (c *UserCredentials) validate() []error {
 // common IdPs: the form with a password field, the username field found by
 // its autocomplete attribute or name, the first submit button.
 type LoginForm struct {
-	Selector      string        `yaml:"selector,omitempty" json:"selector,omitempty" jsonschema:"description=CSS selector of the login form (or of an element inside it)."`
-	UsernameField string        `yaml:"username_field,omitempty" json:"username_field,omitempty" jsonschema:"description=Name of the username input (default: found by autocomplete=username or a name like username/login/email)."`
-	PasswordField string        `yaml:"password_field,omitempty" json:"password_field,omitempty" jsonschema:"description=Name of the password input (default: the type=password input)."`
-	OTPField      string        `yaml:"otp_field,omitempty" json:"otp_field,omitempty" jsonschema:"description=Name of the one-time code input (default: autocomplete=one-time-code or a name like otp/code/totp)."`
-	Submit        string        `yaml:"submit,omitempty" json:"submit,omitempty" jsonschema:"description=Regular expression matched against the submit button's text or value (default: the form's first submit button)."`
-	Consent       string        `yaml:"consent,omitempty" json:"consent,omitempty" jsonschema:"enum=approve,enum=fail,description=What to do on a consent page: approve it (press the button matching consent_button) or fail as mfa_required (default fail; device_code steps always approve)."`
-	ConsentButton string        `yaml:"consent_button,omitempty" json:"consent_button,omitempty" jsonschema:"description=Regular expression for the approve button or link (default: Allow|Accept|Approve|Authorize|Continue|Yes|Confirm|Grant)."`
-	Errors        LoginPatterns `yaml:"errors,omitempty" json:"errors,omitempty" jsonschema:"description=Extra regular expressions recognising the IdP's messages\\, added to the defaults."`
-	MaxPages      int           `yaml:"max_pages,omitempty" json:"max_pages,omitempty" jsonschema:"description=Most pages and redirects walked before giving up (default 30)."`
+	Selector      string                   `yaml:"selector,omitempty" json:"selector,omitempty" jsonschema:"description=CSS selector of the login form (or of an element inside it)."`
+	UsernameField string                   `yaml:"username_field,omitempty" json:"username_field,omitempty" jsonschema:"description=Name of the username input (default: found by autocomplete=username or a name like username/login/email)."`
+	PasswordField string                   `yaml:"password_field,omitempty" json:"password_field,omitempty" jsonschema:"description=Name of the password input (default: the type=password input)."`
+	OTPField      string                   `yaml:"otp_field,omitempty" json:"otp_field,omitempty" jsonschema:"description=Name of the one-time code input (default: autocomplete=one-time-code or a name like otp/code/totp)."`
+	Submit        string                   `yaml:"submit,omitempty" json:"submit,omitempty" jsonschema:"description=Regular expression matched against the submit button's text or value (default: the form's first submit button)."`
+	Consent       string                   `yaml:"consent,omitempty" json:"consent,omitempty" jsonschema:"enum=approve,enum=fail,description=What to do on a consent page: approve it (press the button matching consent_button) or fail as mfa_required (default fail; device_code steps always approve)."`
+	ConsentButton string                   `yaml:"consent_button,omitempty" json:"consent_button,omitempty" jsonschema:"description=Regular expression for the approve button or link (default: Allow|Accept|Approve|Authorize|Continue|Yes|Confirm|Grant)."`
+	Errors        LoginPatterns            `yaml:"errors,omitempty" json:"errors,omitempty" jsonschema:"description=Extra regular expressions recognising the IdP's messages\\, added to the defaults."`
+	MaxPages      int                      `yaml:"max_pages,omitempty" json:"max_pages,omitempty" jsonschema:"description=Most pages and redirects walked before giving up (default 30)."`
+	Actions       []BrowserAction          `yaml:"actions,omitempty" json:"actions,omitempty" jsonschema:"description=Browser mode only: steps run in order on the first page\\, before the automatic walk takes over (for pages whose buttons are scripts). Each is one of fill\\, click\\, wait_for\\, expect_text\\, bounded by the step's timeout."`
+	ErrorSelector string                   `yaml:"error_selector,omitempty" json:"error_selector,omitempty" jsonschema:"description=CSS selector of the element in which the login page shows a refusal; a visible match after a submission is login_rejected\\, with its text."`
+	Fields        map[string]conf.Template `yaml:"fields,omitempty" json:"fields,omitempty" jsonschema:"description=More fields of the login form to set\\, by name (a tenant\\, remember=on); values may be secret references. In browser mode a checkbox is checked."`
 
 	submit, consentButton *regexp.Regexp
 	patterns              loginpage.Patterns
+}
+
+// BrowserAction is one step of form.actions: exactly one of its fields.
+type BrowserAction struct {
+	Fill       *FillAction `yaml:"fill,omitempty" json:"fill,omitempty" jsonschema:"description=Type a value into the element the selector matches."`
+	Click      string      `yaml:"click,omitempty" json:"click,omitempty" jsonschema:"description=CSS selector of an element to click (a script-driven button)."`
+	WaitFor    string      `yaml:"wait_for,omitempty" json:"wait_for,omitempty" jsonschema:"description=CSS selector of an element to wait for until it is visible."`
+	ExpectText string      `yaml:"expect_text,omitempty" json:"expect_text,omitempty" jsonschema:"description=Text the page must show (assertion_failed when it does not)."`
+}
+
+// FillAction types a value into an input.
+type FillAction struct {
+	Selector string        `yaml:"selector" json:"selector" jsonschema:"required,description=CSS selector of the input."`
+	Value    conf.Template `yaml:"value" json:"value" jsonschema:"required,description=The value; may be a secret reference\\, which is never shown."`
+}
+
+// selector is what the action looks for on the page ("" for expect_text).
+func (a *BrowserAction) selector() string {
+	switch {
+	case a.Fill != nil:
+		return a.Fill.Selector
+	case a.Click != "":
+		return a.Click
+	}
+	return a.WaitFor
+}
+
+// kind names the action for messages.
+func (a *BrowserAction) kind() string {
+	switch {
+	case a.Fill != nil:
+		return "fill"
+	case a.Click != "":
+		return "click"
+	case a.WaitFor != "":
+		return "wait_for"
+	}
+	return "expect_text"
+}
+
+func (a *BrowserAction) validate(path string) []error {
+	n := 0
+	for _, set := range []bool{a.Fill != nil, a.Click != "", a.WaitFor != "", a.ExpectText != ""} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		return []error{conf.FieldErrorf(path, "give exactly one of fill, click, wait_for, expect_text (got %d)", n)}
+	}
+	if a.Fill != nil && a.Fill.Selector == "" {
+		return []error{conf.FieldErrorf(path+".fill.selector", "required: the input's CSS selector")}
+	}
+	if sel := a.selector(); sel != "" {
+		if err := loginpage.ValidSelector(sel); err != nil {
+			return []error{conf.FieldErrorf(path+"."+a.kind(), "not a CSS selector: %v", err)}
+		}
+	}
+	return nil
+}
+
+// validateBrowserOnly rejects form.actions on a step that walks without
+// a browser.
+func (f *LoginForm) validateBrowserOnly(browser bool) error {
+	if len(f.Actions) == 0 || browser {
+		return nil
+	}
+	return conf.FieldErrorf("form.actions", "needs browser: true: the actions drive headless Chromium")
 }
 
 // LoginPatterns are the IdP's wordings for each failure, case-insensitive
@@ -106,6 +178,19 @@ func (f *LoginForm) validate(path string) []error {
 	add("rejected", f.Errors.Rejected, &f.patterns.Rejected)
 	add("locked", f.Errors.Locked, &f.patterns.Locked)
 	add("mfa", f.Errors.MFA, &f.patterns.MFA)
+	for i := range f.Actions {
+		errs = append(errs, f.Actions[i].validate(fmt.Sprintf("%s.actions[%d]", path, i))...)
+	}
+	if f.ErrorSelector != "" {
+		if err := loginpage.ValidSelector(f.ErrorSelector); err != nil {
+			errs = append(errs, conf.FieldErrorf(path+".error_selector", "not a CSS selector: %v", err))
+		}
+	}
+	for name := range f.Fields {
+		if strings.TrimSpace(name) == "" {
+			errs = append(errs, conf.FieldErrorf(path+".fields", "a field name is empty"))
+		}
+	}
 	if f.Selector != "" {
 		// An empty page answers whether the selector parses.
 		page, _ := loginpage.Parse(&url.URL{}, []byte("<form></form>"))

@@ -329,3 +329,37 @@ func TestWalkStopsAtGETFormToRedirectURI(t *testing.T) {
 		t.Fatalf("walk: %v, %v", got, err)
 	}
 }
+
+// form.error_selector judges a page after a submission, in both walkers
+// (decide): a visible match is login_rejected with its text; a hidden
+// template of the message is not.
+func TestDecideErrorSelector(t *testing.T) {
+	form := &LoginForm{ErrorSelector: ".flash-error"}
+	if errs := form.validate("form"); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	u, _ := url.Parse("https://idp.example.test/login")
+	login := `<form method=post action=/login><input name=username><input type=password name=password><button>Sign in</button></form>`
+	for _, tc := range []struct {
+		name, html string
+		prog       walkProgress
+		want       Reason
+	}{
+		{"shown after the password", `<div class="flash-error">Computer says no</div>` + login, walkProgress{password: 1}, ReasonLoginRejected},
+		{"hidden template", `<div class="flash-error" hidden>Computer says no</div>` + login, walkProgress{}, ""},
+		{"before any submission", `<div class="flash-error">Computer says no</div>` + login, walkProgress{}, ""},
+	} {
+		page, err := loginpage.Parse(u, []byte(tc.html))
+		if err != nil {
+			t.Fatal(err)
+		}
+		prog := tc.prog
+		_, f := decide(loginSeen{status: 200, page: page}, loginUser{username: "u", password: "p"}, &prog, walkPolicy{form: form}, nil)
+		switch {
+		case tc.want == "" && f != nil && strings.Contains(f.Summary, "error_selector"):
+			t.Errorf("%s: %s", tc.name, f.Summary)
+		case tc.want != "" && (f == nil || f.Reason != tc.want || !strings.Contains(f.Summary, "Computer says no")):
+			t.Errorf("%s: %v, want %s quoting the element", tc.name, f, tc.want)
+		}
+	}
+}

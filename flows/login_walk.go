@@ -21,7 +21,8 @@ import (
 // loginUser is what the synthetic user knows, expanded for one run.
 type loginUser struct {
 	username, password, totpSecret string
-	userCode                       string // device flow: the code to enter
+	userCode                       string            // device flow: the code to enter
+	fields                         map[string]string // form.fields, expanded: set beside the credentials
 }
 
 // walkProgress counts what the walker has submitted so far.
@@ -48,6 +49,9 @@ type walkPolicy struct {
 	form         *LoginForm
 	approve      bool // consent and device confirmation pages are approved
 	stopWhenIdle bool // device flow: a page with nothing left to do ends the walk
+	// browserOption: the step walks without a browser but has browser:
+	// true to offer for a page built by JavaScript.
+	browserOption bool
 }
 
 // loginSeen is one page as the walk saw it, for messages.
@@ -65,6 +69,11 @@ func decide(seen loginSeen, user loginUser, prog *walkProgress, pol walkPolicy, 
 	where := pageName(page)
 	if status >= 500 {
 		return nil, Fail(ReasonIdPError, "the IdP answered %d at %s%s", status, where, saying(page))
+	}
+	if prog.submittedAny() {
+		if f := pol.errorShown(page); f != nil {
+			return nil, f
+		}
 	}
 	form, f := pol.pickForm(page)
 	if f != nil {
@@ -96,10 +105,50 @@ func decide(seen loginSeen, user loginUser, prog *walkProgress, pol walkPolicy, 
 		if status >= 400 {
 			return nil, Fail(ReasonIdPError, "the IdP answered %d at %s instead of a login page%s", status, where, saying(page))
 		}
+		if pol.browserOption && page.ScriptBuilt() {
+			return nil, scriptBuiltPage(page)
+		}
 		return nil, Fail(ReasonLoginFormChanged, "%s has no login form authwatch can fill (%s)%s", where, page.DescribeForms(), saying(page))
 	}
 	return nil, Fail(ReasonIdPError, "after %s, the IdP showed %s (status %d) with nothing to submit and no redirect%s",
 		prog.last(), where, status, saying(page))
+}
+
+// errorShown is login_rejected when form.error_selector matches an
+// element with text on the page.
+func (pol walkPolicy) errorShown(page *loginpage.Page) *Failure {
+	sel := pol.form.ErrorSelector
+	if sel == "" {
+		return nil
+	}
+	text, ok := page.VisibleText(sel)
+	if !ok || text == "" {
+		return nil
+	}
+	return errorSelectorFailure(sel, text, pageName(page))
+}
+
+// errorSelectorFailure is login_rejected with the text the page shows in
+// form.error_selector (the runner redacts secrets from it).
+func errorSelectorFailure(sel, text, where string) *Failure {
+	return Fail(ReasonLoginRejected, "the IdP refused the login: %q (form.error_selector %q, at %s)", truncate(text, 200), sel, where).
+		With(F("error_selector", sel))
+}
+
+// scriptBuiltPage explains a page whose form a script would build: the
+// HTTP walker runs no scripts, so it sees "Loading..." and no form.
+func scriptBuiltPage(page *loginpage.Page) *Failure {
+	built := fmt.Sprintf("%d script elements", page.Scripts)
+	if page.Scripts == 1 {
+		built = "1 script element"
+	}
+	if page.Noscript {
+		built += " and a noscript message"
+	}
+	f := Fail(ReasonLoginFormChanged, "%s needs JavaScript: its HTML has no forms and hardly any text, but %s%s; the HTTP walker runs no scripts: set browser: true on the step",
+		pageName(page), built, saying(page))
+	f.Next = "Set browser: true on the step, so that headless Chromium runs the page's scripts and fills the form they build."
+	return f.With(F("scripts", page.Scripts))
 }
 
 // pickForm finds the form to work on: the configured selector's, or the
@@ -179,6 +228,7 @@ func (pol walkPolicy) formAction(page *loginpage.Page, form *loginpage.Form, use
 		act.fill[pass.Name] = user.password
 		act.what, act.secret = "the password", true
 		prog.password++
+		user.addFields(act)
 	case otp != nil && (code == nil || user.userCode == "" || prog.userCode > 0):
 		if prog.otp > 0 {
 			return nil, pol.rejected(page, "the one-time code", prog)
@@ -217,7 +267,14 @@ func (pol walkPolicy) formAction(page *loginpage.Page, form *loginpage.Form, use
 		act.fill[name.Name] = user.username
 		act.what = "the username"
 		prog.username++
+		user.addFields(act)
 	default:
+		if !prog.submittedAny() && (len(visibleFields(form)) > 0 || !pol.approve) {
+			// Consent comes after the credentials were accepted: a form
+			// before them without the fields the flow fills is a login
+			// page that changed, not a consent page.
+			return nil, fieldsNotFound(page, form, lf)
+		}
 		b := form.SubmitButton(lf.consentButton)
 		if b == nil && pol.approve && continueOnly(form) {
 			// An auto-submitting page (it posts itself by script): press
@@ -241,6 +298,36 @@ func (pol walkPolicy) formAction(page *loginpage.Page, form *loginpage.Form, use
 		prog.consent++
 	}
 	return act, nil
+}
+
+// addFields sets form.fields on the form that takes the credentials.
+func (u loginUser) addFields(act *pageAction) {
+	for k, v := range u.fields {
+		act.fill[k] = v
+	}
+}
+
+// fieldsNotFound explains a first page whose form has none of the fields
+// the flow fills, listing the fields it has.
+func fieldsNotFound(page *loginpage.Page, form *loginpage.Form, lf *LoginForm) *Failure {
+	var named []string
+	if lf.UsernameField != "" {
+		named = append(named, fmt.Sprintf("username_field %q", lf.UsernameField))
+	}
+	if lf.PasswordField != "" {
+		named = append(named, fmt.Sprintf("password_field %q", lf.PasswordField))
+	}
+	var f *Failure
+	if len(named) > 0 {
+		f = Fail(ReasonLoginFormChanged, "%s has none of the fields the flow names (form.%s); it shows %s%s: the login page changed",
+			pageName(page), strings.Join(named, ", form."), form.Describe(), saying(page))
+		f.Next = "Look at the login page: if it was redesigned (an identifier-first page asks for the username alone), set form.username_field and form.password_field to its fields' names."
+	} else {
+		f = Fail(ReasonLoginFormChanged, "%s has no username, password or one-time code field authwatch recognises; it shows %s%s",
+			pageName(page), form.Describe(), saying(page))
+		f.Next = "Look at the login page and name its fields with form.username_field and form.password_field."
+	}
+	return f.With(F("form", form.Describe()))
 }
 
 // approveLink follows a link or script button that approves (zitadel's

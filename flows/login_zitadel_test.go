@@ -33,6 +33,13 @@ const (
 // lzSecrets are every secret value these tests put into flows.
 var lzSecrets = []string{idp.UserPassword, idp.WebClientSecret, lzWrongPassword, lzWrongSecret, lzDeviceClientSecret}
 
+// lzLeakable is what must appear in no result of r: the secrets these
+// tests configure and every token and credential r's flows received or
+// sent.
+func lzLeakable(r *flows.Runner) []string {
+	return append(slices.Clone(lzSecrets), itReceived(r)...)
+}
+
 // lzKnownBugs are defects of the non-test code these tests found (see the
 // report of the session that wrote them). While a bug is listed, the test
 // that meets it logs it and checks the rest; delete the entry once the bug
@@ -54,7 +61,7 @@ func lzKnown(t *testing.T, bug, what string, args ...any) bool {
 }
 
 func lzRunner() *flows.Runner {
-	return itNewRunner(itLookupFrom(map[string]string{
+	return itTappedRunner(itLookupFrom(map[string]string{
 		"USER_PASSWORD":  idp.UserPassword,
 		"WRONG_PASSWORD": lzWrongPassword,
 		"WEB_SECRET":     idp.WebClientSecret,
@@ -238,7 +245,7 @@ func TestZitadelLoginPasses(t *testing.T) {
 			)
 			res := itRunYAML(t, r, yaml)
 			tokens := lzMustPassLogin(t, res, sink)
-			itAssertNoSecrets(t, append(tokens, lzSecrets...), res)
+			itAssertNoSecrets(t, append(tokens, lzLeakable(r)...), res)
 		})
 	}
 }
@@ -256,7 +263,7 @@ func TestZitadelLoginFailures(t *testing.T) {
 	loginFailure := func(t *testing.T, reason flows.Reason, set map[string]string, extra ...string) *flows.Failure {
 		t.Helper()
 		res := itRunYAML(t, r, lzFlow("zitadel-"+strings.ReplaceAll(t.Name(), "/", "-"), lzLoginStep("login", a.Issuer(), set, extra...)))
-		itAssertNoSecrets(t, lzSecrets, res)
+		itAssertNoSecrets(t, lzLeakable(r), res)
 		f := itMustFail(t, res, "login", reason)
 		lzSummaryLacks(t, f, idp.UserPassword, lzWrongPassword, idp.WebClientSecret)
 		return f
@@ -304,7 +311,7 @@ func TestZitadelLoginFailures(t *testing.T) {
 	t.Run("password_field renamed", func(t *testing.T) {
 		t.Parallel()
 		res := itRunYAML(t, r, lzFlow("zitadel-password-field", lzLoginStep("login", a.Issuer(), nil, "form: {password_field: passwd}")))
-		itAssertNoSecrets(t, lzSecrets, res)
+		itAssertNoSecrets(t, lzLeakable(r), res)
 		s := itStep(t, res, "login")
 		if s.Failure == nil {
 			t.Fatalf("login with a password_field zitadel's form lacks passed:\n%s", itDescribe(res))
@@ -321,7 +328,7 @@ func TestZitadelLoginFailures(t *testing.T) {
 		t.Parallel()
 		// docs/flows.md: login_form_changed when "none matches form.selector".
 		res := itRunYAML(t, r, lzFlow("zitadel-selector", lzLoginStep("login", a.Issuer(), nil, `form: {selector: "#does-not-exist"}`)))
-		itAssertNoSecrets(t, lzSecrets, res)
+		itAssertNoSecrets(t, lzLeakable(r), res)
 		s := itStep(t, res, "login")
 		if s.OK() && lzKnown(t, "selector-fallback", "form.selector #does-not-exist: the step %s", s.Status) {
 			return
@@ -333,7 +340,7 @@ func TestZitadelLoginFailures(t *testing.T) {
 	t.Run("selector that matches zitadel's form", func(t *testing.T) {
 		t.Parallel()
 		res := itRunYAML(t, r, lzFlow("zitadel-selector-ok", lzLoginStep("login", a.Issuer(), nil, `form: {selector: "form[action='/login/username']"}`)))
-		itAssertNoSecrets(t, lzSecrets, res)
+		itAssertNoSecrets(t, lzLeakable(r), res)
 		itMustPass(t, res)
 	})
 
@@ -343,7 +350,7 @@ func TestZitadelLoginFailures(t *testing.T) {
 		// "unable to retrieve client by id" (op.Authorize: no redirect, the
 		// redirect_uri cannot be verified without the client).
 		res := itRunYAML(t, r, lzFlow("zitadel-unknown-client", lzLoginStep("login", a.Issuer(), map[string]string{"client_id": "no-such-client"})))
-		itAssertNoSecrets(t, lzSecrets, res)
+		itAssertNoSecrets(t, lzLeakable(r), res)
 		s := itStep(t, res, "login")
 		if s.Failure == nil {
 			t.Fatalf("login with an unknown client passed:\n%s", itDescribe(res))
@@ -454,7 +461,7 @@ func TestZitadelDeviceCode(t *testing.T) {
 		if el := time.Since(start); el > 4*time.Second {
 			t.Errorf("the device flow took %s; the walk should approve before the first poll", el)
 		}
-		itAssertNoSecrets(t, append([]string{at}, lzSecrets...), res)
+		itAssertNoSecrets(t, append([]string{at}, lzLeakable(r)...), res)
 	})
 
 	t.Run("denied", func(t *testing.T) {
@@ -463,7 +470,7 @@ func TestZitadelDeviceCode(t *testing.T) {
 		// presses it, the example OP marks the grant denied, and the token
 		// endpoint answers access_denied.
 		res := itRunYAML(t, r, lzFlow("zitadel-device-denied", step(nil, `form: {consent_button: "Deny"}`)))
-		itAssertNoSecrets(t, lzSecrets, res)
+		itAssertNoSecrets(t, lzLeakable(r), res)
 		f := itMustFail(t, res, "tv", flows.ReasonIdPError)
 		itSummaryHas(t, f, "access_denied", "poll 1", "The authorization request was denied.")
 		itFactIs(t, f, "error", "access_denied")
@@ -478,7 +485,7 @@ func TestZitadelDeviceCode(t *testing.T) {
 		// server_error "user not found"): an IdP defect, idp_error, with
 		// zitadel's words.
 		res := itRunYAML(t, r, lzFlow("zitadel-device-openid", step(map[string]string{"scopes": "[openid, profile]"})))
-		itAssertNoSecrets(t, lzSecrets, res)
+		itAssertNoSecrets(t, lzLeakable(r), res)
 		f := itMustFail(t, res, "tv", flows.ReasonIdPError)
 		itSummaryHas(t, f, "500", "server_error", "user not found")
 	})
@@ -488,7 +495,7 @@ func TestZitadelDeviceCode(t *testing.T) {
 		// The device login form redirects back to the user code page with
 		// "username or password wrong" as its prompt.
 		res := itRunYAML(t, r, lzFlow("zitadel-device-wrong-password", step(map[string]string{"password": "${env:WRONG_PASSWORD}"})))
-		itAssertNoSecrets(t, lzSecrets, res)
+		itAssertNoSecrets(t, lzLeakable(r), res)
 		f := itMustFail(t, res, "tv", flows.ReasonLoginRejected)
 		if !strings.Contains(f.Summary, "username or password wrong") &&
 			lzKnown(t, "device-message-lost", "device wrong password: %s", f.Summary) {
@@ -509,7 +516,7 @@ func TestZitadelDeviceCode(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			res := itRunYAML(t, r, lzFlow("zitadel-device-client", step(set)))
-			itAssertNoSecrets(t, lzSecrets, res)
+			itAssertNoSecrets(t, lzLeakable(r), res)
 			f := itMustFail(t, res, "tv", flows.ReasonGrantNotAllowed)
 			itSummaryHas(t, f, "unauthorized_client")
 			itFactIs(t, f, "error", "unauthorized_client")
@@ -536,7 +543,7 @@ func TestZitadelBrowserLogin(t *testing.T) {
 			refresh,
 			lzPublishStep(sink, "access_token", "login.access_token", "id_token", "login.id_token",
 				"refresh_token", "login.refresh_token", "refreshed_access_token", "refresh.access_token", "sub", "login.sub")))
-		itAssertNoSecrets(t, lzSecrets, res)
+		itAssertNoSecrets(t, lzLeakable(r), res)
 		login := itStep(t, res, "login")
 		// zitadel always says "username or password wrong" when it refuses
 		// a login: a refusal without a message, with the right password,
@@ -546,7 +553,7 @@ func TestZitadelBrowserLogin(t *testing.T) {
 			return
 		}
 		tokens := lzMustPassLogin(t, res, sink)
-		itAssertNoSecrets(t, tokens, res)
+		itAssertNoSecrets(t, append(tokens, lzLeakable(r)...), res)
 		if !lzHasNote(login, "browser: GET "+p.Issuer()+"/login/username") || !lzHasNote(login, "browser: POST "+p.Issuer()+"/login/username") {
 			t.Errorf("no browser hops through the login page in the notes: %q", login.Notes)
 		}
@@ -556,7 +563,7 @@ func TestZitadelBrowserLogin(t *testing.T) {
 		t.Parallel()
 		res := itRunYAML(t, r, lzFlow("zitadel-browser-wrong-password",
 			lzLoginStep("login", p.Issuer(), map[string]string{"browser": "true", "password": "${env:WRONG_PASSWORD}"})))
-		itAssertNoSecrets(t, lzSecrets, res)
+		itAssertNoSecrets(t, lzLeakable(r), res)
 		f := itMustFail(t, res, "login", flows.ReasonLoginRejected)
 		if strings.Contains(f.Summary, "without a message") &&
 			lzKnown(t, "browser-settle-race", "the walker judged the page it had submitted: %s", f.Summary) {
@@ -642,7 +649,7 @@ func TestZitadelSecretCanary(t *testing.T) {
 		}
 	}
 	secrets := append(rec.secrets(secretNames...), tokens...)
-	secrets = append(secrets, lzSecrets...)
+	secrets = append(secrets, lzLeakable(r)...)
 	itAssertNoSecrets(t, secrets, results...)
 
 	// The nonce is a secret too (docs/flows.md), but a failed ID token

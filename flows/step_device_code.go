@@ -46,6 +46,9 @@ func (s *DeviceCodeStep) Validate() error {
 		errs = append(errs, conf.FieldErrorf("expect.error", "a device_code step cannot expect a token endpoint error"))
 	}
 	errs = append(errs, s.Form.validate("form")...)
+	if len(s.Form.Actions) > 0 {
+		errs = append(errs, conf.FieldErrorf("form.actions", "the device_code step walks the verification pages without a browser: actions need a login or form_login step with browser: true"))
+	}
 	return joinErrs(compact(errs))
 }
 
@@ -74,6 +77,9 @@ func (da *deviceAuth) expiry() time.Time {
 func (s *DeviceCodeStep) Run(ctx context.Context, st *State) error {
 	user, totp, err := s.UserCredentials.expand(st)
 	if err != nil {
+		return err
+	}
+	if err := s.Form.expandFields(st, &user); err != nil {
 		return err
 	}
 	da, err := s.authorize(ctx, st)

@@ -21,11 +21,24 @@ import (
 type FormLoginStep struct {
 	URL             conf.Template `yaml:"url" json:"url" jsonschema:"required,description=The login page."`
 	UserCredentials `yaml:",inline"`
-	Form            LoginForm     `yaml:"form,omitempty" json:"form,omitempty" jsonschema:"description=How to find and fill the login form (defaults fit common apps)."`
-	SessionCookie   string        `yaml:"session_cookie,omitempty" json:"session_cookie,omitempty" jsonschema:"description=Name of the session cookie (default: any cookie the login sets)."`
-	CheckURL        conf.Template `yaml:"check_url,omitempty" json:"check_url,omitempty" jsonschema:"description=A page that needs the session: fetched after the login\\, it must not redirect to the login page. The cookie's attributes are judged against it (default: the login page's origin)."`
-	Browser         bool          `yaml:"browser,omitempty" json:"browser,omitempty" jsonschema:"description=Drive headless Chromium (Debian package chromium) for login pages that need JavaScript."`
+	Form            LoginForm       `yaml:"form,omitempty" json:"form,omitempty" jsonschema:"description=How to find and fill the login form (defaults fit common apps)."`
+	SessionCookie   string          `yaml:"session_cookie,omitempty" json:"session_cookie,omitempty" jsonschema:"description=Name of the session cookie (default: any cookie the login sets)."`
+	CheckURL        conf.Template   `yaml:"check_url,omitempty" json:"check_url,omitempty" jsonschema:"description=A page that needs the session: fetched after the login\\, it must not redirect to the login page. The cookie's attributes are judged against it (default: the page the login landed on\\, after the redirects of its POST)."`
+	Browser         bool            `yaml:"browser,omitempty" json:"browser,omitempty" jsonschema:"description=Drive headless Chromium (Debian package chromium) for login pages that need JavaScript."`
+	Expect          FormLoginExpect `yaml:"expect,omitempty" json:"expect,omitempty" jsonschema:"description=What the login must answer."`
 	TLSOptions      `yaml:",inline"`
+}
+
+// FormLoginExpect is what a form_login step checks besides the session.
+type FormLoginExpect struct {
+	LoginStatus int `yaml:"login_status,omitempty" json:"login_status,omitempty" jsonschema:"minimum=100,maximum=599,description=The HTTP status the app answers the login POST with (the last POST of the login\\, before its redirects are followed)\\, e.g. 303."`
+}
+
+// formLanding is where a login ended: the page it landed on and the
+// status of its last POST (0: none seen).
+type formLanding struct {
+	page        *url.URL
+	loginStatus int
 }
 
 var (
@@ -43,8 +56,12 @@ func (s *FormLoginStep) Validate() error {
 	if !s.CheckURL.IsZero() {
 		errs = append(errs, validateTemplateURL("check_url", s.CheckURL))
 	}
+	if st := s.Expect.LoginStatus; st != 0 && (st < 100 || st > 599) {
+		errs = append(errs, conf.FieldErrorf("expect.login_status", "must be 100..599, got %d", st))
+	}
 	errs = append(errs, s.TLSOptions.Validate())
 	errs = append(errs, s.Form.validate("form")...)
+	errs = append(errs, s.Form.validateBrowserOnly(s.Browser))
 	return joinErrs(compact(errs))
 }
 
@@ -65,6 +82,8 @@ func (s *FormLoginStep) Run(ctx context.Context, st *State) error {
 	if err != nil {
 		return Fail(ReasonConfigInvalid, "url: %v", err)
 	}
+	// The check target defaults to the page the login lands on: an app
+	// under a prefix scopes its cookie to that prefix (Path=/app).
 	target := &url.URL{Scheme: start.Scheme, Host: start.Host, Path: "/"}
 	if !s.CheckURL.IsZero() {
 		raw, err := st.Expand(s.CheckURL)
@@ -75,11 +94,15 @@ func (s *FormLoginStep) Run(ctx context.Context, st *State) error {
 			return Fail(ReasonConfigInvalid, "check_url: %v", err)
 		}
 	}
-	pol := walkPolicy{form: &s.Form, approve: s.Form.Consent == consentApprove, stopWhenIdle: true}
+	if err := s.Form.expandFields(st, &user); err != nil {
+		return err
+	}
+	pol := walkPolicy{form: &s.Form, approve: s.Form.Consent == consentApprove, stopWhenIdle: true, browserOption: !s.Browser}
 	var set []*http.Cookie
 	var refused []browser.RefusedCookie // by Chromium, in browser mode
+	var landed formLanding
 	if s.Browser {
-		set, refused, err = browserFormLogin(ctx, st, s.TLSOptions, loginURL, user, pol, totp)
+		set, landed, refused, err = browserFormLogin(ctx, st, s.TLSOptions, loginURL, user, pol, totp)
 		if err != nil {
 			return s.orRefused(st, err, refused, target)
 		}
@@ -92,7 +115,15 @@ func (s *FormLoginStep) Run(ctx context.Context, st *State) error {
 		if _, err := w.run(ctx, loginURL); err != nil {
 			return s.explainWalk(st, err)
 		}
-		set = cookiesSet(st.Recorder().Exchanges(), true)
+		exs := st.Recorder().Exchanges()
+		set = cookiesSet(exs, true)
+		landed = landing(exs)
+	}
+	if s.CheckURL.IsZero() && landed.page != nil {
+		target = landed.page
+	}
+	if err := s.checkLoginStatus(landed); err != nil {
+		return err
 	}
 	name, err := s.checkSession(st, set, target)
 	if err != nil {
@@ -103,6 +134,40 @@ func (s *FormLoginStep) Run(ctx context.Context, st *State) error {
 		return s.checkAccess(ctx, st, target)
 	}
 	return nil
+}
+
+// landing reads where an HTTP login ended from its exchanges: the last
+// page fetched, and the status of the last POST.
+func landing(exs []*exchange.Exchange) formLanding {
+	var l formLanding
+	for _, ex := range exs {
+		if ex.Method == http.MethodPost {
+			l.loginStatus = ex.Status
+		}
+	}
+	if n := len(exs); n > 0 && exs[n-1].URL != nil && !isRedirect(exs[n-1].Status) {
+		l.page = pageOnly(exs[n-1].URL)
+	}
+	return l
+}
+
+// pageOnly is u without its query and fragment: a check target.
+func pageOnly(u *url.URL) *url.URL {
+	return &url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}
+}
+
+// checkLoginStatus compares the login POST's status with expect.login_status.
+func (s *FormLoginStep) checkLoginStatus(l formLanding) error {
+	want := s.Expect.LoginStatus
+	if want == 0 || l.loginStatus == want {
+		return nil
+	}
+	if l.loginStatus == 0 {
+		return Fail(ReasonUnexpectedStatus, "expect.login_status is %d, but the login made no POST whose answer was seen", want).
+			With(F("expected_status", want))
+	}
+	return Fail(ReasonUnexpectedStatus, "the app answered the login POST with %d, want %d (expect.login_status)", l.loginStatus, want).
+		With(F("status", l.loginStatus), F("expected_status", want))
 }
 
 // explainWalk turns "the login form came back" into session_cookie_missing

@@ -80,6 +80,7 @@ func (s *LoginStep) Validate() error {
 		errs = append(errs, conf.FieldErrorf("userinfo", "needs issuer: the userinfo endpoint comes from discovery"))
 	}
 	errs = append(errs, s.Form.validate("form")...)
+	errs = append(errs, s.Form.validateBrowserOnly(s.Browser))
 	return joinErrs(compact(errs))
 }
 
@@ -109,6 +110,9 @@ func (s *LoginStep) Run(ctx context.Context, st *State) error {
 	if err != nil {
 		return err
 	}
+	if err := s.Form.expandFields(st, &user); err != nil {
+		return err
+	}
 	authURL, doc, err := s.authorizationEndpoint(ctx, st)
 	if err != nil {
 		return err
@@ -123,7 +127,7 @@ func (s *LoginStep) Run(ctx context.Context, st *State) error {
 	if err != nil {
 		return err
 	}
-	pol := walkPolicy{form: &s.Form, approve: s.Form.Consent == consentApprove}
+	pol := walkPolicy{form: &s.Form, approve: s.Form.Consent == consentApprove, browserOption: !s.Browser}
 	var callback *url.URL
 	if s.Browser {
 		callback, err = browserWalk(ctx, st, s.TLSOptions, start, s.redirect, user, pol, totp)
@@ -147,6 +151,22 @@ func (s *LoginStep) httpLogin(ctx context.Context, st *State, start string, user
 	}
 	w := &httpWalk{client: client, user: user, policy: pol, stopAt: s.redirect, totp: totp}
 	return w.run(ctx, start)
+}
+
+// expandFields resolves form.fields into u.
+func (f *LoginForm) expandFields(st *State, u *loginUser) error {
+	if len(f.Fields) == 0 {
+		return nil
+	}
+	u.fields = make(map[string]string, len(f.Fields))
+	for k, t := range f.Fields {
+		v, err := st.Expand(t)
+		if err != nil {
+			return err
+		}
+		u.fields[k] = v
+	}
+	return nil
 }
 
 // expand resolves the user's credentials; totp is nil without a secret.

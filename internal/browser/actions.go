@@ -221,3 +221,60 @@ func truncateUTF8(s string, n int) (string, bool) {
 	}
 	return s[:n], true
 }
+
+// WaitText reports whether the page's visible text (document.body's
+// innerText) holds text, waiting up to wait for it. Only the end of ctx or
+// of the session is an error.
+func (s *Session) WaitText(ctx context.Context, text string, wait time.Duration) (bool, error) {
+	expr := `(() => !!document.body && document.body.innerText.includes(` + jsString(text) + `))()`
+	deadline := time.Now().Add(wait)
+	for {
+		ok, err := evalBounded[bool](ctx, s, expr)
+		switch {
+		case err == nil && ok:
+			return true, nil
+		case ctx.Err() != nil:
+			return false, fmt.Errorf("wait for text: %w", context.Cause(ctx))
+		case s.tab.Err() != nil:
+			return false, fmt.Errorf("wait for text: %w", ErrClosed)
+		}
+		if !time.Now().Before(deadline) {
+			return false, nil
+		}
+		select {
+		case <-ctx.Done():
+			return false, fmt.Errorf("wait for text: %w", context.Cause(ctx))
+		case <-time.After(pollEvery):
+		}
+	}
+}
+
+// MaxElementText is the most of an element's text VisibleText returns, in
+// bytes.
+const MaxElementText = 1000
+
+// VisibleText returns the text (innerText, white space collapsed, filled
+// values redacted, cut at MaxElementText) of the first visible element sel
+// matches, and whether there is one. It does not wait.
+func (s *Session) VisibleText(ctx context.Context, sel string) (string, bool, error) {
+	type found struct {
+		Match int    `json:"match"`
+		Text  string `json:"text"`
+	}
+	expr := `(() => {
+	let els;
+	try { els = document.querySelectorAll(` + jsString(sel) + `); } catch (e) { return {match: -1, text: ''}; }
+	const visible = ` + visibleJS + `;
+	for (const el of els) if (visible(el)) return {match: 1, text: (el.innerText || el.textContent || '').replace(/\s+/g, ' ').trim()};
+	return {match: 0, text: ''};
+})()`
+	v, err := evalBounded[found](ctx, s, expr)
+	switch {
+	case err != nil:
+		return "", false, fmt.Errorf("text of %q: %w", sel, err)
+	case v.Match < 0:
+		return "", false, fmt.Errorf("%w: %q", ErrBadSelector, sel)
+	}
+	text, _ := truncateUTF8(s.scrub(v.Text), MaxElementText)
+	return text, v.Match > 0, nil
+}

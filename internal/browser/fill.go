@@ -18,6 +18,7 @@ const objectGroup = "authwatch-fill"
 // setter (the one a framework's own setter wraps), with an input event; it
 // tells whether the element has the focus, so typing reaches it.
 const prepareJS = `function() {
+	if (this.type === 'checkbox' || this.type === 'radio') return false;
 	const proto = this instanceof HTMLTextAreaElement ? HTMLTextAreaElement.prototype
 		: this instanceof HTMLSelectElement ? HTMLSelectElement.prototype : HTMLInputElement.prototype;
 	const set = Object.getOwnPropertyDescriptor(proto, 'value').set;
@@ -32,8 +33,19 @@ const prepareJS = `function() {
 
 // finishJS sets the value through the native setter when typing did not
 // get it there, sends input and change events, and tells whether the
-// element holds the value.
+// element holds the value. A checkbox is checked instead, and of a radio
+// group the button with the value, by a click, as a person would.
 const finishJS = `function(v) {
+	if (this.type === 'radio') {
+		const group = this.form ? Array.from(this.form.elements) : [this];
+		const r = group.find(e => e.type === 'radio' && e.name === this.name && e.value === v);
+		if (r && !r.checked) r.click();
+		return !!(r && r.checked);
+	}
+	if (this.type === 'checkbox') {
+		if (!this.checked) this.click();
+		return this.checked;
+	}
 	const proto = this instanceof HTMLTextAreaElement ? HTMLTextAreaElement.prototype
 		: this instanceof HTMLSelectElement ? HTMLSelectElement.prototype : HTMLInputElement.prototype;
 	const set = Object.getOwnPropertyDescriptor(proto, 'value').set;
@@ -48,8 +60,9 @@ const finishJS = `function(v) {
 // Fill waits up to SessionOptions.FindWait for sel to match an input,
 // textarea or select, clears it, and types value into it as text input
 // (falling back to the native value setter), then sends input and change
-// events, so that a framework's controlled input sees the value. value may
-// be a password: it appears in no error and no log.
+// events, so that a framework's controlled input sees the value; a
+// checkbox or radio button is checked. value may be a password: it
+// appears in no error and no log.
 func (s *Session) Fill(ctx context.Context, sel, value string) error {
 	s.remember(value)
 	what := fmt.Sprintf("fill %q", sel)

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/PuerkitoBio/goquery"
 	"github.com/andybalholm/cascadia"
@@ -46,6 +47,11 @@ type Page struct {
 	Text string
 	// Actions are navigations without a form, with absolute URLs.
 	Actions []Action
+	// Scripts counts the page's script elements and Noscript reports a
+	// noscript element: with no forms and little text they mark a page
+	// that JavaScript builds (see ScriptBuilt).
+	Scripts  int
+	Noscript bool
 
 	doc    *goquery.Document
 	owners map[*html.Node]*Form // form elements and form-associated controls
@@ -97,6 +103,42 @@ func (p *Page) FormBySelector(css string) (*Form, error) {
 	return nil, nil
 }
 
+// ValidSelector returns an error when css is not a CSS selector list.
+func ValidSelector(css string) error {
+	if _, err := cascadia.ParseGroup(css); err != nil {
+		return fmt.Errorf("loginpage: invalid selector %q: %w", css, err)
+	}
+	return nil
+}
+
+// VisibleText returns the text of the first element css matches that is
+// not hidden by its markup (hidden, aria-hidden, display:none inline, a
+// hidden ancestor), collapsed, and whether there is one; "" and false for
+// an invalid selector.
+func (p *Page) VisibleText(css string) (string, bool) {
+	sel, err := cascadia.ParseGroup(css)
+	if err != nil || p == nil || p.doc == nil {
+		return "", false
+	}
+	for _, n := range p.doc.FindMatcher(group{sel}).Nodes {
+		if hiddenUp(n) {
+			continue
+		}
+		return textOf(n, maxMessage), true
+	}
+	return "", false
+}
+
+// hiddenUp reports whether n or an ancestor is hidden by its markup.
+func hiddenUp(n *html.Node) bool {
+	for ; n != nil; n = n.Parent {
+		if n.Type == html.ElementNode && hidden(n) {
+			return true
+		}
+	}
+	return false
+}
+
 // group adapts a selector list (a, b) to goquery, which wants Filter and
 // MatchAll beside Match.
 type group struct{ cascadia.SelectorGroup }
@@ -134,6 +176,20 @@ func (p *Page) FormWithField(match func(*Field) bool) *Form {
 		}
 	}
 	return nil
+}
+
+// scriptBuiltText is the most visible text, in runes, a page that
+// JavaScript builds shows before its scripts run ("Loading...").
+const scriptBuiltText = 200
+
+// ScriptBuilt reports whether the page looks built by JavaScript: no forms,
+// a script or noscript element, and hardly any text. A reader that runs
+// no scripts cannot see such a page's login form.
+func (p *Page) ScriptBuilt() bool {
+	if p == nil || len(p.Forms) > 0 || (p.Scripts == 0 && !p.Noscript) {
+		return false
+	}
+	return utf8.RuneCountInString(p.Text) <= scriptBuiltText
 }
 
 // DescribeForms describes every form briefly, for error messages:

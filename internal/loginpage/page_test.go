@@ -461,3 +461,24 @@ func TestDescribe(t *testing.T) {
 		t.Error("query string leaked")
 	}
 }
+
+func TestScriptBuilt(t *testing.T) {
+	for _, tc := range []struct {
+		name, html string
+		want       bool
+	}{
+		{"spa loading", `<html><head><script src=/app.js></script></head><body><div id=root>Loading...</div></body></html>`, true},
+		{"noscript only", `<body><div id=app></div><noscript>Enable JavaScript</noscript></body>`, true},
+		{"a form", `<body><script>x()</script><form><input name=u></form></body>`, false},
+		{"no script", `<body><p>Loading...</p></body>`, false},
+		{"long text", `<body><script>x()</script><p>` + strings.Repeat("An error page that explains itself. ", 10) + `</p></body>`, false},
+	} {
+		p, err := Parse(nil, []byte(tc.html))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := p.ScriptBuilt(); got != tc.want {
+			t.Errorf("%s: ScriptBuilt %v (scripts %d, noscript %v, text %q), want %v", tc.name, got, p.Scripts, p.Noscript, p.Text, tc.want)
+		}
+	}
+}

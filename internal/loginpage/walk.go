@@ -127,8 +127,13 @@ func (w *walker) walk(n *html.Node, st state) {
 			continue
 		}
 		switch c.DataAtom {
-		case atom.Template, atom.Script, atom.Style:
+		case atom.Script:
+			w.p.Scripts++
 			continue
+		case atom.Template, atom.Style:
+			continue
+		case atom.Noscript:
+			w.p.Noscript = true
 		}
 		cst := w.enter(c, st)
 		w.element(c, cst)

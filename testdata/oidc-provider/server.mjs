@@ -71,7 +71,7 @@ const TTL = {
 // How the login page looks (README.md, "Login styles") and whether consent
 // is granted without asking.
 const LOGIN_STYLE = oneOf('LOGIN_STYLE', ['password', 'identifier-first', 'spa']);
-const CONSENT = oneOf('CONSENT', ['auto', 'page']);
+const CONSENT = oneOf('CONSENT', ['auto', 'page', 'script']);
 
 // Refresh token rotation (README.md, "Environment"): on (oidc-provider's
 // rotateRefreshToken, with reuse detection), off (the same refresh token
@@ -567,6 +567,26 @@ function consentPage(uid, details) {
 </form>`);
 }
 
+// CONSENT=script: the same question with no form and no link: the "Grant
+// access" button is a script that builds and posts the decision.
+function consentScriptPage(uid, details) {
+  return page('Authorize access', `<h1>Authorize access</h1>
+<p><strong id="consent-client">${esc(details.params.client_id)}</strong> asks for access.</p>
+<div class="actions"><button type="button" id="grant" data-action="/interaction/${esc(uid)}/consent">Grant access</button></div>
+<script>
+document.getElementById('grant').addEventListener('click', (ev) => {
+  const f = document.createElement('form');
+  f.method = 'post';
+  f.action = ev.target.dataset.action;
+  const d = document.createElement('input');
+  d.type = 'hidden'; d.name = 'decision'; d.value = 'allow';
+  f.appendChild(d);
+  document.body.appendChild(f);
+  f.submit();
+});
+</script>`);
+}
+
 // ---------------------------------------------------------------- device flow pages
 
 // form is oidc-provider's <form id="op.deviceInputForm"> with the hidden
@@ -680,6 +700,7 @@ async function handleInteraction(provider, req, res, url) {
     }
     if (prompt === 'consent') {
       if (CONSENT === 'page') return send(res, 200, consentPage(uid, details));
+      if (CONSENT === 'script') return send(res, 200, consentScriptPage(uid, details));
       return grantConsent(provider, req, res, details);
     }
     return send(res, 400, page('Error', `<p class="error">unsupported prompt ${esc(prompt)}</p>`));
