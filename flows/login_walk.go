@@ -234,7 +234,7 @@ func (pol walkPolicy) formAction(page *loginpage.Page, form *loginpage.Form, use
 			return nil, pol.rejected(page, "the one-time code", prog)
 		}
 		if totp == nil {
-			return nil, Fail(ReasonMFARequired, "the login stopped at a second-factor page (%s, field %q)%s: give the step a totp_secret, or exempt the synthetic user from MFA",
+			return nil, Fail(ReasonMFARequired, "the login stopped at a second-factor page (%s, field %q)%s: give the step a totp_secret (or a fixed code in otp), or exempt the synthetic user from MFA",
 				pageName(page), otp.Name, saying(page))
 		}
 		v, err := totp()
