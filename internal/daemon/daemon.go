@@ -76,6 +76,8 @@ type Main struct {
 	// lastActivity is when the scheduler last started, skipped or
 	// finished a run (Unix nanoseconds), for the heartbeat's health.
 	lastActivity atomic.Int64
+	// skips are recent overlap skips, for the log and /healthz (skips.go).
+	skips skipWatch
 	// statusMu guards sentStatus, the status line the service manager
 	// last heard (status.go).
 	statusMu   sync.Mutex
@@ -156,10 +158,7 @@ func newMain(cfg *config.Config, log *slog.Logger, notify Notifier, check sqlite
 		Logger:        log,
 		Hooks: scheduler.Hooks{
 			OnResult: m.onResult,
-			OnSkip: func(flow, why string) {
-				m.markActivity()
-				m.metrics.Skipped(flow, why)
-			},
+			OnSkip:   m.onSkip,
 			OnLateness: func(_ string, d time.Duration) {
 				m.markActivity()
 				m.metrics.ObserveLateness(d)

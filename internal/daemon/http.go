@@ -50,11 +50,13 @@ func (m *Main) routes() http.Handler {
 }
 
 // healthz says whether the daemon works: "ok"; "degraded" (200) after a
-// rejected reload (the old flows still run) or with notifiers failing;
+// rejected reload (the old flows still run), with notifiers failing or
+// while flows skip runs for overlap;
 // "unhealthy" (503) while the state store refuses writes or no run happens.
 func (m *Main) healthz() (int, map[string]any) {
 	sched, why := m.schedulerHealthy(time.Now())
 	h := m.store.Health()
+	skips := m.recentSkips(time.Now()).healthDetail()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	body := map[string]any{"status": "ok", "flows": len(m.flows)}
@@ -65,6 +67,10 @@ func (m *Main) healthz() (int, map[string]any) {
 	if len(m.deliveryTrouble) > 0 {
 		body["status"] = "degraded"
 		body["notifiers_failing"] = m.deliveryTrouble
+	}
+	if skips != nil {
+		body["status"] = "degraded"
+		body["runs_skipped"] = skips
 	}
 	status := http.StatusOK
 	if !h.OK {
