@@ -1,7 +1,8 @@
 // Package metrics exposes the daemon's Prometheus metrics: runs by flow,
-// result and reason, run durations by flow and step durations by kind
-// (by flow and step only when asked: they cost ~1.3 KB a step), token lifetimes, certificate expiry,
-// clock offsets, JWKS size, scheduler lateness, skipped runs and reloads;
+// result and reason, run durations by flow and step durations by kind (by
+// flow and step only when asked: ~1.3 KB a step), token lifetimes,
+// certificate expiry, clock offsets, JWKS size, scheduler lateness, skipped
+// runs and reloads;
 // the build (authwatch_build_info) and each flow's labels
 // (authwatch_flow_info) for joins.
 package metrics
