@@ -48,6 +48,8 @@ type Config struct {
 	StoreCheck string `yaml:"store_check" jsonschema:"enum=quick,enum=full,enum=none,description=How much of the state database is verified before the daemon starts on it. Default quick."`
 	// HTTP bounds the listener of the status page, API and metrics.
 	HTTP HTTPConfig `yaml:"http" jsonschema:"description=Bounds of the listener: connections and timeouts."`
+	// Metrics chooses the costlier series of /metrics.
+	Metrics MetricsConfig `yaml:"metrics" jsonschema:"description=Optional series of /metrics."`
 	// Heartbeat pings a dead man's switch while the daemon is healthy.
 	Heartbeat *heartbeat.Config `yaml:"heartbeat" jsonschema:"description=A dead man's switch pinged while the daemon is healthy."`
 
@@ -80,6 +82,17 @@ type HTTPConfig struct {
 	ReadTimeout       conf.Duration `yaml:"read_timeout" jsonschema:"description=net/http.Server's ReadTimeout (at most 1h). Default 30s."`
 	WriteTimeout      conf.Duration `yaml:"write_timeout" jsonschema:"description=net/http.Server's WriteTimeout (at most 1h). Default 60s."`
 	IdleTimeout       conf.Duration `yaml:"idle_timeout" jsonschema:"description=net/http.Server's IdleTimeout (at most 1h). Default 2m."`
+	// PProf serves net/http/pprof under /debug/pprof/, behind
+	// status_page.auth, which it requires: a profile costs CPU and shows
+	// the daemon's internals.
+	PProf bool `yaml:"pprof" jsonschema:"description=Serve Go profiles under /debug/pprof/ (needs status_page.auth\\, which protects them). Default false."`
+}
+
+// MetricsConfig chooses optional series.
+type MetricsConfig struct {
+	// StepHistograms exports step durations by flow and step: ~1.3 KB of
+	// every scrape per step.
+	StepHistograms bool `yaml:"step_histograms" jsonschema:"description=Export authwatch_step_duration_seconds by flow\\, step and kind: about 1.3 KB of every scrape per step. Default false: step durations by kind and each flow's last run duration only."`
 }
 
 // DefaultsConfig applies to flows that do not set the field themselves.
@@ -227,6 +240,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, conf.FieldErrorf("store_check", "must be quick, full or none, got %q", c.StoreCheck))
 	}
 	errs = append(errs, conf.PrefixErrors("http", c.HTTP.validate()))
+	if c.HTTP.PProf && c.StatusPage.Auth == nil {
+		errs = append(errs, conf.FieldErrorf("http.pprof", "needs status_page.auth: profiles cost CPU and show the daemon's internals"))
+	}
 	if c.Heartbeat != nil {
 		errs = append(errs, conf.PrefixErrors("heartbeat", c.Heartbeat.Validate()))
 	}

@@ -335,3 +335,17 @@ func TestHardeningSections(t *testing.T) {
 		{8, 17, "status_page.metrics_auth", `must be "required" or "none"`},
 	})
 }
+
+// TestPProfNeedsAuth: http.pprof is refused without status_page.auth, at
+// its line; with it, and metrics.step_histograms, the file loads.
+func TestPProfNeedsAuth(t *testing.T) {
+	file, _, err := load(t, "http:\n  pprof: true\n")
+	checkProblems(t, file, err, []want{{2, 10, "http.pprof", "needs status_page.auth"}})
+	_, c, err := load(t, "http: {pprof: true}\nmetrics: {step_histograms: true}\nstatus_page:\n  auth: {bearer: \"${env:SP_TOKEN}\"}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.HTTP.PProf || !c.Metrics.StepHistograms || config.Default().HTTP.PProf || config.Default().Metrics.StepHistograms {
+		t.Errorf("pprof %v, step_histograms %v; defaults must be off", c.HTTP.PProf, c.Metrics.StepHistograms)
+	}
+}

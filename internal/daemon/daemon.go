@@ -76,6 +76,8 @@ type Main struct {
 	// lastActivity is when the scheduler last started, skipped or
 	// finished a run (Unix nanoseconds), for the heartbeat's health.
 	lastActivity atomic.Int64
+	// skips are recent overlap skips, for the log and /healthz (skips.go).
+	skips skipWatch
 	// statusMu guards sentStatus, the status line the service manager
 	// last heard (status.go).
 	statusMu   sync.Mutex
@@ -135,7 +137,7 @@ func newMain(cfg *config.Config, log *slog.Logger, notify Notifier, check sqlite
 	}
 	db.SetCommitInterval(storeCommitInterval)
 	st := buffered.New(context.Background(), db, buffered.Options{})
-	m := &Main{cfg: cfg, log: log, store: st, lock: lock, metrics: metrics.New(), notify: notify, started: make(chan struct{})}
+	m := &Main{cfg: cfg, log: log, store: st, lock: lock, metrics: metrics.New(metrics.WithStepHistograms(cfg.Metrics.StepHistograms)), notify: notify, started: make(chan struct{})}
 	m.lastActivity.Store(time.Now().UnixNano())
 	m.metrics.SchedulerHealth(func() bool { ok, _ := m.schedulerHealthy(time.Now()); return ok })
 	if err := m.setupAlerting(cfg); err != nil {
@@ -156,10 +158,7 @@ func newMain(cfg *config.Config, log *slog.Logger, notify Notifier, check sqlite
 		Logger:        log,
 		Hooks: scheduler.Hooks{
 			OnResult: m.onResult,
-			OnSkip: func(flow, why string) {
-				m.markActivity()
-				m.metrics.Skipped(flow, why)
-			},
+			OnSkip:   m.onSkip,
 			OnLateness: func(_ string, d time.Duration) {
 				m.markActivity()
 				m.metrics.ObserveLateness(d)
@@ -218,7 +217,7 @@ func restartOnly(c *config.Config) string {
 	if c.Heartbeat != nil {
 		hb = fmt.Sprintf("%s %s %s %s", c.Heartbeat.URL, c.Heartbeat.Every, c.Heartbeat.Method, c.Heartbeat.Timeout)
 	}
-	return fmt.Sprintf("state_dir=%s listen=%s store_check=%s http=%+v heartbeat=%s", c.StateDir, c.Listen, c.StoreCheck, c.HTTP, hb)
+	return fmt.Sprintf("state_dir=%s listen=%s store_check=%s http=%+v metrics=%+v heartbeat=%s", c.StateDir, c.Listen, c.StoreCheck, c.HTTP, c.Metrics, hb)
 }
 
 // Addr is the HTTP listener's address once Run has started it.

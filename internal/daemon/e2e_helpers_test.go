@@ -108,6 +108,8 @@ type e2eOptions struct {
 	// stateDir and flowsDir, when set, are used instead of new ones (a
 	// restart of a stopped daemon).
 	stateDir, flowsDir string
+	// configure, when set, edits the configuration before the start.
+	configure func(*config.Config)
 }
 
 // e2eStart writes files (name → content) into a new flows directory and
@@ -127,6 +129,9 @@ func e2eStart(t *testing.T, files map[string]string, o e2eOptions) *e2eDaemon {
 	}
 	cfg := config.Default()
 	cfg.StateDir, cfg.FlowsDir, cfg.Listen = d.stateDir, d.flowsDir, "127.0.0.1:0"
+	if o.configure != nil {
+		o.configure(cfg)
+	}
 	var level slog.Level
 	if o.logLevel != "" {
 		if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {

@@ -3,6 +3,7 @@ package daemon
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/authwatch/authwatch/internal/conf"
@@ -22,6 +23,7 @@ func (m *Main) httpServer() *http.Server {
 // routes puts every route behind the status page's authentication when it
 // is configured, except where the configuration opts a route out
 // (metrics_auth: none; health_auth: none, which answers the status alone).
+// /debug/pprof/ is there only with http.pprof, always behind the auth.
 func (m *Main) routes() http.Handler {
 	sp := m.cfg.StatusPage
 	secrets := conf.SecretSource{}
@@ -32,6 +34,9 @@ func (m *Main) routes() http.Handler {
 		metrics = protect(metrics)
 	}
 	mux.Handle("GET /metrics", metrics)
+	if m.cfg.HTTP.PProf { // config requires status_page.auth with it
+		mux.Handle("/debug/pprof/", protect(pprofHandler()))
+	}
 	for path, detail := range map[string]func() (int, map[string]any){"GET /healthz": m.healthz, "GET /readyz": m.readyz} {
 		full := protect(jsonHandler(detail))
 		if sp.HealthPublic() && sp.Auth != nil {
@@ -46,11 +51,13 @@ func (m *Main) routes() http.Handler {
 }
 
 // healthz says whether the daemon works: "ok"; "degraded" (200) after a
-// rejected reload (the old flows still run) or with notifiers failing;
+// rejected reload (the old flows still run), with notifiers failing or
+// while flows skip runs for overlap;
 // "unhealthy" (503) while the state store refuses writes or no run happens.
 func (m *Main) healthz() (int, map[string]any) {
 	sched, why := m.schedulerHealthy(time.Now())
 	h := m.store.Health()
+	skips := m.recentSkips(time.Now()).healthDetail()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	body := map[string]any{"status": "ok", "flows": len(m.flows)}
@@ -61,6 +68,10 @@ func (m *Main) healthz() (int, map[string]any) {
 	if len(m.deliveryTrouble) > 0 {
 		body["status"] = "degraded"
 		body["notifiers_failing"] = m.deliveryTrouble
+	}
+	if skips != nil {
+		body["status"] = "degraded"
+		body["runs_skipped"] = skips
 	}
 	status := http.StatusOK
 	if !h.OK {
@@ -102,6 +113,17 @@ func statusOnly(detail func() (int, map[string]any)) func() (int, map[string]any
 		}
 		return status, out
 	}
+}
+
+// pprofHandler serves net/http/pprof's index, profiles and traces,
+// without the package's registration on http.DefaultServeMux.
+func pprofHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index) // and the named profiles: heap, goroutine, allocs, ...
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }
 
 func jsonHandler(f func() (int, map[string]any)) http.Handler {

@@ -153,7 +153,7 @@ func (m *Main) reloadConfig() error {
 		return err
 	}
 	if now := restartOnly(next); now != m.fileRestartOnly {
-		m.log.Warn("state_dir, listen, store_check, http or heartbeat changed in the configuration file: they apply at the next restart " +
+		m.log.Warn("state_dir, listen, store_check, http, metrics or heartbeat changed in the configuration file: they apply at the next restart " +
 			"(state_dir and listen: unless --state-dir or --listen override them)")
 		m.fileRestartOnly = now
 	}

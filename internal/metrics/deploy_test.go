@@ -145,7 +145,8 @@ func TestGrafanaDashboard(t *testing.T) {
 	}
 	for _, want := range []string{"authwatch_flow_up", "authwatch_flow_info", "authwatch_flow_runs_total", "authwatch_step_duration_seconds_bucket",
 		"authwatch_token_lifetime_seconds", "authwatch_clock_offset_seconds", "authwatch_tls_cert_not_after_timestamp_seconds",
-		"authwatch_notification_backlog", "authwatch_state_store_up", "authwatch_heartbeats_total", "authwatch_flow_last_success_timestamp_seconds"} {
+		"authwatch_notification_backlog", "authwatch_state_store_up", "authwatch_heartbeats_total", "authwatch_flow_last_success_timestamp_seconds",
+		"authwatch_flow_run_duration_seconds", "authwatch_step_kind_duration_seconds_bucket"} {
 		if !used[want] {
 			t.Errorf("no panel shows %s", want)
 		}

@@ -1,6 +1,8 @@
 // Package metrics exposes the daemon's Prometheus metrics: runs by flow,
-// result and reason, step durations, token lifetimes, certificate expiry,
-// clock offsets, JWKS size, scheduler lateness, skipped runs and reloads;
+// result and reason, run durations by flow and step durations by kind (by
+// flow and step only when asked: ~1.3 KB a step), token lifetimes,
+// certificate expiry, clock offsets, JWKS size, scheduler lateness, skipped
+// runs and reloads;
 // the build (authwatch_build_info) and each flow's labels
 // (authwatch_flow_info) for joins.
 package metrics
@@ -23,30 +25,33 @@ import (
 type Metrics struct {
 	reg *prometheus.Registry
 
-	runs          *prometheus.CounterVec
-	up            *prometheus.GaugeVec
-	lastSuccess   *prometheus.GaugeVec
-	failStreak    *prometheus.GaugeVec
-	info          *flowInfo
-	stepDuration  *prometheus.HistogramVec
-	tokenLifetime *prometheus.GaugeVec
-	tlsExpiry     *prometheus.GaugeVec
-	tlsNotAfter   *prometheus.GaugeVec
-	clockOffset   *prometheus.GaugeVec
-	jwksKeys      *prometheus.GaugeVec
-	lateness      prometheus.Histogram
-	skipped       *prometheus.CounterVec
-	reloads       *prometheus.CounterVec
-	reloadOK      prometheus.Gauge
-	reloadTime    prometheus.Gauge
-	flowCount     prometheus.Gauge
-	notifications *prometheus.CounterVec
-	notifyDead    *prometheus.CounterVec
-	backlog       *prometheus.GaugeVec
-	storeUp       prometheus.Gauge
-	storePending  prometheus.Gauge
-	storeDropped  prometheus.Gauge
-	heartbeats    *prometheus.CounterVec
+	runs           *prometheus.CounterVec
+	up             *prometheus.GaugeVec
+	lastSuccess    *prometheus.GaugeVec
+	failStreak     *prometheus.GaugeVec
+	info           *flowInfo
+	stepHistograms bool // per flow and step, opt-in
+	stepDuration   *prometheus.HistogramVec
+	kindDuration   *prometheus.HistogramVec
+	runDuration    *prometheus.GaugeVec
+	tokenLifetime  *prometheus.GaugeVec
+	tlsExpiry      *prometheus.GaugeVec
+	tlsNotAfter    *prometheus.GaugeVec
+	clockOffset    *prometheus.GaugeVec
+	jwksKeys       *prometheus.GaugeVec
+	lateness       prometheus.Histogram
+	skipped        *prometheus.CounterVec
+	reloads        *prometheus.CounterVec
+	reloadOK       prometheus.Gauge
+	reloadTime     prometheus.Gauge
+	flowCount      prometheus.Gauge
+	notifications  *prometheus.CounterVec
+	notifyDead     *prometheus.CounterVec
+	backlog        *prometheus.GaugeVec
+	storeUp        prometheus.Gauge
+	storePending   prometheus.Gauge
+	storeDropped   prometheus.Gauge
+	heartbeats     *prometheus.CounterVec
 
 	mu    sync.Mutex
 	known map[string]bool // flows with series, to delete removed ones
@@ -55,8 +60,11 @@ type Metrics struct {
 
 // New registers every collector on a fresh registry (plus Go and process
 // collectors).
-func New() *Metrics {
+func New(opts ...Option) *Metrics {
 	m := &Metrics{reg: prometheus.NewRegistry(), known: map[string]bool{}}
+	for _, o := range opts {
+		o(m)
+	}
 	f := promauto{m.reg, &m.names}
 	m.runs = f.counterVec("authwatch_flow_runs_total", "Flow runs by result (pass, warn, fail) and primary reason.", "flow", "result", "reason")
 	m.up = f.gaugeVec("authwatch_flow_up", "1 if the flow's last run passed, 0 if it failed.", "flow")
@@ -66,7 +74,12 @@ func New() *Metrics {
 	m.info = &flowInfo{}
 	m.reg.MustRegister(m.info)
 	m.names = append(m.names, flowInfoName, schedulerHealthyName)
-	m.stepDuration = f.histogramVec("authwatch_step_duration_seconds", "Step durations.", []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}, "flow", "step", "kind")
+	stepBuckets := []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+	// Registered either way, so that its name is known; it has series
+	// only with WithStepHistograms.
+	m.stepDuration = f.histogramVec("authwatch_step_duration_seconds", "Step durations by flow and step (metrics.step_histograms: true).", stepBuckets, "flow", "step", "kind")
+	m.kindDuration = f.histogramVec("authwatch_step_kind_duration_seconds", "Step durations of every flow by step kind.", stepBuckets, "kind")
+	m.runDuration = f.gaugeVec("authwatch_flow_run_duration_seconds", "Duration of the flow's last run: its steps but wait steps.", "flow")
 	m.tokenLifetime = f.gaugeVec("authwatch_token_lifetime_seconds", "Remaining lifetime of the access token a step received.", "flow", "step")
 	m.tlsExpiry = f.gaugeVec("authwatch_tls_cert_expiry_seconds", "Seconds until the server certificate expires.", "host")
 	m.tlsNotAfter = f.gaugeVec("authwatch_tls_cert_not_after_timestamp_seconds",
@@ -94,6 +107,15 @@ func New() *Metrics {
 	return m
 }
 
+// Option tunes what New exports.
+type Option func(*Metrics)
+
+// WithStepHistograms exports authwatch_step_duration_seconds by flow, step
+// and kind: 13 series per step, ~1.3 KB of every scrape (issue 15: 19.7 MB
+// at 10,000 flows), hence off by default; step durations by kind and each
+// flow's last run duration are exported either way.
+func WithStepHistograms(on bool) Option { return func(m *Metrics) { m.stepHistograms = on } }
+
 // Handler serves /metrics.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
@@ -106,6 +128,7 @@ func (m *Metrics) ObserveResult(r *flows.Result) {
 	}
 	result, reason := "pass", ""
 	stepEnd := r.Start
+	var latency time.Duration
 	for _, s := range r.Steps {
 		if s.Status == flows.StepWarned && result == "pass" {
 			result = "warn"
@@ -115,7 +138,11 @@ func (m *Metrics) ObserveResult(r *flows.Result) {
 			continue
 		}
 		if s.IsLatency() { // a wait step's time is no latency sample
-			m.stepDuration.WithLabelValues(r.Flow, s.ID, s.Kind).Observe(s.Duration.Seconds())
+			latency += s.Duration
+			m.kindDuration.WithLabelValues(s.Kind).Observe(s.Duration.Seconds())
+			if m.stepHistograms {
+				m.stepDuration.WithLabelValues(r.Flow, s.ID, s.Kind).Observe(s.Duration.Seconds())
+			}
 		}
 		m.measure(r.Flow, s, stepEnd)
 	}
@@ -125,6 +152,7 @@ func (m *Metrics) ObserveResult(r *flows.Result) {
 	}
 	m.runs.WithLabelValues(r.Flow, result, reason).Inc()
 	m.up.WithLabelValues(r.Flow).Set(up)
+	m.runDuration.WithLabelValues(r.Flow).Set(latency.Seconds())
 	if up == 1 {
 		m.LastSuccess(r.Flow, r.Start)
 	}
@@ -210,7 +238,7 @@ func (m *Metrics) SetFlows(fs []*flows.Flow) {
 		if !now[n] {
 			for _, v := range []interface {
 				DeletePartialMatch(prometheus.Labels) int
-			}{m.runs, m.up, m.lastSuccess, m.failStreak, m.stepDuration, m.tokenLifetime, m.jwksKeys, m.skipped} {
+			}{m.runs, m.up, m.lastSuccess, m.failStreak, m.stepDuration, m.runDuration, m.tokenLifetime, m.jwksKeys, m.skipped} {
 				v.DeletePartialMatch(prometheus.Labels{"flow": n})
 			}
 		}

@@ -58,7 +58,7 @@ func TestFlowInfo(t *testing.T) {
 
 // exposition is what /metrics serves (gathering fails on an inconsistent
 // registry, e.g. one family with two HELPs).
-func exposition(t *testing.T, m *metrics.Metrics) string {
+func exposition(t testing.TB, m *metrics.Metrics) string {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
@@ -69,9 +69,10 @@ func exposition(t *testing.T, m *metrics.Metrics) string {
 }
 
 // TestWaitIsNoLatencySample: a wait step's time is counted in the run but
-// gives no step-duration sample; the steps around it do.
+// gives no step-duration sample nor adds to the run's duration; the steps
+// around it do.
 func TestWaitIsNoLatencySample(t *testing.T) {
-	m := metrics.New()
+	m := metrics.New(metrics.WithStepHistograms(true))
 	m.SetFlows([]*flows.Flow{{Name: "w"}})
 	m.ObserveResult(&flows.Result{Flow: "w", Start: time.Now(), OK: true, Steps: []flows.StepResult{
 		{ID: "token", Kind: "client_credentials", Status: flows.StepPassed, Duration: 40 * time.Millisecond},
@@ -82,12 +83,32 @@ func TestWaitIsNoLatencySample(t *testing.T) {
 	for _, line := range []string{
 		`authwatch_step_duration_seconds_count{flow="w",kind="client_credentials",step="token"} 1`,
 		`authwatch_step_duration_seconds_count{flow="w",kind="http",step="api"} 1`,
+		`authwatch_step_kind_duration_seconds_count{kind="http"} 1`,
+		`authwatch_flow_run_duration_seconds{flow="w"} 0.06`,
 	} {
 		if !strings.Contains(got, "\n"+line+"\n") {
 			t.Errorf("/metrics lacks %s", line)
 		}
 	}
-	if strings.Contains(got, `step="pause"`) {
+	if strings.Contains(got, `step="pause"`) || strings.Contains(got, `kind="wait"`) {
 		t.Errorf("/metrics has a series of the wait step:\n%s", got)
+	}
+}
+
+// TestStepHistogramsOptIn: without WithStepHistograms there is no series
+// per flow and step, only per kind, and each flow's last run duration.
+func TestStepHistogramsOptIn(t *testing.T) {
+	m := metrics.New()
+	m.SetFlows([]*flows.Flow{{Name: "a"}})
+	m.ObserveResult(&flows.Result{Flow: "a", Start: time.Now(), OK: true, Steps: []flows.StepResult{
+		{ID: "api", Kind: "http", Status: flows.StepPassed, Duration: 20 * time.Millisecond}}})
+	got := exposition(t, m)
+	if strings.Contains(got, "authwatch_step_duration_seconds_") {
+		t.Errorf("/metrics has per-step histograms without the opt-in:\n%s", got)
+	}
+	for _, line := range []string{`authwatch_step_kind_duration_seconds_count{kind="http"} 1`, `authwatch_flow_run_duration_seconds{flow="a"} 0.02`} {
+		if !strings.Contains(got, "\n"+line+"\n") {
+			t.Errorf("/metrics lacks %s", line)
+		}
 	}
 }
