@@ -404,8 +404,8 @@ func runLatencyMS(r store.Run) float64 { return max(r.DurationMS-r.WaitedMS, 0) 
 func round3(v float64) float64 { return float64(int64(v*1000+0.5)) / 1000 }
 
 // LatencyPoint is a run's latency (its duration without its waits), or the
-// longest of a bucket of runs
-// when the window holds more than trendBuckets runs.
+// longest of a bucket of runs when the window holds more than trendBuckets
+// runs.
 type LatencyPoint struct {
 	Time time.Time `json:"t"`
 	MS   float64   `json:"ms"`

@@ -21,8 +21,8 @@ type Run struct {
 	Flow       string
 	Start      time.Time // must not be zero
 	DurationMS float64   // the whole run, waits included
-	// WaitedMS is the part of DurationMS spent in wait steps, by design: the
-	// run's latency is DurationMS - WaitedMS.
+	// WaitedMS is the part of DurationMS spent in wait steps (time the flow
+	// chose to pass): the run's latency is DurationMS - WaitedMS.
 	WaitedMS   float64
 	OK         bool
 	Cancelled  bool   // cut short by authwatch itself (shutdown, reload); never counts toward streaks
