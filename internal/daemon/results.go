@@ -91,8 +91,8 @@ func toRun(r *flows.Result) store.Run {
 		arr = append([]byte("["), bytes.Join(lines, []byte(","))...)
 		arr = append(arr, ']')
 	}
-	run := store.Run{Flow: r.Flow, Start: r.Start, DurationMS: float64(r.Duration.Microseconds()) / 1000, OK: r.OK,
-		Cancelled: r.Cancelled, Steps: arr}
+	run := store.Run{Flow: r.Flow, Start: r.Start, DurationMS: float64(r.Duration.Microseconds()) / 1000,
+		WaitedMS: float64(r.Waited().Microseconds()) / 1000, OK: r.OK, Cancelled: r.Cancelled, Steps: arr}
 	for _, s := range r.Steps {
 		if s.Status == flows.StepWarned {
 			run.Warnings++

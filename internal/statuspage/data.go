@@ -58,7 +58,8 @@ type FlowSummary struct {
 	PassRate7d  *float64 `json:"pass_rate_7d"`
 	Runs24h     int      `json:"runs_24h"`
 	Runs7d      int      `json:"runs_7d"`
-	// LatencyMS are the durations of the last 30 runs, oldest first.
+	// LatencyMS are the latencies of the last 30 runs, oldest first: their
+	// durations without wait steps. LastDurationMS is the last of them.
 	LatencyMS []float64 `json:"latency_ms"`
 	// Incident is the flow's open incident, if any.
 	Incident *IncidentRef `json:"incident,omitempty"`

@@ -65,8 +65,8 @@ func windowLimit(every time.Duration) int {
 
 type sample struct {
 	id       int64
-	start    int64 // Unix nanoseconds
-	durMS    float32
+	start    int64   // Unix nanoseconds
+	latMS    float32 // the run's latency: its duration without its waits
 	ok       bool
 	counted  bool // not cancelled
 	warnings uint16
@@ -238,7 +238,7 @@ func (f *flowStats) ingest(r store.Run, withSteps bool) {
 		f.trends = map[seriesKey][]trendPoint{}
 	}
 	f.maxID = max(f.maxID, r.ID)
-	f.samples = append(f.samples, sample{id: r.ID, start: r.Start.UnixNano(), durMS: float32(r.DurationMS),
+	f.samples = append(f.samples, sample{id: r.ID, start: r.Start.UnixNano(), latMS: float32(runLatencyMS(r)),
 		ok: r.OK, counted: !r.Cancelled, warnings: uint16(min(max(r.Warnings, 0), 65535))})
 	if !r.Cancelled {
 		f.timeline(r)
@@ -351,8 +351,8 @@ func (f *flowStats) trim(now time.Time) {
 type figures struct {
 	passRate24h, passRate7d *float64
 	runs24h, runs7d         int
-	latency                 []float64 // the last sparkRuns counted runs, oldest first
-	lastDurationMS          *float64
+	latency                 []float64 // of the last sparkRuns counted runs, oldest first
+	lastDurationMS          *float64  // the last counted run's latency
 }
 
 func (f *flowStats) figures(now time.Time) figures {
@@ -377,7 +377,7 @@ func (f *flowStats) figures(now time.Time) figures {
 	out.passRate24h, out.passRate7d = rate(ok24, out.runs24h), rate(ok7, out.runs7d)
 	for i := len(f.samples) - 1; i >= 0 && len(out.latency) < sparkRuns; i-- {
 		if s := f.samples[i]; s.counted {
-			out.latency = append(out.latency, round3(float64(s.durMS)))
+			out.latency = append(out.latency, round3(float64(s.latMS)))
 		}
 	}
 	slices.Reverse(out.latency)
@@ -397,10 +397,15 @@ func rate(ok, n int) *float64 {
 	return &r
 }
 
+// runLatencyMS is what a run's latency figures show: its duration without
+// the time its wait steps spent waiting on purpose.
+func runLatencyMS(r store.Run) float64 { return max(r.DurationMS-r.WaitedMS, 0) }
+
 func round3(v float64) float64 { return float64(int64(v*1000+0.5)) / 1000 }
 
-// LatencyPoint is a run's duration, or the longest of a bucket of runs
-// when the window holds more than trendBuckets runs.
+// LatencyPoint is a run's latency (its duration without its waits), or the
+// longest of a bucket of runs when the window holds more than trendBuckets
+// runs.
 type LatencyPoint struct {
 	Time time.Time `json:"t"`
 	MS   float64   `json:"ms"`
@@ -440,7 +445,7 @@ func (f *flowStats) trendsView() Trends {
 		chunk := counted[i:min(i+max(per, 1), len(counted))]
 		p := LatencyPoint{Time: time.Unix(0, chunk[len(chunk)-1].start).UTC(), OK: true}
 		for _, s := range chunk {
-			p.MS = max(p.MS, round3(float64(s.durMS)))
+			p.MS = max(p.MS, round3(float64(s.latMS)))
 			p.OK = p.OK && s.ok
 		}
 		out.Latency = append(out.Latency, p)

@@ -20,7 +20,10 @@ type Run struct {
 	ID         int64 // assigned by the store; ignored by RecordRun; never reused after a prune
 	Flow       string
 	Start      time.Time // must not be zero
-	DurationMS float64
+	DurationMS float64   // the whole run, waits included
+	// WaitedMS is the part of DurationMS spent in wait steps (time the flow
+	// chose to pass): the run's latency is DurationMS - WaitedMS.
+	WaitedMS   float64
 	OK         bool
 	Cancelled  bool   // cut short by authwatch itself (shutdown, reload); never counts toward streaks
 	Reason     string // primary reason code of the failed step, "" when OK

@@ -38,6 +38,24 @@
     if (ms < 10000) return (ms / 1000).toFixed(2) + ' s';
     return (ms / 1000).toFixed(1) + ' s';
   }
+  // decimalsFor is how many decimals tell apart two values incr apart
+  // (uPlot's increments: 1, 2, 2.5 or 5 times a power of ten).
+  function decimalsFor(incr) {
+    if (!(incr > 0) || !isFinite(incr)) return 1;
+    for (var d = 0; d < 12; d++) {
+      var scaled = incr * Math.pow(10, d);
+      if (Math.abs(scaled - Math.round(scaled)) < 1e-6 * scaled) return d;
+    }
+    return 12;
+  }
+  // durTick is a duration on an axis whose ticks are incr ms apart: in the
+  // unit dur() would use, with the decimals incr needs, so that adjacent
+  // labels never read the same ("1.00 s", "1.00 s").
+  function durTick(ms, incr) {
+    if (ms === null || ms === undefined) return '';
+    if (Math.abs(ms) < 1000) return ms.toFixed(decimalsFor(incr)) + ' ms';
+    return (ms / 1000).toFixed(decimalsFor(incr / 1000)) + ' s';
+  }
   function spark(vals) {
     if (!vals || !vals.length) return '';
     var lo = Math.min.apply(null, vals), hi = Math.max.apply(null, vals);
@@ -231,9 +249,15 @@
   }
   function timeSpace() { return textWidth('00:00') + labelGap; }
 
-  // publishAxis notes on the chart's element what its time axis shows:
-  // the canvas has no text to inspect.
+  // publishAxis notes on the chart's element what its axes show (the time
+  // axis in data-x-axis, the value axis in data-y-axis): the canvas has no
+  // text to inspect.
   function publishAxis(el, u) {
+    var yAx = u.axes[1], ySplits = yAx._splits || [], yValues = yAx._values || [], yTicks = [];
+    ySplits.forEach(function (v, i) {
+      if (yValues[i] !== undefined && yValues[i] !== null && yValues[i] !== '') yTicks.push({ v: v, label: String(yValues[i]) });
+    });
+    el.dataset.yAxis = JSON.stringify({ min: u.scales.y.min, max: u.scales.y.max, ticks: yTicks });
     var ax = u.axes[0], splits = ax._splits || [], values = ax._values || [], ticks = [];
     splits.forEach(function (t, i) {
       if (values[i]) ticks.push({ t: t, x: u.valToPos(t, 'x'), label: String(values[i]) });
@@ -262,7 +286,9 @@
         { stroke: getComputedStyle(body).color, font: axisFont, space: timeSpace, values: timeValues },
         {
           stroke: getComputedStyle(body).color,
-          values: function (u, vals) { return vals.map(fmt); },
+          // fmt(value, increment between ticks): the labels take the
+          // decimals the increment needs, so that none repeats.
+          values: function (u, vals, axisIdx, space, incr) { return vals.map(function (v) { return fmt(v, incr); }); },
           size: function (u, values) { // room for the longest label
             var n = values ? Math.max.apply(null, values.map(function (v) { return String(v).length; })) : 4;
             return 16 + n * 7;
@@ -288,7 +314,7 @@
       return { label: m.scope || name, stroke: palette[i % palette.length], width: 1.5, spanGaps: true,
         value: function (u, v) { return v === null || v === undefined ? '–' : v.toFixed(1) + ' ' + unit; } };
     });
-    chart(id, data, series, function (v) { return v === null ? '' : (Math.round(v * 10) / 10) + ' ' + unit; });
+    chart(id, data, series, function (v, incr) { return v === null ? '' : v.toFixed(decimalsFor(incr)) + ' ' + unit; });
   }
 
   function drawCharts(trends) {
@@ -299,10 +325,10 @@
       lat.map(function (p) { return p.ms; }),
       lat.map(function (p) { return p.ok ? null : p.ms; }),
     ], [
-      { label: 'duration', stroke: palette[0], width: 1.5, value: function (u, v) { return dur(v); } },
+      { label: 'latency', stroke: palette[0], width: 1.5, value: function (u, v) { return dur(v); } },
       { label: 'failed', stroke: '#cf222e', paths: function () { return null; }, points: { show: true, size: 6, fill: '#cf222e' },
         value: function (u, v) { return v === null || v === undefined ? '–' : dur(v); } },
-    ], function (v) { return dur(v); });
+    ], durTick);
     measureChart('chart-token', trends, 'token_lifetime_seconds', 'min', 60);
     measureChart('chart-tls', trends, 'tls_cert_expiry_seconds', 'd', 86400);
   }

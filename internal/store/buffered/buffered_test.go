@@ -80,7 +80,7 @@ func openSQLite(t *testing.T) *sqlite.Store {
 var t0 = time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
 
 func run(flow string, i int, ok bool) store.Run {
-	r := store.Run{Flow: flow, Start: t0.Add(time.Duration(i) * time.Second), DurationMS: 1, OK: ok,
+	r := store.Run{Flow: flow, Start: t0.Add(time.Duration(i) * time.Second), DurationMS: 1 + float64(i%4), WaitedMS: float64(i % 4), OK: ok,
 		Steps: json.RawMessage(fmt.Sprintf(`[{"i":%d}]`, i))}
 	if !ok {
 		r.Reason, r.Layer, r.Summary = "invalid_client", "idp", fmt.Sprintf("failure %d", i)
@@ -143,7 +143,8 @@ func TestRunsKeptWhileBrokenAreFlushedInOrder(t *testing.T) {
 			t.Fatalf("flow %s: %d runs stored, want %d", f, len(got), len(want))
 		}
 		for i := range got {
-			if got[i].Start != want[i].Start || got[i].Summary != want[i].Summary || string(got[i].Steps) != string(want[i].Steps) {
+			if got[i].Start != want[i].Start || got[i].Summary != want[i].Summary || string(got[i].Steps) != string(want[i].Steps) ||
+				got[i].WaitedMS != want[i].WaitedMS || got[i].DurationMS != want[i].DurationMS {
 				t.Fatalf("flow %s run %d: %+v, want %+v", f, i, got[i], want[i])
 			}
 		}
@@ -180,7 +181,7 @@ func TestReadsWhileBrokenShowMemory(t *testing.T) {
 		t.Fatalf("a failing flow must show as failing while the store is broken: %+v %v", states, err)
 	}
 	runs, err := s.Runs(ctx, "login", 10)
-	if err != nil || len(runs) != 4 || runs[0].Summary != "failure 3" || !runs[3].OK {
+	if err != nil || len(runs) != 4 || runs[0].Summary != "failure 3" || runs[0].WaitedMS != 3 || !runs[3].OK {
 		t.Fatalf("runs: %+v %v", runs, err)
 	}
 	if runs, _ := s.Runs(ctx, "login", 2); len(runs) != 2 || runs[1].Summary != "failure 2" {

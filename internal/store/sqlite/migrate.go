@@ -69,6 +69,8 @@ var migrations = []string{
 		flow  TEXT PRIMARY KEY,
 		state BLOB NOT NULL
 	) STRICT, WITHOUT ROWID;`,
+	// 3: the time a run spent in wait steps, which its latency leaves out.
+	`ALTER TABLE runs ADD COLUMN waited_ms REAL NOT NULL DEFAULT 0;`,
 }
 
 // migrate brings the schema to len(migrations) in one transaction: a crash

@@ -180,6 +180,38 @@ func TestReopenKeepsData(t *testing.T) {
 	}
 }
 
+// TestMigrateFromVersion2 opens a database written by a version-2 authwatch
+// (before runs.waited_ms): its runs come back with no waited time, and new
+// runs keep theirs.
+func TestMigrateFromVersion2(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "authwatch.db")
+	execSQL(t, path, migrations[0]+"\n"+migrations[1]+fmt.Sprintf(`
+		INSERT INTO runs (flow, start_ns, duration_ms, ok, cancelled, reason, layer, summary, failed_step, warnings, steps)
+			VALUES ('old', %d, 2500.5, 1, 0, '', '', 'ok', '', 0, NULL);
+		PRAGMA application_id = %d; PRAGMA user_version = 2;`, at(0).UnixNano(), applicationID))
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var version int
+	if err := s.read.QueryRow("PRAGMA user_version").Scan(&version); err != nil || version != len(migrations) {
+		t.Errorf("user_version = %d, %v; want %d", version, err, len(migrations))
+	}
+	ctx := context.Background()
+	old, err := s.Runs(ctx, "old", 0)
+	if err != nil || len(old) != 1 || old[0].DurationMS != 2500.5 || old[0].WaitedMS != 0 || !old[0].OK {
+		t.Fatalf("version-2 run after the migration: %+v, %v", old, err)
+	}
+	in := sampleRun("old", 1)
+	in.DurationMS, in.WaitedMS = 2100, 2000
+	record(t, s, in)
+	runs, err := s.Runs(ctx, "old", 1)
+	if err != nil || len(runs) != 1 || runs[0].WaitedMS != 2000 || runs[0].DurationMS != 2100 {
+		t.Errorf("new run after the migration: %+v, %v", runs, err)
+	}
+}
+
 // execSQL runs one statement on the database at path with a plain connection.
 func execSQL(t *testing.T, path, stmt string) {
 	t.Helper()

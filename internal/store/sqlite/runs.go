@@ -21,7 +21,7 @@ const stateColumns = `flow, ok, since_ns, consecutive_passes, consecutive_failur
 	last_run_ns, last_reason, last_summary, runs`
 
 const runColumns = `id, flow, start_ns, duration_ms, ok, cancelled, reason, layer,
-	summary, failed_step, warnings, steps`
+	summary, failed_step, warnings, steps, waited_ms`
 
 // RecordRun appends r and updates its flow's state in one transaction,
 // which it may share with other runs recorded at the same moment (see
@@ -56,7 +56,7 @@ func prepareRecord(db *sql.DB) (recordStmts, error) {
 		return st, err
 	}
 	if st.insertRun, err = db.Prepare(`INSERT INTO runs (flow, start_ns, duration_ms, ok, cancelled,
-		reason, layer, summary, failed_step, warnings, steps) VALUES (?,?,?,?,?,?,?,?,?,?,?)`); err != nil {
+		reason, layer, summary, failed_step, warnings, steps, waited_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`); err != nil {
 		return st, err
 	}
 	st.upsertState, err = db.Prepare(`INSERT OR REPLACE INTO flow_state (` + stateColumns + `) VALUES (?,?,?,?,?,?,?,?,?)`)
@@ -72,7 +72,7 @@ func recordRun(ctx context.Context, tx *sql.Tx, stmts recordStmts, r store.Run) 
 	next := prev.Next(r)
 	if _, err := tx.StmtContext(ctx, stmts.insertRun).ExecContext(ctx,
 		r.Flow, nanos(r.Start), r.DurationMS, r.OK, r.Cancelled, r.Reason, r.Layer,
-		r.Summary, r.FailedStep, r.Warnings, []byte(r.Steps)); err != nil {
+		r.Summary, r.FailedStep, r.Warnings, []byte(r.Steps), r.WaitedMS); err != nil {
 		return store.FlowState{}, err
 	}
 	_, err = tx.StmtContext(ctx, stmts.upsertState).ExecContext(ctx, next.Flow, next.OK, nanos(next.Since), next.ConsecutivePasses,
@@ -171,7 +171,7 @@ func scanRun(rows *sql.Rows) (store.Run, error) {
 	var start int64
 	var steps []byte
 	err := rows.Scan(&r.ID, &r.Flow, &start, &r.DurationMS, &r.OK, &r.Cancelled, &r.Reason,
-		&r.Layer, &r.Summary, &r.FailedStep, &r.Warnings, &steps)
+		&r.Layer, &r.Summary, &r.FailedStep, &r.Warnings, &steps, &r.WaitedMS)
 	r.Start, r.Steps = fromNanos(start), json.RawMessage(steps)
 	return r, err
 }
@@ -328,7 +328,7 @@ func (s *Store) RestoreRuns(ctx context.Context, runs []store.Run, states []stor
 	insert, upsert := tx.StmtContext(ctx, s.stmts.insertRun), tx.StmtContext(ctx, s.stmts.upsertState)
 	for _, r := range runs {
 		if _, err := insert.ExecContext(ctx, r.Flow, nanos(r.Start), r.DurationMS, r.OK, r.Cancelled, r.Reason, r.Layer,
-			r.Summary, r.FailedStep, r.Warnings, []byte(r.Steps)); err != nil {
+			r.Summary, r.FailedStep, r.Warnings, []byte(r.Steps), r.WaitedMS); err != nil {
 			return fmt.Errorf("store: restore runs: %w", err)
 		}
 	}

@@ -118,7 +118,7 @@ func TestRunRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	s, _ := openTemp(t)
 	in := store.Run{Flow: "okta", Start: time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.FixedZone("CET", 3600)),
-		DurationMS: 12.345, OK: false, Cancelled: true, Reason: "timeout", Layer: "network",
+		DurationMS: 2012.345, WaitedMS: 2000.125, OK: false, Cancelled: true, Reason: "timeout", Layer: "network",
 		Summary: "no headers within 10s", FailedStep: "token", Warnings: 2, Steps: sampleSteps}
 	record(t, s, in)
 	record(t, s, store.Run{Flow: "okta", Start: in.Start.Add(-time.Hour)}) // no steps: NULL
