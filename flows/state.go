@@ -23,6 +23,9 @@ type State struct {
 	secret  map[string]bool // "step.output" names whose values are credentials
 	jar     http.CookieJar
 	step    *stepRecord
+	// sharedTokens maps the access tokens this run took from, or put in,
+	// the shared token cache to their cache keys.
+	sharedTokens map[string]string
 }
 
 // stepRecord collects what the current step observed besides its result.
