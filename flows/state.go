@@ -36,6 +36,9 @@ type stepRecord struct {
 	findings []Finding
 	notes    []string
 	measured []Measurement
+	// tokenReceived is when a token from the shared cache was received
+	// (zero: the token the step checks was received now).
+	tokenReceived time.Time
 }
 
 func newState(r *Runner, f *Flow) *State {

@@ -83,6 +83,7 @@ func (r *TokenRequest) grantShared(ctx context.Context, st *State, grant grantTy
 	if hit != nil {
 		st.Note("token_source: cache, token_age: %s; the access token came from the shared token cache and is fetched afresh at %d%% of its %s lifetime",
 			roundDur(st.Now().Sub(hit.fetched)), sc.refreshAt(), roundDur(hit.lifetime))
+		st.step.tokenReceived = hit.fetched
 		return r.acceptShared(ctx, st, hit.tok, hit.endpoint, hit.doc, key)
 	}
 	defer func() {

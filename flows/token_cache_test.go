@@ -150,8 +150,15 @@ func TestSharedTokenCache(t *testing.T) {
 			t.Errorf("notes: %d fetched, %d from the cache; want 1 and 59", fetched, cached)
 		}
 		clock.advance(47 * time.Minute) // 78 % of the IdP's 1 h: still shared
-		tcRunAll(t, r, fs[:1])
+		late := tcRunAll(t, r, fs[:1])
 		tcWantFetches(t, counter, 1, "at 78% of the lifetime")
+		// The IdP's Date header is 47 min behind the moved clock (a finding
+		// of the test's clock); the token's iat must not be.
+		for _, fd := range itStep(t, late[0], "token").Findings {
+			if strings.Contains(fd.Summary, "(iat)") {
+				t.Errorf("a token from the cache, 47 min old: finding %s: %s; its age is no clock skew", fd.Reason, fd.Summary)
+			}
+		}
 		clock.advance(2 * time.Minute) // past 80 %
 		res := tcRunAll(t, r, fs)
 		tcWantFetches(t, counter, 2, "past 80% of the lifetime")
