@@ -348,7 +348,7 @@ var (
 
 // Validate implements Step.
 func (s *ClientCredentialsStep) Validate() error {
-	return joinErrs(compact([]error{s.TokenRequest.Validate(), s.SharedCache.validate()}))
+	return joinErrs(compact([]error{s.TokenRequest.Validate(), s.SharedCache.validate(s.Expect.Error != "")}))
 }
 
 // Run implements Step.
@@ -358,7 +358,7 @@ func (s *ClientCredentialsStep) Run(ctx context.Context, st *State) error {
 
 // Validate implements Step.
 func (s *PasswordStep) Validate() error {
-	errs := []error{s.TokenRequest.Validate(), s.SharedCache.validate()}
+	errs := []error{s.TokenRequest.Validate(), s.SharedCache.validate(s.Expect.Error != "")}
 	if s.Username.IsZero() {
 		errs = append(errs, conf.FieldErrorf("username", "required"))
 	}

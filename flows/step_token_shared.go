@@ -32,11 +32,16 @@ type SharedCache struct {
 	RefreshAt string `yaml:"cache_refresh_at,omitempty" json:"cache_refresh_at,omitempty" jsonschema:"pattern=^[1-9][0-9]?%$,description=With cache: shared\\, the share of a token's lifetime after which it is fetched afresh (default 80%)."`
 }
 
-func (c SharedCache) validate() error {
+// validate checks the cache options; negative is a step that expects the
+// grant refused, which must ask the token endpoint every run.
+func (c SharedCache) validate(negative bool) error {
 	switch c.Cache {
 	case "", cacheNone, cacheShared:
 	default:
 		return conf.FieldErrorf("cache", "must be shared or none, got %q", c.Cache)
+	}
+	if c.Cache == cacheShared && negative {
+		return conf.FieldErrorf("cache", "cannot go with expect.error: a negative check must ask the token endpoint on every run")
 	}
 	if c.RefreshAt == "" {
 		return nil
@@ -121,7 +126,13 @@ func (r *TokenRequest) acceptShared(ctx context.Context, st *State, tok *oauth2.
 	}
 	st.sharedTokens[tok.AccessToken] = key
 	err := r.accept(ctx, st, tok, endpoint, doc, nil)
-	if err != nil && st.runner.sharedTokens().drop(key, tok.AccessToken) {
+	if err == nil {
+		return nil
+	}
+	if f := (*Failure)(nil); errors.As(err, &f) && !st.step.tokenReceived.IsZero() {
+		f.With(F("token_source", "cache"), F("token_age", roundDur(st.Now().Sub(st.step.tokenReceived))))
+	}
+	if st.runner.sharedTokens().drop(key, tok.AccessToken) {
 		st.Note("the token failed this run's checks and was dropped from the shared token cache")
 	}
 	return err

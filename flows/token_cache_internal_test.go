@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
 )
 
 func tcEntry(key, access string, now time.Time) *cachedToken {
@@ -65,5 +68,47 @@ func TestTokenCacheWaitIsBounded(t *testing.T) {
 	cancel()
 	if hit, l, err := c.acquire(ctx, "k", now); hit != nil || l != nil || !errors.Is(err, context.Canceled) {
 		t.Errorf("hit %v, lead %v, err %v; want context.Canceled", hit, l != nil, err)
+	}
+}
+
+// TestTokenCacheKey: the key changes with everything a token request
+// sends (a password grant's user and password too), not with the order of
+// scopes, and never holds the secret in clear.
+func TestTokenCacheKey(t *testing.T) {
+	base := func() *clientcredentials.Config {
+		return &clientcredentials.Config{ClientID: "c", ClientSecret: "canary-secret-91f3", TokenURL: "https://idp.example/token",
+			Scopes: []string{"a", "b"}, EndpointParams: url.Values{"username": {"u"}, "password": {"canary-password-5d2e"}}}
+	}
+	key := tokenCacheKey(grantPassword, base(), TLSOptions{})
+	if strings.Contains(key, "canary") {
+		t.Fatalf("key %q holds a secret", key)
+	}
+	reordered := base()
+	reordered.Scopes = []string{"b", "a"}
+	if tokenCacheKey(grantPassword, reordered, TLSOptions{}) != key {
+		t.Error("the order of scopes changed the key")
+	}
+	for name, change := range map[string]func(*clientcredentials.Config){
+		"secret":   func(c *clientcredentials.Config) { c.ClientSecret = "rotated" },
+		"client":   func(c *clientcredentials.Config) { c.ClientID = "d" },
+		"endpoint": func(c *clientcredentials.Config) { c.TokenURL = "https://idp.example/other" },
+		"auth":     func(c *clientcredentials.Config) { c.AuthStyle = oauth2.AuthStyleInParams },
+		"scopes":   func(c *clientcredentials.Config) { c.Scopes = []string{"a"} },
+		"username": func(c *clientcredentials.Config) { c.EndpointParams.Set("username", "v") },
+		"password": func(c *clientcredentials.Config) { c.EndpointParams.Set("password", "other") },
+		"audience": func(c *clientcredentials.Config) { c.EndpointParams.Set("audience", "api") },
+		"resource": func(c *clientcredentials.Config) { c.EndpointParams.Add("resource", "https://api.example/") },
+	} {
+		cfg := base()
+		change(cfg)
+		if tokenCacheKey(grantPassword, cfg, TLSOptions{}) == key {
+			t.Errorf("another %s, same key", name)
+		}
+	}
+	if tokenCacheKey(grantClientCredentials, base(), TLSOptions{}) == key {
+		t.Error("another grant, same key")
+	}
+	if tokenCacheKey(grantPassword, base(), TLSOptions{CAFile: "/etc/ca.pem"}) == key {
+		t.Error("other TLS options, same key")
 	}
 }

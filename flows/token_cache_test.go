@@ -273,6 +273,26 @@ func TestSharedTokenCache(t *testing.T) {
 		itAssertNoSecrets(t, tcSecrets(r), res)
 	})
 
+	t.Run("a cached token that fails a run's checks is dropped", func(t *testing.T) {
+		t.Parallel()
+		counter := tcCountingProxy(t, idp)
+		r, _ := tcRunner(itLookupFrom(env, nil))
+		plain := tcLoad(t, r, 1, idp.Issuer, counter.URL, "    cache: shared\n", "")
+		strict := itLoadFlow(t, r, strings.Replace(tcFlow("strict", idp.Issuer, counter.URL, "    cache: shared\n", ""),
+			`audience: ["`+itApiResource+`"]`, `audience: [https://other.example.test/]`, 1))
+		tcRunAll(t, r, plain)
+		res := r.Run(t.Context(), strict)
+		f := itMustFail(t, res, "token", flows.ReasonAudienceMismatch)
+		itFactIs(t, f, "token_source", "cache")
+		if _, ok := itFact(f, "token_age"); !ok {
+			t.Errorf("no token_age fact:\n%s", itDescribe(res))
+		}
+		tcWantFetches(t, counter, 1, "the strict flow used the cached token")
+		tcRunAll(t, r, plain)
+		tcWantFetches(t, counter, 2, "after the drop")
+		itAssertNoSecrets(t, tcSecrets(r), res)
+	})
+
 	t.Run("parallel runs wait for one fetch", func(t *testing.T) {
 		t.Parallel()
 		counter := tcCountingProxy(t, idp)
@@ -293,6 +313,7 @@ func TestSharedTokenCacheOptionsCheckedAtLoad(t *testing.T) {
 		{"unknown mode", "    cache: private\n", `e.yaml:9:12: steps[0].cache: must be shared or none, got "private"`},
 		{"refresh_at without cache", "    cache_refresh_at: 50%\n", `e.yaml:9:23: steps[0].cache_refresh_at: only goes with cache: shared`},
 		{"refresh_at not a share", "    cache: shared\n    cache_refresh_at: 0.8\n", `e.yaml:10:23: steps[0].cache_refresh_at: must be a share of the token's lifetime from 1% to 99%, e.g. 80%, got "0.8"`},
+		{"negative check", "    cache: shared\n    expect: {error: invalid_client}\n", `e.yaml:9:12: steps[0].cache: cannot go with expect.error`},
 		{"refresh_at 100%", "    cache: shared\n    cache_refresh_at: 100%\n", `steps[0].cache_refresh_at: must be a share of the token's lifetime from 1% to 99%`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
