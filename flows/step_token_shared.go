@@ -89,7 +89,7 @@ func (r *TokenRequest) grantShared(ctx context.Context, st *State, grant grantTy
 		st.Note("token_source: cache, token_age: %s; the access token came from the shared token cache and is fetched afresh at %d%% of its %s lifetime",
 			roundDur(st.Now().Sub(hit.fetched)), sc.refreshAt(), roundDur(hit.lifetime))
 		st.step.tokenReceived = hit.fetched
-		return r.acceptShared(ctx, st, hit.tok, hit.endpoint, hit.doc, key)
+		return r.acceptShared(ctx, st, hit.tok, endpoint, doc, key)
 	}
 	defer func() {
 		if lead != nil { // the fetch failed, or panicked: waiters go on their own
@@ -109,7 +109,7 @@ func (r *TokenRequest) grantShared(ctx context.Context, st *State, grant grantTy
 		return r.accept(ctx, st, tok, endpoint, doc, nil)
 	}
 	now := st.Now()
-	lead(&cachedToken{key: key, tok: tok, endpoint: endpoint, doc: doc, fetched: now, lifetime: lifetime,
+	lead(&cachedToken{key: key, tok: tok, fetched: now, lifetime: lifetime,
 		refreshAt: now.Add(lifetime * time.Duration(sc.refreshAt()) / 100)})
 	lead = nil
 	st.Note("token_source: token endpoint; the access token is shared with other runs until %d%% of its %s lifetime", sc.refreshAt(), roundDur(lifetime))

@@ -35,8 +35,6 @@ type tokenCache struct {
 type cachedToken struct {
 	key       string
 	tok       *oauth2.Token
-	endpoint  string
-	doc       *DiscoveryDoc
 	fetched   time.Time
 	lifetime  time.Duration
 	refreshAt time.Time
