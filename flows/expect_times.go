@@ -11,9 +11,15 @@ import (
 // flow's skew allowance, and names a clock that is off when iat shows it.
 func (st *State) checkTimes(what string, t *jwtinspect.Token, c *TokenChecks) *Failure {
 	now, skew := st.Now(), st.Skew()
+	// iat is compared with when the token was received: a token from the
+	// shared cache is older than this run, and its age is no clock skew.
+	received := now
+	if st.step != nil && !st.step.tokenReceived.IsZero() {
+		received = st.step.tokenReceived
+	}
 	hint := ""
 	if t.IssuedAt != nil {
-		if off := t.IssuedAt.Sub(now); absDur(off) > skew {
+		if off := t.IssuedAt.Sub(received); absDur(off) > skew {
 			hint = "; its iat says the issuer's clock is " + roundDur(absDur(off)).String() + " " + aheadBehind(off) + " this host's"
 			st.Finding(ReasonClockSkew, "the %s was issued at %s (iat), %s %s this host's clock: the issuer's clock is off",
 				what, t.IssuedAt.UTC().Format(time.RFC3339), roundDur(absDur(off)), aheadBehind(off))
@@ -29,9 +35,9 @@ func (st *State) checkTimes(what string, t *jwtinspect.Token, c *TokenChecks) *F
 			t.NotBefore.UTC().Format(time.RFC3339), roundDur(t.NotBefore.Sub(now)), hint).
 			With(F("nbf", t.NotBefore.UTC().Format(time.RFC3339)), F("now", now.UTC().Format(time.RFC3339)))
 	}
-	if t.IssuedAt != nil && t.IssuedAt.After(now.Add(skew)) {
+	if t.IssuedAt != nil && t.IssuedAt.After(received.Add(skew)) {
 		return Fail(ReasonTokenNotYetValid, "the %s was issued in the future (iat %s, %s from now)%s", what,
-			t.IssuedAt.UTC().Format(time.RFC3339), roundDur(t.IssuedAt.Sub(now)), hint).
+			t.IssuedAt.UTC().Format(time.RFC3339), roundDur(t.IssuedAt.Sub(received)), hint).
 			With(F("iat", t.IssuedAt.UTC().Format(time.RFC3339)), F("now", now.UTC().Format(time.RFC3339)))
 	}
 	if min := c.MinLifetime.Std(); min > 0 && t.ExpiresAt != nil {

@@ -35,16 +35,28 @@ type Runner struct {
 	// steps (StepResult.Exchanges): nothing the daemon records or shows
 	// reads it, and building it is a measurable part of a run's cost.
 	FailedEvidenceOnly bool
+	// TokenCacheEntries bounds the shared token cache of token steps with
+	// cache: shared (default DefaultTokenCacheEntries; least recently
+	// used first out).
+	TokenCacheEntries int
 
 	transports   sync.Map // TLSOptions → http.RoundTripper
 	browsersOnce sync.Once
 	meta         metadataCache
+	tokensOnce   sync.Once
+	tokens       tokenCache
 }
 
 // NewRunner returns a Runner with a pooled transport, the system clock and
 // the process environment as secret source.
 func NewRunner() *Runner {
 	return &Runner{Transport: NewTransport(), Now: time.Now, Logger: slog.New(slog.DiscardHandler)}
+}
+
+// sharedTokens is the token cache shared by all runs of this Runner.
+func (r *Runner) sharedTokens() *tokenCache {
+	r.tokensOnce.Do(func() { r.tokens.max = r.TokenCacheEntries })
+	return &r.tokens
 }
 
 func (r *Runner) now() time.Time {

@@ -23,6 +23,9 @@ type State struct {
 	secret  map[string]bool // "step.output" names whose values are credentials
 	jar     http.CookieJar
 	step    *stepRecord
+	// sharedTokens maps the access tokens this run took from, or put in,
+	// the shared token cache to their cache keys.
+	sharedTokens map[string]string
 }
 
 // stepRecord collects what the current step observed besides its result.
@@ -33,6 +36,9 @@ type stepRecord struct {
 	findings []Finding
 	notes    []string
 	measured []Measurement
+	// tokenReceived is when a token from the shared cache was received
+	// (zero: the token the step checks was received now).
+	tokenReceived time.Time
 }
 
 func newState(r *Runner, f *Flow) *State {

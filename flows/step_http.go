@@ -156,7 +156,11 @@ func (s *HTTPStep) Run(ctx context.Context, st *State) error {
 		return f.With(F("status", resp.StatusCode))
 	}
 	if !s.Expect.statusOK(resp.StatusCode) {
-		return classifyStatus(st, ans, s.Expect.statuses())
+		err := classifyStatus(st, ans, s.Expect.statuses())
+		if resp.StatusCode == http.StatusUnauthorized && cred.kind == "bearer" {
+			st.dropRefusedToken(cred.bearer, err)
+		}
+		return err
 	}
 	if err := s.Expect.check(st, ans); err != nil {
 		return err

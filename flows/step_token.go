@@ -34,8 +34,9 @@ const (
 
 // TokenRequest is what every token grant step shares: where the token
 // endpoint is, who the client is, what to ask for and what to expect.
-// Every run asks the token endpoint afresh: tokens are never cached across
-// runs, so an outage of the token endpoint shows at once.
+// Every run asks the token endpoint afresh, so an outage of the token
+// endpoint shows at once, unless the step opts in to the shared token cache
+// (SharedCache, client_credentials and password only).
 type TokenRequest struct {
 	Issuer       conf.Template            `yaml:"issuer,omitempty" json:"issuer,omitempty" jsonschema:"description=Issuer URL: the token endpoint and JWKS come from its discovery document. May be a template such as ${env:ISSUER}."`
 	TokenURL     conf.Template            `yaml:"token_url,omitempty" json:"token_url,omitempty" jsonschema:"description=Token endpoint URL (instead of\\, or overriding\\, discovery); may be a template such as ${steps.ID.token_endpoint} of a discovery step."`
@@ -116,6 +117,16 @@ func (r *TokenRequest) grantThen(ctx context.Context, st *State, grant grantType
 
 // requestToken sends one token request; errors are left unclassified.
 func (r *TokenRequest) requestToken(ctx context.Context, st *State, grant grantType, params url.Values) (*oauth2.Token, string, *DiscoveryDoc, error) {
+	cfg, endpoint, doc, err := r.prepare(ctx, st, grant, params)
+	if err != nil {
+		return nil, endpoint, doc, err
+	}
+	tok, err := r.fetch(ctx, st, cfg)
+	return tok, endpoint, doc, err
+}
+
+// prepare finds the token endpoint and builds the request's configuration.
+func (r *TokenRequest) prepare(ctx context.Context, st *State, grant grantType, params url.Values) (*clientcredentials.Config, string, *DiscoveryDoc, error) {
 	endpoint, doc, err := r.tokenEndpoint(ctx, st)
 	if err != nil {
 		return nil, endpoint, nil, err
@@ -128,12 +139,16 @@ func (r *TokenRequest) requestToken(ctx context.Context, st *State, grant grantT
 		// The scope was fixed by the authorization request (RFC 6749 §4.1.3, RFC 8628 §3.4).
 		cfg.Scopes = nil
 	}
+	return cfg, endpoint, doc, nil
+}
+
+// fetch sends the token request cfg describes.
+func (r *TokenRequest) fetch(ctx context.Context, st *State, cfg *clientcredentials.Config) (*oauth2.Token, error) {
 	client, err := st.Client(ClientOptions{TLS: r.TLSOptions, Endpoint: tokenEndpoint})
 	if err != nil {
-		return nil, endpoint, doc, err
+		return nil, err
 	}
-	tok, err := cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, client))
-	return tok, endpoint, doc, err
+	return cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, client))
 }
 
 // accept publishes a received token and checks it against expectations.
@@ -296,12 +311,14 @@ func extraString(tok *oauth2.Token, key string) string {
 // ClientCredentialsStep gets a token with the client_credentials grant (RFC 6749 §4.4).
 type ClientCredentialsStep struct {
 	TokenRequest `yaml:",inline"`
+	SharedCache  `yaml:",inline"`
 }
 
 // PasswordStep gets a token with the resource owner password grant
 // (RFC 6749 §4.3; deprecated by OAuth 2.1, still common for synthetic users).
 type PasswordStep struct {
 	TokenRequest `yaml:",inline"`
+	SharedCache  `yaml:",inline"`
 	Username     conf.Template `yaml:"username" json:"username" jsonschema:"required"`
 	Password     conf.Template `yaml:"password" json:"password" jsonschema:"required,description=A secret reference such as ${env:SYNTHETIC_PASSWORD}."`
 }
@@ -329,14 +346,19 @@ var (
 	_ Step = (*RefreshStep)(nil)
 )
 
+// Validate implements Step.
+func (s *ClientCredentialsStep) Validate() error {
+	return joinErrs(compact([]error{s.TokenRequest.Validate(), s.SharedCache.validate(s.Expect.Error != "")}))
+}
+
 // Run implements Step.
 func (s *ClientCredentialsStep) Run(ctx context.Context, st *State) error {
-	return s.grant(ctx, st, grantClientCredentials, nil)
+	return s.grantShared(ctx, st, grantClientCredentials, nil, s.SharedCache)
 }
 
 // Validate implements Step.
 func (s *PasswordStep) Validate() error {
-	errs := []error{s.TokenRequest.Validate()}
+	errs := []error{s.TokenRequest.Validate(), s.SharedCache.validate(s.Expect.Error != "")}
 	if s.Username.IsZero() {
 		errs = append(errs, conf.FieldErrorf("username", "required"))
 	}
@@ -356,7 +378,7 @@ func (s *PasswordStep) Run(ctx context.Context, st *State) error {
 	if err != nil {
 		return err
 	}
-	return s.grant(ctx, st, grantPassword, url.Values{"username": {user}, "password": {pass}})
+	return s.grantShared(ctx, st, grantPassword, url.Values{"username": {user}, "password": {pass}}, s.SharedCache)
 }
 
 // Validate implements Step.
