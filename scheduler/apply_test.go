@@ -165,3 +165,27 @@ func earliest(ts ...time.Time) time.Time {
 	}
 	return e
 }
+
+// TestInterval: the daemon's skip watch waits twice a flow's interval
+// before it calls a flow quiet; a cron flow's interval is its shortest gap
+// (0 would make a */5 flow flap between warning and all-clear).
+func TestInterval(t *testing.T) {
+	s, err := New(func(context.Context, *flows.Flow) *flows.Result { return nil }, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		flow *flows.Flow
+		want time.Duration
+	}{
+		{&flows.Flow{Name: "every", Every: conf.Dur(90 * time.Second)}, 90 * time.Second},
+		{&flows.Flow{Name: "cron", Cron: "*/5 * * * *"}, 5 * time.Minute},
+		{&flows.Flow{Name: "weekdays", Cron: "0 9 * * 1-5"}, 24 * time.Hour},
+		{&flows.Flow{Name: "adhoc"}, 0},
+		{&flows.Flow{Name: "bad", Cron: "not cron"}, 0},
+	} {
+		if got := s.Interval(c.flow); got != c.want {
+			t.Errorf("%s: Interval = %s, want %s", c.flow.Name, got, c.want)
+		}
+	}
+}

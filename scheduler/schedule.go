@@ -10,6 +10,8 @@ import (
 
 	"github.com/go-co-op/gocron/v2"
 	"github.com/robfig/cron/v3"
+
+	"github.com/authwatch/authwatch/flows"
 )
 
 // Spreading runs
@@ -192,4 +194,18 @@ func (p *plan) at(now time.Time) time.Time {
 	}
 	p.last = now // too far behind to tell: walk from now on
 	return now
+}
+
+// Interval is the time between two planned starts of f: its every:, or
+// the shortest gap of its cron expression; 0 when it has neither or the
+// expression does not parse.
+func (s *Scheduler) Interval(f *flows.Flow) time.Duration {
+	if f.Cron == "" {
+		return f.Every.Std()
+	}
+	spec, err := cron.ParseStandard(f.Cron)
+	if err != nil {
+		return 0
+	}
+	return s.gaps.of(f.Cron, spec)
 }

@@ -57,7 +57,7 @@ type skipReport struct {
 	Examples []string // the first flows by name
 }
 
-// recent forgets the flows quiet for long enough (twice their every:, at
+// recent forgets the flows quiet for long enough (twice their interval, at
 // least skipQuietFloor; removed flows at once) and reports the others.
 func (w *skipWatch) recent(now time.Time, every map[string]time.Duration) skipReport {
 	w.mu.Lock()
@@ -97,7 +97,7 @@ func (m *Main) recentSkips(now time.Time) skipReport {
 	}
 	every := map[string]time.Duration{}
 	for _, f := range m.currentFlows() {
-		every[f.Name] = f.Every.Std()
+		every[f.Name] = m.sched.Interval(f) // a cron flow's gap too, or it flaps every skipQuietFloor
 	}
 	return m.skips.recent(now, every)
 }
