@@ -368,3 +368,40 @@ func TestSharedTokenCacheOptionsCheckedAtLoad(t *testing.T) {
 		t.Errorf("valid cache options: %v", err)
 	}
 }
+
+// TestSharedTokenCacheFormEncoded: a token endpoint that answers
+// form-encoded (GitHub-style; x/oauth2 then sets only an expiry, no
+// expires_in) has its tokens shared like any other.
+func TestSharedTokenCacheFormEncoded(t *testing.T) {
+	t.Parallel()
+	ngx := testenv.Nginx(t, `
+    server {
+        listen 127.0.0.1:{{port0}};
+        location = /token {
+            default_type application/x-www-form-urlencoded;
+            return 200 'access_token=opaque-access-7c1e&token_type=bearer&expires_in=3600';
+        }
+    }`)
+	r, _ := tcRunner(itLookupFrom(map[string]string{"CC_SECRET": "cc-secret"}, nil))
+	f := itLoadFlow(t, r, fmt.Sprintf(`
+name: form
+every: 1m
+steps:
+  - id: token
+    kind: client_credentials
+    token_url: %s/token
+    client_id: cc-client
+    client_secret: ${env:CC_SECRET}
+    cache: shared
+`, ngx.URL(0)))
+	first := r.Run(t.Context(), f)
+	itMustPass(t, first)
+	if notes := tcNotes(first, "token"); !strings.Contains(notes, "shared with other runs until 80% of its") {
+		t.Errorf("first run's notes %q: want the token shared", notes)
+	}
+	second := r.Run(t.Context(), f)
+	itMustPass(t, second)
+	if notes := tcNotes(second, "token"); !strings.Contains(notes, "token_source: cache") {
+		t.Errorf("second run's notes %q: want the token from the cache", notes)
+	}
+}
