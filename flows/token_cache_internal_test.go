@@ -17,6 +17,7 @@ import (
 
 	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/jwtinspect"
+	"github.com/authwatch/authwatch/internal/testenv"
 )
 
 func tcEntry(key, access string, now time.Time) *cachedToken {
@@ -236,5 +237,49 @@ func TestSharedTokenWaitEnded(t *testing.T) {
 		if _, ok := factOf(f, "waited_for"); !ok {
 			t.Errorf("%v: no waited_for fact", tc.err)
 		}
+	}
+}
+
+// TestSharedTokenCacheKeepsNoRefreshToken: the shared cache holds only what
+// runs may share: a run that takes a token from it gets no refresh token
+// (refreshing with it would rotate it under every other run).
+func TestSharedTokenCacheKeepsNoRefreshToken(t *testing.T) {
+	ngx := testenv.Nginx(t, `
+    server {
+        listen 127.0.0.1:{{port0}};
+        location = /token {
+            default_type application/json;
+            return 200 '{"access_token":"opaque-access-5b0d","token_type":"Bearer","expires_in":3600,"refresh_token":"canary-refresh-9e2a"}';
+        }
+    }`)
+	r := NewRunner()
+	r.Secrets = conf.SecretSource{LookupEnv: func(string) (string, bool) { return "", false }}
+	set, err := LoadBytes(LoadOptions{Secrets: r.Secrets}, "rt.yaml", []byte(`
+name: rt
+every: 1m
+steps:
+  - id: token
+    kind: client_credentials
+    token_url: `+ngx.URL(0)+`/token
+    client_id: c
+    client_auth: none
+    cache: shared
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for run := range 2 {
+		if res := r.Run(t.Context(), set.Flows[0]); !res.OK {
+			t.Fatalf("run %d failed: %v", run+1, res.Failure())
+		}
+	}
+	c := r.sharedTokens()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.lru.Len() != 1 {
+		t.Fatalf("%d cached tokens, want 1", c.lru.Len())
+	}
+	if ct := c.lru.Front().Value.(*cachedToken); ct.tok.AccessToken != "opaque-access-5b0d" || ct.tok.RefreshToken != "" {
+		t.Errorf("cached access token %q, refresh token %q; want the access token only", ct.tok.AccessToken, ct.tok.RefreshToken)
 	}
 }
