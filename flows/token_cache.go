@@ -45,7 +45,7 @@ type cachedToken struct {
 type tokenFetch struct {
 	done    chan struct{}
 	got     *cachedToken
-	waiters int // runs waiting for it (under tokenCache.mu)
+	waiters int // runs that waited for it (under tokenCache.mu)
 }
 
 // acquire looks key up at now. It returns a fresh cached token (hit), or
@@ -147,7 +147,7 @@ func tokenCacheKey(grant grantType, cfg *clientcredentials.Config, tls TLSOption
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// waiters is the number of runs waiting for key's fetch in flight.
+// waiters is the number of runs that waited for key's fetch in flight.
 func (c *tokenCache) waiters(key string) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
