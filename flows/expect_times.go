@@ -13,10 +13,7 @@ func (st *State) checkTimes(what string, t *jwtinspect.Token, c *TokenChecks) *F
 	now, skew := st.Now(), st.Skew()
 	// iat is compared with when the token was received: a token from the
 	// shared cache is older than this run, and its age is no clock skew.
-	received := now
-	if st.step != nil && !st.step.tokenReceived.IsZero() {
-		received = st.step.tokenReceived
-	}
+	received := st.received()
 	hint := ""
 	if t.IssuedAt != nil {
 		if off := t.IssuedAt.Sub(received); absDur(off) > skew {
@@ -43,7 +40,7 @@ func (st *State) checkTimes(what string, t *jwtinspect.Token, c *TokenChecks) *F
 	if min := c.MinLifetime.Std(); min > 0 && t.ExpiresAt != nil {
 		// The lifetime the IdP issued (exp - iat) is what the setting
 		// controls; time spent in transit must not make an exact match warn.
-		left := t.ExpiresAt.Sub(now)
+		left := t.ExpiresAt.Sub(received)
 		if t.IssuedAt != nil {
 			left = t.ExpiresAt.Sub(*t.IssuedAt)
 		}
@@ -52,6 +49,15 @@ func (st *State) checkTimes(what string, t *jwtinspect.Token, c *TokenChecks) *F
 		}
 	}
 	return nil
+}
+
+// received is when the token the step checks was received: now, or
+// when a token from the shared cache was fetched.
+func (st *State) received() time.Time {
+	if st.step != nil && !st.step.tokenReceived.IsZero() {
+		return st.step.tokenReceived
+	}
+	return st.Now()
 }
 
 // checkLatency fails a step that succeeded too slowly.

@@ -269,6 +269,11 @@ func (l *loader) checkRefs(file, path string, m *ast.MappingNode, step Step, ear
 			if ol, ok := prev.Step.(OutputLister); ok && !containsStr(ol.Outputs(), r.Ref.Output) {
 				l.problems.AddFieldErrors(file, path, m, conf.FieldErrorf(r.Path, "%s: step %q (%s) has no output %q; it has: %v", r.Ref, prev.ID, prev.Kind, r.Ref.Output, ol.Outputs()))
 			}
+			if sc, ok := prev.Step.(interface{ sharesTokens() bool }); ok && sc.sharesTokens() && r.Ref.Output == "refresh_token" {
+				// A refresh would rotate the one refresh token every flow
+				// sharing it gets: later runs would send the replaced token.
+				l.problems.AddFieldErrors(file, path, m, conf.FieldErrorf(r.Path, "%s: step %q has cache: shared, so its refresh token is not its own: a refresh would rotate it for every run sharing it (and, with reuse detection, revoke their grant); drop cache: shared from step %q to use its refresh token", r.Ref, prev.ID, prev.ID))
+			}
 		default:
 			l.checkSecret(file, path, m, r)
 		}

@@ -105,6 +105,9 @@ type StepResult struct {
 	// Measurements are numbers worth graphing (token lifetime, certificate
 	// expiry, clock offset, JWKS size), for metrics.
 	Measurements []Measurement `json:"measurements,omitempty"`
+	// TokenFromCache: the step's token came from the shared token cache
+	// (cache: shared), so it sent no token request.
+	TokenFromCache bool `json:"-"`
 }
 
 // Measurement names. Host is set for per-host measurements.
@@ -123,15 +126,16 @@ type Measurement struct {
 }
 
 // IsLatency reports whether the step's duration is a latency figure (for
-// metrics and trends): a wait step's is time the flow chose to pass.
-func (s *StepResult) IsLatency() bool { return s.Kind != KindWait }
+// metrics and trends): a wait step's is time the flow chose to pass, and a
+// token step served from the shared cache asked no token endpoint.
+func (s *StepResult) IsLatency() bool { return s.Kind != KindWait && !s.TokenFromCache }
 
 // Waited is the time the run spent in wait steps: part of Duration, but
 // of no latency figure.
 func (r *Result) Waited() time.Duration {
 	var d time.Duration
 	for i := range r.Steps {
-		if !r.Steps[i].IsLatency() {
+		if r.Steps[i].Kind == KindWait {
 			d += r.Steps[i].Duration
 		}
 	}

@@ -118,6 +118,7 @@ func (r *Runner) runStep(ctx context.Context, st *State, spec *StepSpec) StepRes
 		sr.Notes = append(sr.Notes, st.redactText(n))
 	}
 	sr.Measurements = st.step.measured
+	sr.TokenFromCache = st.step.fromCache
 	if sr.Status == StepPassed && hasWarning(sr.Findings) {
 		sr.Status = StepWarned
 	}

@@ -39,6 +39,9 @@ type stepRecord struct {
 	// tokenReceived is when a token from the shared cache was received
 	// (zero: the token the step checks was received now).
 	tokenReceived time.Time
+	// fromCache: the step's token came from the shared cache, so its
+	// duration is no latency figure.
+	fromCache bool
 }
 
 func newState(r *Runner, f *Flow) *State {

@@ -348,7 +348,7 @@ var (
 
 // Validate implements Step.
 func (s *ClientCredentialsStep) Validate() error {
-	return joinErrs(compact([]error{s.TokenRequest.Validate(), s.SharedCache.validate(s.Expect.Error != "")}))
+	return joinErrs(compact([]error{s.TokenRequest.Validate(), s.SharedCache.validate(s.Expect.Error != "", s.Expect.MaxLatency)}))
 }
 
 // Run implements Step.
@@ -358,7 +358,7 @@ func (s *ClientCredentialsStep) Run(ctx context.Context, st *State) error {
 
 // Validate implements Step.
 func (s *PasswordStep) Validate() error {
-	errs := []error{s.TokenRequest.Validate(), s.SharedCache.validate(s.Expect.Error != "")}
+	errs := []error{s.TokenRequest.Validate(), s.SharedCache.validate(s.Expect.Error != "", s.Expect.MaxLatency)}
 	if s.Username.IsZero() {
 		errs = append(errs, conf.FieldErrorf("username", "required"))
 	}
@@ -467,14 +467,17 @@ func validateHTTPURL(raw string, required bool) error {
 	return nil
 }
 
-// tokenLifetime is what the access token has left: its exp claim when it
-// is a JWT (the truth), else the expires_in the IdP announced.
+// tokenLifetime is what the access token had left when it was received:
+// its exp claim when it is a JWT (the truth), else the expires_in the IdP
+// announced. A token from the shared cache is measured from when it was
+// fetched, so its age does not read as a shorter lifetime.
 func tokenLifetime(st *State, tok *oauth2.Token) (time.Duration, bool) {
+	received := st.received()
 	if t := inspectBearer(tok.AccessToken); t != nil && t.ExpiresAt != nil {
-		return t.ExpiresAt.Sub(st.Now()), true
+		return t.ExpiresAt.Sub(received), true
 	}
 	if !tok.Expiry.IsZero() {
-		return time.Until(tok.Expiry), true
+		return tok.Expiry.Sub(received), true
 	}
 	return 0, false
 }

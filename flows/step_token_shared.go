@@ -34,7 +34,7 @@ type SharedCache struct {
 
 // validate checks the cache options; negative is a step that expects the
 // grant refused, which must ask the token endpoint every run.
-func (c SharedCache) validate(negative bool) error {
+func (c SharedCache) validate(negative bool, maxLatency conf.Duration) error {
 	switch c.Cache {
 	case "", cacheNone, cacheShared:
 	default:
@@ -42,6 +42,9 @@ func (c SharedCache) validate(negative bool) error {
 	}
 	if c.Cache == cacheShared && negative {
 		return conf.FieldErrorf("cache", "cannot go with expect.error: a negative check must ask the token endpoint on every run")
+	}
+	if c.Cache == cacheShared && !maxLatency.IsZero() {
+		return conf.FieldErrorf("expect.max_latency", "cannot go with cache: shared: a token from the shared cache takes no time, so its latency says nothing about the token endpoint")
 	}
 	if c.RefreshAt == "" {
 		return nil
@@ -54,6 +57,10 @@ func (c SharedCache) validate(negative bool) error {
 	}
 	return nil
 }
+
+// sharesTokens reports whether the step takes its token from the shared
+// cache: later steps must not use its refresh token (see checkRefs).
+func (c SharedCache) sharesTokens() bool { return c.Cache == cacheShared }
 
 // refreshAt is the share of a token's lifetime, in percent, it is used for.
 func (c SharedCache) refreshAt() int {
@@ -81,14 +88,16 @@ func (r *TokenRequest) grantShared(ctx context.Context, st *State, grant grantTy
 		return r.tokenError(st, grant, endpoint, err)
 	}
 	key := tokenCacheKey(grant, cfg, r.TLSOptions)
-	hit, lead, err := st.runner.sharedTokens().acquire(ctx, key, st.Now())
+	waitStart := st.Now()
+	hit, lead, err := st.runner.sharedTokens().acquire(ctx, key, waitStart)
 	if err != nil {
-		return Fail(ReasonTimeout, "the run's deadline passed while it waited for another run's request for the same token").Wrap(err)
+		return waitError(st, err, waitStart)
 	}
 	if hit != nil {
 		st.Note("token_source: cache, token_age: %s; the access token came from the shared token cache and is fetched afresh at %d%% of its %s lifetime",
 			roundDur(st.Now().Sub(hit.fetched)), sc.refreshAt(), roundDur(hit.lifetime))
 		st.step.tokenReceived = hit.fetched
+		st.step.fromCache = true
 		return r.acceptShared(ctx, st, hit.tok, endpoint, doc, key)
 	}
 	defer func() {
@@ -109,11 +118,27 @@ func (r *TokenRequest) grantShared(ctx context.Context, st *State, grant grantTy
 		return r.accept(ctx, st, tok, endpoint, doc, nil)
 	}
 	now := st.Now()
-	lead(&cachedToken{key: key, tok: tok, fetched: now, lifetime: lifetime,
+	// The refresh token is not shared: a run that refreshed with it would
+	// rotate it, and every later run would send the replaced one (with
+	// reuse detection, revoking the grant of every flow sharing it).
+	shared := *tok
+	shared.RefreshToken = ""
+	lead(&cachedToken{key: key, tok: &shared, fetched: now, lifetime: lifetime,
 		refreshAt: now.Add(lifetime * time.Duration(sc.refreshAt()) / 100)})
 	lead = nil
 	st.Note("token_source: token endpoint; the access token is shared with other runs until %d%% of its %s lifetime", sc.refreshAt(), roundDur(lifetime))
 	return r.acceptShared(ctx, st, tok, endpoint, doc, key)
+}
+
+// waitError classifies a wait for another run's fetch of the same token
+// that ended early: the run's deadline passed, or authwatch is stopping.
+func waitError(st *State, err error, since time.Time) error {
+	facts := []Fact{F("waited", roundDur(st.Now().Sub(since)).String()), F("waited_for", "another run's request for the same token")}
+	if errors.Is(err, context.Canceled) {
+		return Fail(ReasonInternalError, "the run was cancelled while it waited for another run's request for the same token (authwatch is stopping)").
+			With(facts...).Wrap(err)
+	}
+	return Fail(ReasonTimeout, "the run's deadline passed while it waited for another run's request for the same token").With(facts...).Wrap(err)
 }
 
 // acceptShared is accept for a token in the shared cache. The run
@@ -157,6 +182,10 @@ func (st *State) dropRefusedToken(bearer string, err error) {
 // announced, or less when the token's exp says so.
 func sharedLifetime(st *State, tok *oauth2.Token) time.Duration {
 	d := time.Duration(tok.ExpiresIn) * time.Second
+	if d <= 0 && !tok.Expiry.IsZero() {
+		// A form-encoded token response sets only Expiry (x/oauth2).
+		d = tok.Expiry.Sub(st.Now())
+	}
 	if t := inspectBearer(tok.AccessToken); t != nil && t.ExpiresAt != nil {
 		if left := t.ExpiresAt.Sub(st.Now()); d <= 0 || left < d {
 			d = left

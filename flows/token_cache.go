@@ -43,8 +43,9 @@ type cachedToken struct {
 // tokenFetch is a fetch in flight; done closes when it ends, with got set
 // when it brought a token.
 type tokenFetch struct {
-	done chan struct{}
-	got  *cachedToken
+	done    chan struct{}
+	got     *cachedToken
+	waiters int // runs that waited for it (under tokenCache.mu)
 }
 
 // acquire looks key up at now. It returns a fresh cached token (hit), or
@@ -67,6 +68,7 @@ func (c *tokenCache) acquire(ctx context.Context, key string, now time.Time) (hi
 		c.removeLocked(el)
 	}
 	if f, ok := c.inflight[key]; ok {
+		f.waiters++
 		c.mu.Unlock()
 		select {
 		case <-f.done:
@@ -143,4 +145,14 @@ func tokenCacheKey(grant grantType, cfg *clientcredentials.Config, tls TLSOption
 		fmt.Fprintf(h, "%d:%s\n", len(part), part)
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// waiters is the number of runs that waited for key's fetch in flight.
+func (c *tokenCache) waiters(key string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f, ok := c.inflight[key]; ok {
+		return f.waiters
+	}
+	return 0
 }

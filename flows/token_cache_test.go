@@ -168,6 +168,37 @@ func TestSharedTokenCache(t *testing.T) {
 		itAssertNoSecrets(t, tcSecrets(r), append(all, res...)...)
 	})
 
+	t.Run("a cached token is measured for its lifetime, not its age, and is no latency sample", func(t *testing.T) {
+		t.Parallel()
+		counter := tcCountingProxy(t, idp)
+		r, clock := tcRunner(itLookupFrom(env, nil))
+		fs := tcLoad(t, r, 1, idp.Issuer, counter.URL, "    cache: shared\n", "")
+		first := tcRunAll(t, r, fs)[0]
+		clock.advance(30 * time.Minute) // half the IdP's 1 h
+		hit := tcRunAll(t, r, fs)[0]
+		tcWantFetches(t, counter, 1, "the second run")
+		for _, tc := range []struct {
+			name      string
+			res       *flows.Result
+			fromCache bool
+		}{{"fetched", first, false}, {"cached", hit, true}} {
+			s := itStep(t, tc.res, "token")
+			lifetime := -1.0
+			for _, m := range s.Measurements {
+				if m.Name == flows.MeasureTokenLifetime {
+					lifetime = m.Value
+				}
+			}
+			// The IdP issues for 3600 s; a half-aged token must not read 1800.
+			if lifetime < 3000 || lifetime > 3600 {
+				t.Errorf("%s: %s %v, want the 3600 s it was issued for", tc.name, flows.MeasureTokenLifetime, lifetime)
+			}
+			if s.TokenFromCache != tc.fromCache || s.IsLatency() == tc.fromCache {
+				t.Errorf("%s: TokenFromCache %v, IsLatency %v", tc.name, s.TokenFromCache, s.IsLatency())
+			}
+		}
+	})
+
 	t.Run("without cache every run fetches", func(t *testing.T) {
 		t.Parallel()
 		counter := tcCountingProxy(t, idp)
@@ -315,6 +346,10 @@ func TestSharedTokenCacheOptionsCheckedAtLoad(t *testing.T) {
 		{"refresh_at not a share", "    cache: shared\n    cache_refresh_at: 0.8\n", `e.yaml:10:23: steps[0].cache_refresh_at: must be a share of the token's lifetime from 1% to 99%, e.g. 80%, got "0.8"`},
 		{"negative check", "    cache: shared\n    expect: {error: invalid_client}\n", `e.yaml:9:12: steps[0].cache: cannot go with expect.error`},
 		{"refresh_at 100%", "    cache: shared\n    cache_refresh_at: 100%\n", `steps[0].cache_refresh_at: must be a share of the token's lifetime from 1% to 99%`},
+		{"max_latency", "    cache: shared\n    expect:\n      max_latency: 2s\n", `e.yaml:11:20: steps[0].expect.max_latency: cannot go with cache: shared`},
+		{"its refresh token used", "    cache: shared\n" +
+			"  - id: r\n    kind: refresh\n    token_url: https://idp.example.com/token\n    client_id: c\n    client_auth: none\n    refresh_token: ${steps.t.refresh_token}\n",
+			`e.yaml:15:20: steps[1].refresh_token: ${steps.t.refresh_token}: step "t" has cache: shared, so its refresh token is not its own`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := flows.LoadBytes(flows.LoadOptions{}, "e.yaml", []byte(head+tc.lines))
@@ -327,8 +362,46 @@ func TestSharedTokenCacheOptionsCheckedAtLoad(t *testing.T) {
 	if _, err := flows.LoadBytes(flows.LoadOptions{}, "e.yaml", []byte(refresh)); err == nil || !strings.Contains(err.Error(), "cache") {
 		t.Errorf("cache on a refresh_token step: got %v, want an error naming the field", err)
 	}
-	ok := head + "    cache: shared\n    cache_refresh_at: 50%\n"
+	ok := head + "    cache: shared\n    cache_refresh_at: 50%\n" +
+		"  - id: r\n    kind: refresh\n    token_url: https://idp.example.com/token\n    client_id: c\n    client_auth: none\n    refresh_token: ${steps.t.access_token}\n"
 	if _, err := flows.LoadBytes(flows.LoadOptions{}, "e.yaml", []byte(ok)); err != nil {
 		t.Errorf("valid cache options: %v", err)
+	}
+}
+
+// TestSharedTokenCacheFormEncoded: a token endpoint that answers
+// form-encoded (GitHub-style; x/oauth2 then sets only an expiry, no
+// expires_in) has its tokens shared like any other.
+func TestSharedTokenCacheFormEncoded(t *testing.T) {
+	t.Parallel()
+	ngx := testenv.Nginx(t, `
+    server {
+        listen 127.0.0.1:{{port0}};
+        location = /token {
+            default_type application/x-www-form-urlencoded;
+            return 200 'access_token=opaque-access-7c1e&token_type=bearer&expires_in=3600';
+        }
+    }`)
+	r, _ := tcRunner(itLookupFrom(map[string]string{"CC_SECRET": "cc-secret"}, nil))
+	f := itLoadFlow(t, r, fmt.Sprintf(`
+name: form
+every: 1m
+steps:
+  - id: token
+    kind: client_credentials
+    token_url: %s/token
+    client_id: cc-client
+    client_secret: ${env:CC_SECRET}
+    cache: shared
+`, ngx.URL(0)))
+	first := r.Run(t.Context(), f)
+	itMustPass(t, first)
+	if notes := tcNotes(first, "token"); !strings.Contains(notes, "shared with other runs until 80% of its") {
+		t.Errorf("first run's notes %q: want the token shared", notes)
+	}
+	second := r.Run(t.Context(), f)
+	itMustPass(t, second)
+	if notes := tcNotes(second, "token"); !strings.Contains(notes, "token_source: cache") {
+		t.Errorf("second run's notes %q: want the token from the cache", notes)
 	}
 }

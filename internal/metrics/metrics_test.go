@@ -95,6 +95,22 @@ func TestWaitIsNoLatencySample(t *testing.T) {
 	}
 }
 
+// TestCachedTokenIsNoLatencySample: a token step served from the shared
+// token cache sent no token request; its near-zero time must not pull the
+// token steps' latency down.
+func TestCachedTokenIsNoLatencySample(t *testing.T) {
+	m := metrics.New()
+	m.SetFlows([]*flows.Flow{{Name: "c"}})
+	for _, fromCache := range []bool{false, true, true} {
+		m.ObserveResult(&flows.Result{Flow: "c", Start: time.Now(), OK: true, Steps: []flows.StepResult{
+			{ID: "token", Kind: "client_credentials", Status: flows.StepPassed, Duration: 40 * time.Millisecond, TokenFromCache: fromCache},
+		}})
+	}
+	if got, line := exposition(t, m), `authwatch_step_kind_duration_seconds_count{kind="client_credentials"} 1`; !strings.Contains(got, "\n"+line+"\n") {
+		t.Errorf("/metrics lacks %s: one fetch, two cache hits", line)
+	}
+}
+
 // TestStepHistogramsOptIn: without WithStepHistograms there is no series
 // per flow and step, only per kind, and each flow's last run duration.
 func TestStepHistogramsOptIn(t *testing.T) {
