@@ -89,6 +89,9 @@ func runAction(ctx context.Context, st *State, sess *browser.Session, pol walkPo
 		if err != nil {
 			return err
 		}
+		// Whatever is typed (a password, a one-time code) may come back in
+		// the page's text, which a failure quotes.
+		st.Secrets.Add(v)
 		err = sess.Fill(ctx, a.Fill.Selector, v)
 		if err != nil {
 			return actionError(ctx, err, what)
