@@ -133,8 +133,9 @@ func actionMissed(ctx context.Context, sess *browser.Session, pol walkPolicy, mi
 	return miss(where)
 }
 
-// shownError is login_rejected when form.error_selector matches a visible
-// element with text.
+// shownError is a refusal (login_rejected, or account_locked or
+// mfa_required when the message patterns say so) when form.error_selector
+// matches a visible element with text.
 func shownError(ctx context.Context, sess *browser.Session, pol walkPolicy) *Failure {
 	sel := pol.form.ErrorSelector
 	if sel == "" {
@@ -148,5 +149,5 @@ func shownError(ctx context.Context, sess *browser.Session, pol walkPolicy) *Fai
 	if snap, err := sess.Snapshot(ctx); err == nil {
 		where = redactURL(snap.URL)
 	}
-	return errorSelectorFailure(sel, text, where)
+	return errorSelectorFailure(sel, text, where, pol.form.patterns)
 }
