@@ -3,7 +3,6 @@ package flows
 import (
 	"reflect"
 	"strconv"
-	"strings"
 
 	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/redact"
@@ -13,9 +12,10 @@ var templateType = reflect.TypeFor[conf.Template]()
 
 // markSecretFields marks every secret-bearing template of a decoded step
 // (client_secret, password, totp_secret, refresh_token, token, a bearer,
-// a credential header, a sensitive extra parameter) so that its value is
-// redacted even when written as a literal, and returns the paths of those
-// that are literals: a secret belongs in a reference.
+// a browser fill's value, a credential header, a sensitive extra
+// parameter) so that its value is redacted even when written as a
+// literal, and returns the paths of those that are literals: a secret
+// belongs in a reference.
 func markSecretFields(step Step) []string {
 	var literals []string
 	markSecrets(reflect.ValueOf(step), "", "", func(path string, t *conf.Template) {
@@ -25,12 +25,6 @@ func markSecretFields(step Step) []string {
 		}
 	})
 	return literals
-}
-
-// secretFieldName reports whether a field or map key (a header name, an
-// extra parameter) names a credential.
-func secretFieldName(name string) bool {
-	return name == "bearer" || redact.SensitiveKey(strings.ReplaceAll(name, "-", "_"))
 }
 
 // markSecrets walks v like walkFields, but with settable templates: visit
@@ -44,7 +38,7 @@ func markSecrets(v reflect.Value, path, name string, visit func(string, *conf.Te
 	}
 	switch {
 	case v.Type() == templateType:
-		if v.CanAddr() && secretFieldName(name) {
+		if v.CanAddr() && redact.SecretFieldName(name) {
 			visit(path, v.Addr().Interface().(*conf.Template))
 		}
 	case v.Kind() == reflect.Struct:
@@ -71,7 +65,7 @@ func markSecrets(v reflect.Value, path, name string, visit func(string, *conf.Te
 		for iter.Next() {
 			key := iter.Key().String()
 			t := iter.Value().Interface().(conf.Template)
-			if secretFieldName(key) {
+			if redact.SecretFieldName(key) {
 				visit(conf.JoinPath(path, conf.PathKey(key)), &t)
 				v.SetMapIndex(iter.Key(), reflect.ValueOf(t))
 			}

@@ -89,6 +89,9 @@ func runAction(ctx context.Context, st *State, sess *browser.Session, pol walkPo
 		if err != nil {
 			return err
 		}
+		// Whatever is typed (a password, a one-time code) may come back in
+		// the page's text, which a failure quotes.
+		st.Secrets.Add(v)
 		err = sess.Fill(ctx, a.Fill.Selector, v)
 		if err != nil {
 			return actionError(ctx, err, what)
@@ -130,8 +133,9 @@ func actionMissed(ctx context.Context, sess *browser.Session, pol walkPolicy, mi
 	return miss(where)
 }
 
-// shownError is login_rejected when form.error_selector matches a visible
-// element with text.
+// shownError is a refusal (login_rejected, or account_locked or
+// mfa_required when the message patterns say so) when form.error_selector
+// matches a visible element with text.
 func shownError(ctx context.Context, sess *browser.Session, pol walkPolicy) *Failure {
 	sel := pol.form.ErrorSelector
 	if sel == "" {
@@ -145,5 +149,5 @@ func shownError(ctx context.Context, sess *browser.Session, pol walkPolicy) *Fai
 	if snap, err := sess.Snapshot(ctx); err == nil {
 		where = redactURL(snap.URL)
 	}
-	return errorSelectorFailure(sel, text, where)
+	return errorSelectorFailure(sel, text, where, pol.form.patterns)
 }

@@ -210,6 +210,41 @@ func TestFormLoginBrowserActions(t *testing.T) {
 	}
 }
 
+// TestFormActionsFilledValuesRedacted: values typed by fill actions other
+// than the step's username and password, a literal and a reference, are
+// redacted from the error the page echoes them in, and the literal one is
+// warned about at load like a literal password.
+func TestFormActionsFilledValuesRedacted(t *testing.T) {
+	t.Parallel()
+	pool := flNeedChromium(t)
+	app := laStartApp(t)
+	const literal, filled = "canary-literal-fill-4c1e9a", "canary-filled-pw-9b27d0"
+	// No error_selector: the message is found in the page's HTML, which
+	// the browser does not scrub.
+	form := `    form:
+      actions:
+        - fill: {selector: "#username", value: ` + literal + `}
+        - fill: {selector: "#password", value: "${env:LA_FILLED}"}
+        - click: "#login button[type=submit]"
+        - click: button.grant
+`
+	y := laFlow(app.URL, form)
+	set, err := flows.LoadBytes(flows.LoadOptions{}, "la.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := set.Warnings.Error(); !strings.Contains(w, "steps[0].form.actions[0].fill.value: a literal secret") || strings.Contains(w, "actions[1].fill.value: a literal") || strings.Contains(w, literal) {
+		t.Errorf("warnings %v, want one for the literal fill value, without it", set.Warnings)
+	}
+	r := itNewRunner(itLookupFrom(map[string]string{"LA_PASSWORD": laPassword, "LA_FILLED": filled}, nil))
+	r.Browsers = pool
+	res := itRunYAML(t, r, y)
+	t.Logf("result:\n%s", itDescribe(res))
+	f := itMustFail(t, res, "login", flows.ReasonLoginRejected)
+	itSummaryHas(t, f, "Wrong password for [redacted", "(you typed [redacted")
+	itAssertNoSecrets(t, append(app.secrets(), literal, filled), res)
+}
+
 // TestFormActionsLoadErrors: actions are checked at load, each error at
 // its field.
 func TestFormActionsLoadErrors(t *testing.T) {

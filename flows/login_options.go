@@ -48,7 +48,7 @@ type LoginForm struct {
 	Errors        LoginPatterns            `yaml:"errors,omitempty" json:"errors,omitempty" jsonschema:"description=Extra regular expressions recognising the IdP's messages\\, added to the defaults."`
 	MaxPages      int                      `yaml:"max_pages,omitempty" json:"max_pages,omitempty" jsonschema:"description=Most pages and redirects walked before giving up (default 30)."`
 	Actions       []BrowserAction          `yaml:"actions,omitempty" json:"actions,omitempty" jsonschema:"description=Browser mode only: steps run in order on the first page\\, before the automatic walk takes over (for pages whose buttons are scripts). Each is one of fill\\, click\\, wait_for\\, expect_text\\, bounded by the step's timeout."`
-	ErrorSelector string                   `yaml:"error_selector,omitempty" json:"error_selector,omitempty" jsonschema:"description=CSS selector of the element in which the login page shows a refusal; a visible match after a submission is login_rejected\\, with its text."`
+	ErrorSelector string                   `yaml:"error_selector,omitempty" json:"error_selector,omitempty" jsonschema:"description=CSS selector of the element in which the login page shows a refusal; a visible match after a submission is login_rejected (account_locked or mfa_required when its text says so)\\, quoting the text."`
 	Fields        map[string]conf.Template `yaml:"fields,omitempty" json:"fields,omitempty" jsonschema:"description=More fields of the login form to set\\, by name (a tenant\\, remember=on); values may be secret references. In browser mode a checkbox is checked."`
 
 	submit, consentButton *regexp.Regexp

@@ -114,8 +114,8 @@ func decide(seen loginSeen, user loginUser, prog *walkProgress, pol walkPolicy, 
 		prog.last(), where, status, saying(page))
 }
 
-// errorShown is login_rejected when form.error_selector matches an
-// element with text on the page.
+// errorShown is a refusal when form.error_selector matches an element
+// with text on the page.
 func (pol walkPolicy) errorShown(page *loginpage.Page) *Failure {
 	sel := pol.form.ErrorSelector
 	if sel == "" {
@@ -125,14 +125,23 @@ func (pol walkPolicy) errorShown(page *loginpage.Page) *Failure {
 	if !ok || text == "" {
 		return nil
 	}
-	return errorSelectorFailure(sel, text, pageName(page))
+	return errorSelectorFailure(sel, text, pageName(page), pol.form.patterns)
 }
 
-// errorSelectorFailure is login_rejected with the text the page shows in
-// form.error_selector (the runner redacts secrets from it).
-func errorSelectorFailure(sel, text, where string) *Failure {
-	return Fail(ReasonLoginRejected, "the IdP refused the login: %q (form.error_selector %q, at %s)", truncate(text, 200), sel, where).
-		With(F("error_selector", sel))
+// errorSelectorFailure quotes the text the page shows in
+// form.error_selector (the runner redacts secrets from it): account_locked
+// or mfa_required when the message patterns say so, else login_rejected.
+func errorSelectorFailure(sel, text, where string, pats loginpage.Patterns) *Failure {
+	var f *Failure
+	switch pats.JudgeMessage(text) {
+	case loginpage.Locked:
+		f = Fail(ReasonAccountLocked, "the IdP says the account is locked or disabled: %q (form.error_selector %q, at %s)", truncate(text, 200), sel, where)
+	case loginpage.MFA:
+		f = Fail(ReasonMFARequired, "the login stopped at a second-factor or interaction page: %q (form.error_selector %q, at %s)", truncate(text, 200), sel, where)
+	default:
+		f = Fail(ReasonLoginRejected, "the IdP refused the login: %q (form.error_selector %q, at %s)", truncate(text, 200), sel, where)
+	}
+	return f.With(F("error_selector", sel))
 }
 
 // scriptBuiltPage explains a page whose form a script would build: the

@@ -364,3 +364,26 @@ func TestCheckJSONErrorCanary(t *testing.T) {
 		t.Errorf("stderr does not quote line 4 with the secret hidden:\n%s", stderr)
 	}
 }
+
+// TestCheckJSONTemplateErrorCanary: a literal password that happens to
+// contain "${" is a template error; neither the error record nor stderr
+// quotes the field's text to explain it.
+func TestCheckJSONTemplateErrorCanary(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "leak.yaml")
+	flow := "name: leak\nevery: 1m\nsteps:\n" +
+		"  - id: token\n    kind: client_credentials\n    token_url: http://127.0.0.1:9/token\n    client_id: a\n" +
+		"    client_secret: \"Canary-${s3cret}-word\"\n" +
+		"  - id: again\n    kind: client_credentials\n    token_url: http://127.0.0.1:9/token\n    client_id: a\n" +
+		"    client_secret: \"Canary-${unclosed-s3cret\"\n"
+	if err := os.WriteFile(file, []byte(flow), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCmd(t, "check", "--json", file)
+	recs := validateJSONLines(t, checkJSONSchema(t), stdout)
+	if code != exitInvalid || len(recs) < 2 || recs[0]["type"] != "error" || !strings.Contains(stdout, "bad reference at character 8") || !strings.Contains(stdout, "unclosed reference at character 8") {
+		t.Errorf("exit %d, records:\n%s\nwant %d with the two template errors", code, stdout, exitInvalid)
+	}
+	assertNoSecrets(t, "check --json stdout", stdout, []string{"s3cret", "Canary-"})
+	assertNoSecrets(t, "check --json stderr", stderr, []string{"s3cret", "Canary-"})
+}

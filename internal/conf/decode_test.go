@@ -41,7 +41,7 @@ func TestDecodeFile(t *testing.T) {
 	}
 	tests := []struct{ name, yaml, want string }{
 		{"bad duration", "listen: x\ntimeout: 5 minutes\n", `a.yaml:2:10: timeout: bad duration "5 minutes": write e.g. 500ms, 30s, 5m, 1h, 1d, 1w`},
-		{"bad reference", "listen: x\nurl: ${nope}\n", "a.yaml:2:6: url: bad reference ${nope}"},
+		{"bad reference", "listen: x\nurl: ${nope}\n", "a.yaml:2:6: url: bad reference at character 1: expected ${env:NAME}"},
 		{"validate", "timeout: 1s\n", "a.yaml:1:1: listen: required"},
 		{"validate nested", "listen: x\nretry:\n  attempts: 11\n", "a.yaml:3:13: retry.attempts: must be 0..10, got 11"},
 		{"type", "listen: x\nretry: {attempts: many}\n", "a.yaml:2:19: retry.attempts: expected a number, got a string"},
@@ -74,7 +74,7 @@ func TestDecodeNodeReportsEverything(t *testing.T) {
 		`retry.atempts: unknown field "atempts"; did you mean "attempts"?`,
 		`retry.colour: unknown field "colour"; valid fields here: attempts`,
 		`timeout: bad duration "soon"`,
-		`url: bad reference ${env:}`,
+		`url: bad reference at character 1`,
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("missing %q in\n%s", want, got)

@@ -1,10 +1,12 @@
 package conf
 
 import (
+	"errors"
 	"fmt"
 	"github.com/goccy/go-yaml/ast"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 )
 
 // Template is a string that may reference secrets and earlier steps' outputs:
@@ -154,8 +156,15 @@ func (t Template) IsLiteral() bool {
 	return t.err == nil && t.raw != "" && len(t.Refs()) == 0
 }
 
+// parseTemplate splits s into literals and references. Its errors give the
+// position of the problem, never the text: the field may hold a literal
+// secret (a password with "${" in it).
 func parseTemplate(s string) ([]templatePart, error) {
 	var parts []templatePart
+	full := s
+	at := func(i int) int { // 1-based character position of s[i] in full
+		return utf8.RuneCountInString(full[:len(full)-len(s)+i]) + 1
+	}
 	for s != "" {
 		i := strings.Index(s, "${")
 		if i < 0 {
@@ -169,11 +178,11 @@ func parseTemplate(s string) ([]templatePart, error) {
 		}
 		end := strings.IndexByte(s[i:], '}')
 		if end < 0 {
-			return nil, fmt.Errorf("unclosed reference %q: write ${kind:name}, or $${ for a literal ${", truncate(s[i:], 40))
+			return nil, fmt.Errorf("unclosed reference at character %d: write ${kind:name}, or $${ for a literal ${", at(i))
 		}
 		ref, err := parseRef(s[i+2 : i+end])
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("bad reference at character %d: %w", at(i), err)
 		}
 		parts = append(parts, templatePart{literal: s[:i]}, templatePart{ref: &ref})
 		s = s[i+end+1:]
@@ -194,7 +203,7 @@ func parseRef(body string) (Ref, error) {
 	case ok && kind == "credential" && credName.MatchString(name):
 		return Ref{Kind: RefCredential, Name: name}, nil
 	}
-	return Ref{}, fmt.Errorf("bad reference ${%s}: expected ${env:NAME}, ${file:/absolute/path}, ${credential:NAME} or ${steps.ID.OUTPUT}", truncate(body, 60))
+	return Ref{}, errors.New("expected ${env:NAME}, ${file:/absolute/path}, ${credential:NAME} or ${steps.ID.OUTPUT}")
 }
 
 // ExpandSecrets resolves a template that may reference secrets but not

@@ -48,21 +48,22 @@ func TestNewTemplate(t *testing.T) {
 		{name: "escape unclosed is fine", in: "price: $${", render: "price: ${"},
 		{name: "dollar dollar dollar", in: "$$${env:A}", render: "$${env:A}"},
 		{name: "lone dollar and braces", in: "$5 {a} $ {b} }", render: "$5 {a} $ {b} }"},
-		{name: "unclosed", in: "Bearer ${env:X", err: `unclosed reference "${env:X": write ${kind:name}, or $${ for a literal ${`},
-		{name: "unknown kind", in: "${nope:X}", err: "bad reference ${nope:X}: expected ${env:NAME}, ${file:/absolute/path}, ${credential:NAME} or ${steps.ID.OUTPUT}"},
-		{name: "empty ref", in: "${}", err: "bad reference ${}"},
-		{name: "env without name", in: "${env:}", err: "bad reference ${env:}"},
-		{name: "env name with a dash", in: "${env:MY-VAR}", err: "bad reference ${env:MY-VAR}"},
-		{name: "env name starting with a digit", in: "${env:1X}", err: "bad reference ${env:1X}"},
-		{name: "relative file", in: "${file:secrets/token}", err: "bad reference ${file:secrets/token}"},
-		{name: "credential with a slash", in: "${credential:../etc/passwd}", err: "bad reference ${credential:../etc/passwd}"},
-		{name: "step without output", in: "${steps.token}", err: "bad reference ${steps.token}"},
+		{name: "unclosed", in: "Bearer ${env:X", err: `unclosed reference at character 8: write ${kind:name}, or $${ for a literal ${`},
+		{name: "unknown kind", in: "${nope:X}", err: "bad reference at character 1: expected ${env:NAME}, ${file:/absolute/path}, ${credential:NAME} or ${steps.ID.OUTPUT}"},
+		{name: "empty ref", in: "${}", err: "bad reference at character 1"},
+		{name: "env without name", in: "${env:}", err: "bad reference at character 1"},
+		{name: "env name with a dash", in: "${env:MY-VAR}", err: "bad reference at character 1"},
+		{name: "env name starting with a digit", in: "${env:1X}", err: "bad reference at character 1"},
+		{name: "relative file", in: "${file:secrets/token}", err: "bad reference at character 1"},
+		{name: "credential with a slash", in: "${credential:../etc/passwd}", err: "bad reference at character 1"},
+		{name: "step without output", in: "${steps.token}", err: "bad reference at character 1"},
 		{name: "step with upper case", in: "${steps.Token.access_token}", err: "bad reference"},
 		{name: "step path too deep", in: "${steps.a.b.c}", err: "bad reference"},
-		{name: "bare name", in: "${TOKEN}", err: "bad reference ${TOKEN}"},
+		{name: "bare name", in: "${TOKEN}", err: "bad reference at character 1"},
 		{name: "spaces", in: "${ env:A }", err: "bad reference"},
-		{name: "error after a good ref", in: "${env:A} ${nope}", err: "bad reference ${nope}"},
-		{name: "long body is truncated", in: "${" + strings.Repeat("x", 100) + "}", err: "bad reference ${" + strings.Repeat("x", 60) + "…}"},
+		{name: "error after a good ref", in: "${env:A} ${nope}", err: "bad reference at character 10"},
+		{name: "position counts characters", in: "pässwörd ${x}", err: "bad reference at character 10"},
+		{name: "after an escape", in: "$${a} ${x}", err: "bad reference at character 7"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -92,6 +93,22 @@ func TestNewTemplate(t *testing.T) {
 				t.Errorf("Refs() = %+v, want %+v", got, tt.refs)
 			}
 		})
+	}
+}
+
+// TestTemplateErrorsLeaveTheTextOut: a literal password may contain "${";
+// the load error points at the character, never quotes the field.
+func TestTemplateErrorsLeaveTheTextOut(t *testing.T) {
+	for _, secret := range []string{"hunter2-${oops-sekrit", "pa${sekrit}word-hunter2", "${env:A}hunter2${sekrit"} {
+		err := NewTemplate(secret).LoadErr()
+		if err == nil {
+			t.Fatalf("%q: no error", secret)
+		}
+		for _, part := range []string{"hunter2", "sekrit"} {
+			if strings.Contains(err.Error(), part) {
+				t.Errorf("the error quotes the field's text: %v", err)
+			}
+		}
 	}
 }
 

@@ -125,6 +125,14 @@ func (p Patterns) Judge(page *Page) (Verdict, string) {
 	return p.scan([]string{page.Title, page.Text}, true)
 }
 
+// JudgeMessage says what one message means (an element the flow names as
+// the page's error), in the order Judge reads messages: lockout, then
+// rejection, then a second factor.
+func (p Patterns) JudgeMessage(text string) Verdict {
+	v, _ := p.scan([]string{text}, false)
+	return v
+}
+
 // scan checks texts for each verdict in turn. For long texts the evidence
 // is the part around the match.
 func (p Patterns) scan(texts []string, excerpt bool) (Verdict, string) {

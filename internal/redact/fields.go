@@ -32,6 +32,15 @@ func SensitiveKey(name string) bool {
 	return n == "code" || n == "code_verifier" || n == "device_code" || n == "user_code"
 }
 
+// SecretFieldName reports whether a configuration field or map key (a
+// header name, an extra parameter) holds a secret: a credential name, a
+// bearer, or value, which in a flow is only a browser fill's value (a
+// password, a one-time code). Flows mark and warn about these fields, and
+// problem reports hide them on quoted source lines: one list for both.
+func SecretFieldName(name string) bool {
+	return name == "bearer" || name == "value" || SensitiveKey(strings.ReplaceAll(name, "-", "_"))
+}
+
 // Header returns a redacted copy of h: credential headers keep their scheme
 // (or cookie names) and show a fingerprint instead of the value.
 func (s *Secrets) Header(h http.Header) http.Header {

@@ -83,7 +83,7 @@ func redactSourceLine(line string, col int) (string, int) {
 		start := m[1]
 		end := start + valueLen(line[start:], strings.ContainsAny(line[:m[0]], "{["))
 		value := line[start:end]
-		if m[0] < last || !secretSourceKey(line[m[2]:m[3]]) || strings.TrimSpace(value) == "" || refOnly.MatchString(value) {
+		if m[0] < last || !redact.SecretFieldName(line[m[2]:m[3]]) || strings.TrimSpace(value) == "" || refOnly.MatchString(value) {
 			continue
 		}
 		b.WriteString(line[last:start])
@@ -156,9 +156,4 @@ func nestedLen(v string) int {
 		}
 	}
 	return len(v)
-}
-
-// secretSourceKey is what flows treats as a secret-bearing field name.
-func secretSourceKey(key string) bool {
-	return key == "bearer" || redact.SensitiveKey(strings.ReplaceAll(key, "-", "_"))
 }

@@ -27,6 +27,7 @@ func TestProblemsHideLiteralSecrets(t *testing.T) {
 		{"a reference is kept", `    client_secret: ${env:CC_SECRET}`, "client_secret", "client_secret"},
 		{"a reference in a flow mapping is kept", `  - {client_secret: ${env:CC_SECRET}, bogus: 1}`, "bogus", "bogus"},
 		{"a nested mapping is looked into", `  - {auth: {bearer: ` + secret + `}, ké: 1}`, "ké", "ké"},
+		{"a browser fill's value", `        - fill: {selector: "#otp", value: ` + secret + `, bogus: 1}`, "bogus", "bogus"},
 		{"a mapping under a secret key goes whole", `    client_secret: {nested: "` + secret + `", "}": 2}, x: 1`, "x: 1", "x: 1"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
