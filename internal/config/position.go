@@ -31,13 +31,37 @@ func pointAtUnknownKeys(data []byte, err error) error {
 			continue
 		}
 		if key := keyNode(f.Docs[0].Body, p.Path); key != nil && key.GetToken() != nil {
-			p.Pos.Line, p.Pos.Column = key.GetToken().Position.Line, key.GetToken().Position.Column
+			tk := key.GetToken()
+			p.Pos.Line, p.Pos.Column = tk.Position.Line, keyColumn(data, tk.Position.Line, tk.Position.Column, tk.Value)
 		}
 	}
 	slices.SortStableFunc(problems, func(a, b *conf.Problem) int {
 		return cmp.Or(cmp.Compare(a.Pos.Line, b.Pos.Line), cmp.Compare(a.Pos.Column, b.Pos.Column), strings.Compare(a.Path, b.Path))
 	})
 	return problems
+}
+
+// keyColumn corrects a key's column that points at blank space, which the
+// YAML parser reports for some odd layouts (a key whose ':' is on the next
+// line, "0 \n:"; a tag in a flow mapping): the caret goes to the key's text
+// nearest after it on the line, else before it.
+func keyColumn(data []byte, line, col int, value string) int {
+	lines := strings.Split(string(data), "\n")
+	if line < 1 || line > len(lines) || value == "" {
+		return col
+	}
+	text := lines[line-1]
+	if col >= 1 && col <= len(text) && text[col-1] != ' ' && text[col-1] != '\t' {
+		return col
+	}
+	at := min(max(col-1, 0), len(text))
+	if i := strings.Index(text[at:], value); i >= 0 {
+		return at + i + 1
+	}
+	if i := strings.LastIndex(text[:at], value); i >= 0 {
+		return i + 1
+	}
+	return col
 }
 
 func isUnknownKey(p *conf.Problem) bool { return strings.HasPrefix(p.Message, "unknown field ") }
