@@ -13,7 +13,8 @@ import (
 //     current one, starts a new state: OK and Since are set from the run and
 //     the streak counters restart;
 //   - otherwise the run extends the current streak;
-//   - LastRun, LastReason and LastSummary come from the run.
+//   - LastRun, LastReason, LastSummary, LastRunID, LastWarnings, LastLayer
+//     and LastFailedStep come from the run.
 func (s FlowState) Next(r Run) FlowState {
 	s.Flow = r.Flow
 	s.Runs++
@@ -30,6 +31,7 @@ func (s FlowState) Next(r Run) FlowState {
 		s.ConsecutiveFailures++
 	}
 	s.LastRun, s.LastReason, s.LastSummary = r.Start, r.Reason, r.Summary
+	s.LastRunID, s.LastWarnings, s.LastLayer, s.LastFailedStep = r.ID, r.Warnings, r.Layer, r.FailedStep
 	return s
 }
 

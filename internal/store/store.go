@@ -50,7 +50,15 @@ type FlowState struct {
 	LastRun     time.Time
 	LastReason  string
 	LastSummary string
-	Runs        int64 // runs recorded since the state was created, cancelled ones included; pruning does not lower it
+	// LastRunID, LastWarnings, LastLayer and LastFailedStep describe the last
+	// counted run too, so that an overview of thousands of flows reads only
+	// their states, never their runs. LastRunID is 0 when that run has no ID
+	// yet (kept in memory while the store could not be written).
+	LastRunID      int64
+	LastWarnings   int
+	LastLayer      string
+	LastFailedStep string
+	Runs           int64 // runs recorded since the state was created, cancelled ones included; pruning does not lower it
 }
 
 // Retention says which runs Prune deletes. A zero (or negative) field

@@ -113,7 +113,7 @@ func TestRunsKeptWhileBrokenAreFlushedInOrder(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got != want {
+		if !sameState(got, want) {
 			t.Fatalf("run %d: state %+v, want %+v", i, got, want)
 		}
 		if i == 200 {
@@ -311,11 +311,18 @@ func TestMemoryIsBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, _, _ := b.Store.FlowState(ctx, "f")
-	if got != want {
+	if !sameState(got, want) {
 		t.Fatalf("state after dropping runs: %+v, want %+v", got, want)
 	}
 	runs, _ := b.Store.Runs(ctx, "f", 0)
 	if len(runs) != 50 || string(runs[0].Steps) != `[{"i":119}]` {
 		t.Fatalf("%d runs stored, newest steps %s", len(runs), runs[0].Steps)
 	}
+}
+
+// sameState compares states but for LastRunID: runs kept in memory have no
+// ID yet, and a store that dropped some assigns others.
+func sameState(a, b store.FlowState) bool {
+	a.LastRunID, b.LastRunID = 0, 0
+	return a == b
 }

@@ -71,6 +71,12 @@ var migrations = []string{
 	) STRICT, WITHOUT ROWID;`,
 	// 3: the time a run spent in wait steps, which its latency leaves out.
 	`ALTER TABLE runs ADD COLUMN waited_ms REAL NOT NULL DEFAULT 0;`,
+	// 4: the last counted run's id, warnings, layer and failed step in the
+	// flow's state, so that an overview reads no runs.
+	`ALTER TABLE flow_state ADD COLUMN last_run_id INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE flow_state ADD COLUMN last_warnings INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE flow_state ADD COLUMN last_layer TEXT NOT NULL DEFAULT '';
+	ALTER TABLE flow_state ADD COLUMN last_failed_step TEXT NOT NULL DEFAULT '';`,
 }
 
 // migrate brings the schema to len(migrations) in one transaction: a crash

@@ -18,7 +18,7 @@ type queryRower interface {
 }
 
 const stateColumns = `flow, ok, since_ns, consecutive_passes, consecutive_failures,
-	last_run_ns, last_reason, last_summary, runs`
+	last_run_ns, last_reason, last_summary, runs, last_run_id, last_warnings, last_layer, last_failed_step`
 
 const runColumns = `id, flow, start_ns, duration_ms, ok, cancelled, reason, layer,
 	summary, failed_step, warnings, steps, waited_ms`
@@ -59,7 +59,7 @@ func prepareRecord(db *sql.DB) (recordStmts, error) {
 		reason, layer, summary, failed_step, warnings, steps, waited_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`); err != nil {
 		return st, err
 	}
-	st.upsertState, err = db.Prepare(`INSERT OR REPLACE INTO flow_state (` + stateColumns + `) VALUES (?,?,?,?,?,?,?,?,?)`)
+	st.upsertState, err = db.Prepare(`INSERT OR REPLACE INTO flow_state (` + stateColumns + `) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`)
 	return st, err
 }
 
@@ -69,15 +69,25 @@ func recordRun(ctx context.Context, tx *sql.Tx, stmts recordStmts, r store.Run) 
 	if err != nil {
 		return store.FlowState{}, err
 	}
-	next := prev.Next(r)
-	if _, err := tx.StmtContext(ctx, stmts.insertRun).ExecContext(ctx,
+	res, err := tx.StmtContext(ctx, stmts.insertRun).ExecContext(ctx,
 		r.Flow, nanos(r.Start), r.DurationMS, r.OK, r.Cancelled, r.Reason, r.Layer,
-		r.Summary, r.FailedStep, r.Warnings, []byte(r.Steps), r.WaitedMS); err != nil {
+		r.Summary, r.FailedStep, r.Warnings, []byte(r.Steps), r.WaitedMS)
+	if err != nil {
 		return store.FlowState{}, err
 	}
-	_, err = tx.StmtContext(ctx, stmts.upsertState).ExecContext(ctx, next.Flow, next.OK, nanos(next.Since), next.ConsecutivePasses,
-		next.ConsecutiveFailures, nanos(next.LastRun), next.LastReason, next.LastSummary, next.Runs)
+	if r.ID, err = res.LastInsertId(); err != nil {
+		return store.FlowState{}, err
+	}
+	next := prev.Next(r)
+	_, err = tx.StmtContext(ctx, stmts.upsertState).ExecContext(ctx, stateArgs(next)...)
 	return next, err
+}
+
+// stateArgs are st's values in the order of stateColumns.
+func stateArgs(st store.FlowState) []any {
+	return []any{st.Flow, st.OK, nanos(st.Since), st.ConsecutivePasses, st.ConsecutiveFailures,
+		nanos(st.LastRun), st.LastReason, st.LastSummary, st.Runs,
+		st.LastRunID, st.LastWarnings, st.LastLayer, st.LastFailedStep}
 }
 
 // FlowStates returns every flow's state, ordered by flow.
@@ -135,7 +145,8 @@ func scanState(scan func(...any) error) (store.FlowState, error) {
 	var st store.FlowState
 	var since, last int64
 	err := scan(&st.Flow, &st.OK, &since, &st.ConsecutivePasses, &st.ConsecutiveFailures,
-		&last, &st.LastReason, &st.LastSummary, &st.Runs)
+		&last, &st.LastReason, &st.LastSummary, &st.Runs,
+		&st.LastRunID, &st.LastWarnings, &st.LastLayer, &st.LastFailedStep)
 	st.Since, st.LastRun = fromNanos(since), fromNanos(last)
 	return st, err
 }
@@ -326,15 +337,26 @@ func (s *Store) RestoreRuns(ctx context.Context, runs []store.Run, states []stor
 	}
 	defer tx.Rollback()
 	insert, upsert := tx.StmtContext(ctx, s.stmts.insertRun), tx.StmtContext(ctx, s.stmts.upsertState)
+	lastCounted := map[string]store.Run{} // per flow, with its new ID
 	for _, r := range runs {
-		if _, err := insert.ExecContext(ctx, r.Flow, nanos(r.Start), r.DurationMS, r.OK, r.Cancelled, r.Reason, r.Layer,
-			r.Summary, r.FailedStep, r.Warnings, []byte(r.Steps), r.WaitedMS); err != nil {
+		res, err := insert.ExecContext(ctx, r.Flow, nanos(r.Start), r.DurationMS, r.OK, r.Cancelled, r.Reason, r.Layer,
+			r.Summary, r.FailedStep, r.Warnings, []byte(r.Steps), r.WaitedMS)
+		if err != nil {
 			return fmt.Errorf("store: restore runs: %w", err)
+		}
+		if r.ID, err = res.LastInsertId(); err != nil {
+			return fmt.Errorf("store: restore runs: %w", err)
+		}
+		if !r.Cancelled {
+			lastCounted[r.Flow] = r
 		}
 	}
 	for _, st := range states {
-		if _, err := upsert.ExecContext(ctx, st.Flow, st.OK, nanos(st.Since), st.ConsecutivePasses,
-			st.ConsecutiveFailures, nanos(st.LastRun), st.LastReason, st.LastSummary, st.Runs); err != nil {
+		// The state was computed before its last run had an ID.
+		if r, ok := lastCounted[st.Flow]; ok && st.LastRunID == 0 && r.Start.Equal(st.LastRun) {
+			st.LastRunID = r.ID
+		}
+		if _, err := upsert.ExecContext(ctx, stateArgs(st)...); err != nil {
 			return fmt.Errorf("store: restore runs: %w", err)
 		}
 	}

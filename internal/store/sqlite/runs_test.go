@@ -49,12 +49,20 @@ func TestRecordRunStreaks(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			flow := tt.name // a flow per case, all in one database
 			var got store.FlowState
+			var lastCounted store.Run
 			for i, st := range tt.runs {
-				r := store.Run{Flow: flow, Start: at(i), OK: st.ok, Cancelled: st.cancelled}
+				r := store.Run{Flow: flow, Start: at(i), OK: st.ok, Cancelled: st.cancelled, Warnings: i}
 				if !st.ok {
-					r.Reason, r.Summary = "invalid_token", "token expired"
+					r.Reason, r.Summary, r.Layer, r.FailedStep = "invalid_token", "token expired", "api", "call"
 				}
 				got = record(t, s, r)
+				if !st.cancelled {
+					newest, err := s.Runs(ctx, flow, 1)
+					if err != nil || len(newest) != 1 {
+						t.Fatalf("Runs = %v, %v", newest, err)
+					}
+					lastCounted = newest[0]
+				}
 			}
 			want := store.FlowState{Flow: flow, OK: tt.ok, Since: minute(tt.since),
 				ConsecutivePasses: tt.passes, ConsecutiveFailures: tt.failures,
@@ -62,6 +70,8 @@ func TestRecordRunStreaks(t *testing.T) {
 			if tt.lastReason != "" {
 				want.LastSummary = "token expired"
 			}
+			want.LastRunID, want.LastWarnings = lastCounted.ID, lastCounted.Warnings
+			want.LastLayer, want.LastFailedStep = lastCounted.Layer, lastCounted.FailedStep
 			if got != want {
 				t.Errorf("RecordRun returned\n %+v\nwant\n %+v", got, want)
 			}
