@@ -204,6 +204,11 @@ func sampleMemory(pid int, every time.Duration, limit int) *memSampler {
 func (m *memSampler) finish() []memSample {
 	close(m.stop)
 	<-m.done
+	return m.snapshot()
+}
+
+// snapshot is the samples so far; the sampler goes on.
+func (m *memSampler) snapshot() []memSample {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return slices.Clone(m.samples)
