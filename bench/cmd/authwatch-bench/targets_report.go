@@ -267,7 +267,7 @@ func printTargets(w io.Writer, rep *targetsReport, withBefore bool) {
 		}
 		fmt.Fprintln(w, r)
 	}
-	r := "| runs meanwhile: skipped, lateness p99 |"
+	r := "| runs during the page requests: skipped, lateness p99 (window) |"
 	for _, b := range bins {
 		r += fmt.Sprintf(" %.0f, %.1f ms (%.0f s) |", total(b.PagesWindow.Skipped), b.PagesWindow.LatenessP99, b.PagesWindow.CPUS/max(b.PagesWindow.Cores, 1e-9))
 	}
