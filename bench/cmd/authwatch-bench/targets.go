@@ -130,6 +130,9 @@ func runTargets(ctx context.Context, e *env) error {
 	bins = append(bins, bin{"after", e.authwatch})
 	for _, b := range bins {
 		br := &binaryRun{Label: b.label, Binary: b.path, Version: binaryVersion(b.path)}
+		if b.label == "after" && o.authwatchBin == "" {
+			br.Version += "; built from the tree at " + treeRevision(e.root)
+		}
 		rep.Binaries = append(rep.Binaries, br)
 		t := time.Now()
 		err := runTargetBinary(ctx, e, sc, br, flowsDir, template, historyFlows, rep.Prefill != nil)
@@ -339,6 +342,19 @@ func binaryVersion(bin string) string {
 		return "unknown (" + err.Error() + ")"
 	}
 	return firstLine(string(out))
+}
+
+// treeRevision is `git describe --always --dirty` of the tree.
+func treeRevision(root string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "git", "describe", "--always", "--dirty")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(out))
 }
 
 func firstLine(s string) string {

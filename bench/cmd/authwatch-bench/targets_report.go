@@ -43,15 +43,20 @@ func (v verdict) String() string {
 // recorded.
 func projectedBytes(rep *targetsReport, b *binaryRun) (float64, string) {
 	perFleet := float64(rep.Flows) * rep.HistoryDays * 86400 / rep.IntervalS
+	growth := ""
+	var perRun float64
+	if runs := b.RunsRecorded; runs > 0 {
+		perRun = float64(b.DBBytesEnd-b.DBBytesStart) / runs
+		growth = fmt.Sprintf("%.0f B/run from the growth of its database over the %.0f runs it recorded", perRun, runs)
+	}
 	if rep.Prefill != nil && b.Label == "after" {
-		return rep.Prefill.ProjectedBytes, fmt.Sprintf("%.0f B/run from the prefill", rep.Prefill.BytesPerRun)
+		how := fmt.Sprintf("%.0f B/run from the prefill", rep.Prefill.BytesPerRun)
+		if growth != "" {
+			how += "; " + growth + ": " + fmtBytes(perRun*perFleet)
+		}
+		return rep.Prefill.ProjectedBytes, how
 	}
-	runs := b.RunsRecorded
-	if runs <= 0 {
-		return 0, ""
-	}
-	perRun := float64(b.DBBytesEnd-b.DBBytesStart) / runs
-	return perRun * perFleet, fmt.Sprintf("%.0f B/run from the growth of its database over %.0f runs", perRun, runs)
+	return perRun * perFleet, growth
 }
 
 func verdicts(rep *targetsReport, b *binaryRun) [][2]string {
