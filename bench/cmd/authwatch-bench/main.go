@@ -17,6 +17,13 @@
 //	go run ./bench/cmd/authwatch-bench -flows 2000 -interval 10s -duration 3m -warmup 30s
 //	go run ./bench/cmd/authwatch-bench -flows 2000 -interval 1s -duration 2m -token node,static
 //	go run ./bench/cmd/authwatch-bench -soak -flows 200 -interval 5s -duration 30m
+//	go run ./bench/cmd/authwatch-bench -targets -contention -before /tmp/authwatch-before
+//
+// -targets runs issue 15's targets (10,000 flows @ 10 s with 30 days of
+// history prefilled for -history-flows flows, status page timings, and
+// with -contention a window with one core burnt) for the -before binary
+// and the tree's, then the minimal program, and reports each target as
+// met or missed: see docs/benchmarks.md, Method.
 //
 // -token static replaces the IdP's token endpoint by a fixed answer from
 // nginx (a real JWT fetched from the IdP once), so that the IdP's own CPU

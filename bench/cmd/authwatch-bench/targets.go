@@ -152,7 +152,7 @@ func runTargets(ctx context.Context, e *env) error {
 	}
 	rep.LoadEnd = loadAvg()
 	rep.TookS = time.Since(t0).Seconds()
-	printTargets(os.Stdout, rep, o.before != "")
+	printTargets(os.Stdout, rep)
 	if o.jsonOut != "" {
 		b, _ := json.MarshalIndent(rep, "", "  ")
 		if err := os.WriteFile(o.jsonOut, b, 0o644); err != nil {

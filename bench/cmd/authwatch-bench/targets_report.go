@@ -135,7 +135,7 @@ func fmtBytes(b float64) string {
 }
 
 // printTargets writes the report as markdown, ready for docs/benchmarks.md.
-func printTargets(w io.Writer, rep *targetsReport, withBefore bool) {
+func printTargets(w io.Writer, rep *targetsReport) {
 	bins := rep.Binaries
 	fmt.Fprintf(w, "\n### Targets: %s, %.0f days of history configured\n\n", rep.Scenario, rep.HistoryDays)
 	fmt.Fprintf(w, "Started %s, took %.0f s; %d CPUs; load average %s at the start, %s at the end. Warm-up %.0f s, steady window %.0f s",
@@ -324,5 +324,4 @@ func printTargets(w io.Writer, rep *targetsReport, withBefore bool) {
 		}
 		return s
 	})
-	_ = withBefore
 }
