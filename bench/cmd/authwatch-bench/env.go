@@ -303,6 +303,7 @@ func waitHTTP(ctx context.Context, u string, limit time.Duration, p *proc) error
 			return fmt.Errorf("%s exited: %v", p.name, p.err)
 		}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		authorize(req)
 		if resp, err := c.Do(req); err == nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()

@@ -17,6 +17,13 @@
 //	go run ./bench/cmd/authwatch-bench -flows 2000 -interval 10s -duration 3m -warmup 30s
 //	go run ./bench/cmd/authwatch-bench -flows 2000 -interval 1s -duration 2m -token node,static
 //	go run ./bench/cmd/authwatch-bench -soak -flows 200 -interval 5s -duration 30m
+//	go run ./bench/cmd/authwatch-bench -targets -contention -before /tmp/authwatch-before
+//
+// -targets runs issue 15's targets (10,000 flows @ 10 s with 30 days of
+// history prefilled for -history-flows flows, status page timings, and
+// with -contention a window with one core burnt) for the -before binary
+// and the tree's, then the minimal program, and reports each target as
+// met or missed: see docs/benchmarks.md, Method.
 //
 // -token static replaces the IdP's token endpoint by a fixed answer from
 // nginx (a real JWT fetched from the IdP once), so that the IdP's own CPU
@@ -61,6 +68,17 @@ type options struct {
 	csvOut     string
 
 	profile string
+
+	targets          bool
+	before           string
+	contention       bool
+	contentionWindow time.Duration
+	historyConfig    string
+	historyDays      float64
+	historyFlows     int
+	pageRequests     int
+	pageBudget       time.Duration
+	maxConcurrentSet bool
 }
 
 func main() {
@@ -84,7 +102,42 @@ func main() {
 	flag.IntVar(&o.failEvery, "fail-every", 10, "soak: every Nth flow fails (alternately wrong secret and API 401); 0: none")
 	flag.StringVar(&o.csvOut, "csv", "", "soak: CSV path (default: in the temporary directory)")
 	flag.StringVar(&o.profile, "profile", "", "run the daemon in this process (internal/daemon, same code as authwatch run) and write a CPU profile of the window here (no minimal run); with -soak, heap profiles FILE.heap-NNNNs after the second sample and at the end")
+	flag.BoolVar(&o.targets, "targets", false, "run issue 15's targets (default 10,000 flows @ 10s, 2m window, 60s warm-up; -flows etc. scale it): steady window, status page timings, -contention; reports each target as met or missed")
+	flag.StringVar(&o.before, "before", "", "targets: also run this authwatch binary (e.g. built from an older commit) through the same scenario, before the tree's")
+	flag.BoolVar(&o.contention, "contention", false, "targets: after the steady window, a window with a process burning one core")
+	flag.DurationVar(&o.contentionWindow, "contention-window", 0, "targets: length of the contention window (default -duration)")
+	flag.StringVar(&o.historyConfig, "history-config", "", "targets: YAML appended to the daemon's configuration (e.g. a history: section) for every binary that validates it (authwatch validate); the others run without it")
+	flag.Float64Var(&o.historyDays, "history-days", 30, "targets: days of history: retention.max_age, and the prefilled history")
+	flag.IntVar(&o.historyFlows, "history-flows", 20, "targets: flows whose history is prefilled (-history-days, one run every -interval, 1 % failing) before the daemon starts; 0: none")
+	flag.IntVar(&o.pageRequests, "page-requests", 50, "targets: requests of each status page timed")
+	flag.DurationVar(&o.pageBudget, "page-budget", 90*time.Second, "targets: time at most for each page's requests (at least 3 are made)")
+	burnFor := flag.Duration("burn", 0, "internal: burn one core for this long (the contention window's other process)")
 	flag.Parse()
+	if *burnFor > 0 {
+		burn(*burnFor)
+		return
+	}
+	set := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	o.maxConcurrentSet = set["max-concurrent"]
+	if o.targets {
+		for name, v := range map[string]func(){
+			"flows":    func() { o.flows = 10000 },
+			"duration": func() { o.duration = 2 * time.Minute },
+			"warmup":   func() { o.warmup = 60 * time.Second },
+		} {
+			if !set[name] {
+				v()
+			}
+		}
+		if o.contentionWindow <= 0 {
+			o.contentionWindow = o.duration
+		}
+		if o.soak || o.profile != "" || o.skipDaemon {
+			fmt.Fprintln(os.Stderr, "authwatch-bench: -targets does not go with -soak, -profile or -skip-daemon")
+			os.Exit(2)
+		}
+	}
 	o.tokens = strings.Split(tokens, ",")
 	if o.flows < 1 || o.flows > 100000 || o.interval < time.Second || o.duration <= 0 || o.warmup < 0 {
 		fmt.Fprintln(os.Stderr, "authwatch-bench: need 1 <= -flows <= 100000, -interval >= 1s, -duration > 0")
@@ -179,6 +232,9 @@ func run(ctx context.Context, o options) (err error) {
 
 	if o.soak {
 		return runSoak(ctx, e)
+	}
+	if o.targets {
+		return runTargets(ctx, e)
 	}
 	var results []*result
 	for _, which := range o.tokens {

@@ -166,6 +166,7 @@ func dirSize(dir, prefix string) int64 {
 type memSampler struct {
 	pid  int
 	stop chan struct{}
+	once sync.Once
 	done chan struct{}
 
 	mu      sync.Mutex
@@ -202,8 +203,13 @@ func sampleMemory(pid int, every time.Duration, limit int) *memSampler {
 }
 
 func (m *memSampler) finish() []memSample {
-	close(m.stop)
+	m.once.Do(func() { close(m.stop) })
 	<-m.done
+	return m.snapshot()
+}
+
+// snapshot is the samples so far; the sampler goes on.
+func (m *memSampler) snapshot() []memSample {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return slices.Clone(m.samples)

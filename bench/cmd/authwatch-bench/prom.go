@@ -38,6 +38,7 @@ func getMetrics(ctx context.Context, base string) (*scrape, error) {
 	if err != nil {
 		return nil, err
 	}
+	authorize(req)
 	t0 := time.Now()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

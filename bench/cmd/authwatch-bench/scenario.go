@@ -64,6 +64,8 @@ type side struct {
 	MachineCores float64 `json:"machine_busy_cores"`
 	OtherCores   float64 `json:"other_cores"`
 	WallS        float64 `json:"wall_s"`
+
+	totalRuns float64 // authwatch_flow_runs_total at the window's end
 }
 
 // snapshot is the CPU of everything of interest at one moment.
@@ -139,13 +141,19 @@ func (e *env) startDaemon(ctx context.Context, sc scenario, name string, failEve
 	if err != nil {
 		return nil, err
 	}
+	return e.launch(ctx, e.authwatch, name, dir, cfg, flowsDir, stateDir, listen)
+}
+
+// launch runs `authwatch run` (bin) with the configuration cfg and waits
+// for /readyz; its log goes to dir/daemon.log.
+func (e *env) launch(ctx context.Context, bin, name, dir, cfg, flowsDir, stateDir, listen string) (*target, error) {
 	logPath := filepath.Join(dir, "daemon.log")
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(e.authwatch, "run", "--config", cfg, "--flows", flowsDir, "--state-dir", stateDir, "--listen", listen, "--log-level", "warn")
-	cmd.Env = append(os.Environ(), secretEnv+"="+clientSec, badSecEnv+"=not-the-secret")
+	cmd := exec.Command(bin, "run", "--config", cfg, "--flows", flowsDir, "--state-dir", stateDir, "--listen", listen, "--log-level", "warn")
+	cmd.Env = append(os.Environ(), secretEnv+"="+clientSec, badSecEnv+"=not-the-secret", statusTokenEnv+"="+daemonToken)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	t0 := time.Now()
 	p, err := startProc("authwatch", cmd)
@@ -154,7 +162,7 @@ func (e *env) startDaemon(ctx context.Context, sc scenario, name string, failEve
 		return nil, err
 	}
 	base := "http://" + listen
-	if err := waitHTTP(ctx, base+"/readyz", 120*time.Second, p); err != nil {
+	if err := waitHTTP(ctx, base+"/readyz", 300*time.Second, p); err != nil {
 		_, _ = p.stop(syscall.SIGTERM, 30*time.Second)
 		logf.Close()
 		return nil, fmt.Errorf("%w (log: %s)", err, logPath)
@@ -187,6 +195,31 @@ func measureDaemon(ctx context.Context, e *env, sc scenario, r *result, tg *targ
 	if err := sleepCtx(ctx, sc.warmup); err != nil {
 		return err
 	}
+	if err := measureWindow(ctx, e, sc, tg, d, sc.duration, mem, onStart, onEnd); err != nil {
+		return err
+	}
+	mem.finish()
+	d.DBRuns = d.totalRuns
+
+	took, err := tg.stop()
+	stopped = true
+	d.StopS = took.Seconds()
+	if err != nil {
+		return err
+	}
+	d.DBBytes = dirSize(tg.stateDir, "authwatch.db")
+	if tg.logPath != "" {
+		if b, err := os.ReadFile(tg.logPath); err == nil {
+			d.LogLines = bytes.Count(b, []byte("\n"))
+		}
+	}
+	return nil
+}
+
+// measureWindow measures tg over the next window (from now): its CPU, the
+// runs, failures, skips and lateness of /metrics, and its RSS from mem's
+// samples of the window. onStart and onEnd run inside the CPU window.
+func measureWindow(ctx context.Context, e *env, sc scenario, tg *target, d *side, window time.Duration, mem *memSampler, onStart, onEnd func()) error {
 	s0, err := getMetrics(ctx, tg.metrics)
 	if err != nil {
 		return err
@@ -195,7 +228,7 @@ func measureDaemon(ctx context.Context, e *env, sc scenario, r *result, tg *targ
 	if onStart != nil {
 		onStart()
 	}
-	if err := sleepCtx(ctx, sc.duration); err != nil {
+	if err := sleepCtx(ctx, window); err != nil {
 		return err
 	}
 	if onEnd != nil {
@@ -208,7 +241,7 @@ func measureDaemon(ctx context.Context, e *env, sc scenario, r *result, tg *targ
 	if err != nil {
 		return err
 	}
-	samples := mem.finish()
+	samples := mem.snapshot()
 
 	scrapeWin := s1.at.Sub(s0.at).Seconds()
 	cpuWin := b.at.Sub(a.at).Seconds()
@@ -233,20 +266,7 @@ func measureDaemon(ctx context.Context, e *env, sc scenario, r *result, tg *targ
 	fillCPU(d, a, b, d.Runs)
 	med, maxv := steadyRSS(samples, a.at, b.at)
 	d.SteadyRSSMiB, d.MaxRSSMiB, d.PeakRSSMiB = float64(med)/mib, float64(maxv)/mib, float64(hwm)/mib
-	d.DBRuns = s1.sum("authwatch_flow_runs_total", nil)
-
-	took, err := tg.stop()
-	stopped = true
-	d.StopS = took.Seconds()
-	if err != nil {
-		return err
-	}
-	d.DBBytes = dirSize(tg.stateDir, "authwatch.db")
-	if tg.logPath != "" {
-		if b, err := os.ReadFile(tg.logPath); err == nil {
-			d.LogLines = bytes.Count(b, []byte("\n"))
-		}
-	}
+	d.totalRuns = s1.sum("authwatch_flow_runs_total", nil)
 	return nil
 }
 
