@@ -187,19 +187,23 @@ func (s *server) listFlows(ctx context.Context) ([]flowRef, error) {
 	if err != nil {
 		return nil, err
 	}
-	byName := make(map[string]store.FlowState, len(states))
-	for _, st := range states {
-		byName[st.Flow] = st
-	}
-	var out []flowRef
-	if s.opts.Flows != nil {
-		for _, fi := range s.opts.Flows() {
-			st, ok := byName[fi.Name]
-			out = append(out, flowRef{info: fi, state: st, hasState: ok})
+	if s.opts.Flows == nil {
+		out := make([]flowRef, len(states))
+		for i, st := range states {
+			out[i] = flowRef{info: FlowInfo{Name: st.Flow}, state: st, hasState: true}
 		}
-	} else {
-		for _, st := range states {
-			out = append(out, flowRef{info: FlowInfo{Name: st.Flow}, state: st, hasState: true})
+		return out, nil
+	}
+	byName := make(map[string]int, len(states))
+	for i, st := range states {
+		byName[st.Flow] = i
+	}
+	infos := s.opts.Flows()
+	out := make([]flowRef, len(infos))
+	for i, fi := range infos {
+		out[i].info = fi
+		if j, ok := byName[fi.Name]; ok {
+			out[i].state, out[i].hasState = states[j], true
 		}
 	}
 	return out, nil
@@ -317,7 +321,7 @@ func (s *server) listPage(ctx context.Context, fq flowQuery) (flowsPage, error) 
 	if err != nil {
 		return flowsPage{}, err
 	}
-	all := make([]listed, len(refs))
+	all := make([]*listed, len(refs))
 	keep := make(map[string]bool, len(refs))
 	for i, ref := range refs {
 		all[i] = newListed(ref, incs.decoded[ref.info.Name])
@@ -329,7 +333,7 @@ func (s *server) listPage(ctx context.Context, fq flowQuery) (flowsPage, error) 
 
 // rows builds the page's rows: only their flows' history is read (the
 // caches of the flows on the page are synced).
-func (s *server) rows(ctx context.Context, page []listed, now time.Time) ([]FlowSummary, error) {
+func (s *server) rows(ctx context.Context, page []*listed, now time.Time) ([]FlowSummary, error) {
 	refs := make([]flowRef, len(page))
 	for i, l := range page {
 		refs[i] = l.ref

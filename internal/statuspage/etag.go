@@ -41,7 +41,7 @@ func (s *server) pageTag(r *http.Request, now time.Time, p flowsPage, extra ...s
 // writeRowInputs writes what a row is made of: the flow's configuration,
 // its state (its run counter changes with every recorded run, so do the
 // figures read from its history) and its incident state as stored.
-func writeRowInputs(h hash.Hash, l listed, inc []byte) {
+func writeRowInputs(h hash.Hash, l *listed, inc []byte) {
 	fi := l.ref.info
 	fmt.Fprintf(h, "%q|%q|%v|%d|%v|%+v|", fi.Name, fi.Schedule, fi.Paused, fi.Every, l.ref.hasState, l.ref.state)
 	for _, kv := range sortedLabels(fi.Labels) {

@@ -37,7 +37,10 @@ type rowKey struct {
 }
 
 func (k rowKey) compare(o rowKey) int {
-	return cmp.Or(cmp.Compare(stateOrder[k.state], stateOrder[o.state]), strings.Compare(k.name, o.name))
+	if k.state != o.state {
+		return cmp.Compare(stateOrder[k.state], stateOrder[o.state])
+	}
+	return strings.Compare(k.name, o.name)
 }
 
 // String is the key as a cursor: "state:name".
@@ -189,8 +192,8 @@ type listed struct {
 	reasons []string
 }
 
-func newListed(ref flowRef, inc incident.State) listed {
-	l := listed{ref: ref, inc: inc, key: rowKey{state: stateOf(ref), name: ref.info.Name}, labels: ref.info.Labels}
+func newListed(ref flowRef, inc incident.State) *listed {
+	l := &listed{ref: ref, inc: inc, key: rowKey{state: stateOf(ref), name: ref.info.Name}, labels: ref.info.Labels}
 	if l.labels == nil {
 		l.labels = inc.Labels
 	}
@@ -226,7 +229,7 @@ func stateOf(ref flowRef) string {
 
 // matchesBesidesState says whether l passes the query's filters other
 // than state=: the counts per state are over these flows.
-func (fq flowQuery) matchesBesidesState(l listed) bool {
+func (fq flowQuery) matchesBesidesState(l *listed) bool {
 	if !fq.labels.match(l.labels) {
 		return false
 	}
@@ -243,14 +246,14 @@ func containsFold(s, part string) bool {
 // flowList is the answer to a flowQuery before any run is read.
 type flowList struct {
 	// all are the flows shown at all, in no order.
-	all []listed
+	all []*listed
 	// counts are flows per state among those that pass the filters other
 	// than state=; total those that pass every filter.
 	counts map[string]int
 	total  int
 	// page is the requested page, in order; prev and next the cursors of
 	// the pages around it (nil: none).
-	page       []listed
+	page       []*listed
 	prev, next *rowKey
 	// offset is the page's first row's index among those that pass.
 	offset int
@@ -261,9 +264,9 @@ func newCounts() map[string]int {
 }
 
 // selectFlows filters, counts and sorts the flows, and cuts the page.
-func selectFlows(all []listed, fq flowQuery) flowList {
+func selectFlows(all []*listed, fq flowQuery) flowList {
 	out := flowList{all: all, counts: newCounts()}
-	var matched []listed
+	matched := make([]*listed, 0, len(all))
 	for _, l := range all {
 		if !fq.matchesBesidesState(l) {
 			continue
@@ -274,9 +277,9 @@ func selectFlows(all []listed, fq flowQuery) flowList {
 		}
 	}
 	out.total = len(matched)
-	slices.SortFunc(matched, func(a, b listed) int { return a.key.compare(b.key) })
+	slices.SortFunc(matched, func(a, b *listed) int { return a.key.compare(b.key) })
 	at := func(k rowKey) int {
-		i, _ := slices.BinarySearchFunc(matched, k, func(l listed, k rowKey) int { return l.key.compare(k) })
+		i, _ := slices.BinarySearchFunc(matched, k, func(l *listed, k rowKey) int { return l.key.compare(k) })
 		return i
 	}
 	from, to := 0, min(fq.limit, len(matched))

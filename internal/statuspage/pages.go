@@ -255,7 +255,7 @@ func (s *server) overviewPage(w http.ResponseWriter, r *http.Request) {
 
 // labelChoices are the label keys to group by and the key=value pairs to
 // filter by, over every flow shown.
-func labelChoices(all []listed) (keys, options []string) {
+func labelChoices(all []*listed) (keys, options []string) {
 	seenKey, seenOpt := map[string]bool{}, map[string]bool{}
 	for _, l := range all {
 		for k, val := range l.labels {
