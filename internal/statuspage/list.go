@@ -109,7 +109,7 @@ func parseFlowQuery(q url.Values) (flowQuery, string) {
 	}
 	if v := q.Get("before"); v != "" {
 		if fq.after != nil {
-			return fq, "give after or before, not both"
+			return fq, "after and before must not both be given"
 		}
 		if fq.before, bad = parseCursor("before", v); bad != "" {
 			return fq, bad

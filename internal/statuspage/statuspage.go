@@ -120,13 +120,13 @@ type Options struct {
 }
 
 type server struct {
-	src       Source
-	opts      Options
-	now       func() time.Time
-	log       *slog.Logger
-	stats     statsCache
-	incCache  incidentCache
-	pages     *pages
+	src      Source
+	opts     Options
+	now      func() time.Time
+	log      *slog.Logger
+	stats    statsCache
+	incCache incidentCache
+	pages    *pages
 	// tagSalt starts every ETag: a new process (perhaps a new binary with
 	// other templates) never matches an old tag.
 	tagSalt [8]byte
