@@ -87,14 +87,35 @@ func (s *server) runsPage(ctx context.Context, flow string, p pageQuery) ([]stor
 }
 
 func (s *server) apiFlows(w http.ResponseWriter, r *http.Request) {
+	fq, bad := parseFlowQuery(r.URL.Query())
+	if bad != "" {
+		writeJSON(w, http.StatusBadRequest, errorJSON{Error: bad})
+		return
+	}
 	now := s.now()
-	fs, _, err := s.summaries(r.Context(), now)
+	p, err := s.listPage(r.Context(), fq)
 	if err != nil {
 		s.storeError(w, r, err)
 		return
 	}
-	fs = filterFlows(fs, parseLabelFilter(r.URL.Query()["label"]))
-	writeJSON(w, http.StatusOK, FlowsJSON{GeneratedAt: now.UTC(), Counts: counts(fs), Flows: fs, StateStore: s.storeState()})
+	if notModified(w, r, s.pageTag(r, now, p)) {
+		return
+	}
+	rows, err := s.rows(r.Context(), p.page, now)
+	if err != nil {
+		s.storeError(w, r, err)
+		return
+	}
+	out := FlowsJSON{GeneratedAt: now.UTC(), Total: p.total, Limit: fq.limit, Counts: p.counts, Flows: rows, StateStore: s.storeState()}
+	if p.next != nil {
+		out.NextCursor = p.next.String()
+		out.Next = "/api/v1/flows?" + fq.values("after", out.NextCursor).Encode()
+	}
+	if p.prev != nil {
+		out.PrevCursor = p.prev.String()
+		out.Prev = "/api/v1/flows?" + fq.values("before", out.PrevCursor).Encode()
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *server) apiFlow(w http.ResponseWriter, r *http.Request) {

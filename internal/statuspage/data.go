@@ -72,11 +72,25 @@ type IncidentRef struct {
 	OpenedAt time.Time `json:"opened_at,omitzero"`
 }
 
-// FlowsJSON is GET /api/v1/flows.
+// FlowsJSON is GET /api/v1/flows: a page of the flows that pass the
+// request's filters, most urgent first.
 type FlowsJSON struct {
-	GeneratedAt time.Time      `json:"generated_at"`
-	Counts      map[string]int `json:"counts"`
-	Flows       []FlowSummary  `json:"flows"`
+	GeneratedAt time.Time `json:"generated_at"`
+	// Total counts the flows that pass every filter, on every page.
+	Total int `json:"total"`
+	// Limit is the most flows a page holds.
+	Limit int `json:"limit"`
+	// Counts are flows per state among those that pass the filters other
+	// than state= (with no filter, every flow).
+	Counts map[string]int `json:"counts"`
+	Flows  []FlowSummary  `json:"flows"`
+	// Next and Prev are the URLs of the next and previous pages (absent on
+	// the last and first); NextCursor and PrevCursor their after= and
+	// before= values.
+	Next       string `json:"next,omitempty"`
+	NextCursor string `json:"next_cursor,omitempty"`
+	Prev       string `json:"prev,omitempty"`
+	PrevCursor string `json:"prev_cursor,omitempty"`
 	// StateStore says whether the state store takes writes: while it does
 	// not, results and pages are held in memory (see /healthz).
 	StateStore StoreStateJSON `json:"state_store"`
@@ -173,19 +187,23 @@ func (s *server) listFlows(ctx context.Context) ([]flowRef, error) {
 	if err != nil {
 		return nil, err
 	}
-	byName := make(map[string]store.FlowState, len(states))
-	for _, st := range states {
-		byName[st.Flow] = st
-	}
-	var out []flowRef
-	if s.opts.Flows != nil {
-		for _, fi := range s.opts.Flows() {
-			st, ok := byName[fi.Name]
-			out = append(out, flowRef{info: fi, state: st, hasState: ok})
+	if s.opts.Flows == nil {
+		out := make([]flowRef, len(states))
+		for i, st := range states {
+			out[i] = flowRef{info: FlowInfo{Name: st.Flow}, state: st, hasState: true}
 		}
-	} else {
-		for _, st := range states {
-			out = append(out, flowRef{info: FlowInfo{Name: st.Flow}, state: st, hasState: true})
+		return out, nil
+	}
+	byName := make(map[string]int, len(states))
+	for i, st := range states {
+		byName[st.Flow] = i
+	}
+	infos := s.opts.Flows()
+	out := make([]flowRef, len(infos))
+	for i, fi := range infos {
+		out[i].info = fi
+		if j, ok := byName[fi.Name]; ok {
+			out[i].state, out[i].hasState = states[j], true
 		}
 	}
 	return out, nil
@@ -209,20 +227,56 @@ func (s *server) findFlow(ctx context.Context, name string) (flowRef, bool, erro
 	return flowRef{info: FlowInfo{Name: name}, state: st, hasState: ok}, ok, nil
 }
 
+// incidentSet is every flow's incident state, decoded, and as stored.
+type incidentSet struct {
+	decoded map[string]incident.State
+	raw     map[string]json.RawMessage
+}
+
+// incidentCache keeps the decoded incident states by their stored bytes:
+// most do not change between two page views, and comparing bytes costs
+// far less than decoding thousands of them on every request.
+type incidentCache struct {
+	mu     sync.Mutex
+	byFlow map[string]decodedIncident
+}
+
+type decodedIncident struct {
+	raw   string
+	state incident.State
+	ok    bool // it decoded
+}
+
 // incidentStates reads every flow's incident state; a state that does not
-// decode is skipped (it is the alerting code's to repair).
+// decode is skipped (it is the alerting code's to repair). The states are
+// shared between requests: read them, never change them.
 func (s *server) incidentStates(ctx context.Context) (map[string]incident.State, error) {
+	set, err := s.readIncidents(ctx)
+	return set.decoded, err
+}
+
+func (s *server) readIncidents(ctx context.Context) (incidentSet, error) {
 	raw, err := s.src.IncidentStates(ctx)
 	if err != nil {
-		return nil, err
+		return incidentSet{}, err
 	}
-	out := make(map[string]incident.State, len(raw))
+	out := incidentSet{decoded: make(map[string]incident.State, len(raw)), raw: raw}
+	c := &s.incCache
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	next := make(map[string]decodedIncident, len(raw))
 	for flow, b := range raw {
-		var st incident.State
-		if json.Unmarshal(b, &st) == nil {
-			out[flow] = st
+		d, ok := c.byFlow[flow]
+		if !ok || d.raw != string(b) {
+			d = decodedIncident{raw: string(b)}
+			d.ok = json.Unmarshal(b, &d.state) == nil
+		}
+		next[flow] = d
+		if d.ok {
+			out.decoded[flow] = d.state
 		}
 	}
+	c.byFlow = next
 	return out, nil
 }
 
@@ -251,37 +305,54 @@ func (s *server) syncStats(ctx context.Context, refs []flowRef, now time.Time) e
 	return first
 }
 
-// summaries builds the overview's rows, most urgent first.
-func (s *server) summaries(ctx context.Context, now time.Time) ([]FlowSummary, map[string]incident.State, error) {
+// flowsPage is a page of the overview or of /api/v1/flows, decided from
+// one FlowStates query and one IncidentStates read: no run is read.
+type flowsPage struct {
+	flowList
+	incs incidentSet
+}
+
+func (s *server) listPage(ctx context.Context, fq flowQuery) (flowsPage, error) {
 	refs, err := s.listFlows(ctx)
 	if err != nil {
-		return nil, nil, err
+		return flowsPage{}, err
 	}
-	incs, err := s.incidentStates(ctx)
+	incs, err := s.readIncidents(ctx)
 	if err != nil {
-		return nil, nil, err
+		return flowsPage{}, err
 	}
-	if err := s.syncStats(ctx, refs, now); err != nil {
-		return nil, nil, err
-	}
+	all := make([]*listed, len(refs))
 	keep := make(map[string]bool, len(refs))
-	out := make([]FlowSummary, 0, len(refs))
-	for _, ref := range refs {
+	for i, ref := range refs {
+		all[i] = newListed(ref, incs.decoded[ref.info.Name])
 		keep[ref.info.Name] = true
-		out = append(out, s.summary(ref, incs[ref.info.Name], now))
 	}
 	s.stats.forgetExcept(keep)
-	slices.SortStableFunc(out, func(a, b FlowSummary) int {
-		return cmp.Or(cmp.Compare(stateOrder[a.State], stateOrder[b.State]), strings.Compare(a.Name, b.Name))
-	})
-	return out, incs, nil
+	return flowsPage{flowList: selectFlows(all, fq), incs: incs}, nil
+}
+
+// rows builds the page's rows: only their flows' history is read (the
+// caches of the flows on the page are synced).
+func (s *server) rows(ctx context.Context, page []*listed, now time.Time) ([]FlowSummary, error) {
+	refs := make([]flowRef, len(page))
+	for i, l := range page {
+		refs[i] = l.ref
+	}
+	if err := s.syncStats(ctx, refs, now); err != nil {
+		return nil, err
+	}
+	out := make([]FlowSummary, len(page))
+	for i, l := range page {
+		out[i] = s.summary(l.ref, l.inc, now)
+	}
+	return out, nil
 }
 
 // summary builds one row from the flow's state and its (synced) cache.
 func (s *server) summary(ref flowRef, inc incident.State, now time.Time) FlowSummary {
 	st := ref.state
 	fs := FlowSummary{Name: ref.info.Name, Labels: ref.info.Labels, Schedule: ref.info.Schedule, Paused: ref.info.Paused,
-		LatencyMS: []float64{}}
+		LatencyMS: []float64{}, State: stateOf(ref)}
 	if fs.Labels == nil && len(inc.Labels) > 0 {
 		fs.Labels = maps.Clone(inc.Labels)
 	}
@@ -298,29 +369,25 @@ func (s *server) summary(ref flowRef, inc incident.State, now time.Time) FlowSum
 	if ref.hasState {
 		fs.Since, fs.LastRun, fs.Runs = st.Since, st.LastRun, st.Runs
 		fs.ConsecutivePasses, fs.ConsecutiveFailures = st.ConsecutivePasses, st.ConsecutiveFailures
+		fs.LastRunID, fs.Warnings = st.LastRunID, st.LastWarnings
 	}
-	if hasLast && last.Start.Equal(st.LastRun) {
-		fs.LastRunID, fs.Warnings = last.ID, last.Warnings
+	if fs.LastRunID == 0 && hasLast && last.Start.Equal(st.LastRun) {
+		fs.LastRunID = last.ID // a state recorded before it carried the run's ID, or a run not yet written
 	}
-	switch {
-	case ref.info.Paused:
-		fs.State = StatePaused
-	case !ref.hasState || st.LastRun.IsZero():
-		fs.State = StateUnknown
-	case !st.OK:
-		fs.State = StateFailing
+	switch fs.State {
+	case StateFailing:
 		fs.Reason, fs.Summary = st.LastReason, servedText(st.LastSummary)
-		if fs.LastRunID != 0 {
-			fs.Layer, fs.FailedStep = last.Layer, last.FailedStep
+		fs.Layer, fs.FailedStep = st.LastLayer, st.LastFailedStep
+	case StateWarning:
+		if hasLast && last.Start.Equal(st.LastRun) {
+			fs.Reason, fs.Summary = warn, servedText(warnSum)
 		}
-	case fs.Warnings > 0:
-		fs.State = StateWarning
-		fs.Reason, fs.Summary = warn, servedText(warnSum)
 		if fs.Reason == "" && inc.Warning != nil && inc.Warning.Open {
 			fs.Reason = inc.Warning.Reason
+			if len(inc.Warning.Findings) > 0 {
+				fs.Summary = servedText(inc.Warning.Findings[0].Summary)
+			}
 		}
-	default:
-		fs.State = StatePassing
 	}
 	switch {
 	case inc.Open:
@@ -329,14 +396,6 @@ func (s *server) summary(ref flowRef, inc incident.State, now time.Time) FlowSum
 		fs.Incident = &IncidentRef{Key: inc.Warning.Key, Kind: "warning", OpenedAt: inc.Warning.OpenedAt}
 	}
 	return fs
-}
-
-func counts(fs []FlowSummary) map[string]int {
-	out := map[string]int{StateFailing: 0, StateWarning: 0, StateUnknown: 0, StatePaused: 0, StatePassing: 0}
-	for _, f := range fs {
-		out[f.State]++
-	}
-	return out
 }
 
 // detail builds a flow's page data (without its run history).
@@ -542,16 +601,6 @@ func plural(n int, what string) string {
 // labelFilter is a set of label=value conditions, all of which must hold.
 type labelFilter map[string]string
 
-func parseLabelFilter(values []string) labelFilter {
-	f := labelFilter{}
-	for _, v := range values {
-		if k, val, ok := strings.Cut(v, "="); ok && k != "" {
-			f[k] = val
-		}
-	}
-	return f
-}
-
 func (f labelFilter) match(labels map[string]string) bool {
 	for k, v := range f {
 		if got, ok := labels[k]; !ok || got != v {
@@ -559,17 +608,4 @@ func (f labelFilter) match(labels map[string]string) bool {
 		}
 	}
 	return true
-}
-
-func filterFlows(fs []FlowSummary, f labelFilter) []FlowSummary {
-	if len(f) == 0 {
-		return fs
-	}
-	out := []FlowSummary{}
-	for _, x := range fs {
-		if f.match(x.Labels) {
-			out = append(out, x)
-		}
-	}
-	return out
 }

@@ -387,3 +387,81 @@ func TestBrowserIncidentsExplainFailingFlowsWithoutIncident(t *testing.T) {
 		})
 	}
 }
+
+// navTiming is the browser's navigation timing of the page shown: from
+// the navigation's start to the load event, and the server's part (to the
+// response's last byte), in ms.
+type navTiming struct {
+	Load, Response float64
+	URL            string
+}
+
+const navTimingJS = `(e => ({load: e.loadEventEnd - e.startTime, response: e.responseEnd - e.startTime, url: location.pathname + location.search}))(performance.getEntriesByType('navigation')[0])`
+
+// TestBrowserOverviewAt10k loads the overview of 10,000 flows in
+// Chromium, follows its pager and a state filter, opens a flow, and logs
+// the timings (navigation to load; p50 and p95 over 20 loads of the
+// overview). It asserts what the pages show, never how fast:
+// BenchmarkOverview10k and docs/benchmarks.md report the figures.
+func TestBrowserOverviewAt10k(t *testing.T) {
+	st, infos := bigStore(t, 10000, 3)
+	srv := httptest.NewServer(New(st, Options{Flows: func() []FlowInfo { return infos }}))
+	defer srv.Close()
+	p := newBrowserPage(t, srv.URL)
+	timing := func(what string) navTiming {
+		// The load event has ended when loadEventEnd is set.
+		ctx, cancel := context.WithTimeout(p.ctx, 30*time.Second)
+		defer cancel()
+		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`performance.getEntriesByType('navigation')[0].loadEventEnd > 0`,
+			chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+			t.Fatalf("%s: waiting for the load event: %v", what, err)
+		}
+		nt := evalJSON[navTiming](p, navTimingJS)
+		t.Logf("%s (%s): %.0f ms to load, %.0f ms to the response's end", what, nt.URL, nt.Load, nt.Response)
+		return nt
+	}
+
+	var loads, responses []float64
+	for range 20 {
+		p.open(1280, "/", `li.flow`)
+		nt := evalJSON[navTiming](p, navTimingJS)
+		loads, responses = append(loads, nt.Load), append(responses, nt.Response)
+	}
+	for _, m := range []struct {
+		what string
+		ms   []float64
+	}{{"to load", loads}, {"to the response's end", responses}} {
+		slices.Sort(m.ms)
+		t.Logf("overview at 10,000 flows, %d loads, %s: p50 %.0f ms, p95 %.0f ms, max %.0f ms", len(m.ms), m.what,
+			m.ms[len(m.ms)/2], m.ms[len(m.ms)*95/100-1], m.ms[len(m.ms)-1])
+	}
+	if n := evalJSON[int](p, `document.querySelectorAll('li.flow').length`); n != defaultFlowsLimit {
+		t.Errorf("the overview shows %d flows, want %d", n, defaultFlowsLimit)
+	}
+
+	p.do("next page", chromedp.Click(`a[rel="next"]`, chromedp.NodeVisible), chromedp.WaitVisible(`a[rel="prev"]`))
+	timing("Next 100")
+	if r := evalJSON[string](p, `document.querySelector('.pager .range').textContent`); r != "101–200 of 10000" {
+		t.Errorf("the second page says %q", r)
+	}
+
+	p.do("failing only", chromedp.Click(`a[data-state-filter="failing"]`, chromedp.NodeVisible),
+		chromedp.WaitVisible(`a[data-state-filter="failing"][aria-current]`))
+	timing("state filter failing")
+	states := evalJSON[[]string](p, `[...document.querySelectorAll('li.flow')].map(li => li.dataset.state)`)
+	want := 0
+	for i := range 10000 {
+		if scaleFlowAt(i).state == StateFailing {
+			want++
+		}
+	}
+	if len(states) != min(want, defaultFlowsLimit) || slices.ContainsFunc(states, func(s string) bool { return s != StateFailing }) {
+		t.Errorf("state filter failing: %d rows (%v…), want %d failing", len(states), states[:min(3, len(states))], min(want, defaultFlowsLimit))
+	}
+	if r := evalJSON[string](p, `document.querySelector('.pager .range').textContent`); r != fmt.Sprintf("1–100 of %d", want) {
+		t.Errorf("state filter failing: the pager says %q, want 1–100 of %d", r, want)
+	}
+
+	p.do("open a flow", chromedp.Click(`li.flow a.name`, chromedp.NodeVisible), chromedp.WaitVisible(`#flow-head`))
+	timing("flow page")
+}

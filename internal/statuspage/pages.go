@@ -177,55 +177,162 @@ type flowGroup struct {
 type overviewView struct {
 	base
 	Counts       map[string]int
-	Total        int
+	Total        int // flows that pass every filter
 	GroupBy      string
 	GroupKeys    []string
 	LabelOptions []string // key=value
 	Selected     string   // the label filter chosen, key=value
-	Groups       []flowGroup
+	Search       string
+	// Filtered: a filter other than the label chosen is set (the empty
+	// page then says so).
+	Filtered bool
+	// Chips are the state filters, each with its count.
+	Chips []stateChip
+	// Keep are the parameters the filter form carries over unchanged.
+	Keep   []kv
+	Groups []flowGroup
+	// First and Last number the rows shown (from 1), Limit is a page's
+	// size; Prev and Next link the pages around this one.
+	First, Last, Limit int
+	Prev, Next         string
 	// NoFlows: none is configured (a fresh install); FlowsDir is where
 	// flow files go.
 	NoFlows  bool
 	FlowsDir string
 }
 
+// stateChip is a link that shows one state's flows (State "": all).
+type stateChip struct {
+	State, Text string
+	Count       int
+	URL         string
+	Current     bool
+}
+
+// maxLabelOptions bounds the label filter's choices (flows labelled one
+// by one would make the page megabytes); label= takes any other.
+const maxLabelOptions = 500
+
 func (s *server) overviewPage(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	fq, bad := parseFlowQuery(q)
+	if bad != "" {
+		s.renderError(w, r, http.StatusBadRequest, "Bad request", bad+".")
+		return
+	}
 	now := s.now()
-	all, incs, err := s.summaries(r.Context(), now)
+	p, err := s.listPage(r.Context(), fq)
 	if err != nil {
 		s.storeError(w, r, err)
 		return
 	}
-	q := r.URL.Query()
-	v := overviewView{base: s.base("overview", "", "/api/v1/flows", now), GroupBy: q.Get("group")}
-	v.OpenIncidents = openIncidents(incs)
-	keys, options := map[string]bool{}, map[string]bool{}
-	for _, f := range all {
-		for k, val := range f.Labels {
-			keys[k] = true
-			options[k+"="+val] = true
-		}
-	}
-	for k := range keys {
-		v.GroupKeys = append(v.GroupKeys, k)
-	}
-	for o := range options {
-		v.LabelOptions = append(v.LabelOptions, o)
-	}
-	slices.Sort(v.GroupKeys)
-	slices.Sort(v.LabelOptions)
-	if !keys[v.GroupBy] {
+	v := overviewView{base: s.base("overview", "", "/api/v1/flows", now), GroupBy: q.Get("group"), Search: fq.search,
+		Counts: p.counts, Total: p.total, Limit: fq.limit}
+	v.OpenIncidents = openIncidents(p.incs.decoded)
+	v.GroupKeys, v.LabelOptions = labelChoices(p.all)
+	if !slices.Contains(v.GroupKeys, v.GroupBy) {
 		v.GroupBy = ""
 	}
-	filter := q["label"]
-	if len(filter) > 0 {
-		v.Selected = filter[0]
+	if len(fq.label) > 0 {
+		v.Selected = fq.label[0]
 	}
-	shown := filterFlows(all, parseLabelFilter(filter))
-	v.Counts, v.Total = counts(shown), len(shown)
-	v.Groups = groupFlows(shown, v.GroupBy, now)
-	v.NoFlows, v.FlowsDir = len(all) == 0 && s.opts.Flows != nil, s.opts.FlowsDir
+	if notModified(w, r, s.pageTag(r, now, p, append(v.GroupKeys, v.LabelOptions...)...)) {
+		return
+	}
+	rows, err := s.rows(r.Context(), p.page, now)
+	if err != nil {
+		s.storeError(w, r, err)
+		return
+	}
+	v.fillPager(fq, p)
+	if api := fq.cursorValues().Encode(); api != "" {
+		v.API += "?" + api // the refresh reads this page's flows
+	}
+	v.Groups = groupFlows(rows, v.GroupBy, now)
+	v.NoFlows, v.FlowsDir = len(p.all) == 0 && s.opts.Flows != nil, s.opts.FlowsDir
 	s.render(w, r, s.pages.overview, http.StatusOK, v)
+}
+
+// labelChoices are the label keys to group by and the key=value pairs to
+// filter by, over every flow shown.
+func labelChoices(all []*listed) (keys, options []string) {
+	seenKey, seenOpt := map[string]bool{}, map[string]bool{}
+	for _, l := range all {
+		for k, val := range l.labels {
+			if !seenKey[k] {
+				seenKey[k] = true
+				keys = append(keys, k)
+			}
+			if o := k + "=" + val; !seenOpt[o] {
+				seenOpt[o] = true
+				options = append(options, o)
+			}
+		}
+	}
+	slices.Sort(keys)
+	slices.Sort(options)
+	return keys, options[:min(len(options), maxLabelOptions)]
+}
+
+// fillPager sets the state chips, the pager and the parameters the form
+// keeps.
+func (v *overviewView) fillPager(fq flowQuery, p flowsPage) {
+	link := func(q flowQuery, param, cursor string) string {
+		vals := q.values(param, cursor)
+		if v.GroupBy != "" {
+			vals.Set("group", v.GroupBy)
+		}
+		if enc := vals.Encode(); enc != "" {
+			return "/?" + enc
+		}
+		return "/"
+	}
+	all := fq
+	all.states = nil
+	v.Chips = append(v.Chips, stateChip{Text: "all", Count: sumCounts(p.counts), URL: link(all, "", ""), Current: len(fq.states) == 0})
+	for _, st := range []string{StateFailing, StateWarning, StatePassing, StatePaused, StateUnknown} {
+		if st == StateUnknown && p.counts[st] == 0 {
+			continue
+		}
+		one := fq
+		one.states = []string{st}
+		text := st
+		if st == StateUnknown {
+			text = "not run yet"
+		}
+		v.Chips = append(v.Chips, stateChip{State: st, Text: text, Count: p.counts[st], URL: link(one, "", ""),
+			Current: len(fq.states) == 1 && fq.states[0] == st})
+	}
+	if p.prev != nil {
+		v.Prev = link(fq, "before", p.prev.String())
+	}
+	if p.next != nil {
+		v.Next = link(fq, "after", p.next.String())
+	}
+	if len(p.page) > 0 {
+		v.First, v.Last = p.offset+1, p.offset+len(p.page)
+	}
+	v.Filtered = len(fq.label) > 1 || len(fq.states) > 0 || len(fq.reasons) > 0 || fq.search != ""
+	if len(fq.states) > 0 {
+		v.Keep = append(v.Keep, kv{"state", strings.Join(fq.states, ",")})
+	}
+	if len(fq.reasons) > 0 {
+		v.Keep = append(v.Keep, kv{"reason", strings.Join(fq.reasons, ",")})
+	}
+	for _, l := range fq.label[min(1, len(fq.label)):] {
+		v.Keep = append(v.Keep, kv{"label", l}) // the select shows the first
+	}
+	if fq.limit != defaultFlowsLimit {
+		v.Keep = append(v.Keep, kv{"limit", strconv.Itoa(fq.limit)})
+	}
+}
+
+func sumCounts(c map[string]int) int {
+	n := 0
+	for _, v := range c {
+		n += v
+	}
+	return n
 }
 
 // groupFlows groups by a label's value (flows without it last), keeping

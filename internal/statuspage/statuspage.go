@@ -8,7 +8,13 @@
 // refreshes them from the JSON API without reloading, and draws charts
 // with uPlot, pinned and embedded like every other asset (no CDN: the page
 // works offline). Every response carries a strict Content-Security-Policy
-// (no inline script or style, no framing) and Cache-Control: no-store.
+// (no inline script or style, no framing) and Cache-Control: no-store,
+// except the overview and /api/v1/flows: they carry an ETag and
+// "private, no-cache", and answer 304 to a client whose copy is current.
+//
+// The overview and /api/v1/flows serve a page of flows (100 by default),
+// filtered and counted from the flows' states, configuration and incident
+// states alone; only the flows on the page have their history read.
 //
 // Everything shown comes from the state store, already redacted by the
 // flows package when the runs were recorded; on top of that, request
@@ -24,6 +30,7 @@ package statuspage
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -113,12 +120,16 @@ type Options struct {
 }
 
 type server struct {
-	src     Source
-	opts    Options
-	now     func() time.Time
-	log     *slog.Logger
-	stats   statsCache
-	pages   *pages
+	src      Source
+	opts     Options
+	now      func() time.Time
+	log      *slog.Logger
+	stats    statsCache
+	incCache incidentCache
+	pages    *pages
+	// tagSalt starts every ETag: a new process (perhaps a new binary with
+	// other templates) never matches an old tag.
+	tagSalt [8]byte
 	refresh time.Duration
 }
 
@@ -141,6 +152,7 @@ func New(src Source, opts Options) http.Handler {
 		s.refresh = 15 * time.Second
 	}
 	s.pages = newPages()
+	_, _ = rand.Read(s.tagSalt[:])
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.overviewPage)
 	mux.HandleFunc("GET /flows/{name}", s.flowPage)

@@ -1,5 +1,5 @@
 // authwatch status page: refreshes the page from the JSON API without
-// reloading it, filters by label, and draws the flow page's charts with
+// reloading it, applies the overview's filters on change, and draws the flow page's charts with
 // uPlot. Values are only ever set with textContent and attributes; parts
 // of the page that change shape are replaced by the same parts of the
 // server-rendered page, fetched in the background.
@@ -89,7 +89,8 @@
   }
 
   function getJSON(url) {
-    return fetch(url, { headers: { Accept: 'application/json' }, credentials: 'same-origin', cache: 'no-store' })
+    // no-cache: revalidated with the ETag, a 304 when nothing changed.
+    return fetch(url, { headers: { Accept: 'application/json' }, credentials: 'same-origin', cache: 'no-cache' })
       .then(function (r) {
         if (!r.ok) throw new Error('HTTP ' + r.status);
         return r.json();
@@ -99,7 +100,7 @@
   // swap replaces the elements with these ids by their current rendering,
   // keeping which <details> the reader opened or closed.
   function swap(ids) {
-    return fetch(location.href, { headers: { Accept: 'text/html' }, credentials: 'same-origin', cache: 'no-store' })
+    return fetch(location.href, { headers: { Accept: 'text/html' }, credentials: 'same-origin', cache: 'no-cache' })
       .then(function (r) {
         if (!r.ok) throw new Error('HTTP ' + r.status);
         return r.text();
@@ -141,15 +142,10 @@
     if (sp) sp.setAttribute('points', spark(f.latency_ms));
   }
 
-  function labelQuery() {
-    var p = new URLSearchParams();
-    new URLSearchParams(location.search).getAll('label').forEach(function (v) { if (v) p.append('label', v); });
-    var s = p.toString();
-    return s ? '?' + s : '';
-  }
-
+  // The overview's data-api is this page of flows in the API (the same
+  // filters and cursor).
   function refreshOverview() {
-    return getJSON(body.dataset.api + labelQuery()).then(function (data) {
+    return getJSON(body.dataset.api).then(function (data) {
       var rows = {};
       var n = 0;
       document.querySelectorAll('li.flow').forEach(function (li) { rows[li.dataset.flow] = li; n++; });
@@ -162,9 +158,12 @@
       if (banner && banner.hidden === unwritable) return swap(['store-banner', 'content', 'nav']);
       if (!same) return swap(['content', 'nav']); // flows or states changed: order and groups too
       data.flows.forEach(function (f) { updateFlow(rows[f.name], f); });
+      var all = 0;
       Object.keys(data.counts).forEach(function (k) {
+        all += data.counts[k];
         setText(document.querySelector('[data-count="' + k + '"]'), String(data.counts[k]));
       });
+      setText(document.querySelector('[data-count="all"]'), String(all));
     });
   }
 
