@@ -374,7 +374,7 @@ func (s *Store) RestoreRuns(ctx context.Context, runs []store.Run, states []stor
 	}
 	s.hist.mu.Lock()
 	defer s.hist.mu.Unlock()
-	undo := batchUndo{}
+	undo := newUndo()
 	if err := s.restoreRuns(ctx, undo, runs, states); err != nil {
 		undo.restore(&s.hist)
 		return fmt.Errorf("store: restore runs: %w", err)
@@ -384,7 +384,7 @@ func (s *Store) RestoreRuns(ctx context.Context, runs []store.Run, states []stor
 
 // restoreRuns keeps every restored run whole (they are few: those of an
 // outage of the store) and counts them in the roll-ups.
-func (s *Store) restoreRuns(ctx context.Context, undo batchUndo, runs []store.Run, states []store.FlowState) error {
+func (s *Store) restoreRuns(ctx context.Context, undo *batchUndo, runs []store.Run, states []store.FlowState) error {
 	states = slices.Clone(states) // LastRunID is filled in below
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {

@@ -109,7 +109,7 @@ func (s *Store) recordBatch(batch []recordReq) []recordResp {
 	}
 	defer tx.Rollback()
 	// The writer's memory is put back as it was if the batch fails.
-	undo := batchUndo{}
+	undo := newUndo()
 	newest := int64(math.MinInt64)
 	for i, req := range batch {
 		if err := req.ctx.Err(); err != nil {
@@ -121,6 +121,10 @@ func (s *Store) recordBatch(batch []recordReq) []recordResp {
 			return fail(err)
 		}
 		newest = max(newest, unixMinute(req.run.Start))
+	}
+	if err := s.deleteEvicted(ctx, tx, undo); err != nil {
+		undo.restore(&s.hist)
+		return fail(err)
 	}
 	if err := s.sweep(ctx, tx, undo, newest); err != nil {
 		undo.restore(&s.hist)
