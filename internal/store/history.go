@@ -125,6 +125,10 @@ type RollupReader interface {
 	RollupTotals(ctx context.Context, tier Tier, since time.Time) (map[string]Rollup, error)
 }
 
+// ErrNoRollups is returned by a RollupReader that wraps a store keeping
+// none (internal/store/buffered over another backend).
+var ErrNoRollups = errors.New("store: no roll-ups kept")
+
 // Latency histogram buckets: bucket i > 0 holds latencies in
 // [2^((i-1-histOffset)/histPerOctave), 2^((i-histOffset)/histPerOctave)) ms,
 // four per doubling, so a percentile read from merged histograms is within
