@@ -14,12 +14,14 @@
 //
 //   - whole runs that are failures, state changes and warnings grow with
 //     the days (up to retention.max_age) and the flows;
+//
 //   - plain passing runs kept whole (passing_runs_kept per flow) and
 //     minute roll-ups (minute_rollups) are at their steady state once
 //     -days covers their retention, and grow with the flows;
+//
 //   - hour roll-ups grow with the days (up to hour_rollups) and the flows.
 //
-//	go run ./bench/cmd/historybench -flows 40 -days 2
+//     go run ./bench/cmd/historybench -flows 40 -days 2
 package main
 
 import (
