@@ -117,7 +117,7 @@ type RetentionConfig struct {
 // per-minute and per-hour roll-ups.
 type HistoryConfig struct {
 	PassingRunsKept int           `yaml:"passing_runs_kept" jsonschema:"minimum=0,maximum=100000,description=Passing runs kept whole per flow (the newest); older ones live on in the roll-ups only. 0 keeps every run whole. Default 50."`
-	MinuteRollups   conf.Duration `yaml:"minute_rollups" jsonschema:"description=How long the per-flow roll-ups per minute are kept (at least 1h). Default 24h: at 10,000 flows a day of them is about 0.7 GB."`
+	MinuteRollups   conf.Duration `yaml:"minute_rollups" jsonschema:"description=How long the per-flow roll-ups per minute are kept (at least 1h). Default 24h: at 10\\,000 flows a day of them is about 0.7 GB."`
 	HourRollups     conf.Duration `yaml:"hour_rollups" jsonschema:"description=How long the per-flow roll-ups per hour are kept (at least 24h). Default 720h (30 days)."`
 }
 
