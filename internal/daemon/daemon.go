@@ -26,7 +26,6 @@ import (
 	"github.com/authwatch/authwatch/internal/browser"
 	"github.com/authwatch/authwatch/internal/config"
 	"github.com/authwatch/authwatch/internal/metrics"
-	"github.com/authwatch/authwatch/internal/store"
 	"github.com/authwatch/authwatch/internal/store/buffered"
 	"github.com/authwatch/authwatch/internal/store/sqlite"
 	"github.com/authwatch/authwatch/scheduler"
@@ -359,14 +358,14 @@ func (m *Main) shutdown(srv *http.Server, stopBackground func()) error {
 }
 
 func (m *Main) prune(ctx context.Context) {
-	maxAge, maxRuns := m.cfg.RetentionPolicy()
+	retention := m.cfg.RetentionPolicy()
 	if m.alert != nil {
 		// Delivered and refused pages are kept a week for the status page.
 		if _, err := m.alert.outbox.PruneOutbox(ctx, time.Now().Add(-7*24*time.Hour)); err != nil {
 			m.log.Error("pruning the notification outbox failed", "err", err)
 		}
 	}
-	n, err := m.store.Prune(ctx, time.Now(), store.Retention{MaxAge: maxAge, MaxRunsPerFlow: maxRuns})
+	n, err := m.store.Prune(ctx, time.Now(), retention)
 	if err != nil {
 		m.log.Error("pruning run history failed", "err", err)
 	} else if n > 0 {

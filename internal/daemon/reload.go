@@ -157,7 +157,7 @@ func (m *Main) reloadConfig() error {
 			"(state_dir and listen: unless --state-dir or --listen override them)")
 		m.fileRestartOnly = now
 	}
-	m.cfg.Defaults, m.cfg.Retention = next.Defaults, next.Retention
+	m.cfg.Defaults, m.cfg.Retention, m.cfg.History = next.Defaults, next.Retention, next.History
 	m.cfg.Notifiers, m.cfg.Routes, m.cfg.Policy = next.Notifiers, next.Routes, next.Policy
 	m.cfg.Silences, m.cfg.MaintenanceWindows, m.cfg.StatusURL = next.Silences, next.MaintenanceWindows, next.StatusURL
 	m.alert.configure(m.cfg, notifiers)

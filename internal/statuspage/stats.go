@@ -3,6 +3,7 @@ package statuspage
 import (
 	"cmp"
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -29,6 +30,18 @@ import (
 //
 // A page view therefore costs one FlowStates query plus, per flow that ran
 // since the last view, one query of a few rows.
+//
+// A Source that keeps history tiers (store.RollupReader, docs/history.md)
+// keeps only some passing runs whole: the runs above are then the whole
+// records (failures, warnings, state changes and the newest passing runs:
+// enough for the sparkline, the timeline and the last run), and the pass
+// rates and run counts come from the flow's roll-ups per
+// hour instead, read whole at a full load and from the last hour on at each
+// sync that saw new runs (one more query of one or two rows). A flow then
+// costs 7 × 24 hourBuckets (24 bytes each) besides its whole records. The
+// windows are then whole hours: the 24 h figures count the hours that
+// started within the last 24 hours (so, between 23 and 24 hours of runs,
+// and exactly the last 24 h on the hour).
 const (
 	window24h       = 24 * time.Hour
 	window7d        = 7 * 24 * time.Hour
@@ -61,6 +74,14 @@ func windowLimit(every time.Duration) int {
 	n := int64(window7d / every)
 	n += n/10 + 16
 	return int(min(n, maxWindowRuns))
+}
+
+// hourBucket is an hour of a flow's roll-ups, reduced to what the figures
+// and the latency trend show.
+type hourBucket struct {
+	start           int64 // Unix seconds
+	counted, passed int32
+	maxMS, p95MS    float32
 }
 
 type sample struct {
@@ -114,6 +135,10 @@ type flowData struct {
 	// prev is the outcome before the next run, for the timeline.
 	prevOK, havePrev bool
 	prevReason       string
+	// hours are the roll-ups per hour, oldest first, when rollups is set
+	// (the Source keeps them).
+	hours   []hourBucket
+	rollups bool
 }
 
 type statsCache struct {
@@ -178,12 +203,17 @@ func (f *flowStats) sync(ctx context.Context, src Source, flow string, st store.
 					fresh = append(fresh, r)
 				}
 			}
-			if len(runs) == want && len(fresh) == want {
+			if len(runs) == want && len(fresh) == want && !f.rollups {
 				full = true // runs may lie between these and the cache
 			} else {
+				// With roll-ups, the runs not kept whole are in the
+				// roll-ups: the whole records found are all there is.
 				slices.Reverse(fresh)
 				for _, r := range fresh {
 					f.ingest(r, true)
+				}
+				if err := f.syncHours(ctx, src, flow, now, false); err != nil {
+					return err
 				}
 				f.counter = st.Runs
 				f.trim(now)
@@ -191,7 +221,55 @@ func (f *flowStats) sync(ctx context.Context, src Source, flow string, st store.
 			}
 		}
 	}
-	return f.load(ctx, src, flow, st, limit, now)
+	if err := f.load(ctx, src, flow, st, limit, now); err != nil {
+		return err
+	}
+	return f.syncHours(ctx, src, flow, now, true)
+}
+
+// syncHours reads the flow's roll-ups per hour, all of the window (full)
+// or from the start of the newest hour held (the only one that can have
+// grown, besides new ones).
+func (f *flowStats) syncHours(ctx context.Context, src Source, flow string, now time.Time, full bool) error {
+	rr, ok := src.(store.RollupReader)
+	if !ok {
+		f.rollups, f.hours = false, nil
+		return nil
+	}
+	since := now.Add(-window7d)
+	if !full && f.rollups && len(f.hours) > 0 {
+		since = time.Unix(f.hours[len(f.hours)-1].start, 0)
+	}
+	ups, err := rr.Rollups(ctx, flow, store.TierHour, since)
+	if errors.Is(err, store.ErrNoRollups) {
+		f.rollups, f.hours = false, nil
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if full || !f.rollups {
+		f.hours = f.hours[:0]
+	}
+	cut := since.Unix()
+	for len(f.hours) > 0 && f.hours[len(f.hours)-1].start >= cut {
+		f.hours = f.hours[:len(f.hours)-1]
+	}
+	for _, u := range ups {
+		f.hours = append(f.hours, hourBucket{start: u.Start.Unix(), counted: int32(u.Counted()), passed: int32(u.Passed),
+			maxMS: float32(u.LatencyMaxMS), p95MS: float32(u.Latency.Quantile(0.95))})
+	}
+	f.rollups = true
+	return nil
+}
+
+// hourCut is the start of the first whole hour at or after t.
+func hourCut(t time.Time) int64 {
+	h := t.Unix() / 3600 * 3600
+	if h < t.Unix() {
+		h += 3600
+	}
+	return h
 }
 
 // load reads the whole window afresh.
@@ -334,6 +412,13 @@ func (f *flowStats) trim(now time.Time) {
 		j++
 	}
 	f.events = f.events[j:]
+	h := 0
+	for h < len(f.hours) && f.hours[h].start < hourCut(now.Add(-window7d)) {
+		h++
+	}
+	if h > 0 {
+		f.hours = slices.Clone(f.hours[h:])
+	}
 	for k, pts := range f.trends {
 		n := 0
 		for n < len(pts) && pts[n].t < cut {
@@ -374,6 +459,20 @@ func (f *flowStats) figures(now time.Time) figures {
 			}
 		}
 	}
+	if f.rollups {
+		out.runs24h, out.runs7d, ok24, ok7 = 0, 0, 0, 0
+		c24, c7 := hourCut(now.Add(-window24h)), hourCut(now.Add(-window7d))
+		for _, b := range f.hours {
+			if b.start >= c7 {
+				out.runs7d += int(b.counted)
+				ok7 += int(b.passed)
+			}
+			if b.start >= c24 {
+				out.runs24h += int(b.counted)
+				ok24 += int(b.passed)
+			}
+		}
+	}
 	out.passRate24h, out.passRate7d = rate(ok24, out.runs24h), rate(ok7, out.runs7d)
 	for i := len(f.samples) - 1; i >= 0 && len(out.latency) < sparkRuns; i-- {
 		if s := f.samples[i]; s.counted {
@@ -405,7 +504,7 @@ func round3(v float64) float64 { return float64(int64(v*1000+0.5)) / 1000 }
 
 // LatencyPoint is a run's latency (its duration without its waits), or the
 // longest of a bucket of runs when the window holds more than trendBuckets
-// runs.
+// runs. With history tiers, the runs are the whole records (see above).
 type LatencyPoint struct {
 	Time time.Time `json:"t"`
 	MS   float64   `json:"ms"`

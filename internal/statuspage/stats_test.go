@@ -292,3 +292,66 @@ func TestTrendSeriesIsBounded(t *testing.T) {
 		}
 	}
 }
+
+// noRollups hides the store's roll-ups: the figures come from whole runs.
+type noRollups struct{ Source }
+
+// With history tiers, the pass rates and run counts come from the hourly
+// roll-ups: the same figures as from every run kept whole when now is on
+// the hour, and right when most passing runs are no longer kept whole
+// (before, they were counted from the whole records alone: 50 % instead of
+// 97.5 %).
+func TestPassRatesFromRollups(t *testing.T) {
+	now := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
+	fill := func(t *testing.T, kept int) *sqlite.Store {
+		st, err := sqlite.Open(t.TempDir() + "/authwatch.db")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		ctx := context.Background()
+		if _, err := st.Prune(ctx, now.Add(-48*time.Hour), store.Retention{PassingRunsKept: kept}); err != nil {
+			t.Fatal(err)
+		}
+		// Every 10 minutes for 48 hours; every 40th run fails.
+		for i := range 288 {
+			r := store.Run{Flow: "f", Start: now.Add(-48*time.Hour + time.Duration(i)*10*time.Minute), DurationMS: 100, OK: i%40 != 39}
+			if !r.OK {
+				r.Reason = "invalid_token"
+			}
+			if _, err := st.RecordRun(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return st
+	}
+	figuresOf := func(t *testing.T, src Source) figures {
+		st, _, err := src.FlowState(context.Background(), "f")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var f flowStats
+		if err := f.sync(context.Background(), src, "f", st, 10*time.Minute, now); err != nil {
+			t.Fatal(err)
+		}
+		return f.figures(now)
+	}
+	whole := fill(t, 0)
+	a, b := figuresOf(t, whole), figuresOf(t, noRollups{whole})
+	if *a.passRate24h != *b.passRate24h || *a.passRate7d != *b.passRate7d || a.runs24h != b.runs24h || a.runs7d != b.runs7d {
+		t.Errorf("from roll-ups %+v, from whole runs %+v: want the same", a, b)
+	}
+	if a.runs24h != 144 || a.runs7d != 288 || *a.passRate7d != 0.9757 {
+		t.Errorf("figures %d %d %v; want 144 and 288 runs, pass rate 0.9757", a.runs24h, a.runs7d, *a.passRate7d)
+	}
+
+	tiered := fill(t, 3)
+	c := figuresOf(t, tiered)
+	if c.runs7d != 288 || *c.passRate7d != *a.passRate7d || *c.passRate24h != *a.passRate24h {
+		t.Errorf("with 3 passing runs kept whole: %d runs, %v / %v; want 288, %v / %v",
+			c.runs7d, *c.passRate7d, *c.passRate24h, *a.passRate7d, *a.passRate24h)
+	}
+	if len(c.latency) == 0 {
+		t.Errorf("no sparkline from the whole runs")
+	}
+}

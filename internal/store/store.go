@@ -61,11 +61,19 @@ type FlowState struct {
 	Runs           int64 // runs recorded since the state was created, cancelled ones included; pruning does not lower it
 }
 
-// Retention says which runs Prune deletes. A zero (or negative) field
-// disables its rule.
+// Retention says which runs and roll-ups Prune deletes. A zero (or
+// negative) field disables its rule.
 type Retention struct {
 	MaxAge         time.Duration // runs that started before now-MaxAge
 	MaxRunsPerFlow int           // all but the newest MaxRunsPerFlow runs of each flow
+	// PassingRunsKept keeps only the newest PassingRunsKept passing runs
+	// of each flow whole (those KeptWhole does not keep): the older ones
+	// live on in the roll-ups only. A store that keeps roll-ups also
+	// applies it as it records runs, from the first Prune on.
+	PassingRunsKept int
+	// MinuteRollups and HourRollups are how long the roll-ups of each tier
+	// are kept (from their start).
+	MinuteRollups, HourRollups time.Duration
 }
 
 // Store keeps runs, flow states and secrets across restarts.
@@ -108,9 +116,11 @@ type Store interface {
 	// Runs returns the flow's runs, newest (by start) first, at most limit
 	// of them; limit <= 0 returns all.
 	Runs(ctx context.Context, flow string, limit int) ([]Run, error)
-	// Prune deletes runs older than ret.MaxAge before now and beyond
-	// ret.MaxRunsPerFlow per flow, in one transaction, and returns how many
-	// it deleted. Flow states are not touched.
+	// Prune deletes runs older than ret.MaxAge before now, beyond
+	// ret.MaxRunsPerFlow per flow and passing runs beyond
+	// ret.PassingRunsKept per flow (and roll-ups past their tier's
+	// retention, in stores that keep them), and returns how many runs it
+	// deleted. Flow states are not touched.
 	Prune(ctx context.Context, now time.Time, ret Retention) (int, error)
 	// ForgetFlows drops the state (not the history) of every flow not in
 	// keep, e.g. flows no longer configured. An empty keep drops all states.

@@ -193,3 +193,22 @@ func (s *Store) RunsBefore(ctx context.Context, flow string, before int64, limit
 	}
 	return pager.RunsBefore(ctx, flow, before, limit)
 }
+
+// Rollups reads the backend's roll-ups (runs held in memory while the
+// backend fails are not in them).
+func (s *Store) Rollups(ctx context.Context, flow string, tier store.Tier, since time.Time) ([]store.Rollup, error) {
+	rr, ok := s.backend.(store.RollupReader)
+	if !ok {
+		return nil, store.ErrNoRollups
+	}
+	return rr.Rollups(ctx, flow, tier, since)
+}
+
+// RollupTotals reads the backend's roll-up totals, as Rollups.
+func (s *Store) RollupTotals(ctx context.Context, tier store.Tier, since time.Time) (map[string]store.Rollup, error) {
+	rr, ok := s.backend.(store.RollupReader)
+	if !ok {
+		return nil, store.ErrNoRollups
+	}
+	return rr.RollupTotals(ctx, tier, since)
+}

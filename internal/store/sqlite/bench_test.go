@@ -6,8 +6,12 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/authwatch/authwatch/internal/store"
 )
 
 // BenchmarkRecordRun records runs of a typical three-step flow (~1 KB of
@@ -136,4 +140,73 @@ func pollReads(b *testing.B, s *Store, stop chan struct{}) <-chan []time.Duratio
 		out <- lat
 	}()
 	return out
+}
+
+// BenchmarkRecordRunFlows records passing runs of 10,000 flows, each flow
+// every 10 s of synthetic time (1,000 runs/s), from 256 goroutines with the
+// daemon's 25 ms commit interval, and reports the process CPU per run (the
+// store's cost: the benchmark itself only builds runs). "kept=all" keeps
+// every run whole (no Prune called); "kept=20" keeps each flow's 20 newest
+// passing runs whole, so that in steady state every run deletes one. Before
+// the timer starts, each flow has run once (kept=all) or 21 times
+// (kept=20), so that what is timed is the steady state.
+func BenchmarkRecordRunFlows(b *testing.B) {
+	const flows = 10000
+	for _, kept := range []int{0, 20} {
+		name := "kept=all"
+		if kept > 0 {
+			name = fmt.Sprintf("kept=%d", kept)
+		}
+		b.Run(name, func(b *testing.B) {
+			s, _ := openTemp(b)
+			s.SetCommitInterval(25 * time.Millisecond)
+			ctx := context.Background()
+			if kept > 0 {
+				if _, err := s.Prune(ctx, t0, store.Retention{PassingRunsKept: kept}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			names := make([]string, flows)
+			for i := range names {
+				names[i] = fmt.Sprintf("flow-%05d", i)
+			}
+			var next atomic.Int64
+			record := func(n int64) {
+				var wg sync.WaitGroup
+				for range 256 {
+					wg.Go(func() {
+						for {
+							i := next.Add(1) - 1
+							if i >= n {
+								return
+							}
+							r := store.Run{Flow: names[i%flows], Start: t0.Add(time.Duration(i) * time.Millisecond),
+								DurationMS: 120, OK: true, Summary: "ok", Steps: sampleSteps}
+							if _, err := s.RecordRun(ctx, r); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					})
+				}
+				wg.Wait()
+			}
+			warm := int64(flows * (kept + 1))
+			record(warm)
+			cpu0 := processCPU()
+			b.ResetTimer()
+			record(warm + int64(b.N))
+			b.StopTimer()
+			b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/run")
+		})
+	}
+}
+
+// processCPU is the user and system CPU time the process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

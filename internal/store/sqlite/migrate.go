@@ -77,6 +77,34 @@ var migrations = []string{
 	ALTER TABLE flow_state ADD COLUMN last_warnings INTEGER NOT NULL DEFAULT 0;
 	ALTER TABLE flow_state ADD COLUMN last_layer TEXT NOT NULL DEFAULT '';
 	ALTER TABLE flow_state ADD COLUMN last_failed_step TEXT NOT NULL DEFAULT '';`,
+	// 5: history tiers (docs/history.md). runs.plain marks a passing run
+	// kept whole only while it is one of its flow's newest (runs recorded
+	// before are all kept whole, as before); rollups count every run per
+	// flow and minute (tier 0) or hour (tier 1), start_min in Unix
+	// minutes, latencies in microseconds, hist a store.Histogram; flows
+	// are numbered in flow_ids so that a roll-up row does not repeat the
+	// name.
+	`ALTER TABLE runs ADD COLUMN plain INTEGER NOT NULL DEFAULT 0;
+	CREATE TABLE flow_ids (
+		id   INTEGER PRIMARY KEY,
+		flow TEXT    NOT NULL UNIQUE
+	) STRICT;
+	CREATE TABLE rollups (
+		tier        INTEGER NOT NULL,
+		flow_id     INTEGER NOT NULL,
+		start_min   INTEGER NOT NULL,
+		runs        INTEGER NOT NULL,
+		passed      INTEGER NOT NULL,
+		failed      INTEGER NOT NULL,
+		cancelled   INTEGER NOT NULL,
+		warnings    INTEGER NOT NULL,
+		lat_sum_us  INTEGER NOT NULL,
+		lat_min_us  INTEGER NOT NULL,
+		lat_max_us  INTEGER NOT NULL,
+		hist        BLOB    NOT NULL,
+		last_run_id INTEGER NOT NULL,
+		PRIMARY KEY (tier, flow_id, start_min)
+	) STRICT, WITHOUT ROWID;`,
 }
 
 // migrate brings the schema to len(migrations) in one transaction: a crash

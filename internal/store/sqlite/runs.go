@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,43 +45,6 @@ func (s *Store) RecordRun(ctx context.Context, r store.Run) (store.FlowState, er
 		return store.FlowState{}, fmt.Errorf("store: record run of flow %q: %w", r.Flow, resp.err)
 	}
 	return resp.state, nil
-}
-
-// recordStmts are RecordRun's statements, prepared on the writer.
-type recordStmts struct{ state, insertRun, upsertState *sql.Stmt }
-
-func prepareRecord(db *sql.DB) (recordStmts, error) {
-	var st recordStmts
-	var err error
-	if st.state, err = db.Prepare(`SELECT ` + stateColumns + ` FROM flow_state WHERE flow = ?`); err != nil {
-		return st, err
-	}
-	if st.insertRun, err = db.Prepare(`INSERT INTO runs (flow, start_ns, duration_ms, ok, cancelled,
-		reason, layer, summary, failed_step, warnings, steps, waited_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`); err != nil {
-		return st, err
-	}
-	st.upsertState, err = db.Prepare(`INSERT OR REPLACE INTO flow_state (` + stateColumns + `) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`)
-	return st, err
-}
-
-// recordRun inserts r and writes its flow's next state inside tx.
-func recordRun(ctx context.Context, tx *sql.Tx, stmts recordStmts, r store.Run) (store.FlowState, error) {
-	prev, _, err := flowState(ctx, tx.StmtContext(ctx, stmts.state), r.Flow)
-	if err != nil {
-		return store.FlowState{}, err
-	}
-	res, err := tx.StmtContext(ctx, stmts.insertRun).ExecContext(ctx,
-		r.Flow, nanos(r.Start), r.DurationMS, r.OK, r.Cancelled, r.Reason, r.Layer,
-		r.Summary, r.FailedStep, r.Warnings, []byte(r.Steps), r.WaitedMS)
-	if err != nil {
-		return store.FlowState{}, err
-	}
-	if r.ID, err = res.LastInsertId(); err != nil {
-		return store.FlowState{}, err
-	}
-	next := prev.Next(r)
-	_, err = tx.StmtContext(ctx, stmts.upsertState).ExecContext(ctx, stateArgs(next)...)
-	return next, err
 }
 
 // stateArgs are st's values in the order of stateColumns.
@@ -194,16 +158,30 @@ func scanRun(rows *sql.Rows) (store.Run, error) {
 // connection to waiters in turn).
 const pruneBatch = 2000
 
-// pruneCuts finds, for each flow with more than ?1 runs, its ?1-th newest
-// run, walking runs_flow_start backwards: the flow's runs before it go.
+// pruneCuts finds, for each flow with more than ?1 runs (of those that
+// pass the filter %[1]s on x), its ?1-th newest such run, walking
+// runs_flow_start backwards: the flow's such runs before it go.
 const pruneCuts = `SELECT k.flow, k.start_ns, k.id FROM (SELECT DISTINCT flow FROM runs) AS f
-	JOIN runs AS k ON k.id = (SELECT x.id FROM runs AS x WHERE x.flow = f.flow
+	JOIN runs AS k ON k.id = (SELECT x.id FROM runs AS x WHERE x.flow = f.flow AND %[1]s
 		ORDER BY x.start_ns DESC, x.id DESC LIMIT 1 OFFSET ?1 - 1)`
 
-// Prune deletes runs by age, then beyond the count per flow, in batches of
-// pruneBatch runs per transaction.
+// Prune deletes runs by age, then beyond the count per flow, then plain
+// passing runs beyond the number kept, and roll-ups past their tier's
+// retention, in batches of pruneBatch rows per transaction. It sets the
+// number of passing runs RecordRun keeps whole from now on.
 func (s *Store) Prune(ctx context.Context, now time.Time, ret store.Retention) (int, error) {
+	s.hist.mu.Lock()
+	if s.hist.passingKept != max(ret.PassingRunsKept, 0) {
+		s.hist.passingKept = max(ret.PassingRunsKept, 0)
+		for _, e := range s.hist.flows {
+			e.kept, e.keptRead = nil, false // read again at the flow's next passing run
+		}
+	}
+	s.hist.mu.Unlock()
 	n, err := s.prune(ctx, now, ret)
+	if err == nil {
+		err = s.pruneRollups(ctx, now, ret)
+	}
 	if err != nil {
 		return n, fmt.Errorf("store: prune: %w", err)
 	}
@@ -220,15 +198,32 @@ func (s *Store) prune(ctx context.Context, now time.Time, ret store.Retention) (
 			return total, err
 		}
 	}
-	if ret.MaxRunsPerFlow <= 0 {
-		return total, nil
+	for _, rule := range []struct {
+		keep   int
+		filter string
+	}{{ret.MaxRunsPerFlow, "1"}, {ret.PassingRunsKept, "plain = 1"}} {
+		if rule.keep <= 0 {
+			continue
+		}
+		n, err := s.pruneBeyond(ctx, rule.keep, rule.filter)
+		total += n
+		if err != nil {
+			return total, err
+		}
 	}
+	return total, nil
+}
+
+// pruneBeyond deletes each flow's runs that pass filter beyond the newest
+// keep of them.
+func (s *Store) pruneBeyond(ctx context.Context, keep int, filter string) (int, error) {
+	total := 0
 	type cut struct {
 		flow      string
 		start, id int64
 	}
 	var cuts []cut
-	rows, err := s.write.QueryContext(ctx, pruneCuts, ret.MaxRunsPerFlow)
+	rows, err := s.write.QueryContext(ctx, fmt.Sprintf(pruneCuts, strings.ReplaceAll(filter, "plain", "x.plain")), keep)
 	if err != nil {
 		return total, err
 	}
@@ -260,13 +255,48 @@ func (s *Store) prune(ctx context.Context, now time.Time, ret store.Retention) (
 			args = append(args, c.flow, c.start, c.id)
 		}
 		n, err := s.deleteInBatches(ctx, `DELETE FROM runs WHERE id IN (
-			SELECT id FROM runs WHERE `+where.String()+` LIMIT ?2)`, nil, args...)
+			SELECT id FROM runs WHERE (`+where.String()+`) AND `+filter+` LIMIT ?2)`, nil, args...)
 		total += n
 		if err != nil {
 			return total, err
 		}
 	}
 	return total, nil
+}
+
+// pruneRollups deletes roll-ups that started before their tier's
+// retention, walking the primary key by flow: a range of flows per
+// statement, so that each transaction stays short.
+func (s *Store) pruneRollups(ctx context.Context, now time.Time, ret store.Retention) error {
+	var maxID int64
+	if err := s.write.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM flow_ids`).Scan(&maxID); err != nil {
+		return err
+	}
+	const flowsPerStatement = 200
+	for _, tier := range []struct {
+		tier store.Tier
+		keep time.Duration
+	}{{store.TierMinute, ret.MinuteRollups}, {store.TierHour, ret.HourRollups}} {
+		if tier.keep <= 0 {
+			continue
+		}
+		cut := floorDiv(now.Add(-tier.keep).Unix(), 60)
+		for lo := int64(0); lo <= maxID; lo += flowsPerStatement {
+			// Each flow's IDs as an IN list: the primary key then serves
+			// (tier, flow_id) by equality and start_min as a range.
+			ids := make([]int64, 0, flowsPerStatement)
+			for id := lo; id < lo+flowsPerStatement && id <= maxID; id++ {
+				ids = append(ids, id)
+			}
+			list, _ := json.Marshal(ids)
+			if _, err := s.write.ExecContext(ctx, `DELETE FROM rollups WHERE tier = ?1
+				AND flow_id IN (SELECT value FROM json_each(?2)) AND start_min < ?3`,
+				int(tier.tier), string(list), cut); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // deleteInBatches runs a DELETE whose ?2 is the batch size until it
@@ -299,9 +329,20 @@ func (s *Store) ForgetFlows(ctx context.Context, keep []string) error {
 	if err != nil {
 		return fmt.Errorf("store: forget flows: %w", err)
 	}
+	s.hist.mu.Lock()
+	defer s.hist.mu.Unlock()
 	if _, err := s.write.ExecContext(ctx, `DELETE FROM flow_state
 		WHERE flow NOT IN (SELECT value FROM json_each(?))`, string(list)); err != nil {
 		return fmt.Errorf("store: forget flows: %w", err)
+	}
+	kept := make(map[string]bool, len(keep))
+	for _, f := range keep {
+		kept[f] = true
+	}
+	for flow, e := range s.hist.flows {
+		if !kept[flow] {
+			e.state = store.FlowState{}
+		}
 	}
 	return nil
 }
@@ -331,37 +372,69 @@ func (s *Store) RestoreRuns(ctx context.Context, runs []store.Run, states []stor
 			return fmt.Errorf("store: restore runs: %w", err)
 		}
 	}
+	s.hist.mu.Lock()
+	defer s.hist.mu.Unlock()
+	undo := newUndo()
+	if err := s.restoreRuns(ctx, undo, runs, states); err != nil {
+		undo.restore(&s.hist)
+		return fmt.Errorf("store: restore runs: %w", err)
+	}
+	return nil
+}
+
+// restoreRuns keeps every restored run whole (they are few: those of an
+// outage of the store) and counts them in the roll-ups.
+func (s *Store) restoreRuns(ctx context.Context, undo *batchUndo, runs []store.Run, states []store.FlowState) error {
+	states = slices.Clone(states) // LastRunID is filled in below
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("store: restore runs: %w", err)
+		return err
 	}
 	defer tx.Rollback()
 	insert, upsert := tx.StmtContext(ctx, s.stmts.insertRun), tx.StmtContext(ctx, s.stmts.upsertState)
 	lastCounted := map[string]store.Run{} // per flow, with its new ID
 	for _, r := range runs {
 		res, err := insert.ExecContext(ctx, r.Flow, nanos(r.Start), r.DurationMS, r.OK, r.Cancelled, r.Reason, r.Layer,
-			r.Summary, r.FailedStep, r.Warnings, []byte(r.Steps), r.WaitedMS)
+			r.Summary, r.FailedStep, r.Warnings, []byte(r.Steps), r.WaitedMS, false)
 		if err != nil {
-			return fmt.Errorf("store: restore runs: %w", err)
+			return err
 		}
 		if r.ID, err = res.LastInsertId(); err != nil {
-			return fmt.Errorf("store: restore runs: %w", err)
+			return err
 		}
 		if !r.Cancelled {
 			lastCounted[r.Flow] = r
 		}
+		undo.save(&s.hist, r.Flow)
+		e, err := s.entry(ctx, tx, r.Flow)
+		if err != nil {
+			return err
+		}
+		if minute := unixMinute(r.Start); e.open.Runs > 0 && e.minute != minute {
+			if err := s.flushOpen(ctx, tx, e); err != nil {
+				return err
+			}
+		}
+		if e.open.Runs == 0 {
+			e.minute = unixMinute(r.Start)
+		}
+		e.open.Add(r)
 	}
-	for _, st := range states {
+	for i, st := range states {
 		// The state was computed before its last run had an ID.
 		if r, ok := lastCounted[st.Flow]; ok && st.LastRunID == 0 && r.Start.Equal(st.LastRun) {
 			st.LastRunID = r.ID
+			states[i] = st
 		}
 		if _, err := upsert.ExecContext(ctx, stateArgs(st)...); err != nil {
-			return fmt.Errorf("store: restore runs: %w", err)
+			return err
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("store: restore runs: %w", err)
+	for _, st := range states {
+		undo.save(&s.hist, st.Flow)
+		if e := s.hist.flows[st.Flow]; e != nil {
+			e.state = st
+		}
 	}
-	return nil
+	return tx.Commit()
 }

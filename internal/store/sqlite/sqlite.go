@@ -30,6 +30,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"path/filepath"
 	"sync"
@@ -56,6 +57,7 @@ type Store struct {
 
 	records    chan recordReq // RecordRun to writeLoop; unbuffered
 	stmts      recordStmts    // prepared once: parsing SQL per run cost a third of the store's CPU
+	hist       history        // the writer's memory of each flow (history.go)
 	closing    chan struct{}  // closed by Close
 	writerDone chan struct{}  // closed when writeLoop has returned
 	closeOnce  sync.Once
@@ -133,7 +135,8 @@ func open(path string, o Options) (*Store, error) {
 	read.SetMaxOpenConns(maxReaders)
 	read.SetMaxIdleConns(maxReaders)
 	s := &Store{write: write, read: read, records: make(chan recordReq),
-		closing: make(chan struct{}), writerDone: make(chan struct{})}
+		closing: make(chan struct{}), writerDone: make(chan struct{}),
+		hist: history{flows: map[string]*flowEntry{}, sweptMinute: math.MinInt64}}
 	if s.stmts, err = prepareRecord(write); err != nil {
 		return nil, errors.Join(err, write.Close(), read.Close())
 	}

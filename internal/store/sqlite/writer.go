@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"errors"
+	"math"
 	"time"
 
 	"github.com/authwatch/authwatch/internal/store"
@@ -37,6 +38,9 @@ func (s *Store) writeLoop() {
 	for {
 		select {
 		case <-s.closing:
+			// The open roll-ups; an error leaves them lost, as a crash
+			// would (at most a minute of each flow's counts).
+			_ = s.flushAll(context.Background())
 			return
 		case req := <-s.records:
 			batch := s.collect(req)
@@ -97,21 +101,37 @@ func (s *Store) recordBatch(batch []recordReq) []recordResp {
 	// The batch's own context: the callers' contexts were checked when
 	// their runs were taken, and a taken run is committed or failed as one.
 	ctx := context.Background()
+	s.hist.mu.Lock()
+	defer s.hist.mu.Unlock()
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fail(err)
 	}
 	defer tx.Rollback()
+	// The writer's memory is put back as it was if the batch fails.
+	undo := newUndo()
+	newest := int64(math.MinInt64)
 	for i, req := range batch {
 		if err := req.ctx.Err(); err != nil {
 			resps[i].err = err
 			continue
 		}
-		if resps[i].state, err = recordRun(ctx, tx, s.stmts, req.run); err != nil {
+		if resps[i].state, err = s.recordRun(ctx, tx, undo, req.run); err != nil {
+			undo.restore(&s.hist)
 			return fail(err)
 		}
+		newest = max(newest, unixMinute(req.run.Start))
+	}
+	if err := s.deleteEvicted(ctx, tx, undo); err != nil {
+		undo.restore(&s.hist)
+		return fail(err)
+	}
+	if err := s.sweep(ctx, tx, undo, newest); err != nil {
+		undo.restore(&s.hist)
+		return fail(err)
 	}
 	if err := tx.Commit(); err != nil {
+		undo.restore(&s.hist)
 		return fail(err)
 	}
 	s.commits.Add(1)

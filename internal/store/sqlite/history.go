@@ -1,0 +1,457 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	msqlite "modernc.org/sqlite"
+
+	"github.com/authwatch/authwatch/internal/store"
+)
+
+// histMergeFunc adds two encoded store.Histograms, so that a roll-up row
+// is merged by one upsert (see upsertRollup).
+const histMergeFunc = "authwatch_hist_merge"
+
+func init() {
+	msqlite.MustRegisterDeterministicScalarFunction(histMergeFunc, 2,
+		func(_ *msqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+			var a, b store.Histogram
+			if err := a.UnmarshalBinary(blobArg(args[0])); err != nil {
+				return nil, err
+			}
+			if err := b.UnmarshalBinary(blobArg(args[1])); err != nil {
+				return nil, err
+			}
+			a.Merge(b)
+			return a.AppendBinary([]byte{}), nil
+		})
+}
+
+func blobArg(v driver.Value) []byte {
+	switch v := v.(type) {
+	case []byte:
+		return v
+	case string:
+		return []byte(v)
+	}
+	return nil
+}
+
+// history is the writer's memory of each flow it recorded runs of: its
+// state (so that RecordRun reads no state), its number in flow_ids, the
+// IDs of its passing runs kept whole (to delete the oldest when one more
+// comes) and the roll-up of its current minute, written when the flow's
+// minute changes, when the minute is over for every flow (sweep) and on
+// Close. mu is held by the writer for a whole batch, commit included, and
+// by everything else that writes flow states or reads the open roll-ups.
+type history struct {
+	mu          sync.Mutex
+	flows       map[string]*flowEntry
+	sweptMinute int64 // the newest run minute at the last sweep
+	passingKept int   // set by Prune; 0 keeps every passing run whole
+}
+
+type flowEntry struct {
+	id       int64
+	state    store.FlowState
+	kept     []int64 // plain passing runs kept whole, oldest first
+	minute   int64   // Unix minute of open; meaningful when open.Runs > 0
+	open     store.Rollup
+	keptRead bool // kept was read from the database
+}
+
+func (e *flowEntry) clone() *flowEntry {
+	c := *e
+	c.kept = slices.Clone(e.kept)
+	c.open.Latency = store.Histogram{}
+	c.open.Latency.Merge(e.open.Latency)
+	return &c
+}
+
+// batchUndo holds the entries as they were before a batch touched them
+// (nil: the entry did not exist), to put back when the batch fails, and
+// the plain passing runs the batch pushed out of their flows' kept runs,
+// deleted together at the end of the batch (one statement instead of one
+// per run: see BenchmarkRecordRunFlows).
+type batchUndo struct {
+	entries map[string]*flowEntry
+	evict   []int64
+}
+
+func newUndo() *batchUndo { return &batchUndo{entries: map[string]*flowEntry{}} }
+
+func (u *batchUndo) save(h *history, flow string) {
+	if _, ok := u.entries[flow]; ok {
+		return
+	}
+	if e := h.flows[flow]; e != nil {
+		u.entries[flow] = e.clone()
+	} else {
+		u.entries[flow] = nil
+	}
+}
+
+// deleteEvicted deletes the runs pushed out in the batch.
+func (s *Store) deleteEvicted(ctx context.Context, tx *sql.Tx, u *batchUndo) error {
+	if len(u.evict) == 0 {
+		return nil
+	}
+	list, err := json.Marshal(u.evict)
+	if err != nil {
+		return err
+	}
+	_, err = tx.StmtContext(ctx, s.stmts.deleteRuns).ExecContext(ctx, string(list))
+	return err
+}
+
+func (u *batchUndo) restore(h *history) {
+	for flow, e := range u.entries {
+		if e == nil {
+			delete(h.flows, flow)
+		} else {
+			h.flows[flow] = e
+		}
+	}
+}
+
+// recordStmts are RecordRun's statements, prepared on the writer.
+type recordStmts struct {
+	state, insertRun, upsertState, flowID, newFlowID, keptIDs, deleteRuns, upsertRollup *sql.Stmt
+}
+
+const upsertRollupSQL = `INSERT INTO rollups (tier, flow_id, start_min, runs, passed, failed,
+	cancelled, warnings, lat_sum_us, lat_min_us, lat_max_us, hist, last_run_id)
+	VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
+	ON CONFLICT DO UPDATE SET runs = runs + excluded.runs, passed = passed + excluded.passed,
+	failed = failed + excluded.failed, cancelled = cancelled + excluded.cancelled,
+	warnings = warnings + excluded.warnings, lat_sum_us = lat_sum_us + excluded.lat_sum_us,
+	lat_min_us = CASE WHEN passed + failed = 0 THEN excluded.lat_min_us
+		WHEN excluded.passed + excluded.failed = 0 THEN lat_min_us
+		ELSE min(lat_min_us, excluded.lat_min_us) END,
+	lat_max_us = max(lat_max_us, excluded.lat_max_us),
+	hist = ` + histMergeFunc + `(hist, excluded.hist), last_run_id = max(last_run_id, excluded.last_run_id)`
+
+func prepareRecord(db *sql.DB) (recordStmts, error) {
+	var st recordStmts
+	for _, p := range []struct {
+		stmt **sql.Stmt
+		sql  string
+	}{
+		{&st.state, `SELECT ` + stateColumns + ` FROM flow_state WHERE flow = ?`},
+		{&st.insertRun, `INSERT INTO runs (flow, start_ns, duration_ms, ok, cancelled, reason, layer,
+			summary, failed_step, warnings, steps, waited_ms, plain) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`},
+		{&st.upsertState, `INSERT OR REPLACE INTO flow_state (` + stateColumns + `) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`},
+		{&st.flowID, `SELECT id FROM flow_ids WHERE flow = ?`},
+		{&st.newFlowID, `INSERT INTO flow_ids (flow) VALUES (?)`},
+		{&st.keptIDs, `SELECT id FROM runs WHERE flow = ? AND plain = 1 ORDER BY start_ns DESC, id DESC LIMIT ?`},
+		{&st.deleteRuns, `DELETE FROM runs WHERE id IN (SELECT value FROM json_each(?))`},
+		{&st.upsertRollup, upsertRollupSQL},
+	} {
+		var err error
+		if *p.stmt, err = db.Prepare(p.sql); err != nil {
+			return st, err
+		}
+	}
+	return st, nil
+}
+
+// entry returns the flow's entry, reading it inside tx the first time.
+func (s *Store) entry(ctx context.Context, tx *sql.Tx, flow string) (*flowEntry, error) {
+	if e := s.hist.flows[flow]; e != nil {
+		return e, nil
+	}
+	e := &flowEntry{}
+	var err error
+	if e.state, _, err = flowState(ctx, tx.StmtContext(ctx, s.stmts.state), flow); err != nil {
+		return nil, err
+	}
+	err = tx.StmtContext(ctx, s.stmts.flowID).QueryRowContext(ctx, flow).Scan(&e.id)
+	if err == sql.ErrNoRows {
+		var res sql.Result
+		if res, err = tx.StmtContext(ctx, s.stmts.newFlowID).ExecContext(ctx, flow); err == nil {
+			e.id, err = res.LastInsertId()
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.hist.flows[flow] = e
+	return e, nil
+}
+
+// readKept reads the IDs of the flow's newest plain passing runs, once.
+func (s *Store) readKept(ctx context.Context, tx *sql.Tx, flow string, e *flowEntry, n int) error {
+	e.keptRead = true
+	rows, err := tx.StmtContext(ctx, s.stmts.keptIDs).QueryContext(ctx, flow, n)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		e.kept = append(e.kept, id)
+	}
+	slices.Reverse(e.kept)
+	return rows.Err()
+}
+
+// recordRun inserts r, updates its flow's state, deletes the flow's oldest
+// plain passing run beyond the number kept, and counts r in the flow's open
+// roll-up, inside tx. s.hist.mu is held.
+func (s *Store) recordRun(ctx context.Context, tx *sql.Tx, undo *batchUndo, r store.Run) (store.FlowState, error) {
+	undo.save(&s.hist, r.Flow)
+	e, err := s.entry(ctx, tx, r.Flow)
+	if err != nil {
+		return store.FlowState{}, err
+	}
+	plain := !store.KeptWhole(e.state, r)
+	n := s.hist.passingKept
+	if plain && n > 0 && !e.keptRead {
+		if err := s.readKept(ctx, tx, r.Flow, e, n); err != nil {
+			return store.FlowState{}, err
+		}
+	}
+	res, err := tx.StmtContext(ctx, s.stmts.insertRun).ExecContext(ctx,
+		r.Flow, nanos(r.Start), r.DurationMS, r.OK, r.Cancelled, r.Reason, r.Layer,
+		r.Summary, r.FailedStep, r.Warnings, []byte(r.Steps), r.WaitedMS, plain)
+	if err != nil {
+		return store.FlowState{}, err
+	}
+	if r.ID, err = res.LastInsertId(); err != nil {
+		return store.FlowState{}, err
+	}
+	next := e.state.Next(r)
+	if _, err = tx.StmtContext(ctx, s.stmts.upsertState).ExecContext(ctx, stateArgs(next)...); err != nil {
+		return store.FlowState{}, err
+	}
+	e.state = next
+	if plain && n > 0 {
+		e.kept = append(e.kept, r.ID)
+		if over := len(e.kept) - n; over > 0 {
+			undo.evict = append(undo.evict, e.kept[:over]...)
+			e.kept = e.kept[over:]
+		}
+	}
+	minute := unixMinute(r.Start)
+	if e.open.Runs > 0 && e.minute != minute {
+		if err := s.flushOpen(ctx, tx, e); err != nil {
+			return store.FlowState{}, err
+		}
+	}
+	if e.open.Runs == 0 {
+		e.minute, e.open = minute, store.Rollup{}
+	}
+	e.open.Add(r)
+	return next, nil
+}
+
+// sweep writes the open roll-ups of minutes before the previous one once
+// the runs reach a new minute (a flow that stopped running, or runs less
+// than once a minute), so that roll-ups do not wait for Close.
+func (s *Store) sweep(ctx context.Context, tx *sql.Tx, undo *batchUndo, newest int64) error {
+	if newest <= s.hist.sweptMinute {
+		return nil
+	}
+	s.hist.sweptMinute = newest
+	for flow, e := range s.hist.flows {
+		if e.open.Runs > 0 && e.minute < newest-1 {
+			undo.save(&s.hist, flow)
+			if err := s.flushOpen(ctx, tx, e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// flushOpen upserts the entry's open roll-up into its minute's and its
+// hour's rows, and empties it.
+func (s *Store) flushOpen(ctx context.Context, tx *sql.Tx, e *flowEntry) error {
+	stmt := tx.StmtContext(ctx, s.stmts.upsertRollup)
+	u := e.open
+	hist := u.Latency.AppendBinary([]byte{})
+	for _, row := range []struct {
+		tier  store.Tier
+		start int64
+	}{{store.TierMinute, e.minute}, {store.TierHour, e.minute - mod(e.minute, 60)}} {
+		if _, err := stmt.ExecContext(ctx, int(row.tier), e.id, row.start, u.Runs, u.Passed, u.Failed, u.Cancelled,
+			u.Warnings, micros(u.LatencySumMS), micros(u.LatencyMinMS), micros(u.LatencyMaxMS), hist, u.LastRunID); err != nil {
+			return err
+		}
+	}
+	e.open = store.Rollup{}
+	return nil
+}
+
+// flushAll writes every open roll-up in one transaction (Close).
+func (s *Store) flushAll(ctx context.Context) error {
+	s.hist.mu.Lock()
+	defer s.hist.mu.Unlock()
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	undo := newUndo()
+	for flow, e := range s.hist.flows {
+		if e.open.Runs > 0 {
+			undo.save(&s.hist, flow)
+			if err := s.flushOpen(ctx, tx, e); err != nil {
+				undo.restore(&s.hist)
+				return err
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		undo.restore(&s.hist)
+		return err
+	}
+	return nil
+}
+
+func unixMinute(t time.Time) int64 { return floorDiv(t.Unix(), 60) }
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && a < 0 {
+		q--
+	}
+	return q
+}
+
+func mod(a, b int64) int64 { return a - floorDiv(a, b)*b }
+
+func micros(ms float64) int64 { return int64(math.Round(ms * 1000)) }
+
+const rollupColumns = `start_min, runs, passed, failed, cancelled, warnings, lat_sum_us, lat_min_us, lat_max_us, hist, last_run_id`
+
+func scanRollup(scan func(...any) error, u *store.Rollup) error {
+	var startMin, sum, lo, hi int64
+	var hist []byte
+	if err := scan(&startMin, &u.Runs, &u.Passed, &u.Failed, &u.Cancelled, &u.Warnings,
+		&sum, &lo, &hi, &hist, &u.LastRunID); err != nil {
+		return err
+	}
+	u.Start = time.Unix(startMin*60, 0).UTC()
+	u.LatencySumMS, u.LatencyMinMS, u.LatencyMaxMS = float64(sum)/1000, float64(lo)/1000, float64(hi)/1000
+	return u.Latency.UnmarshalBinary(hist)
+}
+
+var _ store.RollupReader = (*Store)(nil)
+
+// Rollups implements store.RollupReader.
+func (s *Store) Rollups(ctx context.Context, flow string, tier store.Tier, since time.Time) ([]store.Rollup, error) {
+	out, err := s.rollups(ctx, flow, tier, since)
+	if err != nil {
+		return nil, fmt.Errorf("store: %s roll-ups of flow %q: %w", tier, flow, err)
+	}
+	return out, nil
+}
+
+func (s *Store) rollups(ctx context.Context, flow string, tier store.Tier, since time.Time) ([]store.Rollup, error) {
+	sinceMin := floorDiv(since.Unix()+59, 60) // roll-ups that start at or after since
+	rows, err := s.read.QueryContext(ctx, `SELECT `+rollupColumns+` FROM rollups
+		WHERE tier = ?1 AND flow_id = (SELECT id FROM flow_ids WHERE flow = ?2) AND start_min >= ?3
+		ORDER BY start_min`, int(tier), flow, sinceMin)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Rollup
+	for rows.Next() {
+		u := store.Rollup{Flow: flow, Tier: tier}
+		if err := scanRollup(rows.Scan, &u); err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	// The open minute, read after the rows: a flush between the two reads
+	// leaves it out once (counted short by one minute), never twice.
+	s.hist.mu.Lock()
+	e := s.hist.flows[flow]
+	var open store.Rollup
+	var openStart int64
+	if e != nil && e.open.Runs > 0 {
+		open, openStart = e.clone().open, e.minute
+	}
+	s.hist.mu.Unlock()
+	if open.Runs == 0 {
+		return out, nil
+	}
+	if tier == store.TierHour {
+		openStart -= mod(openStart, 60)
+	}
+	if openStart < sinceMin {
+		return out, nil
+	}
+	start := time.Unix(openStart*60, 0).UTC()
+	i, found := slices.BinarySearchFunc(out, start, func(u store.Rollup, t time.Time) int { return u.Start.Compare(t) })
+	if found {
+		out[i].Merge(open)
+		return out, nil
+	}
+	open.Flow, open.Tier, open.Start = flow, tier, start
+	return slices.Insert(out, i, open), nil
+}
+
+// RollupTotals implements store.RollupReader. The sums are taken in SQL,
+// so Latency (the histogram) is left empty; the open minutes are added.
+func (s *Store) RollupTotals(ctx context.Context, tier store.Tier, since time.Time) (map[string]store.Rollup, error) {
+	sinceMin := floorDiv(since.Unix()+59, 60)
+	rows, err := s.read.QueryContext(ctx, `SELECT f.flow, sum(r.runs), sum(r.passed), sum(r.failed),
+		sum(r.cancelled), sum(r.warnings), sum(r.lat_sum_us), min(r.lat_min_us), max(r.lat_max_us), max(r.last_run_id)
+		FROM flow_ids AS f JOIN rollups AS r ON r.tier = ?1 AND r.flow_id = f.id AND r.start_min >= ?2
+		GROUP BY f.id`, int(tier), sinceMin)
+	if err != nil {
+		return nil, fmt.Errorf("store: %s roll-up totals: %w", tier, err)
+	}
+	defer rows.Close()
+	out := map[string]store.Rollup{}
+	for rows.Next() {
+		u := store.Rollup{Tier: tier, Start: since}
+		var sum, lo, hi int64
+		if err := rows.Scan(&u.Flow, &u.Runs, &u.Passed, &u.Failed, &u.Cancelled, &u.Warnings,
+			&sum, &lo, &hi, &u.LastRunID); err != nil {
+			return nil, fmt.Errorf("store: %s roll-up totals: %w", tier, err)
+		}
+		u.LatencySumMS, u.LatencyMinMS, u.LatencyMaxMS = float64(sum)/1000, float64(lo)/1000, float64(hi)/1000
+		out[u.Flow] = u
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: %s roll-up totals: %w", tier, err)
+	}
+	s.hist.mu.Lock()
+	defer s.hist.mu.Unlock()
+	for flow, e := range s.hist.flows {
+		start := e.minute
+		if tier == store.TierHour {
+			start -= mod(start, 60)
+		}
+		if e.open.Runs == 0 || start < sinceMin {
+			continue
+		}
+		u, ok := out[flow]
+		if !ok {
+			u = store.Rollup{Flow: flow, Tier: tier, Start: since}
+		}
+		open := e.open
+		open.Latency = store.Histogram{}
+		u.Merge(open)
+		out[flow] = u
+	}
+	return out, nil
+}
