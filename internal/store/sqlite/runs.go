@@ -167,7 +167,8 @@ const pruneCuts = `SELECT k.flow, k.start_ns, k.id FROM (SELECT DISTINCT flow FR
 
 // Prune deletes runs by age, then beyond the count per flow, then plain
 // passing runs beyond the number kept, and roll-ups past their tier's
-// retention, in batches of pruneBatch rows per transaction. It sets the
+// retention, in batches of pruneBatch rows per transaction; then, when the
+// database is over ret.MaxBytes, the oldest history (see pruneBySize). It sets the
 // number of passing runs RecordRun keeps whole from now on.
 func (s *Store) Prune(ctx context.Context, now time.Time, ret store.Retention) (int, error) {
 	s.hist.mu.Lock()
@@ -181,6 +182,11 @@ func (s *Store) Prune(ctx context.Context, now time.Time, ret store.Retention) (
 	n, err := s.prune(ctx, now, ret)
 	if err == nil {
 		err = s.pruneRollups(ctx, now, ret)
+	}
+	if err == nil && ret.MaxBytes > 0 {
+		var bySize int
+		bySize, err = s.pruneBySize(ctx, now, ret.MaxBytes)
+		n += bySize
 	}
 	if err != nil {
 		return n, fmt.Errorf("store: prune: %w", err)
@@ -265,14 +271,8 @@ func (s *Store) pruneBeyond(ctx context.Context, keep int, filter string) (int, 
 }
 
 // pruneRollups deletes roll-ups that started before their tier's
-// retention, walking the primary key by flow: a range of flows per
-// statement, so that each transaction stays short.
+// retention.
 func (s *Store) pruneRollups(ctx context.Context, now time.Time, ret store.Retention) error {
-	var maxID int64
-	if err := s.write.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM flow_ids`).Scan(&maxID); err != nil {
-		return err
-	}
-	const flowsPerStatement = 200
 	for _, tier := range []struct {
 		tier store.Tier
 		keep time.Duration
@@ -280,23 +280,44 @@ func (s *Store) pruneRollups(ctx context.Context, now time.Time, ret store.Reten
 		if tier.keep <= 0 {
 			continue
 		}
-		cut := floorDiv(now.Add(-tier.keep).Unix(), 60)
-		for lo := int64(0); lo <= maxID; lo += flowsPerStatement {
-			// Each flow's IDs as an IN list: the primary key then serves
-			// (tier, flow_id) by equality and start_min as a range.
-			ids := make([]int64, 0, flowsPerStatement)
-			for id := lo; id < lo+flowsPerStatement && id <= maxID; id++ {
-				ids = append(ids, id)
-			}
-			list, _ := json.Marshal(ids)
-			if _, err := s.write.ExecContext(ctx, `DELETE FROM rollups WHERE tier = ?1
-				AND flow_id IN (SELECT value FROM json_each(?2)) AND start_min < ?3`,
-				int(tier.tier), string(list), cut); err != nil {
-				return err
-			}
+		if _, err := s.deleteRollupsBefore(ctx, tier.tier, floorDiv(now.Add(-tier.keep).Unix(), 60)); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// deleteRollupsBefore deletes the tier's roll-ups that started before the
+// Unix minute cut, walking the primary key by flow: a range of flows per
+// statement, so that each transaction stays short.
+func (s *Store) deleteRollupsBefore(ctx context.Context, tier store.Tier, cut int64) (int, error) {
+	var maxID int64
+	if err := s.write.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM flow_ids`).Scan(&maxID); err != nil {
+		return 0, err
+	}
+	const flowsPerStatement = 200
+	total := 0
+	for lo := int64(0); lo <= maxID; lo += flowsPerStatement {
+		// Each flow's IDs as an IN list: the primary key then serves
+		// (tier, flow_id) by equality and start_min as a range.
+		ids := make([]int64, 0, flowsPerStatement)
+		for id := lo; id < lo+flowsPerStatement && id <= maxID; id++ {
+			ids = append(ids, id)
+		}
+		list, _ := json.Marshal(ids)
+		res, err := s.write.ExecContext(ctx, `DELETE FROM rollups WHERE tier = ?1
+			AND flow_id IN (SELECT value FROM json_each(?2)) AND start_min < ?3`,
+			int(tier), string(list), cut)
+		if err != nil {
+			return total, err
+		}
+		n, err := res.RowsAffected()
+		total += int(n)
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
 }
 
 // deleteInBatches runs a DELETE whose ?2 is the batch size until it
