@@ -117,15 +117,19 @@ type RetentionConfig struct {
 // among the flow's newest PassingRunsKept; every run is counted in
 // per-minute and per-hour roll-ups.
 type HistoryConfig struct {
-	PassingRunsKept int           `yaml:"passing_runs_kept" jsonschema:"minimum=0,maximum=100000,description=Passing runs kept whole per flow (the newest); older ones live on in the roll-ups only. 0 keeps every run whole. Default 50."`
-	MinuteRollups   conf.Duration `yaml:"minute_rollups" jsonschema:"description=How long the per-flow roll-ups per minute are kept (at least 1h). Default 24h: at 10\\,000 flows a day of them is about 0.7 GB."`
-	HourRollups     conf.Duration `yaml:"hour_rollups" jsonschema:"description=How long the per-flow roll-ups per hour are kept (at least 24h). Default 720h (30 days)."`
+	PassingRunsKept       int           `yaml:"passing_runs_kept" jsonschema:"minimum=0,maximum=100000,description=Passing runs kept whole per flow (the newest); older ones live on in the roll-ups only. 0 keeps every run whole. Default 50."`
+	MinuteRollups         conf.Duration `yaml:"minute_rollups" jsonschema:"description=How long the per-flow roll-ups per minute are kept (at least 1h). Default 24h: at 10\\,000 flows a day of them is about 0.7 GB."`
+	FailuresKeptPerStreak int           `yaml:"failures_kept_per_streak" jsonschema:"minimum=0,maximum=100000,description=In a failing streak whose reason and failed step do not change\\, the first this many failures are kept whole; later ones only while among the flow's newest this many such repeats (all are counted in the roll-ups and the flow's state; the timeline keeps every change). 0 keeps every failure whole. Default 10."`
+	HourRollups           conf.Duration `yaml:"hour_rollups" jsonschema:"description=How long the per-flow roll-ups per hour are kept (at least 24h). Default 720h (30 days)."`
 }
 
 func (h HistoryConfig) validate() error {
 	var errs []error
 	if h.PassingRunsKept < 0 || h.PassingRunsKept > 100000 {
 		errs = append(errs, conf.FieldErrorf("passing_runs_kept", "must be 0..100000, got %d", h.PassingRunsKept))
+	}
+	if h.FailuresKeptPerStreak < 0 || h.FailuresKeptPerStreak > 100000 {
+		errs = append(errs, conf.FieldErrorf("failures_kept_per_streak", "must be 0..100000, got %d", h.FailuresKeptPerStreak))
 	}
 	if d := h.MinuteRollups.Std(); d < time.Hour {
 		errs = append(errs, conf.FieldErrorf("minute_rollups", "must be at least 1h, got %s", d))
@@ -156,7 +160,7 @@ func Default() *Config {
 		HTTP: HTTPConfig{MaxConnections: 256, ReadHeaderTimeout: conf.Dur(10 * time.Second), ReadTimeout: conf.Dur(30 * time.Second),
 			WriteTimeout: conf.Dur(60 * time.Second), IdleTimeout: conf.Dur(2 * time.Minute)},
 		Retention: RetentionConfig{MaxAge: conf.Dur(30 * 24 * time.Hour), MaxRunsPerFlow: 10000, MaxSize: Bytes(DefaultMaxSize)},
-		History:   HistoryConfig{PassingRunsKept: 50, MinuteRollups: conf.Dur(24 * time.Hour), HourRollups: conf.Dur(30 * 24 * time.Hour)},
+		History:   HistoryConfig{PassingRunsKept: 50, FailuresKeptPerStreak: 10, MinuteRollups: conf.Dur(24 * time.Hour), HourRollups: conf.Dur(30 * 24 * time.Hour)},
 	}
 }
 
@@ -327,7 +331,8 @@ func (c *Config) FlowDefaults() flows.Defaults {
 func (c *Config) RetentionPolicy() store.Retention {
 	return store.Retention{MaxAge: c.Retention.MaxAge.Std(), MaxRunsPerFlow: c.Retention.MaxRunsPerFlow,
 		PassingRunsKept: c.History.PassingRunsKept, MinuteRollups: c.History.MinuteRollups.Std(),
-		HourRollups: c.History.HourRollups.Std(), MaxBytes: c.Retention.MaxSize.Int64()}
+		HourRollups: c.History.HourRollups.Std(), MaxBytes: c.Retention.MaxSize.Int64(),
+		FailuresKeptPerStreak: c.History.FailuresKeptPerStreak}
 }
 
 // String names the main settings for the start-up log line.

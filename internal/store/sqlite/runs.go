@@ -178,6 +178,12 @@ func (s *Store) Prune(ctx context.Context, now time.Time, ret store.Retention) (
 			e.kept, e.keptRead = nil, false // read again at the flow's next passing run
 		}
 	}
+	if s.hist.failuresKept != max(ret.FailuresKeptPerStreak, 0) {
+		s.hist.failuresKept = max(ret.FailuresKeptPerStreak, 0)
+		for _, e := range s.hist.flows {
+			e.repeats, e.repeatsRead = nil, false
+		}
+	}
 	s.hist.mu.Unlock()
 	n, err := s.prune(ctx, now, ret)
 	if err == nil {
@@ -207,7 +213,7 @@ func (s *Store) prune(ctx context.Context, now time.Time, ret store.Retention) (
 	for _, rule := range []struct {
 		keep   int
 		filter string
-	}{{ret.MaxRunsPerFlow, "1"}, {ret.PassingRunsKept, "plain = 1"}} {
+	}{{ret.MaxRunsPerFlow, "1"}, {ret.PassingRunsKept, "plain = 1"}, {ret.FailuresKeptPerStreak, "plain = 2"}} {
 		if rule.keep <= 0 {
 			continue
 		}
@@ -416,7 +422,7 @@ func (s *Store) restoreRuns(ctx context.Context, undo *batchUndo, runs []store.R
 	lastCounted := map[string]store.Run{} // per flow, with its new ID
 	for _, r := range runs {
 		res, err := insert.ExecContext(ctx, r.Flow, nanos(r.Start), r.DurationMS, r.OK, r.Cancelled, r.Reason, r.Layer,
-			r.Summary, r.FailedStep, r.Warnings, []byte(r.Steps), r.WaitedMS, false)
+			r.Summary, r.FailedStep, r.Warnings, []byte(r.Steps), r.WaitedMS, keptWhole)
 		if err != nil {
 			return err
 		}

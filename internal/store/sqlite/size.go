@@ -114,6 +114,7 @@ func (s *Store) pruneBySize(ctx context.Context, now time.Time, maxBytes int64) 
 	s.hist.mu.Lock()
 	for _, e := range s.hist.flows {
 		e.kept, e.keptRead = nil, false
+		e.repeats, e.repeatsRead = nil, false
 	}
 	s.hist.mu.Unlock()
 	s.sizePrune.mu.Lock()
