@@ -7,6 +7,7 @@ import (
 
 	"github.com/authwatch/authwatch/flows"
 	"github.com/authwatch/authwatch/internal/conf"
+	"github.com/authwatch/authwatch/internal/config"
 )
 
 // customType is a conf or flows type that decodes from text of its own syntax.
@@ -20,6 +21,7 @@ var customTypes = []customType{
 	{reflect.TypeFor[conf.Template](), "Template", templateSchema},
 	{reflect.TypeFor[conf.Duration](), "Duration", durationSchema},
 	{reflect.TypeFor[flows.StatusList](), "StatusList", statusListSchema},
+	{reflect.TypeFor[config.ByteSize](), "ByteSize", byteSizeSchema},
 }
 
 // mapCustomType is the reflector's Mapper: a custom type is a $ref to its
@@ -63,6 +65,19 @@ func durationSchema() *jsonschema.Schema {
 		Pattern:     durationPattern,
 		Description: "A duration: numbers each with a unit (ns, us, ms, s, m, h, d = 24h, w = 7d), e.g. 500ms, 30s, 5m, 1h30m, 1d, 1w2d3h.",
 		Examples:    []any{"500ms", "30s", "5m", "1h30m", "1d", "1w2d3h"},
+	}
+}
+
+// byteSizePattern is what config.ParseByteSize accepts: 0, or a number
+// with a unit (case-insensitive).
+const byteSizePattern = `^(?:0|(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+) *(?:[bB]|[kKmMgGtT][iI]?[bB]))$`
+
+func byteSizeSchema() *jsonschema.Schema {
+	return &jsonschema.Schema{
+		Type:        "string",
+		Pattern:     byteSizePattern,
+		Description: "A size: a number and a unit, B, KB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024), e.g. 512MiB, 2GiB, 1GB; 0 for none.",
+		Examples:    []any{"512MiB", "2GiB", "1GB", "0"},
 	}
 }
 

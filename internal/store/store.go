@@ -74,6 +74,17 @@ type Retention struct {
 	// MinuteRollups and HourRollups are how long the roll-ups of each tier
 	// are kept (from their start).
 	MinuteRollups, HourRollups time.Duration
+	// MaxBytes bounds the database's used bytes: when they are over it,
+	// Prune deletes the oldest whole records, then the oldest minute
+	// roll-ups, until they are under 90 % of it (stores that can tell).
+	MaxBytes int64
+	// FailuresKeptPerStreak keeps whole only the first
+	// FailuresKeptPerStreak failures of a streak whose reason and failed
+	// step do not change, and the newest FailuresKeptPerStreak of the
+	// others ("repeats") per flow; every run is still counted in the
+	// roll-ups and the flow's state. Applied by stores that keep roll-ups,
+	// as they record runs, from the first Prune on.
+	FailuresKeptPerStreak int
 }
 
 // Store keeps runs, flow states and secrets across restarts.

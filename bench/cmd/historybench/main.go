@@ -52,6 +52,9 @@ func main() {
 	maxAge := flag.Duration("max-age", 30*24*time.Hour, "retention.max_age")
 	passBlob := flag.Int("pass-steps", 300, "bytes of a passing run's steps JSON")
 	failBlob := flag.Int("fail-steps", 1000, "bytes of a failing run's steps JSON")
+	streak := flag.Int("streak", 1, "failures come in streaks of this many runs in a row, same reason (-fail stays the share of runs failing)")
+	failuresKept := flag.Int("failures-kept", 10, "history.failures_kept_per_streak")
+	maxSize := flag.Int64("max-size", 0, "retention.max_size in bytes (0: none)")
 	targetFlows := flag.Int("target-flows", 10000, "flows to extrapolate to")
 	targetDays := flag.Float64("target-days", 30, "days to extrapolate to")
 	flag.Parse()
@@ -64,7 +67,9 @@ func main() {
 	check(err)
 	ctx := context.Background()
 	ret := store.Retention{MaxAge: *maxAge, MaxRunsPerFlow: 10000, PassingRunsKept: *kept,
-		MinuteRollups: *minutes, HourRollups: *hours}
+		MinuteRollups: *minutes, HourRollups: *hours, FailuresKeptPerStreak: *failuresKept, MaxBytes: *maxSize}
+	check2(st.Prune(ctx, time.Now().Add(-time.Duration(*days*24*float64(time.Hour))), ret))
+	streakLeft := make([]int, *flows)
 
 	steps := func(n int) json.RawMessage {
 		b, _ := json.Marshal([]map[string]any{{"id": "token", "kind": "client_credentials", "status": "passed",
@@ -89,7 +94,11 @@ func main() {
 					r := store.Run{Flow: fmt.Sprintf("flow-%05d", f), OK: true, Summary: "ok", Steps: passSteps,
 						Start:      base.Add(time.Duration(i)**every + time.Duration(f)*time.Millisecond),
 						DurationMS: 80 + 40*rng.Float64()}
-					if rng.Float64() < *failRate {
+					if streakLeft[f] == 0 && rng.Float64() < *failRate/float64(*streak) {
+						streakLeft[f] = *streak
+					}
+					if streakLeft[f] > 0 {
+						streakLeft[f]--
 						r.OK, r.Reason, r.Layer, r.FailedStep, r.Summary, r.Steps = false, "invalid_token", "app", "token",
 							"the token endpoint says invalid_client", failSteps
 						n++
@@ -140,13 +149,14 @@ func report(path string, flows, rounds, failures int, days float64, kept int, mi
 	stepsAll := q(`SELECT coalesce(sum(length(steps)), 0) FROM runs`)
 	overhead := (runsBytes - stepsAll) / wholeRows
 	plainBytes := overhead + q(`SELECT coalesce(avg(length(steps)), 0) FROM runs WHERE plain = 1`)
-	otherBytes := overhead + q(`SELECT coalesce(avg(length(steps)), 0) FROM runs WHERE plain = 0`)
+	otherBytes := overhead + q(`SELECT coalesce(avg(length(steps)), 0) FROM runs WHERE plain != 1`)
 	failBytes := overhead + q(`SELECT coalesce(avg(length(steps)), 0) FROM runs WHERE ok = 0`)
 	minuteRows, hourRows := q(`SELECT count(*) FROM rollups WHERE tier = 0`), q(`SELECT count(*) FROM rollups WHERE tier = 1`)
 	rollupBytes := sizes["rollups"] / (minuteRows + hourRows)
 
 	fmt.Printf("filled: %d flows × %d runs (every run of %.1f days at one per flow per interval) = %d runs, %d failed (%.2f %%), in %s (%.0f runs/s)\n",
 		flows, rounds, days, runs, failures, 100*float64(failures)/float64(runs), fill.Round(time.Second), float64(runs)/fill.Seconds())
+	fmt.Printf("repeated failures kept whole: %.0f\n", q(`SELECT count(*) FROM runs WHERE plain = 2`))
 	fmt.Printf("file: %.1f MB = %.1f B per run recorded\n", float64(fi.Size())/1e6, float64(fi.Size())/float64(runs))
 	for name, n := range sizes {
 		fmt.Printf("  %-28s %10.1f MB\n", name, n/1e6)
@@ -174,6 +184,8 @@ func report(path string, flows, rounds, failures int, days float64, kept int, mi
 	fmt.Printf("  hour roll-ups                      %8.1f MB  (grow with days)\n", hrs*scaleFlows/1e6)
 	fmt.Printf("  total                              %8.1f MB  (flow states, ids and free pages left out)\n", total/1e6)
 }
+
+func check2(_ int, err error) { check(err) }
 
 func check(err error) {
 	if err != nil {

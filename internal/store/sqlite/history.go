@@ -57,7 +57,17 @@ type history struct {
 	flows       map[string]*flowEntry
 	sweptMinute int64 // the newest run minute at the last sweep
 	passingKept int   // set by Prune; 0 keeps every passing run whole
+	// failuresKept is FailuresKeptPerStreak, set by Prune; 0 keeps every
+	// failure whole.
+	failuresKept int
 }
+
+// Values of runs.plain: how long a run is kept whole.
+const (
+	keptWhole  = 0 // under retention
+	keptPlain  = 1 // a plain passing run: while among its flow's newest passingKept
+	keptRepeat = 2 // a repeated failure: while among its flow's newest failuresKept
+)
 
 type flowEntry struct {
 	id       int64
@@ -66,11 +76,18 @@ type flowEntry struct {
 	minute   int64   // Unix minute of open; meaningful when open.Runs > 0
 	open     store.Rollup
 	keptRead bool // kept was read from the database
+	// sameFailures counts the failures in a row with the same reason and
+	// failed step, up to and including the last run (0 after a pass). It
+	// starts again at a restart: at most failuresKept more whole records.
+	sameFailures int
+	repeats      []int64 // repeated failures kept whole, oldest first
+	repeatsRead  bool
 }
 
 func (e *flowEntry) clone() *flowEntry {
 	c := *e
 	c.kept = slices.Clone(e.kept)
+	c.repeats = slices.Clone(e.repeats)
 	c.open.Latency = store.Histogram{}
 	c.open.Latency.Merge(e.open.Latency)
 	return &c
@@ -151,7 +168,7 @@ func prepareRecord(db *sql.DB) (recordStmts, error) {
 		{&st.upsertState, `INSERT OR REPLACE INTO flow_state (` + stateColumns + `) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`},
 		{&st.flowID, `SELECT id FROM flow_ids WHERE flow = ?`},
 		{&st.newFlowID, `INSERT INTO flow_ids (flow) VALUES (?)`},
-		{&st.keptIDs, `SELECT id FROM runs WHERE flow = ? AND plain = 1 ORDER BY start_ns DESC, id DESC LIMIT ?`},
+		{&st.keptIDs, `SELECT id FROM runs WHERE flow = ? AND plain = ? ORDER BY start_ns DESC, id DESC LIMIT ?`},
 		{&st.deleteRuns, `DELETE FROM runs WHERE id IN (SELECT value FROM json_each(?))`},
 		{&st.upsertRollup, upsertRollupSQL},
 	} {
@@ -187,23 +204,42 @@ func (s *Store) entry(ctx context.Context, tx *sql.Tx, flow string) (*flowEntry,
 	return e, nil
 }
 
-// readKept reads the IDs of the flow's newest plain passing runs, once.
-func (s *Store) readKept(ctx context.Context, tx *sql.Tx, flow string, e *flowEntry, n int) error {
-	e.keptRead = true
-	rows, err := tx.StmtContext(ctx, s.stmts.keptIDs).QueryContext(ctx, flow, n)
+// readKept reads the IDs of the flow's newest n runs of the kind (keptPlain
+// or keptRepeat), oldest first.
+func (s *Store) readKept(ctx context.Context, tx *sql.Tx, flow string, kind, n int) ([]int64, error) {
+	rows, err := tx.StmtContext(ctx, s.stmts.keptIDs).QueryContext(ctx, flow, kind, n)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer rows.Close()
+	var ids []int64
 	for rows.Next() {
 		var id int64
 		if err := rows.Scan(&id); err != nil {
-			return err
+			return nil, err
 		}
-		e.kept = append(e.kept, id)
+		ids = append(ids, id)
 	}
-	slices.Reverse(e.kept)
-	return rows.Err()
+	slices.Reverse(ids)
+	return ids, rows.Err()
+}
+
+// repeatedFailure counts r in the flow's failures in a row with the same
+// reason and failed step, and reports whether it is beyond the first
+// failuresKept of them (so kept whole only while among the newest).
+func (h *history) repeatedFailure(e *flowEntry, r store.Run) bool {
+	switch {
+	case r.Cancelled:
+		return false // not counted: the streak goes on
+	case r.OK:
+		e.sameFailures = 0
+		return false
+	case e.state.LastRun.IsZero() || e.state.OK || e.state.LastReason != r.Reason || e.state.LastFailedStep != r.FailedStep:
+		e.sameFailures = 1
+	default:
+		e.sameFailures++
+	}
+	return h.failuresKept > 0 && e.sameFailures > h.failuresKept
 }
 
 // recordRun inserts r, updates its flow's state, deletes the flow's oldest
@@ -215,16 +251,28 @@ func (s *Store) recordRun(ctx context.Context, tx *sql.Tx, undo *batchUndo, r st
 	if err != nil {
 		return store.FlowState{}, err
 	}
-	plain := !store.KeptWhole(e.state, r)
-	n := s.hist.passingKept
-	if plain && n > 0 && !e.keptRead {
-		if err := s.readKept(ctx, tx, r.Flow, e, n); err != nil {
-			return store.FlowState{}, err
+	kind, n := keptWhole, 0
+	switch {
+	case s.hist.repeatedFailure(e, r):
+		kind, n = keptRepeat, s.hist.failuresKept
+		if !e.repeatsRead {
+			if e.repeats, err = s.readKept(ctx, tx, r.Flow, kind, n); err != nil {
+				return store.FlowState{}, err
+			}
+			e.repeatsRead = true
+		}
+	case !store.KeptWhole(e.state, r):
+		kind, n = keptPlain, s.hist.passingKept
+		if n > 0 && !e.keptRead {
+			if e.kept, err = s.readKept(ctx, tx, r.Flow, kind, n); err != nil {
+				return store.FlowState{}, err
+			}
+			e.keptRead = true
 		}
 	}
 	res, err := tx.StmtContext(ctx, s.stmts.insertRun).ExecContext(ctx,
 		r.Flow, nanos(r.Start), r.DurationMS, r.OK, r.Cancelled, r.Reason, r.Layer,
-		r.Summary, r.FailedStep, r.Warnings, []byte(r.Steps), r.WaitedMS, plain)
+		r.Summary, r.FailedStep, r.Warnings, []byte(r.Steps), r.WaitedMS, kind)
 	if err != nil {
 		return store.FlowState{}, err
 	}
@@ -236,11 +284,15 @@ func (s *Store) recordRun(ctx context.Context, tx *sql.Tx, undo *batchUndo, r st
 		return store.FlowState{}, err
 	}
 	e.state = next
-	if plain && n > 0 {
-		e.kept = append(e.kept, r.ID)
-		if over := len(e.kept) - n; over > 0 {
-			undo.evict = append(undo.evict, e.kept[:over]...)
-			e.kept = e.kept[over:]
+	if n > 0 {
+		list := &e.kept
+		if kind == keptRepeat {
+			list = &e.repeats
+		}
+		*list = append(*list, r.ID)
+		if over := len(*list) - n; over > 0 {
+			undo.evict = append(undo.evict, (*list)[:over]...)
+			*list = (*list)[over:]
 		}
 	}
 	minute := unixMinute(r.Start)

@@ -167,7 +167,8 @@ const pruneCuts = `SELECT k.flow, k.start_ns, k.id FROM (SELECT DISTINCT flow FR
 
 // Prune deletes runs by age, then beyond the count per flow, then plain
 // passing runs beyond the number kept, and roll-ups past their tier's
-// retention, in batches of pruneBatch rows per transaction. It sets the
+// retention, in batches of pruneBatch rows per transaction; then, when the
+// database is over ret.MaxBytes, the oldest history (see pruneBySize). It sets the
 // number of passing runs RecordRun keeps whole from now on.
 func (s *Store) Prune(ctx context.Context, now time.Time, ret store.Retention) (int, error) {
 	s.hist.mu.Lock()
@@ -177,10 +178,21 @@ func (s *Store) Prune(ctx context.Context, now time.Time, ret store.Retention) (
 			e.kept, e.keptRead = nil, false // read again at the flow's next passing run
 		}
 	}
+	if s.hist.failuresKept != max(ret.FailuresKeptPerStreak, 0) {
+		s.hist.failuresKept = max(ret.FailuresKeptPerStreak, 0)
+		for _, e := range s.hist.flows {
+			e.repeats, e.repeatsRead = nil, false
+		}
+	}
 	s.hist.mu.Unlock()
 	n, err := s.prune(ctx, now, ret)
 	if err == nil {
 		err = s.pruneRollups(ctx, now, ret)
+	}
+	if err == nil && ret.MaxBytes > 0 {
+		var bySize int
+		bySize, err = s.pruneBySize(ctx, now, ret.MaxBytes)
+		n += bySize
 	}
 	if err != nil {
 		return n, fmt.Errorf("store: prune: %w", err)
@@ -201,7 +213,7 @@ func (s *Store) prune(ctx context.Context, now time.Time, ret store.Retention) (
 	for _, rule := range []struct {
 		keep   int
 		filter string
-	}{{ret.MaxRunsPerFlow, "1"}, {ret.PassingRunsKept, "plain = 1"}} {
+	}{{ret.MaxRunsPerFlow, "1"}, {ret.PassingRunsKept, "plain = 1"}, {ret.FailuresKeptPerStreak, "plain = 2"}} {
 		if rule.keep <= 0 {
 			continue
 		}
@@ -265,14 +277,8 @@ func (s *Store) pruneBeyond(ctx context.Context, keep int, filter string) (int, 
 }
 
 // pruneRollups deletes roll-ups that started before their tier's
-// retention, walking the primary key by flow: a range of flows per
-// statement, so that each transaction stays short.
+// retention.
 func (s *Store) pruneRollups(ctx context.Context, now time.Time, ret store.Retention) error {
-	var maxID int64
-	if err := s.write.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM flow_ids`).Scan(&maxID); err != nil {
-		return err
-	}
-	const flowsPerStatement = 200
 	for _, tier := range []struct {
 		tier store.Tier
 		keep time.Duration
@@ -280,23 +286,44 @@ func (s *Store) pruneRollups(ctx context.Context, now time.Time, ret store.Reten
 		if tier.keep <= 0 {
 			continue
 		}
-		cut := floorDiv(now.Add(-tier.keep).Unix(), 60)
-		for lo := int64(0); lo <= maxID; lo += flowsPerStatement {
-			// Each flow's IDs as an IN list: the primary key then serves
-			// (tier, flow_id) by equality and start_min as a range.
-			ids := make([]int64, 0, flowsPerStatement)
-			for id := lo; id < lo+flowsPerStatement && id <= maxID; id++ {
-				ids = append(ids, id)
-			}
-			list, _ := json.Marshal(ids)
-			if _, err := s.write.ExecContext(ctx, `DELETE FROM rollups WHERE tier = ?1
-				AND flow_id IN (SELECT value FROM json_each(?2)) AND start_min < ?3`,
-				int(tier.tier), string(list), cut); err != nil {
-				return err
-			}
+		if _, err := s.deleteRollupsBefore(ctx, tier.tier, floorDiv(now.Add(-tier.keep).Unix(), 60)); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// deleteRollupsBefore deletes the tier's roll-ups that started before the
+// Unix minute cut, walking the primary key by flow: a range of flows per
+// statement, so that each transaction stays short.
+func (s *Store) deleteRollupsBefore(ctx context.Context, tier store.Tier, cut int64) (int, error) {
+	var maxID int64
+	if err := s.write.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM flow_ids`).Scan(&maxID); err != nil {
+		return 0, err
+	}
+	const flowsPerStatement = 200
+	total := 0
+	for lo := int64(0); lo <= maxID; lo += flowsPerStatement {
+		// Each flow's IDs as an IN list: the primary key then serves
+		// (tier, flow_id) by equality and start_min as a range.
+		ids := make([]int64, 0, flowsPerStatement)
+		for id := lo; id < lo+flowsPerStatement && id <= maxID; id++ {
+			ids = append(ids, id)
+		}
+		list, _ := json.Marshal(ids)
+		res, err := s.write.ExecContext(ctx, `DELETE FROM rollups WHERE tier = ?1
+			AND flow_id IN (SELECT value FROM json_each(?2)) AND start_min < ?3`,
+			int(tier), string(list), cut)
+		if err != nil {
+			return total, err
+		}
+		n, err := res.RowsAffected()
+		total += int(n)
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
 }
 
 // deleteInBatches runs a DELETE whose ?2 is the batch size until it
@@ -395,7 +422,7 @@ func (s *Store) restoreRuns(ctx context.Context, undo *batchUndo, runs []store.R
 	lastCounted := map[string]store.Run{} // per flow, with its new ID
 	for _, r := range runs {
 		res, err := insert.ExecContext(ctx, r.Flow, nanos(r.Start), r.DurationMS, r.OK, r.Cancelled, r.Reason, r.Layer,
-			r.Summary, r.FailedStep, r.Warnings, []byte(r.Steps), r.WaitedMS, false)
+			r.Summary, r.FailedStep, r.Warnings, []byte(r.Steps), r.WaitedMS, keptWhole)
 		if err != nil {
 			return err
 		}

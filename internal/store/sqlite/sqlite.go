@@ -30,6 +30,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/url"
 	"path/filepath"
@@ -47,6 +48,7 @@ var _ store.Store = (*Store)(nil)
 const (
 	busyTimeoutMS = 5000 // how long a connection waits for a lock held by another process
 	maxReaders    = 4    // read connections; see BenchmarkReadsDuringWrites
+	walSizeLimit  = 32 << 20
 )
 
 // Store is the SQLite store.Store. Create it with Open; it is safe for
@@ -64,6 +66,9 @@ type Store struct {
 
 	commitEvery atomic.Int64 // time.Duration: the least time between two commits' starts
 	commits     atomic.Int64 // run batches committed, for tests and figures
+
+	log       *slog.Logger
+	sizePrune sizePruneStats // the last prune by size (size.go)
 }
 
 // SetCommitInterval spaces commits at least d apart: a run that arrives
@@ -79,6 +84,9 @@ type Options struct {
 	// Check is how much of an existing database is verified first
 	// (default CheckQuick).
 	Check Check
+	// Logger receives the store's warnings (a prune by size); default
+	// slog.Default().
+	Logger *slog.Logger
 }
 
 // Open opens the database at path with the default options; see OpenWith.
@@ -136,7 +144,10 @@ func open(path string, o Options) (*Store, error) {
 	read.SetMaxIdleConns(maxReaders)
 	s := &Store{write: write, read: read, records: make(chan recordReq),
 		closing: make(chan struct{}), writerDone: make(chan struct{}),
-		hist: history{flows: map[string]*flowEntry{}, sweptMinute: math.MinInt64}}
+		hist: history{flows: map[string]*flowEntry{}, sweptMinute: math.MinInt64}, log: o.Logger}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
 	if s.stmts, err = prepareRecord(write); err != nil {
 		return nil, errors.Join(err, write.Close(), read.Close())
 	}
@@ -179,6 +190,9 @@ func dsn(path string, readOnly bool) string {
 		q.Add("_pragma", "query_only(1)")
 	} else {
 		q.Add("_pragma", "journal_mode(WAL)")
+		// The WAL is cut back to this after a checkpoint: retention.max_size
+		// counts the database's pages only.
+		q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", walSizeLimit))
 		q.Set("_txlock", "immediate")
 	}
 	// A file: URI, so that '?' or '%' in the path is escaped, not parsed.
