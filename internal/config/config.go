@@ -108,7 +108,7 @@ type DefaultsConfig struct {
 type RetentionConfig struct {
 	MaxAge         conf.Duration `yaml:"max_age" jsonschema:"description=Runs older than this are deleted. Default 720h (30 days)."`
 	MaxRunsPerFlow int           `yaml:"max_runs_per_flow" jsonschema:"minimum=0,description=Runs kept per flow at most. Default 10000."`
-	MaxSize        ByteSize      `yaml:"max_size" jsonschema:"description=Bound on the state database's size (its pages in use; the WAL is left out): over it\\, the hourly prune deletes the oldest whole records of all flows\\, then the oldest per-minute roll-ups\\, down to 90 % of it\\, and logs a warning. As Prometheus's --storage.tsdb.retention.size. E.g. 512MiB\\, 2GiB\\, 1GB; 0 for no bound. Default 2GiB."`
+	MaxSize        ByteSize      `yaml:"max_size" jsonschema:"description=Bound on the state database's size (its pages in use; the WAL is left out): over it\\, the hourly prune deletes the oldest whole records of all flows\\, then the oldest per-minute roll-ups\\, down to 90 % of it\\, and logs a warning. As Prometheus's --storage.tsdb.retention.size. E.g. 512MiB\\, 2GiB\\, 1GB; 0 for no bound. Default 1.7GiB."`
 }
 
 // HistoryConfig sets the history tiers (docs/history.md): a failure, a
@@ -140,9 +140,11 @@ func (h HistoryConfig) validate() error {
 	return errors.Join(errs...)
 }
 
-// DefaultMaxSize is retention.max_size's default: the issue's target for
-// 10,000 flows at one run per 10 s for 30 days.
-const DefaultMaxSize = 2 << 30
+// DefaultMaxSize is retention.max_size's default, 1.7 GiB: the file runs
+// about 5 % over the bound between hourly prunes, so this keeps it under
+// 2·10⁹ B, the target for 10,000 flows at one run per 10 s for 30 days
+// (whose tiers alone take about 1.35 GB when nothing fails).
+const DefaultMaxSize = 17 << 30 / 10
 
 // minMaxSize is the least retention.max_size: below it a prune by size
 // would empty the history of a handful of flows.

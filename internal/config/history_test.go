@@ -39,7 +39,7 @@ func TestLoadRetentionMaxSize(t *testing.T) {
 	for _, c := range []struct {
 		text string
 		want int64
-	}{{"", 2 << 30}, {"512MiB", 512 << 20}, {"2GiB", 2 << 30}, {"1GB", 1e9}, {"1.5gb", 15e8}, {"0", 0}} {
+	}{{"", 17 << 30 / 10}, {"512MiB", 512 << 20}, {"2GiB", 2 << 30}, {"1GB", 1e9}, {"1.5gb", 15e8}, {"0", 0}} {
 		text := ""
 		if c.text != "" {
 			text = "retention:\n  max_size: " + c.text + "\n"
