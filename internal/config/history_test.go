@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authwatch/authwatch/internal/config"
 	"github.com/authwatch/authwatch/internal/store"
 )
 
@@ -15,7 +16,7 @@ func TestLoadHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantRet := store.Retention{MaxAge: 30 * 24 * time.Hour, MaxRunsPerFlow: 10000, PassingRunsKept: 30,
-		MinuteRollups: 24 * time.Hour, HourRollups: 30 * 24 * time.Hour, MaxBytes: DefaultMaxSize, FailuresKeptPerStreak: 5}
+		MinuteRollups: 24 * time.Hour, HourRollups: 30 * 24 * time.Hour, MaxBytes: config.DefaultMaxSize, FailuresKeptPerStreak: 5}
 	if got := c.RetentionPolicy(); got != wantRet {
 		t.Errorf("RetentionPolicy() = %+v, want %+v", got, wantRet)
 	}
