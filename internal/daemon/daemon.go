@@ -198,7 +198,7 @@ func openStore(path string, check sqlite.Check, notify Notifier, log *slog.Logge
 			}
 		}
 	}()
-	return sqlite.OpenWith(path, sqlite.Options{Check: check})
+	return sqlite.OpenWith(path, sqlite.Options{Check: check, Logger: log.With("component", "store")})
 }
 
 // SetConfigPath makes Reload re-read the configuration file too (its
