@@ -62,7 +62,10 @@ func TestAdaptiveLimitFollowsLoad(t *testing.T) {
 	// Every flow is due once within the second after t0 (phases spread
 	// over it); the adapting step at t0+1s sees the runs waiting.
 	r.advanceTo(t0.Add(time.Second - time.Nanosecond))
-	eventually(t, func() bool { l := r.s.Load(); return l.Running == AutoMinConcurrent && l.Waiting == n-AutoMinConcurrent })
+	eventually(t, func() bool {
+		l := r.s.Load()
+		return l.Running == AutoMinConcurrent && l.Waiting == n-AutoMinConcurrent
+	})
 	if l := r.s.Load(); l.OldestWaiting <= 0 {
 		t.Errorf("the oldest waiting run is not late: %+v", l)
 	}

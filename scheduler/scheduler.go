@@ -158,8 +158,8 @@ type Scheduler struct {
 	auto  bool     // slots follow the load
 	gaps  gapCache
 
-	latency    latencyMeter  // of completed runs, for the adaptive limit
-	demandBits atomic.Uint64 // float64: planned runs per second
+	latency    latencyMeter   // of completed runs, for the adaptive limit
+	demandBits atomic.Uint64  // float64: planned runs per second
 	bg         sync.WaitGroup // the adapting goroutine
 
 	// root is the parent of every run's context; it is cancelled when
