@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -169,5 +170,40 @@ func drain[T any](ch <-chan T, stop <-chan struct{}) {
 		case <-stop:
 			return
 		}
+	}
+}
+
+// TestSlowReportIsBehind: a start that comes while the previous result is
+// still being handed on (a slow store behind OnResult) is the monitor
+// behind, not the target slow.
+func TestSlowReportIsBehind(t *testing.T) {
+	r := newRig(t, 0)
+	hold := make(chan struct{})
+	reporting := make(chan struct{}, 1)
+	hooks := r.s.hooks
+	hooks.OnResult = func(ev Event) {
+		reporting <- struct{}{}
+		<-hold
+		r.results <- ev
+	}
+	s, err := New(r.run, Options{Clock: r.clock, Hooks: hooks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.s = s
+	t.Cleanup(func() { _ = s.Shutdown(context.Background()) })
+	r.apply(every("a", 10*time.Second))
+	s.Start()
+	first := r.next("a")
+	r.advanceTo(first)
+	recv(t, reporting)
+	r.advanceTo(first.Add(10 * time.Second))
+	if sk := recv(t, r.skips); sk != (skipped{"a", SkipBehind}) {
+		t.Errorf("skip %+v, want behind", sk)
+	}
+	close(hold)
+	recv(t, r.results)
+	if st := s.Stats().Flows["a"]; st.Behind != 1 || st.Skipped != 0 {
+		t.Errorf("stats %+v", st)
 	}
 }

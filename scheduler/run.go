@@ -15,9 +15,11 @@ type flowState struct {
 	// busy is set from the moment a run is admitted until its result has
 	// been reported: while set, the flow's due runs skip as overlaps.
 	busy atomic.Bool
-	// waiting is set while the admitted run waits for a slot: a due run
-	// meanwhile is "behind", not "overlap".
-	waiting    atomic.Bool
+	// waiting is set while the admitted run waits for a slot, reporting
+	// while its result is handed on (OnResult: the store): a due run
+	// meanwhile is "behind" (the monitor is slow), not "overlap" (the
+	// target is).
+	waiting, reporting atomic.Bool
 	deferUntil atomic.Int64 // UnixNano; 0: not deferred
 	runs       atomic.Uint64
 	skipped    atomic.Uint64
@@ -52,7 +54,7 @@ func (s *Scheduler) fire(j *job) {
 	}
 	ok, busy := s.admit(st)
 	switch {
-	case busy && st.waiting.Load():
+	case busy && (st.waiting.Load() || st.reporting.Load()):
 		st.behind.Add(1)
 		s.skip(j.flow.Name, SkipBehind)
 	case busy:
@@ -92,6 +94,7 @@ func (s *Scheduler) skip(flow, why string) {
 func (s *Scheduler) execute(j *job, planned time.Time) {
 	defer s.runs.Done()
 	defer j.state.busy.Store(false)
+	defer j.state.reporting.Store(false)
 	ok := s.slots.acquire(planned, s.stop)
 	j.state.waiting.Store(false)
 	if !ok {
@@ -105,6 +108,7 @@ func (s *Scheduler) execute(j *job, planned time.Time) {
 	res := s.runOnce(j.flow)
 	s.latency.observe(s.clock.Since(started))
 	s.slots.release()
+	j.state.reporting.Store(true)
 	j.state.runs.Add(1)
 	if res == nil {
 		s.log.Error("run returned no result", "flow", j.flow.Name)

@@ -8,9 +8,9 @@
 //
 //   - Retry-After: a flow deferred by DeferUntil (or by a failure that
 //     carried Retry-After) skips its runs until then (OnSkip "retry_after").
-//   - No overlap: a flow whose previous run is still running or being
-//     reported skips this run (OnSkip "overlap"): the target is slower than
-//     the flow's interval. The flag is ours, per flow name, not gocron's
+//   - No overlap: a flow whose previous run is still running skips this
+//     run (OnSkip "overlap"): the target is slower than the flow's
+//     interval. The flag is ours, per flow name, not gocron's
 //     WithSingletonMode: see Scheduler.
 //   - Concurrency limit: at most that many runs execute at once, a fixed
 //     MaxConcurrent or, by default, a limit that follows the load (see
@@ -20,7 +20,8 @@
 //     monitor falling behind, not the target being slow: the waiting run
 //     stays pending and stands for that start too, which is counted apart
 //     (OnSkip "behind"), so the queue holds at most one run per flow and
-//     never bursts.
+//     never bursts. So is a start that comes while the previous result is
+//     still being handed on (a slow OnResult: the store).
 //
 // This is what Gatus does (a ticker per endpoint keeps one pending tick
 // while a run waits on its concurrency semaphore, and drops the others
@@ -66,12 +67,13 @@ type Event struct {
 // Reasons given to Hooks.OnSkip; they match the "why" label of
 // authwatch_runs_skipped_total.
 const (
-	// SkipOverlap: the flow's previous run was still running or being
-	// reported: the target is slower than the flow's interval.
+	// SkipOverlap: the flow's previous run was still running: the target
+	// is slower than the flow's interval.
 	SkipOverlap = "overlap"
-	// SkipBehind: the flow's previous run was still waiting for a slot: the
-	// monitor is behind its schedule by a whole interval. That run stays
-	// pending and runs late.
+	// SkipBehind: the flow's previous run was still waiting for a slot, or
+	// its result was still being handed on (OnResult): the monitor is
+	// behind its schedule by a whole interval. A waiting run stays pending
+	// and runs late.
 	SkipBehind = "behind"
 	// SkipRetryAfter: the target asked to wait (Retry-After) or DeferUntil
 	// was called.
@@ -81,7 +83,7 @@ const (
 // Hooks receive what the scheduler observes. All are optional. They are
 // called from run goroutines, possibly concurrently for different flows,
 // and must be fast: a run's flow stays busy until OnResult returns, so a
-// slow OnResult makes that flow's next run skip as an overlap (it never
+// slow OnResult makes that flow's next run skip as behind (it never
 // holds a concurrency slot). For one flow, calls are never concurrent and
 // results arrive in order.
 type Hooks struct {

@@ -11,10 +11,11 @@ import (
 
 // Runs that start late mean the monitor falls behind its schedule (a busy
 // machine, a fixed max_concurrent too low, a slow target holding every
-// slot): besides authwatch_scheduler_lateness_seconds, the log warns once
-// when the p99 lateness over the last minute (or the wait of a run still
-// waiting for a slot) exceeds lateThreshold, and says once when it is back
-// under; /healthz is "degraded" with runs_late meanwhile, and
+// slot, a slow store): besides authwatch_scheduler_lateness_seconds, the
+// log warns once when the p99 lateness over the last minute (starts not
+// made because the flow was behind count as late) or the wait of a run
+// still waiting for a slot exceeds lateThreshold, and says once when it is
+// back under; /healthz is "degraded" with runs_late meanwhile, and
 // authwatch_scheduler_runs_late is 1.
 
 // lateWindow is how far back the lateness check looks; late runs leave it
@@ -71,9 +72,15 @@ func (w *lateWatch) limit() time.Duration {
 }
 
 // observe records one run that started d late at now.
-func (w *lateWatch) observe(d time.Duration, now time.Time) {
+func (w *lateWatch) observe(d time.Duration, now time.Time) { w.add(d, d > w.limit(), now) }
+
+// observeBehind records a start not made at now because the flow's
+// previous run still waited for a slot or was still being recorded: a late
+// run of unknown lateness.
+func (w *lateWatch) observeBehind(now time.Time) { w.add(0, true, now) }
+
+func (w *lateWatch) add(d time.Duration, late bool, now time.Time) {
 	sec := now.Unix()
-	late := d > w.limit()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	s := &w.slots[sec%int64(len(w.slots))]
@@ -89,7 +96,7 @@ func (w *lateWatch) observe(d time.Duration, now time.Time) {
 
 // lateReport is what /healthz and the log say about late runs.
 type lateReport struct {
-	Runs, Late int           // runs started within lateWindow, and those late
+	Runs, Late int           // runs started (or behind) within lateWindow, and those late
 	Worst      time.Duration // the latest of them
 	Threshold  time.Duration
 	Load       scheduler.Load

@@ -56,3 +56,16 @@ func TestLateWatchWindow(t *testing.T) {
 		t.Errorf("a minute later: %+v, want an empty window", r)
 	}
 }
+
+// TestLateWatchBehind: starts not made because the flow was behind count
+// as late runs.
+func TestLateWatchBehind(t *testing.T) {
+	t0 := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	var w lateWatch
+	for range 3 {
+		w.observeBehind(t0)
+	}
+	if r := w.report(t0, scheduler.Load{}); !r.behind() || r.Runs != 3 || r.Late != 3 {
+		t.Errorf("three starts behind: %+v, want behind", r)
+	}
+}
