@@ -20,11 +20,11 @@ type flowState struct {
 	// meanwhile is "behind" (the monitor is slow), not "overlap" (the
 	// target is).
 	waiting, reporting atomic.Bool
-	deferUntil atomic.Int64 // UnixNano; 0: not deferred
-	runs       atomic.Uint64
-	skipped    atomic.Uint64
-	behind     atomic.Uint64
-	deferred   atomic.Uint64
+	deferUntil         atomic.Int64 // UnixNano; 0: not deferred
+	runs               atomic.Uint64
+	skipped            atomic.Uint64
+	behind             atomic.Uint64
+	deferred           atomic.Uint64
 }
 
 func (st *flowState) deferredUntil() time.Time {
