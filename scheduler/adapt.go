@@ -17,9 +17,10 @@ import (
 // completed lately. Every adaptEvery the limit becomes
 // autoHeadroom × demand × latency, and also grows (up to twice) while runs
 // wait for a slot, which covers runs too slow to have completed yet (a
-// target that hangs). It grows at once and shrinks by at most a quarter
-// per step, between AutoMinConcurrent and AutoMaxConcurrent: the cap also
-// bounds the connections the monitor opens to a slow target.
+// target that hangs). It grows at once, unless the process is short of
+// CPU (cpu.go), and shrinks by at most a quarter per step, between
+// AutoMinConcurrent and AutoMaxConcurrent: the cap also bounds the
+// connections the monitor opens to a slow target.
 const (
 	// AutoMinConcurrent is the adaptive limit's floor: the old fixed
 	// default, ample for hundreds of flows.
@@ -35,6 +36,7 @@ type loadSample struct {
 	demand  float64       // planned runs per second
 	latency time.Duration // smoothed mean duration of completed runs
 	waiting int           // runs waiting for a slot now
+	cpuBusy bool          // the process is short of CPU (see cpuBusyLatency)
 }
 
 // autoLimit is the adaptive limit after cur, given s.
@@ -45,8 +47,11 @@ func autoLimit(cur int, s loadSample) int {
 		target = max(target, min(2*cur, cur+s.waiting))
 	}
 	next := target
-	if target < cur {
+	switch {
+	case target < cur:
 		next = max(target, cur-cur/4)
+	case s.cpuBusy:
+		next = cur
 	}
 	return min(max(next, AutoMinConcurrent), AutoMaxConcurrent)
 }
@@ -97,10 +102,12 @@ func (s *Scheduler) adapt(t clockwork.Ticker) {
 // adaptOnce is one adaptation step.
 func (s *Scheduler) adaptOnce() {
 	st := s.slots.state()
-	next := autoLimit(st.limit, loadSample{demand: s.demand(), latency: s.latency.smoothed(), waiting: st.waiting})
+	sample := loadSample{demand: s.demand(), latency: s.latency.smoothed(), waiting: st.waiting, cpuBusy: s.cpuBusy()}
+	next := autoLimit(st.limit, sample)
 	if next != st.limit {
 		s.slots.setLimit(next)
-		s.log.Debug("concurrency limit adapted", "from", st.limit, "to", next, "waiting", st.waiting)
+		s.log.Debug("concurrency limit adapted", "from", st.limit, "to", next, "waiting", st.waiting,
+			"demand_per_s", sample.demand, "latency", sample.latency, "cpu_busy", sample.cpuBusy)
 	}
 }
 

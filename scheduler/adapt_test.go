@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"fmt"
+	"runtime/metrics"
 	"testing"
 	"time"
 
@@ -30,6 +31,8 @@ func TestAutoLimit(t *testing.T) {
 		{"shrinks to the need when close", 400, loadSample{demand: 1000, latency: 160 * time.Millisecond}, 320},
 		{"never below the floor", 70, loadSample{}, AutoMinConcurrent},
 		{"no shrinking while runs wait", 400, loadSample{waiting: 1}, 401},
+		{"no growing while short of CPU", 100, loadSample{demand: 1000, latency: 100 * time.Millisecond, waiting: 50, cpuBusy: true}, 100},
+		{"shrinking while short of CPU", 400, loadSample{demand: 10, latency: 10 * time.Millisecond, cpuBusy: true}, 300},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := autoLimit(tc.cur, tc.s); got != tc.want {
@@ -46,6 +49,7 @@ func TestAutoLimit(t *testing.T) {
 func TestAdaptiveLimitFollowsLoad(t *testing.T) {
 	const n = 100
 	r := newRig(t, 0)
+	r.s.cpuBusy = func() bool { return false } // the test machine's own load must not stop the growth
 	r.gate = make(chan struct{})
 	stop := make(chan struct{})
 	t.Cleanup(func() { close(stop) })
@@ -205,5 +209,18 @@ func TestSlowReportIsBehind(t *testing.T) {
 	recv(t, r.results)
 	if st := s.Stats().Flows["a"]; st.Behind != 1 || st.Skipped != 0 {
 		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestSchedLatencyIsRead: the runtime still exports the histogram the CPU
+// check reads (a renamed metric would silently read as "never busy").
+func TestSchedLatencyIsRead(t *testing.T) {
+	sl := newSchedLatency()
+	sl.p99()
+	if k := sl.sample[0].Value.Kind(); k != metrics.KindFloat64Histogram {
+		t.Fatalf("/sched/latencies:seconds is of kind %v", k)
+	}
+	if sl.prev == nil {
+		t.Error("no counts kept for the next delta")
 	}
 }

@@ -161,6 +161,7 @@ type Scheduler struct {
 	gaps  gapCache
 
 	latency    latencyMeter   // of completed runs, for the adaptive limit
+	cpuBusy    func() bool    // whether the process is short of CPU, for the adaptive limit
 	demandBits atomic.Uint64  // float64: planned runs per second
 	bg         sync.WaitGroup // the adapting goroutine
 
@@ -203,7 +204,7 @@ func New(run RunFunc, o Options) (*Scheduler, error) {
 		return nil, fmt.Errorf("scheduler: %w", err)
 	}
 	s := &Scheduler{run: run, clock: o.Clock, log: o.Logger, hooks: o.Hooks, cron: cs,
-		slots: newLimiter(o.MaxConcurrent), auto: auto, stop: make(chan struct{}), jobs: make(map[string]*job)}
+		slots: newLimiter(o.MaxConcurrent), auto: auto, cpuBusy: newSchedLatency().busy, stop: make(chan struct{}), jobs: make(map[string]*job)}
 	s.root, s.cancel = context.WithCancelCause(context.Background())
 	return s, nil
 }
