@@ -114,7 +114,7 @@ func (m *Main) checkSkips(now time.Time) {
 	switch {
 	case r.Flows > 0 && !m.skips.warned:
 		m.skips.warned = true
-		m.log.Warn("runs skipped: the previous run was still running at the next start (overlap); a run outlasts its every:: "+
+		m.log.Warn("runs skipped: the previous run was still running at the next start (overlap): a run outlasts its every: interval; "+
 			"look at the target, lengthen every: or shorten timeout:, or give the machine more CPU",
 			"flows", r.Flows, "skipped_runs", r.Runs, "examples", r.Examples)
 	case r.Flows == 0 && m.skips.warned:
