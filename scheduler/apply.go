@@ -80,6 +80,7 @@ func (s *Scheduler) Apply(fs []*flows.Flow) (added, removed, kept int, err error
 			removed++
 		}
 	}
+	s.updateDemand()
 	return added, removed, kept, errors.Join(errs...)
 }
 

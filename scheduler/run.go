@@ -14,11 +14,17 @@ import (
 type flowState struct {
 	// busy is set from the moment a run is admitted until its result has
 	// been reported: while set, the flow's due runs skip as overlaps.
-	busy       atomic.Bool
-	deferUntil atomic.Int64 // UnixNano; 0: not deferred
-	runs       atomic.Uint64
-	skipped    atomic.Uint64
-	deferred   atomic.Uint64
+	busy atomic.Bool
+	// waiting is set while the admitted run waits for a slot, reporting
+	// while its result is handed on (OnResult: the store): a due run
+	// meanwhile is "behind" (the monitor is slow), not "overlap" (the
+	// target is).
+	waiting, reporting atomic.Bool
+	deferUntil         atomic.Int64 // UnixNano; 0: not deferred
+	runs               atomic.Uint64
+	skipped            atomic.Uint64
+	behind             atomic.Uint64
+	deferred           atomic.Uint64
 }
 
 func (st *flowState) deferredUntil() time.Time {
@@ -29,7 +35,7 @@ func (st *flowState) deferredUntil() time.Time {
 }
 
 func (st *flowState) stats() FlowStats {
-	return FlowStats{Runs: st.runs.Load(), Skipped: st.skipped.Load(), Deferred: st.deferred.Load(),
+	return FlowStats{Runs: st.runs.Load(), Skipped: st.skipped.Load(), Behind: st.behind.Load(), Deferred: st.deferred.Load(),
 		DeferredUntil: st.deferredUntil(), InProgress: st.busy.Load()}
 }
 
@@ -46,8 +52,12 @@ func (s *Scheduler) fire(j *job) {
 		s.skip(j.flow.Name, SkipRetryAfter)
 		return
 	}
-	ok, overlap := s.admit(st)
-	if overlap {
+	ok, busy := s.admit(st)
+	switch {
+	case busy && (st.waiting.Load() || st.reporting.Load()):
+		st.behind.Add(1)
+		s.skip(j.flow.Name, SkipBehind)
+	case busy:
 		st.skipped.Add(1)
 		s.skip(j.flow.Name, SkipOverlap)
 	}
@@ -56,9 +66,10 @@ func (s *Scheduler) fire(j *job) {
 	}
 }
 
-// admit marks st busy and counts the run in progress, unless a run of the
-// flow is already in progress (overlap) or Shutdown has begun.
-func (s *Scheduler) admit(st *flowState) (ok, overlap bool) {
+// admit marks st busy (and waiting for a slot) and counts the run in
+// progress, unless a run of the flow is already in progress (busy) or
+// Shutdown has begun.
+func (s *Scheduler) admit(st *flowState) (ok, busy bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
@@ -67,6 +78,7 @@ func (s *Scheduler) admit(st *flowState) (ok, overlap bool) {
 	if !st.busy.CompareAndSwap(false, true) {
 		return false, true
 	}
+	st.waiting.Store(true)
 	s.runs.Add(1)
 	return true, false
 }
@@ -82,7 +94,10 @@ func (s *Scheduler) skip(flow, why string) {
 func (s *Scheduler) execute(j *job, planned time.Time) {
 	defer s.runs.Done()
 	defer j.state.busy.Store(false)
-	if !s.acquire() {
+	defer j.state.reporting.Store(false)
+	ok := s.slots.acquire(planned, s.stop)
+	j.state.waiting.Store(false)
+	if !ok {
 		return
 	}
 	started := s.clock.Now()
@@ -91,7 +106,9 @@ func (s *Scheduler) execute(j *job, planned time.Time) {
 		h(j.flow.Name, lateness)
 	}
 	res := s.runOnce(j.flow)
-	<-s.sem
+	s.latency.observe(s.clock.Since(started))
+	s.slots.release()
+	j.state.reporting.Store(true)
 	j.state.runs.Add(1)
 	if res == nil {
 		s.log.Error("run returned no result", "flow", j.flow.Name)
@@ -100,29 +117,6 @@ func (s *Scheduler) execute(j *job, planned time.Time) {
 	s.honourRetryAfter(j, res)
 	if h := s.hooks.OnResult; h != nil {
 		h(Event{Flow: j.flow, Result: res, Planned: planned, Started: started, Lateness: lateness})
-	}
-}
-
-// acquire takes a MaxConcurrent slot, waiting for one unless Shutdown
-// begins first.
-func (s *Scheduler) acquire() bool {
-	select {
-	case s.sem <- struct{}{}:
-	default:
-		s.waiting.Add(1)
-		defer s.waiting.Add(-1)
-		select {
-		case s.sem <- struct{}{}:
-		case <-s.stop:
-			return false
-		}
-	}
-	select {
-	case <-s.stop: // both were ready and select chose the slot
-		<-s.sem
-		return false
-	default:
-		return true
 	}
 }
 

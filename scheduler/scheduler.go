@@ -8,13 +8,26 @@
 //
 //   - Retry-After: a flow deferred by DeferUntil (or by a failure that
 //     carried Retry-After) skips its runs until then (OnSkip "retry_after").
-//   - No overlap: a flow whose previous run is still waiting, running or
-//     being reported skips this run (OnSkip "overlap"). The flag is ours, per
-//     flow name, not gocron's WithSingletonMode: see Scheduler.
-//   - MaxConcurrent: at most that many runs execute at once. A due run waits
-//     for a slot; while it waits, its flow's later runs skip as overlaps, so
-//     the queue holds at most one run per flow and never bursts. Waiting shows
-//     as lateness.
+//   - No overlap: a flow whose previous run is still running skips this
+//     run (OnSkip "overlap"): the target is slower than the flow's
+//     interval. The flag is ours, per flow name, not gocron's
+//     WithSingletonMode: see Scheduler.
+//   - Concurrency limit: at most that many runs execute at once, a fixed
+//     MaxConcurrent or, by default, a limit that follows the load (see
+//     adapt.go). A due run waits for a slot, in order of arrival, and is
+//     late meanwhile (OnLateness, Event.Lateness): runs are delayed, not
+//     lost. A flow whose run still waits when its next start comes is the
+//     monitor falling behind, not the target being slow: the waiting run
+//     stays pending and stands for that start too, which is counted apart
+//     (OnSkip "behind"), so the queue holds at most one run per flow and
+//     never bursts. So is a start that comes while the previous result is
+//     still being handed on (a slow OnResult: the store).
+//
+// This is what Gatus does (a ticker per endpoint keeps one pending tick
+// while a run waits on its concurrency semaphore, and drops the others
+// silently) and what Prometheus does with its scrapes (a late scrape runs
+// late; missed intervals show only in the interval-length summary), except
+// that here every start not made is counted and named.
 //
 // Lifecycle: New, then Apply (any number of times, before or after Start),
 // Start, and finally Shutdown. A Scheduler cannot be restarted.
@@ -54,9 +67,14 @@ type Event struct {
 // Reasons given to Hooks.OnSkip; they match the "why" label of
 // authwatch_runs_skipped_total.
 const (
-	// SkipOverlap: the flow's previous run was still waiting, running or
-	// being reported.
+	// SkipOverlap: the flow's previous run was still running: the target
+	// is slower than the flow's interval.
 	SkipOverlap = "overlap"
+	// SkipBehind: the flow's previous run was still waiting for a slot, or
+	// its result was still being handed on (OnResult): the monitor is
+	// behind its schedule by a whole interval. A waiting run stays pending
+	// and runs late.
+	SkipBehind = "behind"
 	// SkipRetryAfter: the target asked to wait (Retry-After) or DeferUntil
 	// was called.
 	SkipRetryAfter = "retry_after"
@@ -65,22 +83,19 @@ const (
 // Hooks receive what the scheduler observes. All are optional. They are
 // called from run goroutines, possibly concurrently for different flows,
 // and must be fast: a run's flow stays busy until OnResult returns, so a
-// slow OnResult makes that flow's next run skip as an overlap (it never
-// holds a MaxConcurrent slot). For one flow, calls are never concurrent and
+// slow OnResult makes that flow's next run skip as behind (it never
+// holds a concurrency slot). For one flow, calls are never concurrent and
 // results arrive in order.
 type Hooks struct {
 	// OnResult is called with every completed run, including runs cut short
 	// by Shutdown (Result.Cancelled) and runs of a flow removed meanwhile.
 	OnResult func(Event)
-	// OnSkip is called for each run not made: why is SkipOverlap or
-	// SkipRetryAfter.
+	// OnSkip is called for each run not made: why is SkipOverlap,
+	// SkipBehind or SkipRetryAfter.
 	OnSkip func(flow, why string)
 	// OnLateness is called as each run starts with how late it is.
 	OnLateness func(flow string, d time.Duration)
 }
-
-// DefaultMaxConcurrent bounds simultaneous runs when Options.MaxConcurrent is 0.
-const DefaultMaxConcurrent = 64
 
 // MaxDeferral bounds a deferral: a Retry-After of a day (or a bogus date)
 // must not blind a monitor for a day. Later runs that are still refused
@@ -89,7 +104,9 @@ const MaxDeferral = flows.MaxRetryAfter
 
 // Options configure a Scheduler. The zero value is usable.
 type Options struct {
-	// MaxConcurrent is the global limit on simultaneous runs (default 64).
+	// MaxConcurrent is a fixed limit on simultaneous runs; 0 (the default)
+	// is a limit that follows the load, between AutoMinConcurrent and
+	// AutoMaxConcurrent (see adapt.go).
 	MaxConcurrent int
 	// Clock drives the schedule, lateness and run deadlines (default: the
 	// real clock; tests pass a clockwork.FakeClock).
@@ -139,8 +156,14 @@ type Scheduler struct {
 	log   *slog.Logger
 	hooks Hooks
 	cron  gocron.Scheduler
-	sem   chan struct{} // one token per run in progress
+	slots *limiter // one slot per run in progress
+	auto  bool     // slots follow the load
 	gaps  gapCache
+
+	latency    latencyMeter   // of completed runs, for the adaptive limit
+	cpuBusy    func() bool    // whether the process is short of CPU, for the adaptive limit
+	demandBits atomic.Uint64  // float64: planned runs per second
+	bg         sync.WaitGroup // the adapting goroutine
 
 	// root is the parent of every run's context; it is cancelled when
 	// Shutdown's grace period ends. It is the only context kept.
@@ -155,7 +178,7 @@ type Scheduler struct {
 	jobs   map[string]*job
 	closed bool
 
-	running, waiting atomic.Int64
+	running atomic.Int64
 }
 
 // New returns a stopped Scheduler that runs flows with run.
@@ -166,8 +189,9 @@ func New(run RunFunc, o Options) (*Scheduler, error) {
 	if o.MaxConcurrent < 0 {
 		return nil, fmt.Errorf("scheduler: MaxConcurrent must not be negative, got %d", o.MaxConcurrent)
 	}
-	if o.MaxConcurrent == 0 {
-		o.MaxConcurrent = DefaultMaxConcurrent
+	auto := o.MaxConcurrent == 0
+	if auto {
+		o.MaxConcurrent = AutoMinConcurrent
 	}
 	if o.Clock == nil {
 		o.Clock = clockwork.NewRealClock()
@@ -180,14 +204,20 @@ func New(run RunFunc, o Options) (*Scheduler, error) {
 		return nil, fmt.Errorf("scheduler: %w", err)
 	}
 	s := &Scheduler{run: run, clock: o.Clock, log: o.Logger, hooks: o.Hooks, cron: cs,
-		sem: make(chan struct{}, o.MaxConcurrent), stop: make(chan struct{}), jobs: make(map[string]*job)}
+		slots: newLimiter(o.MaxConcurrent), auto: auto, cpuBusy: newSchedLatency().busy, stop: make(chan struct{}), jobs: make(map[string]*job)}
 	s.root, s.cancel = context.WithCancelCause(context.Background())
 	return s, nil
 }
 
 // Start begins scheduling. Flows applied before Start get their timers
 // now, keeping their phase.
-func (s *Scheduler) Start() { s.cron.Start() }
+func (s *Scheduler) Start() {
+	if s.auto {
+		s.bg.Add(1)
+		go s.adapt(s.clock.NewTicker(adaptEvery)) // made here, so that it counts from Start
+	}
+	s.cron.Start()
+}
 
 // Shutdown stops scheduling at once: no run starts after it is called,
 // and runs waiting for a slot give up. Runs in progress may finish until
@@ -207,6 +237,7 @@ func (s *Scheduler) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 	// Our gocron tasks return at once, so this does not wait for runs.
 	err := s.cron.Shutdown()
+	s.bg.Wait()
 	done := make(chan struct{})
 	go func() { s.runs.Wait(); close(done) }()
 	select {
@@ -247,16 +278,16 @@ func (s *Scheduler) NextRun(flow string) (next time.Time, ok bool) {
 
 // Stats is a snapshot of the scheduler's counters.
 type Stats struct {
-	Running int // runs executing now
-	Waiting int // runs due but waiting for a MaxConcurrent slot
-	Flows   map[string]FlowStats
+	Load
+	Flows map[string]FlowStats
 }
 
 // FlowStats are one flow's counters since it was first applied; they
 // survive changes of its definition.
 type FlowStats struct {
 	Runs          uint64    // completed runs
-	Skipped       uint64    // runs skipped because the previous one was still in progress
+	Skipped       uint64    // runs skipped because the previous one was still running (overlap)
+	Behind        uint64    // starts the previous run stood for, still waiting for a slot
 	Deferred      uint64    // runs skipped because of Retry-After / DeferUntil
 	DeferredUntil time.Time // zero when not deferred
 	InProgress    bool      // a run is waiting for a slot, running or being reported
@@ -266,11 +297,33 @@ type FlowStats struct {
 func (s *Scheduler) Stats() Stats {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	out := Stats{Running: int(s.running.Load()), Waiting: int(s.waiting.Load()), Flows: make(map[string]FlowStats, len(s.jobs))}
+	out := Stats{Load: s.Load(), Flows: make(map[string]FlowStats, len(s.jobs))}
 	for name, j := range s.jobs {
 		out.Flows[name] = j.state.stats()
 	}
 	return out
+}
+
+// Load is how busy the scheduler is now; unlike Stats it costs nothing
+// per flow.
+type Load struct {
+	Running int  // runs executing now
+	Waiting int  // runs due but waiting for a slot
+	Limit   int  // the concurrency limit now
+	Auto    bool // Limit follows the load
+	// OldestWaiting is how late the run waiting longest for a slot is now;
+	// 0 when none waits.
+	OldestWaiting time.Duration
+}
+
+// Load returns the scheduler's load now.
+func (s *Scheduler) Load() Load {
+	st := s.slots.state()
+	l := Load{Running: int(s.running.Load()), Waiting: st.waiting, Limit: st.limit, Auto: s.auto}
+	if !st.oldest.IsZero() {
+		l.OldestWaiting = max(s.clock.Since(st.oldest), 0)
+	}
+	return l
 }
 
 func (s *Scheduler) lookup(flow string) *job {

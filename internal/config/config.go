@@ -39,8 +39,9 @@ type Config struct {
 	FlowsDir string `yaml:"flows_dir" jsonschema:"description=Directory of flow files (*.yaml\\, *.yml). Default /etc/authwatch/flows.d."`
 	// Watch reloads when a file in FlowsDir changes (debounced), besides SIGHUP.
 	Watch *bool `yaml:"watch" jsonschema:"description=Reload when a file in flows_dir changes (SIGHUP always reloads). Default true."`
-	// MaxConcurrent bounds how many flow runs happen at once.
-	MaxConcurrent int `yaml:"max_concurrent" jsonschema:"minimum=1,maximum=10000,description=How many flow runs happen at once. Default 64."`
+	// MaxConcurrent bounds how many flow runs happen at once; 0 is a limit
+	// that follows the load (scheduler.AutoMinConcurrent..AutoMaxConcurrent).
+	MaxConcurrent int `yaml:"max_concurrent" jsonschema:"minimum=0,maximum=10000,description=How many flow runs happen at once: a hard limit; 0 (the default) is a limit that follows the load (the runs' latency times the schedule's rate\\, with headroom\\, 64..1024)."`
 	// Browsers bounds how many headless browsers (browser: true login
 	// steps) run at once; each needs 100-200 MiB.
 	Browsers int `yaml:"browsers" jsonschema:"minimum=0,maximum=64,description=How many headless browsers (browser: true steps) run at once; each needs 100-200 MiB. Default 2."`
@@ -156,7 +157,7 @@ func Default() *Config {
 		StateDir:      "/var/lib/authwatch",
 		Listen:        "127.0.0.1:9464",
 		FlowsDir:      "/etc/authwatch/flows.d",
-		MaxConcurrent: 64,
+		MaxConcurrent: 0, // adaptive
 		Browsers:      2,
 		StoreCheck:    "quick",
 		HTTP: HTTPConfig{MaxConnections: 256, ReadHeaderTimeout: conf.Dur(10 * time.Second), ReadTimeout: conf.Dur(30 * time.Second),
@@ -274,8 +275,8 @@ func (c *Config) Validate() error {
 	if c.Browsers < 0 || c.Browsers > 64 {
 		errs = append(errs, conf.FieldErrorf("browsers", "must be 1..64 (0: the default, 2), got %d", c.Browsers))
 	}
-	if c.MaxConcurrent < 1 || c.MaxConcurrent > 10000 {
-		errs = append(errs, conf.FieldErrorf("max_concurrent", "must be 1..10000, got %d", c.MaxConcurrent))
+	if c.MaxConcurrent < 0 || c.MaxConcurrent > 10000 {
+		errs = append(errs, conf.FieldErrorf("max_concurrent", "must be 1..10000, or 0 for a limit that follows the load, got %d", c.MaxConcurrent))
 	}
 	switch c.StoreCheck {
 	case "quick", "full", "none":

@@ -77,6 +77,8 @@ type Main struct {
 	lastActivity atomic.Int64
 	// skips are recent overlap skips, for the log and /healthz (skips.go).
 	skips skipWatch
+	// late counts late runs, for the log and /healthz (lateness.go).
+	late lateWatch
 	// statusMu guards sentStatus, the status line the service manager
 	// last heard (status.go).
 	statusMu   sync.Mutex
@@ -161,6 +163,7 @@ func newMain(cfg *config.Config, log *slog.Logger, notify Notifier, check sqlite
 			OnLateness: func(_ string, d time.Duration) {
 				m.markActivity()
 				m.metrics.ObserveLateness(d)
+				m.late.observe(d, time.Now())
 			},
 		},
 	})
@@ -168,6 +171,8 @@ func newMain(cfg *config.Config, log *slog.Logger, notify Notifier, check sqlite
 		st.Close()
 		return nil, err
 	}
+	m.metrics.SchedulerLoad(metrics.SchedulerLoadFuncs{Limit: func() int { return m.sched.Load().Limit },
+		Waiting: func() int { return m.sched.Load().Waiting }, Late: m.late.warned.Load})
 	return m, nil
 }
 
@@ -388,6 +393,7 @@ func (m *Main) setFlows(fs []*flows.Flow) {
 	}
 	m.mu.Unlock()
 	m.metrics.SetFlows(fs)
+	m.late.setFlows(fs, m.sched.Interval)
 }
 
 // isConfigured reports whether a flow is still scheduled (a run of a flow

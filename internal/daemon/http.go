@@ -51,16 +51,17 @@ func (m *Main) routes() http.Handler {
 }
 
 // healthz says whether the daemon works: "ok"; "degraded" (200) after a
-// rejected reload (the old flows still run), with notifiers failing or
-// while flows skip runs for overlap;
+// rejected reload (the old flows still run), with notifiers failing, while
+// flows skip runs for overlap or while runs start late;
 // "unhealthy" (503) while the state store refuses writes or no run happens.
 func (m *Main) healthz() (int, map[string]any) {
 	sched, why := m.schedulerHealthy(time.Now())
 	h := m.store.Health()
 	skips := m.recentSkips(time.Now()).healthDetail()
+	late := m.recentLateness(time.Now())
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	body := map[string]any{"status": "ok", "flows": len(m.flows)}
+	body := map[string]any{"status": "ok", "flows": len(m.flows), "concurrency_limit": late.Load.Limit}
 	if m.lastReload != nil {
 		body["status"] = "degraded"
 		body["last_reload_error"] = m.lastReload.Error()
@@ -72,6 +73,10 @@ func (m *Main) healthz() (int, map[string]any) {
 	if skips != nil {
 		body["status"] = "degraded"
 		body["runs_skipped"] = skips
+	}
+	if detail := late.healthDetail(); detail != nil {
+		body["status"] = "degraded"
+		body["runs_late"] = detail
 	}
 	status := http.StatusOK
 	if !h.OK {

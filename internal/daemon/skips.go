@@ -8,12 +8,13 @@ import (
 	"github.com/authwatch/authwatch/scheduler"
 )
 
-// Runs skipped because the previous run still ran (overlap) mean the
-// monitor falls behind (max_concurrent, a slow target, a busy machine):
-// besides authwatch_runs_skipped_total, the log warns once when skipping
-// starts and says once when it stopped, and /healthz is "degraded" with
-// the detail meanwhile. Skips for retry_after are the target's wish and
-// stay a metric.
+// Runs skipped because the previous run still ran (overlap) mean a run
+// outlasts its flow's interval (a slow target, a timeout: longer than
+// every:, a busy machine): besides authwatch_runs_skipped_total, the log
+// warns once when skipping starts and says once when it stopped, and
+// /healthz is "degraded" with the detail meanwhile. Skips for retry_after
+// are the target's wish and stay a metric; starts a waiting run stands for
+// (behind) are the monitor's lateness, warned about in lateness.go.
 
 // skipQuietFloor is the least time without a skip before a flow counts
 // as no longer skipping, so that intermittent skips of 1 s flows under
@@ -82,8 +83,11 @@ func (w *skipWatch) recent(now time.Time, every map[string]time.Duration) skipRe
 func (m *Main) onSkip(flow, why string) {
 	m.markActivity()
 	m.metrics.Skipped(flow, why)
-	if why == scheduler.SkipOverlap {
+	switch why {
+	case scheduler.SkipOverlap:
 		m.skips.skipped(flow, time.Now())
+	case scheduler.SkipBehind: // a start not made is the latest of runs
+		m.late.observeBehind(time.Now())
 	}
 }
 
@@ -110,8 +114,8 @@ func (m *Main) checkSkips(now time.Time) {
 	switch {
 	case r.Flows > 0 && !m.skips.warned:
 		m.skips.warned = true
-		m.log.Warn("runs skipped: the previous run was still running at the next start (overlap); the monitor falls behind: "+
-			"raise max_concurrent, lengthen every: or shorten timeout:, or give the machine more CPU",
+		m.log.Warn("runs skipped: the previous run was still running at the next start (overlap): a run outlasts its every: interval; "+
+			"look at the target, lengthen every: or shorten timeout:, or give the machine more CPU",
 			"flows", r.Flows, "skipped_runs", r.Runs, "examples", r.Examples)
 	case r.Flows == 0 && m.skips.warned:
 		m.skips.warned = false

@@ -39,6 +39,7 @@ func (m *Main) guardStore(ctx context.Context) {
 		}
 		nextProbe = m.checkStore(ctx, time.Now(), nextProbe)
 		m.checkSkips(time.Now())
+		m.checkLateness(time.Now())
 	}
 }
 
