@@ -2,11 +2,13 @@ package statuspage
 
 import (
 	"cmp"
+	"container/list"
 	"context"
 	"errors"
 	"slices"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/authwatch/authwatch/internal/store"
 )
@@ -141,34 +143,113 @@ type flowData struct {
 	rollups bool
 }
 
+// The flows' caches are bounded: paging through 10,000 flows would
+// otherwise keep every flow's cache. The least recently shown go first
+// when there are more than maxCachedFlows, or when their estimated sizes
+// (flowData.bytes, measured in docs/benchmarks.md) add up to more than
+// cacheBudget. A flow dropped is read whole again when next shown.
+const (
+	maxCachedFlows = 4000
+	cacheBudget    = 32 << 20
+)
+
+// statsCache holds the flows' caches, most recently used first.
 type statsCache struct {
-	mu    sync.Mutex
-	flows map[string]*flowStats
+	mu     sync.Mutex
+	limit  int // maxCachedFlows when 0
+	budget int // cacheBudget when 0
+	bytes  int // the sum of the cached flows' sizes
+	flows  map[string]*list.Element
+	lru    list.List // of *cachedFlow
 }
 
+type cachedFlow struct {
+	name  string
+	stats *flowStats
+	bytes int // its size when last synced
+}
+
+// get returns the flow's cache, created if need be, and marks it used.
+// The caller keeps the pointer for the request: a cache dropped meanwhile
+// stays valid, only no longer shared.
 func (c *statsCache) get(flow string) *flowStats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.flows == nil {
-		c.flows = map[string]*flowStats{}
+		c.flows = map[string]*list.Element{}
 	}
-	f := c.flows[flow]
-	if f == nil {
-		f = &flowStats{}
-		c.flows[flow] = f
+	if e := c.flows[flow]; e != nil {
+		c.lru.MoveToFront(e)
+		return e.Value.(*cachedFlow).stats
 	}
+	f := &flowStats{}
+	c.flows[flow] = c.lru.PushFront(&cachedFlow{name: flow, stats: f})
+	c.evict()
 	return f
+}
+
+// resized notes the size of a flow's cache after a sync.
+func (c *statsCache) resized(flow string, f *flowStats, bytes int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.flows[flow]
+	if e == nil || e.Value.(*cachedFlow).stats != f {
+		return // dropped meanwhile
+	}
+	cf := e.Value.(*cachedFlow)
+	c.bytes += bytes - cf.bytes
+	cf.bytes = bytes
+	c.evict()
+}
+
+// evict drops the least recently used caches beyond the bounds, keeping
+// the most recent one whatever its size. Callers hold c.mu.
+func (c *statsCache) evict() {
+	limit, budget := cmp.Or(c.limit, maxCachedFlows), cmp.Or(c.budget, cacheBudget)
+	for c.lru.Len() > 1 && (c.lru.Len() > limit || c.bytes > budget) {
+		cf := c.lru.Remove(c.lru.Back()).(*cachedFlow)
+		delete(c.flows, cf.name)
+		c.bytes -= cf.bytes
+	}
+}
+
+// size returns the number of flows cached and their estimated bytes.
+func (c *statsCache) size() (flows, bytes int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lru.Len(), c.bytes
 }
 
 // forgetExcept drops the caches of flows no longer shown.
 func (c *statsCache) forgetExcept(keep map[string]bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for name := range c.flows {
+	for name, e := range c.flows {
 		if !keep[name] {
+			c.bytes -= c.lru.Remove(e).(*cachedFlow).bytes
 			delete(c.flows, name)
 		}
 	}
+}
+
+// Sizes of a cache's parts, for flowData.bytes: a sample, an hour, a trend
+// point and a timeline entry (its struct and typical strings), and the
+// fixed part (struct, map, list element).
+const (
+	sampleBytes     = int(unsafe.Sizeof(sample{}))
+	hourBytes       = int(unsafe.Sizeof(hourBucket{}))
+	trendPointBytes = int(unsafe.Sizeof(trendPoint{}))
+	eventBytes      = int(unsafe.Sizeof(TimelineEntry{})) + 96
+	flowFixedBytes  = int(unsafe.Sizeof(flowStats{})) + 256
+)
+
+// bytes estimates the memory the cache holds (the capacity of its slices).
+func (f *flowData) bytes() int {
+	n := flowFixedBytes + cap(f.samples)*sampleBytes + cap(f.hours)*hourBytes + cap(f.events)*eventBytes
+	for k, pts := range f.trends {
+		n += len(k.name) + len(k.scope) + 64 + cap(pts)*trendPointBytes
+	}
+	return n
 }
 
 func (f *flowStats) reset() {

@@ -355,3 +355,32 @@ func TestPassRatesFromRollups(t *testing.T) {
 		t.Errorf("no sparkline from the whole runs")
 	}
 }
+
+// TestStatsCacheBounded: the flows' caches are dropped least recently
+// used first, by count and by their estimated bytes, keeping the newest
+// whatever its size.
+func TestStatsCacheBounded(t *testing.T) {
+	c := statsCache{limit: 3, budget: 10000}
+	a := c.get("a")
+	c.get("b")
+	c.get("c")
+	c.get("a") // used: b is now the oldest
+	c.get("d")
+	if flows, _ := c.size(); flows != 3 || c.flows["b"] != nil || c.get("a") != a {
+		t.Fatalf("by count: %d flows, b kept %v; want 3 without b, a the same", flows, c.flows["b"] != nil)
+	}
+	for _, name := range []string{"a", "c", "d"} {
+		c.resized(name, c.get(name), 4000) // a, c, d: 12,000 bytes; a, the oldest used now, goes
+	}
+	if flows, bytes := c.size(); flows != 2 || bytes != 8000 || c.flows["a"] != nil {
+		t.Errorf("by bytes: %d flows of %d bytes, a kept %v; want 2 of 8000 without a", flows, bytes, c.flows["a"] != nil)
+	}
+	c.resized("d", c.get("d"), 50000)
+	if flows, bytes := c.size(); flows != 1 || bytes != 50000 || c.flows["d"] == nil {
+		t.Errorf("one flow over the budget: %d flows of %d bytes; want d alone", flows, bytes)
+	}
+	c.forgetExcept(map[string]bool{})
+	if flows, bytes := c.size(); flows != 0 || bytes != 0 {
+		t.Errorf("after forgetting all: %d flows, %d bytes", flows, bytes)
+	}
+}
