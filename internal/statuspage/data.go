@@ -281,8 +281,9 @@ func (s *server) readIncidents(ctx context.Context) (incidentSet, error) {
 }
 
 // syncStats brings the caches of refs up to date, a few flows at a time,
-// and returns them (in refs' order) for the request to read.
-func (s *server) syncStats(ctx context.Context, refs []flowRef, now time.Time) ([]*flowStats, error) {
+// and returns them (in refs' order) for the request to read; trend: with
+// the latency trend's hourly percentiles (a flow's page).
+func (s *server) syncStats(ctx context.Context, refs []flowRef, now time.Time, trend bool) ([]*flowStats, error) {
 	sem := make(chan struct{}, syncConcurrency)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -295,7 +296,7 @@ func (s *server) syncStats(ctx context.Context, refs []flowRef, now time.Time) (
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			f.mu.Lock()
-			err := f.sync(ctx, s.src, ref.info.Name, ref.state, ref.info.Every, now)
+			err := f.sync(ctx, s.src, ref.info.Name, ref.state, ref.info.Every, now, trend)
 			bytes := f.bytes()
 			f.mu.Unlock()
 			s.stats.resized(ref.info.Name, f, bytes)
@@ -343,7 +344,7 @@ func (s *server) rows(ctx context.Context, page []*listed, now time.Time) ([]Flo
 	for i, l := range page {
 		refs[i] = l.ref
 	}
-	caches, err := s.syncStats(ctx, refs, now)
+	caches, err := s.syncStats(ctx, refs, now, false)
 	if err != nil {
 		return nil, err
 	}
@@ -409,7 +410,7 @@ func (s *server) detail(ctx context.Context, ref flowRef, now time.Time) (FlowDe
 	if err != nil {
 		return FlowDetailJSON{}, err
 	}
-	caches, err := s.syncStats(ctx, []flowRef{ref}, now)
+	caches, err := s.syncStats(ctx, []flowRef{ref}, now, true)
 	if err != nil {
 		return FlowDetailJSON{}, err
 	}

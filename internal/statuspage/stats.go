@@ -5,6 +5,7 @@ import (
 	"container/list"
 	"context"
 	"errors"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -141,6 +142,12 @@ type flowData struct {
 	// (the Source keeps them).
 	hours   []hourBucket
 	rollups bool
+	// hoursLastID is the newest run counted in hours; staleFrom (Unix
+	// seconds, 0 for none) the first hour whose counts were added from
+	// new whole runs without reading its roll-up, so its percentiles are
+	// not yet read (see sync).
+	hoursLastID int64
+	staleFrom   int64
 }
 
 // The flows' caches are bounded: paging through 10,000 flows would
@@ -256,8 +263,25 @@ func (f *flowStats) reset() {
 	f.flowData = flowData{trends: map[seriesKey][]trendPoint{}}
 }
 
-// sync brings the cache up to date with the store. Callers hold f.mu.
-func (f *flowStats) sync(ctx context.Context, src Source, flow string, st store.FlowState, every time.Duration, now time.Time) error {
+// sync brings the cache up to date with the store; with trend, also the
+// hours' latency percentiles (the flow page's chart). Callers hold f.mu.
+//
+// When every run recorded since the last sync is among the new whole
+// records (the usual case: the newest passing runs are kept whole), their
+// counts are added to the hours here, and the hours' roll-ups are read
+// only when trend asks for their percentiles: a page of the overview then
+// costs one Runs query per flow that ran, not two queries.
+func (f *flowStats) sync(ctx context.Context, src Source, flow string, st store.FlowState, every time.Duration, now time.Time, trend bool) error {
+	if err := f.syncRuns(ctx, src, flow, st, every, now); err != nil {
+		return err
+	}
+	if trend && f.rollups && f.staleFrom != 0 {
+		return f.syncHours(ctx, src, flow, now, time.Unix(f.staleFrom, 0))
+	}
+	return nil
+}
+
+func (f *flowStats) syncRuns(ctx context.Context, src Source, flow string, st store.FlowState, every time.Duration, now time.Time) error {
 	if st.Runs == 0 {
 		f.reset()
 		return nil
@@ -293,8 +317,14 @@ func (f *flowStats) sync(ctx context.Context, src Source, flow string, st store.
 				for _, r := range fresh {
 					f.ingest(r, true)
 				}
-				if err := f.syncHours(ctx, src, flow, now, false); err != nil {
-					return err
+				if !f.rollups || int64(len(fresh)) != delta || !f.countInHours(fresh) {
+					since := now.Add(-window7d)
+					if f.rollups && len(f.hours) > 0 {
+						since = time.Unix(min(f.hours[len(f.hours)-1].start, cmp.Or(f.staleFrom, math.MaxInt64)), 0)
+					}
+					if err := f.syncHours(ctx, src, flow, now, since); err != nil {
+						return err
+					}
 				}
 				f.counter = st.Runs
 				f.trim(now)
@@ -305,21 +335,61 @@ func (f *flowStats) sync(ctx context.Context, src Source, flow string, st store.
 	if err := f.load(ctx, src, flow, st, limit, now); err != nil {
 		return err
 	}
-	return f.syncHours(ctx, src, flow, now, true)
+	f.rollups = false
+	return f.syncHours(ctx, src, flow, now, now.Add(-window7d))
 }
 
-// syncHours reads the flow's roll-ups per hour, all of the window (full)
-// or from the start of the newest hour held (the only one that can have
-// grown, besides new ones).
-func (f *flowStats) syncHours(ctx context.Context, src Source, flow string, now time.Time, full bool) error {
+// countInHours adds the counts of runs (new whole records, oldest first,
+// all the runs recorded since the last sync) to the hours, and marks
+// their percentiles stale. It returns false, changing nothing, when a run
+// falls before the newest hour held (read the roll-ups instead).
+func (f *flowStats) countInHours(runs []store.Run) bool {
+	var newest int64
+	if n := len(f.hours); n > 0 {
+		newest = f.hours[n-1].start
+	}
+	for _, r := range runs {
+		if r.ID > f.hoursLastID && r.Start.Unix()/3600*3600 < newest {
+			return false
+		}
+	}
+	for _, r := range runs {
+		if r.ID <= f.hoursLastID {
+			continue // counted in the roll-ups read
+		}
+		f.hoursLastID = r.ID
+		if r.Cancelled {
+			continue
+		}
+		h := r.Start.Unix() / 3600 * 3600
+		if n := len(f.hours); n == 0 || f.hours[n-1].start < h {
+			f.hours = append(f.hours, hourBucket{start: h})
+		}
+		b := &f.hours[len(f.hours)-1]
+		b.counted++
+		if r.OK {
+			b.passed++
+		}
+		if f.staleFrom == 0 || h < f.staleFrom {
+			f.staleFrom = h
+		}
+	}
+	return true
+}
+
+// syncHours reads the flow's roll-ups per hour from since on: all of the
+// window at a full load, else from the start of the newest hour held (the
+// only one that can have grown, besides new ones) or of the first stale
+// one, whichever is older.
+func (f *flowStats) syncHours(ctx context.Context, src Source, flow string, now time.Time, since time.Time) error {
 	rr, ok := src.(store.RollupReader)
 	if !ok {
 		f.rollups, f.hours = false, nil
 		return nil
 	}
-	since := now.Add(-window7d)
-	if !full && f.rollups && len(f.hours) > 0 {
-		since = time.Unix(f.hours[len(f.hours)-1].start, 0)
+	full := !f.rollups
+	if full {
+		since = now.Add(-window7d)
 	}
 	ups, err := rr.Rollups(ctx, flow, store.TierHour, since)
 	if errors.Is(err, store.ErrNoRollups) {
@@ -329,8 +399,8 @@ func (f *flowStats) syncHours(ctx context.Context, src Source, flow string, now 
 	if err != nil {
 		return err
 	}
-	if full || !f.rollups {
-		f.hours = f.hours[:0]
+	if full {
+		f.hours, f.hoursLastID = f.hours[:0], 0
 	}
 	cut := since.Unix()
 	for len(f.hours) > 0 && f.hours[len(f.hours)-1].start >= cut {
@@ -339,8 +409,9 @@ func (f *flowStats) syncHours(ctx context.Context, src Source, flow string, now 
 	for _, u := range ups {
 		f.hours = append(f.hours, hourBucket{start: u.Start.Unix(), counted: int32(u.Counted()), passed: int32(u.Passed),
 			p50MS: float32(u.Latency.Quantile(0.5)), p95MS: float32(u.Latency.Quantile(0.95))})
+		f.hoursLastID = max(f.hoursLastID, u.LastRunID)
 	}
-	f.rollups = true
+	f.rollups, f.staleFrom = true, 0
 	return nil
 }
 

@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -331,7 +333,7 @@ func TestPassRatesFromRollups(t *testing.T) {
 			t.Fatal(err)
 		}
 		var f flowStats
-		if err := f.sync(context.Background(), src, "f", st, 10*time.Minute, now); err != nil {
+		if err := f.sync(context.Background(), src, "f", st, 10*time.Minute, now, true); err != nil {
 			t.Fatal(err)
 		}
 		return f.figures(now)
@@ -382,5 +384,84 @@ func TestStatsCacheBounded(t *testing.T) {
 	c.forgetExcept(map[string]bool{})
 	if flows, bytes := c.size(); flows != 0 || bytes != 0 {
 		t.Errorf("after forgetting all: %d flows, %d bytes", flows, bytes)
+	}
+}
+
+// rollupCounter counts the Rollups queries made of a real store.
+type rollupCounter struct {
+	*sqlite.Store
+	rollups atomic.Int64
+}
+
+func (c *rollupCounter) Rollups(ctx context.Context, flow string, tier store.Tier, since time.Time) ([]store.Rollup, error) {
+	c.rollups.Add(1)
+	return c.Store.Rollups(ctx, flow, tier, since)
+}
+
+// TestDeltaCountsNewRunsWithoutRollups: with history tiers, a view after
+// fewer new runs than the passing runs kept whole (a view every 10 s of
+// flows that run every 10 s) reads the new runs and no roll-up (before,
+// one Rollups query per flow that ran); after more, the roll-ups are read.
+// Either way the figures, and on the flow's page (which reads the stale
+// hours' roll-ups) the latency trend's hours, are those of a first view.
+func TestDeltaCountsNewRunsWithoutRollups(t *testing.T) {
+	now := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
+	st, err := sqlite.Open(t.TempDir() + "/authwatch.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	if _, err := st.Prune(ctx, now.Add(-3*time.Hour), store.Retention{PassingRunsKept: 5}); err != nil {
+		t.Fatal(err)
+	}
+	src := &rollupCounter{Store: st}
+	var clock time.Time
+	record := func(from, to int) {
+		for i := from; i < to; i++ {
+			r := store.Run{Flow: "f", Start: now.Add(-3*time.Hour + time.Duration(i)*time.Minute), DurationMS: float64(50 + i%40),
+				OK: i%23 != 22, Steps: json.RawMessage(`[]`)}
+			if !r.OK {
+				r.Reason = "invalid_token"
+			}
+			if _, err := st.RecordRun(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		clock = now.Add(-3*time.Hour + time.Duration(to)*time.Minute)
+	}
+	opts := Options{Now: func() time.Time { return clock }}
+	h := New(src, opts)
+	hours := func(lat []LatencyPoint) (out []string) {
+		for _, p := range lat {
+			if p.Hour {
+				out = append(out, fmt.Sprintf("%s %v %v %d %v", p.Time.Format(time.TimeOnly), p.MS, *p.P50MS, p.Runs, p.OK))
+			}
+		}
+		return out
+	}
+	record(0, 100)
+	get(t, h, "/api/v1/flows")
+	for _, step := range []struct {
+		runs, rollups int
+	}{{4, 0}, {30, 1}, {3, 0}} { // across the hour, with failures
+		src.rollups.Store(0)
+		record(int(clock.Sub(now.Add(-3*time.Hour))/time.Minute), int(clock.Sub(now.Add(-3*time.Hour))/time.Minute)+step.runs)
+		_, body := get(t, h, "/api/v1/flows")
+		if n := src.rollups.Load(); n != int64(step.rollups) {
+			t.Errorf("the view after %d new runs made %d Rollups queries, want %d", step.runs, n, step.rollups)
+		}
+		_, cold := get(t, New(st, opts), "/api/v1/flows")
+		got, want := decode[FlowsJSON](t, body).Flows[0], decode[FlowsJSON](t, cold).Flows[0]
+		if got.Runs24h != want.Runs24h || *got.PassRate24h != *want.PassRate24h || *got.PassRate7d != *want.PassRate7d {
+			t.Errorf("after %d new runs: %d runs, %v / %v; a first view: %d, %v / %v", step.runs, got.Runs24h, *got.PassRate24h,
+				*got.PassRate7d, want.Runs24h, *want.PassRate24h, *want.PassRate7d)
+		}
+		_, body = get(t, h, "/api/v1/flows/f")
+		_, cold = get(t, New(st, opts), "/api/v1/flows/f")
+		gotH, wantH := hours(decode[FlowDetailJSON](t, body).Trends.Latency), hours(decode[FlowDetailJSON](t, cold).Trends.Latency)
+		if !slices.Equal(gotH, wantH) || len(gotH) == 0 {
+			t.Errorf("after %d new runs, the trend's hours:\n%q\nin a first view:\n%q", step.runs, gotH, wantH)
+		}
 	}
 }
