@@ -430,9 +430,13 @@ func (f *flowStats) load(ctx context.Context, src Source, flow string, st store.
 	var runs []store.Run
 	var err error
 	summarizer, summaries := src.(RunSummarizer)
-	if summaries {
+	pager, paged := src.(RunPager)
+	switch {
+	case summaries:
 		runs, err = summarizer.RunSummaries(ctx, flow, since)
-	} else {
+	case paged:
+		runs, err = windowPaged(ctx, src, pager, flow, since, limit)
+	default:
 		runs, err = src.Runs(ctx, flow, limit)
 	}
 	if err != nil {
@@ -460,6 +464,30 @@ func (f *flowStats) load(ctx context.Context, src Source, flow string, st store.
 	f.counter, f.loadedAt = st.Runs, now
 	f.trim(now)
 	return nil
+}
+
+// windowPage is how many runs a paged window load reads per query.
+const windowPage = 1000
+
+// windowPaged reads the flow's runs newest first, a page at a time, until
+// one started before since (or limit are read). With history tiers a
+// window's limit (the schedule's runs in 7 days) is far more than the
+// whole records it holds, and one Runs query of that limit would read
+// every whole record of the retention (30 days), steps and all.
+func windowPaged(ctx context.Context, src Source, pager RunPager, flow string, since time.Time, limit int) ([]store.Run, error) {
+	runs, err := src.Runs(ctx, flow, min(limit, windowPage))
+	for err == nil && len(runs) > 0 && len(runs)%windowPage == 0 && len(runs) < limit && !runs[len(runs)-1].Start.Before(since) {
+		var page []store.Run
+		page, err = pager.RunsBefore(ctx, flow, runs[len(runs)-1].ID, min(limit-len(runs), windowPage))
+		if len(page) == 0 {
+			break
+		}
+		runs = append(runs, page...)
+		if len(page) < windowPage {
+			break
+		}
+	}
+	return runs, err
 }
 
 // ingest adds one run (newer than every run already in the cache).
