@@ -25,8 +25,9 @@ import (
 //     run counter went back, e.g. its state was forgotten): the runs of
 //     the window, at most windowLimit of them (the schedule's number of
 //     runs in 7 days plus 10 %). A Source that implements RunSummarizer
-//     returns them without their steps; otherwise Runs is used with that
-//     limit;
+//     returns them without their steps; a RunPager (SQLite) is read a
+//     page of windowPage runs at a time, up to the first page reaching
+//     past 7 days; otherwise Runs is used with that limit;
 //   - on every later page view or API call: nothing when FlowState.Runs
 //     (a counter RecordRun increments) is unchanged, else only the new
 //     runs: Runs(flow, new+deltaSlack), kept by ID.
@@ -39,8 +40,10 @@ import (
 // records (failures, warnings, state changes and the newest passing runs:
 // enough for the sparkline, the timeline and the last run), and the pass
 // rates and run counts come from the flow's roll-ups per
-// hour instead, read whole at a full load and from the last hour on at each
-// sync that saw new runs (one more query of one or two rows). A flow then
+// hour instead, read whole at a full load and from the last hour on at a
+// sync that saw new runs not all kept whole (one more query of one or two
+// rows; new runs all seen whole are counted into the hours, and the
+// hours' percentiles read only for the flow's page). A flow then
 // costs 7 × 24 hourBuckets (24 bytes each) besides its whole records. The
 // windows are then whole hours: the 24 h figures count the hours that
 // started within the last 24 hours (so, between 23 and 24 hours of runs,
