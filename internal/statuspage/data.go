@@ -280,20 +280,26 @@ func (s *server) readIncidents(ctx context.Context) (incidentSet, error) {
 	return out, nil
 }
 
-// syncStats brings the caches of refs up to date, a few flows at a time.
-func (s *server) syncStats(ctx context.Context, refs []flowRef, now time.Time) error {
+// syncStats brings the caches of refs up to date, a few flows at a time,
+// and returns them (in refs' order) for the request to read; trend: with
+// the latency trend's hourly percentiles (a flow's page).
+func (s *server) syncStats(ctx context.Context, refs []flowRef, now time.Time, trend bool) ([]*flowStats, error) {
 	sem := make(chan struct{}, syncConcurrency)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var first error
-	for _, ref := range refs {
+	caches := make([]*flowStats, len(refs))
+	for i, ref := range refs {
+		f := s.stats.get(ref.info.Name)
+		caches[i] = f
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			f := s.stats.get(ref.info.Name)
 			f.mu.Lock()
-			err := f.sync(ctx, s.src, ref.info.Name, ref.state, ref.info.Every, now)
+			err := f.sync(ctx, s.src, ref.info.Name, ref.state, ref.info.Every, now, trend)
+			bytes := f.bytes()
 			f.mu.Unlock()
+			s.stats.resized(ref.info.Name, f, bytes)
 			if err != nil {
 				mu.Lock()
 				first = cmp.Or(first, err)
@@ -302,7 +308,7 @@ func (s *server) syncStats(ctx context.Context, refs []flowRef, now time.Time) e
 		})
 	}
 	wg.Wait()
-	return first
+	return caches, first
 }
 
 // flowsPage is a page of the overview or of /api/v1/flows, decided from
@@ -338,25 +344,25 @@ func (s *server) rows(ctx context.Context, page []*listed, now time.Time) ([]Flo
 	for i, l := range page {
 		refs[i] = l.ref
 	}
-	if err := s.syncStats(ctx, refs, now); err != nil {
+	caches, err := s.syncStats(ctx, refs, now, false)
+	if err != nil {
 		return nil, err
 	}
 	out := make([]FlowSummary, len(page))
 	for i, l := range page {
-		out[i] = s.summary(l.ref, l.inc, now)
+		out[i] = s.summary(l.ref, l.inc, caches[i], now)
 	}
 	return out, nil
 }
 
-// summary builds one row from the flow's state and its (synced) cache.
-func (s *server) summary(ref flowRef, inc incident.State, now time.Time) FlowSummary {
+// summary builds one row from the flow's state and its (synced) cache f.
+func (s *server) summary(ref flowRef, inc incident.State, f *flowStats, now time.Time) FlowSummary {
 	st := ref.state
 	fs := FlowSummary{Name: ref.info.Name, Labels: ref.info.Labels, Schedule: ref.info.Schedule, Paused: ref.info.Paused,
 		LatencyMS: []float64{}, State: stateOf(ref)}
 	if fs.Labels == nil && len(inc.Labels) > 0 {
 		fs.Labels = maps.Clone(inc.Labels)
 	}
-	f := s.stats.get(ref.info.Name)
 	f.mu.Lock()
 	fig := f.figures(now)
 	last, hasLast, warn, warnSum := f.last, f.hasLast, f.lastWarn, f.lastWarnSum
@@ -404,12 +410,13 @@ func (s *server) detail(ctx context.Context, ref flowRef, now time.Time) (FlowDe
 	if err != nil {
 		return FlowDetailJSON{}, err
 	}
-	if err := s.syncStats(ctx, []flowRef{ref}, now); err != nil {
+	caches, err := s.syncStats(ctx, []flowRef{ref}, now, true)
+	if err != nil {
 		return FlowDetailJSON{}, err
 	}
+	f := caches[0]
 	inc := incs[ref.info.Name]
-	out := FlowDetailJSON{GeneratedAt: now, Flow: s.summary(ref, inc, now), Incidents: incidentsOf(ref.info.Name, inc)}
-	f := s.stats.get(ref.info.Name)
+	out := FlowDetailJSON{GeneratedAt: now, Flow: s.summary(ref, inc, f, now), Incidents: incidentsOf(ref.info.Name, inc)}
 	f.mu.Lock()
 	out.Timeline, out.Trends = f.timelineView(), f.trendsView()
 	f.mu.Unlock()

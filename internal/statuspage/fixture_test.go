@@ -99,6 +99,12 @@ func TestMain(m *testing.M) {
 	if fix != nil {
 		_ = fix.env.Close()
 	}
+	if store30d != nil {
+		_ = store30d.Close()
+	}
+	if store30dDir != "" {
+		_ = os.RemoveAll(store30dDir)
+	}
 	os.Exit(code)
 }
 

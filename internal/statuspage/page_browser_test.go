@@ -23,6 +23,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/authwatch/authwatch/internal/incident"
+	"github.com/authwatch/authwatch/internal/store"
 	"github.com/authwatch/authwatch/internal/store/sqlite"
 )
 
@@ -161,14 +162,22 @@ func spaced(n int, every time.Duration) []time.Duration {
 }
 
 // chartStore records copies of the fixture's real runs at chartRuns'
-// times, with the real incident policy.
-func chartStore(t *testing.T, f *fixture) *sqlite.Store {
+// times, with the real incident policy; passingKept > 0 keeps only that
+// many passing runs of each flow whole (history tiers), the others in the
+// roll-ups only.
+func chartStore(t *testing.T, f *fixture, passingKept ...int) *sqlite.Store {
 	t.Helper()
 	st, err := sqlite.Open(filepath.Join(t.TempDir(), "authwatch.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	if len(passingKept) > 0 {
+		ret := store.Retention{PassingRunsKept: passingKept[0]}
+		if _, err := st.Prune(t.Context(), chartBase.Add(-30*24*time.Hour), ret); err != nil {
+			t.Fatal(err)
+		}
+	}
 	rc := &recorder{st: st, policy: incident.DefaultPolicy(), inc: map[string]incident.State{}}
 	names := make([]string, 0, len(chartRuns))
 	for name := range chartRuns {
@@ -185,10 +194,14 @@ func chartStore(t *testing.T, f *fixture) *sqlite.Store {
 
 // The trend charts' time axis: around one point, an hour each side (it
 // drew 2027 to 2029); for every span, labels that do not touch, at every
-// page width, with the data inside the axis's range.
+// page width, with the data inside the axis's range. With 3 passing runs
+// kept whole per flow, the latency chart draws each run kept whole and
+// the other hours' p95 and p50 from the roll-ups (the flows that ran for
+// longer than their 3 last passing runs have such hours: user-login's do),
+// from the first run's hour on.
 func TestBrowserChartTimeAxis(t *testing.T) {
 	f := getFixture(t)
-	st := chartStore(t, f)
+	st := chartStore(t, f, 3)
 	now := chartBase.Add(30 * time.Second)
 	srv := httptest.NewServer(New(st, Options{Flows: f.infos, Now: func() time.Time { return now }, Title: "authwatch demo"}))
 	defer srv.Close()
@@ -199,26 +212,52 @@ func TestBrowserChartTimeAxis(t *testing.T) {
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	charts := 0
+	charts, hourly := 0, 0
 	for _, width := range []int{1280, 1024, 800, 600, 390} {
 		for _, name := range names {
 			p.open(width, "/flows/"+name, `#chart-latency[data-x-axis]`)
 			offs := chartRuns[name]
 			first, last := float64(chartBase.Add(-offs[0]).Unix()), float64(chartBase.Unix())
+			_, body := get(t, srv.Config.Handler, "/api/v1/flows/"+name)
+			var wantPts latencyPoints
+			firstLatency := first
+			for _, pt := range decode[FlowDetailJSON](t, body).Trends.Latency {
+				if pt.Hour {
+					wantPts.Hours++
+					firstLatency = min(firstLatency, float64(pt.Time.Unix())) // an hour's point is at its start
+				} else {
+					wantPts.Runs++
+				}
+			}
+			hourly += wantPts.Hours
+			if got := evalJSON[latencyPoints](p, `JSON.parse(document.getElementById('chart-latency').dataset.points)`); got != wantPts {
+				t.Errorf("%s at %d px: the chart draws %+v points, the API has %+v", name, width, got, wantPts)
+			}
 			for _, id := range []string{"chart-latency", "chart-token"} {
 				if !evalJSON[bool](p, `!!document.querySelector('#`+id+`[data-x-axis]')`) {
 					continue
 				}
 				charts++
 				where := fmt.Sprintf("%s %s at %d px", name, id, width)
-				checkTimeAxis(t, where, evalJSON[timeAxis](p, fmt.Sprintf(measuredAxis, id)), first, last)
+				from := first
+				if id == "chart-latency" {
+					from = firstLatency
+				}
+				checkTimeAxis(t, where, evalJSON[timeAxis](p, fmt.Sprintf(measuredAxis, id)), from, last)
 			}
 		}
 	}
 	if want := 5 * (len(chartRuns) + 4); charts < want { // every flow's latency, and the four with a token
 		t.Errorf("checked %d charts, want at least %d", charts, want)
 	}
+	if hourly == 0 {
+		t.Errorf("no chart drew an hour from the roll-ups")
+	}
 }
+
+// latencyPoints counts a latency chart's points: runs, and hours from the
+// roll-ups.
+type latencyPoints struct{ Runs, Hours int }
 
 func checkTimeAxis(t *testing.T, where string, a timeAxis, first, last float64) {
 	t.Helper()

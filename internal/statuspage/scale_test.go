@@ -148,7 +148,11 @@ func recordScaleFlow(ctx context.Context, st *sqlite.Store, sf scaleFlow, runs i
 
 // scaleHandler serves the big store with the daemon's options.
 func scaleHandler(src Source, infos []FlowInfo) http.Handler {
-	return New(src, Options{Flows: func() []FlowInfo { return infos }, Now: func() time.Time { return scaleBase.Add(time.Minute) }})
+	return scaleServer(src, infos).handler()
+}
+
+func scaleServer(src Source, infos []FlowInfo) *server {
+	return newServer(src, Options{Flows: func() []FlowInfo { return infos }, Now: func() time.Time { return scaleBase.Add(time.Minute) }})
 }
 
 // BenchmarkOverview10k serves the overview, the API's first page and a
@@ -271,7 +275,8 @@ func TestFlowsAt10k(t *testing.T) {
 	const n = 10000
 	st, infos := bigStore(t, n, 1)
 	src := &scaleSource{Store: st, runsOf: map[string]int{}}
-	h := scaleHandler(src, infos)
+	srv := scaleServer(src, infos)
+	h := srv.handler()
 	order, wantCounts := scaleWant(n)
 
 	t.Run("api pages", func(t *testing.T) {
@@ -317,6 +322,12 @@ func TestFlowsAt10k(t *testing.T) {
 		}
 		if !slices.Equal(got, order) {
 			t.Fatalf("following next: %d flows, want %d in the overview's order", len(got), len(order))
+		}
+		// Every flow was viewed: the flows' caches stay within their bounds
+		// (they kept all 10,000 before).
+		if flows, bytes := srv.stats.size(); flows > maxCachedFlows || bytes > cacheBudget || flows < 1000 {
+			t.Errorf("after viewing %d flows, %d caches of %d bytes; want at least the last page's 1000, at most %d flows and %d bytes",
+				n, flows, bytes, maxCachedFlows, cacheBudget)
 		}
 		_, body = get(t, h, paths[2])
 		second := decode[FlowsJSON](t, body)

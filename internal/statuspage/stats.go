@@ -2,11 +2,14 @@ package statuspage
 
 import (
 	"cmp"
+	"container/list"
 	"context"
 	"errors"
+	"math"
 	"slices"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/authwatch/authwatch/internal/store"
 )
@@ -22,8 +25,9 @@ import (
 //     run counter went back, e.g. its state was forgotten): the runs of
 //     the window, at most windowLimit of them (the schedule's number of
 //     runs in 7 days plus 10 %). A Source that implements RunSummarizer
-//     returns them without their steps; otherwise Runs is used with that
-//     limit;
+//     returns them without their steps; a RunPager (SQLite) is read a
+//     page of windowPage runs at a time, up to the first page reaching
+//     past 7 days; otherwise Runs is used with that limit;
 //   - on every later page view or API call: nothing when FlowState.Runs
 //     (a counter RecordRun increments) is unchanged, else only the new
 //     runs: Runs(flow, new+deltaSlack), kept by ID.
@@ -36,8 +40,10 @@ import (
 // records (failures, warnings, state changes and the newest passing runs:
 // enough for the sparkline, the timeline and the last run), and the pass
 // rates and run counts come from the flow's roll-ups per
-// hour instead, read whole at a full load and from the last hour on at each
-// sync that saw new runs (one more query of one or two rows). A flow then
+// hour instead, read whole at a full load and from the last hour on at a
+// sync that saw new runs not all kept whole (one more query of one or two
+// rows; new runs all seen whole are counted into the hours, and the
+// hours' percentiles read only for the flow's page). A flow then
 // costs 7 × 24 hourBuckets (24 bytes each) besides its whole records. The
 // windows are then whole hours: the 24 h figures count the hours that
 // started within the last 24 hours (so, between 23 and 24 hours of runs,
@@ -81,7 +87,7 @@ func windowLimit(every time.Duration) int {
 type hourBucket struct {
 	start           int64 // Unix seconds
 	counted, passed int32
-	maxMS, p95MS    float32
+	p50MS, p95MS    float32 // from the hour's merged histogram
 }
 
 type sample struct {
@@ -139,44 +145,146 @@ type flowData struct {
 	// (the Source keeps them).
 	hours   []hourBucket
 	rollups bool
+	// hoursLastID is the newest run counted in hours; staleFrom (Unix
+	// seconds, 0 for none) the first hour whose counts were added from
+	// new whole runs without reading its roll-up, so its percentiles are
+	// not yet read (see sync).
+	hoursLastID int64
+	staleFrom   int64
 }
 
+// The flows' caches are bounded: paging through 10,000 flows would
+// otherwise keep every flow's cache. The least recently shown go first
+// when there are more than maxCachedFlows, or when their estimated sizes
+// (flowData.bytes, measured in docs/benchmarks.md) add up to more than
+// cacheBudget. A flow dropped is read whole again when next shown.
+const (
+	maxCachedFlows = 4000
+	cacheBudget    = 32 << 20
+)
+
+// statsCache holds the flows' caches, most recently used first.
 type statsCache struct {
-	mu    sync.Mutex
-	flows map[string]*flowStats
+	mu     sync.Mutex
+	limit  int // maxCachedFlows when 0
+	budget int // cacheBudget when 0
+	bytes  int // the sum of the cached flows' sizes
+	flows  map[string]*list.Element
+	lru    list.List // of *cachedFlow
 }
 
+type cachedFlow struct {
+	name  string
+	stats *flowStats
+	bytes int // its size when last synced
+}
+
+// get returns the flow's cache, created if need be, and marks it used.
+// The caller keeps the pointer for the request: a cache dropped meanwhile
+// stays valid, only no longer shared.
 func (c *statsCache) get(flow string) *flowStats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.flows == nil {
-		c.flows = map[string]*flowStats{}
+		c.flows = map[string]*list.Element{}
 	}
-	f := c.flows[flow]
-	if f == nil {
-		f = &flowStats{}
-		c.flows[flow] = f
+	if e := c.flows[flow]; e != nil {
+		c.lru.MoveToFront(e)
+		return e.Value.(*cachedFlow).stats
 	}
+	f := &flowStats{}
+	c.flows[flow] = c.lru.PushFront(&cachedFlow{name: flow, stats: f})
+	c.evict()
 	return f
+}
+
+// resized notes the size of a flow's cache after a sync.
+func (c *statsCache) resized(flow string, f *flowStats, bytes int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.flows[flow]
+	if e == nil || e.Value.(*cachedFlow).stats != f {
+		return // dropped meanwhile
+	}
+	cf := e.Value.(*cachedFlow)
+	c.bytes += bytes - cf.bytes
+	cf.bytes = bytes
+	c.evict()
+}
+
+// evict drops the least recently used caches beyond the bounds, keeping
+// the most recent one whatever its size. Callers hold c.mu.
+func (c *statsCache) evict() {
+	limit, budget := cmp.Or(c.limit, maxCachedFlows), cmp.Or(c.budget, cacheBudget)
+	for c.lru.Len() > 1 && (c.lru.Len() > limit || c.bytes > budget) {
+		cf := c.lru.Remove(c.lru.Back()).(*cachedFlow)
+		delete(c.flows, cf.name)
+		c.bytes -= cf.bytes
+	}
+}
+
+// size returns the number of flows cached and their estimated bytes.
+func (c *statsCache) size() (flows, bytes int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lru.Len(), c.bytes
 }
 
 // forgetExcept drops the caches of flows no longer shown.
 func (c *statsCache) forgetExcept(keep map[string]bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for name := range c.flows {
+	for name, e := range c.flows {
 		if !keep[name] {
+			c.bytes -= c.lru.Remove(e).(*cachedFlow).bytes
 			delete(c.flows, name)
 		}
 	}
+}
+
+// Sizes of a cache's parts, for flowData.bytes: a sample, an hour, a trend
+// point and a timeline entry (its struct and typical strings), and the
+// fixed part (struct, map, list element).
+const (
+	sampleBytes     = int(unsafe.Sizeof(sample{}))
+	hourBytes       = int(unsafe.Sizeof(hourBucket{}))
+	trendPointBytes = int(unsafe.Sizeof(trendPoint{}))
+	eventBytes      = int(unsafe.Sizeof(TimelineEntry{})) + 96
+	flowFixedBytes  = int(unsafe.Sizeof(flowStats{})) + 256
+)
+
+// bytes estimates the memory the cache holds (the capacity of its slices).
+func (f *flowData) bytes() int {
+	n := flowFixedBytes + cap(f.samples)*sampleBytes + cap(f.hours)*hourBytes + cap(f.events)*eventBytes
+	for k, pts := range f.trends {
+		n += len(k.name) + len(k.scope) + 64 + cap(pts)*trendPointBytes
+	}
+	return n
 }
 
 func (f *flowStats) reset() {
 	f.flowData = flowData{trends: map[seriesKey][]trendPoint{}}
 }
 
-// sync brings the cache up to date with the store. Callers hold f.mu.
-func (f *flowStats) sync(ctx context.Context, src Source, flow string, st store.FlowState, every time.Duration, now time.Time) error {
+// sync brings the cache up to date with the store; with trend, also the
+// hours' latency percentiles (the flow page's chart). Callers hold f.mu.
+//
+// When every run recorded since the last sync is among the new whole
+// records (the usual case: the newest passing runs are kept whole), their
+// counts are added to the hours here, and the hours' roll-ups are read
+// only when trend asks for their percentiles: a page of the overview then
+// costs one Runs query per flow that ran, not two queries.
+func (f *flowStats) sync(ctx context.Context, src Source, flow string, st store.FlowState, every time.Duration, now time.Time, trend bool) error {
+	if err := f.syncRuns(ctx, src, flow, st, every, now); err != nil {
+		return err
+	}
+	if trend && f.rollups && f.staleFrom != 0 {
+		return f.syncHours(ctx, src, flow, now, time.Unix(f.staleFrom, 0))
+	}
+	return nil
+}
+
+func (f *flowStats) syncRuns(ctx context.Context, src Source, flow string, st store.FlowState, every time.Duration, now time.Time) error {
 	if st.Runs == 0 {
 		f.reset()
 		return nil
@@ -212,8 +320,14 @@ func (f *flowStats) sync(ctx context.Context, src Source, flow string, st store.
 				for _, r := range fresh {
 					f.ingest(r, true)
 				}
-				if err := f.syncHours(ctx, src, flow, now, false); err != nil {
-					return err
+				if !f.rollups || int64(len(fresh)) != delta || !f.countInHours(fresh) {
+					since := now.Add(-window7d)
+					if f.rollups && len(f.hours) > 0 {
+						since = time.Unix(min(f.hours[len(f.hours)-1].start, cmp.Or(f.staleFrom, math.MaxInt64)), 0)
+					}
+					if err := f.syncHours(ctx, src, flow, now, since); err != nil {
+						return err
+					}
 				}
 				f.counter = st.Runs
 				f.trim(now)
@@ -224,21 +338,61 @@ func (f *flowStats) sync(ctx context.Context, src Source, flow string, st store.
 	if err := f.load(ctx, src, flow, st, limit, now); err != nil {
 		return err
 	}
-	return f.syncHours(ctx, src, flow, now, true)
+	f.rollups = false
+	return f.syncHours(ctx, src, flow, now, now.Add(-window7d))
 }
 
-// syncHours reads the flow's roll-ups per hour, all of the window (full)
-// or from the start of the newest hour held (the only one that can have
-// grown, besides new ones).
-func (f *flowStats) syncHours(ctx context.Context, src Source, flow string, now time.Time, full bool) error {
+// countInHours adds the counts of runs (new whole records, oldest first,
+// all the runs recorded since the last sync) to the hours, and marks
+// their percentiles stale. It returns false, changing nothing, when a run
+// falls before the newest hour held (read the roll-ups instead).
+func (f *flowStats) countInHours(runs []store.Run) bool {
+	var newest int64
+	if n := len(f.hours); n > 0 {
+		newest = f.hours[n-1].start
+	}
+	for _, r := range runs {
+		if r.ID > f.hoursLastID && r.Start.Unix()/3600*3600 < newest {
+			return false
+		}
+	}
+	for _, r := range runs {
+		if r.ID <= f.hoursLastID {
+			continue // counted in the roll-ups read
+		}
+		f.hoursLastID = r.ID
+		if r.Cancelled {
+			continue
+		}
+		h := r.Start.Unix() / 3600 * 3600
+		if n := len(f.hours); n == 0 || f.hours[n-1].start < h {
+			f.hours = append(f.hours, hourBucket{start: h})
+		}
+		b := &f.hours[len(f.hours)-1]
+		b.counted++
+		if r.OK {
+			b.passed++
+		}
+		if f.staleFrom == 0 || h < f.staleFrom {
+			f.staleFrom = h
+		}
+	}
+	return true
+}
+
+// syncHours reads the flow's roll-ups per hour from since on: all of the
+// window at a full load, else from the start of the newest hour held (the
+// only one that can have grown, besides new ones) or of the first stale
+// one, whichever is older.
+func (f *flowStats) syncHours(ctx context.Context, src Source, flow string, now time.Time, since time.Time) error {
 	rr, ok := src.(store.RollupReader)
 	if !ok {
 		f.rollups, f.hours = false, nil
 		return nil
 	}
-	since := now.Add(-window7d)
-	if !full && f.rollups && len(f.hours) > 0 {
-		since = time.Unix(f.hours[len(f.hours)-1].start, 0)
+	full := !f.rollups
+	if full {
+		since = now.Add(-window7d)
 	}
 	ups, err := rr.Rollups(ctx, flow, store.TierHour, since)
 	if errors.Is(err, store.ErrNoRollups) {
@@ -248,8 +402,8 @@ func (f *flowStats) syncHours(ctx context.Context, src Source, flow string, now 
 	if err != nil {
 		return err
 	}
-	if full || !f.rollups {
-		f.hours = f.hours[:0]
+	if full {
+		f.hours, f.hoursLastID = f.hours[:0], 0
 	}
 	cut := since.Unix()
 	for len(f.hours) > 0 && f.hours[len(f.hours)-1].start >= cut {
@@ -257,9 +411,10 @@ func (f *flowStats) syncHours(ctx context.Context, src Source, flow string, now 
 	}
 	for _, u := range ups {
 		f.hours = append(f.hours, hourBucket{start: u.Start.Unix(), counted: int32(u.Counted()), passed: int32(u.Passed),
-			maxMS: float32(u.LatencyMaxMS), p95MS: float32(u.Latency.Quantile(0.95))})
+			p50MS: float32(u.Latency.Quantile(0.5)), p95MS: float32(u.Latency.Quantile(0.95))})
+		f.hoursLastID = max(f.hoursLastID, u.LastRunID)
 	}
-	f.rollups = true
+	f.rollups, f.staleFrom = true, 0
 	return nil
 }
 
@@ -278,9 +433,13 @@ func (f *flowStats) load(ctx context.Context, src Source, flow string, st store.
 	var runs []store.Run
 	var err error
 	summarizer, summaries := src.(RunSummarizer)
-	if summaries {
+	pager, paged := src.(RunPager)
+	switch {
+	case summaries:
 		runs, err = summarizer.RunSummaries(ctx, flow, since)
-	} else {
+	case paged:
+		runs, err = windowPaged(ctx, src, pager, flow, since, limit)
+	default:
 		runs, err = src.Runs(ctx, flow, limit)
 	}
 	if err != nil {
@@ -308,6 +467,30 @@ func (f *flowStats) load(ctx context.Context, src Source, flow string, st store.
 	f.counter, f.loadedAt = st.Runs, now
 	f.trim(now)
 	return nil
+}
+
+// windowPage is how many runs a paged window load reads per query.
+const windowPage = 1000
+
+// windowPaged reads the flow's runs newest first, a page at a time, until
+// one started before since (or limit are read). With history tiers a
+// window's limit (the schedule's runs in 7 days) is far more than the
+// whole records it holds, and one Runs query of that limit would read
+// every whole record of the retention (30 days), steps and all.
+func windowPaged(ctx context.Context, src Source, pager RunPager, flow string, since time.Time, limit int) ([]store.Run, error) {
+	runs, err := src.Runs(ctx, flow, min(limit, windowPage))
+	for err == nil && len(runs) > 0 && len(runs)%windowPage == 0 && len(runs) < limit && !runs[len(runs)-1].Start.Before(since) {
+		var page []store.Run
+		page, err = pager.RunsBefore(ctx, flow, runs[len(runs)-1].ID, min(limit-len(runs), windowPage))
+		if len(page) == 0 {
+			break
+		}
+		runs = append(runs, page...)
+		if len(page) < windowPage {
+			break
+		}
+	}
+	return runs, err
 }
 
 // ingest adds one run (newer than every run already in the cache).
@@ -504,11 +687,23 @@ func round3(v float64) float64 { return float64(int64(v*1000+0.5)) / 1000 }
 
 // LatencyPoint is a run's latency (its duration without its waits), or the
 // longest of a bucket of runs when the window holds more than trendBuckets
-// runs. With history tiers, the runs are the whole records (see above).
+// runs, or (Hour set) an hour of runs read from the roll-ups.
+//
+// With history tiers only some runs are kept whole (docs/history.md): each
+// whole record is a point of its own (failures among them, so they show as
+// before), and each hour whose runs are not all kept whole is one more
+// point, at the hour's start, with the p95 (MS) and p50 of all the hour's
+// counted runs, read from its merged latency histogram (within about 9 %
+// either side of the true value).
 type LatencyPoint struct {
 	Time time.Time `json:"t"`
 	MS   float64   `json:"ms"`
-	OK   bool      `json:"ok"` // every run of the point passed
+	// OK: every run of the point passed; for an hour, every run of it
+	// that is not a point of its own (a failure is one, kept whole).
+	OK    bool     `json:"ok"`
+	Hour  bool     `json:"hour,omitempty"`
+	P50MS *float64 `json:"p50_ms,omitempty"` // an hour's median
+	Runs  int      `json:"runs,omitempty"`   // an hour's counted runs
 }
 
 // TrendSeries is one measured value over time, e.g. the token lifetime of
@@ -549,6 +744,9 @@ func (f *flowStats) trendsView() Trends {
 		}
 		out.Latency = append(out.Latency, p)
 	}
+	if hours := f.hourPoints(counted); len(hours) > 0 {
+		out.Latency = mergeByTime(hours, out.Latency)
+	}
 	for k, pts := range f.trends {
 		ts := TrendSeries{Name: k.name, Scope: k.scope, Points: make([]TrendPoint, len(pts))}
 		for i, p := range pts {
@@ -560,6 +758,47 @@ func (f *flowStats) trendsView() Trends {
 		return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.Scope, b.Scope))
 	})
 	return out
+}
+
+// hourPoints are the latency points of the hours whose counted runs are
+// not all among the whole records (counted, oldest first).
+func (f *flowStats) hourPoints(counted []sample) []LatencyPoint {
+	var out []LatencyPoint
+	for _, b := range f.hours {
+		if b.counted == 0 {
+			continue
+		}
+		from, to := b.start*int64(time.Second), (b.start+3600)*int64(time.Second)
+		i, _ := slices.BinarySearchFunc(counted, from, func(s sample, t int64) int { return cmp.Compare(s.start, t) })
+		var whole, wholeOK int32
+		for ; i < len(counted) && counted[i].start < to; i++ {
+			whole++
+			if counted[i].ok {
+				wholeOK++
+			}
+		}
+		if whole >= b.counted {
+			continue // every run of the hour is a point of its own
+		}
+		p50 := round3(float64(b.p50MS))
+		out = append(out, LatencyPoint{Time: time.Unix(b.start, 0).UTC(), MS: round3(float64(b.p95MS)), Hour: true,
+			P50MS: &p50, Runs: int(b.counted), OK: b.counted-whole == b.passed-wholeOK})
+	}
+	return out
+}
+
+// mergeByTime merges two lists of points sorted by time; at the same time,
+// a's point comes first.
+func mergeByTime(a, b []LatencyPoint) []LatencyPoint {
+	out := make([]LatencyPoint, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		if b[0].Time.Before(a[0].Time) {
+			out, b = append(out, b[0]), b[1:]
+		} else {
+			out, a = append(out, a[0]), a[1:]
+		}
+	}
+	return append(append(out, a...), b...)
 }
 
 // timelineView returns the timeline, newest first.

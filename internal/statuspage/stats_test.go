@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -71,10 +73,10 @@ func TestPassRatesReadOnlyNewRuns(t *testing.T) {
 		t.Fatalf("first view: %d Runs queries, want one per flow (%d): %v", len(limits), len(infos), limits)
 	}
 	for _, l := range limits {
-		// every 15s: 7 days is 40320 runs, plus 10 % and 16; every 30s:
-		// 20160 + 2016 + 16; every 1m: 10080 + 1008 + 16.
-		if l != 44368 && l != 22192 && l != 11104 {
-			t.Errorf("window query limit %d, want the schedule's 7 days", l)
+		// The window is read a page at a time (TestWindowReadByPages),
+		// the pages bounded by the schedule's 7 days (TestWindowLimit).
+		if l != windowPage {
+			t.Errorf("window query limit %d, want a page of %d", l, windowPage)
 		}
 	}
 	for _, fl := range first.Flows {
@@ -331,7 +333,7 @@ func TestPassRatesFromRollups(t *testing.T) {
 			t.Fatal(err)
 		}
 		var f flowStats
-		if err := f.sync(context.Background(), src, "f", st, 10*time.Minute, now); err != nil {
+		if err := f.sync(context.Background(), src, "f", st, 10*time.Minute, now, true); err != nil {
 			t.Fatal(err)
 		}
 		return f.figures(now)
@@ -353,5 +355,170 @@ func TestPassRatesFromRollups(t *testing.T) {
 	}
 	if len(c.latency) == 0 {
 		t.Errorf("no sparkline from the whole runs")
+	}
+}
+
+// TestStatsCacheBounded: the flows' caches are dropped least recently
+// used first, by count and by their estimated bytes, keeping the newest
+// whatever its size.
+func TestStatsCacheBounded(t *testing.T) {
+	c := statsCache{limit: 3, budget: 10000}
+	a := c.get("a")
+	c.get("b")
+	c.get("c")
+	c.get("a") // used: b is now the oldest
+	c.get("d")
+	if flows, _ := c.size(); flows != 3 || c.flows["b"] != nil || c.get("a") != a {
+		t.Fatalf("by count: %d flows, b kept %v; want 3 without b, a the same", flows, c.flows["b"] != nil)
+	}
+	for _, name := range []string{"a", "c", "d"} {
+		c.resized(name, c.get(name), 4000) // a, c, d: 12,000 bytes; a, the oldest used now, goes
+	}
+	if flows, bytes := c.size(); flows != 2 || bytes != 8000 || c.flows["a"] != nil {
+		t.Errorf("by bytes: %d flows of %d bytes, a kept %v; want 2 of 8000 without a", flows, bytes, c.flows["a"] != nil)
+	}
+	c.resized("d", c.get("d"), 50000)
+	if flows, bytes := c.size(); flows != 1 || bytes != 50000 || c.flows["d"] == nil {
+		t.Errorf("one flow over the budget: %d flows of %d bytes; want d alone", flows, bytes)
+	}
+	c.forgetExcept(map[string]bool{})
+	if flows, bytes := c.size(); flows != 0 || bytes != 0 {
+		t.Errorf("after forgetting all: %d flows, %d bytes", flows, bytes)
+	}
+}
+
+// rollupCounter counts the Rollups queries made of a real store.
+type rollupCounter struct {
+	*sqlite.Store
+	rollups atomic.Int64
+}
+
+func (c *rollupCounter) Rollups(ctx context.Context, flow string, tier store.Tier, since time.Time) ([]store.Rollup, error) {
+	c.rollups.Add(1)
+	return c.Store.Rollups(ctx, flow, tier, since)
+}
+
+// TestDeltaCountsNewRunsWithoutRollups: with history tiers, a view after
+// fewer new runs than the passing runs kept whole (a view every 10 s of
+// flows that run every 10 s) reads the new runs and no roll-up (before,
+// one Rollups query per flow that ran); after more, the roll-ups are read.
+// Either way the figures, and on the flow's page (which reads the stale
+// hours' roll-ups) the latency trend's hours, are those of a first view.
+func TestDeltaCountsNewRunsWithoutRollups(t *testing.T) {
+	now := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
+	st, err := sqlite.Open(t.TempDir() + "/authwatch.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	if _, err := st.Prune(ctx, now.Add(-3*time.Hour), store.Retention{PassingRunsKept: 5}); err != nil {
+		t.Fatal(err)
+	}
+	src := &rollupCounter{Store: st}
+	var clock time.Time
+	record := func(from, to int) {
+		for i := from; i < to; i++ {
+			r := store.Run{Flow: "f", Start: now.Add(-3*time.Hour + time.Duration(i)*time.Minute), DurationMS: float64(50 + i%40),
+				OK: i%23 != 22, Steps: json.RawMessage(`[]`)}
+			if !r.OK {
+				r.Reason = "invalid_token"
+			}
+			if _, err := st.RecordRun(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		clock = now.Add(-3*time.Hour + time.Duration(to)*time.Minute)
+	}
+	opts := Options{Now: func() time.Time { return clock }}
+	h := New(src, opts)
+	hours := func(lat []LatencyPoint) (out []string) {
+		for _, p := range lat {
+			if p.Hour {
+				out = append(out, fmt.Sprintf("%s %v %v %d %v", p.Time.Format(time.TimeOnly), p.MS, *p.P50MS, p.Runs, p.OK))
+			}
+		}
+		return out
+	}
+	record(0, 100)
+	get(t, h, "/api/v1/flows")
+	for _, step := range []struct {
+		runs, rollups int
+	}{{4, 0}, {30, 1}, {3, 0}} { // across the hour, with failures
+		src.rollups.Store(0)
+		record(int(clock.Sub(now.Add(-3*time.Hour))/time.Minute), int(clock.Sub(now.Add(-3*time.Hour))/time.Minute)+step.runs)
+		_, body := get(t, h, "/api/v1/flows")
+		if n := src.rollups.Load(); n != int64(step.rollups) {
+			t.Errorf("the view after %d new runs made %d Rollups queries, want %d", step.runs, n, step.rollups)
+		}
+		_, cold := get(t, New(st, opts), "/api/v1/flows")
+		got, want := decode[FlowsJSON](t, body).Flows[0], decode[FlowsJSON](t, cold).Flows[0]
+		if got.Runs24h != want.Runs24h || *got.PassRate24h != *want.PassRate24h || *got.PassRate7d != *want.PassRate7d {
+			t.Errorf("after %d new runs: %d runs, %v / %v; a first view: %d, %v / %v", step.runs, got.Runs24h, *got.PassRate24h,
+				*got.PassRate7d, want.Runs24h, *want.PassRate24h, *want.PassRate7d)
+		}
+		_, body = get(t, h, "/api/v1/flows/f")
+		_, cold = get(t, New(st, opts), "/api/v1/flows/f")
+		gotH, wantH := hours(decode[FlowDetailJSON](t, body).Trends.Latency), hours(decode[FlowDetailJSON](t, cold).Trends.Latency)
+		if !slices.Equal(gotH, wantH) || len(gotH) == 0 {
+			t.Errorf("after %d new runs, the trend's hours:\n%q\nin a first view:\n%q", step.runs, gotH, wantH)
+		}
+	}
+}
+
+// pageCounter counts the runs read from a real store.
+type pageCounter struct {
+	*sqlite.Store
+	read atomic.Int64
+}
+
+func (c *pageCounter) Runs(ctx context.Context, flow string, limit int) ([]store.Run, error) {
+	runs, err := c.Store.Runs(ctx, flow, limit)
+	c.read.Add(int64(len(runs)))
+	return runs, err
+}
+
+func (c *pageCounter) RunsBefore(ctx context.Context, flow string, before int64, limit int) ([]store.Run, error) {
+	runs, err := c.Store.RunsBefore(ctx, flow, before, limit)
+	c.read.Add(int64(len(runs)))
+	return runs, err
+}
+
+// TestWindowReadByPages: a flow with 14 days of whole records (every run
+// failing, 3,000 of them) has its 7-day window read a page at a time up to
+// the first page that reaches past 7 days (2,000 runs), not every record
+// (with history tiers a schedule's 7-day limit is more than 30 days of
+// whole records), and the window holds the 7 days' runs.
+func TestWindowReadByPages(t *testing.T) {
+	now := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
+	st, err := sqlite.Open(t.TempDir() + "/authwatch.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	const n, span = 3000, 14 * 24 * time.Hour
+	for i := range n {
+		r := store.Run{Flow: "f", Start: now.Add(-span + time.Duration(i+1)*span/n), DurationMS: 10, Reason: "invalid_token"}
+		if _, err := st.RecordRun(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src := &pageCounter{Store: st}
+	h := New(src, Options{Now: func() time.Time { return now }, Flows: func() []FlowInfo {
+		return []FlowInfo{{Name: "f", Every: time.Minute}} // 7 days: 11,104 runs
+	}})
+	_, body := get(t, h, "/api/v1/flows")
+	// The runs from 7 days ago on, that one included: half and one.
+	if got := decode[FlowsJSON](t, body).Flows[0]; got.Runs7d != n/2+1 || *got.PassRate7d != 0 {
+		t.Errorf("7 days: %d runs, pass rate %v; want %d, 0", got.Runs7d, *got.PassRate7d, n/2+1)
+	}
+	_, body = get(t, h, "/api/v1/flows/f")
+	if lat := decode[FlowDetailJSON](t, body).Trends.Latency; len(lat) == 0 || lat[0].Time.Before(now.Add(-7*24*time.Hour)) ||
+		lat[0].Time.After(now.Add(-7*24*time.Hour+time.Hour)) {
+		t.Errorf("the latency trend does not start 7 days ago: %v", lat[:min(len(lat), 1)])
+	}
+	if read := src.read.Load(); read != 2*windowPage {
+		t.Errorf("read %d runs for the window, want %d (two pages)", read, 2*windowPage)
 	}
 }

@@ -137,7 +137,9 @@ type server struct {
 // it serves /, /flows/{name}, /incidents, /api/v1/... and /assets/..., and
 // answers 404 to anything else (more specific patterns registered on the
 // same mux, such as /metrics, keep precedence).
-func New(src Source, opts Options) http.Handler {
+func New(src Source, opts Options) http.Handler { return newServer(src, opts).handler() }
+
+func newServer(src Source, opts Options) *server {
 	s := &server{src: src, opts: opts, now: opts.Now, log: opts.Logger, refresh: opts.RefreshInterval}
 	if s.now == nil {
 		s.now = time.Now
@@ -153,6 +155,10 @@ func New(src Source, opts Options) http.Handler {
 	}
 	s.pages = newPages()
 	_, _ = rand.Read(s.tagSalt[:])
+	return s
+}
+
+func (s *server) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.overviewPage)
 	mux.HandleFunc("GET /flows/{name}", s.flowPage)
@@ -163,7 +169,7 @@ func New(src Source, opts Options) http.Handler {
 	mux.HandleFunc("GET /api/v1/incidents", s.apiIncidents)
 	mux.Handle("GET /assets/", assetHandler())
 	mux.HandleFunc("GET /", s.notFound) // other methods: 405 (the page only reads)
-	auth := &authenticator{cfg: opts.Config.Auth, secrets: opts.Secrets, log: s.log}
+	auth := &authenticator{cfg: s.opts.Config.Auth, secrets: s.opts.Secrets, log: s.log}
 	return securityHeaders(auth.wrap(mux))
 }
 

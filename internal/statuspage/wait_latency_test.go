@@ -64,6 +64,34 @@ func TestWaitNotInLatency(t *testing.T) {
 	if _, page := get(t, h, "/"); !strings.Contains(page, `<span data-f="lat">130 ms</span>`) {
 		t.Errorf("overview page does not show the latency without the wait (130 ms)")
 	}
+
+	// With one passing run kept whole (and the first, which started the
+	// passing state), the hour's runs are a point of the roll-ups: its p95
+	// and p50 are without the wait too.
+	tiered, err := sqlite.Open(t.TempDir() + "/authwatch.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tiered.Close()
+	if _, err := tiered.Prune(ctx, now.Add(-2*time.Hour), store.Retention{PassingRunsKept: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for i, latency := range []float64{110, 95.5, 130, 120} {
+		r := store.Run{Flow: "token-expiry", Start: now.Add(-time.Hour + time.Duration(i)*10*time.Minute), DurationMS: 2000 + latency,
+			WaitedMS: 2000, OK: true, Steps: json.RawMessage(`[]`)}
+		if _, err := tiered.RecordRun(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, body = get(t, New(tiered, Options{Now: func() time.Time { return now }}), "/api/v1/flows/token-expiry")
+	lat := decode[FlowDetailJSON](t, body).Trends.Latency
+	if len(lat) != 3 || !lat[0].Hour || lat[0].Runs != 4 || lat[0].P50MS == nil || lat[1].MS != 110 || lat[2].MS != 120 || lat[2].Hour {
+		t.Fatalf("latency trend with 1 passing run kept: %+v, want the hour's point and the runs kept whole (110 and 120 ms)", lat)
+	}
+	// Each within a histogram bucket (2^(1/8) either side) of 130 and 110 ms, far from 2 s.
+	if p95, p50 := lat[0].MS, *lat[0].P50MS; math.Abs(math.Log2(p95/130)) > 0.126 || math.Abs(math.Log2(p50/110)) > 0.126 {
+		t.Errorf("the hour's p95 %v ms and p50 %v ms, want about 130 and 110 ms (without the 2 s wait)", p95, p50)
+	}
 }
 
 // TestWaitNotInLatencyRealRun records a real run of a flow with a wait

@@ -319,15 +319,28 @@
   function drawCharts(trends) {
     if (!trends) return;
     var lat = trends.latency || [];
-    chart('chart-latency', [
+    var orDash = function (u, v) { return v === null || v === undefined ? '–' : dur(v); };
+    var data = [
       lat.map(function (p) { return seconds(p.t); }),
-      lat.map(function (p) { return p.ms; }),
+      lat.map(function (p) { return p.hour ? null : p.ms; }),
       lat.map(function (p) { return p.ok ? null : p.ms; }),
-    ], [
-      { label: 'latency', stroke: palette[0], width: 1.5, value: function (u, v) { return dur(v); } },
+    ];
+    var series = [
+      { label: 'latency', stroke: palette[0], width: 1.5, spanGaps: true, value: orDash },
       { label: 'failed', stroke: '#cf222e', paths: function () { return null; }, points: { show: true, size: 6, fill: '#cf222e' },
-        value: function (u, v) { return v === null || v === undefined ? '–' : dur(v); } },
-    ], durTick);
+        value: orDash },
+    ];
+    // Hours whose runs are not all kept whole (history tiers): p95 and p50
+    // of each hour, from the roll-ups' histograms.
+    if (lat.some(function (p) { return p.hour; })) {
+      data.push(lat.map(function (p) { return p.hour ? p.ms : null; }), lat.map(function (p) { return p.hour ? p.p50_ms : null; }));
+      series.push({ label: 'p95 per hour', stroke: palette[1], width: 1.5, spanGaps: true, value: orDash },
+        { label: 'p50 per hour', stroke: palette[2], width: 1, dash: [4, 3], spanGaps: true, value: orDash });
+    }
+    var el = document.getElementById('chart-latency');
+    if (el) el.dataset.points = JSON.stringify({ runs: data[1].filter(function (v) { return v !== null; }).length,
+      hours: lat.filter(function (p) { return p.hour; }).length });
+    chart('chart-latency', data, series, durTick);
     measureChart('chart-token', trends, 'token_lifetime_seconds', 'min', 60);
     measureChart('chart-tls', trends, 'tls_cert_expiry_seconds', 'd', 86400);
   }
