@@ -81,12 +81,12 @@ func (s *Secrets) addFormsLocked() {
 		s.markers = make(map[string]string, 64)
 	}
 	for _, v := range s.pending {
-		marker := Marker(v)
-		for _, form := range forms(v) {
+		e := formCache.get(v)
+		for _, form := range e.forms {
 			if _, dup := s.markers[form]; dup || len(form) < minSecretLen {
 				continue
 			}
-			s.markers[form] = marker
+			s.markers[form] = e.marker
 			s.match.add(form)
 		}
 	}
