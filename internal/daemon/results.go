@@ -3,7 +3,6 @@ package daemon
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"time"
 
 	"github.com/authwatch/authwatch/flows"
@@ -83,16 +82,8 @@ func (m *Main) logOutcome(r *flows.Result, run store.Run, prev store.FlowState, 
 func RunRecord(r *flows.Result) store.Run { return toRun(r) }
 
 func toRun(r *flows.Result) store.Run {
-	var steps bytes.Buffer
-	_ = report.JSON(&steps, r)
-	lines := bytes.Split(bytes.TrimSpace(steps.Bytes()), []byte("\n"))
-	arr, _ := json.Marshal(lines)
-	if len(lines) > 0 {
-		arr = append([]byte("["), bytes.Join(lines, []byte(","))...)
-		arr = append(arr, ']')
-	}
 	run := store.Run{Flow: r.Flow, Start: r.Start, DurationMS: float64(r.Duration.Microseconds()) / 1000,
-		WaitedMS: float64(r.Waited().Microseconds()) / 1000, OK: r.OK, Cancelled: r.Cancelled, Steps: arr}
+		WaitedMS: float64(r.Waited().Microseconds()) / 1000, OK: r.OK, Cancelled: r.Cancelled, Steps: stepsJSON(r)}
 	for _, s := range r.Steps {
 		if s.Status == flows.StepWarned {
 			run.Warnings++
@@ -102,6 +93,22 @@ func toRun(r *flows.Result) store.Run {
 		}
 	}
 	return run
+}
+
+// stepsJSON is the JSON array of the result's `check --json` lines, made
+// in one buffer: the lines end in newlines, which JSON never leaves inside
+// a value, so each but the last becomes the array's comma.
+func stepsJSON(r *flows.Result) []byte {
+	var buf bytes.Buffer
+	buf.WriteByte('[')
+	_ = report.JSON(&buf, r)
+	arr := bytes.TrimRight(buf.Bytes(), "\n")
+	for i := 1; i < len(arr); i++ {
+		if arr[i] == '\n' {
+			arr[i] = ','
+		}
+	}
+	return append(arr, ']')
 }
 
 // lastSuccessScan bounds the runs read, per failing flow, at a start to
