@@ -3,6 +3,7 @@ package daemon
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"time"
 
 	"github.com/authwatch/authwatch/flows"
@@ -56,24 +57,30 @@ func (m *Main) previousState(ctx context.Context, flow string) (store.FlowState,
 }
 
 func (m *Main) logOutcome(r *flows.Result, run store.Run, prev store.FlowState, hadPrev bool, now store.FlowState) {
+	level, msg := slog.LevelDebug, "run"
+	switch {
+	case r.Cancelled:
+		msg = "run cancelled"
+	case !hadPrev || prev.OK != now.OK:
+		level, msg = slog.LevelInfo, "flow passing"
+		if !r.OK {
+			level, msg = slog.LevelWarn, "flow failing"
+		}
+	case !r.OK && prev.LastReason != run.Reason:
+		level, msg = slog.LevelWarn, "flow failing for another reason"
+	}
+	// Most runs change nothing and log at debug: build no line for them.
+	if !m.log.Enabled(context.Background(), level) {
+		return
+	}
 	attrs := []any{"flow", r.Flow, "ok", r.OK, "duration_ms", run.DurationMS}
 	if !r.OK {
 		attrs = append(attrs, "step", run.FailedStep, "reason", run.Reason, "layer", run.Layer, "summary", run.Summary)
 	}
-	switch {
-	case r.Cancelled:
-		m.log.Debug("run cancelled", attrs...)
-	case !hadPrev || prev.OK != now.OK:
-		if r.OK {
-			m.log.Info("flow passing", attrs...)
-		} else {
-			m.log.Warn("flow failing", attrs...)
-		}
-	case !r.OK && prev.LastReason != run.Reason:
-		m.log.Warn("flow failing for another reason", append(attrs, "previous_reason", prev.LastReason)...)
-	default:
-		m.log.Debug("run", attrs...)
+	if msg == "flow failing for another reason" {
+		attrs = append(attrs, "previous_reason", prev.LastReason)
 	}
+	m.log.Log(context.Background(), level, msg, attrs...)
 }
 
 // RunRecord turns a result into a history record; its steps are the same
