@@ -99,15 +99,15 @@ type keySource struct {
 }
 
 func (st *State) checkToken(ctx context.Context, what, raw string, c *TokenChecks, ks keySource) error {
-	if !jwtinspect.LooksLikeJWT(raw) {
+	t, err := st.parseJWT(raw) // what Parse accepts LooksLikeJWT does
+	switch {
+	case err != nil && !jwtinspect.LooksLikeJWT(raw):
 		if c.needsClaims() {
 			return Fail(ReasonAssertionFailed, "the %s is opaque (not a JWT), so its claims cannot be checked here; drop the claim checks or ask the IdP for JWT access tokens", what).
 				With(F("token_fingerprint", redact.Fingerprint(raw)))
 		}
 		return nil
-	}
-	t, err := jwtinspect.Parse(raw)
-	if err != nil {
+	case err != nil:
 		return Fail(ReasonAssertionFailed, "the %s looks like a JWT but does not decode: %v", what, err)
 	}
 	ev := tokenEvidence(raw, t)

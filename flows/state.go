@@ -8,6 +8,7 @@ import (
 
 	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/exchange"
+	"github.com/authwatch/authwatch/internal/jwtinspect"
 	"github.com/authwatch/authwatch/internal/redact"
 )
 
@@ -26,6 +27,38 @@ type State struct {
 	// sharedTokens maps the access tokens this run took from, or put in,
 	// the shared token cache to their cache keys.
 	sharedTokens map[string]string
+	// lastJWT is the token parseJWT decoded last.
+	lastJWT parsedJWT
+}
+
+// parsedJWT is a token's decoding by jwtinspect.Parse.
+type parsedJWT struct {
+	raw string
+	tok *jwtinspect.Token
+	err error
+}
+
+// parseJWT is jwtinspect.Parse, remembered for the last token: a run
+// decodes its access token for the token checks, for its lifetime and for
+// the shared cache. The token it returns is shared: read it only.
+func (st *State) parseJWT(raw string) (*jwtinspect.Token, error) {
+	if st.lastJWT.raw != raw || (st.lastJWT.tok == nil && st.lastJWT.err == nil) {
+		tok, err := jwtinspect.Parse(raw)
+		st.lastJWT = parsedJWT{raw: raw, tok: tok, err: err}
+	}
+	return st.lastJWT.tok, st.lastJWT.err
+}
+
+// inspectJWT is inspectBearer through parseJWT.
+func (st *State) inspectJWT(raw string) *jwtinspect.Token {
+	if raw == "" {
+		return nil
+	}
+	t, err := st.parseJWT(raw)
+	if err != nil {
+		return nil
+	}
+	return t
 }
 
 // stepRecord collects what the current step observed besides its result.

@@ -473,7 +473,7 @@ func validateHTTPURL(raw string, required bool) error {
 // fetched, so its age does not read as a shorter lifetime.
 func tokenLifetime(st *State, tok *oauth2.Token) (time.Duration, bool) {
 	received := st.received()
-	if t := inspectBearer(tok.AccessToken); t != nil && t.ExpiresAt != nil {
+	if t := st.inspectJWT(tok.AccessToken); t != nil && t.ExpiresAt != nil {
 		return t.ExpiresAt.Sub(received), true
 	}
 	if !tok.Expiry.IsZero() {

@@ -186,7 +186,7 @@ func sharedLifetime(st *State, tok *oauth2.Token) time.Duration {
 		// A form-encoded token response sets only Expiry (x/oauth2).
 		d = tok.Expiry.Sub(st.Now())
 	}
-	if t := inspectBearer(tok.AccessToken); t != nil && t.ExpiresAt != nil {
+	if t := st.inspectJWT(tok.AccessToken); t != nil && t.ExpiresAt != nil {
 		if left := t.ExpiresAt.Sub(st.Now()); d <= 0 || left < d {
 			d = left
 		}

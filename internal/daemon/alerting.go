@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"strings"
@@ -34,6 +35,8 @@ type alerting struct {
 	mutes     incident.Mutes
 	statusURL string
 	states    map[string]incident.State
+	// stored is each flow's incident state as last written by observe.
+	stored    map[string]incident.State
 	overrides map[string]incident.Override
 	monitor   monitorIncident
 }
@@ -74,6 +77,7 @@ func (a *alerting) setFlows(fs []*flows.Flow) {
 	for flow := range a.states {
 		if !keep[flow] {
 			delete(a.states, flow) // a removed flow neither reminds nor resolves
+			delete(a.stored, flow)
 		}
 	}
 	a.mu.Unlock()
@@ -100,14 +104,16 @@ func (a *alerting) load(ctx context.Context) error {
 		states[flow] = st
 	}
 	a.mu.Lock()
-	a.states, a.monitor = states, monitor
+	a.states, a.stored, a.monitor = states, maps.Clone(states), monitor
 	a.mu.Unlock()
 	return nil
 }
 
 // observe runs the policy on one result. Healthy flows with nothing open
 // are not written: the state store sees a write only where an incident may
-// be brewing.
+// be brewing, and not again while a run changes nothing the policy reads
+// (a flow passing with a standing warning: incident.Unchanged from the
+// state last written).
 func (a *alerting) observe(ctx context.Context, r *flows.Result) error {
 	now := time.Now()
 	a.mu.Lock()
@@ -115,11 +121,19 @@ func (a *alerting) observe(ctx context.Context, r *flows.Result) error {
 	policy := a.policy.Merge(a.overrides[r.Flow])
 	next, events := incident.Step(policy, prev, incident.FromResult(r, nil, now), now, a.mutes)
 	a.states[r.Flow] = next
+	stored, wasStored := a.stored[r.Flow]
+	skip := len(events) == 0 && (!mayMatter(prev) && !mayMatter(next) || wasStored && incident.Unchanged(policy, stored, next))
 	a.mu.Unlock()
-	if len(events) == 0 && !mayMatter(prev) && !mayMatter(next) {
+	if skip {
 		return nil
 	}
-	return a.commit(ctx, r.Flow, next, events)
+	if err := a.commit(ctx, r.Flow, next, events); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.stored[r.Flow] = next
+	a.mu.Unlock()
+	return nil
 }
 
 // policyOf is the policy that opens flow's incidents, for the status page.
@@ -168,7 +182,11 @@ func (a *alerting) tick(ctx context.Context) {
 	}
 	a.mu.Unlock()
 	for _, p := range todo {
-		_ = a.commit(ctx, p.flow, p.state, p.events)
+		if a.commit(ctx, p.flow, p.state, p.events) == nil {
+			a.mu.Lock()
+			a.stored[p.flow] = p.state
+			a.mu.Unlock()
+		}
 	}
 }
 

@@ -19,7 +19,8 @@ func (m *Main) setupAlerting(cfg *config.Config) error {
 		OnAttempt: func(n string, ok bool, _ time.Duration) { m.metrics.NotificationAttempt(n, ok) },
 		OnDead:    m.metrics.NotificationRefused,
 	}}
-	m.alert = &alerting{outbox: outbox, sender: sender, host: hostname(), log: m.log, states: map[string]incident.State{}}
+	m.alert = &alerting{outbox: outbox, sender: sender, host: hostname(), log: m.log, states: map[string]incident.State{},
+		stored: map[string]incident.State{}}
 	m.alert.configure(cfg, notifiers)
 	return nil
 }

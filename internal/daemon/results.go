@@ -3,7 +3,7 @@ package daemon
 import (
 	"bytes"
 	"context"
-	"encoding/json"
+	"log/slog"
 	"time"
 
 	"github.com/authwatch/authwatch/flows"
@@ -57,24 +57,30 @@ func (m *Main) previousState(ctx context.Context, flow string) (store.FlowState,
 }
 
 func (m *Main) logOutcome(r *flows.Result, run store.Run, prev store.FlowState, hadPrev bool, now store.FlowState) {
+	level, msg := slog.LevelDebug, "run"
+	switch {
+	case r.Cancelled:
+		msg = "run cancelled"
+	case !hadPrev || prev.OK != now.OK:
+		level, msg = slog.LevelInfo, "flow passing"
+		if !r.OK {
+			level, msg = slog.LevelWarn, "flow failing"
+		}
+	case !r.OK && prev.LastReason != run.Reason:
+		level, msg = slog.LevelWarn, "flow failing for another reason"
+	}
+	// Most runs change nothing and log at debug: build no line for them.
+	if !m.log.Enabled(context.Background(), level) {
+		return
+	}
 	attrs := []any{"flow", r.Flow, "ok", r.OK, "duration_ms", run.DurationMS}
 	if !r.OK {
 		attrs = append(attrs, "step", run.FailedStep, "reason", run.Reason, "layer", run.Layer, "summary", run.Summary)
 	}
-	switch {
-	case r.Cancelled:
-		m.log.Debug("run cancelled", attrs...)
-	case !hadPrev || prev.OK != now.OK:
-		if r.OK {
-			m.log.Info("flow passing", attrs...)
-		} else {
-			m.log.Warn("flow failing", attrs...)
-		}
-	case !r.OK && prev.LastReason != run.Reason:
-		m.log.Warn("flow failing for another reason", append(attrs, "previous_reason", prev.LastReason)...)
-	default:
-		m.log.Debug("run", attrs...)
+	if msg == "flow failing for another reason" {
+		attrs = append(attrs, "previous_reason", prev.LastReason)
 	}
+	m.log.Log(context.Background(), level, msg, attrs...)
 }
 
 // RunRecord turns a result into a history record; its steps are the same
@@ -83,16 +89,8 @@ func (m *Main) logOutcome(r *flows.Result, run store.Run, prev store.FlowState, 
 func RunRecord(r *flows.Result) store.Run { return toRun(r) }
 
 func toRun(r *flows.Result) store.Run {
-	var steps bytes.Buffer
-	_ = report.JSON(&steps, r)
-	lines := bytes.Split(bytes.TrimSpace(steps.Bytes()), []byte("\n"))
-	arr, _ := json.Marshal(lines)
-	if len(lines) > 0 {
-		arr = append([]byte("["), bytes.Join(lines, []byte(","))...)
-		arr = append(arr, ']')
-	}
 	run := store.Run{Flow: r.Flow, Start: r.Start, DurationMS: float64(r.Duration.Microseconds()) / 1000,
-		WaitedMS: float64(r.Waited().Microseconds()) / 1000, OK: r.OK, Cancelled: r.Cancelled, Steps: arr}
+		WaitedMS: float64(r.Waited().Microseconds()) / 1000, OK: r.OK, Cancelled: r.Cancelled, Steps: stepsJSON(r)}
 	for _, s := range r.Steps {
 		if s.Status == flows.StepWarned {
 			run.Warnings++
@@ -102,6 +100,22 @@ func toRun(r *flows.Result) store.Run {
 		}
 	}
 	return run
+}
+
+// stepsJSON is the JSON array of the result's `check --json` lines, made
+// in one buffer: the lines end in newlines, which JSON never leaves inside
+// a value, so each but the last becomes the array's comma.
+func stepsJSON(r *flows.Result) []byte {
+	var buf bytes.Buffer
+	buf.WriteByte('[')
+	_ = report.JSON(&buf, r)
+	arr := bytes.TrimRight(buf.Bytes(), "\n")
+	for i := 1; i < len(arr); i++ {
+		if arr[i] == '\n' {
+			arr[i] = ','
+		}
+	}
+	return append(arr, ']')
 }
 
 // lastSuccessScan bounds the runs read, per failing flow, at a start to

@@ -78,7 +78,9 @@ var fuzzSteps = []time.Duration{time.Second, time.Minute, time.Hour, 5 * time.Ho
 // playBytes: 4 bytes of policy, then (op, arg) pairs. op%8: 0-1 fail with
 // reason a, 2 fail with b, 3 pass, 4-5 pass with a warning, 6 cancelled,
 // 7 tick. arg: the clock advance (arg%4), the mute mode (arg/4%4), and a
-// restart from JSON before the op (arg&16).
+// restart from JSON before the op (arg&16). The restart starts from what
+// the daemon stored: it skips storing a state that is Unchanged from the
+// stored one after a run without events.
 func playBytes(data []byte) error {
 	if len(data) < 4 {
 		return nil
@@ -88,7 +90,7 @@ func playBytes(data []byte) error {
 		return fmt.Errorf("fuzz policy %v invalid: %v", p, err)
 	}
 	rcv := receiver{seen: map[string]notify.EventType{}, ids: map[string]bool{}}
-	var st State
+	var st, stored State
 	now := t0
 	if len(data) > maxFuzzLen {
 		data = data[:maxFuzzLen] // longer says nothing new, only slower
@@ -99,7 +101,7 @@ func playBytes(data []byte) error {
 		mute := fuzzMute(arg / 4 % 4)
 		if arg&16 != 0 {
 			var err error
-			if st, err = restart(st); err != nil {
+			if st, err = restart(stored); err != nil {
 				return err
 			}
 		}
@@ -115,6 +117,11 @@ func playBytes(data []byte) error {
 			if err := rcv.see(ev, now); err != nil {
 				return fmt.Errorf("op %d (%d at %s): %v; events so far %v", i, op, now.Sub(t0), err, rcv.log)
 			}
+		}
+		if len(evs) > 0 || !Unchanged(p, stored, next) {
+			stored = next
+		} else if err := sameFuture(p, stored, next, now); err != nil {
+			return fmt.Errorf("op %d: the stored state stands for the next one, but %v", i, err)
 		}
 		st = next
 		if err := rcv.agrees(st); err != nil {
@@ -143,6 +150,25 @@ func apply(p Policy, st State, op byte, now time.Time, mute Muter) (State, []not
 		return Tick(p, st, now, mute)
 	}
 	return Step(p, st, withTime(*obs, now), now, mute)
+}
+
+// sameFuture: a next failure, pass, warned pass or tick, soon or hours
+// later (a reminder due), gives the same events from stored as from next,
+// and states that are again Unchanged.
+func sameFuture(p Policy, stored, next State, now time.Time) error {
+	for _, op := range []byte{0, 3, 4, 7} {
+		for _, later := range []time.Duration{time.Second, 5 * time.Hour} {
+			a, evA := apply(p, stored, op, now.Add(later), fuzzMute(0))
+			b, evB := apply(p, next, op, now.Add(later), fuzzMute(0))
+			if mustJSON(evA) != mustJSON(evB) {
+				return fmt.Errorf("op %d after %s: events %v from the stored state, %v from the next", op, later, showAll(evA), showAll(evB))
+			}
+			if !Unchanged(p, a, b) && mustJSON(a) != mustJSON(b) {
+				return fmt.Errorf("op %d after %s: the states part:\n%s\n%s", op, later, mustJSON(a), mustJSON(b))
+			}
+		}
+	}
+	return nil
 }
 
 func restart(st State) (State, error) {

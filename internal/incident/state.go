@@ -177,3 +177,44 @@ func flapping(f FlapPolicy, was bool, recent []bool) bool {
 	}
 	return len(window) < f.Runs || changes(window) > 0
 }
+
+// Unchanged reports whether next, the state after a run that sent no
+// event, may stand in the store for prev: with no failure incident open,
+// the two differ at most in a pass count that no rule of p reads any more
+// (both at least ResolveAfter). A flow that passes with a standing warning
+// then costs no write per run, and a restart from prev behaves as one from
+// next would.
+func Unchanged(p Policy, prev, next State) bool {
+	if prev.Open || next.Open {
+		return false // passes count toward the resolution
+	}
+	p = p.normalized()
+	if prev.ConsecutivePasses != next.ConsecutivePasses &&
+		(prev.ConsecutivePasses < p.ResolveAfter || next.ConsecutivePasses < p.ResolveAfter) {
+		return false
+	}
+	return prev.Flow == next.Flow && prev.Key == next.Key && prev.Reason == next.Reason &&
+		prev.NotifiedReason == next.NotifiedReason && sameDetail(prev.Last, next.Last) &&
+		maps.Equal(prev.Labels, next.Labels) && prev.OpenedAt.Equal(next.OpenedAt) &&
+		prev.FirstFailure.Equal(next.FirstFailure) && prev.LastNotified.Equal(next.LastNotified) &&
+		prev.ConsecutiveFailures == next.ConsecutiveFailures && slices.Equal(prev.Recent, next.Recent) &&
+		prev.Flapping == next.Flapping && prev.Suppressed == next.Suppressed && prev.MutedBy == next.MutedBy &&
+		sameWarning(prev.Warning, next.Warning)
+}
+
+func sameDetail(a, b *Detail) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Step == b.Step && a.Layer == b.Layer && a.Summary == b.Summary && a.NextStep == b.NextStep &&
+		slices.Equal(a.Evidence, b.Evidence) && maps.Equal(a.RequestIDs, b.RequestIDs)
+}
+
+func sameWarning(a, b *WarningState) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Open == b.Open && a.Key == b.Key && a.Reason == b.Reason && a.NotifiedReason == b.NotifiedReason &&
+		slices.Equal(a.Findings, b.Findings) && a.OpenedAt.Equal(b.OpenedAt) && a.Suppressed == b.Suppressed &&
+		a.MutedBy == b.MutedBy
+}

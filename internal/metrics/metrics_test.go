@@ -1,6 +1,7 @@
 package metrics_test
 
 import (
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -126,5 +127,60 @@ func TestStepHistogramsOptIn(t *testing.T) {
 		if !strings.Contains(got, "\n"+line+"\n") {
 			t.Errorf("/metrics lacks %s", line)
 		}
+	}
+}
+
+// TestFailStreakOneSeriesPerFlow: authwatch_flow_consecutive_failures has
+// one series per flow, labelled with the last reason: a new reason
+// replaces the old one's series, a pass clears the reason, and a flow
+// removed and added again starts with one series.
+func TestFailStreakOneSeriesPerFlow(t *testing.T) {
+	m := metrics.New()
+	a, b := &flows.Flow{Name: "a"}, &flows.Flow{Name: "b"}
+	m.SetFlows([]*flows.Flow{a, b})
+	m.FailStreak("a", 1, "invalid_client")
+	m.FailStreak("b", 3, "invalid_client")
+	m.FailStreak("a", 2, "unexpected_status")
+	checkStreaks(t, m, `{flow="a",reason="unexpected_status"} 2`, `{flow="b",reason="invalid_client"} 3`)
+	m.FailStreak("a", 0, "unexpected_status")
+	checkStreaks(t, m, `{flow="a",reason=""} 0`, `{flow="b",reason="invalid_client"} 3`)
+	m.SetFlows([]*flows.Flow{b})
+	checkStreaks(t, m, `{flow="b",reason="invalid_client"} 3`)
+	m.SetFlows([]*flows.Flow{a, b})
+	m.FailStreak("a", 1, "invalid_client")
+	m.FailStreak("a", 0, "")
+	checkStreaks(t, m, `{flow="a",reason=""} 0`, `{flow="b",reason="invalid_client"} 3`)
+}
+
+func checkStreaks(t *testing.T, m *metrics.Metrics, want ...string) {
+	t.Helper()
+	var got []string
+	for line := range strings.SplitSeq(exposition(t, m), "\n") {
+		if s, ok := strings.CutPrefix(line, "authwatch_flow_consecutive_failures{"); ok {
+			got = append(got, "{"+s)
+		}
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("authwatch_flow_consecutive_failures series:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// BenchmarkFailStreak is the per-run update of a passing flow's streak
+// with 10,000 flows' series: its cost must not grow with the flows.
+func BenchmarkFailStreak(b *testing.B) {
+	m := metrics.New()
+	fs := make([]*flows.Flow, 10_000)
+	for i := range fs {
+		fs[i] = &flows.Flow{Name: fmt.Sprintf("bench-flow-%05d", i)}
+	}
+	m.SetFlows(fs)
+	for _, f := range fs {
+		m.FailStreak(f.Name, 0, "")
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		m.FailStreak(fs[i%len(fs)].Name, 0, "")
+		i++
 	}
 }

@@ -16,7 +16,7 @@ func (s *Secrets) StringCut(text, mark string) string {
 	if s == nil || mark == "" || !strings.Contains(text, mark) {
 		return text
 	}
-	s.mu.RLock()
+	s.rlock()
 	markers := maps.Clone(s.markers) // every form of every secret → its secret's marker
 	s.mu.RUnlock()
 	var b strings.Builder

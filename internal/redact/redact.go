@@ -39,32 +39,58 @@ func Marker(secret string) string { return "[redacted " + Fingerprint(secret) + 
 type Secrets struct {
 	mu      sync.RWMutex
 	secrets []string          // as registered, for Len
+	pending []string          // registered, their forms not made yet
 	markers map[string]string // every form of every secret → the secret's marker
 	match   matcher           // finds the forms, longest first, so a secret containing another is replaced whole
 }
 
 // Add registers values as secret, in every encoding they can be shown in
-// (see forms). Empty and very short values are ignored.
+// (see forms). Empty and very short values are ignored. The forms are made
+// when something is first redacted: most passing runs never redact, and
+// making them was a tenth of a run's allocations.
 func (s *Secrets) Add(values ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.markers == nil {
-		s.markers = make(map[string]string, 64)
-	}
 	for _, v := range values {
 		if len(v) < minSecretLen || slices.Contains(s.secrets, v) {
 			continue
 		}
 		s.secrets = append(s.secrets, v)
-		marker := Marker(v)
-		for _, form := range forms(v) {
+		s.pending = append(s.pending, v)
+	}
+}
+
+// rlock read-locks s with the forms of every secret registered so far made.
+func (s *Secrets) rlock() {
+	s.mu.RLock()
+	if len(s.pending) == 0 {
+		return
+	}
+	s.mu.RUnlock()
+	s.mu.Lock()
+	s.addFormsLocked()
+	// Downgrading cannot be atomic, but a secret added in between only
+	// goes unredacted by a caller that began before it was added.
+	s.mu.Unlock()
+	s.mu.RLock()
+}
+
+// addFormsLocked makes the forms of the pending secrets; s.mu is held.
+func (s *Secrets) addFormsLocked() {
+	if s.markers == nil {
+		s.markers = make(map[string]string, 64)
+	}
+	for _, v := range s.pending {
+		e := formCache.get(v)
+		for _, form := range e.forms {
 			if _, dup := s.markers[form]; dup || len(form) < minSecretLen {
 				continue
 			}
-			s.markers[form] = marker
+			s.markers[form] = e.marker
 			s.match.add(form)
 		}
 	}
+	s.pending = s.pending[:0]
 }
 
 // Len reports how many secrets are registered.
@@ -78,7 +104,7 @@ func (s *Secrets) Len() int {
 // text cut at some limit must drop that many bytes before its end, or a
 // form cut there escapes the redaction.
 func (s *Secrets) Longest() int {
-	s.mu.RLock()
+	s.rlock()
 	defer s.mu.RUnlock()
 	n := 0
 	for form := range s.markers {
@@ -93,7 +119,7 @@ func (s *Secrets) Contains(text string) bool {
 	if s == nil {
 		return false
 	}
-	s.mu.RLock()
+	s.rlock()
 	defer s.mu.RUnlock()
 	return s.match.find(text) >= 0
 }
@@ -104,7 +130,7 @@ func (s *Secrets) String(text string) string {
 	if s == nil {
 		return text
 	}
-	s.mu.RLock()
+	s.rlock()
 	defer s.mu.RUnlock()
 	if strings.Contains(text, "eyJ") {
 		text = jwtPattern.ReplaceAllStringFunc(text, Marker)

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -293,6 +294,39 @@ func TestBodyEchoedAuthorization(t *testing.T) {
 	for _, leak := range []string{"unregistered-token", "sid=abc"} {
 		if strings.Contains(got, leak) {
 			t.Errorf("Body shows %s: %s", leak, got)
+		}
+	}
+}
+
+// TestSecretsFormsMadeWhenRedacting: Add only registers; the forms of a
+// secret are made at the first redaction after it (a passing run that
+// redacts nothing makes none), and every reader sees every secret added
+// before it: String, Contains, Longest and StringCut.
+func TestSecretsFormsMadeWhenRedacting(t *testing.T) {
+	const secret = "s3cret&value"
+	var s Secrets
+	s.Add(secret)
+	if n := len(s.markers); n != 0 {
+		t.Fatalf("after Add, %d forms made before any redaction, want 0", n)
+	}
+	if s.Len() != 1 {
+		t.Errorf("Len = %d, want 1", s.Len())
+	}
+	if got := s.String("x " + secret); strings.Contains(got, secret) {
+		t.Errorf("String left the secret: %q", got)
+	}
+	if len(s.markers) == 0 || len(s.pending) != 0 {
+		t.Errorf("after String: %d forms, %d pending, want forms made and none pending", len(s.markers), len(s.pending))
+	}
+	for name, read := range map[string]func(s *Secrets) bool{
+		"Contains":  func(s *Secrets) bool { return s.Contains("a " + url.QueryEscape(secret)) },
+		"Longest":   func(s *Secrets) bool { return s.Longest() >= len(secret) },
+		"StringCut": func(s *Secrets) bool { return !strings.Contains(s.StringCut("x "+secret[:6]+"…", "…"), secret[:6]) },
+	} {
+		var fresh Secrets
+		fresh.Add(secret)
+		if !read(&fresh) {
+			t.Errorf("%s right after Add does not see the secret", name)
 		}
 	}
 }
