@@ -48,7 +48,8 @@ type Main struct {
 	// store is the state store behind a memory buffer: a refused write is
 	// kept and written later, so results still page (see storeguard.go).
 	store   *buffered.Store
-	lock    *stateLock // one daemon per state directory
+	db      *sqlite.Store // behind store: its size, for the metrics
+	lock    *stateLock    // one daemon per state directory
 	runner  *flows.Runner
 	sched   *scheduler.Scheduler
 	metrics *metrics.Metrics
@@ -138,7 +139,7 @@ func newMain(cfg *config.Config, log *slog.Logger, notify Notifier, check sqlite
 	}
 	db.SetCommitInterval(storeCommitInterval)
 	st := buffered.New(context.Background(), db, buffered.Options{})
-	m := &Main{cfg: cfg, log: log, store: st, lock: lock, metrics: metrics.New(metrics.WithStepHistograms(cfg.Metrics.StepHistograms)), notify: notify, started: make(chan struct{})}
+	m := &Main{cfg: cfg, log: log, store: st, db: db, lock: lock, metrics: metrics.New(metrics.WithStepHistograms(cfg.Metrics.StepHistograms)), notify: notify, started: make(chan struct{})}
 	m.lastActivity.Store(time.Now().UnixNano())
 	m.metrics.SchedulerHealth(func() bool { ok, _ := m.schedulerHealthy(time.Now()); return ok })
 	if err := m.setupAlerting(cfg); err != nil {
@@ -370,11 +371,19 @@ func (m *Main) prune(ctx context.Context) {
 			m.log.Error("pruning the notification outbox failed", "err", err)
 		}
 	}
+	before := m.db.LastSizePrune().At
 	n, err := m.store.Prune(ctx, time.Now(), retention)
 	if err != nil {
 		m.log.Error("pruning run history failed", "err", err)
 	} else if n > 0 {
 		m.log.Info("pruned run history", "runs", n)
+	}
+	if used, err := m.db.UsedBytes(ctx); err == nil {
+		pruned := 0
+		if last := m.db.LastSizePrune(); !last.At.Equal(before) {
+			pruned = last.Runs
+		}
+		m.metrics.StoreSize(used, retention.MaxBytes, pruned)
 	}
 }
 

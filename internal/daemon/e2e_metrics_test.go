@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authwatch/authwatch/internal/config"
 	"github.com/authwatch/authwatch/internal/store"
 	"github.com/authwatch/authwatch/internal/version"
 )
@@ -44,7 +45,18 @@ func TestE2EMetricsForDashboards(t *testing.T) {
 		dst, _ := d.flowState("down")
 		return ok && st.OK && dst.ConsecutiveFailures >= 2
 	})
+	// The prune at start measures the database against retention.max_size.
+	e2eWaitFor(t, 10*time.Second, "the state database's size in /metrics", func() bool {
+		v, ok := e2eMetric(d.metrics(), "authwatch_state_store_used_bytes", "")
+		return ok && v > 0
+	})
 	m := d.metrics()
+	if v, ok := e2eMetric(m, "authwatch_state_store_max_bytes", ""); !ok || v != config.DefaultMaxSize {
+		t.Errorf("authwatch_state_store_max_bytes = %v (present %v), want the default retention.max_size %d", v, ok, config.DefaultMaxSize)
+	}
+	if v, ok := e2eMetric(m, "authwatch_run_failures_total", `reason="unexpected_status"`); !ok || v < 2 {
+		t.Errorf("authwatch_run_failures_total{reason=unexpected_status} = %v (present %v), want >= 2", v, ok)
+	}
 	if v, ok := e2eMetric(m, "authwatch_flow_consecutive_failures", `flow="down",reason="unexpected_status"`); !ok || v < 2 {
 		t.Errorf("authwatch_flow_consecutive_failures of the failing flow = %v (present %v), want >= 2 with its reason:\n%s",
 			v, ok, grepLines(m, "authwatch_flow_consecutive_failures"))

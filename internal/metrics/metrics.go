@@ -26,6 +26,7 @@ type Metrics struct {
 	reg *prometheus.Registry
 
 	runs           *prometheus.CounterVec
+	failures       *prometheus.CounterVec // by reason only
 	up             *prometheus.GaugeVec
 	lastSuccess    *prometheus.GaugeVec
 	failStreak     *prometheus.GaugeVec
@@ -51,6 +52,9 @@ type Metrics struct {
 	storeUp        prometheus.Gauge
 	storePending   prometheus.Gauge
 	storeDropped   prometheus.Gauge
+	storeUsed      prometheus.Gauge
+	storeMax       prometheus.Gauge
+	storeSizeDel   prometheus.Counter
 	heartbeats     *prometheus.CounterVec
 
 	mu    sync.Mutex
@@ -72,6 +76,8 @@ func New(opts ...Option) *Metrics {
 	}
 	f := promauto{m.reg, &m.names}
 	m.runs = f.counterVec("authwatch_flow_runs_total", "Flow runs by result (pass, warn, fail) and primary reason.", "flow", "result", "reason")
+	m.failures = f.counterVec("authwatch_run_failures_total",
+		"Failed runs of all flows by primary reason: the reason detail without a series per flow and reason.", "reason")
 	m.up = f.gaugeVec("authwatch_flow_up", "1 if the flow's last run passed, 0 if it failed.", "flow")
 	m.lastSuccess = f.gaugeVec("authwatch_flow_last_success_timestamp_seconds", "Start of the flow's last run that passed (Unix seconds).", "flow")
 	m.failStreak = f.gaugeVec("authwatch_flow_consecutive_failures",
@@ -103,6 +109,10 @@ func New(opts ...Option) *Metrics {
 	m.storeUp = f.gauge("authwatch_state_store_up", "1 if the state store takes writes; 0 while results and pages are held in memory.")
 	m.storePending = f.gauge("authwatch_state_store_pending_runs", "Runs held in memory while the state store refuses writes.")
 	m.storeDropped = f.gauge("authwatch_state_store_dropped_runs", "Runs dropped from memory (oldest first) while the state store refused writes.")
+	m.storeUsed = f.gauge("authwatch_state_store_used_bytes", "Bytes of the state database's pages in use (the WAL left out), measured at each prune.")
+	m.storeMax = f.gauge("authwatch_state_store_max_bytes", "retention.max_size: the bound on authwatch_state_store_used_bytes (0: none).")
+	m.storeSizeDel = f.counter("authwatch_state_store_size_pruned_runs_total",
+		"Whole run records deleted, oldest first, to keep the state database under retention.max_size.")
 	m.heartbeats = f.counterVec("authwatch_heartbeats_total", "Heartbeat pings by result (success, failure, withheld: the daemon was unhealthy).", "result")
 	m.storeUp.Set(1)
 	b := version.Get()
@@ -156,6 +166,9 @@ func (m *Metrics) ObserveResult(r *flows.Result) {
 		result, reason, up = "fail", string(f.Reason), 0
 	}
 	m.runs.WithLabelValues(r.Flow, result, reason).Inc()
+	if reason != "" {
+		m.failures.WithLabelValues(reason).Inc()
+	}
 	m.up.WithLabelValues(r.Flow).Set(up)
 	m.runDuration.WithLabelValues(r.Flow).Set(latency.Seconds())
 	if up == 1 {
@@ -325,6 +338,12 @@ func (p promauto) histogram(name, help string, buckets []float64) prometheus.His
 	return v
 }
 
+func (p promauto) counter(name, help string) prometheus.Counter {
+	v := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+	p.register(name, v)
+	return v
+}
+
 func (p promauto) gauge(name, help string) prometheus.Gauge {
 	v := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
 	p.register(name, v)
@@ -336,6 +355,14 @@ func (m *Metrics) StoreHealth(ok bool, pending int, dropped int64) {
 	m.storeUp.Set(boolGauge(ok))
 	m.storePending.Set(float64(pending))
 	m.storeDropped.Set(float64(dropped))
+}
+
+// StoreSize exports the state database's size after a prune: used bytes,
+// the bound, and the whole records that prune deleted for the bound.
+func (m *Metrics) StoreSize(used, max int64, prunedRuns int) {
+	m.storeUsed.Set(float64(used))
+	m.storeMax.Set(float64(max))
+	m.storeSizeDel.Add(float64(prunedRuns))
 }
 
 // Heartbeat counts a heartbeat: success, failure or withheld.

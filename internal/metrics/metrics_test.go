@@ -184,3 +184,47 @@ func BenchmarkFailStreak(b *testing.B) {
 		i++
 	}
 }
+
+// TestFailuresByReasonWithoutFlow: authwatch_run_failures_total counts
+// failures of every flow by reason, one series per reason however many
+// flows fail for it; passes count nowhere in it.
+func TestFailuresByReasonWithoutFlow(t *testing.T) {
+	m := metrics.New()
+	var fs []*flows.Flow
+	for _, name := range []string{"a", "b", "c"} {
+		fs = append(fs, &flows.Flow{Name: name})
+	}
+	m.SetFlows(fs)
+	fail := func(flow string, reason flows.Reason) {
+		m.ObserveResult(&flows.Result{Flow: flow, Start: time.Now(), Steps: []flows.StepResult{
+			{ID: "api", Kind: "http", Status: flows.StepFailed, Failure: &flows.Failure{Reason: reason}}}})
+	}
+	fail("a", "invalid_token")
+	fail("b", "invalid_token")
+	fail("c", "unexpected_status")
+	m.ObserveResult(&flows.Result{Flow: "c", Start: time.Now(), OK: true, Steps: []flows.StepResult{
+		{ID: "api", Kind: "http", Status: flows.StepPassed}}})
+	got := exposition(t, m)
+	for _, line := range []string{`authwatch_run_failures_total{reason="invalid_token"} 2`, `authwatch_run_failures_total{reason="unexpected_status"} 1`} {
+		if !strings.Contains(got, "\n"+line+"\n") {
+			t.Errorf("/metrics lacks %s", line)
+		}
+	}
+	if n := strings.Count(got, "\nauthwatch_run_failures_total{"); n != 2 {
+		t.Errorf("authwatch_run_failures_total has %d series, want 2 (one per reason)", n)
+	}
+}
+
+// TestStoreSize: the state database's used bytes, its bound, and the
+// records pruned for it accumulate.
+func TestStoreSize(t *testing.T) {
+	m := metrics.New()
+	m.StoreSize(1000, 4096, 3)
+	m.StoreSize(900, 4096, 2)
+	got := exposition(t, m)
+	for _, line := range []string{"authwatch_state_store_used_bytes 900", "authwatch_state_store_max_bytes 4096", "authwatch_state_store_size_pruned_runs_total 5"} {
+		if !strings.Contains(got, "\n"+line+"\n") {
+			t.Errorf("/metrics lacks %s", line)
+		}
+	}
+}
