@@ -37,6 +37,10 @@ func DecodeFile(file string, data []byte, v interface{ Validate() error }) error
 		ps.Add(PositionOf(file, body), "", "expected a mapping")
 		return ps
 	}
+	if t := emptyTag(m); t != nil {
+		ps.Add(PositionOf(file, t), "", "a tag ("+t.Start.Value+") with no value after it")
+		return ps
+	}
 	if err := decodeStrict(m, v); err != nil {
 		ps.AddYAMLError(file, "", m, err)
 		return ps
@@ -191,14 +195,41 @@ func yamlTypeWord(goType string) string {
 	return goType
 }
 
-func decodeStrict(n ast.Node, v any) error {
+func decodeStrict(n ast.Node, v any) (err error) {
+	defer recoverDecode(&err)
 	return yaml.NodeToValue(n, v, yaml.Strict())
 }
 
 // decodeLoose decodes known keys only: unknown ones are reported, all at
 // once, by UnknownKeys.
-func decodeLoose(n ast.Node, v any) error {
+func decodeLoose(n ast.Node, v any) (err error) {
+	defer recoverDecode(&err)
 	return yaml.NodeToValue(n, v)
+}
+
+// recoverDecode turns a panic of the YAML decoder into an error: a file
+// is hostile input, and a reload must never take the daemon down (go-yaml
+// v1.19 panicked on a tag with no value under a list field; emptyTag now
+// reports that one with its position).
+func recoverDecode(err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("the YAML decoder could not read this document (%v)", r)
+	}
+}
+
+// emptyTag returns the first tag under n with no value after it ("key: !"),
+// or nil; "!!null" alone is a null, not an empty tag.
+func emptyTag(n ast.Node) *ast.TagNode {
+	for _, t := range ast.Filter(ast.TagType, n) {
+		tag, ok := t.(*ast.TagNode)
+		if !ok || tag.Start == nil || tag.Start.Value == "!!null" {
+			continue
+		}
+		if _, null := tag.Value.(*ast.NullNode); tag.Value == nil || null {
+			return tag
+		}
+	}
+	return nil
 }
 
 // pathAt returns the field path of the value at line:col under n, so a

@@ -47,6 +47,10 @@ func TestDecodeFile(t *testing.T) {
 		{"type", "listen: x\nretry: {attempts: many}\n", "a.yaml:2:19: retry.attempts: expected a number, got a string"},
 		{"list", "- a\n", "a.yaml:1:1: expected a mapping"},
 		{"two documents", "listen: a\n---\nlisten: b\n", "a.yaml: expected exactly one YAML document"},
+		// go-yaml v1.19 panicked decoding a bare tag into a map or list
+		// (found by FuzzLoad): a positioned error instead.
+		{"empty tag", "listen: x\nheaders: ! \n", "a.yaml:2:10: a tag (!) with no value after it"},
+		{"empty named tag", "listen: x\nheaders: !foo\n", "a.yaml:2:10: a tag (!foo) with no value after it"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
