@@ -109,7 +109,7 @@ type DefaultsConfig struct {
 type RetentionConfig struct {
 	MaxAge         conf.Duration `yaml:"max_age" jsonschema:"description=Runs older than this are deleted. Default 720h (30 days)."`
 	MaxRunsPerFlow int           `yaml:"max_runs_per_flow" jsonschema:"minimum=0,description=Runs kept per flow at most. Default 10000."`
-	MaxSize        ByteSize      `yaml:"max_size" jsonschema:"description=Bound on the state database's size (its pages in use; the WAL is left out): over it\\, the hourly prune deletes the oldest whole records of all flows\\, then the oldest per-minute roll-ups\\, down to 90 % of it\\, and logs a warning. As Prometheus's --storage.tsdb.retention.size. E.g. 512MiB\\, 2GiB\\, 1GB; 0 for no bound. Default 1.7GiB."`
+	MaxSize        ByteSize      `yaml:"max_size" jsonschema:"description=Bound on the state database's size (its pages in use; the WAL is left out): over it\\, the hourly prune deletes the per-minute roll-ups older than an hour\\, then the oldest whole records of all flows (never a flow's last run)\\, down to 90 % of it\\, and logs a warning. As Prometheus's --storage.tsdb.retention.size. E.g. 512MiB\\, 2GiB\\, 1GB; 0 for no bound. Default 1.7GiB."`
 }
 
 // HistoryConfig sets the history tiers (docs/history.md): a failure, a
@@ -118,19 +118,19 @@ type RetentionConfig struct {
 // among the flow's newest PassingRunsKept; every run is counted in
 // per-minute and per-hour roll-ups.
 type HistoryConfig struct {
-	PassingRunsKept       int           `yaml:"passing_runs_kept" jsonschema:"minimum=0,maximum=100000,description=Passing runs kept whole per flow (the newest); older ones live on in the roll-ups only. 0 keeps every run whole. Default 50."`
+	PassingRunsKept       int           `yaml:"passing_runs_kept" jsonschema:"minimum=0,maximum=1000,description=Passing runs kept whole per flow (the newest; the writer holds their ids in memory\\, hence at most 1000); older ones live on in the roll-ups only. 0 keeps every run whole. Default 50."`
 	MinuteRollups         conf.Duration `yaml:"minute_rollups" jsonschema:"description=How long the per-flow roll-ups per minute are kept (at least 1h). Default 24h: at 10\\,000 flows a day of them is about 0.7 GB."`
-	FailuresKeptPerStreak int           `yaml:"failures_kept_per_streak" jsonschema:"minimum=0,maximum=100000,description=In a failing streak whose reason and failed step do not change\\, the first this many failures are kept whole; later ones only while among the flow's newest this many such repeats (all are counted in the roll-ups and the flow's state; the timeline keeps every change). 0 keeps every failure whole. Default 10."`
+	FailuresKeptPerStreak int           `yaml:"failures_kept_per_streak" jsonschema:"minimum=0,maximum=1000,description=In a failing streak whose reason and failed step do not change\\, the first this many failures are kept whole; later ones only while among the flow's newest this many such repeats (all are counted in the roll-ups and the flow's state; the timeline keeps every change). 0 keeps every failure whole. Default 10."`
 	HourRollups           conf.Duration `yaml:"hour_rollups" jsonschema:"description=How long the per-flow roll-ups per hour are kept (at least 24h). Default 720h (30 days)."`
 }
 
 func (h HistoryConfig) validate() error {
 	var errs []error
-	if h.PassingRunsKept < 0 || h.PassingRunsKept > 100000 {
-		errs = append(errs, conf.FieldErrorf("passing_runs_kept", "must be 0..100000, got %d", h.PassingRunsKept))
+	if h.PassingRunsKept < 0 || h.PassingRunsKept > 1000 {
+		errs = append(errs, conf.FieldErrorf("passing_runs_kept", "must be 0..1000, got %d", h.PassingRunsKept))
 	}
-	if h.FailuresKeptPerStreak < 0 || h.FailuresKeptPerStreak > 100000 {
-		errs = append(errs, conf.FieldErrorf("failures_kept_per_streak", "must be 0..100000, got %d", h.FailuresKeptPerStreak))
+	if h.FailuresKeptPerStreak < 0 || h.FailuresKeptPerStreak > 1000 {
+		errs = append(errs, conf.FieldErrorf("failures_kept_per_streak", "must be 0..1000, got %d", h.FailuresKeptPerStreak))
 	}
 	if d := h.MinuteRollups.Std(); d < time.Hour {
 		errs = append(errs, conf.FieldErrorf("minute_rollups", "must be at least 1h, got %s", d))

@@ -26,8 +26,8 @@ func TestLoadHistory(t *testing.T) {
 	}
 	file, _, err := load(t, "history:\n  passing_runs_kept: -1\n  minute_rollups: 5m\n  hour_rollups: 2h\n  hours: 3\n  failures_kept_per_streak: -2\n")
 	checkProblems(t, file, err, []want{
-		{6, 29, "history.failures_kept_per_streak", "must be 0..100000, got -2"},
-		{2, 22, "history.passing_runs_kept", "must be 0..100000, got -1"},
+		{6, 29, "history.failures_kept_per_streak", "must be 0..1000, got -2"},
+		{2, 22, "history.passing_runs_kept", "must be 0..1000, got -1"},
 		{3, 19, "history.minute_rollups", "at least 1h"},
 		{4, 17, "history.hour_rollups", "at least 24h"},
 		{5, 3, "history.hours", `unknown field "hours"`},

@@ -326,3 +326,37 @@ func sameState(a, b store.FlowState) bool {
 	a.LastRunID, b.LastRunID = 0, 0
 	return a == b
 }
+
+func (b *breakable) Rollups(ctx context.Context, flow string, tier store.Tier, since time.Time) ([]store.Rollup, error) {
+	if err := b.refuse(); err != nil {
+		return nil, err
+	}
+	return b.Store.Rollups(ctx, flow, tier, since)
+}
+
+// TestRollupsWhileBroken: while the backend refuses, a roll-up read that
+// fails is ErrNoRollups (the status page falls back to the runs, memory
+// included), not an error that would make every page a 500; healed, the
+// backend's roll-ups come back.
+func TestRollupsWhileBroken(t *testing.T) {
+	ctx := context.Background()
+	b := &breakable{Store: openSQLite(t)}
+	s := New(ctx, b, Options{})
+	if _, err := s.RecordRun(ctx, run("f", 0, true)); err != nil {
+		t.Fatal(err)
+	}
+	b.broken.Store(true)
+	if _, err := s.RecordRun(ctx, run("f", 1, false)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Rollups(ctx, "f", store.TierHour, time.Time{}); !errors.Is(err, store.ErrNoRollups) {
+		t.Fatalf("Rollups while broken: %v, want ErrNoRollups", err)
+	}
+	b.broken.Store(false)
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Rollups(ctx, "f", store.TierHour, time.Time{}); err != nil {
+		t.Fatalf("Rollups after healing: %v", err)
+	}
+}

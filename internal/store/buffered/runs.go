@@ -195,13 +195,19 @@ func (s *Store) RunsBefore(ctx context.Context, flow string, before int64, limit
 }
 
 // Rollups reads the backend's roll-ups (runs held in memory while the
-// backend fails are not in them).
+// backend fails are not in them). While the backend fails, a read error is
+// ErrNoRollups: the status page then shows its figures from the runs
+// (those in memory included) instead of an error, as Runs does.
 func (s *Store) Rollups(ctx context.Context, flow string, tier store.Tier, since time.Time) ([]store.Rollup, error) {
 	rr, ok := s.backend.(store.RollupReader)
 	if !ok {
 		return nil, store.ErrNoRollups
 	}
-	return rr.Rollups(ctx, flow, tier, since)
+	ups, err := rr.Rollups(ctx, flow, tier, since)
+	if err != nil && s.failingErr() != nil {
+		return nil, store.ErrNoRollups
+	}
+	return ups, err
 }
 
 // RollupTotals reads the backend's roll-up totals, as Rollups.
@@ -210,5 +216,9 @@ func (s *Store) RollupTotals(ctx context.Context, tier store.Tier, since time.Ti
 	if !ok {
 		return nil, store.ErrNoRollups
 	}
-	return rr.RollupTotals(ctx, tier, since)
+	totals, err := rr.RollupTotals(ctx, tier, since)
+	if err != nil && s.failingErr() != nil {
+		return nil, store.ErrNoRollups
+	}
+	return totals, err
 }

@@ -58,8 +58,9 @@ func usedBytes(ctx context.Context, q queryRower) (int64, error) {
 	return (pages - free) * size, err
 }
 
-// pruneBySize deletes the oldest whole records (of all flows, by start),
-// then the oldest minute roll-ups, a batch at a time, while the used bytes
+// pruneBySize deletes the minute roll-ups older than an hour, then the
+// oldest whole records (of all flows, by start; never a flow's last run),
+// a batch at a time, while the used bytes
 // are over sizeTargetPercent of maxBytes, once they are over maxBytes.
 // Deleted pages go to the free list and are reused: the file stops
 // growing. It logs one warning when it deleted anything.
@@ -70,33 +71,39 @@ func (s *Store) pruneBySize(ctx context.Context, now time.Time, maxBytes int64) 
 	}
 	p := SizePrune{At: now, UsedBefore: used}
 	target := maxBytes / 100 * sizeTargetPercent
+	// First the minute roll-ups older than an hour, oldest hour first: the
+	// hour tier holds their counts, so only resolution is lost. Then whole
+	// records, oldest first, but never a flow's last counted run (the
+	// overview's link and a failing flow's evidence). The minute roll-ups
+	// of the last hour stay.
+	lastHour := now.Unix()/60 - 60
 	for used > target {
-		n, err := s.deleteInBatchesOnce(ctx, `DELETE FROM runs WHERE id IN (
-			SELECT id FROM runs ORDER BY start_ns, id LIMIT ?1)`)
-		p.Runs += n
-		if err != nil {
+		var oldest sql.NullInt64
+		if err := s.write.QueryRowContext(ctx, `SELECT min(start_min) FROM rollups WHERE tier = 0`).Scan(&oldest); err != nil {
 			return p.Runs, err
 		}
-		if n == 0 {
+		if !oldest.Valid || oldest.Int64 >= lastHour {
 			break
+		}
+		n, err := s.deleteRollupsBefore(ctx, 0, min(oldest.Int64+60, lastHour))
+		p.MinuteRollups += n
+		if err != nil {
+			return p.Runs, err
 		}
 		if used, err = s.UsedBytes(ctx); err != nil {
 			return p.Runs, err
 		}
 	}
 	for used > target {
-		var oldest sql.NullInt64
-		if err := s.write.QueryRowContext(ctx, `SELECT min(start_min) FROM rollups WHERE tier = 0`).Scan(&oldest); err != nil {
-			return p.Runs, err
-		}
-		if !oldest.Valid {
-			break
-		}
-		// An hour of minutes at a time.
-		n, err := s.deleteRollupsBefore(ctx, 0, oldest.Int64+60)
-		p.MinuteRollups += n
+		n, err := s.deleteInBatchesOnce(ctx, `DELETE FROM runs WHERE id IN (
+			SELECT id FROM runs WHERE id NOT IN (SELECT last_run_id FROM flow_state)
+			ORDER BY start_ns, id LIMIT ?1)`)
+		p.Runs += n
 		if err != nil {
 			return p.Runs, err
+		}
+		if n == 0 {
+			break
 		}
 		if used, err = s.UsedBytes(ctx); err != nil {
 			return p.Runs, err
