@@ -777,8 +777,11 @@ func (f *flowStats) hourPoints(counted []sample) []LatencyPoint {
 				wholeOK++
 			}
 		}
-		if whole >= b.counted {
-			continue // every run of the hour is a point of its own
+		if whole >= b.counted || b.p95MS == 0 {
+			// Every run of the hour is a point of its own, or the hour has
+			// no histogram (back-filled from runs recorded before the
+			// upgrade to roll-ups): no latency to draw.
+			continue
 		}
 		p50 := round3(float64(b.p50MS))
 		out = append(out, LatencyPoint{Time: time.Unix(b.start, 0).UTC(), MS: round3(float64(b.p95MS)), Hour: true,

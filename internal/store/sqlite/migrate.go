@@ -83,7 +83,9 @@ var migrations = []string{
 	// flow and minute (tier 0) or hour (tier 1), start_min in Unix
 	// minutes, latencies in microseconds, hist a store.Histogram; flows
 	// are numbered in flow_ids so that a roll-up row does not repeat the
-	// name.
+	// name. The hour tier is back-filled from the runs already recorded
+	// (counts and latency sum/min/max; no histogram), so that pass rates
+	// do not start from nothing after an upgrade.
 	`ALTER TABLE runs ADD COLUMN plain INTEGER NOT NULL DEFAULT 0;
 	CREATE TABLE flow_ids (
 		id   INTEGER PRIMARY KEY,
@@ -104,7 +106,17 @@ var migrations = []string{
 		hist        BLOB    NOT NULL,
 		last_run_id INTEGER NOT NULL,
 		PRIMARY KEY (tier, flow_id, start_min)
-	) STRICT, WITHOUT ROWID;`,
+	) STRICT, WITHOUT ROWID;
+	INSERT INTO flow_ids (flow) SELECT DISTINCT flow FROM runs ORDER BY flow;
+	INSERT INTO rollups SELECT 1, f.id, r.start_ns / 3600000000000 * 60, count(*),
+		sum(r.ok AND NOT r.cancelled), sum(NOT r.ok AND NOT r.cancelled), sum(r.cancelled), sum(r.warnings > 0),
+		coalesce(sum(CASE WHEN NOT r.cancelled THEN CAST(round(max(r.duration_ms - r.waited_ms, 0) * 1000) AS INTEGER) END), 0),
+		coalesce(min(CASE WHEN NOT r.cancelled THEN CAST(round(max(r.duration_ms - r.waited_ms, 0) * 1000) AS INTEGER) END), 0),
+		coalesce(max(CASE WHEN NOT r.cancelled THEN CAST(round(max(r.duration_ms - r.waited_ms, 0) * 1000) AS INTEGER) END), 0),
+		x'', max(r.id)
+		FROM runs AS r JOIN flow_ids AS f ON f.flow = r.flow
+		WHERE r.start_ns > 0
+		GROUP BY f.id, r.start_ns / 3600000000000;`,
 }
 
 // migrate brings the schema to len(migrations) in one transaction: a crash

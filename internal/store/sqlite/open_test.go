@@ -10,6 +10,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/authwatch/authwatch/internal/store"
 )
 
 // TestFileModes checks that the database, -wal and -shm are 0600 and a
@@ -223,4 +226,48 @@ func execSQL(t *testing.T, path, stmt string) {
 	if _, err := db.Exec(stmt); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestMigrationBackfillsHourRollups: a database from before the history
+// tiers gets hour roll-ups from its runs (counts and latency bounds, no
+// histogram), so its pass rates do not start from nothing; new runs of
+// the same hour add to them.
+func TestMigrationBackfillsHourRollups(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "authwatch.db")
+	var rows strings.Builder
+	for i, r := range []struct {
+		ok, cancelled bool
+		ms            float64
+	}{{true, false, 100}, {false, false, 300}, {true, true, 5}, {true, false, 200}} {
+		fmt.Fprintf(&rows, `INSERT INTO runs (flow, start_ns, duration_ms, ok, cancelled, reason, layer, summary, failed_step, warnings, steps, waited_ms)
+			VALUES ('old', %d, %g, %d, %d, '', '', '', '', 0, NULL, 0);`, at(i).UnixNano(), r.ms, b2i(r.ok), b2i(r.cancelled))
+	}
+	execSQL(t, path, strings.Join(migrations[:4], "\n")+rows.String()+fmt.Sprintf(`
+		PRAGMA application_id = %d; PRAGMA user_version = 4;`, applicationID))
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	ups, err := s.Rollups(ctx, "old", store.TierHour, time.Time{})
+	if err != nil || len(ups) != 1 {
+		t.Fatalf("hour roll-ups after the migration: %+v, %v", ups, err)
+	}
+	u := ups[0]
+	if u.Runs != 4 || u.Passed != 2 || u.Failed != 1 || u.Cancelled != 1 || u.LatencySumMS != 600 ||
+		u.LatencyMinMS != 100 || u.LatencyMaxMS != 300 || !u.Start.Equal(at(0).Truncate(time.Hour)) {
+		t.Errorf("back-filled hour: %+v", u)
+	}
+	record(t, s, sampleRun("old", 5))
+	if ups, err = s.Rollups(ctx, "old", store.TierHour, time.Time{}); err != nil || len(ups) != 1 || ups[0].Runs != 5 {
+		t.Errorf("after a new run of the same hour: %+v, %v", ups, err)
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
