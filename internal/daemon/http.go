@@ -74,7 +74,7 @@ func (m *Main) healthz() (int, map[string]any) {
 		body["status"] = "degraded"
 		body["runs_skipped"] = skips
 	}
-	if detail := late.healthDetail(); detail != nil {
+	if detail := late.healthDetail(m.late.warned.Load()); detail != nil {
 		body["status"] = "degraded"
 		body["runs_late"] = detail
 	}

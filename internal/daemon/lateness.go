@@ -42,6 +42,11 @@ func lateThreshold(shortest time.Duration) time.Duration {
 type lateWatch struct {
 	threshold atomic.Int64 // time.Duration; 0: maxLateThreshold
 	warned    atomic.Bool  // the warning is logged and the all-clear is not
+	// lastBehind is when a check last found runs late (Unix ns): the
+	// all-clear waits for a whole lateWindow without, so that a short
+	// saturation every minute (cron flows at :00) does not log a warning
+	// and an all-clear every minute.
+	lastBehind atomic.Int64
 
 	mu    sync.Mutex
 	slots [int(lateWindow / time.Second)]lateSlot
@@ -123,9 +128,10 @@ func (r lateReport) behind() bool {
 	return (r.Late >= minLateRuns && r.Late*100 > r.Runs) || r.Load.OldestWaiting > r.Threshold
 }
 
-// healthDetail is /healthz's runs_late: nil when runs start on time.
-func (r lateReport) healthDetail() map[string]any {
-	if !r.behind() {
+// healthDetail is /healthz's runs_late: nil when runs start on time and
+// no warning stands (warned: the log's warning is not yet cleared).
+func (r lateReport) healthDetail(warned bool) map[string]any {
+	if !r.behind() && !warned {
 		return nil
 	}
 	return map[string]any{"runs": r.Runs, "late_runs": r.Late, "worst_ms": r.Worst.Milliseconds(),
@@ -141,14 +147,19 @@ func (m *Main) recentLateness(now time.Time) lateReport {
 // checkLateness logs when runs start and stop being late (once each).
 func (m *Main) checkLateness(now time.Time) {
 	r := m.recentLateness(now)
-	switch behind := r.behind(); {
+	behind := r.behind()
+	if behind {
+		m.late.lastBehind.Store(now.UnixNano())
+	}
+	calm := now.Sub(time.Unix(0, m.late.lastBehind.Load())) >= lateWindow
+	switch {
 	case behind && m.late.warned.CompareAndSwap(false, true):
 		m.log.Warn("runs start late: the monitor falls behind its schedule; "+
 			"give the machine more CPU, raise max_concurrent (or set it to 0, the adaptive default), or lengthen every:",
 			"late_runs", r.Late, "runs", r.Runs, "window", lateWindow.String(), "threshold", r.Threshold.String(),
 			"worst", r.Worst.Round(time.Millisecond).String(), "waiting", r.Load.Waiting,
 			"oldest_waiting", r.Load.OldestWaiting.Round(time.Millisecond).String(), "concurrency_limit", r.Load.Limit)
-	case !behind && m.late.warned.CompareAndSwap(true, false):
+	case !behind && calm && m.late.warned.CompareAndSwap(true, false):
 		m.log.Info("runs start on time again: the p99 lateness over the last minute is under the threshold",
 			"threshold", r.Threshold.String(), "runs", r.Runs)
 	}
