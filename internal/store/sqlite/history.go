@@ -465,7 +465,8 @@ func (s *Store) rollups(ctx context.Context, flow string, tier store.Tier, since
 func (s *Store) RollupTotals(ctx context.Context, tier store.Tier, since time.Time) (map[string]store.Rollup, error) {
 	sinceMin := floorDiv(since.Unix()+59, 60)
 	rows, err := s.read.QueryContext(ctx, `SELECT f.flow, sum(r.runs), sum(r.passed), sum(r.failed),
-		sum(r.cancelled), sum(r.warnings), sum(r.lat_sum_us), min(r.lat_min_us), max(r.lat_max_us), max(r.last_run_id)
+		sum(r.cancelled), sum(r.warnings), sum(r.lat_sum_us),
+		coalesce(min(CASE WHEN r.passed + r.failed > 0 THEN r.lat_min_us END), 0), max(r.lat_max_us), max(r.last_run_id)
 		FROM flow_ids AS f JOIN rollups AS r ON r.tier = ?1 AND r.flow_id = f.id AND r.start_min >= ?2
 		GROUP BY f.id`, int(tier), sinceMin)
 	if err != nil {
