@@ -44,7 +44,8 @@ func pointAtUnknownKeys(data []byte, err error) error {
 // keyColumn corrects a key's column that points at blank space, which the
 // YAML parser reports for some odd layouts (a key whose ':' is on the next
 // line, "0 \n:"; a tag in a flow mapping): the caret goes to the key's text
-// nearest after it on the line, else before it.
+// nearest after it on the line, else before it, else (a key that is not
+// UTF-8) to the next non-blank character.
 func keyColumn(data []byte, line, col int, value string) int {
 	lines := strings.Split(string(data), "\n")
 	if line < 1 || line > len(lines) || value == "" {
@@ -60,6 +61,11 @@ func keyColumn(data []byte, line, col int, value string) int {
 	}
 	if i := strings.LastIndex(text[:at], value); i >= 0 {
 		return i + 1
+	}
+	// The key's text is not on the line as the parser gives it (bytes that
+	// are not UTF-8 come back as U+FFFD): the next non-blank character.
+	if i := strings.IndexFunc(text[at:], func(r rune) bool { return r != ' ' && r != '\t' }); i >= 0 {
+		return at + i + 1
 	}
 	return col
 }
