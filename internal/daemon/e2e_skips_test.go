@@ -15,22 +15,7 @@ import (
 // the flows and runs skipped meanwhile, and "ok" again after.
 func TestE2EOverlapSkipsWarned(t *testing.T) {
 	t.Parallel()
-	release := make(chan struct{})
-	var once sync.Once
-	releaseAll := func() { once.Do(func() { close(release) }) }
-	held := make(chan struct{}, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case held <- struct{}{}:
-		default:
-		}
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	}))
-	t.Cleanup(srv.Close)
-	t.Cleanup(releaseAll)
+	srv, held, releaseAll := e2eHoldingServer(t)
 	// The run's timeout outlasts the test: the run ends when released.
 	flow := strings.Replace(e2eHTTPFlow("stuck", "1s", srv.URL+"/", 200), "timeout: 10s", "timeout: 5m", 1)
 	d := e2eStart(t, map[string]string{"stuck.yaml": flow}, e2eOptions{})
@@ -72,4 +57,27 @@ func anyStrings(v any) []string {
 		}
 	}
 	return out
+}
+
+// e2eHoldingServer is a target that holds every request until release is
+// called (or the test ends); held receives once a request is being held.
+func e2eHoldingServer(t *testing.T) (srv *httptest.Server, held <-chan struct{}, release func()) {
+	t.Helper()
+	released := make(chan struct{})
+	var once sync.Once
+	release = func() { once.Do(func() { close(released) }) }
+	holding := make(chan struct{}, 1)
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case holding <- struct{}{}:
+		default:
+		}
+		select {
+		case <-released:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(release) // before srv.Close: cleanups run last first
+	return srv, holding, release
 }
