@@ -96,7 +96,7 @@ func main() {
 	flag.StringVar(&o.minimalBin, "minimal", "", "minimal binary to use (default: go build ./bench/cmd/minimal)")
 	flag.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (flows, state, logs)")
-	flag.IntVar(&o.maxConcurrent, "max-concurrent", 64, "the daemon's max_concurrent (64 is its default)")
+	flag.IntVar(&o.maxConcurrent, "max-concurrent", 0, "the daemon's max_concurrent; 0: its default (adaptive, 64..1024), and 1024 for the minimal program")
 	flag.BoolVar(&o.soak, "soak", false, "soak test: run the daemon for -duration, sampling every -sample into a CSV")
 	flag.DurationVar(&o.soakSample, "sample", 30*time.Second, "soak sampling period")
 	flag.IntVar(&o.failEvery, "fail-every", 10, "soak: every Nth flow fails (alternately wrong secret and API 401); 0: none")

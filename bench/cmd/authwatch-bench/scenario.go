@@ -110,7 +110,10 @@ type target struct {
 
 func (e *env) writeConfig(dir, flowsDir, stateDir, listen string) (string, error) {
 	path := filepath.Join(dir, "authwatch.yaml")
-	conf := fmt.Sprintf("state_dir: %s\nlisten: %s\nflows_dir: %s\nmax_concurrent: %d\n", stateDir, listen, flowsDir, e.o.maxConcurrent)
+	conf := fmt.Sprintf("state_dir: %s\nlisten: %s\nflows_dir: %s\n", stateDir, listen, flowsDir)
+	if e.o.maxConcurrent > 0 {
+		conf += fmt.Sprintf("max_concurrent: %d\n", e.o.maxConcurrent)
+	}
 	return path, os.WriteFile(path, []byte(conf), 0o644)
 }
 
@@ -302,7 +305,7 @@ func runMinimal(ctx context.Context, e *env, sc scenario, r *result) error {
 	cmd := exec.Command(e.minimal, "-flows", fmt.Sprint(sc.flows), "-interval", sc.interval.String(),
 		"-warmup", sc.warmup.String(), "-duration", sc.duration.String(),
 		"-token-url", sc.tokenURL, "-api-url", e.apiURL(), "-client-id", clientID, "-secret-env", secretEnv,
-		"-resource", apiResource, "-scope", apiScope, "-max-concurrent", fmt.Sprint(e.o.maxConcurrent), "-linger")
+		"-resource", apiResource, "-scope", apiScope, "-max-concurrent", fmt.Sprint(e.minimalConcurrency()), "-linger")
 	if e.o.sharedToken {
 		cmd.Args = append(cmd.Args, "-shared-token")
 	}
@@ -397,4 +400,14 @@ func total(m map[string]float64) float64 {
 		t += v
 	}
 	return t
+}
+
+// minimalConcurrency is the minimal program's limit of runs at once: the
+// daemon's when one is given, else the top of the daemon's adaptive range,
+// so that the baseline is not capped where the daemon is not.
+func (e *env) minimalConcurrency() int {
+	if e.o.maxConcurrent > 0 {
+		return e.o.maxConcurrent
+	}
+	return 1024
 }

@@ -161,7 +161,7 @@ func main() {
 	resource := flag.String("resource", "https://api.example.test/", "resource indicator")
 	scope := flag.String("scope", "api:read", "scope")
 	shared := flag.Bool("shared-token", false, "fetch one token at start and reuse it: token flows make only the API call (the baseline of the peer figures in shared/FACTS.md)")
-	maxConc := flag.Int("max-concurrent", 64, "runs executing at once (authwatch's default max_concurrent is 64)")
+	maxConc := flag.Int("max-concurrent", 64, "runs executing at once (authwatch's adaptive default max_concurrent ranges over 64..1024)")
 	linger := flag.Bool("linger", false, "after the window, wait for SIGTERM (at most 5 minutes) before printing the results and exiting")
 	maxIdle := flag.Int("max-idle-per-host", 16, "idle connections kept per host (authwatch's transport keeps 16)")
 	flag.Parse()
