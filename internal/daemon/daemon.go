@@ -47,8 +47,8 @@ type Main struct {
 	// store is the state store behind a memory buffer: a refused write is
 	// kept and written later, so results still page (see storeguard.go).
 	store   *buffered.Store
-	db      stateBackend  // behind store: its size, for the metrics
-	lock    *stateLock    // one daemon per state directory
+	db      stateBackend // behind store: its size, for the metrics
+	lock    *stateLock   // one daemon per state directory
 	runner  *flows.Runner
 	sched   *scheduler.Scheduler
 	metrics *metrics.Metrics

@@ -156,4 +156,3 @@ func testReopen(t *testing.T, open func() Backend) {
 		t.Errorf("roll-ups after reopen count %d runs (%v), want 6", totals["f"].Runs, err)
 	}
 }
-
