@@ -30,7 +30,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -166,5 +165,3 @@ func dsnPassword(dsn string) string {
 	}
 	return ""
 }
-
-var errNoFlow = errors.New("run has no flow")
