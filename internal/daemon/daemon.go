@@ -17,7 +17,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,8 +47,8 @@ type Main struct {
 	// store is the state store behind a memory buffer: a refused write is
 	// kept and written later, so results still page (see storeguard.go).
 	store   *buffered.Store
-	db      *sqlite.Store // behind store: its size, for the metrics
-	lock    *stateLock    // one daemon per state directory
+	db      stateBackend // behind store: its size, for the metrics
+	lock    *stateLock   // one daemon per state directory
 	runner  *flows.Runner
 	sched   *scheduler.Scheduler
 	metrics *metrics.Metrics
@@ -133,11 +132,10 @@ func New(cfg *config.Config, log *slog.Logger, notify Notifier) (*Main, error) {
 // newMain opens the state store and prepares the daemon; New holds the
 // state directory's lock.
 func newMain(cfg *config.Config, log *slog.Logger, notify Notifier, check sqlite.Check, lock *stateLock) (*Main, error) {
-	db, err := openStore(filepath.Join(cfg.StateDir, "authwatch.db"), check, notify, log)
+	db, err := openBackend(cfg, check, notify, log)
 	if err != nil {
 		return nil, fmt.Errorf("opening the state store: %w", err)
 	}
-	db.SetCommitInterval(storeCommitInterval)
 	st := buffered.New(context.Background(), db, buffered.Options{})
 	m := &Main{cfg: cfg, log: log, store: st, db: db, lock: lock, metrics: metrics.New(metrics.WithStepHistograms(cfg.Metrics.StepHistograms)), notify: notify, started: make(chan struct{})}
 	m.lastActivity.Store(time.Now().UnixNano())
@@ -222,7 +220,7 @@ func restartOnly(c *config.Config) string {
 	if c.Heartbeat != nil {
 		hb = fmt.Sprintf("%s %s %s %s", c.Heartbeat.URL, c.Heartbeat.Every, c.Heartbeat.Method, c.Heartbeat.Timeout)
 	}
-	return fmt.Sprintf("state_dir=%s listen=%s store_check=%s http=%+v metrics=%+v heartbeat=%s", c.StateDir, c.Listen, c.StoreCheck, c.HTTP, c.Metrics, hb)
+	return fmt.Sprintf("state_dir=%s listen=%s store_check=%s store_postgres=%v http=%+v metrics=%+v heartbeat=%s", c.StateDir, c.Listen, c.StoreCheck, c.UsesPostgres(), c.HTTP, c.Metrics, hb)
 }
 
 // Addr is the HTTP listener's address once Run has started it.
@@ -371,7 +369,13 @@ func (m *Main) prune(ctx context.Context) {
 			m.log.Error("pruning the notification outbox failed", "err", err)
 		}
 	}
-	before := m.db.LastSizePrune().At
+	sizer, bounded := m.db.(sizePruner)
+	var before time.Time
+	if bounded {
+		before = sizer.LastSizePrune().At
+	} else {
+		retention.MaxBytes = 0 // not applied (PostgreSQL): the metric shows no bound
+	}
 	n, err := m.store.Prune(ctx, time.Now(), retention)
 	if err != nil {
 		m.log.Error("pruning run history failed", "err", err)
@@ -380,8 +384,10 @@ func (m *Main) prune(ctx context.Context) {
 	}
 	if used, err := m.db.UsedBytes(ctx); err == nil {
 		pruned := 0
-		if last := m.db.LastSizePrune(); !last.At.Equal(before) {
-			pruned = last.Runs
+		if bounded {
+			if last := sizer.LastSizePrune(); !last.At.Equal(before) {
+				pruned = last.Runs
+			}
 		}
 		m.metrics.StoreSize(used, retention.MaxBytes, pruned)
 	}

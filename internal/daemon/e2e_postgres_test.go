@@ -1,0 +1,138 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/authwatch/authwatch/internal/conf"
+	"github.com/authwatch/authwatch/internal/config"
+	"github.com/authwatch/authwatch/internal/store/postgres"
+	"github.com/authwatch/authwatch/internal/testenv"
+)
+
+// TestE2EPostgresStore: the real daemon on a real PostgreSQL
+// (store.postgres, the DSN and the secret key from ${file:} references):
+// its runs, flow states and the rotated refresh token are in the database
+// (read back by another store on the same database), the status page and
+// the API show the runs, and the DSN's password is in nothing the daemon
+// shows.
+func TestE2EPostgresStore(t *testing.T) {
+	t.Parallel()
+	pg := testenv.Postgres(t)
+	pg.CreateDatabase(t, "authwatch")
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/down" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	t.Cleanup(api.Close)
+	idp := &e2eCanaryIdP{clientID: "canary-client", secret: e2eRandom("cs-"), valid: map[string]bool{}}
+	seed := e2eRandom("rt-seed-")
+	idp.valid[seed] = true
+	idpSrv := httptest.NewServer(idp)
+	t.Cleanup(idpSrv.Close)
+
+	// Trust authentication ignores the password: it is a canary here.
+	password := e2eRandom("pw-canary-")
+	dsn := pg.DSN("authwatch") + " password=" + password
+	secretDir := t.TempDir()
+	write := func(name, v string) string {
+		p := filepath.Join(secretDir, name)
+		if err := os.WriteFile(p, []byte(v), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	dsnFile := write("pg_dsn", dsn)
+	keyFile := write("pg_key", strings.Repeat("ab", 32))
+	rotate := fmt.Sprintf(`name: rotate
+every: 1s
+steps:
+  - id: refresh
+    kind: refresh
+    token_url: %q
+    client_id: canary-client
+    client_secret: ${file:%s}
+    refresh_token: ${file:%s}
+    persist: true
+`, idpSrv.URL+"/token", write("client-secret", idp.secret), write("seed", seed))
+	d := e2eStart(t, map[string]string{
+		"up.yaml":     e2eHTTPFlow("up", "1s", api.URL+"/up", 200),
+		"down.yaml":   e2eHTTPFlow("down", "1s", api.URL+"/down", 200),
+		"rotate.yaml": rotate,
+	}, e2eOptions{logLevel: "debug", configure: func(c *config.Config) {
+		c.Store.Postgres = &config.PostgresConfig{DSN: conf.NewTemplate("${file:" + dsnFile + "}"),
+			SecretKey: conf.NewTemplate("${file:" + keyFile + "}")}
+	}})
+	e2eWaitFor(t, 30*time.Second, "3 runs of every flow", func() bool {
+		for _, f := range []string{"up", "down", "rotate"} {
+			if st, ok := d.flowState(f); !ok || st.Runs < 3 {
+				return false
+			}
+		}
+		return true
+	})
+
+	// Another store on the same database sees what the daemon wrote.
+	key, _ := postgres.ParseSecretKey(strings.Repeat("ab", 32))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	other, err := postgres.Open(ctx, dsn, postgres.Options{SecretKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	for flow, ok := range map[string]bool{"up": true, "down": false, "rotate": true} {
+		st, found, err := other.FlowState(ctx, flow)
+		if err != nil || !found || st.OK != ok || st.Runs < 3 {
+			t.Errorf("flow %s in PostgreSQL: %+v, %v, %v; want OK %v after 3 runs", flow, st, found, err, ok)
+		}
+		runs, err := other.Runs(ctx, flow, 0)
+		if err != nil || len(runs) == 0 || runs[0].OK != ok {
+			t.Errorf("runs of %s in PostgreSQL: %d, %v", flow, len(runs), err)
+		}
+	}
+	if st, _, _ := other.FlowState(ctx, "rotate"); st.ConsecutivePasses < 3 {
+		t.Errorf("rotate: %+v; want 3 passes in a row (each run used the token the previous one stored)", st)
+	}
+	stored, found, err := other.LoadSecret(ctx, "refresh_token/rotate/refresh")
+	if err != nil || !found || !strings.HasPrefix(stored, "rt-canary-") {
+		t.Errorf("the rotated refresh token in PostgreSQL: %v, %v (%d chars)", found, err, len(stored))
+	}
+
+	code, body := d.get("/api/v1/flows")
+	var flows struct {
+		Flows []struct{ Name, State string } `json:"flows"`
+	}
+	if err := json.Unmarshal([]byte(body), &flows); code != 200 || err != nil {
+		t.Fatalf("/api/v1/flows: %d %v\n%s", code, err, body)
+	}
+	states := map[string]string{}
+	for _, f := range flows.Flows {
+		states[f.Name] = f.State
+	}
+	if states["up"] != "passing" || states["down"] != "failing" {
+		t.Errorf("/api/v1/flows states %v; want up passing, down failing", states)
+	}
+	code, body = d.get("/api/v1/flows/down/runs")
+	if code != 200 || !strings.Contains(body, `"reason"`) {
+		t.Errorf("/api/v1/flows/down/runs: %d\n%s", code, body)
+	}
+	code, page := d.get("/")
+	if code != 200 || !strings.Contains(page, "down") || !strings.Contains(page, "rotate") {
+		t.Errorf("status page: %d, without the flows", code)
+	}
+	for what, text := range map[string]string{"log": d.log.String(), "/": page, "/metrics": d.metrics(), "runs": body} {
+		if strings.Contains(text, password) {
+			t.Errorf("the DSN's password is in the %s", what)
+		}
+	}
+}

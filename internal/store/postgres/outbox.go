@@ -1,0 +1,140 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/authwatch/authwatch/internal/store"
+)
+
+// outbox.state: 0 pending, 1 delivered, 2 dead (refused for good).
+
+const outboxColumns = `id, notifier, incident_key, event_id, event, created_ns, attempts, next_ns, last_error`
+
+// CommitIncident implements store.Outbox.
+func (s *Store) CommitIncident(ctx context.Context, flow string, state json.RawMessage, items []store.OutboxItem) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		b := &pgx.Batch{}
+		b.Queue(`INSERT INTO incident_state (flow, state) VALUES ($1, $2)
+			ON CONFLICT (flow) DO UPDATE SET state = excluded.state`, flow, []byte(state))
+		for _, it := range items {
+			b.Queue(`INSERT INTO outbox (notifier, incident_key, event_id, event, created_ns, attempts, next_ns, last_error, state)
+				VALUES ($1, $2, $3, $4, $5, 0, $6, '', 0)`, it.Notifier, it.IncidentKey, it.EventID, []byte(it.Event),
+				nanos(it.Created), nanos(it.NextAttempt))
+		}
+		return tx.SendBatch(ctx, b).Close()
+	})
+	if err != nil {
+		return s.errorf("store: commit incident of %q: %w", flow, err)
+	}
+	return nil
+}
+
+// IncidentStates implements store.Outbox.
+func (s *Store) IncidentStates(ctx context.Context) (map[string]json.RawMessage, error) {
+	rows, err := s.pool.Query(ctx, `SELECT flow, state FROM incident_state`)
+	if err != nil {
+		return nil, s.errorf("store: incident states: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]json.RawMessage{}
+	for rows.Next() {
+		var flow string
+		var state []byte
+		if err := rows.Scan(&flow, &state); err != nil {
+			return nil, s.errorf("store: incident states: %w", err)
+		}
+		out[flow] = state
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.errorf("store: incident states: %w", err)
+	}
+	return out, nil
+}
+
+// Due implements store.Outbox.
+func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]store.OutboxItem, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+outboxColumns+` FROM outbox AS o
+		WHERE o.state = 0 AND o.next_ns <= $1
+		AND o.id = (SELECT min(p.id) FROM outbox AS p WHERE p.state = 0 AND p.notifier = o.notifier AND p.incident_key = o.incident_key)
+		ORDER BY o.id LIMIT $2`, nanos(now), limit)
+	if err != nil {
+		return nil, s.errorf("store: due notifications: %w", err)
+	}
+	defer rows.Close()
+	var out []store.OutboxItem
+	for rows.Next() {
+		var it store.OutboxItem
+		var event []byte
+		var created, next int64
+		if err := rows.Scan(&it.ID, &it.Notifier, &it.IncidentKey, &it.EventID, &event, &created, &it.Attempts, &next, &it.LastError); err != nil {
+			return nil, s.errorf("store: due notifications: %w", err)
+		}
+		it.Event, it.Created, it.NextAttempt = event, fromNanos(created), fromNanos(next)
+		out = append(out, it)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.errorf("store: due notifications: %w", err)
+	}
+	return out, nil
+}
+
+// Delivered implements store.Outbox.
+func (s *Store) Delivered(ctx context.Context, id int64, at time.Time) error {
+	return s.exec(ctx, "mark delivered", `UPDATE outbox SET state = 1, done_ns = $1, attempts = attempts + 1 WHERE id = $2`, nanos(at), id)
+}
+
+// Retry implements store.Outbox.
+func (s *Store) Retry(ctx context.Context, id int64, attempts int, next time.Time, lastErr string) error {
+	return s.exec(ctx, "schedule retry", `UPDATE outbox SET attempts = $1, next_ns = $2, last_error = $3 WHERE id = $4`, attempts, nanos(next), lastErr, id)
+}
+
+// Dead implements store.Outbox.
+func (s *Store) Dead(ctx context.Context, id int64, at time.Time, lastErr string) error {
+	return s.exec(ctx, "give up", `UPDATE outbox SET state = 2, done_ns = $1, attempts = attempts + 1, last_error = $2 WHERE id = $3`, nanos(at), lastErr, id)
+}
+
+func (s *Store) exec(ctx context.Context, what, query string, args ...any) error {
+	if _, err := s.pool.Exec(ctx, query, args...); err != nil {
+		return s.errorf("store: outbox %s: %w", what, err)
+	}
+	return nil
+}
+
+// Backlog implements store.Outbox.
+func (s *Store) Backlog(ctx context.Context) (map[string]store.Backlog, error) {
+	rows, err := s.pool.Query(ctx, `SELECT notifier, count(*) FILTER (WHERE state = 0), count(*) FILTER (WHERE state = 2),
+		coalesce(min(created_ns) FILTER (WHERE state = 0), 0)
+		FROM outbox WHERE state IN (0, 2) GROUP BY notifier`)
+	if err != nil {
+		return nil, s.errorf("store: outbox backlog: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]store.Backlog{}
+	for rows.Next() {
+		var name string
+		var b store.Backlog
+		var oldest int64
+		if err := rows.Scan(&name, &b.Pending, &b.Dead, &oldest); err != nil {
+			return nil, s.errorf("store: outbox backlog: %w", err)
+		}
+		b.Oldest = fromNanos(oldest)
+		out[name] = b
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.errorf("store: outbox backlog: %w", err)
+	}
+	return out, nil
+}
+
+// PruneOutbox implements store.Outbox.
+func (s *Store) PruneOutbox(ctx context.Context, before time.Time) (int, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM outbox WHERE state IN (1, 2) AND done_ns < $1`, nanos(before))
+	if err != nil {
+		return 0, s.errorf("store: prune outbox: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}

@@ -1,0 +1,167 @@
+// Package postgres is a store.Store on PostgreSQL (pgx, pure Go), for
+// daemons whose state lives on a database server rather than in a local
+// SQLite file, and, later, for several daemons sharing one (docs/cluster.md).
+//
+// It keeps the same data with the same semantics as internal/store/sqlite:
+// the run history with its tiers (docs/history.md), the flows' states,
+// incident states and the notification outbox, and secrets. What differs,
+// and why:
+//   - Every RecordRun is its own transaction that locks the flow's state
+//     row (FOR UPDATE) before it reads it, so writers in several processes
+//     serialize per flow; nothing about a flow is kept in memory between
+//     runs (the roll-ups are written with each run, not per minute), so a
+//     second node sees what the first wrote.
+//   - Times are bigint Unix nanoseconds (timestamptz keeps microseconds);
+//     IDs are identity columns, never reused after a prune.
+//   - The schema version is in schema_migrations, migrated under a
+//     transaction-scoped advisory lock, so that nodes starting together
+//     migrate once.
+//   - Secrets are encrypted (AES-256-GCM) with a key the configuration
+//     gives; without a key, SaveSecret refuses: a database server shared
+//     with other services is not a 0600 file read by the service user.
+//   - retention.max_size is not applied: PostgreSQL gives deleted rows'
+//     space back to its own tables (autovacuum), not to the file system,
+//     so a prune could not bring the size under a bound; the size is
+//     reported (UsedBytes) for the metrics.
+//
+// The connection string is a secret (it may hold a password): it is never
+// logged, and errors are scrubbed of its password.
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/authwatch/authwatch/internal/store"
+)
+
+var (
+	_ store.Store        = (*Store)(nil)
+	_ store.Restorer     = (*Store)(nil)
+	_ store.Outbox       = (*Store)(nil)
+	_ store.RollupReader = (*Store)(nil)
+)
+
+// Options tune Open.
+type Options struct {
+	// SecretKey is the AES-256 key secrets are encrypted with (32 bytes;
+	// see ParseSecretKey). Empty: SaveSecret refuses, LoadSecret finds
+	// nothing it could decrypt.
+	SecretKey []byte
+	// Logger receives the store's warnings; default slog.Default().
+	Logger *slog.Logger
+}
+
+// Store is the PostgreSQL store.Store. Create it with Open; it is safe for
+// concurrent use, and several Stores (in several processes) may share one
+// database.
+type Store struct {
+	pool     *pgxpool.Pool
+	password string // of the connection string, scrubbed from errors
+	secrets  *secretBox
+	log      *slog.Logger
+	flowIDs  flowIDCache
+
+	// passingKept and failuresKept are Retention.PassingRunsKept and
+	// FailuresKeptPerStreak as the last Prune gave them: RecordRun applies
+	// them from the first Prune on, as the SQLite store does.
+	passingKept, failuresKept atomic.Int64
+}
+
+// Open connects to the database the connection string dsn names (a
+// key=value string or a postgres:// URL, as libpq takes), checks that it
+// answers, and migrates the schema to the current version. It fails if the
+// schema is newer than this program knows, or if the database holds a
+// runs table that authwatch did not create.
+func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		// pgx redacts the password of the string it quotes; the scrub is
+		// for a password it could not find as one.
+		return nil, scrub(fmt.Errorf("store: postgres connection string: %w", err), dsnPassword(dsn))
+	}
+	password := cfg.ConnConfig.Password
+	// A commit must be durable when it returns (SaveSecret, the outbox),
+	// whatever the server's or the role's default says.
+	cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "on"
+	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
+		cfg.ConnConfig.RuntimeParams["application_name"] = "authwatch"
+	}
+	s := &Store{password: password, log: o.Logger}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if len(o.SecretKey) > 0 {
+		if s.secrets, err = newSecretBox(o.SecretKey); err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+	}
+	if s.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+		return nil, s.errorf("store: postgres: %w", err)
+	}
+	if err := migrate(ctx, s.pool); err != nil {
+		s.pool.Close()
+		return nil, s.errorf("store: postgres %s: %w", describe(cfg), err)
+	}
+	return s, nil
+}
+
+// describe names the database without its password, for errors.
+func describe(cfg *pgxpool.Config) string {
+	c := cfg.ConnConfig
+	return fmt.Sprintf("database %q on %s:%d as %q", c.Database, c.Host, c.Port, c.User)
+}
+
+// Close closes the connections; calls in progress may fail, later ones do.
+// Closing twice is harmless.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+// errorf is fmt.Errorf with the connection string's password scrubbed
+// from the message.
+func (s *Store) errorf(format string, args ...any) error {
+	return scrub(fmt.Errorf(format, args...), s.password)
+}
+
+// scrub returns err with every occurrence of secret in its message
+// replaced; errors.Is and errors.As still see the errors underneath.
+func scrub(err error, secret string) error {
+	if err == nil || secret == "" || !strings.Contains(err.Error(), secret) {
+		return err
+	}
+	return &scrubbedError{msg: strings.ReplaceAll(err.Error(), secret, "[redacted]"), err: err}
+}
+
+type scrubbedError struct {
+	msg string
+	err error
+}
+
+func (e *scrubbedError) Error() string { return e.msg }
+func (e *scrubbedError) Unwrap() error { return e.err }
+
+// dsnPassword finds the password of a connection string that pgx could
+// not parse, as well as it can: a URL's user info or a password= pair.
+func dsnPassword(dsn string) string {
+	if i := strings.Index(dsn, "://"); i >= 0 {
+		rest := dsn[i+3:]
+		if at := strings.LastIndex(rest, "@"); at >= 0 {
+			if colon := strings.Index(rest[:at], ":"); colon >= 0 {
+				return rest[colon+1 : at]
+			}
+		}
+	}
+	for _, f := range strings.Fields(dsn) {
+		if v, ok := strings.CutPrefix(f, "password="); ok {
+			return strings.Trim(v, `'`)
+		}
+	}
+	return ""
+}

@@ -1,0 +1,70 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/authwatch/authwatch/internal/store"
+)
+
+// Prune deletes runs by age, then beyond the count per flow, then plain
+// passing runs and repeated failures beyond the numbers kept, and roll-ups
+// past their tier's retention: one DELETE per rule (a window function
+// numbers each flow's runs). It sets the numbers of passing runs and
+// repeated failures RecordRun keeps whole from now on. ret.MaxBytes is not
+// applied (see the package comment).
+func (s *Store) Prune(ctx context.Context, now time.Time, ret store.Retention) (int, error) {
+	s.passingKept.Store(int64(max(ret.PassingRunsKept, 0)))
+	s.failuresKept.Store(int64(max(ret.FailuresKeptPerStreak, 0)))
+	total := 0
+	del := func(query string, args ...any) error {
+		tag, err := s.pool.Exec(ctx, query, args...)
+		total += int(tag.RowsAffected())
+		return err
+	}
+	var err error
+	if ret.MaxAge > 0 {
+		err = del(`DELETE FROM runs WHERE start_ns < $1`, nanos(now.Add(-ret.MaxAge)))
+	}
+	for _, rule := range []struct {
+		keep   int
+		filter string
+	}{{ret.MaxRunsPerFlow, "true"}, {ret.PassingRunsKept, "plain = 1"}, {ret.FailuresKeptPerStreak, "plain = 2"}} {
+		if err != nil || rule.keep <= 0 {
+			continue
+		}
+		err = del(fmt.Sprintf(`DELETE FROM runs WHERE id IN (SELECT id FROM (
+			SELECT id, row_number() OVER (PARTITION BY flow ORDER BY start_ns DESC, id DESC) AS n
+			FROM runs WHERE %s) AS numbered WHERE n > $1)`, rule.filter), rule.keep)
+	}
+	for _, tier := range []struct {
+		tier store.Tier
+		keep time.Duration
+	}{{store.TierMinute, ret.MinuteRollups}, {store.TierHour, ret.HourRollups}} {
+		if err != nil || tier.keep <= 0 {
+			continue
+		}
+		_, err = s.pool.Exec(ctx, `DELETE FROM rollups WHERE tier = $1 AND start_min < $2`,
+			int16(tier.tier), floorDiv(now.Add(-tier.keep).Unix(), 60))
+	}
+	if err != nil {
+		return total, s.errorf("store: prune: %w", err)
+	}
+	return total, nil
+}
+
+// UsedBytes is the size of the store's tables with their indexes and
+// TOAST, as PostgreSQL counts it (pg_total_relation_size), for the
+// metrics. Space of deleted rows stays in it until autovacuum reuses it.
+func (s *Store) UsedBytes(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.pool.QueryRow(ctx, `SELECT coalesce(sum(pg_total_relation_size(to_regclass(t))), 0)::bigint
+		FROM unnest($1::text[]) AS t`, storeTables).Scan(&n)
+	if err != nil {
+		return 0, s.errorf("store: used bytes: %w", err)
+	}
+	return n, nil
+}
+
+var storeTables = []string{"runs", "flow_state", "flow_ids", "rollups", "secrets", "outbox", "incident_state", "schema_migrations"}
