@@ -92,9 +92,9 @@ func (st *State) Client(o ClientOptions) (*http.Client, error) {
 	if g.max == 0 {
 		g.max = DefaultMaxRedirects
 	}
-	// The agent is set above the recorder, so evidence shows what was sent.
-	named := exchange.AgentTransport{Agent: st.userAgent(), Base: rec}
-	c := &http.Client{Transport: malformedAnswers{st: st, next: named}, CheckRedirect: g.check}
+	// The recorder sets the agent, so evidence shows what was sent.
+	rec.Agent = st.userAgent()
+	c := &http.Client{Transport: malformedAnswers{st: st, next: rec}, CheckRedirect: g.check}
 	if o.UseJar {
 		c.Jar = st.jar
 	}
