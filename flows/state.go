@@ -193,7 +193,7 @@ func (st *State) Note(format string, args ...any) {
 // format, its args ownText), which holds no secret: it is shown without the
 // value net, so a passing run that only notes such a text ("the access
 // token's signature was not verified") never builds the redaction forms of
-// its secrets (a tenth of the bytes a passing token run allocated).
+// its secrets (a fifth of the bytes a passing token run allocated).
 type note struct {
 	text    string
 	literal bool
