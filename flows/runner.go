@@ -115,7 +115,11 @@ func (r *Runner) runStep(ctx context.Context, st *State, spec *StepSpec) StepRes
 	}
 	sr.Findings = st.redactFindings(st.step.findings)
 	for _, n := range st.step.notes {
-		sr.Notes = append(sr.Notes, st.redactText(n))
+		if n.literal {
+			sr.Notes = append(sr.Notes, n.text)
+		} else {
+			sr.Notes = append(sr.Notes, st.redactText(n.text))
+		}
 	}
 	sr.Measurements = st.step.measured
 	sr.TokenFromCache = st.step.fromCache

@@ -67,7 +67,7 @@ type stepRecord struct {
 	start    time.Time
 	rec      *exchange.Recorder
 	findings []Finding
-	notes    []string
+	notes    []note
 	measured []Measurement
 	// tokenReceived is when a token from the shared cache was received
 	// (zero: the token the step checks was received now).
@@ -174,15 +174,43 @@ func (st *State) Finding(reason Reason, format string, args ...any) {
 }
 
 // Note records something a person should know about how the step ran, such
-// as disabled TLS verification.
+// as disabled TLS verification. format is a constant (go vet checks it);
+// what a target said goes in args, which the value net redacts.
 func (st *State) Note(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	for _, n := range st.step.notes {
-		if n == msg {
+	n := note{text: format, literal: ownWords(args)}
+	if len(args) > 0 {
+		n.text = fmt.Sprintf(format, args...)
+	}
+	for _, have := range st.step.notes {
+		if have.text == n.text {
 			return
 		}
 	}
-	st.step.notes = append(st.step.notes, msg)
+	st.step.notes = append(st.step.notes, n)
+}
+
+// note is a step's note. A literal one is authwatch's own text (a constant
+// format, its args ownText), which holds no secret: it is shown without the
+// value net, so a passing run that only notes such a text ("the access
+// token's signature was not verified") never builds the redaction forms of
+// its secrets (a fifth of the bytes a passing token run allocated).
+type note struct {
+	text    string
+	literal bool
+}
+
+// ownText is a note's argument that authwatch wrote itself, such as "access
+// token" in "the %s's signature was not verified": never anything a target
+// sent or a configuration holds.
+type ownText string
+
+func ownWords(args []any) bool {
+	for _, a := range args {
+		if _, ok := a.(ownText); !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // Recorder returns the current step's exchange recorder.

@@ -23,7 +23,7 @@ func (st *State) verifySignature(ctx context.Context, what, raw string, t *jwtin
 		uri = ks.Doc.JWKSURI
 	}
 	if uri == "" {
-		st.Note("the %s's signature was not verified: give the step an issuer or jwks_url", what)
+		st.Note("the %s's signature was not verified: give the step an issuer or jwks_url", ownText(what))
 		return nil
 	}
 	keys, err := st.Keys(ctx, uri, ks.TLS, false)

@@ -40,7 +40,7 @@ func (st *flowState) stats() FlowStats {
 }
 
 // fire is the gocron task of j. It applies the policies and hands an
-// admitted run to a goroutine of ours, returning at once.
+// admitted run to a worker goroutine of ours, returning at once.
 func (s *Scheduler) fire(j *job) {
 	if j.gone.Load() {
 		return
@@ -62,7 +62,7 @@ func (s *Scheduler) fire(j *job) {
 		s.skip(j.flow.Name, SkipOverlap)
 	}
 	if ok {
-		go s.execute(j, j.plan.at(now))
+		s.dispatch(admitted{j, j.plan.at(now)})
 	}
 }
 

@@ -171,6 +171,7 @@ type Scheduler struct {
 	cancel context.CancelCauseFunc
 	stop   chan struct{} // closed when Shutdown begins
 	runs   sync.WaitGroup
+	pool   workerPool // the goroutines that execute runs (workers.go)
 
 	applyMu sync.Mutex // serializes Apply and Shutdown
 
@@ -239,7 +240,7 @@ func (s *Scheduler) Shutdown(ctx context.Context) error {
 	err := s.cron.Shutdown()
 	s.bg.Wait()
 	done := make(chan struct{})
-	go func() { s.runs.Wait(); close(done) }()
+	go func() { s.runs.Wait(); s.pool.all.Wait(); close(done) }()
 	select {
 	case <-done:
 		s.cancel(errStopping)

@@ -19,6 +19,9 @@ type Recorder struct {
 	Base          http.RoundTripper
 	Now           func() time.Time
 	VerifySkipped bool // the base transport does not verify TLS: say so in evidence
+	// Agent, when set, goes in the User-Agent of every request that sets
+	// none itself, as AgentTransport does; the record shows it.
+	Agent string
 
 	mu        sync.Mutex
 	exchanges []*Exchange
@@ -43,7 +46,8 @@ func (r *Recorder) Last() *Exchange {
 
 // RoundTrip implements http.RoundTripper.
 func (r *Recorder) RoundTrip(req *http.Request) (*http.Response, error) {
-	ex := &Exchange{Start: r.now(), Method: req.Method, URL: req.URL, RequestHeader: req.Header.Clone()}
+	ex := &Exchange{Start: r.now(), Method: req.Method, URL: req.URL}
+	req, ex.RequestHeader = r.withAgent(req)
 	if req.GetBody != nil {
 		if body, err := req.GetBody(); err == nil {
 			ex.RequestBody, _ = io.ReadAll(io.LimitReader(body, BodyCap))
@@ -98,10 +102,30 @@ func (r *Recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 		ex.Timings.Done = r.now().Sub(ex.Start)
 		return nil, err
 	}
-	ex.Status, ex.Proto, ex.ResponseHeader = resp.StatusCode, resp.Proto, resp.Header.Clone()
+	// The answer's own header map, not a copy: nothing writes to an
+	// answer's header once the transport has made it.
+	ex.Status, ex.Proto, ex.ResponseHeader = resp.StatusCode, resp.Proto, resp.Header
 	ex.TLS = tlsInfo(resp.TLS, r.VerifySkipped)
 	resp.Body = &teeBody{rc: resp.Body, ex: ex, rec: r, mu: &mu}
 	return resp, nil
+}
+
+// withAgent returns the request to send and a copy of its header, which
+// the record keeps (the caller may change its own later): the request
+// itself, or, when r sets the User-Agent, a request with that copy as its
+// header (one copy for both).
+func (r *Recorder) withAgent(req *http.Request) (*http.Request, http.Header) {
+	h := req.Header.Clone()
+	if _, own := req.Header["User-Agent"]; own || r.Agent == "" {
+		return req, h
+	}
+	if h == nil {
+		h = http.Header{}
+	}
+	h.Set("User-Agent", r.Agent)
+	out := *req
+	out.Header = h
+	return &out, h
 }
 
 func (r *Recorder) now() time.Time {
