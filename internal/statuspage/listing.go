@@ -19,10 +19,14 @@ type flowsPage struct {
 // listing is every flow shown, in the overview's order, and what the
 // overview's filter form offers.
 type listing struct {
-	all []*listed
-	// labelKeys and labelOptions are labelChoices(all); never append to
-	// them in place (they may be shared).
-	labelKeys, labelOptions []string
+	all    []*listed
+	labels *labelSet
+}
+
+// labelSet is labelChoices(all), computed when first asked for.
+type labelSet struct {
+	once          sync.Once
+	keys, options []string
 }
 
 func newListing(refs []flowRef, incs incidentSet) listing {
@@ -31,8 +35,17 @@ func newListing(refs []flowRef, incs incidentSet) listing {
 		all[i] = newListed(ref, incs.decoded[ref.info.Name])
 	}
 	slices.SortFunc(all, func(a, b *listed) int { return a.key.compare(b.key) })
-	keys, options := labelChoices(all)
-	return listing{all: all, labelKeys: slices.Clip(keys), labelOptions: slices.Clip(options)}
+	return listing{all: all, labels: &labelSet{}}
+}
+
+// labelChoices are labelChoices(l.all), shared by the requests that read
+// the same listing: never append to them in place.
+func (l listing) labelChoices() (keys, options []string) {
+	l.labels.once.Do(func() {
+		keys, options := labelChoices(l.all)
+		l.labels.keys, l.labels.options = slices.Clip(keys), slices.Clip(options)
+	})
+	return l.labels.keys, l.labels.options
 }
 
 // listingCache keeps the listing built from Options.States while nothing

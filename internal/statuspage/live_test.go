@@ -16,20 +16,6 @@ import (
 	"github.com/authwatch/authwatch/internal/store/sqlite"
 )
 
-// liveFrom fills LiveStates from the store, as the daemon does at its start.
-func liveFrom(t *testing.T, st *sqlite.Store) *LiveStates {
-	t.Helper()
-	states, err := st.FlowStates(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	live := &LiveStates{}
-	for _, s := range states {
-		live.Restore(s)
-	}
-	return live
-}
-
 // recordLive records a run in the store and tells live, as the daemon does.
 func recordLive(t *testing.T, st *sqlite.Store, live *LiveStates, run store.Run) store.FlowState {
 	t.Helper()
@@ -70,7 +56,7 @@ func TestOverviewFromLiveStates(t *testing.T) {
 	f := getFixture(t)
 	st, _ := f.newStore(t, 0, 0)
 	src := &scaleSource{Store: st, runsOf: map[string]int{}}
-	live := liveFrom(t, st)
+	live := liveStates(t, st)
 	infos := FlowInfos(f.flows)
 	res := f.results["orders-api"]
 	now := res.Start.Add(time.Minute)
