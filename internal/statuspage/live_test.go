@@ -104,7 +104,29 @@ func TestOverviewFromLiveStates(t *testing.T) {
 		t.Errorf("nothing ran: %d, want 304", again.StatusCode)
 	}
 
-	// The flow's page reads the steps of the runs taken (its measurements).
+	// A run the page missed (told as a state only) is read from the store;
+	// the next is taken again.
+	for i, missed := range []bool{true, false} {
+		start := res.Start.Add(time.Duration(4+i) * 15 * time.Second)
+		run := toRun(shifted(res, start, 1))
+		if missed {
+			state, err := st.RecordRun(context.Background(), run)
+			if err != nil {
+				t.Fatal(err)
+			}
+			live.Set(state)
+		} else {
+			recordLive(t, st, live, run)
+		}
+		now = start.Add(time.Second)
+		sameJSON(t, "the page after a run", flowsJSON(t, h, "/api/v1/flows"), flowsJSON(t, fromStore(), "/api/v1/flows"))
+	}
+	if runsOf, _, _ := src.take(); runsOf["orders-api"] != 1 {
+		t.Errorf("the runs of orders-api read %d times for a run missed and a run taken, want 1", runsOf["orders-api"])
+	}
+
+	// The flow's page reads the steps of the runs taken (its measurements),
+	// every run's in order.
 	_, liveBody := get(t, h, "/api/v1/flows/orders-api")
 	_, storeBody := get(t, fromStore(), "/api/v1/flows/orders-api")
 	if liveBody != storeBody {

@@ -34,7 +34,12 @@ import (
 //     runs: Runs(flow, new+deltaSlack), kept by ID.
 //
 // A page view therefore costs one FlowStates query plus, per flow that ran
-// since the last view, one query of a few rows.
+// since the last view, one query of a few rows. With Options.States, no
+// FlowStates query, and the runs the daemon hands over (LiveStates.Recorded)
+// are taken into a flow's cache at once (flowStats.take): a flow that ran
+// since the last view then costs nothing, unless a run was missed (the
+// cache was being read, or not loaded yet), which the next sync reads as
+// above. The taken runs' steps are read only for the flow's page.
 //
 // A Source that keeps history tiers (store.RollupReader, docs/history.md)
 // keeps only some passing runs whole: the runs above are then the whole
@@ -352,7 +357,7 @@ func (f *flowStats) syncRuns(ctx context.Context, src Source, flow string, st st
 				// roll-ups: the whole records found are all there is.
 				slices.Reverse(fresh)
 				for _, r := range fresh {
-					f.ingest(r, true)
+					f.ingestNew(r)
 				}
 				if !f.rollups || int64(len(fresh)) != delta || !f.countInHours(fresh) {
 					since := now.Add(-window7d)
@@ -385,22 +390,32 @@ func (f *flowStats) take(run store.Run, st store.FlowState) bool {
 	if f.loadedAt.IsZero() || run.Cancelled || st.Runs != f.counter+1 || st.LastRunID <= f.maxID || !st.LastRun.Equal(run.Start) {
 		return false
 	}
-	steps := run.Steps
-	run.ID, run.Start, run.Steps = st.LastRunID, st.LastRun, nil // the store's form of the run
+	run.ID, run.Start = st.LastRunID, st.LastRun // the store's form of the run
 	if f.rollups && !f.countInHours([]store.Run{run}) {
 		return false // the run is older than the newest hour held
 	}
-	f.ingest(run, false)
-	f.counter, f.taken = st.Runs, f.taken+1
 	if f.stepsFrom == 0 {
 		f.stepsFrom = run.ID
 	}
-	if run.Warnings > 0 {
-		if ss, _, err := decodeSteps(steps); err == nil {
-			f.lastWarn, f.lastWarnSum = firstWarning(ss)
+	f.ingestNew(run)
+	f.counter, f.taken = st.Runs, f.taken+1
+	return true
+}
+
+// ingestNew adds a new run; while runs wait for their steps to be read
+// (stepsFrom), its steps wait too, so that the trends get their points in
+// order; a warning's text is read at once (the overview shows it).
+func (f *flowStats) ingestNew(r store.Run) {
+	if f.stepsFrom == 0 {
+		f.ingest(r, true)
+		return
+	}
+	f.ingest(r, false)
+	if r.Warnings > 0 && f.hasLast && f.last.ID == r.ID {
+		if steps, _, err := decodeSteps(r.Steps); err == nil {
+			f.lastWarn, f.lastWarnSum = firstWarning(steps)
 		}
 	}
-	return true
 }
 
 // syncSteps reads the steps of the runs taken from LiveStates (from
