@@ -151,3 +151,55 @@ func TestOverviewFromLiveStates(t *testing.T) {
 		t.Errorf("%d FlowStates queries, want none", fs)
 	}
 }
+
+// TestLiveFiguresFromRollups: with history tiers (3 passing runs kept
+// whole, the rest in hour roll-ups), the runs taken from LiveStates are
+// counted into the hours as a read of the new runs would: the pass rates
+// and counts match a handler reading the store after each run, and the
+// runs are read only by the hourly full reload.
+func TestLiveFiguresFromRollups(t *testing.T) {
+	base := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
+	now := base
+	db, err := sqlite.Open(t.TempDir() + "/authwatch.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	ctx := context.Background()
+	if _, err := db.Prune(ctx, now.Add(-48*time.Hour), store.Retention{PassingRunsKept: 3}); err != nil {
+		t.Fatal(err)
+	}
+	run := func(i int) store.Run {
+		r := store.Run{Flow: "f", Start: base.Add(-48*time.Hour + time.Duration(i)*10*time.Minute), DurationMS: float64(100 + i%7), OK: i%40 != 39}
+		if !r.OK {
+			r.Reason = "invalid_token"
+		}
+		return r
+	}
+	for i := range 288 {
+		if _, err := db.RecordRun(ctx, run(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src := &scaleSource{Store: db, runsOf: map[string]int{}}
+	live := liveStates(t, db)
+	clock := func() time.Time { return now }
+	liveH := New(src, Options{States: live, Now: clock})
+	storeH := New(db, Options{Now: clock})
+	sameJSON(t, "the first view", flowsJSON(t, liveH, "/api/v1/flows"), flowsJSON(t, storeH, "/api/v1/flows"))
+	src.take()
+	for i := 288; i < 288+80; i++ { // 13 hours more, two failures among them
+		recordLive(t, db, live, run(i))
+		now = run(i).Start.Add(time.Minute)
+		got, want := flowsJSON(t, liveH, "/api/v1/flows"), flowsJSON(t, storeH, "/api/v1/flows")
+		if g, w := got.Flows[0], want.Flows[0]; *g.PassRate24h != *w.PassRate24h || *g.PassRate7d != *w.PassRate7d ||
+			g.Runs24h != w.Runs24h || g.Runs7d != w.Runs7d || g.Runs != w.Runs || g.State != w.State {
+			t.Fatalf("after run %d: from LiveStates %+v\nfrom the store %+v", i, g, w)
+		}
+	}
+	// 80 runs over 13h20m: only the hourly full reload reads the runs.
+	if runsOf, fs, _ := src.take(); runsOf["f"] > int(80*10*time.Minute/fullReloadEvery) || fs != 0 {
+		t.Errorf("80 runs taken from LiveStates over 13 h: the runs read %d times, %d FlowStates; want at most one read an hour (the full reload), no FlowStates",
+			runsOf["f"], fs)
+	}
+}
