@@ -146,11 +146,6 @@ func recordScaleFlow(ctx context.Context, st *sqlite.Store, sf scaleFlow, runs i
 	return nil
 }
 
-// scaleHandler serves the big store with the daemon's options.
-func scaleHandler(src Source, infos []FlowInfo) http.Handler {
-	return scaleServer(src, infos).handler()
-}
-
 func scaleServer(src Source, infos []FlowInfo) *server {
 	return newServer(src, Options{Flows: func() []FlowInfo { return infos }, Now: func() time.Time { return scaleBase.Add(time.Minute) }})
 }
