@@ -25,6 +25,7 @@ import (
 	"github.com/authwatch/authwatch/internal/browser"
 	"github.com/authwatch/authwatch/internal/config"
 	"github.com/authwatch/authwatch/internal/metrics"
+	"github.com/authwatch/authwatch/internal/statuspage"
 	"github.com/authwatch/authwatch/internal/store/buffered"
 	"github.com/authwatch/authwatch/internal/store/sqlite"
 	"github.com/authwatch/authwatch/scheduler"
@@ -58,13 +59,15 @@ type Main struct {
 	// fileRestartOnly is what the file last said of the settings that
 	// apply only at a start, to warn when a reload finds them changed.
 	fileRestartOnly string
-	// lastState is each flow's state after its last run (flow → store.FlowState).
-	lastState sync.Map
+	// lastState is each flow's state after its last run; the status page
+	// reads the states from it, never from the store.
+	lastState statuspage.LiveStates
 
 	mu         sync.Mutex
 	flows      []*flows.Flow
-	configured map[string]bool // names of the flows now scheduled
-	lastReload error           // nil when the last reload succeeded
+	flowInfos  []statuspage.FlowInfo // flows as the status page shows them
+	configured map[string]bool       // names of the flows now scheduled
+	lastReload error                 // nil when the last reload succeeded
 	// loggedWarnings are the last load's flow warnings, logged once.
 	loggedWarnings map[string]bool
 	// deliveryTrouble names notifiers with refused or long-undelivered pages.
@@ -400,8 +403,9 @@ func (m *Main) setReady(ok bool) {
 }
 
 func (m *Main) setFlows(fs []*flows.Flow) {
+	infos := statuspage.FlowInfos(fs)
 	m.mu.Lock()
-	m.flows, m.lastReload = fs, nil
+	m.flows, m.flowInfos, m.lastReload = fs, infos, nil
 	m.configured = make(map[string]bool, len(fs))
 	for _, f := range fs {
 		m.configured[f.Name] = true

@@ -45,8 +45,7 @@ func (m *Main) routes() http.Handler {
 		mux.Handle(path, full)
 	}
 	mux.Handle("/", statuspage.New(m.store, statuspage.Options{Config: sp, Logger: m.log, Title: "authwatch", FlowsDir: m.cfg.FlowsDir,
-		Flows:          func() []statuspage.FlowInfo { return statuspage.FlowInfos(m.currentFlows()) },
-		IncidentPolicy: m.alert.policyOf}))
+		Flows: m.currentFlowInfos, States: &m.lastState, IncidentPolicy: m.alert.policyOf}))
 	return mux
 }
 

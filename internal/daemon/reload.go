@@ -9,6 +9,7 @@ import (
 	"github.com/authwatch/authwatch/flows"
 	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/config"
+	"github.com/authwatch/authwatch/internal/statuspage"
 )
 
 // loadFlows loads the flows directory; an empty one is a valid (fresh)
@@ -95,6 +96,7 @@ func (m *Main) Reload() {
 		added, removed, kept, err = m.sched.Apply(scheduled(set.Flows))
 		if err == nil {
 			m.setFlows(set.Flows)
+			m.restoreFlowStates(m.statesUnknown(set.Flows)) // a flow added back may have a stored state
 			m.alert.setFlows(set.Flows)
 			m.metrics.Reloaded(true, now)
 			m.forgetRemoved(set.Flows)
@@ -116,6 +118,17 @@ func (m *Main) Reload() {
 	m.log.Error("reload rejected: the old flows keep running", "err", err)
 }
 
+// statesUnknown are the flows of fs whose state is not in memory.
+func (m *Main) statesUnknown(fs []*flows.Flow) []*flows.Flow {
+	var out []*flows.Flow
+	for _, f := range fs {
+		if _, ok := m.lastState.Load(f.Name); !ok {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 func (m *Main) forgetRemoved(fs []*flows.Flow) {
 	keep := make([]string, len(fs))
 	kept := make(map[string]bool, len(fs))
@@ -123,12 +136,7 @@ func (m *Main) forgetRemoved(fs []*flows.Flow) {
 		keep[i] = f.Name
 		kept[f.Name] = true
 	}
-	m.lastState.Range(func(k, _ any) bool {
-		if !kept[k.(string)] {
-			m.lastState.Delete(k)
-		}
-		return true
-	})
+	m.lastState.ForgetExcept(kept)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := m.store.ForgetFlows(ctx, keep); err != nil {
@@ -168,4 +176,12 @@ func (m *Main) currentFlows() []*flows.Flow {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.flows
+}
+
+// currentFlowInfos are the flows as the status page shows them: the same
+// slice until the flows change (the page keeps its order while it is).
+func (m *Main) currentFlowInfos() []statuspage.FlowInfo {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.flowInfos
 }

@@ -35,7 +35,7 @@ func (m *Main) onResult(ev scheduler.Event) {
 		m.log.Error("recording a run failed", "flow", r.Flow, "err", err)
 		return
 	}
-	m.lastState.Store(r.Flow, state)
+	m.lastState.Recorded(run, state)
 	m.metrics.FailStreak(r.Flow, state.ConsecutiveFailures, state.LastReason)
 	m.logOutcome(r, run, prev, hadPrev, state)
 	if m.alert != nil {
@@ -49,8 +49,8 @@ func (m *Main) onResult(ev scheduler.Event) {
 // last run, or read from the store once after a start (runs of one flow
 // never overlap, so the memory cannot be stale). It saves a query per run.
 func (m *Main) previousState(ctx context.Context, flow string) (store.FlowState, bool) {
-	if v, ok := m.lastState.Load(flow); ok {
-		return v.(store.FlowState), true
+	if st, ok := m.lastState.Load(flow); ok {
+		return st, true
 	}
 	prev, ok, _ := m.store.FlowState(ctx, flow)
 	return prev, ok
@@ -133,7 +133,7 @@ func (m *Main) restoreFlowStates(fs []*flows.Flow) {
 	for _, f := range fs {
 		st, ok, err := m.store.FlowState(ctx, f.Name)
 		if err == nil && ok {
-			m.lastState.Store(f.Name, st)
+			m.lastState.Restore(st)
 			m.metrics.FailStreak(f.Name, st.ConsecutiveFailures, st.LastReason)
 		}
 		switch {

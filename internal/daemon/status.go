@@ -39,8 +39,8 @@ func plural(n int, word string) string {
 func (m *Main) currentStatus() string {
 	storeOK := m.store.Health().OK
 	failing := 0
-	m.lastState.Range(func(_, v any) bool {
-		if st := v.(store.FlowState); !st.OK && !st.LastRun.IsZero() {
+	m.lastState.Range(func(st store.FlowState) bool {
+		if !st.OK && !st.LastRun.IsZero() {
 			failing++
 		}
 		return true

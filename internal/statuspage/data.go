@@ -181,8 +181,16 @@ type flowRef struct {
 }
 
 // listFlows returns the flows to show: the configured ones (Options.Flows),
-// or every flow with a state.
+// or every flow with a state. Their states come from Options.States when
+// set, else from one FlowStates query.
 func (s *server) listFlows(ctx context.Context) ([]flowRef, error) {
+	if s.opts.States != nil {
+		var infos []FlowInfo
+		if s.opts.Flows != nil {
+			infos = s.opts.Flows()
+		}
+		return s.liveRefs(infos), nil
+	}
 	states, err := s.src.FlowStates(ctx)
 	if err != nil {
 		return nil, err
@@ -209,10 +217,40 @@ func (s *server) listFlows(ctx context.Context) ([]flowRef, error) {
 	return out, nil
 }
 
+// liveRefs is listFlows from Options.States, with infos from
+// Options.Flows (when set).
+func (s *server) liveRefs(infos []FlowInfo) []flowRef {
+	live := s.opts.States
+	if s.opts.Flows == nil {
+		var out []flowRef
+		live.Range(func(st store.FlowState) bool {
+			out = append(out, flowRef{info: FlowInfo{Name: st.Flow}, state: st, hasState: true})
+			return true
+		})
+		slices.SortFunc(out, func(a, b flowRef) int { return strings.Compare(a.info.Name, b.info.Name) })
+		return out
+	}
+	out := make([]flowRef, len(infos))
+	for i, fi := range infos {
+		out[i].info = fi
+		out[i].state, out[i].hasState = live.Load(fi.Name)
+	}
+	return out
+}
+
+// flowState is one flow's state, from Options.States when set.
+func (s *server) flowState(ctx context.Context, name string) (store.FlowState, bool, error) {
+	if s.opts.States != nil {
+		st, ok := s.opts.States.Load(name)
+		return st, ok, nil
+	}
+	return s.src.FlowState(ctx, name)
+}
+
 // findFlow returns one flow to show, and false if it is neither configured
 // nor has a state.
 func (s *server) findFlow(ctx context.Context, name string) (flowRef, bool, error) {
-	st, ok, err := s.src.FlowState(ctx, name)
+	st, ok, err := s.flowState(ctx, name)
 	if err != nil {
 		return flowRef{}, false, err
 	}
@@ -231,14 +269,17 @@ func (s *server) findFlow(ctx context.Context, name string) (flowRef, bool, erro
 type incidentSet struct {
 	decoded map[string]incident.State
 	raw     map[string]json.RawMessage
+	// version changes whenever a state changed since the last read.
+	version uint64
 }
 
 // incidentCache keeps the decoded incident states by their stored bytes:
 // most do not change between two page views, and comparing bytes costs
 // far less than decoding thousands of them on every request.
 type incidentCache struct {
-	mu     sync.Mutex
-	byFlow map[string]decodedIncident
+	mu      sync.Mutex
+	byFlow  map[string]decodedIncident
+	version uint64
 }
 
 type decodedIncident struct {
@@ -265,11 +306,13 @@ func (s *server) readIncidents(ctx context.Context) (incidentSet, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	next := make(map[string]decodedIncident, len(raw))
+	changed := len(raw) != len(c.byFlow)
 	for flow, b := range raw {
 		d, ok := c.byFlow[flow]
 		if !ok || d.raw != string(b) {
 			d = decodedIncident{raw: string(b)}
 			d.ok = json.Unmarshal(b, &d.state) == nil
+			changed = true
 		}
 		next[flow] = d
 		if d.ok {
@@ -277,6 +320,10 @@ func (s *server) readIncidents(ctx context.Context) (incidentSet, error) {
 		}
 	}
 	c.byFlow = next
+	if changed {
+		c.version++
+	}
+	out.version = c.version
 	return out, nil
 }
 
@@ -309,32 +356,6 @@ func (s *server) syncStats(ctx context.Context, refs []flowRef, now time.Time, t
 	}
 	wg.Wait()
 	return caches, first
-}
-
-// flowsPage is a page of the overview or of /api/v1/flows, decided from
-// one FlowStates query and one IncidentStates read: no run is read.
-type flowsPage struct {
-	flowList
-	incs incidentSet
-}
-
-func (s *server) listPage(ctx context.Context, fq flowQuery) (flowsPage, error) {
-	refs, err := s.listFlows(ctx)
-	if err != nil {
-		return flowsPage{}, err
-	}
-	incs, err := s.readIncidents(ctx)
-	if err != nil {
-		return flowsPage{}, err
-	}
-	all := make([]*listed, len(refs))
-	keep := make(map[string]bool, len(refs))
-	for i, ref := range refs {
-		all[i] = newListed(ref, incs.decoded[ref.info.Name])
-		keep[ref.info.Name] = true
-	}
-	s.stats.forgetExcept(keep)
-	return flowsPage{flowList: selectFlows(all, fq), incs: incs}, nil
 }
 
 // rows builds the page's rows: only their flows' history is read (the

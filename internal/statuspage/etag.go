@@ -19,7 +19,8 @@ const tagBucket = time.Minute
 
 // pageTag is the ETag of a page of flows: a hash of everything the answer
 // is made of, computed before any run is read, so that a client whose
-// copy is current costs one FlowStates query and one IncidentStates read.
+// copy is current costs the flows' states (from Options.States, else one
+// FlowStates query) and one IncidentStates read.
 // extra are the inputs only the caller knows (e.g. the label options).
 func (s *server) pageTag(r *http.Request, now time.Time, p flowsPage, extra ...string) string {
 	h := sha256.New()

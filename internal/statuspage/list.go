@@ -239,14 +239,17 @@ func (fq flowQuery) matchesBesidesState(l *listed) bool {
 	return fq.search == "" || containsFold(l.key.name, fq.search)
 }
 
+// filtered says whether the query leaves out any flow.
+func (fq flowQuery) filtered() bool {
+	return len(fq.labels) > 0 || len(fq.states) > 0 || len(fq.reasons) > 0 || fq.search != ""
+}
+
 func containsFold(s, part string) bool {
 	return strings.Contains(strings.ToLower(s), strings.ToLower(part))
 }
 
 // flowList is the answer to a flowQuery before any run is read.
 type flowList struct {
-	// all are the flows shown at all, in no order.
-	all []*listed
 	// counts are flows per state among those that pass the filters other
 	// than state=; total those that pass every filter.
 	counts map[string]int
@@ -263,21 +266,24 @@ func newCounts() map[string]int {
 	return map[string]int{StateFailing: 0, StateWarning: 0, StateUnknown: 0, StatePaused: 0, StatePassing: 0}
 }
 
-// selectFlows filters, counts and sorts the flows, and cuts the page.
+// selectFlows filters and counts the flows (all, in the overview's order,
+// read only), and cuts the page.
 func selectFlows(all []*listed, fq flowQuery) flowList {
-	out := flowList{all: all, counts: newCounts()}
-	matched := make([]*listed, 0, len(all))
+	out := flowList{counts: newCounts()}
+	matched := all
+	if fq.filtered() {
+		matched = make([]*listed, 0, len(all))
+	}
 	for _, l := range all {
 		if !fq.matchesBesidesState(l) {
 			continue
 		}
 		out.counts[l.key.state]++
-		if len(fq.states) == 0 || slices.Contains(fq.states, l.key.state) {
+		if fq.filtered() && (len(fq.states) == 0 || slices.Contains(fq.states, l.key.state)) {
 			matched = append(matched, l)
 		}
 	}
 	out.total = len(matched)
-	slices.SortFunc(matched, func(a, b *listed) int { return a.key.compare(b.key) })
 	at := func(k rowKey) int {
 		i, _ := slices.BinarySearchFunc(matched, k, func(l *listed, k rowKey) int { return l.key.compare(k) })
 		return i

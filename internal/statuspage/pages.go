@@ -229,7 +229,7 @@ func (s *server) overviewPage(w http.ResponseWriter, r *http.Request) {
 	v := overviewView{base: s.base("overview", "", "/api/v1/flows", now), GroupBy: q.Get("group"), Search: fq.search,
 		Counts: p.counts, Total: p.total, Limit: fq.limit}
 	v.OpenIncidents = openIncidents(p.incs.decoded)
-	v.GroupKeys, v.LabelOptions = labelChoices(p.all)
+	v.GroupKeys, v.LabelOptions = p.labelChoices()
 	if !slices.Contains(v.GroupKeys, v.GroupBy) {
 		v.GroupBy = ""
 	}

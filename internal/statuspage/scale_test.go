@@ -146,11 +146,6 @@ func recordScaleFlow(ctx context.Context, st *sqlite.Store, sf scaleFlow, runs i
 	return nil
 }
 
-// scaleHandler serves the big store with the daemon's options.
-func scaleHandler(src Source, infos []FlowInfo) http.Handler {
-	return scaleServer(src, infos).handler()
-}
-
 func scaleServer(src Source, infos []FlowInfo) *server {
 	return newServer(src, Options{Flows: func() []FlowInfo { return infos }, Now: func() time.Time { return scaleBase.Add(time.Minute) }})
 }
@@ -158,49 +153,88 @@ func scaleServer(src Source, infos []FlowInfo) *server {
 // BenchmarkOverview10k serves the overview, the API's first page and a
 // filtered page at 10,000 flows with 3 runs each. "idle": nothing ran
 // since the last view; "busy": every flow ran since (at 1,000 runs/s, a
-// view every 10 s sees that).
+// view every 10 s sees that). "live/": with the states in memory
+// (Options.States, as the daemon serves it), each run recorded handed to
+// the page too.
 func BenchmarkOverview10k(b *testing.B) {
 	const n, runs = 10000, 3
 	st, infos := bigStore(b, n, runs)
-	for _, path := range []string{"/", "/api/v1/flows", "/api/v1/flows?state=failing&label=team%3Dteam-0"} {
-		b.Run("idle"+path, func(b *testing.B) {
-			h := scaleHandler(st, infos)
-			size := serveOK(b, h, path) // the caches' first load
-			b.ResetTimer()
+	for _, live := range []bool{false, true} {
+		prefix := ""
+		var states *LiveStates
+		if live {
+			prefix, states = "live/", liveStates(b, st)
+		}
+		handler := func() http.Handler {
+			return newServer(st, Options{Flows: func() []FlowInfo { return infos }, States: states,
+				Now: func() time.Time { return scaleBase.Add(time.Minute) }}).handler()
+		}
+		for _, path := range []string{"/", "/api/v1/flows", "/api/v1/flows?state=failing&label=team%3Dteam-0"} {
+			b.Run(prefix+"idle"+path, func(b *testing.B) {
+				h := handler()
+				size := serveOK(b, h, path) // the caches' first load
+				b.ResetTimer()
+				for b.Loop() {
+					serveOK(b, h, path)
+				}
+				b.ReportMetric(float64(size), "bytes/answer")
+			})
+		}
+		b.Run(prefix+"busy/", func(b *testing.B) {
+			h := handler()
+			serveOK(b, h, "/")
+			k := runs
 			for b.Loop() {
-				serveOK(b, h, path)
+				b.StopTimer()
+				recordScaleRound(b, st, states, n, k, runs)
+				k++
+				b.StartTimer()
+				serveOK(b, h, "/")
 			}
-			b.ReportMetric(float64(size), "bytes/answer")
 		})
 	}
-	b.Run("busy/", func(b *testing.B) {
-		h := scaleHandler(st, infos)
-		serveOK(b, h, "/")
-		k := runs
-		for b.Loop() {
-			b.StopTimer()
-			for i := 0; i < n; i += 128 { // every flow runs once, in batches
-				var wg sync.WaitGroup
-				for j := i; j < min(i+128, n); j++ {
-					sf := scaleFlowAt(j)
-					if sf.noState {
-						continue
-					}
-					wg.Go(func() {
-						r := scaleRun(sf, k, k+1)
-						r.Start = scaleBase.Add(time.Duration(k-runs+1) * time.Second)
-						if _, err := st.RecordRun(context.Background(), r); err != nil {
-							b.Error(err)
-						}
-					})
-				}
-				wg.Wait()
+}
+
+// recordScaleRound records run k of every flow of the big store (and
+// tells states, when set).
+func recordScaleRound(b *testing.B, st *sqlite.Store, states *LiveStates, n, k, runs int) {
+	for i := 0; i < n; i += 128 { // every flow runs once, in batches
+		var wg sync.WaitGroup
+		for j := i; j < min(i+128, n); j++ {
+			sf := scaleFlowAt(j)
+			if sf.noState {
+				continue
 			}
-			k++
-			b.StartTimer()
-			serveOK(b, h, "/")
+			wg.Go(func() {
+				r := scaleRun(sf, k, k+1)
+				r.Start = scaleBase.Add(time.Duration(k-runs+1) * time.Second)
+				state, err := st.RecordRun(context.Background(), r)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				if states != nil {
+					states.Recorded(r, state)
+				}
+			})
 		}
-	})
+		wg.Wait()
+	}
+}
+
+// liveStates fills LiveStates from the store, as the daemon does at its
+// start.
+func liveStates(tb testing.TB, st *sqlite.Store) *LiveStates {
+	tb.Helper()
+	states, err := st.FlowStates(context.Background())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	live := &LiveStates{}
+	for _, s := range states {
+		live.Restore(s)
+	}
+	return live
 }
 
 func serveOK(tb testing.TB, h http.Handler, path string) int {

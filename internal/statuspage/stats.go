@@ -7,6 +7,7 @@ import (
 	"errors"
 	"math"
 	"slices"
+	"sort"
 	"sync"
 	"time"
 	"unsafe"
@@ -33,7 +34,12 @@ import (
 //     runs: Runs(flow, new+deltaSlack), kept by ID.
 //
 // A page view therefore costs one FlowStates query plus, per flow that ran
-// since the last view, one query of a few rows.
+// since the last view, one query of a few rows. With Options.States, no
+// FlowStates query, and the runs the daemon hands over (LiveStates.Recorded)
+// are taken into a flow's cache at once (flowStats.take): a flow that ran
+// since the last view then costs nothing, unless a run was missed (the
+// cache was being read, or not loaded yet), which the next sync reads as
+// above. The taken runs' steps are read only for the flow's page.
 //
 // A Source that keeps history tiers (store.RollupReader, docs/history.md)
 // keeps only some passing runs whole: the runs above are then the whole
@@ -151,6 +157,11 @@ type flowData struct {
 	// not yet read (see sync).
 	hoursLastID int64
 	staleFrom   int64
+	// taken counts the runs taken from LiveStates.Recorded since the store
+	// was last read (counter is ahead of it by them); stepsFrom is the
+	// first of them, 0 for none: their steps (the measurements of the
+	// flow page's trends) are read when the flow's page asks.
+	taken, stepsFrom int64
 }
 
 // The flows' caches are bounded: paging through 10,000 flows would
@@ -223,6 +234,26 @@ func (c *statsCache) evict() {
 	}
 }
 
+// observe gives a run just recorded (LiveStates.Recorded) to its flow's
+// cache, if the flow has one and no view is reading it: it never waits.
+func (c *statsCache) observe(run store.Run, st store.FlowState) {
+	c.mu.Lock()
+	var f *flowStats
+	if e := c.flows[run.Flow]; e != nil {
+		f = e.Value.(*cachedFlow).stats
+	}
+	c.mu.Unlock()
+	if f == nil || !f.mu.TryLock() {
+		return
+	}
+	took := f.take(run, st)
+	bytes := f.bytes()
+	f.mu.Unlock()
+	if took {
+		c.resized(run.Flow, f, bytes)
+	}
+}
+
 // size returns the number of flows cached and their estimated bytes.
 func (c *statsCache) size() (flows, bytes int) {
 	c.mu.Lock()
@@ -275,6 +306,11 @@ func (f *flowStats) reset() {
 // only when trend asks for their percentiles: a page of the overview then
 // costs one Runs query per flow that ran, not two queries.
 func (f *flowStats) sync(ctx context.Context, src Source, flow string, st store.FlowState, every time.Duration, now time.Time, trend bool) error {
+	if trend && f.stepsFrom != 0 {
+		if err := f.syncSteps(ctx, src, flow); err != nil {
+			return err
+		}
+	}
 	if err := f.syncRuns(ctx, src, flow, st, every, now); err != nil {
 		return err
 	}
@@ -289,11 +325,14 @@ func (f *flowStats) syncRuns(ctx context.Context, src Source, flow string, st st
 		f.reset()
 		return nil
 	}
-	full := f.loadedAt.IsZero() || st.Runs < f.counter || now.Sub(f.loadedAt) > fullReloadEvery
-	if !full && st.Runs == f.counter {
+	// A counter that went back was reset (the flow's state forgotten); one
+	// behind the runs taken from LiveStates is only older than they are.
+	full := f.loadedAt.IsZero() || st.Runs < f.counter-f.taken || now.Sub(f.loadedAt) > fullReloadEvery
+	if !full && st.Runs <= f.counter {
 		f.trim(now)
 		return nil
 	}
+	f.taken = 0
 	limit := windowLimit(every)
 	if !full {
 		delta := st.Runs - f.counter
@@ -318,7 +357,7 @@ func (f *flowStats) syncRuns(ctx context.Context, src Source, flow string, st st
 				// roll-ups: the whole records found are all there is.
 				slices.Reverse(fresh)
 				for _, r := range fresh {
-					f.ingest(r, true)
+					f.ingestNew(r)
 				}
 				if !f.rollups || int64(len(fresh)) != delta || !f.countInHours(fresh) {
 					since := now.Add(-window7d)
@@ -340,6 +379,66 @@ func (f *flowStats) syncRuns(ctx context.Context, src Source, flow string, st st
 	}
 	f.rollups = false
 	return f.syncHours(ctx, src, flow, now, now.Add(-window7d))
+}
+
+// take adds a run the daemon just recorded (st: the state it left, so
+// st.LastRunID is its ID) when the cache holds every run before it, and
+// returns whether it did. Otherwise the next sync reads it from the store.
+// Its steps are not read here (the daemon's time): the flow's page reads
+// them (syncSteps), the overview needs them only for a warning's text.
+func (f *flowStats) take(run store.Run, st store.FlowState) bool {
+	if f.loadedAt.IsZero() || run.Cancelled || st.Runs != f.counter+1 || st.LastRunID <= f.maxID || !st.LastRun.Equal(run.Start) {
+		return false
+	}
+	run.ID, run.Start = st.LastRunID, st.LastRun // the store's form of the run
+	if f.rollups && !f.countInHours([]store.Run{run}) {
+		return false // the run is older than the newest hour held
+	}
+	if f.stepsFrom == 0 {
+		f.stepsFrom = run.ID
+	}
+	f.ingestNew(run)
+	f.counter, f.taken = st.Runs, f.taken+1
+	return true
+}
+
+// ingestNew adds a new run; while runs wait for their steps to be read
+// (stepsFrom), its steps wait too, so that the trends get their points in
+// order; a warning's text is read at once (the overview shows it).
+func (f *flowStats) ingestNew(r store.Run) {
+	if f.stepsFrom == 0 {
+		f.ingest(r, true)
+		return
+	}
+	f.ingest(r, false)
+	if r.Warnings > 0 && f.hasLast && f.last.ID == r.ID {
+		if steps, _, err := decodeSteps(r.Steps); err == nil {
+			f.lastWarn, f.lastWarnSum = firstWarning(steps)
+		}
+	}
+}
+
+// syncSteps reads the steps of the runs taken from LiveStates (from
+// stepsFrom on) for the trends' measurements, oldest first. When more
+// than trendRuns were taken, the window is read whole instead.
+func (f *flowStats) syncSteps(ctx context.Context, src Source, flow string) error {
+	n := len(f.samples) - sort.Search(len(f.samples), func(i int) bool { return f.samples[i].id >= f.stepsFrom })
+	if n+deltaSlack > trendRuns {
+		f.loadedAt, f.stepsFrom = time.Time{}, 0 // syncRuns loads the window
+		return nil
+	}
+	runs, err := src.Runs(ctx, flow, n+deltaSlack)
+	if err != nil {
+		return err
+	}
+	slices.Reverse(runs)
+	for _, r := range runs {
+		if r.ID >= f.stepsFrom && r.ID <= f.maxID {
+			f.ingestSteps(r)
+		}
+	}
+	f.stepsFrom = 0
+	return nil
 }
 
 // countInHours adds the counts of runs (new whole records, oldest first,

@@ -14,7 +14,10 @@
 //
 // The overview and /api/v1/flows serve a page of flows (100 by default),
 // filtered and counted from the flows' states, configuration and incident
-// states alone; only the flows on the page have their history read.
+// states alone; only the flows on the page have their history read. The
+// daemon serves the states from its memory (Options.States), and hands
+// each run it records to the figures, so that at 10,000 flows a view reads
+// neither the states nor, usually, any run from the store.
 //
 // Everything shown comes from the state store, already redacted by the
 // flows package when the runs were recorded; on top of that, request
@@ -102,6 +105,14 @@ type Options struct {
 	// reload shows at once) and possibly concurrently: it must be cheap and
 	// safe for concurrent use. Nil: every flow with a state in the store.
 	Flows func() []FlowInfo
+	// States, when set, holds the flows' states in memory (the daemon's):
+	// the pages then read no state from the store, and the flows' figures
+	// take the runs it is told of (LiveStates.Recorded) without reading
+	// them. It must hold every state the store has for the flows shown
+	// before the handler serves. With States, the slice Flows returns must
+	// not change after it is returned: a new configuration is a new slice
+	// (the order of the overview is kept while the slice is the same).
+	States *LiveStates
 	// FlowsDir is where flow files go: with no flow configured, the
 	// overview says how to add one there.
 	FlowsDir string
@@ -126,6 +137,7 @@ type server struct {
 	log      *slog.Logger
 	stats    statsCache
 	incCache incidentCache
+	listings listingCache
 	pages    *pages
 	// tagSalt starts every ETag: a new process (perhaps a new binary with
 	// other templates) never matches an old tag.
@@ -154,6 +166,10 @@ func newServer(src Source, opts Options) *server {
 		s.refresh = 15 * time.Second
 	}
 	s.pages = newPages()
+	if opts.States != nil {
+		observe := runObserver(s.stats.observe)
+		opts.States.runs.Store(&observe)
+	}
 	_, _ = rand.Read(s.tagSalt[:])
 	return s
 }
