@@ -50,8 +50,16 @@ func blobArg(v driver.Value) []byte {
 // IDs of its passing runs kept whole (to delete the oldest when one more
 // comes) and the roll-up of its current minute, written when the flow's
 // minute changes, when the minute is over for every flow (sweep) and on
-// Close. mu is held by the writer for a whole batch, commit included, and
-// by everything else that writes flow states or reads the open roll-ups.
+// Close.
+//
+// Lock order: the write connection (a transaction or a *sql.Conn of
+// s.write), then mu; never the other way round. The memory is changed only
+// by the holder of the write connection, with mu held for the change (the
+// SQL of a batch included, its commit not), so a batch's memory is
+// consistent with its transaction. Readers of the open roll-ups (Rollups,
+// RollupTotals) take mu alone, and hold no connection of s.write: a long
+// prune statement holding the connection delays the next batch, never
+// them, and no cycle is possible.
 type history struct {
 	mu          sync.Mutex
 	flows       map[string]*flowEntry
@@ -60,6 +68,36 @@ type history struct {
 	// failuresKept is FailuresKeptPerStreak, set by Prune; 0 keeps every
 	// failure whole.
 	failuresKept int
+}
+
+// setKept sets the numbers of passing runs and of repeats kept whole.
+func (h *history) setKept(ret store.Retention) {
+	if h.passingKept != max(ret.PassingRunsKept, 0) {
+		h.passingKept = max(ret.PassingRunsKept, 0)
+		for _, e := range h.flows {
+			e.kept, e.keptRead = nil, false // read again at the flow's next passing run
+		}
+	}
+	if h.failuresKept != max(ret.FailuresKeptPerStreak, 0) {
+		h.failuresKept = max(ret.FailuresKeptPerStreak, 0)
+		for _, e := range h.flows {
+			e.repeats, e.repeatsRead = nil, false
+		}
+	}
+}
+
+// changeMemory runs change on the writer's memory outside a batch, in the
+// lock order: the write connection, then hist.mu.
+func (s *Store) changeMemory(ctx context.Context, change func(*history)) error {
+	conn, err := s.write.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	s.hist.mu.Lock()
+	defer s.hist.mu.Unlock()
+	change(&s.hist)
+	return nil
 }
 
 // Values of runs.plain: how long a run is kept whole.
@@ -348,28 +386,31 @@ func (s *Store) flushOpen(ctx context.Context, tx *sql.Tx, e *flowEntry) error {
 
 // flushAll writes every open roll-up in one transaction (Close).
 func (s *Store) flushAll(ctx context.Context) error {
-	s.hist.mu.Lock()
-	defer s.hist.mu.Unlock()
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
+	s.hist.mu.Lock()
 	undo := newUndo()
 	for flow, e := range s.hist.flows {
 		if e.open.Runs > 0 {
 			undo.save(&s.hist, flow)
-			if err := s.flushOpen(ctx, tx, e); err != nil {
-				undo.restore(&s.hist)
-				return err
+			if err = s.flushOpen(ctx, tx, e); err != nil {
+				break
 			}
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		undo.restore(&s.hist)
-		return err
+	s.hist.mu.Unlock()
+	if err == nil {
+		err = tx.Commit()
 	}
-	return nil
+	if err != nil {
+		s.hist.mu.Lock()
+		undo.restore(&s.hist)
+		s.hist.mu.Unlock()
+	}
+	return err
 }
 
 func unixMinute(t time.Time) int64 { return floorDiv(t.Unix(), 60) }
