@@ -26,6 +26,7 @@ import (
 	"github.com/authwatch/authwatch/internal/browser"
 	"github.com/authwatch/authwatch/internal/config"
 	"github.com/authwatch/authwatch/internal/metrics"
+	"github.com/authwatch/authwatch/internal/store"
 	"github.com/authwatch/authwatch/internal/store/buffered"
 	"github.com/authwatch/authwatch/internal/store/sqlite"
 	"github.com/authwatch/authwatch/scheduler"
@@ -133,7 +134,7 @@ func New(cfg *config.Config, log *slog.Logger, notify Notifier) (*Main, error) {
 // newMain opens the state store and prepares the daemon; New holds the
 // state directory's lock.
 func newMain(cfg *config.Config, log *slog.Logger, notify Notifier, check sqlite.Check, lock *stateLock) (*Main, error) {
-	db, err := openStore(filepath.Join(cfg.StateDir, "authwatch.db"), check, notify, log)
+	db, err := openStore(filepath.Join(cfg.StateDir, "authwatch.db"), check, cfg.RetentionPolicy(), notify, log)
 	if err != nil {
 		return nil, fmt.Errorf("opening the state store: %w", err)
 	}
@@ -186,7 +187,7 @@ const startExtension = 20 * time.Second
 
 // openStore opens (and checks) the state database, keeping the service
 // manager informed while the check runs.
-func openStore(path string, check sqlite.Check, notify Notifier, log *slog.Logger) (*sqlite.Store, error) {
+func openStore(path string, check sqlite.Check, ret store.Retention, notify Notifier, log *slog.Logger) (*sqlite.Store, error) {
 	done := make(chan struct{})
 	defer close(done)
 	status := fmt.Sprintf("checking the state database (store_check: %s)", check)
@@ -204,7 +205,7 @@ func openStore(path string, check sqlite.Check, notify Notifier, log *slog.Logge
 			}
 		}
 	}()
-	return sqlite.OpenWith(path, sqlite.Options{Check: check, Logger: log.With("component", "store")})
+	return sqlite.OpenWith(path, sqlite.Options{Check: check, Logger: log.With("component", "store"), Retention: ret})
 }
 
 // SetConfigPath makes Reload re-read the configuration file too (its

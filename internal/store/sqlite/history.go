@@ -64,9 +64,9 @@ type history struct {
 	mu          sync.Mutex
 	flows       map[string]*flowEntry
 	sweptMinute int64 // the newest run minute at the last sweep
-	passingKept int   // set by Prune; 0 keeps every passing run whole
-	// failuresKept is FailuresKeptPerStreak, set by Prune; 0 keeps every
-	// failure whole.
+	passingKept int   // set by Open and Prune; 0 keeps every passing run whole
+	// failuresKept is FailuresKeptPerStreak, set by Open and Prune; 0
+	// keeps every failure whole.
 	failuresKept int
 }
 

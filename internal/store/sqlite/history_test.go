@@ -335,3 +335,28 @@ func TestWriterStateCache(t *testing.T) {
 		t.Errorf("roll-ups: %+v; want the 4 runs, the restored one included", ups)
 	}
 }
+
+// The numbers of passing runs and repeats kept whole given to Open apply
+// from the first run, before any Prune.
+func TestOpenRetentionAppliesBeforeThePrune(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "authwatch.db")
+	s, err := OpenWith(path, Options{Retention: store.Retention{PassingRunsKept: 3, FailuresKeptPerStreak: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for sec := range 10 {
+		record(t, s, pass("f", sec, 10))
+	}
+	for sec := 10; sec < 15; sec++ {
+		record(t, s, fail("f", sec))
+	}
+	runs, err := s.Runs(context.Background(), "f", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"fail@14s", "fail@10s", "pass@9s", "pass@8s", "pass@7s", "pass@0s"}
+	if got := summaries(runs); !slices.Equal(got, want) {
+		t.Errorf("runs kept whole:\n got %v\nwant %v", got, want)
+	}
+}

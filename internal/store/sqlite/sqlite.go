@@ -87,6 +87,10 @@ type Options struct {
 	// Logger receives the store's warnings (a prune by size); default
 	// slog.Default().
 	Logger *slog.Logger
+	// Retention's PassingRunsKept and FailuresKeptPerStreak apply to the
+	// runs recorded from the start, before the first Prune (which applies
+	// its own, e.g. after a reload). Zero keeps every run whole.
+	Retention store.Retention
 }
 
 // Open opens the database at path with the default options; see OpenWith.
@@ -145,6 +149,7 @@ func open(path string, o Options) (*Store, error) {
 	s := &Store{write: write, read: read, records: make(chan recordReq),
 		closing: make(chan struct{}), writerDone: make(chan struct{}),
 		hist: history{flows: map[string]*flowEntry{}, sweptMinute: math.MinInt64}, log: o.Logger}
+	s.hist.setKept(o.Retention)
 	if s.log == nil {
 		s.log = slog.Default()
 	}
