@@ -137,11 +137,14 @@ func (e *flowEntry) clone() *flowEntry {
 // deleted together at the end of the batch (one statement instead of one
 // per run: see BenchmarkRecordRunFlows).
 type batchUndo struct {
-	entries map[string]*flowEntry
-	evict   []int64
+	entries     map[string]*flowEntry
+	evict       []int64
+	sweptMinute int64 // h.sweptMinute before the batch
 }
 
-func newUndo() *batchUndo { return &batchUndo{entries: map[string]*flowEntry{}} }
+func newUndo(h *history) *batchUndo {
+	return &batchUndo{entries: map[string]*flowEntry{}, sweptMinute: h.sweptMinute}
+}
 
 func (u *batchUndo) save(h *history, flow string) {
 	if _, ok := u.entries[flow]; ok {
@@ -168,6 +171,9 @@ func (s *Store) deleteEvicted(ctx context.Context, tx *sql.Tx, u *batchUndo) err
 }
 
 func (u *batchUndo) restore(h *history) {
+	// A sweep that is not committed did not happen: the next batch in the
+	// same minute sweeps again.
+	h.sweptMinute = u.sweptMinute
 	for flow, e := range u.entries {
 		if e == nil {
 			delete(h.flows, flow)
@@ -392,7 +398,7 @@ func (s *Store) flushAll(ctx context.Context) error {
 	}
 	defer tx.Rollback()
 	s.hist.mu.Lock()
-	undo := newUndo()
+	undo := newUndo(&s.hist)
 	for flow, e := range s.hist.flows {
 		if e.open.Runs > 0 {
 			undo.save(&s.hist, flow)

@@ -360,7 +360,7 @@ func (s *Store) ForgetFlows(ctx context.Context, keep []string) error {
 		kept[f] = true
 	}
 	s.hist.mu.Lock()
-	undo := newUndo()
+	undo := newUndo(&s.hist)
 	for flow, e := range s.hist.flows {
 		if !kept[flow] {
 			undo.save(&s.hist, flow)
@@ -408,7 +408,7 @@ func (s *Store) RestoreRuns(ctx context.Context, runs []store.Run, states []stor
 	}
 	defer tx.Rollback()
 	s.hist.mu.Lock()
-	undo := newUndo()
+	undo := newUndo(&s.hist)
 	err = s.restoreRuns(ctx, tx, undo, runs, states)
 	s.hist.mu.Unlock()
 	if err == nil {

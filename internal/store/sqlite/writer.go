@@ -112,7 +112,7 @@ func (s *Store) recordBatch(batch []recordReq) []recordResp {
 	defer tx.Rollback()
 	s.hist.mu.Lock()
 	// The writer's memory is put back as it was if the batch fails.
-	undo := newUndo()
+	undo := newUndo(&s.hist)
 	err = s.recordRuns(ctx, tx, undo, batch, resps)
 	s.hist.mu.Unlock()
 	if err == nil {
