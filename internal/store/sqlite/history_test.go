@@ -360,3 +360,37 @@ func TestOpenRetentionAppliesBeforeThePrune(t *testing.T) {
 		t.Errorf("runs kept whole:\n got %v\nwant %v", got, want)
 	}
 }
+
+// ForgetFlows drops the writer's memory of the flows no longer configured,
+// writing their open roll-ups first.
+func TestForgetFlowsDropsTheWritersMemory(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	for _, f := range []string{"a", "b", "c"} {
+		record(t, s, pass(f, 0, 10))
+		record(t, s, pass(f, 1, 10))
+	}
+	if err := s.ForgetFlows(ctx, []string{"a"}); err != nil {
+		t.Fatal(err)
+	}
+	s.hist.mu.Lock()
+	entries := len(s.hist.flows)
+	s.hist.mu.Unlock()
+	if entries != 1 {
+		t.Errorf("%d flows in the writer's memory after ForgetFlows, want 1", entries)
+	}
+	for _, f := range []string{"a", "b"} {
+		ups, err := s.Rollups(ctx, f, store.TierMinute, t0)
+		if err != nil || len(ups) != 1 || ups[0].Runs != 2 {
+			t.Errorf("flow %s: minute roll-ups %+v, %v; want one of 2 runs", f, ups, err)
+		}
+	}
+	// Configured again: a new state, the same flow number.
+	if st := record(t, s, pass("b", 2, 10)); st.Runs != 1 {
+		t.Errorf("flow b configured again: its state counts %d runs, want 1", st.Runs)
+	}
+	var ids int
+	if err := s.read.QueryRow(`SELECT count(*) FROM flow_ids`).Scan(&ids); err != nil || ids != 3 {
+		t.Errorf("%d flow numbers (%v), want 3", ids, err)
+	}
+}

@@ -337,7 +337,10 @@ func (s *Store) deleteInBatches(ctx context.Context, query string, first any, re
 	}
 }
 
-// ForgetFlows deletes the state of every flow not in keep.
+// ForgetFlows deletes the state of every flow not in keep, and the
+// writer's memory of it (its open roll-up written). Its runs and roll-ups
+// stay until retention removes them; a flow configured again starts from
+// no state, with the same flow number.
 func (s *Store) ForgetFlows(ctx context.Context, keep []string) error {
 	if keep == nil {
 		keep = []string{}
@@ -359,16 +362,27 @@ func (s *Store) ForgetFlows(ctx context.Context, keep []string) error {
 	for _, f := range keep {
 		kept[f] = true
 	}
+	// The writer's memory of the flows forgotten goes too (it would grow
+	// with every flow ever configured), their open roll-ups written first.
 	s.hist.mu.Lock()
 	undo := newUndo(&s.hist)
 	for flow, e := range s.hist.flows {
-		if !kept[flow] {
-			undo.save(&s.hist, flow)
-			e.state = store.FlowState{}
+		if kept[flow] {
+			continue
 		}
+		undo.save(&s.hist, flow)
+		if e.open.Runs > 0 {
+			if err = s.flushOpen(ctx, tx, e); err != nil {
+				break
+			}
+		}
+		delete(s.hist.flows, flow)
 	}
 	s.hist.mu.Unlock()
-	if err = tx.Commit(); err != nil {
+	if err == nil {
+		err = tx.Commit()
+	}
+	if err != nil {
 		s.hist.mu.Lock()
 		undo.restore(&s.hist)
 		s.hist.mu.Unlock()
