@@ -4,10 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
-	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -122,13 +122,21 @@ type flowEntry struct {
 	repeatsRead  bool
 }
 
+// clone copies e for batchUndo. The lists of kept runs are shared: they
+// are only appended to, cut at the front or replaced, never written within
+// their length, so the copy's view of them does not change.
 func (e *flowEntry) clone() *flowEntry {
 	c := *e
-	c.kept = slices.Clone(e.kept)
-	c.repeats = slices.Clone(e.repeats)
-	c.open.Latency = store.Histogram{}
-	c.open.Latency.Merge(e.open.Latency)
+	c.open = e.cloneOpen()
 	return &c
+}
+
+// cloneOpen copies the open roll-up (its histogram is counted in place).
+func (e *flowEntry) cloneOpen() store.Rollup {
+	u := e.open
+	u.Latency = store.Histogram{}
+	u.Latency.Merge(e.open.Latency)
+	return u
 }
 
 // batchUndo holds the entries as they were before a batch touched them
@@ -162,12 +170,21 @@ func (s *Store) deleteEvicted(ctx context.Context, tx *sql.Tx, u *batchUndo) err
 	if len(u.evict) == 0 {
 		return nil
 	}
-	list, err := json.Marshal(u.evict)
-	if err != nil {
-		return err
-	}
-	_, err = tx.StmtContext(ctx, s.stmts.deleteRuns).ExecContext(ctx, string(list))
+	_, err := s.txStmt(ctx, tx, s.stmts.deleteRuns).ExecContext(ctx, jsonInts(u.evict))
 	return err
+}
+
+// jsonInts is ids as a JSON array, for json_each.
+func jsonInts(ids []int64) string {
+	b := make([]byte, 0, 2+len(ids)*8)
+	b = append(b, '[')
+	for i, id := range ids {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, id, 10)
+	}
+	return string(append(b, ']'))
 }
 
 func (u *batchUndo) restore(h *history) {
@@ -224,6 +241,35 @@ func prepareRecord(db *sql.DB) (recordStmts, error) {
 	return st, nil
 }
 
+// txStmts are the writer's statements bound to its current transaction:
+// tx.StmtContext allocates a new *sql.Stmt on every call, once per
+// statement per run. Used only by the holder of the write connection.
+type txStmts struct {
+	tx    *sql.Tx
+	from  [8]*sql.Stmt
+	bound [8]*sql.Stmt
+	n     int
+}
+
+// txStmt returns stmt bound to tx, binding it at its first use in tx.
+func (s *Store) txStmt(ctx context.Context, tx *sql.Tx, stmt *sql.Stmt) *sql.Stmt {
+	c := &s.txStmts
+	if c.tx != tx {
+		*c = txStmts{tx: tx}
+	}
+	for i := range c.n {
+		if c.from[i] == stmt {
+			return c.bound[i]
+		}
+	}
+	b := tx.StmtContext(ctx, stmt)
+	if c.n < len(c.from) {
+		c.from[c.n], c.bound[c.n] = stmt, b
+		c.n++
+	}
+	return b
+}
+
 // entry returns the flow's entry, reading it inside tx the first time.
 func (s *Store) entry(ctx context.Context, tx *sql.Tx, flow string) (*flowEntry, error) {
 	if e := s.hist.flows[flow]; e != nil {
@@ -231,13 +277,13 @@ func (s *Store) entry(ctx context.Context, tx *sql.Tx, flow string) (*flowEntry,
 	}
 	e := &flowEntry{}
 	var err error
-	if e.state, _, err = flowState(ctx, tx.StmtContext(ctx, s.stmts.state), flow); err != nil {
+	if e.state, _, err = flowState(ctx, s.txStmt(ctx, tx, s.stmts.state), flow); err != nil {
 		return nil, err
 	}
-	err = tx.StmtContext(ctx, s.stmts.flowID).QueryRowContext(ctx, flow).Scan(&e.id)
+	err = s.txStmt(ctx, tx, s.stmts.flowID).QueryRowContext(ctx, flow).Scan(&e.id)
 	if err == sql.ErrNoRows {
 		var res sql.Result
-		if res, err = tx.StmtContext(ctx, s.stmts.newFlowID).ExecContext(ctx, flow); err == nil {
+		if res, err = s.txStmt(ctx, tx, s.stmts.newFlowID).ExecContext(ctx, flow); err == nil {
 			e.id, err = res.LastInsertId()
 		}
 	}
@@ -251,7 +297,7 @@ func (s *Store) entry(ctx context.Context, tx *sql.Tx, flow string) (*flowEntry,
 // readKept reads the IDs of the flow's newest n runs of the kind (keptPlain
 // or keptRepeat), oldest first.
 func (s *Store) readKept(ctx context.Context, tx *sql.Tx, flow string, kind, n int) ([]int64, error) {
-	rows, err := tx.StmtContext(ctx, s.stmts.keptIDs).QueryContext(ctx, flow, kind, n)
+	rows, err := s.txStmt(ctx, tx, s.stmts.keptIDs).QueryContext(ctx, flow, kind, n)
 	if err != nil {
 		return nil, err
 	}
@@ -314,7 +360,7 @@ func (s *Store) recordRun(ctx context.Context, tx *sql.Tx, undo *batchUndo, r st
 			e.keptRead = true
 		}
 	}
-	res, err := tx.StmtContext(ctx, s.stmts.insertRun).ExecContext(ctx,
+	res, err := s.txStmt(ctx, tx, s.stmts.insertRun).ExecContext(ctx,
 		r.Flow, nanos(r.Start), r.DurationMS, r.OK, r.Cancelled, r.Reason, r.Layer,
 		r.Summary, r.FailedStep, r.Warnings, []byte(r.Steps), r.WaitedMS, kind)
 	if err != nil {
@@ -324,7 +370,7 @@ func (s *Store) recordRun(ctx context.Context, tx *sql.Tx, undo *batchUndo, r st
 		return store.FlowState{}, err
 	}
 	next := e.state.Next(r)
-	if _, err = tx.StmtContext(ctx, s.stmts.upsertState).ExecContext(ctx, stateArgs(next)...); err != nil {
+	if _, err = s.txStmt(ctx, tx, s.stmts.upsertState).ExecContext(ctx, stateArgs(next)...); err != nil {
 		return store.FlowState{}, err
 	}
 	e.state = next
@@ -374,7 +420,7 @@ func (s *Store) sweep(ctx context.Context, tx *sql.Tx, undo *batchUndo, newest i
 // flushOpen upserts the entry's open roll-up into its minute's and its
 // hour's rows, and empties it.
 func (s *Store) flushOpen(ctx context.Context, tx *sql.Tx, e *flowEntry) error {
-	stmt := tx.StmtContext(ctx, s.stmts.upsertRollup)
+	stmt := s.txStmt(ctx, tx, s.stmts.upsertRollup)
 	u := e.open
 	hist := u.Latency.AppendBinary([]byte{})
 	for _, row := range []struct {
@@ -485,7 +531,7 @@ func (s *Store) rollups(ctx context.Context, flow string, tier store.Tier, since
 	var open store.Rollup
 	var openStart int64
 	if e != nil && e.open.Runs > 0 {
-		open, openStart = e.clone().open, e.minute
+		open, openStart = e.cloneOpen(), e.minute
 	}
 	s.hist.mu.Unlock()
 	if open.Runs == 0 {

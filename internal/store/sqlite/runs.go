@@ -441,7 +441,7 @@ func (s *Store) RestoreRuns(ctx context.Context, runs []store.Run, states []stor
 // outage of the store) and counts them in the roll-ups, inside tx; s.hist.mu is held.
 func (s *Store) restoreRuns(ctx context.Context, tx *sql.Tx, undo *batchUndo, runs []store.Run, states []store.FlowState) error {
 	states = slices.Clone(states) // LastRunID is filled in below
-	insert, upsert := tx.StmtContext(ctx, s.stmts.insertRun), tx.StmtContext(ctx, s.stmts.upsertState)
+	insert, upsert := s.txStmt(ctx, tx, s.stmts.insertRun), s.txStmt(ctx, tx, s.stmts.upsertState)
 	lastCounted := map[string]store.Run{} // per flow, with its new ID
 	for _, r := range runs {
 		res, err := insert.ExecContext(ctx, r.Flow, nanos(r.Start), r.DurationMS, r.OK, r.Cancelled, r.Reason, r.Layer,

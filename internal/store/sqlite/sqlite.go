@@ -59,6 +59,7 @@ type Store struct {
 
 	records    chan recordReq // RecordRun to writeLoop; unbuffered
 	stmts      recordStmts    // prepared once: parsing SQL per run cost a third of the store's CPU
+	txStmts    txStmts        // stmts bound to the writer's current transaction (history.go)
 	hist       history        // the writer's memory of each flow (history.go)
 	closing    chan struct{}  // closed by Close
 	writerDone chan struct{}  // closed when writeLoop has returned
