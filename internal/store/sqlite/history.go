@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -202,8 +203,21 @@ func (u *batchUndo) restore(h *history) {
 
 // recordStmts are RecordRun's statements, prepared on the writer.
 type recordStmts struct {
-	state, insertRun, upsertState, flowID, newFlowID, keptIDs, deleteRuns, upsertRollup *sql.Stmt
+	state, insertRun, updateState, upsertState, flowID, newFlowID, keptIDs, deleteRuns, upsertRollup *sql.Stmt
 }
+
+// updateStateSQL updates a flow's state row in place, its arguments those
+// of stateColumns (stateArgs) with the flow moved last (plain ?: modernc
+// allocates the name of each numbered parameter at every bind). An UPDATE
+// of a WITHOUT ROWID row costs less than INSERT OR REPLACE, which deletes
+// it and inserts it again.
+var updateStateSQL = func() string {
+	cols := strings.Split(stateColumns, ",")
+	for i := range cols {
+		cols[i] = strings.TrimSpace(cols[i]) + " = ?"
+	}
+	return "UPDATE flow_state SET " + strings.Join(cols[1:], ", ") + " WHERE " + cols[0]
+}()
 
 const upsertRollupSQL = `INSERT INTO rollups (tier, flow_id, start_min, runs, passed, failed,
 	cancelled, warnings, lat_sum_us, lat_min_us, lat_max_us, hist, last_run_id)
@@ -226,6 +240,7 @@ func prepareRecord(db *sql.DB) (recordStmts, error) {
 		{&st.state, `SELECT ` + stateColumns + ` FROM flow_state WHERE flow = ?`},
 		{&st.insertRun, `INSERT INTO runs (flow, start_ns, duration_ms, ok, cancelled, reason, layer,
 			summary, failed_step, warnings, steps, waited_ms, plain) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`},
+		{&st.updateState, updateStateSQL},
 		{&st.upsertState, `INSERT OR REPLACE INTO flow_state (` + stateColumns + `) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`},
 		{&st.flowID, `SELECT id FROM flow_ids WHERE flow = ?`},
 		{&st.newFlowID, `INSERT INTO flow_ids (flow) VALUES (?)`},
@@ -246,8 +261,8 @@ func prepareRecord(db *sql.DB) (recordStmts, error) {
 // statement per run. Used only by the holder of the write connection.
 type txStmts struct {
 	tx    *sql.Tx
-	from  [8]*sql.Stmt
-	bound [8]*sql.Stmt
+	from  [10]*sql.Stmt
+	bound [10]*sql.Stmt
 	n     int
 }
 
@@ -370,7 +385,7 @@ func (s *Store) recordRun(ctx context.Context, tx *sql.Tx, undo *batchUndo, r st
 		return store.FlowState{}, err
 	}
 	next := e.state.Next(r)
-	if _, err = s.txStmt(ctx, tx, s.stmts.upsertState).ExecContext(ctx, stateArgs(next)...); err != nil {
+	if err = s.writeState(ctx, tx, next); err != nil {
 		return store.FlowState{}, err
 	}
 	e.state = next
@@ -396,6 +411,21 @@ func (s *Store) recordRun(ctx context.Context, tx *sql.Tx, undo *batchUndo, r st
 	}
 	e.open.Add(r)
 	return next, nil
+}
+
+// writeState updates the flow's state row, inserting it when there is
+// none (the flow's first run, or first after ForgetFlows).
+func (s *Store) writeState(ctx context.Context, tx *sql.Tx, st store.FlowState) error {
+	args := append(stateArgs(st), st.Flow) // cap: see stateArgs
+	res, err := s.txStmt(ctx, tx, s.stmts.updateState).ExecContext(ctx, args[1:]...)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n > 0 {
+		return err
+	}
+	_, err = s.txStmt(ctx, tx, s.stmts.upsertState).ExecContext(ctx, args[:len(args)-1]...)
+	return err
 }
 
 // sweep writes the open roll-ups of minutes before the previous one once

@@ -47,11 +47,12 @@ func (s *Store) RecordRun(ctx context.Context, r store.Run) (store.FlowState, er
 	return resp.state, nil
 }
 
-// stateArgs are st's values in the order of stateColumns.
+// stateArgs are st's values in the order of stateColumns, with room for
+// one more (writeState).
 func stateArgs(st store.FlowState) []any {
-	return []any{st.Flow, st.OK, nanos(st.Since), st.ConsecutivePasses, st.ConsecutiveFailures,
+	return append(make([]any, 0, 14), st.Flow, st.OK, nanos(st.Since), st.ConsecutivePasses, st.ConsecutiveFailures,
 		nanos(st.LastRun), st.LastReason, st.LastSummary, st.Runs,
-		st.LastRunID, st.LastWarnings, st.LastLayer, st.LastFailedStep}
+		st.LastRunID, st.LastWarnings, st.LastLayer, st.LastFailedStep)
 }
 
 // FlowStates returns every flow's state, ordered by flow.
