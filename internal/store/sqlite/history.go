@@ -60,7 +60,8 @@ func blobArg(v driver.Value) []byte {
 // consistent with its transaction. Readers of the open roll-ups (Rollups,
 // RollupTotals) take mu alone, and hold no connection of s.write: a long
 // prune statement holding the connection delays the next batch, never
-// them, and no cycle is possible.
+// them, and no cycle is possible. (They may see a batch's open roll-ups
+// during its commit, taken back if the commit fails.)
 type history struct {
 	mu          sync.Mutex
 	flows       map[string]*flowEntry
