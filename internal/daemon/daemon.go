@@ -26,6 +26,7 @@ import (
 	"github.com/authwatch/authwatch/internal/config"
 	"github.com/authwatch/authwatch/internal/metrics"
 	"github.com/authwatch/authwatch/internal/statuspage"
+	"github.com/authwatch/authwatch/internal/store"
 	"github.com/authwatch/authwatch/internal/store/buffered"
 	"github.com/authwatch/authwatch/internal/store/sqlite"
 	"github.com/authwatch/authwatch/scheduler"
@@ -187,7 +188,7 @@ const startExtension = 20 * time.Second
 
 // openStore opens (and checks) the state database, keeping the service
 // manager informed while the check runs.
-func openStore(path string, check sqlite.Check, notify Notifier, log *slog.Logger) (*sqlite.Store, error) {
+func openStore(path string, check sqlite.Check, ret store.Retention, notify Notifier, log *slog.Logger) (*sqlite.Store, error) {
 	done := make(chan struct{})
 	defer close(done)
 	status := fmt.Sprintf("checking the state database (store_check: %s)", check)
@@ -205,7 +206,7 @@ func openStore(path string, check sqlite.Check, notify Notifier, log *slog.Logge
 			}
 		}
 	}()
-	return sqlite.OpenWith(path, sqlite.Options{Check: check, Logger: log.With("component", "store")})
+	return sqlite.OpenWith(path, sqlite.Options{Check: check, Logger: log.With("component", "store"), Retention: ret})
 }
 
 // SetConfigPath makes Reload re-read the configuration file too (its

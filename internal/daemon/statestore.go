@@ -35,7 +35,7 @@ const postgresOpenTimeout = time.Minute
 // openBackend opens the state store the configuration selects.
 func openBackend(cfg *config.Config, check sqlite.Check, notify Notifier, log *slog.Logger) (stateBackend, error) {
 	if !cfg.UsesPostgres() {
-		db, err := openStore(filepath.Join(cfg.StateDir, "authwatch.db"), check, notify, log)
+		db, err := openStore(filepath.Join(cfg.StateDir, "authwatch.db"), check, cfg.RetentionPolicy(), notify, log)
 		if err != nil {
 			return nil, err
 		}

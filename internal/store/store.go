@@ -69,7 +69,8 @@ type Retention struct {
 	// PassingRunsKept keeps only the newest PassingRunsKept passing runs
 	// of each flow whole (those KeptWhole does not keep): the older ones
 	// live on in the roll-ups only. A store that keeps roll-ups also
-	// applies it as it records runs, from the first Prune on.
+	// applies it as it records runs, from the first Prune on (or from
+	// its opening: sqlite.Options.Retention).
 	PassingRunsKept int
 	// MinuteRollups and HourRollups are how long the roll-ups of each tier
 	// are kept (from their start).
@@ -83,7 +84,8 @@ type Retention struct {
 	// step do not change, and the newest FailuresKeptPerStreak of the
 	// others ("repeats") per flow; every run is still counted in the
 	// roll-ups and the flow's state. Applied by stores that keep roll-ups,
-	// as they record runs, from the first Prune on.
+	// as they record runs, from the first Prune on (or from the store's
+	// opening: sqlite.Options.Retention).
 	FailuresKeptPerStreak int
 }
 

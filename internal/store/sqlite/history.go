@@ -4,10 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
-	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -50,16 +51,55 @@ func blobArg(v driver.Value) []byte {
 // IDs of its passing runs kept whole (to delete the oldest when one more
 // comes) and the roll-up of its current minute, written when the flow's
 // minute changes, when the minute is over for every flow (sweep) and on
-// Close. mu is held by the writer for a whole batch, commit included, and
-// by everything else that writes flow states or reads the open roll-ups.
+// Close.
+//
+// Lock order: the write connection (a transaction or a *sql.Conn of
+// s.write), then mu; never the other way round. The memory is changed only
+// by the holder of the write connection, with mu held for the change (the
+// SQL of a batch included, its commit not), so a batch's memory is
+// consistent with its transaction. Readers of the open roll-ups (Rollups,
+// RollupTotals) take mu alone, and hold no connection of s.write: a long
+// prune statement holding the connection delays the next batch, never
+// them, and no cycle is possible. (They may see a batch's open roll-ups
+// during its commit, taken back if the commit fails.)
 type history struct {
 	mu          sync.Mutex
 	flows       map[string]*flowEntry
 	sweptMinute int64 // the newest run minute at the last sweep
-	passingKept int   // set by Prune; 0 keeps every passing run whole
-	// failuresKept is FailuresKeptPerStreak, set by Prune; 0 keeps every
-	// failure whole.
+	passingKept int   // set by Open and Prune; 0 keeps every passing run whole
+	// failuresKept is FailuresKeptPerStreak, set by Open and Prune; 0
+	// keeps every failure whole.
 	failuresKept int
+}
+
+// setKept sets the numbers of passing runs and of repeats kept whole.
+func (h *history) setKept(ret store.Retention) {
+	if h.passingKept != max(ret.PassingRunsKept, 0) {
+		h.passingKept = max(ret.PassingRunsKept, 0)
+		for _, e := range h.flows {
+			e.kept, e.keptRead = nil, false // read again at the flow's next passing run
+		}
+	}
+	if h.failuresKept != max(ret.FailuresKeptPerStreak, 0) {
+		h.failuresKept = max(ret.FailuresKeptPerStreak, 0)
+		for _, e := range h.flows {
+			e.repeats, e.repeatsRead = nil, false
+		}
+	}
+}
+
+// changeMemory runs change on the writer's memory outside a batch, in the
+// lock order: the write connection, then hist.mu.
+func (s *Store) changeMemory(ctx context.Context, change func(*history)) error {
+	conn, err := s.write.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	s.hist.mu.Lock()
+	defer s.hist.mu.Unlock()
+	change(&s.hist)
+	return nil
 }
 
 // Values of runs.plain: how long a run is kept whole.
@@ -84,13 +124,21 @@ type flowEntry struct {
 	repeatsRead  bool
 }
 
+// clone copies e for batchUndo. The lists of kept runs are shared: they
+// are only appended to, cut at the front or replaced, never written within
+// their length, so the copy's view of them does not change.
 func (e *flowEntry) clone() *flowEntry {
 	c := *e
-	c.kept = slices.Clone(e.kept)
-	c.repeats = slices.Clone(e.repeats)
-	c.open.Latency = store.Histogram{}
-	c.open.Latency.Merge(e.open.Latency)
+	c.open = e.cloneOpen()
 	return &c
+}
+
+// cloneOpen copies the open roll-up (its histogram is counted in place).
+func (e *flowEntry) cloneOpen() store.Rollup {
+	u := e.open
+	u.Latency = store.Histogram{}
+	u.Latency.Merge(e.open.Latency)
+	return u
 }
 
 // batchUndo holds the entries as they were before a batch touched them
@@ -99,11 +147,14 @@ func (e *flowEntry) clone() *flowEntry {
 // deleted together at the end of the batch (one statement instead of one
 // per run: see BenchmarkRecordRunFlows).
 type batchUndo struct {
-	entries map[string]*flowEntry
-	evict   []int64
+	entries     map[string]*flowEntry
+	evict       []int64
+	sweptMinute int64 // h.sweptMinute before the batch
 }
 
-func newUndo() *batchUndo { return &batchUndo{entries: map[string]*flowEntry{}} }
+func newUndo(h *history) *batchUndo {
+	return &batchUndo{entries: map[string]*flowEntry{}, sweptMinute: h.sweptMinute}
+}
 
 func (u *batchUndo) save(h *history, flow string) {
 	if _, ok := u.entries[flow]; ok {
@@ -121,15 +172,27 @@ func (s *Store) deleteEvicted(ctx context.Context, tx *sql.Tx, u *batchUndo) err
 	if len(u.evict) == 0 {
 		return nil
 	}
-	list, err := json.Marshal(u.evict)
-	if err != nil {
-		return err
-	}
-	_, err = tx.StmtContext(ctx, s.stmts.deleteRuns).ExecContext(ctx, string(list))
+	_, err := s.txStmt(ctx, tx, s.stmts.deleteRuns).ExecContext(ctx, jsonInts(u.evict))
 	return err
 }
 
+// jsonInts is ids as a JSON array, for json_each.
+func jsonInts(ids []int64) string {
+	b := make([]byte, 0, 2+len(ids)*8)
+	b = append(b, '[')
+	for i, id := range ids {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, id, 10)
+	}
+	return string(append(b, ']'))
+}
+
 func (u *batchUndo) restore(h *history) {
+	// A sweep that is not committed did not happen: the next batch in the
+	// same minute sweeps again.
+	h.sweptMinute = u.sweptMinute
 	for flow, e := range u.entries {
 		if e == nil {
 			delete(h.flows, flow)
@@ -141,8 +204,21 @@ func (u *batchUndo) restore(h *history) {
 
 // recordStmts are RecordRun's statements, prepared on the writer.
 type recordStmts struct {
-	state, insertRun, upsertState, flowID, newFlowID, keptIDs, deleteRuns, upsertRollup *sql.Stmt
+	state, insertRun, updateState, upsertState, flowID, newFlowID, keptIDs, deleteRuns, upsertRollup *sql.Stmt
 }
+
+// updateStateSQL updates a flow's state row in place, its arguments those
+// of stateColumns (stateArgs) with the flow moved last (plain ?: modernc
+// allocates the name of each numbered parameter at every bind). An UPDATE
+// of a WITHOUT ROWID row costs less than INSERT OR REPLACE, which deletes
+// it and inserts it again.
+var updateStateSQL = func() string {
+	cols := strings.Split(stateColumns, ",")
+	for i := range cols {
+		cols[i] = strings.TrimSpace(cols[i]) + " = ?"
+	}
+	return "UPDATE flow_state SET " + strings.Join(cols[1:], ", ") + " WHERE " + cols[0]
+}()
 
 const upsertRollupSQL = `INSERT INTO rollups (tier, flow_id, start_min, runs, passed, failed,
 	cancelled, warnings, lat_sum_us, lat_min_us, lat_max_us, hist, last_run_id)
@@ -165,6 +241,7 @@ func prepareRecord(db *sql.DB) (recordStmts, error) {
 		{&st.state, `SELECT ` + stateColumns + ` FROM flow_state WHERE flow = ?`},
 		{&st.insertRun, `INSERT INTO runs (flow, start_ns, duration_ms, ok, cancelled, reason, layer,
 			summary, failed_step, warnings, steps, waited_ms, plain) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`},
+		{&st.updateState, updateStateSQL},
 		{&st.upsertState, `INSERT OR REPLACE INTO flow_state (` + stateColumns + `) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`},
 		{&st.flowID, `SELECT id FROM flow_ids WHERE flow = ?`},
 		{&st.newFlowID, `INSERT INTO flow_ids (flow) VALUES (?)`},
@@ -180,6 +257,35 @@ func prepareRecord(db *sql.DB) (recordStmts, error) {
 	return st, nil
 }
 
+// txStmts are the writer's statements bound to its current transaction:
+// tx.StmtContext allocates a new *sql.Stmt on every call, once per
+// statement per run. Used only by the holder of the write connection.
+type txStmts struct {
+	tx    *sql.Tx
+	from  [10]*sql.Stmt
+	bound [10]*sql.Stmt
+	n     int
+}
+
+// txStmt returns stmt bound to tx, binding it at its first use in tx.
+func (s *Store) txStmt(ctx context.Context, tx *sql.Tx, stmt *sql.Stmt) *sql.Stmt {
+	c := &s.txStmts
+	if c.tx != tx {
+		*c = txStmts{tx: tx}
+	}
+	for i := range c.n {
+		if c.from[i] == stmt {
+			return c.bound[i]
+		}
+	}
+	b := tx.StmtContext(ctx, stmt)
+	if c.n < len(c.from) {
+		c.from[c.n], c.bound[c.n] = stmt, b
+		c.n++
+	}
+	return b
+}
+
 // entry returns the flow's entry, reading it inside tx the first time.
 func (s *Store) entry(ctx context.Context, tx *sql.Tx, flow string) (*flowEntry, error) {
 	if e := s.hist.flows[flow]; e != nil {
@@ -187,13 +293,13 @@ func (s *Store) entry(ctx context.Context, tx *sql.Tx, flow string) (*flowEntry,
 	}
 	e := &flowEntry{}
 	var err error
-	if e.state, _, err = flowState(ctx, tx.StmtContext(ctx, s.stmts.state), flow); err != nil {
+	if e.state, _, err = flowState(ctx, s.txStmt(ctx, tx, s.stmts.state), flow); err != nil {
 		return nil, err
 	}
-	err = tx.StmtContext(ctx, s.stmts.flowID).QueryRowContext(ctx, flow).Scan(&e.id)
+	err = s.txStmt(ctx, tx, s.stmts.flowID).QueryRowContext(ctx, flow).Scan(&e.id)
 	if err == sql.ErrNoRows {
 		var res sql.Result
-		if res, err = tx.StmtContext(ctx, s.stmts.newFlowID).ExecContext(ctx, flow); err == nil {
+		if res, err = s.txStmt(ctx, tx, s.stmts.newFlowID).ExecContext(ctx, flow); err == nil {
 			e.id, err = res.LastInsertId()
 		}
 	}
@@ -207,7 +313,7 @@ func (s *Store) entry(ctx context.Context, tx *sql.Tx, flow string) (*flowEntry,
 // readKept reads the IDs of the flow's newest n runs of the kind (keptPlain
 // or keptRepeat), oldest first.
 func (s *Store) readKept(ctx context.Context, tx *sql.Tx, flow string, kind, n int) ([]int64, error) {
-	rows, err := tx.StmtContext(ctx, s.stmts.keptIDs).QueryContext(ctx, flow, kind, n)
+	rows, err := s.txStmt(ctx, tx, s.stmts.keptIDs).QueryContext(ctx, flow, kind, n)
 	if err != nil {
 		return nil, err
 	}
@@ -270,7 +376,7 @@ func (s *Store) recordRun(ctx context.Context, tx *sql.Tx, undo *batchUndo, r st
 			e.keptRead = true
 		}
 	}
-	res, err := tx.StmtContext(ctx, s.stmts.insertRun).ExecContext(ctx,
+	res, err := s.txStmt(ctx, tx, s.stmts.insertRun).ExecContext(ctx,
 		r.Flow, nanos(r.Start), r.DurationMS, r.OK, r.Cancelled, r.Reason, r.Layer,
 		r.Summary, r.FailedStep, r.Warnings, []byte(r.Steps), r.WaitedMS, kind)
 	if err != nil {
@@ -280,7 +386,7 @@ func (s *Store) recordRun(ctx context.Context, tx *sql.Tx, undo *batchUndo, r st
 		return store.FlowState{}, err
 	}
 	next := e.state.Next(r)
-	if _, err = tx.StmtContext(ctx, s.stmts.upsertState).ExecContext(ctx, stateArgs(next)...); err != nil {
+	if err = s.writeState(ctx, tx, next); err != nil {
 		return store.FlowState{}, err
 	}
 	e.state = next
@@ -308,6 +414,21 @@ func (s *Store) recordRun(ctx context.Context, tx *sql.Tx, undo *batchUndo, r st
 	return next, nil
 }
 
+// writeState updates the flow's state row, inserting it when there is
+// none (the flow's first run, or first after ForgetFlows).
+func (s *Store) writeState(ctx context.Context, tx *sql.Tx, st store.FlowState) error {
+	args := append(stateArgs(st), st.Flow) // cap: see stateArgs
+	res, err := s.txStmt(ctx, tx, s.stmts.updateState).ExecContext(ctx, args[1:]...)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n > 0 {
+		return err
+	}
+	_, err = s.txStmt(ctx, tx, s.stmts.upsertState).ExecContext(ctx, args[:len(args)-1]...)
+	return err
+}
+
 // sweep writes the open roll-ups of minutes before the previous one once
 // the runs reach a new minute (a flow that stopped running, or runs less
 // than once a minute), so that roll-ups do not wait for Close.
@@ -330,7 +451,7 @@ func (s *Store) sweep(ctx context.Context, tx *sql.Tx, undo *batchUndo, newest i
 // flushOpen upserts the entry's open roll-up into its minute's and its
 // hour's rows, and empties it.
 func (s *Store) flushOpen(ctx context.Context, tx *sql.Tx, e *flowEntry) error {
-	stmt := tx.StmtContext(ctx, s.stmts.upsertRollup)
+	stmt := s.txStmt(ctx, tx, s.stmts.upsertRollup)
 	u := e.open
 	hist := u.Latency.AppendBinary([]byte{})
 	for _, row := range []struct {
@@ -348,28 +469,31 @@ func (s *Store) flushOpen(ctx context.Context, tx *sql.Tx, e *flowEntry) error {
 
 // flushAll writes every open roll-up in one transaction (Close).
 func (s *Store) flushAll(ctx context.Context) error {
-	s.hist.mu.Lock()
-	defer s.hist.mu.Unlock()
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	undo := newUndo()
+	s.hist.mu.Lock()
+	undo := newUndo(&s.hist)
 	for flow, e := range s.hist.flows {
 		if e.open.Runs > 0 {
 			undo.save(&s.hist, flow)
-			if err := s.flushOpen(ctx, tx, e); err != nil {
-				undo.restore(&s.hist)
-				return err
+			if err = s.flushOpen(ctx, tx, e); err != nil {
+				break
 			}
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		undo.restore(&s.hist)
-		return err
+	s.hist.mu.Unlock()
+	if err == nil {
+		err = tx.Commit()
 	}
-	return nil
+	if err != nil {
+		s.hist.mu.Lock()
+		undo.restore(&s.hist)
+		s.hist.mu.Unlock()
+	}
+	return err
 }
 
 func unixMinute(t time.Time) int64 { return floorDiv(t.Unix(), 60) }
@@ -438,7 +562,7 @@ func (s *Store) rollups(ctx context.Context, flow string, tier store.Tier, since
 	var open store.Rollup
 	var openStart int64
 	if e != nil && e.open.Runs > 0 {
-		open, openStart = e.clone().open, e.minute
+		open, openStart = e.cloneOpen(), e.minute
 	}
 	s.hist.mu.Unlock()
 	if open.Runs == 0 {

@@ -335,3 +335,62 @@ func TestWriterStateCache(t *testing.T) {
 		t.Errorf("roll-ups: %+v; want the 4 runs, the restored one included", ups)
 	}
 }
+
+// The numbers of passing runs and repeats kept whole given to Open apply
+// from the first run, before any Prune.
+func TestOpenRetentionAppliesBeforeThePrune(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "authwatch.db")
+	s, err := OpenWith(path, Options{Retention: store.Retention{PassingRunsKept: 3, FailuresKeptPerStreak: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for sec := range 10 {
+		record(t, s, pass("f", sec, 10))
+	}
+	for sec := 10; sec < 15; sec++ {
+		record(t, s, fail("f", sec))
+	}
+	runs, err := s.Runs(context.Background(), "f", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"fail@14s", "fail@10s", "pass@9s", "pass@8s", "pass@7s", "pass@0s"}
+	if got := summaries(runs); !slices.Equal(got, want) {
+		t.Errorf("runs kept whole:\n got %v\nwant %v", got, want)
+	}
+}
+
+// ForgetFlows drops the writer's memory of the flows no longer configured,
+// writing their open roll-ups first.
+func TestForgetFlowsDropsTheWritersMemory(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	for _, f := range []string{"a", "b", "c"} {
+		record(t, s, pass(f, 0, 10))
+		record(t, s, pass(f, 1, 10))
+	}
+	if err := s.ForgetFlows(ctx, []string{"a"}); err != nil {
+		t.Fatal(err)
+	}
+	s.hist.mu.Lock()
+	entries := len(s.hist.flows)
+	s.hist.mu.Unlock()
+	if entries != 1 {
+		t.Errorf("%d flows in the writer's memory after ForgetFlows, want 1", entries)
+	}
+	for _, f := range []string{"a", "b"} {
+		ups, err := s.Rollups(ctx, f, store.TierMinute, t0)
+		if err != nil || len(ups) != 1 || ups[0].Runs != 2 {
+			t.Errorf("flow %s: minute roll-ups %+v, %v; want one of 2 runs", f, ups, err)
+		}
+	}
+	// Configured again: a new state, the same flow number.
+	if st := record(t, s, pass("b", 2, 10)); st.Runs != 1 {
+		t.Errorf("flow b configured again: its state counts %d runs, want 1", st.Runs)
+	}
+	var ids int
+	if err := s.read.QueryRow(`SELECT count(*) FROM flow_ids`).Scan(&ids); err != nil || ids != 3 {
+		t.Errorf("%d flow numbers (%v), want 3", ids, err)
+	}
+}

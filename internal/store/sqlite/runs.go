@@ -47,11 +47,12 @@ func (s *Store) RecordRun(ctx context.Context, r store.Run) (store.FlowState, er
 	return resp.state, nil
 }
 
-// stateArgs are st's values in the order of stateColumns.
+// stateArgs are st's values in the order of stateColumns, with room for
+// one more (writeState).
 func stateArgs(st store.FlowState) []any {
-	return []any{st.Flow, st.OK, nanos(st.Since), st.ConsecutivePasses, st.ConsecutiveFailures,
+	return append(make([]any, 0, 14), st.Flow, st.OK, nanos(st.Since), st.ConsecutivePasses, st.ConsecutiveFailures,
 		nanos(st.LastRun), st.LastReason, st.LastSummary, st.Runs,
-		st.LastRunID, st.LastWarnings, st.LastLayer, st.LastFailedStep}
+		st.LastRunID, st.LastWarnings, st.LastLayer, st.LastFailedStep)
 }
 
 // FlowStates returns every flow's state, ordered by flow.
@@ -171,20 +172,10 @@ const pruneCuts = `SELECT k.flow, k.start_ns, k.id FROM (SELECT DISTINCT flow FR
 // database is over ret.MaxBytes, the oldest history (see pruneBySize). It sets the
 // number of passing runs RecordRun keeps whole from now on.
 func (s *Store) Prune(ctx context.Context, now time.Time, ret store.Retention) (int, error) {
-	s.hist.mu.Lock()
-	if s.hist.passingKept != max(ret.PassingRunsKept, 0) {
-		s.hist.passingKept = max(ret.PassingRunsKept, 0)
-		for _, e := range s.hist.flows {
-			e.kept, e.keptRead = nil, false // read again at the flow's next passing run
-		}
+	err := s.changeMemory(ctx, func(h *history) { h.setKept(ret) })
+	if err != nil {
+		return 0, fmt.Errorf("store: prune: %w", err)
 	}
-	if s.hist.failuresKept != max(ret.FailuresKeptPerStreak, 0) {
-		s.hist.failuresKept = max(ret.FailuresKeptPerStreak, 0)
-		for _, e := range s.hist.flows {
-			e.repeats, e.repeatsRead = nil, false
-		}
-	}
-	s.hist.mu.Unlock()
 	n, err := s.prune(ctx, now, ret)
 	if err == nil {
 		err = s.pruneRollups(ctx, now, ret)
@@ -347,7 +338,10 @@ func (s *Store) deleteInBatches(ctx context.Context, query string, first any, re
 	}
 }
 
-// ForgetFlows deletes the state of every flow not in keep.
+// ForgetFlows deletes the state of every flow not in keep, and the
+// writer's memory of it (its open roll-up written). Its runs and roll-ups
+// stay until retention removes them; a flow configured again starts from
+// no state, with the same flow number.
 func (s *Store) ForgetFlows(ctx context.Context, keep []string) error {
 	if keep == nil {
 		keep = []string{}
@@ -356,9 +350,12 @@ func (s *Store) ForgetFlows(ctx context.Context, keep []string) error {
 	if err != nil {
 		return fmt.Errorf("store: forget flows: %w", err)
 	}
-	s.hist.mu.Lock()
-	defer s.hist.mu.Unlock()
-	if _, err := s.write.ExecContext(ctx, `DELETE FROM flow_state
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: forget flows: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM flow_state
 		WHERE flow NOT IN (SELECT value FROM json_each(?))`, string(list)); err != nil {
 		return fmt.Errorf("store: forget flows: %w", err)
 	}
@@ -366,10 +363,31 @@ func (s *Store) ForgetFlows(ctx context.Context, keep []string) error {
 	for _, f := range keep {
 		kept[f] = true
 	}
+	// The writer's memory of the flows forgotten goes too (it would grow
+	// with every flow ever configured), their open roll-ups written first.
+	s.hist.mu.Lock()
+	undo := newUndo(&s.hist)
 	for flow, e := range s.hist.flows {
-		if !kept[flow] {
-			e.state = store.FlowState{}
+		if kept[flow] {
+			continue
 		}
+		undo.save(&s.hist, flow)
+		if e.open.Runs > 0 {
+			if err = s.flushOpen(ctx, tx, e); err != nil {
+				break
+			}
+		}
+		delete(s.hist.flows, flow)
+	}
+	s.hist.mu.Unlock()
+	if err == nil {
+		err = tx.Commit()
+	}
+	if err != nil {
+		s.hist.mu.Lock()
+		undo.restore(&s.hist)
+		s.hist.mu.Unlock()
+		return fmt.Errorf("store: forget flows: %w", err)
 	}
 	return nil
 }
@@ -399,26 +417,32 @@ func (s *Store) RestoreRuns(ctx context.Context, runs []store.Run, states []stor
 			return fmt.Errorf("store: restore runs: %w", err)
 		}
 	}
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: restore runs: %w", err)
+	}
+	defer tx.Rollback()
 	s.hist.mu.Lock()
-	defer s.hist.mu.Unlock()
-	undo := newUndo()
-	if err := s.restoreRuns(ctx, undo, runs, states); err != nil {
+	undo := newUndo(&s.hist)
+	err = s.restoreRuns(ctx, tx, undo, runs, states)
+	s.hist.mu.Unlock()
+	if err == nil {
+		err = tx.Commit()
+	}
+	if err != nil {
+		s.hist.mu.Lock()
 		undo.restore(&s.hist)
+		s.hist.mu.Unlock()
 		return fmt.Errorf("store: restore runs: %w", err)
 	}
 	return nil
 }
 
 // restoreRuns keeps every restored run whole (they are few: those of an
-// outage of the store) and counts them in the roll-ups.
-func (s *Store) restoreRuns(ctx context.Context, undo *batchUndo, runs []store.Run, states []store.FlowState) error {
+// outage of the store) and counts them in the roll-ups, inside tx; s.hist.mu is held.
+func (s *Store) restoreRuns(ctx context.Context, tx *sql.Tx, undo *batchUndo, runs []store.Run, states []store.FlowState) error {
 	states = slices.Clone(states) // LastRunID is filled in below
-	tx, err := s.write.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	insert, upsert := tx.StmtContext(ctx, s.stmts.insertRun), tx.StmtContext(ctx, s.stmts.upsertState)
+	insert, upsert := s.txStmt(ctx, tx, s.stmts.insertRun), s.txStmt(ctx, tx, s.stmts.upsertState)
 	lastCounted := map[string]store.Run{} // per flow, with its new ID
 	for _, r := range runs {
 		res, err := insert.ExecContext(ctx, r.Flow, nanos(r.Start), r.DurationMS, r.OK, r.Cancelled, r.Reason, r.Layer,
@@ -463,5 +487,5 @@ func (s *Store) restoreRuns(ctx context.Context, undo *batchUndo, runs []store.R
 			e.state = st
 		}
 	}
-	return tx.Commit()
+	return nil
 }

@@ -118,12 +118,14 @@ func (s *Store) pruneBySize(ctx context.Context, now time.Time, maxBytes int64) 
 		p.OldestRunKept = fromNanos(oldest.Int64)
 	}
 	// The writer's lists of kept runs may name deleted ones: read again.
-	s.hist.mu.Lock()
-	for _, e := range s.hist.flows {
-		e.kept, e.keptRead = nil, false
-		e.repeats, e.repeatsRead = nil, false
+	if err := s.changeMemory(ctx, func(h *history) {
+		for _, e := range h.flows {
+			e.kept, e.keptRead = nil, false
+			e.repeats, e.repeatsRead = nil, false
+		}
+	}); err != nil {
+		return p.Runs, err
 	}
-	s.hist.mu.Unlock()
 	s.sizePrune.mu.Lock()
 	s.sizePrune.last = p
 	s.sizePrune.mu.Unlock()

@@ -59,6 +59,7 @@ type Store struct {
 
 	records    chan recordReq // RecordRun to writeLoop; unbuffered
 	stmts      recordStmts    // prepared once: parsing SQL per run cost a third of the store's CPU
+	txStmts    txStmts        // stmts bound to the writer's current transaction (history.go)
 	hist       history        // the writer's memory of each flow (history.go)
 	closing    chan struct{}  // closed by Close
 	writerDone chan struct{}  // closed when writeLoop has returned
@@ -87,6 +88,10 @@ type Options struct {
 	// Logger receives the store's warnings (a prune by size); default
 	// slog.Default().
 	Logger *slog.Logger
+	// Retention's PassingRunsKept and FailuresKeptPerStreak apply to the
+	// runs recorded from the start, before the first Prune (which applies
+	// its own, e.g. after a reload). Zero keeps every run whole.
+	Retention store.Retention
 }
 
 // Open opens the database at path with the default options; see OpenWith.
@@ -145,6 +150,7 @@ func open(path string, o Options) (*Store, error) {
 	s := &Store{write: write, read: read, records: make(chan recordReq),
 		closing: make(chan struct{}), writerDone: make(chan struct{}),
 		hist: history{flows: map[string]*flowEntry{}, sweptMinute: math.MinInt64}, log: o.Logger}
+	s.hist.setKept(o.Retention)
 	if s.log == nil {
 		s.log = slog.Default()
 	}

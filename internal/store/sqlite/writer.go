@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"math"
 	"time"
@@ -101,39 +102,49 @@ func (s *Store) recordBatch(batch []recordReq) []recordResp {
 	// The batch's own context: the callers' contexts were checked when
 	// their runs were taken, and a taken run is committed or failed as one.
 	ctx := context.Background()
-	s.hist.mu.Lock()
-	defer s.hist.mu.Unlock()
+	// The write connection first, then hist.mu (see history): waiting for
+	// the connection (a prune's statement) holds no lock that readers of
+	// the open roll-ups need.
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fail(err)
 	}
 	defer tx.Rollback()
+	s.hist.mu.Lock()
 	// The writer's memory is put back as it was if the batch fails.
-	undo := newUndo()
+	undo := newUndo(&s.hist)
+	err = s.recordRuns(ctx, tx, undo, batch, resps)
+	s.hist.mu.Unlock()
+	if err == nil {
+		err = tx.Commit()
+	}
+	if err != nil {
+		s.hist.mu.Lock()
+		undo.restore(&s.hist)
+		s.hist.mu.Unlock()
+		return fail(err)
+	}
+	s.commits.Add(1)
+	return resps
+}
+
+// recordRuns records the batch's runs inside tx, writes the runs they
+// pushed out and sweeps the roll-ups of past minutes. s.hist.mu is held.
+func (s *Store) recordRuns(ctx context.Context, tx *sql.Tx, undo *batchUndo, batch []recordReq, resps []recordResp) error {
 	newest := int64(math.MinInt64)
 	for i, req := range batch {
 		if err := req.ctx.Err(); err != nil {
 			resps[i].err = err
 			continue
 		}
+		var err error
 		if resps[i].state, err = s.recordRun(ctx, tx, undo, req.run); err != nil {
-			undo.restore(&s.hist)
-			return fail(err)
+			return err
 		}
 		newest = max(newest, unixMinute(req.run.Start))
 	}
 	if err := s.deleteEvicted(ctx, tx, undo); err != nil {
-		undo.restore(&s.hist)
-		return fail(err)
+		return err
 	}
-	if err := s.sweep(ctx, tx, undo, newest); err != nil {
-		undo.restore(&s.hist)
-		return fail(err)
-	}
-	if err := tx.Commit(); err != nil {
-		undo.restore(&s.hist)
-		return fail(err)
-	}
-	s.commits.Add(1)
-	return resps
+	return s.sweep(ctx, tx, undo, newest)
 }
