@@ -55,7 +55,8 @@ type Main struct {
 	metrics *metrics.Metrics
 	notify  Notifier
 	alert   *alerting
-	cluster *cluster.Member // nil unless cluster.enabled (cluster.go)
+	// cluster is nil unless cluster.enabled (cluster.go).
+	cluster *cluster.Member
 	cfgPath string // reloaded on SIGHUP when set
 	// fileRestartOnly is what the file last said of the settings that
 	// apply only at a start, to warn when a reload finds them changed.
