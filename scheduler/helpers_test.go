@@ -42,15 +42,19 @@ type rig struct {
 	result func(f *flows.Flow) *flows.Result
 }
 
-func newRig(t *testing.T, maxConcurrent int) *rig {
+func newRig(t *testing.T, maxConcurrent int, tweak ...func(*Options)) *rig {
 	t.Helper()
 	r := &rig{t: t, clock: clockwork.NewFakeClockAt(t0), results: make(chan Event, 1000), skips: make(chan skipped, 1000),
 		starts: make(chan started, 1000), late: make(chan time.Duration, 1000)}
-	s, err := New(r.run, Options{MaxConcurrent: maxConcurrent, Clock: r.clock, Hooks: Hooks{
+	o := Options{MaxConcurrent: maxConcurrent, Clock: r.clock, Hooks: Hooks{
 		OnResult:   func(ev Event) { r.results <- ev },
 		OnSkip:     func(flow, why string) { r.skips <- skipped{flow, why} },
 		OnLateness: func(_ string, d time.Duration) { r.late <- d },
-	}})
+	}}
+	for _, f := range tweak {
+		f(&o)
+	}
+	s, err := New(r.run, o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,7 +42,7 @@ func (st *flowState) stats() FlowStats {
 // fire is the gocron task of j. It applies the policies and hands an
 // admitted run to a worker goroutine of ours, returning at once.
 func (s *Scheduler) fire(j *job) {
-	if j.gone.Load() {
+	if j.gone.Load() || s.ours != nil && !s.ours(j.flow.Name) {
 		return
 	}
 	now := s.clock.Now()

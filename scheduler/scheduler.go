@@ -114,6 +114,11 @@ type Options struct {
 	// Logger receives the scheduler's own messages (default: discarded).
 	Logger *slog.Logger
 	Hooks  Hooks
+	// Admit, when set, is asked first as each run of a flow falls due;
+	// false drops the run silently: another node runs it (a cluster
+	// node's shard leases, internal/cluster). A dropped run is not a skip
+	// nor late, and calls no hook.
+	Admit func(flow string) bool
 }
 
 // ErrClosed is returned by Apply and Shutdown after Shutdown.
@@ -155,6 +160,7 @@ type Scheduler struct {
 	clock clockwork.Clock
 	log   *slog.Logger
 	hooks Hooks
+	ours  func(flow string) bool // Options.Admit; nil: every run is ours
 	cron  gocron.Scheduler
 	slots *limiter // one slot per run in progress
 	auto  bool     // slots follow the load
@@ -204,7 +210,7 @@ func New(run RunFunc, o Options) (*Scheduler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scheduler: %w", err)
 	}
-	s := &Scheduler{run: run, clock: o.Clock, log: o.Logger, hooks: o.Hooks, cron: cs,
+	s := &Scheduler{run: run, clock: o.Clock, log: o.Logger, hooks: o.Hooks, ours: o.Admit, cron: cs,
 		slots: newLimiter(o.MaxConcurrent), auto: auto, cpuBusy: newSchedLatency().busy, stop: make(chan struct{}), jobs: make(map[string]*job)}
 	s.root, s.cancel = context.WithCancelCause(context.Background())
 	return s, nil

@@ -50,6 +50,8 @@ type Config struct {
 	StoreCheck string `yaml:"store_check" jsonschema:"enum=quick,enum=full,enum=none,description=How much of the state database is verified before the daemon starts on it. Default quick."`
 	// Store selects the state store (SQLite in StateDir unless postgres is set).
 	Store StoreConfig `yaml:"store" jsonschema:"description=The state store: SQLite in state_dir by default\\, or store.postgres."`
+	// Cluster makes the daemon one node of several on store.postgres.
+	Cluster ClusterConfig `yaml:"cluster" jsonschema:"description=Several nodes on one store.postgres database (docs/cluster.md)."`
 	// HTTP bounds the listener of the status page, API and metrics.
 	HTTP HTTPConfig `yaml:"http" jsonschema:"description=Bounds of the listener: connections and timeouts."`
 	// Metrics chooses the costlier series of /metrics.
@@ -286,6 +288,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, conf.FieldErrorf("store_check", "must be quick, full or none, got %q", c.StoreCheck))
 	}
 	errs = append(errs, conf.PrefixErrors("store", c.Store.validate()))
+	errs = append(errs, conf.PrefixErrors("cluster", c.Cluster.validate(c.UsesPostgres())))
 	errs = append(errs, conf.PrefixErrors("http", c.HTTP.validate()))
 	if c.HTTP.PProf && c.StatusPage.Auth == nil {
 		errs = append(errs, conf.FieldErrorf("http.pprof", "needs status_page.auth: profiles cost CPU and show the daemon's internals"))

@@ -37,3 +37,17 @@ func TestStorePostgres(t *testing.T) {
 	file, _, err = load(t, "store:\n  postgres:\n    secret_key: ${env:K}\n")
 	checkProblems(t, file, err, []want{{3, 0, "store.postgres.dsn", "required"}})
 }
+
+// cluster needs store.postgres, and a location is a plain name; both are
+// refused at their lines.
+func TestCluster(t *testing.T) {
+	_, c, err := load(t, "store:\n  postgres: {dsn: host=/run/postgresql dbname=aw}\ncluster:\n  enabled: true\n  location: eu-west\n")
+	if err != nil || !c.Cluster.Enabled || c.Cluster.Location != "eu-west" {
+		t.Errorf("cluster on postgres: %+v, %v", c.Cluster, err)
+	}
+	file, _, err := load(t, "cluster:\n  enabled: true\n  location: EU West\n")
+	checkProblems(t, file, err, []want{
+		{2, 12, "cluster.enabled", "needs store.postgres"},
+		{3, 13, "cluster.location", "must be lower-case"},
+	})
+}

@@ -39,6 +39,9 @@ type alerting struct {
 	stored    map[string]incident.State
 	overrides map[string]incident.Override
 	monitor   monitorIncident
+	// owns says whether this node sends a flow's reminders, and fences
+	// them (cluster nodes: the holder of the flow's shard); nil: always.
+	owns func(ctx context.Context, flow string) (context.Context, bool)
 }
 
 // notifierDeps are what notifiers get: a client with bounded time and TLS
@@ -174,6 +177,11 @@ func (a *alerting) tick(ctx context.Context) {
 	var todo []pending
 	a.mu.Lock()
 	for flow, st := range a.states {
+		if a.owns != nil {
+			if _, ours := a.owns(ctx, flow); !ours {
+				continue
+			}
+		}
 		next, events := incident.Tick(a.policy.Merge(a.overrides[flow]), st, now, a.mutes)
 		a.states[flow] = next
 		if len(events) > 0 {
@@ -182,7 +190,11 @@ func (a *alerting) tick(ctx context.Context) {
 	}
 	a.mu.Unlock()
 	for _, p := range todo {
-		if a.commit(ctx, p.flow, p.state, p.events) == nil {
+		cctx := ctx
+		if a.owns != nil {
+			cctx, _ = a.owns(ctx, p.flow)
+		}
+		if a.commit(cctx, p.flow, p.state, p.events) == nil {
 			a.mu.Lock()
 			a.stored[p.flow] = p.state
 			a.mu.Unlock()

@@ -23,6 +23,7 @@ import (
 
 	"github.com/authwatch/authwatch/flows"
 	"github.com/authwatch/authwatch/internal/browser"
+	"github.com/authwatch/authwatch/internal/cluster"
 	"github.com/authwatch/authwatch/internal/config"
 	"github.com/authwatch/authwatch/internal/metrics"
 	"github.com/authwatch/authwatch/internal/statuspage"
@@ -56,6 +57,8 @@ type Main struct {
 	metrics *metrics.Metrics
 	notify  Notifier
 	alert   *alerting
+	// cluster is nil unless cluster.enabled (cluster.go).
+	cluster *cluster.Member
 	cfgPath string // reloaded on SIGHUP when set
 	// fileRestartOnly is what the file last said of the settings that
 	// apply only at a start, to warn when a reload finds them changed.
@@ -148,6 +151,10 @@ func newMain(cfg *config.Config, log *slog.Logger, notify Notifier, check sqlite
 		st.Close()
 		return nil, err
 	}
+	if err := m.setupCluster(); err != nil {
+		st.Close()
+		return nil, err
+	}
 	m.runner = flows.NewRunner()
 	m.runner.Tokens = st
 	m.runner.FailedEvidenceOnly = true
@@ -160,6 +167,7 @@ func newMain(cfg *config.Config, log *slog.Logger, notify Notifier, check sqlite
 	m.sched, err = scheduler.New(m.runner.Run, scheduler.Options{
 		MaxConcurrent: cfg.MaxConcurrent,
 		Logger:        log,
+		Admit:         m.admitRun,
 		Hooks: scheduler.Hooks{
 			OnResult: m.onResult,
 			OnSkip:   m.onSkip,
@@ -264,6 +272,7 @@ func (m *Main) Run(ctx context.Context, reload <-chan struct{}) error {
 	}
 	m.alert.setFlows(set.Flows)
 	stopBackground := m.startBackground(ctx)
+	m.joinCluster(ctx)
 	m.sched.Start()
 	m.setReady(true)
 	m.log.Info("authwatch started", "flows", len(set.Flows), "listen", m.addr.String(), "config", m.cfg.String())
@@ -278,7 +287,8 @@ func (m *Main) Run(ctx context.Context, reload <-chan struct{}) error {
 func (m *Main) startBackground(ctx context.Context) (stop func()) {
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
+	go func() { defer wg.Done(); m.runCluster(bg) }()
 	go func() { defer wg.Done(); m.alert.sender.Run(bg) }()
 	go func() { defer wg.Done(); m.guardStore(bg) }()
 	if hb := m.heartbeat(); hb != nil {

@@ -99,11 +99,19 @@ func (m *Main) readyz() (int, map[string]any) {
 	if !ready {
 		return http.StatusServiceUnavailable, map[string]any{"ready": false, "status": "unhealthy", "cause": "starting or stopping"}
 	}
+	cause, leases := m.clusterReadiness()
+	if cause != "" {
+		return http.StatusServiceUnavailable, map[string]any{"ready": false, "status": "unhealthy", "cause": cause, "cluster": leases}
+	}
 	if status, body := m.healthz(); status != http.StatusOK {
 		body["ready"] = false
 		return status, body
 	}
-	return http.StatusOK, map[string]any{"ready": true, "status": "ok"}
+	body := map[string]any{"ready": true, "status": "ok"}
+	if leases != nil {
+		body["cluster"] = leases
+	}
+	return http.StatusOK, body
 }
 
 // statusOnly keeps the status of a health answer and drops its detail

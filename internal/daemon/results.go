@@ -19,7 +19,7 @@ func (m *Main) onResult(ev scheduler.Event) {
 	m.markActivity()
 	r := ev.Result
 	run := toRun(r)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(m.fenced(context.Background(), r.Flow), 10*time.Second)
 	defer cancel()
 	if !m.isConfigured(r.Flow) {
 		// Removed by a reload while it ran: keep the history, not the state.
@@ -31,6 +31,9 @@ func (m *Main) onResult(ev scheduler.Event) {
 	m.metrics.ObserveResult(r)
 	prev, hadPrev := m.previousState(ctx, r.Flow)
 	state, err := m.store.RecordRun(ctx, run)
+	if m.fencedOff(r.Flow, err) {
+		return
+	}
 	if err != nil {
 		m.log.Error("recording a run failed", "flow", r.Flow, "err", err)
 		return

@@ -186,9 +186,12 @@ func (s *Store) failLocked(err error) {
 	s.health.LastError = err.Error()
 }
 
-// isStoreFault tells a backend refusal from the caller's own context ending.
+// isStoreFault tells a backend refusal from the caller's own context
+// ending, and from a write fenced off (store.ErrStaleLease: another node
+// holds the flow's lease now, so the write must be dropped, not kept).
 func isStoreFault(ctx context.Context, err error) bool {
-	return err != nil && !(ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)))
+	return err != nil && !errors.Is(err, store.ErrStaleLease) &&
+		!(ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)))
 }
 
 // Close closes the backend. What is still in memory is lost: the daemon

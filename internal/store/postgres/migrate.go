@@ -102,6 +102,31 @@ var migrations = []string{
 		flow  text  PRIMARY KEY,
 		state bytea NOT NULL
 	);`,
+	// 2: several nodes on one database (docs/cluster.md). Lease and claim
+	// times are the server's clock (timestamptz, now()): every node
+	// compares them with the same clock, and microseconds are plenty.
+	// cluster_nodes: each node's heartbeat, to count the live nodes that
+	// share a location's shards. shard_lease: who runs the flows of each
+	// (location, shard); generation grows at every change of holder and
+	// fences writes (store.Fence). outbox claims: the node delivering an
+	// item and until when (FOR UPDATE SKIP LOCKED in Due).
+	`CREATE TABLE cluster_nodes (
+		node       text        PRIMARY KEY,
+		location   text        NOT NULL,
+		started    timestamptz NOT NULL DEFAULT now(),
+		seen       timestamptz NOT NULL,
+		seen_until timestamptz NOT NULL
+	);
+	CREATE TABLE shard_lease (
+		location      text        NOT NULL,
+		shard         integer     NOT NULL,
+		node          text        NOT NULL DEFAULT '',
+		generation    bigint      NOT NULL DEFAULT 0,
+		claimed_until timestamptz NOT NULL DEFAULT '-infinity',
+		PRIMARY KEY (location, shard)
+	);
+	ALTER TABLE outbox ADD COLUMN claimed_by text NOT NULL DEFAULT '',
+		ADD COLUMN claimed_until timestamptz NOT NULL DEFAULT '-infinity';`,
 }
 
 // migrate brings the schema to len(migrations) in one transaction, under

@@ -1,8 +1,11 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -18,6 +21,8 @@ const outboxColumns = `id, notifier, incident_key, event_id, event, created_ns, 
 func (s *Store) CommitIncident(ctx context.Context, flow string, state json.RawMessage, items []store.OutboxItem) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
+		var fence fenceCheck
+		queueFence(ctx, b, &fence)
 		b.Queue(`INSERT INTO incident_state (flow, state) VALUES ($1, $2)
 			ON CONFLICT (flow) DO UPDATE SET state = excluded.state`, flow, []byte(state))
 		for _, it := range items {
@@ -25,7 +30,10 @@ func (s *Store) CommitIncident(ctx context.Context, flow string, state json.RawM
 				VALUES ($1, $2, $3, $4, $5, 0, $6, '', 0)`, it.Notifier, it.IncidentKey, it.EventID, []byte(it.Event),
 				nanos(it.Created), nanos(it.NextAttempt))
 		}
-		return tx.SendBatch(ctx, b).Close()
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+		return fence.err() // rolls back what the batch wrote
 	})
 	if err != nil {
 		return s.errorf("store: commit incident of %q: %w", flow, err)
@@ -55,12 +63,23 @@ func (s *Store) IncidentStates(ctx context.Context) (map[string]json.RawMessage,
 	return out, nil
 }
 
-// Due implements store.Outbox.
+// Due implements store.Outbox, and claims what it returns for this Store
+// until OutboxClaim from now (the server's clock): another Store on the
+// database (another node) does not get an item claimed and unexpired,
+// nor an incident's later item while an earlier one is pending, and rows
+// being claimed by a concurrent Due are skipped (FOR UPDATE SKIP LOCKED),
+// so two nodes never send one item. A node that dies mid-delivery leaves
+// its claim to expire; Retry gives a claim back at once. This Store's own
+// claims are returned again (and extended), as Due always did.
 func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]store.OutboxItem, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+outboxColumns+` FROM outbox AS o
-		WHERE o.state = 0 AND o.next_ns <= $1
-		AND o.id = (SELECT min(p.id) FROM outbox AS p WHERE p.state = 0 AND p.notifier = o.notifier AND p.incident_key = o.incident_key)
-		ORDER BY o.id LIMIT $2`, nanos(now), limit)
+	rows, err := s.pool.Query(ctx, `WITH due AS (
+			SELECT o.id FROM outbox AS o
+			WHERE o.state = 0 AND o.next_ns <= $1 AND (o.claimed_until < now() OR o.claimed_by = $3)
+			AND o.id = (SELECT min(p.id) FROM outbox AS p WHERE p.state = 0 AND p.notifier = o.notifier AND p.incident_key = o.incident_key)
+			ORDER BY o.id LIMIT $2 FOR UPDATE SKIP LOCKED)
+		UPDATE outbox AS o SET claimed_by = $3, claimed_until = now() + $4 * interval '1 microsecond'
+		FROM due WHERE o.id = due.id
+		RETURNING `+prefixed("o.", outboxColumns), nanos(now), limit, s.node, s.outboxClaim.Microseconds())
 	if err != nil {
 		return nil, s.errorf("store: due notifications: %w", err)
 	}
@@ -79,22 +98,32 @@ func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]store.Outb
 	if err := rows.Err(); err != nil {
 		return nil, s.errorf("store: due notifications: %w", err)
 	}
+	slices.SortFunc(out, func(a, b store.OutboxItem) int { return cmp.Compare(a.ID, b.ID) })
 	return out, nil
+}
+
+// prefixed qualifies each of a comma-separated column list with prefix.
+func prefixed(prefix, columns string) string {
+	cols := strings.Split(columns, ",")
+	for i, c := range cols {
+		cols[i] = prefix + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
 }
 
 // Delivered implements store.Outbox.
 func (s *Store) Delivered(ctx context.Context, id int64, at time.Time) error {
-	return s.exec(ctx, "mark delivered", `UPDATE outbox SET state = 1, done_ns = $1, attempts = attempts + 1 WHERE id = $2`, nanos(at), id)
+	return s.exec(ctx, "mark delivered", `UPDATE outbox SET state = 1, done_ns = $1, attempts = attempts + 1, claimed_by = '', claimed_until = '-infinity' WHERE id = $2`, nanos(at), id)
 }
 
 // Retry implements store.Outbox.
 func (s *Store) Retry(ctx context.Context, id int64, attempts int, next time.Time, lastErr string) error {
-	return s.exec(ctx, "schedule retry", `UPDATE outbox SET attempts = $1, next_ns = $2, last_error = $3 WHERE id = $4`, attempts, nanos(next), lastErr, id)
+	return s.exec(ctx, "schedule retry", `UPDATE outbox SET attempts = $1, next_ns = $2, last_error = $3, claimed_by = '', claimed_until = '-infinity' WHERE id = $4`, attempts, nanos(next), lastErr, id)
 }
 
 // Dead implements store.Outbox.
 func (s *Store) Dead(ctx context.Context, id int64, at time.Time, lastErr string) error {
-	return s.exec(ctx, "give up", `UPDATE outbox SET state = 2, done_ns = $1, attempts = attempts + 1, last_error = $2 WHERE id = $3`, nanos(at), lastErr, id)
+	return s.exec(ctx, "give up", `UPDATE outbox SET state = 2, done_ns = $1, attempts = attempts + 1, last_error = $2, claimed_by = '', claimed_until = '-infinity' WHERE id = $3`, nanos(at), lastErr, id)
 }
 
 func (s *Store) exec(ctx context.Context, what, query string, args ...any) error {

@@ -30,10 +30,13 @@ package postgres
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -55,7 +58,15 @@ type Options struct {
 	SecretKey []byte
 	// Logger receives the store's warnings; default slog.Default().
 	Logger *slog.Logger
+	// OutboxClaim is how long an outbox item Due returned stays claimed
+	// by this Store (DefaultOutboxClaim when 0): longer than a delivery
+	// attempt, which is what a node that dies mid-delivery delays it by.
+	OutboxClaim time.Duration
 }
+
+// DefaultOutboxClaim is Options.OutboxClaim's default: twice
+// delivery.DefaultAttemptTimeout.
+const DefaultOutboxClaim = time.Minute
 
 // Store is the PostgreSQL store.Store. Create it with Open; it is safe for
 // concurrent use, and several Stores (in several processes) may share one
@@ -66,6 +77,9 @@ type Store struct {
 	secrets  *secretBox
 	log      *slog.Logger
 	flowIDs  flowIDCache
+	// node names this Store in outbox claims: random, one per Open.
+	node        string
+	outboxClaim time.Duration
 
 	// passingKept and failuresKept are Retention.PassingRunsKept and
 	// FailuresKeptPerStreak as the last Prune gave them: RecordRun applies
@@ -92,7 +106,10 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "authwatch"
 	}
-	s := &Store{password: password, log: o.Logger}
+	s := &Store{password: password, log: o.Logger, node: randomID(), outboxClaim: o.OutboxClaim}
+	if s.outboxClaim <= 0 {
+		s.outboxClaim = DefaultOutboxClaim
+	}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -164,4 +181,11 @@ func dsnPassword(dsn string) string {
 		}
 	}
 	return ""
+}
+
+// randomID is 16 random hex digits.
+func randomID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }

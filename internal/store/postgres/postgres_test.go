@@ -51,6 +51,10 @@ func TestPostgres(t *testing.T) {
 		{"SecretsEncrypted", testSecretsEncrypted},
 		{"SecretsNeedAKey", testSecretsNeedAKey},
 		{"PasswordNotInErrors", testPasswordNotInErrors},
+		{"LeasesBalance", testLeasesBalance},
+		{"LeasesExpire", testLeasesExpire},
+		{"FencedWrites", testFencedWrites},
+		{"OutboxClaims", testOutboxClaims},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, pg) })
 	}
@@ -87,7 +91,7 @@ func testMigratesOnce(t *testing.T, pg *testenv.PostgresServer) {
 		versions = append(versions, v)
 	}
 	rows.Close()
-	if fmt.Sprint(versions) != fmt.Sprint([]int{1}) || len(migrations) != 1 {
+	if fmt.Sprint(versions) != fmt.Sprint([]int{1, 2}) || len(migrations) != 2 {
 		t.Errorf("schema_migrations %v, want one row per migration (%d)", versions, len(migrations))
 	}
 }

@@ -90,6 +90,8 @@ func (s *Store) recordRun(ctx context.Context, tx pgx.Tx, r store.Run) (store.Fl
 	hour := minute - mod(minute, 60)
 	l := locked{rollups: map[store.Tier]store.Rollup{}}
 	b := &pgx.Batch{}
+	var fence fenceCheck
+	queueFence(ctx, b, &fence)
 	queueLockFlow(b, r.Flow, &l.state, &l.sameFailures)
 	s.queueFlowID(b, r.Flow, &l.flowID)
 	b.Queue(`SELECT nextval(pg_get_serial_sequence('runs', 'id'))`).QueryRow(func(row pgx.Row) error { return row.Scan(&l.runID) })
@@ -107,6 +109,9 @@ func (s *Store) recordRun(ctx context.Context, tx pgx.Tx, r store.Run) (store.Fl
 		return rows.Err()
 	})
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return store.FlowState{}, err
+	}
+	if err := fence.err(); err != nil {
 		return store.FlowState{}, err
 	}
 	s.flowIDs.m.Store(r.Flow, l.flowID)

@@ -1,0 +1,176 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/authwatch/authwatch/internal/store"
+	"github.com/authwatch/authwatch/internal/store/postgres"
+)
+
+// Admit reports whether this node runs flow's run that falls due now: it
+// holds the flow's shard and its leases are fresh. An admitted run's
+// fence is kept for Fenced (runs of one flow never overlap in a node).
+func (m *Member) Admit(flow string) bool {
+	shard := ShardOf(flow)
+	now := m.o.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	gen, ok := m.held[shard]
+	if !ok || !now.Before(m.validUntil) {
+		return false
+	}
+	m.admitted[flow] = store.Fence{Location: m.o.Location, Shard: shard, Node: m.o.Node, Generation: gen}
+	return true
+}
+
+// Fenced returns ctx carrying the fence of flow's last admitted run, for
+// recording that run; ctx unchanged for a flow never admitted.
+func (m *Member) Fenced(ctx context.Context, flow string) context.Context {
+	m.mu.Lock()
+	f, ok := m.admitted[flow]
+	m.mu.Unlock()
+	if !ok {
+		return ctx
+	}
+	return store.WithFence(ctx, f)
+}
+
+// Holds reports whether this node holds flow's shard now, with a fresh
+// lease, and the fence of a write made under it (reminders of incidents).
+func (m *Member) Holds(flow string) (store.Fence, bool) {
+	shard := ShardOf(flow)
+	now := m.o.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	gen, ok := m.held[shard]
+	if !ok || !now.Before(m.validUntil) {
+		return store.Fence{}, false
+	}
+	return store.Fence{Location: m.o.Location, Shard: shard, Node: m.o.Node, Generation: gen}, true
+}
+
+// Status is a member's state, for /readyz and the status line.
+type Status struct {
+	Node, Location string
+	Shards         int  // held now
+	LiveNodes      int  // of the location, at the last renewal
+	Lost           bool // the leases may have expired: no run is admitted
+	LastError      error
+}
+
+// Status returns the member's state now.
+func (m *Member) Status() Status {
+	now := m.o.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return Status{Node: m.o.Node, Location: m.o.Location, Shards: len(m.held), LiveNodes: m.liveNodes,
+		Lost: !now.Before(m.validUntil), LastError: m.lastErr}
+}
+
+// Cycle runs one lease cycle: heartbeat, renewals, surplus given back,
+// free shards claimed. On success the leases are fresh until Lease -
+// Margin after the cycle began.
+func (m *Member) Cycle(ctx context.Context) (postgres.LeaseGrant, error) {
+	began := m.o.Now()
+	ctx, cancel := context.WithTimeout(ctx, m.o.Renew)
+	defer cancel()
+	g, err := m.leases.RenewLeases(ctx, postgres.LeaseRequest{Node: m.o.Node, Location: m.o.Location, Shards: Shards,
+		Lease: m.o.Lease, Live: 2 * m.o.Renew})
+	if err != nil {
+		m.mu.Lock()
+		m.lastErr = err
+		m.mu.Unlock()
+		return g, err
+	}
+	if len(g.Claimed) > 0 && m.o.OnClaim != nil {
+		m.o.OnClaim(slices.Sorted(slices.Values(g.Claimed)))
+	}
+	m.mu.Lock()
+	wasLost, before := m.lost || !began.Before(m.validUntil), len(m.held)
+	m.held, m.liveNodes, m.lastErr, m.lost = maps.Clone(g.Held), g.LiveNodes, nil, false
+	m.validUntil = began.Add(m.o.Lease - m.o.Margin)
+	m.mu.Unlock()
+	if wasLost || before != len(g.Held) || len(g.Claimed) > 0 {
+		m.o.Logger.Info("cluster: leases held", "node", m.o.Node, "location", m.o.Location, "shards", len(g.Held),
+			"live_nodes", g.LiveNodes, "claimed", len(g.Claimed), "released", len(g.Released))
+	}
+	return g, nil
+}
+
+// Run renews the leases every Renew (every Renew/5 while shards of a dead
+// node wait to be claimed, or while the database does not answer) until
+// ctx ends; then it gives them back. When the leases may have expired it
+// logs it once.
+func (m *Member) Run(ctx context.Context) {
+	defer m.release()
+	next := m.o.Now() // the first cycle at once
+	for {
+		d := max(min(next.Sub(m.o.Now()), m.untilLapse()), 0)
+		timer := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-timer.C:
+		}
+		m.checkLapse()
+		if m.o.Now().Before(next) {
+			continue // woke for the lapse
+		}
+		g, err := m.Cycle(ctx)
+		wait := m.o.Renew
+		switch {
+		case err != nil && ctx.Err() == nil:
+			m.o.Logger.Debug("cluster: lease renewal failed", "err", err)
+			wait = m.o.Renew / 5
+		case err == nil && g.Orphans > 0 && len(g.Held) < g.FairShare:
+			wait = m.o.Renew / 5
+		}
+		next = m.o.Now().Add(wait)
+	}
+}
+
+// untilLapse is how long until the leases may expire (and admitting
+// stops); a long time before the first renewal and once the lapse was
+// logged.
+func (m *Member) untilLapse() time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.lost || m.validUntil.IsZero() {
+		return time.Hour
+	}
+	return m.validUntil.Sub(m.o.Now())
+}
+
+// checkLapse logs, once per lapse, that the leases may have expired.
+func (m *Member) checkLapse() {
+	now := m.o.Now()
+	m.mu.Lock()
+	lapsed := !m.lost && !m.validUntil.IsZero() && !now.Before(m.validUntil)
+	if lapsed {
+		m.lost = true
+	}
+	held, lastErr := len(m.held), m.lastErr
+	m.mu.Unlock()
+	if lapsed {
+		m.o.Logger.Error("cluster: lease lost: no renewal for "+(m.o.Lease-m.o.Margin).String()+"; not running flows until the database answers",
+			"node", m.o.Node, "shards", held, "err", lastErr)
+	}
+}
+
+// release gives the leases back on a clean stop.
+func (m *Member) release() {
+	m.mu.Lock()
+	m.held, m.validUntil = map[int]int64{}, time.Time{}
+	m.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), m.o.Renew)
+	defer cancel()
+	if err := m.leases.ReleaseLeases(ctx, m.o.Node, m.o.Location); err != nil && !errors.Is(err, context.Canceled) {
+		m.o.Logger.Warn("cluster: giving the leases back failed; other nodes take them when they expire", "err", fmt.Sprint(err))
+	}
+}

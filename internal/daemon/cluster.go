@@ -1,0 +1,153 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/authwatch/authwatch/internal/cluster"
+	"github.com/authwatch/authwatch/internal/incident"
+	"github.com/authwatch/authwatch/internal/store"
+	"github.com/authwatch/authwatch/internal/store/postgres"
+)
+
+// setupCluster makes the daemon a cluster node (cluster.enabled): it then
+// runs only the flows of the shards it leases (docs/cluster.md).
+func (m *Main) setupCluster() error {
+	if !m.cfg.Cluster.Enabled {
+		return nil
+	}
+	pg, ok := m.db.(*postgres.Store)
+	if !ok {
+		return errors.New("cluster.enabled needs store.postgres")
+	}
+	m.cluster = cluster.New(pg, cluster.Options{Location: m.cfg.Cluster.Location,
+		Logger: m.log.With("component", "cluster"), OnClaim: m.reloadIncidents})
+	m.alert.owns = m.ownsFlow
+	m.log.Info("cluster node", "node", m.cluster.Node(), "location", m.cluster.Location())
+	return nil
+}
+
+// admitRun is the scheduler's Admit: a run is ours unless another node
+// holds the flow's shard. A node that runs none of the flows is still
+// active (its health and the watchdog).
+func (m *Main) admitRun(flow string) bool {
+	if m.cluster == nil {
+		return true
+	}
+	m.markActivity()
+	return m.cluster.Admit(flow)
+}
+
+// fenced returns ctx carrying the lease generation of flow's run, so that
+// the store refuses its writes once another node has taken the shard.
+func (m *Main) fenced(ctx context.Context, flow string) context.Context {
+	if m.cluster == nil {
+		return ctx
+	}
+	return m.cluster.Fenced(ctx, flow)
+}
+
+// fencedOff reports (and logs) a run whose record the store refused
+// because the flow's shard moved to another node meanwhile.
+func (m *Main) fencedOff(flow string, err error) bool {
+	if !errors.Is(err, store.ErrStaleLease) {
+		return false
+	}
+	m.log.Warn("run discarded: the flow's shard moved to another node while it ran", "flow", flow)
+	return true
+}
+
+// ownsFlow reports whether this node sends flow's reminders now, and the
+// fence to write them under (always true for a single node).
+func (m *Main) ownsFlow(ctx context.Context, flow string) (context.Context, bool) {
+	if m.cluster == nil {
+		return ctx, true
+	}
+	f, ok := m.cluster.Holds(flow)
+	if !ok {
+		return ctx, false
+	}
+	return store.WithFence(ctx, f), true
+}
+
+// joinCluster runs the first lease cycle before the scheduler starts, so
+// that a node starting alone runs its flows from their first planned
+// start. A failure is logged; Run keeps trying.
+func (m *Main) joinCluster(ctx context.Context) {
+	if m.cluster == nil {
+		return
+	}
+	if _, err := m.cluster.Cycle(ctx); err != nil {
+		m.log.Warn("cluster: first lease cycle failed; retrying", "err", err)
+	}
+}
+
+// runCluster renews the leases until ctx ends, then gives them back.
+func (m *Main) runCluster(ctx context.Context) {
+	if m.cluster != nil {
+		m.cluster.Run(ctx)
+	}
+}
+
+// clusterReadiness is why the node is not ready ("" when it is), and what
+// /readyz says of its leases.
+func (m *Main) clusterReadiness() (cause string, detail map[string]any) {
+	if m.cluster == nil {
+		return "", nil
+	}
+	st := m.cluster.Status()
+	detail = map[string]any{"node": st.Node, "location": st.Location, "shards": st.Shards, "live_nodes": st.LiveNodes}
+	if st.Lost {
+		return "cluster: lease lost", detail
+	}
+	return "", detail
+}
+
+// reloadIncidents reads the incident states of the flows of shards this
+// node just claimed: their previous holder wrote them, and this node's
+// memory of them is stale.
+func (m *Main) reloadIncidents(shards []int) {
+	if m.alert == nil {
+		return
+	}
+	claimed := make(map[int]bool, len(shards))
+	for _, s := range shards {
+		claimed[s] = true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := m.alert.reload(ctx, func(flow string) bool { return claimed[cluster.ShardOf(flow)] }); err != nil {
+		m.log.Error("cluster: reading the incident states of claimed flows failed", "err", err)
+	}
+}
+
+// reload replaces the incident states of the flows mine selects with the
+// stored ones.
+func (a *alerting) reload(ctx context.Context, mine func(flow string) bool) error {
+	raw, err := a.outbox.IncidentStates(ctx)
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for flow := range a.states {
+		if mine(flow) {
+			delete(a.states, flow)
+			delete(a.stored, flow)
+		}
+	}
+	for flow, b := range raw {
+		var st incident.State
+		if flow == MonitorFlow || !mine(flow) {
+			continue
+		}
+		if err := json.Unmarshal(b, &st); err != nil {
+			return fmt.Errorf("incident state of %q: %w", flow, err)
+		}
+		a.states[flow], a.stored[flow] = st, st
+	}
+	return nil
+}
