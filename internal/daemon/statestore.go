@@ -9,6 +9,7 @@ import (
 
 	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/config"
+	"github.com/authwatch/authwatch/internal/store"
 	"github.com/authwatch/authwatch/internal/store/buffered"
 	"github.com/authwatch/authwatch/internal/store/postgres"
 	"github.com/authwatch/authwatch/internal/store/sqlite"
@@ -42,12 +43,12 @@ func openBackend(cfg *config.Config, check sqlite.Check, notify Notifier, log *s
 		db.SetCommitInterval(storeCommitInterval)
 		return db, nil
 	}
-	return openPostgres(cfg.Store.Postgres, conf.SecretSource{}, log)
+	return openPostgres(cfg.Store.Postgres, cfg.RetentionPolicy(), conf.SecretSource{}, log)
 }
 
 // openPostgres resolves the connection string and the secret key and opens
 // the PostgreSQL store. Neither value appears in its errors.
-func openPostgres(pc *config.PostgresConfig, secrets conf.SecretSource, log *slog.Logger) (*postgres.Store, error) {
+func openPostgres(pc *config.PostgresConfig, ret store.Retention, secrets conf.SecretSource, log *slog.Logger) (*postgres.Store, error) {
 	dsn, err := pc.DSN.ExpandSecrets(secrets)
 	if err != nil {
 		return nil, fmt.Errorf("store.postgres.dsn: %w", err)
@@ -66,5 +67,5 @@ func openPostgres(pc *config.PostgresConfig, secrets conf.SecretSource, log *slo
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), postgresOpenTimeout)
 	defer cancel()
-	return postgres.Open(ctx, dsn, postgres.Options{SecretKey: key, Logger: log.With("component", "store")})
+	return postgres.Open(ctx, dsn, postgres.Options{SecretKey: key, Logger: log.With("component", "store"), Retention: ret})
 }

@@ -58,6 +58,9 @@ type Options struct {
 	SecretKey []byte
 	// Logger receives the store's warnings; default slog.Default().
 	Logger *slog.Logger
+	// Retention gives PassingRunsKept and FailuresKeptPerStreak from the
+	// first run on (Prune updates them), as sqlite.Options.Retention does.
+	Retention store.Retention
 	// OutboxClaim is how long an outbox item Due returned stays claimed
 	// by this Store (DefaultOutboxClaim when 0): longer than a delivery
 	// attempt, which is what a node that dies mid-delivery delays it by.
@@ -82,8 +85,7 @@ type Store struct {
 	outboxClaim time.Duration
 
 	// passingKept and failuresKept are Retention.PassingRunsKept and
-	// FailuresKeptPerStreak as the last Prune gave them: RecordRun applies
-	// them from the first Prune on, as the SQLite store does.
+	// FailuresKeptPerStreak as Open or the last Prune gave them.
 	passingKept, failuresKept atomic.Int64
 }
 
@@ -107,6 +109,8 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "authwatch"
 	}
 	s := &Store{password: password, log: o.Logger, node: randomID(), outboxClaim: o.OutboxClaim}
+	s.passingKept.Store(int64(max(o.Retention.PassingRunsKept, 0)))
+	s.failuresKept.Store(int64(max(o.Retention.FailuresKeptPerStreak, 0)))
 	if s.outboxClaim <= 0 {
 		s.outboxClaim = DefaultOutboxClaim
 	}

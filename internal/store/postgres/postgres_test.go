@@ -6,6 +6,9 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/authwatch/authwatch/internal/store"
 
 	"github.com/authwatch/authwatch/internal/store/storetest"
 	"github.com/authwatch/authwatch/internal/testenv"
@@ -55,6 +58,7 @@ func TestPostgres(t *testing.T) {
 		{"LeasesExpire", testLeasesExpire},
 		{"FencedWrites", testFencedWrites},
 		{"OutboxClaims", testOutboxClaims},
+		{"RetentionAtOpen", testRetentionAtOpen},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, pg) })
 	}
@@ -189,5 +193,27 @@ func testPasswordNotInErrors(t *testing.T, pg *testenv.PostgresServer) {
 		if strings.Contains(err.Error(), canary) {
 			t.Errorf("the password is in the error: %v", err)
 		}
+	}
+}
+
+// The numbers of runs kept whole given at Open apply from the first run,
+// before any Prune has run (the daemon prunes only after its start).
+func testRetentionAtOpen(t *testing.T, pg *testenv.PostgresServer) {
+	s := openOn(t, newDatabase(t, pg), Options{Retention: store.Retention{PassingRunsKept: 2}})
+	ctx := context.Background()
+	start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	for i := range 6 {
+		r := store.Run{Flow: "f", Start: start.Add(time.Duration(i) * time.Second), DurationMS: 10, OK: true, Steps: []byte(`[]`)}
+		if _, err := s.RecordRun(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runs, err := s.Runs(ctx, "f", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first run (a change of state) and the two newest stay whole.
+	if len(runs) != 3 {
+		t.Errorf("%d runs kept whole, want 3 (the first and the 2 newest)", len(runs))
 	}
 }
