@@ -203,3 +203,38 @@ func TestLiveFiguresFromRollups(t *testing.T) {
 			runsOf["f"], fs)
 	}
 }
+
+// Runs taken from LiveStates, then more runs missed than the read's slack:
+// the flow's page still reads the taken runs' steps (its trend points), as
+// a page reading the store shows them.
+func TestFlowPageStepsOfRunsTakenThenMissed(t *testing.T) {
+	f := getFixture(t)
+	st, _ := f.newStore(t, 0, 0)
+	live := liveStates(t, st)
+	infos := FlowInfos(f.flows)
+	res := f.results["orders-api"]
+	now := res.Start.Add(time.Minute)
+	clock := func() time.Time { return now }
+	h := New(st, Options{Flows: func() []FlowInfo { return infos }, States: live, Now: clock})
+	fromStore := func() http.Handler { return New(st, Options{Flows: func() []FlowInfo { return infos }, Now: clock}) }
+	get(t, h, "/api/v1/flows/orders-api") // the flow's figures are loaded
+	for i := 1; i <= 2+deltaSlack+2; i++ {
+		start := res.Start.Add(time.Duration(i) * 15 * time.Second)
+		run := toRun(shifted(res, start, 1+float64(i)/10))
+		if i <= 2 {
+			recordLive(t, st, live, run)
+		} else {
+			state, err := st.RecordRun(context.Background(), run)
+			if err != nil {
+				t.Fatal(err)
+			}
+			live.Set(state)
+		}
+		now = start.Add(time.Second)
+	}
+	_, liveBody := get(t, h, "/api/v1/flows/orders-api")
+	_, storeBody := get(t, fromStore(), "/api/v1/flows/orders-api")
+	if liveBody != storeBody {
+		t.Errorf("the flow's page from LiveStates:\n%s\nfrom the store:\n%s", liveBody, storeBody)
+	}
+}

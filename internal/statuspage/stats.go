@@ -307,7 +307,7 @@ func (f *flowStats) reset() {
 // costs one Runs query per flow that ran, not two queries.
 func (f *flowStats) sync(ctx context.Context, src Source, flow string, st store.FlowState, every time.Duration, now time.Time, trend bool) error {
 	if trend && f.stepsFrom != 0 {
-		if err := f.syncSteps(ctx, src, flow); err != nil {
+		if err := f.syncSteps(ctx, src, flow, st); err != nil {
 			return err
 		}
 	}
@@ -419,10 +419,13 @@ func (f *flowStats) ingestNew(r store.Run) {
 }
 
 // syncSteps reads the steps of the runs taken from LiveStates (from
-// stepsFrom on) for the trends' measurements, oldest first. When more
-// than trendRuns were taken, the window is read whole instead.
-func (f *flowStats) syncSteps(ctx context.Context, src Source, flow string) error {
+// stepsFrom on) for the trends' measurements, oldest first. Runs recorded
+// since and not taken (st.Runs beyond the counter) are newer than those:
+// the read reaches past them. When more than trendRuns would be read, the
+// window is read whole instead.
+func (f *flowStats) syncSteps(ctx context.Context, src Source, flow string, st store.FlowState) error {
 	n := len(f.samples) - sort.Search(len(f.samples), func(i int) bool { return f.samples[i].id >= f.stepsFrom })
+	n += int(max(st.Runs-f.counter, 0))
 	if n+deltaSlack > trendRuns {
 		f.loadedAt, f.stepsFrom = time.Time{}, 0 // syncRuns loads the window
 		return nil
