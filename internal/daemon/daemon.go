@@ -66,6 +66,9 @@ type Main struct {
 	// lastState is each flow's state after its last run; the status page
 	// reads the states from it, never from the store.
 	lastState statuspage.LiveStates
+	// restore holds the flows whose stored states a read failed to give
+	// (retryRestore tries again).
+	restore pendingRestore
 
 	mu         sync.Mutex
 	flows      []*flows.Flow
@@ -287,7 +290,8 @@ func (m *Main) Run(ctx context.Context, reload <-chan struct{}) error {
 func (m *Main) startBackground(ctx context.Context) (stop func()) {
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
+	go func() { defer wg.Done(); m.retryRestore(bg) }()
 	go func() { defer wg.Done(); m.runCluster(bg) }()
 	go func() { defer wg.Done(); m.alert.sender.Run(bg) }()
 	go func() { defer wg.Done(); m.guardStore(bg) }()

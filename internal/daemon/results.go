@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/authwatch/authwatch/flows"
@@ -125,22 +126,46 @@ func stepsJSON(r *flows.Result) []byte {
 // find its last passing run.
 const lastSuccessScan = 20
 
-// restoreFlowStates reads each flow's state from the store before the
-// first run (for the status line's failing count; onResult would read it
-// at the first run), and sets its last-success metric so that a restart
-// does not reset it: a passing flow's last run, or a failing flow's newest
-// passing run among its last lastSuccessScan.
+// restoreFlowStates reads the flows' states from the store before their
+// first run (the status page and the status line show them from memory),
+// and sets their last-success metric so that a restart does not reset it:
+// a passing flow's last run, or a failing flow's newest passing run among
+// its last lastSuccessScan. The states come in one read of the backend;
+// if it fails (a database that blinks at the start), the flows are kept
+// for retryRestore, which tries again until it succeeds: until then they
+// show as not yet run, or with their next run's state.
 func (m *Main) restoreFlowStates(fs []*flows.Flow) {
+	if len(fs) == 0 {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	states, err := m.db.FlowStates(ctx)
+	if err != nil {
+		m.restore.add(fs)
+		m.log.Warn("flow states not read from the state store; the status page shows them once a retry succeeds", "flows", len(fs), "err", err)
+		return
+	}
+	byName := make(map[string]store.FlowState, len(states))
+	for _, st := range states {
+		byName[st.Flow] = st
+	}
 	for _, f := range fs {
-		st, ok, err := m.store.FlowState(ctx, f.Name)
-		if err == nil && ok {
-			m.lastState.Restore(st)
-			m.metrics.FailStreak(f.Name, st.ConsecutiveFailures, st.LastReason)
+		// Runs recorded while the backend refused writes are newer than
+		// its states: the memory buffer has them.
+		st, ok := m.store.MemoryState(f.Name)
+		if !ok {
+			st, ok = byName[f.Name]
 		}
+		if !ok {
+			continue
+		}
+		if !m.lastState.Restore(st) {
+			continue // a run since told the newer state, metrics included
+		}
+		m.metrics.FailStreak(f.Name, st.ConsecutiveFailures, st.LastReason)
 		switch {
-		case err != nil || !ok || st.LastRun.IsZero():
+		case st.LastRun.IsZero():
 			continue
 		case st.OK:
 			m.metrics.LastSuccess(f.Name, st.LastRun)
@@ -154,4 +179,62 @@ func (m *Main) restoreFlowStates(fs []*flows.Flow) {
 			}
 		}
 	}
+}
+
+// pendingRestore holds the flows whose stored states could not be read.
+type pendingRestore struct {
+	mu    sync.Mutex
+	flows map[string]*flows.Flow
+}
+
+func (p *pendingRestore) add(fs []*flows.Flow) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.flows == nil {
+		p.flows = map[string]*flows.Flow{}
+	}
+	for _, f := range fs {
+		p.flows[f.Name] = f
+	}
+}
+
+// take empties the set and returns what it held.
+func (p *pendingRestore) take() []*flows.Flow {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]*flows.Flow, 0, len(p.flows))
+	for _, f := range p.flows {
+		out = append(out, f)
+	}
+	clear(p.flows)
+	return out
+}
+
+// restoreRetryEvery spaces the retries of a failed restore.
+const restoreRetryEvery = 5 * time.Second
+
+// retryRestore retries the restores that failed until ctx ends. A flow no
+// longer configured is not restored (forgetRemoved dropped its state).
+func (m *Main) retryRestore(ctx context.Context) {
+	t := time.NewTicker(restoreRetryEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		m.retryRestoreOnce()
+	}
+}
+
+// retryRestoreOnce restores the pending flows that are still configured.
+func (m *Main) retryRestoreOnce() {
+	var fs []*flows.Flow
+	for _, f := range m.restore.take() {
+		if m.isConfigured(f.Name) {
+			fs = append(fs, f)
+		}
+	}
+	m.restoreFlowStates(fs)
 }

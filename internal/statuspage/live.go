@@ -53,13 +53,15 @@ func (l *LiveStates) Set(st store.FlowState) {
 }
 
 // Restore sets a state read from the store unless the flow has one
-// already (a run recorded meanwhile is newer).
-func (l *LiveStates) Restore(st store.FlowState) {
+// already (a run recorded meanwhile is newer), and reports whether it did.
+func (l *LiveStates) Restore(st store.FlowState) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if _, had := l.states.LoadOrStore(st.Flow, st); !had {
-		l.placed.Add(1)
+	if _, had := l.states.LoadOrStore(st.Flow, st); had {
+		return false
 	}
+	l.placed.Add(1)
+	return true
 }
 
 // Recorded is Set after a run was recorded (st is the state RecordRun

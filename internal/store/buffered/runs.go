@@ -89,6 +89,15 @@ func (s *Store) FlowStates(ctx context.Context) ([]store.FlowState, error) {
 	return out, nil
 }
 
+// MemoryState returns the flow's state as memory holds it (the backend's
+// at New, then each recorded run's), without reading the backend.
+func (s *Store) MemoryState(flow string) (store.FlowState, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.states[flow]
+	return st, ok
+}
+
 // FlowState returns the flow's state as of its last recorded run.
 func (s *Store) FlowState(ctx context.Context, flow string) (store.FlowState, bool, error) {
 	s.mu.Lock()
