@@ -356,4 +356,3 @@ func (r *TokenRequest) withClientAssertion(st *State, cfg *clientcredentials.Con
 	out.EndpointParams.Set("client_assertion", assertion)
 	return &out, nil
 }
-

@@ -37,10 +37,10 @@ const caCsjwtSecret = "canary-csjwt-secret-5f0e-0123456789abcdef0123"
 
 // caKeys are the test's keys, written where ${file:...} finds them.
 type caKeys struct {
-	dir                           string
-	rsa, ec, ed, stray            crypto.Signer
+	dir                            string
+	rsa, ec, ed, stray             crypto.Signer
 	rsaPEM, ecJWK, edPEM, strayPEM string // the files' contents
-	certPEM                       string
+	certPEM                        string
 }
 
 func caPEM(t *testing.T, typ string, der []byte) string {
@@ -188,7 +188,7 @@ func TestIntegrationClientAssertion(t *testing.T) {
 
 	fail := []struct {
 		name, client, lines, problem string
-		summary                     []string
+		summary                      []string
 	}{
 		{"key not registered", "pkjwt-client", "    client_auth: private_key_jwt\n    client_key: " + k.file("stray.pem") + "\n", "key",
 			[]string{`"pkjwt-client"`, "private_key_jwt", "RS256", "401 invalid_client", "does not hold this key"}},

@@ -44,13 +44,15 @@ type TokenRequest struct {
 	ClientID     conf.Template            `yaml:"client_id" json:"client_id" jsonschema:"required"`
 	ClientSecret conf.Template            `yaml:"client_secret,omitempty" json:"client_secret,omitempty" jsonschema:"description=A secret reference such as ${env:CLIENT_SECRET}; never a literal in production."`
 	ClientAuth   string                   `yaml:"client_auth,omitempty" json:"client_auth,omitempty" jsonschema:"enum=client_secret_basic,enum=client_secret_post,enum=private_key_jwt,enum=client_secret_jwt,enum=none,description=Client authentication method (default client_secret_basic). Set explicitly: auto-detection hides the real error. private_key_jwt signs an assertion with client_key; client_secret_jwt with the client secret (HS256)."`
-	ClientAssertion `yaml:",inline"`
 	Scopes       []string                 `yaml:"scopes,omitempty" json:"scopes,omitempty"`
 	Audience     string                   `yaml:"audience,omitempty" json:"audience,omitempty" jsonschema:"description=Sent as the audience parameter (Auth0\\, Okta custom authorization servers)."`
 	Resource     []string                 `yaml:"resource,omitempty" json:"resource,omitempty" jsonschema:"description=RFC 8707 resource indicators."`
 	Params       map[string]conf.Template `yaml:"params,omitempty" json:"params,omitempty" jsonschema:"description=Extra token request parameters."`
 	TLSOptions   `yaml:",inline"`
 	Expect       TokenExpect `yaml:"expect,omitempty" json:"expect,omitempty"`
+
+	// The options of client_auth private_key_jwt and client_secret_jwt.
+	ClientAssertion `yaml:",inline"`
 }
 
 var reservedTokenParams = []string{"grant_type", "client_id", "client_secret", "scope", "audience", "resource", "username", "password", "refresh_token", "code", "code_verifier", "redirect_uri", "device_code"}
