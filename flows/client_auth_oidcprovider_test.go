@@ -233,3 +233,29 @@ func TestIntegrationClientAssertion(t *testing.T) {
 		itMustFail(t, res, "token", flows.ReasonInvalidClient)
 	})
 }
+
+// TestClientAssertionEchoCanary sends assertions to a token endpoint that
+// echoes the whole form back in error_description, as chatty IdPs do: the
+// assertion (a bearer credential for its minute) and the key must appear
+// nowhere, logs included, whatever the method.
+func TestClientAssertionEchoCanary(t *testing.T) {
+	t.Parallel()
+	k := caNewKeys(t)
+	endpoint := hardEchoingTokenEndpoint(t)
+	var logs bytes.Buffer
+	r := itLoggingRunner(itLookupFrom(map[string]string{"CSJWT_SECRET": caCsjwtSecret}, nil), &logs)
+	for _, lines := range []string{
+		"    client_auth: private_key_jwt\n    client_key: " + k.file("rsa.pem") + "\n",
+		"    client_auth: private_key_jwt\n    client_key: " + k.file("ec.jwk") + "\n",
+		"    client_auth: client_secret_jwt\n    client_secret: ${env:CSJWT_SECRET}\n",
+	} {
+		src := "name: echo\nevery: 1m\nsteps:\n  - id: token\n    kind: client_credentials\n    token_url: " + endpoint + "/token\n    client_id: app\n" + lines
+		res := itRunYAML(t, r, src)
+		f := itMustFail(t, res, "token", flows.ReasonClientAssertionRejected)
+		if !strings.Contains(f.Summary, "client_assertion=") {
+			t.Errorf("the echo is not in the summary (the test would prove nothing): %s", f.Summary)
+		}
+		itAssertNoSecrets(t, k.secrets(), res)
+	}
+	itAssertTextHasNoSecrets(t, "the Runner's log", logs.String(), k.secrets())
+}
