@@ -56,11 +56,6 @@ func (r *TokenRequest) usesAssertion() bool {
 	return r.ClientAuth == authPrivateKeyJWT || r.ClientAuth == authClientSecretJWT
 }
 
-// sendsSecret reports whether the client secret itself goes to the IdP.
-func (r *TokenRequest) sendsSecret() bool {
-	return r.authMethod() == authClientSecretBasic || r.authMethod() == authClientSecretPost
-}
-
 // validateAssertion checks the JWT client authentication options at load.
 func (r *TokenRequest) validateAssertion() []error {
 	a := r.ClientAssertion

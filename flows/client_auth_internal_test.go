@@ -45,7 +45,7 @@ func TestClientAssertionClaims(t *testing.T) {
 		t.Fatal(err)
 	}
 	second, _ := s.sign(now)
-	jws, err := jose.ParseSigned(first, []jose.SignatureAlgorithm{jose.PS256})
+	jws, err := jose.ParseSignedCompact(first, []jose.SignatureAlgorithm{jose.PS256})
 	if err != nil {
 		t.Fatal(err)
 	}
