@@ -183,7 +183,7 @@ func clientFacts(st *State, r *TokenRequest) []Fact {
 	if id, err := st.Expand(r.ClientID); err == nil {
 		facts = append(facts, F("client_id", id))
 	}
-	if r.authMethod() != authNone {
+	if r.authMethod() != authNone && !r.ClientSecret.IsZero() {
 		if secret, err := st.Expand(r.ClientSecret); err == nil {
 			facts = append(facts, F("client_secret_fingerprint", redact.Fingerprint(secret)))
 		}

@@ -241,6 +241,7 @@ func (l *loader) step(file, path string, n ast.Node, earlier map[string]*StepSpe
 	l.problems.AddFieldErrors(file, path, m, conf.LoadErrors(step))
 	l.problems.AddFieldErrors(file, path, m, step.Validate())
 	l.checkRefs(file, path, m, step, earlier, all)
+	l.checkLoadSecrets(file, path, m, step)
 	// Returned even with problems, so later steps' references to it are
 	// checked; the flow is not kept when any problem was found.
 	return &StepSpec{ID: h.ID, Kind: h.Kind, Timeout: h.Timeout.Std(), UserAgent: h.UserAgent, TLSExpiryWarning: h.TLSExpiryWarning.Std(),

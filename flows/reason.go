@@ -42,6 +42,7 @@ const (
 	ReasonSigningKeyNotFound         Reason = "signing_key_not_found"
 	ReasonSignatureInvalid           Reason = "signature_invalid"
 	ReasonInvalidClient              Reason = "invalid_client"
+	ReasonClientAssertionRejected    Reason = "client_assertion_rejected"
 	ReasonInvalidGrant               Reason = "invalid_grant"
 	ReasonRefreshTokenRejected       Reason = "refresh_token_rejected"
 	ReasonInvalidScope               Reason = "invalid_scope"

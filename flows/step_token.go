@@ -43,13 +43,16 @@ type TokenRequest struct {
 	JWKSURL      conf.Template            `yaml:"jwks_url,omitempty" json:"jwks_url,omitempty" jsonschema:"description=JWKS URL for verifying JWTs when no issuer is given; may be a template such as ${steps.ID.jwks_uri}."`
 	ClientID     conf.Template            `yaml:"client_id" json:"client_id" jsonschema:"required"`
 	ClientSecret conf.Template            `yaml:"client_secret,omitempty" json:"client_secret,omitempty" jsonschema:"description=A secret reference such as ${env:CLIENT_SECRET}; never a literal in production."`
-	ClientAuth   string                   `yaml:"client_auth,omitempty" json:"client_auth,omitempty" jsonschema:"enum=client_secret_basic,enum=client_secret_post,enum=none,description=Client authentication method (default client_secret_basic). Set explicitly: auto-detection hides the real error."`
+	ClientAuth   string                   `yaml:"client_auth,omitempty" json:"client_auth,omitempty" jsonschema:"enum=client_secret_basic,enum=client_secret_post,enum=private_key_jwt,enum=client_secret_jwt,enum=none,description=Client authentication method (default client_secret_basic). Set explicitly: auto-detection hides the real error. private_key_jwt signs an assertion with client_key; client_secret_jwt with the client secret (HS256)."`
 	Scopes       []string                 `yaml:"scopes,omitempty" json:"scopes,omitempty"`
 	Audience     string                   `yaml:"audience,omitempty" json:"audience,omitempty" jsonschema:"description=Sent as the audience parameter (Auth0\\, Okta custom authorization servers)."`
 	Resource     []string                 `yaml:"resource,omitempty" json:"resource,omitempty" jsonschema:"description=RFC 8707 resource indicators."`
 	Params       map[string]conf.Template `yaml:"params,omitempty" json:"params,omitempty" jsonschema:"description=Extra token request parameters."`
 	TLSOptions   `yaml:",inline"`
 	Expect       TokenExpect `yaml:"expect,omitempty" json:"expect,omitempty"`
+
+	// The options of client_auth private_key_jwt and client_secret_jwt.
+	ClientAssertion `yaml:",inline"`
 }
 
 var reservedTokenParams = []string{"grant_type", "client_id", "client_secret", "scope", "audience", "resource", "username", "password", "refresh_token", "code", "code_verifier", "redirect_uri", "device_code"}
@@ -73,10 +76,11 @@ func (r *TokenRequest) validate(refresh bool) error {
 		if r.ClientSecret.IsZero() {
 			errs = append(errs, conf.FieldErrorf("client_secret", "required for %s (use client_auth: none for a public client)", r.authMethod()))
 		}
-	case authNone:
+	case authNone, authPrivateKeyJWT, authClientSecretJWT:
 	default:
-		errs = append(errs, conf.FieldErrorf("client_auth", "must be client_secret_basic, client_secret_post or none, got %q", r.ClientAuth))
+		errs = append(errs, conf.FieldErrorf("client_auth", "must be client_secret_basic, client_secret_post, private_key_jwt, client_secret_jwt or none, got %q", r.ClientAuth))
 	}
+	errs = append(errs, r.validateAssertion()...)
 	for k := range r.Params {
 		if containsStr(reservedTokenParams, k) {
 			errs = append(errs, conf.FieldErrorf("params."+conf.PathKey(k), "%s is set by the step itself; use the step's own field", k))
@@ -148,6 +152,9 @@ func (r *TokenRequest) fetch(ctx context.Context, st *State, cfg *clientcredenti
 	if err != nil {
 		return nil, err
 	}
+	if cfg, err = r.withClientAssertion(st, cfg); err != nil {
+		return nil, err
+	}
 	return cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, client))
 }
 
@@ -188,6 +195,7 @@ func (r *TokenRequest) tokenError(st *State, grant grantType, endpoint string, e
 	}
 	facts := clientFacts(st, r)
 	f.With(facts...)
+	r.classifyAssertionRefusal(st, endpoint, f)
 	if f.Reason == ReasonInvalidClient {
 		f.Summary += fmt.Sprintf(" (client %s, %s)", factValue(facts, "client_id"), r.authMethod())
 	}

@@ -87,7 +87,10 @@ func (r *TokenRequest) grantShared(ctx context.Context, st *State, grant grantTy
 	if err != nil {
 		return r.tokenError(st, grant, endpoint, err)
 	}
-	key := tokenCacheKey(grant, cfg, r.TLSOptions)
+	key, err := r.sharedCacheKey(st, grant, cfg)
+	if err != nil {
+		return r.tokenError(st, grant, endpoint, err)
+	}
 	waitStart := st.Now()
 	hit, lead, err := st.runner.sharedTokens().acquire(ctx, key, waitStart)
 	if err != nil {

@@ -34,11 +34,11 @@ func SensitiveKey(name string) bool {
 
 // SecretFieldName reports whether a configuration field or map key (a
 // header name, an extra parameter) holds a secret: a credential name, a
-// bearer, or value, which in a flow is only a browser fill's value (a
-// password, a one-time code). Flows mark and warn about these fields, and
+// bearer, client_key (a private key), or value, which in a flow is only a
+// browser fill's value (a password, a one-time code). Flows mark and warn about these fields, and
 // problem reports hide them on quoted source lines: one list for both.
 func SecretFieldName(name string) bool {
-	return name == "bearer" || name == "value" || SensitiveKey(strings.ReplaceAll(name, "-", "_"))
+	return name == "bearer" || name == "value" || name == "client_key" || SensitiveKey(strings.ReplaceAll(name, "-", "_"))
 }
 
 // Header returns a redacted copy of h: credential headers keep their scheme

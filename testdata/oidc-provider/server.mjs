@@ -263,6 +263,10 @@ const clients = [
   },
 ];
 
+// EXTRA_CLIENTS: a JSON file with more client metadata (an array), e.g.
+// private_key_jwt clients with the public JWKS of keys a test generated.
+if (env.EXTRA_CLIENTS) clients.push(...JSON.parse(readFileSync(env.EXTRA_CLIENTS, 'utf8')));
+
 // ---------------------------------------------------------------- accounts
 
 // carol's TOTP secret (RFC 6238: HMAC-SHA1, 6 digits, 30 s steps), base32.
@@ -835,6 +839,15 @@ server.listen(port, '127.0.0.1', () => {
     provider.RefreshToken.prototype.consume = async function consume() {};
   }
   provider.on('server_error', (_ctx, err) => console.error('server_error:', err));
+  if (env.ERROR_DETAIL === '1') {
+    // Say why, as Okta, Entra ID and Keycloak do: oidc-provider keeps the
+    // detail ("alg mismatch", "audience (aud) must equal ...") to itself.
+    provider.on('grant.error', (ctx, err) => {
+      if (err.error_detail && ctx.body && typeof ctx.body === 'object' && ctx.body.error_description) {
+        ctx.body.error_description += `: ${err.error_detail}`;
+      }
+    });
+  }
   if (verbose) {
     for (const ev of ['grant.error', 'authorization.error', 'introspection.error', 'revocation.error']) {
       provider.on(ev, (_ctx, err) => console.error(`${ev}: ${err.error || err.name}: ${err.error_description || err.message}`));
