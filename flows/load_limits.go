@@ -40,26 +40,13 @@ func offsetPosition(file string, data []byte, offset int) conf.Position {
 	return conf.Position{File: file, Line: line, Column: col}
 }
 
-// setCounter counts flows and steps across every parsed file, before any
-// is decoded, and finds the first that passes MaxFlows or MaxStepsInSet.
+// setCounter counts flows and steps across the parsed files, each file
+// before it is decoded, and finds the first that passes MaxFlows or
+// MaxStepsInSet.
 type setCounter struct {
 	flows, steps int
 	at           conf.Position
 	path, msg    string
-}
-
-// countFlowSet reports whether the parsed files are within the set limits;
-// if not, the counter says where and why.
-func countFlowSet(files []parsedFile) (setCounter, bool) {
-	var c setCounter
-	for _, pf := range files {
-		for _, body := range pf.docs {
-			if !c.document(pf.name, body) {
-				return c, false
-			}
-		}
-	}
-	return c, true
 }
 
 func (c *setCounter) document(file string, body ast.Node) bool {
