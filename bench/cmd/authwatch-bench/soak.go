@@ -58,6 +58,9 @@ func runSoak(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	// The start's own peak: the flows are loaded and the first runs only
+	// begin.
+	_, startHWM, _ := memKB(tg.pid)
 	stopped := false
 	defer func() {
 		if !stopped {
@@ -123,6 +126,7 @@ func runSoak(ctx context.Context, e *env) error {
 		return fmt.Errorf("soak: only %d samples", len(rows))
 	}
 	printSoak(os.Stdout, e, rows, took, path)
+	fmt.Printf("VmHWM when the daemon answered /readyz (flows loaded, first runs beginning): %.1f MiB\n", float64(startHWM)/mib)
 	return nil
 }
 
