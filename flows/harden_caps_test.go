@@ -115,14 +115,15 @@ func TestFlowNestingCap(t *testing.T) {
 }
 
 // TestFlowSetCap: 10,001 flows are refused at the 10,001st, counted across
-// files before any flow is decoded.
+// files; the set is refused with that one problem, whatever the flows
+// decoded before it (a.yaml: an unknown step kind) would have said.
 func TestFlowSetCap(t *testing.T) {
 	t.Parallel() // parsing sets at the limits takes seconds under -race
 	_, ps := capsLoad(t, "set.yaml", capsFlows("f", 10_001))
 	capsWantOne(t, ps, "set.yaml:40002:3: flows[10000]: more than 10000 flows: a set of flow files holds at most 10000")
 
 	dir := t.TempDir()
-	tplWriteFile(t, filepath.Join(dir, "a.yaml"), capsFlows("a", 1))
+	tplWriteFile(t, filepath.Join(dir, "a.yaml"), "name: a\nevery: 1m\nsteps:\n  - {id: x, kind: nope}\n")
 	tplWriteFile(t, filepath.Join(dir, "b.yaml"), capsFlows("b", 10_000))
 	var err error
 	hardWithin(t, "Load", func() { _, err = flows.Load(flows.LoadOptions{}, dir) })

@@ -78,7 +78,9 @@ func Load(opts LoadOptions, paths ...string) (*Set, error) {
 		return nil, err
 	}
 	l := newLoader(opts)
-	var parsed []parsedFile
+	// One file at a time: its bytes and syntax tree are garbage once its
+	// flows are decoded. (Holding every file's tree until all were parsed
+	// made the syntax trees of 10,000 files live at once at start.)
 	for _, file := range files {
 		data, err := readFlowFile(file)
 		if err != nil {
@@ -86,10 +88,9 @@ func Load(opts LoadOptions, paths ...string) (*Set, error) {
 			continue
 		}
 		if pf, ok := l.parse(file, data); ok {
-			parsed = append(parsed, pf)
+			l.decodeFile(pf)
 		}
 	}
-	l.decodeFiles(parsed)
 	return l.result()
 }
 
@@ -97,7 +98,7 @@ func Load(opts LoadOptions, paths ...string) (*Set, error) {
 func LoadBytes(opts LoadOptions, name string, data []byte) (*Set, error) {
 	l := newLoader(opts)
 	if pf, ok := l.parse(name, data); ok {
-		l.decodeFiles([]parsedFile{pf})
+		l.decodeFile(pf)
 	}
 	return l.result()
 }
@@ -160,6 +161,16 @@ type loader struct {
 
 	secrets        map[conf.Ref]error // each secret reference is read once per load
 	secretsStalled bool               // a secret file did not answer in time
+
+	// count counts flows and steps against the set limits as files are
+	// decoded; overLimit is set at the first file that passes one.
+	count     setCounter
+	overLimit bool
+	// decodeProblems are the problems found decoding files, apart from
+	// those of reading and parsing them: a set over a limit reports only
+	// where it passes the limit (and the files it could not parse), as
+	// when every file was counted before any was decoded.
+	decodeProblems conf.Problems
 }
 
 func newLoader(opts LoadOptions) *loader {
@@ -167,6 +178,7 @@ func newLoader(opts LoadOptions) *loader {
 }
 
 func (l *loader) result() (*Set, error) {
+	l.problems = append(l.problems, l.decodeProblems...)
 	l.problems.Sort()
 	l.warnings.Sort()
 	if len(l.problems) > 0 {
@@ -219,22 +231,33 @@ func (l *loader) parse(name string, data []byte) (pf parsedFile, ok bool) {
 	return pf, true
 }
 
-// decodeFiles decodes every parsed file's flows, unless together they hold
-// more than MaxFlows flows or MaxStepsInSet steps: then none is decoded.
-func (l *loader) decodeFiles(files []parsedFile) {
-	if c, ok := countFlowSet(files); !ok {
-		l.problems.Add(c.at, c.path, c.msg)
+// decodeFile decodes a parsed file's flows, unless with the files before
+// it the set holds more than MaxFlows flows or MaxStepsInSet steps: then
+// this file's flows are not decoded, nor those of any file after it, and
+// the flows decoded so far are dropped (with their problems): the set is
+// refused at the place it passes the limit.
+func (l *loader) decodeFile(pf parsedFile) {
+	if l.overLimit {
 		return
 	}
-	for _, pf := range files {
-		before := len(l.flows) + len(l.problems)
-		for _, body := range pf.docs {
-			l.document(pf.name, body)
-		}
-		if len(l.flows)+len(l.problems) == before && !pf.hadProblems {
-			l.warnings = append(l.warnings, &conf.Problem{Pos: conf.Position{File: pf.name}, Message: "this file defines no flows"})
+	for _, body := range pf.docs {
+		if !l.count.document(pf.name, body) {
+			l.overLimit = true
+			l.flows, l.warnings, l.decodeProblems = nil, nil, nil
+			l.problems.Add(l.count.at, l.count.path, l.count.msg)
+			return
 		}
 	}
+	parseProblems := len(l.problems)
+	before := len(l.flows)
+	for _, body := range pf.docs {
+		l.document(pf.name, body)
+	}
+	if len(l.flows) == before && len(l.problems) == parseProblems && !pf.hadProblems {
+		l.warnings = append(l.warnings, &conf.Problem{Pos: conf.Position{File: pf.name}, Message: "this file defines no flows"})
+	}
+	l.decodeProblems = append(l.decodeProblems, l.problems[parseProblems:]...)
+	l.problems = l.problems[:parseProblems]
 }
 
 // firstAlias finds an alias or anchor anywhere under n.

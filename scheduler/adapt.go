@@ -105,7 +105,9 @@ func (s *Scheduler) adaptOnce() {
 	sample := loadSample{demand: s.demand(), latency: s.latency.smoothed(), waiting: st.waiting, cpuBusy: s.cpuBusy()}
 	next := autoLimit(st.limit, sample)
 	if next != st.limit {
-		s.slots.setLimit(next)
+		for _, a := range s.slots.setLimit(next) {
+			s.dispatch(a)
+		}
 		s.log.Debug("concurrency limit adapted", "from", st.limit, "to", next, "waiting", st.waiting,
 			"demand_per_s", sample.demand, "latency", sample.latency, "cpu_busy", sample.cpuBusy)
 	}

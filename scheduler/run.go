@@ -62,7 +62,34 @@ func (s *Scheduler) fire(j *job) {
 		s.skip(j.flow.Name, SkipOverlap)
 	}
 	if ok {
-		s.dispatch(admitted{j, j.plan.at(now)})
+		s.start(admitted{j, j.plan.at(now)})
+	}
+}
+
+// start hands an admitted run to a worker if a slot is free; otherwise it
+// waits in the limiter's queue until a finishing run (release) or a higher
+// limit (adapt) passes it one.
+func (s *Scheduler) start(a admitted) {
+	switch granted, refused := s.slots.take(a); {
+	case granted:
+		s.dispatch(a)
+	case refused:
+		s.giveUp(a)
+	}
+}
+
+// giveUp ends an admitted run that will not be made (Shutdown began
+// while it waited for a slot).
+func (s *Scheduler) giveUp(a admitted) {
+	a.j.state.waiting.Store(false)
+	a.j.state.busy.Store(false)
+	s.runs.Done()
+}
+
+// releaseSlot frees a run's slot, or starts the oldest waiting run in it.
+func (s *Scheduler) releaseSlot() {
+	if next, ok := s.slots.release(); ok {
+		s.dispatch(next)
 	}
 }
 
@@ -90,15 +117,17 @@ func (s *Scheduler) skip(flow, why string) {
 	}
 }
 
-// execute waits for a slot, runs the flow and reports the result.
+// execute runs the flow in the slot it was given and reports the result.
 func (s *Scheduler) execute(j *job, planned time.Time) {
 	defer s.runs.Done()
 	defer j.state.busy.Store(false)
 	defer j.state.reporting.Store(false)
-	ok := s.slots.acquire(planned, s.stop)
 	j.state.waiting.Store(false)
-	if !ok {
+	select {
+	case <-s.stop: // the slot came as Shutdown began: no run starts now
+		s.releaseSlot()
 		return
+	default:
 	}
 	started := s.clock.Now()
 	lateness := max(started.Sub(planned), 0)
@@ -107,7 +136,7 @@ func (s *Scheduler) execute(j *job, planned time.Time) {
 	}
 	res := s.runOnce(j.flow)
 	s.latency.observe(s.clock.Since(started))
-	s.slots.release()
+	s.releaseSlot()
 	j.state.reporting.Store(true)
 	j.state.runs.Add(1)
 	if res == nil {

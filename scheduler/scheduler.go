@@ -162,7 +162,7 @@ type Scheduler struct {
 	hooks Hooks
 	ours  func(flow string) bool // Options.Admit; nil: every run is ours
 	cron  gocron.Scheduler
-	slots *limiter // one slot per run in progress
+	slots *limiter // one slot per run in progress; the runs waiting for one
 	auto  bool     // slots follow the load
 	gaps  gapCache
 
@@ -242,6 +242,9 @@ func (s *Scheduler) Shutdown(ctx context.Context) error {
 	s.closed = true
 	close(s.stop)
 	s.mu.Unlock()
+	for _, a := range s.slots.close() {
+		s.giveUp(a)
+	}
 	// Our gocron tasks return at once, so this does not wait for runs.
 	err := s.cron.Shutdown()
 	s.bg.Wait()

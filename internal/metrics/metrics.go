@@ -25,23 +25,16 @@ import (
 type Metrics struct {
 	reg *prometheus.Registry
 
-	runs           *prometheus.CounterVec
+	perFlow        *perFlow               // runs, up, last success, streak, run duration, token lifetime, JWKS keys, skips
 	failures       *prometheus.CounterVec // by reason only
-	up             *prometheus.GaugeVec
-	lastSuccess    *prometheus.GaugeVec
-	failStreak     *prometheus.GaugeVec
 	info           *flowInfo
 	stepHistograms bool // per flow and step, opt-in
 	stepDuration   *prometheus.HistogramVec
 	kindDuration   *prometheus.HistogramVec
-	runDuration    *prometheus.GaugeVec
-	tokenLifetime  *prometheus.GaugeVec
 	tlsExpiry      *prometheus.GaugeVec
 	tlsNotAfter    *prometheus.GaugeVec
 	clockOffset    *prometheus.GaugeVec
-	jwksKeys       *prometheus.GaugeVec
 	lateness       prometheus.Histogram
-	skipped        *prometheus.CounterVec
 	reloads        *prometheus.CounterVec
 	reloadOK       prometheus.Gauge
 	reloadTime     prometheus.Gauge
@@ -57,31 +50,21 @@ type Metrics struct {
 	storeSizeDel   prometheus.Counter
 	heartbeats     *prometheus.CounterVec
 
-	mu    sync.Mutex
-	known map[string]bool // flows with series, to delete removed ones
-	// streakReason is the reason label of each flow's
-	// authwatch_flow_consecutive_failures series: a new reason deletes
-	// that one series by its labels (DeletePartialMatch scans every
-	// flow's series: two thirds of the daemon's CPU at 10,000 flows).
-	streakReason map[string]string
-	names        []string // of the collectors registered, for Names
+	mu    sync.Mutex // guards names after New
+	names []string   // of the collectors registered, for Names
 }
 
 // New registers every collector on a fresh registry (plus Go and process
 // collectors).
 func New(opts ...Option) *Metrics {
-	m := &Metrics{reg: prometheus.NewRegistry(), known: map[string]bool{}, streakReason: map[string]string{}}
+	m := &Metrics{reg: prometheus.NewRegistry()}
 	for _, o := range opts {
 		o(m)
 	}
 	f := promauto{m.reg, &m.names}
-	m.runs = f.counterVec("authwatch_flow_runs_total", "Flow runs by result (pass, warn, fail) and primary reason.", "flow", "result", "reason")
+	m.perFlow = newPerFlow(f)
 	m.failures = f.counterVec("authwatch_run_failures_total",
 		"Failed runs of all flows by primary reason: the reason detail without a series per flow and reason.", "reason")
-	m.up = f.gaugeVec("authwatch_flow_up", "1 if the flow's last run passed, 0 if it failed.", "flow")
-	m.lastSuccess = f.gaugeVec("authwatch_flow_last_success_timestamp_seconds", "Start of the flow's last run that passed (Unix seconds).", "flow")
-	m.failStreak = f.gaugeVec("authwatch_flow_consecutive_failures",
-		"Failed runs in a row (0 while passing), labelled with the last failure's reason.", "flow", "reason")
 	m.info = &flowInfo{}
 	m.reg.MustRegister(m.info)
 	m.names = append(m.names, flowInfoName, schedulerHealthyName)
@@ -90,15 +73,11 @@ func New(opts ...Option) *Metrics {
 	// only with WithStepHistograms.
 	m.stepDuration = f.histogramVec("authwatch_step_duration_seconds", "Step durations by flow and step (metrics.step_histograms: true).", stepBuckets, "flow", "step", "kind")
 	m.kindDuration = f.histogramVec("authwatch_step_kind_duration_seconds", "Step durations of every flow by step kind.", stepBuckets, "kind")
-	m.runDuration = f.gaugeVec("authwatch_flow_run_duration_seconds", "Duration of the flow's last run: its steps but wait steps.", "flow")
-	m.tokenLifetime = f.gaugeVec("authwatch_token_lifetime_seconds", "Remaining lifetime of the access token a step received.", "flow", "step")
 	m.tlsExpiry = f.gaugeVec("authwatch_tls_cert_expiry_seconds", "Seconds until the server certificate expires.", "host")
 	m.tlsNotAfter = f.gaugeVec("authwatch_tls_cert_not_after_timestamp_seconds",
 		"When the server certificate expires (its NotAfter, Unix seconds), like blackbox_exporter's probe_ssl_earliest_cert_expiry.", "host")
 	m.clockOffset = f.gaugeVec("authwatch_clock_offset_seconds", "The server's Date header minus this host's clock.", "host")
-	m.jwksKeys = f.gaugeVec("authwatch_jwks_keys", "Signing keys the JWKS serves.", "flow", "step")
 	m.lateness = f.histogram("authwatch_scheduler_lateness_seconds", "Actual minus planned start of runs.", []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 5})
-	m.skipped = f.counterVec("authwatch_runs_skipped_total", "Runs skipped because the previous run still ran (overlap) or the target asked to wait (retry_after).", "flow", "why")
 	m.reloads = f.counterVec("authwatch_config_reloads_total", "Configuration reloads by result.", "result")
 	m.reloadOK = f.gauge("authwatch_config_last_reload_successful", "1 if the last reload succeeded; the old flows keep running when it failed.")
 	m.reloadTime = f.gauge("authwatch_config_last_reload_timestamp_seconds", "Time of the last reload attempt.")
@@ -159,21 +138,27 @@ func (m *Metrics) ObserveResult(r *flows.Result) {
 				m.stepDuration.WithLabelValues(r.Flow, s.ID, s.Kind).Observe(s.Duration.Seconds())
 			}
 		}
-		m.measure(r.Flow, s, stepEnd)
+		m.measureHosts(s, stepEnd)
 	}
 	up := 1.0
 	if f := r.Failure(); f != nil {
 		result, reason, up = "fail", string(f.Reason), 0
 	}
-	m.runs.WithLabelValues(r.Flow, result, reason).Inc()
 	if reason != "" {
 		m.failures.WithLabelValues(reason).Inc()
 	}
-	m.up.WithLabelValues(r.Flow).Set(up)
-	m.runDuration.WithLabelValues(r.Flow).Set(latency.Seconds())
-	if up == 1 {
-		m.LastSuccess(r.Flow, r.Start)
-	}
+	m.perFlow.update(r.Flow, func(fs *flowSeries) {
+		for _, s := range r.Steps {
+			if s.Status != flows.StepSkipped {
+				measureFlow(fs, s)
+			}
+		}
+		*at(&fs.runs, result, reason)++
+		fs.up, fs.runDuration, fs.has = up, latency.Seconds(), fs.has|hasUp|hasRunDuration
+		if up == 1 {
+			fs.lastSuccess, fs.has = unixSeconds(r.Start), fs.has|hasLastSuccess
+		}
+	})
 }
 
 // FailStreak sets the flow's failed runs in a row and the last reason
@@ -182,16 +167,12 @@ func (m *Metrics) FailStreak(flow string, failures int, reason string) {
 	if failures == 0 {
 		reason = ""
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if !m.known[flow] {
-		return // removed by a reload while it ran
-	}
-	if old, ok := m.streakReason[flow]; ok && old != reason {
-		m.failStreak.DeleteLabelValues(flow, old)
-	}
-	m.streakReason[flow] = reason
-	m.failStreak.WithLabelValues(flow, reason).Set(float64(failures))
+	m.perFlow.update(flow, func(fs *flowSeries) {
+		if !fs.known {
+			return // removed by a reload while it ran (its values go at the next SetFlows)
+		}
+		fs.streak, fs.streakReason, fs.has = float64(failures), reason, fs.has|hasStreak
+	})
 }
 
 // SchedulerHealth exports healthy() as authwatch_scheduler_healthy,
@@ -207,23 +188,33 @@ const schedulerHealthyName = "authwatch_scheduler_healthy"
 // LastSuccess sets when the flow's last passing run started (also from the
 // store at a start, so that a restart does not reset it).
 func (m *Metrics) LastSuccess(flow string, start time.Time) {
-	m.lastSuccess.WithLabelValues(flow).Set(float64(start.UnixMilli()) / 1000)
+	m.perFlow.update(flow, func(fs *flowSeries) { fs.lastSuccess, fs.has = unixSeconds(start), fs.has|hasLastSuccess })
 }
 
-// measure exports a step's measurements; stepEnd is about when they were
-// taken (the end of the step).
-func (m *Metrics) measure(flow string, s flows.StepResult, stepEnd time.Time) {
+func unixSeconds(t time.Time) float64 { return float64(t.UnixMilli()) / 1000 }
+
+// measureHosts exports a step's measurements of hosts; stepEnd is about
+// when they were taken (the end of the step).
+func (m *Metrics) measureHosts(s flows.StepResult, stepEnd time.Time) {
 	for _, x := range s.Measurements {
 		switch x.Name {
-		case flows.MeasureTokenLifetime:
-			m.tokenLifetime.WithLabelValues(flow, s.ID).Set(x.Value)
 		case flows.MeasureTLSExpiry:
 			m.tlsExpiry.WithLabelValues(x.Host).Set(x.Value)
 			m.tlsNotAfter.WithLabelValues(x.Host).Set(notAfter(stepEnd, x.Value))
 		case flows.MeasureClockOffset:
 			m.clockOffset.WithLabelValues(x.Host).Set(x.Value)
+		}
+	}
+}
+
+// measureFlow keeps a step's measurements of the flow's own.
+func measureFlow(fs *flowSeries, s flows.StepResult) {
+	for _, x := range s.Measurements {
+		switch x.Name {
+		case flows.MeasureTokenLifetime:
+			*at(&fs.tokens, s.ID, "") = x.Value
 		case flows.MeasureJWKSKeys:
-			m.jwksKeys.WithLabelValues(flow, s.ID).Set(x.Value)
+			*at(&fs.jwks, s.ID, "") = x.Value
 		}
 	}
 }
@@ -232,7 +223,9 @@ func (m *Metrics) measure(flow string, s flows.StepResult, stepEnd time.Time) {
 func (m *Metrics) ObserveLateness(d time.Duration) { m.lateness.Observe(d.Seconds()) }
 
 // Skipped counts a skipped run.
-func (m *Metrics) Skipped(flow, why string) { m.skipped.WithLabelValues(flow, why).Inc() }
+func (m *Metrics) Skipped(flow, why string) {
+	m.perFlow.update(flow, func(fs *flowSeries) { *at(&fs.skipped, why, "")++ })
+}
 
 // Reloaded records a reload attempt.
 func (m *Metrics) Reloaded(ok bool, at time.Time) {
@@ -249,23 +242,15 @@ func (m *Metrics) Reloaded(ok bool, at time.Time) {
 // authwatch_flow_info) and drops the series of removed ones, so that a
 // deleted flow does not look down forever.
 func (m *Metrics) SetFlows(fs []*flows.Flow) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	now := map[string]bool{}
+	now := make(map[string]bool, len(fs))
 	for _, f := range fs {
 		now[f.Name] = true
 	}
-	for n := range m.known {
-		if !now[n] {
-			for _, v := range []interface {
-				DeletePartialMatch(prometheus.Labels) int
-			}{m.runs, m.up, m.lastSuccess, m.failStreak, m.stepDuration, m.runDuration, m.tokenLifetime, m.jwksKeys, m.skipped} {
-				v.DeletePartialMatch(prometheus.Labels{"flow": n})
-			}
-			delete(m.streakReason, n)
+	for _, n := range m.perFlow.setFlows(now) {
+		if m.stepHistograms {
+			m.stepDuration.DeletePartialMatch(prometheus.Labels{"flow": n})
 		}
 	}
-	m.known = now
 	m.info.set(fs)
 	m.flowCount.Set(float64(len(fs)))
 }

@@ -17,7 +17,7 @@ import (
 func fleet(m *metrics.Metrics, n int) {
 	fs := make([]*flows.Flow, n)
 	for i := range fs {
-		fs[i] = &flows.Flow{Name: fmt.Sprintf("bench-flow-%05d", i), Labels: map[string]string{"team": fmt.Sprintf("team-%d", i%20), "severity": "page"}}
+		fs[i] = &flows.Flow{Name: fleetName(i), Labels: map[string]string{"team": fmt.Sprintf("team-%d", i%20), "severity": "page"}}
 	}
 	m.SetFlows(fs)
 	reasons := []flows.Reason{"http_status_unexpected", "token_endpoint_unreachable", "timeout"}
@@ -46,6 +46,8 @@ func fleet(m *metrics.Metrics, n int) {
 		}
 	}
 }
+
+func fleetName(i int) string { return fmt.Sprintf("bench-flow-%05d", i) }
 
 // flowBytes is what /metrics serves per flow at n flows, beyond what it
 // serves with none.

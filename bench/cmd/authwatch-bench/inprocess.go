@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"time"
 
@@ -93,4 +94,22 @@ func writeHeapProfile(path string) error {
 		return err
 	}
 	return errors.Join(pprof.WriteHeapProfile(f), f.Close())
+}
+
+// runtimeGC reads this process's live heap (as marked by the last GC) and
+// the GC's share of the CPU it used since it started (runtime/metrics:
+// an estimate that counts the mark assists of allocating goroutines).
+func runtimeGC() (liveBytes, gcShare float64) {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/cpu/classes/gc/total:cpu-seconds"},
+		{Name: "/cpu/classes/total:cpu-seconds"}, {Name: "/cpu/classes/idle:cpu-seconds"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() == metrics.KindUint64 {
+		liveBytes = float64(s[0].Value.Uint64())
+	}
+	if s[1].Value.Kind() == metrics.KindFloat64 {
+		if used := s[2].Value.Float64() - s[3].Value.Float64(); used > 0 {
+			gcShare = s[1].Value.Float64() / used
+		}
+	}
+	return liveBytes, gcShare
 }

@@ -25,14 +25,19 @@ type soakRow struct {
 	skipped    float64
 	heapInuse  float64 // bytes
 	heapObj    float64
+	stackInuse float64 // bytes
+	// In this process only (-profile), from runtime/metrics: the heap
+	// marked live by the last GC, and the GC's share of the CPU the
+	// process used since the start.
+	heapLive, gcShare float64
 }
 
-var soakHeader = []string{"elapsed_s", "rss_kib", "vmhwm_kib", "goroutines", "threads", "fds", "db_bytes", "cpu_s", "runs", "failed_runs", "skipped_runs", "go_heap_inuse_bytes", "go_heap_objects"}
+var soakHeader = []string{"elapsed_s", "rss_kib", "vmhwm_kib", "goroutines", "threads", "fds", "db_bytes", "cpu_s", "runs", "failed_runs", "skipped_runs", "go_heap_inuse_bytes", "go_heap_objects", "go_stack_inuse_bytes", "go_heap_live_bytes", "gc_cpu_share"}
 
 func (r soakRow) record() []string {
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 	return []string{f(r.elapsed), fmt.Sprint(r.rss), fmt.Sprint(r.hwm), f(r.goroutines), fmt.Sprint(r.threads), fmt.Sprint(r.fds),
-		fmt.Sprint(r.dbBytes), f(r.cpu), f(r.runs), f(r.failed), f(r.skipped), f(r.heapInuse), f(r.heapObj)}
+		fmt.Sprint(r.dbBytes), f(r.cpu), f(r.runs), f(r.failed), f(r.skipped), f(r.heapInuse), f(r.heapObj), f(r.stackInuse), f(r.heapLive), f(r.gcShare)}
 }
 
 // runSoak runs the daemon with o.flows flows (every o.failEvery-th one
@@ -53,6 +58,9 @@ func runSoak(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	// The start's own peak: the flows are loaded and the first runs only
+	// begin.
+	_, startHWM, _ := memKB(tg.pid)
 	stopped := false
 	defer func() {
 		if !stopped {
@@ -90,7 +98,10 @@ func runSoak(ctx context.Context, e *env) error {
 			threads: threads(tg.pid), fds: openFDs(tg.pid), dbBytes: dirSize(tg.stateDir, "authwatch.db"), cpu: cpu - cpu0,
 			runs: s.sum("authwatch_flow_runs_total", nil), failed: s.sum("authwatch_flow_runs_total", map[string]string{"result": "fail"}),
 			skipped: s.sum("authwatch_runs_skipped_total", nil), heapInuse: s.sum("go_memstats_heap_inuse_bytes", nil),
-			heapObj: s.sum("go_memstats_heap_objects", nil)}
+			heapObj: s.sum("go_memstats_heap_objects", nil), stackInuse: s.sum("go_memstats_stack_inuse_bytes", nil)}
+		if tg.pid == os.Getpid() {
+			row.heapLive, row.gcShare = runtimeGC()
+		}
 		rows = append(rows, row)
 		_ = w.Write(row.record())
 		w.Flush()
@@ -115,6 +126,7 @@ func runSoak(ctx context.Context, e *env) error {
 		return fmt.Errorf("soak: only %d samples", len(rows))
 	}
 	printSoak(os.Stdout, e, rows, took, path)
+	fmt.Printf("VmHWM when the daemon answered /readyz (flows loaded, first runs beginning): %.1f MiB\n", float64(startHWM)/mib)
 	return nil
 }
 
@@ -153,6 +165,9 @@ func printSoak(w io.Writer, e *env, rows []soakRow, stop time.Duration, path str
 		{"RSS (MiB)", func(r soakRow) float64 { return float64(r.rss) / mib }, "%.1f"},
 		{"Go heap in use (MiB)", func(r soakRow) float64 { return r.heapInuse / mib / mib }, "%.1f"},
 		{"Go heap objects (k)", func(r soakRow) float64 { return r.heapObj / 1000 }, "%.1f"},
+		{"Go stacks in use (MiB)", func(r soakRow) float64 { return r.stackInuse / mib / mib }, "%.1f"},
+		{"Go heap live after the last GC (MiB, in process)", func(r soakRow) float64 { return r.heapLive / mib / mib }, "%.1f"},
+		{"GC share of the process's CPU since start (%, in process)", func(r soakRow) float64 { return 100 * r.gcShare }, "%.1f"},
 		{"goroutines", func(r soakRow) float64 { return r.goroutines }, "%.0f"},
 		{"OS threads", func(r soakRow) float64 { return float64(r.threads) }, "%.0f"},
 		{"open fds", func(r soakRow) float64 { return float64(r.fds) }, "%.0f"},
