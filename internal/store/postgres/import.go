@@ -127,7 +127,7 @@ func (im *Import) Secret(ctx context.Context, key, value string) error {
 		return fmt.Errorf("store: import secret %q: %w", key, ErrNoSecretKey)
 	}
 	if _, err := im.tx.Exec(ctx, `INSERT INTO secrets (key, key_id, value) VALUES ($1, $2, $3)`,
-		key, im.s.secrets.id, im.s.secrets.seal(key, value)); err != nil {
+		storableText(key), im.s.secrets.id, im.s.secrets.seal(key, value)); err != nil {
 		return im.s.errorf("store: import secret %q: %w", key, err)
 	}
 	return nil
@@ -138,8 +138,8 @@ func (im *Import) Outbox(ctx context.Context, items []ImportedOutboxItem) error 
 	b := &pgx.Batch{}
 	for _, it := range items {
 		b.Queue(`INSERT INTO outbox (id, notifier, incident_key, event_id, event, created_ns, attempts, next_ns, last_error, state, done_ns)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`, it.ID, it.Notifier, it.IncidentKey, it.EventID, []byte(it.Event),
-			nanos(it.Created), it.Attempts, nanos(it.NextAttempt), it.LastError, it.State, nanos(it.Done))
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`, textArgs(it.ID, it.Notifier, it.IncidentKey, it.EventID, []byte(it.Event),
+			nanos(it.Created), it.Attempts, nanos(it.NextAttempt), it.LastError, it.State, nanos(it.Done))...)
 	}
 	if err := im.tx.SendBatch(ctx, b).Close(); err != nil {
 		return im.s.errorf("store: import outbox: %w", err)

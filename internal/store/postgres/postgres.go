@@ -147,8 +147,9 @@ func (s *Store) Close() error {
 
 // errorf is fmt.Errorf with the connection string's password scrubbed
 // from the message.
+// Data errors are marked store.ErrRefused (markRefused).
 func (s *Store) errorf(format string, args ...any) error {
-	return scrub(fmt.Errorf(format, args...), s.password)
+	return markRefused(scrub(fmt.Errorf(format, args...), s.password))
 }
 
 // scrub returns err with every occurrence of secret in its message

@@ -59,6 +59,8 @@ func TestPostgres(t *testing.T) {
 		{"FencedWrites", testFencedWrites},
 		{"OutboxClaims", testOutboxClaims},
 		{"RetentionAtOpen", testRetentionAtOpen},
+		{"StoresAnyText", testStoresAnyText},
+		{"DataErrorsRefused", testDataErrorsRefused},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, pg) })
 	}

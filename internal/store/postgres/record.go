@@ -188,15 +188,15 @@ func (s *Store) queueFlowID(b *pgx.Batch, flow string, id *int64) {
 }
 
 func runArgs(r store.Run, kind int) []any {
-	return []any{r.ID, r.Flow, nanos(r.Start), r.DurationMS, r.WaitedMS, r.OK, r.Cancelled, r.Reason, r.Layer,
-		r.Summary, r.FailedStep, r.Warnings, []byte(r.Steps), kind}
+	return textArgs(r.ID, r.Flow, nanos(r.Start), r.DurationMS, r.WaitedMS, r.OK, r.Cancelled, r.Reason, r.Layer,
+		r.Summary, r.FailedStep, r.Warnings, []byte(r.Steps), kind)
 }
 
 // stateArgs are st's values in the order of stateColumns.
 func stateArgs(st store.FlowState) []any {
-	return []any{st.Flow, st.OK, nanos(st.Since), st.ConsecutivePasses, st.ConsecutiveFailures,
+	return textArgs(st.Flow, st.OK, nanos(st.Since), st.ConsecutivePasses, st.ConsecutiveFailures,
 		nanos(st.LastRun), st.LastReason, st.LastSummary, st.Runs,
-		st.LastRunID, st.LastWarnings, st.LastLayer, st.LastFailedStep}
+		st.LastRunID, st.LastWarnings, st.LastLayer, st.LastFailedStep)
 }
 
 // scanState scans stateColumns, then same_failures into same when it is
