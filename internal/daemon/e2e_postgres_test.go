@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -134,5 +136,41 @@ steps:
 		if strings.Contains(text, password) {
 			t.Errorf("the DSN's password is in the %s", what)
 		}
+	}
+}
+
+// TestPostgresWithoutSecretKeyRefusesPersist: on PostgreSQL without
+// store.postgres.secret_key, a flow that persists rotated refresh tokens
+// is refused at load, at its step, rather than failing the store at its
+// first rotation.
+func TestPostgresWithoutSecretKeyRefusesPersist(t *testing.T) {
+	t.Parallel()
+	pg := testenv.Postgres(t)
+	dsn := pg.CreateDatabase(t, "nokey")
+	flowsDir := t.TempDir()
+	e2eWrite(t, flowsDir, "rotate.yaml", `name: rotate
+every: 1m
+steps:
+  - id: refresh
+    kind: refresh
+    token_url: http://127.0.0.1:1/token
+    client_id: c
+    client_auth: none
+    refresh_token: seed
+    persist: true
+`)
+	cfg := config.Default()
+	cfg.StateDir, cfg.FlowsDir, cfg.Listen = filepath.Join(t.TempDir(), "state"), flowsDir, "127.0.0.1:0"
+	cfg.Store.Postgres = &config.PostgresConfig{DSN: conf.NewTemplate(dsn)}
+	m, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), &e2eNotifier{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err = m.Run(ctx, nil)
+	want := filepath.Join(flowsDir, "rotate.yaml") + ":4:5: steps[0].persist: the state store is PostgreSQL without store.postgres.secret_key"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Run: %v\nwant an error with %q", err, want)
 	}
 }

@@ -89,6 +89,10 @@ func (b *secretBox) open(key string, sealed []byte) (string, error) {
 	return string(plain), nil
 }
 
+// StoresSecrets reports whether the store has a secret key, without which
+// SaveSecret refuses.
+func (s *Store) StoresSecrets() bool { return s.secrets != nil }
+
 // SaveSecret stores value under key, encrypted; it refuses without a key.
 // It returns after the commit (synchronous_commit=on).
 func (s *Store) SaveSecret(ctx context.Context, key, value string) error {
