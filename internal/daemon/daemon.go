@@ -29,6 +29,7 @@ import (
 	"github.com/authwatch/authwatch/internal/statuspage"
 	"github.com/authwatch/authwatch/internal/store"
 	"github.com/authwatch/authwatch/internal/store/buffered"
+	"github.com/authwatch/authwatch/internal/store/postgres"
 	"github.com/authwatch/authwatch/internal/store/sqlite"
 	"github.com/authwatch/authwatch/scheduler"
 	"golang.org/x/net/netutil"
@@ -59,7 +60,11 @@ type Main struct {
 	alert   *alerting
 	// cluster is nil unless cluster.enabled (cluster.go).
 	cluster *cluster.Member
-	cfgPath string // reloaded on SIGHUP when set
+	// instance is the PostgreSQL instance lock (nil on SQLite), and
+	// nextLockCheck when the guard checks it next (instancelock.go).
+	instance      *postgres.InstanceLock
+	nextLockCheck time.Time
+	cfgPath       string // reloaded on SIGHUP when set
 	// fileRestartOnly is what the file last said of the settings that
 	// apply only at a start, to warn when a reload finds them changed.
 	fileRestartOnly string
@@ -155,6 +160,10 @@ func newMain(cfg *config.Config, log *slog.Logger, notify Notifier, check sqlite
 		st.Close()
 		return nil, err
 	}
+	if err := m.lockInstance(); err != nil {
+		st.Close()
+		return nil, err
+	}
 	m.runner = flows.NewRunner()
 	m.runner.Tokens = st
 	m.runner.FailedEvidenceOnly = true
@@ -179,6 +188,7 @@ func newMain(cfg *config.Config, log *slog.Logger, notify Notifier, check sqlite
 		},
 	})
 	if err != nil {
+		_ = m.releaseInstance()
 		st.Close()
 		return nil, err
 	}
@@ -308,7 +318,8 @@ func (m *Main) failStart(err error) error {
 
 // closeState closes the store, then releases the state directory.
 func (m *Main) closeState() error {
-	err := m.store.Close()
+	err := m.releaseInstance()
+	err = errors.Join(err, m.store.Close())
 	return errors.Join(err, m.lock.release())
 }
 

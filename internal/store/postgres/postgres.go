@@ -38,6 +38,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/authwatch/authwatch/internal/store"
@@ -76,6 +77,7 @@ const DefaultOutboxClaim = time.Minute
 // database.
 type Store struct {
 	pool     *pgxpool.Pool
+	connCfg  *pgx.ConnConfig // for connections outside the pool (LockInstance)
 	password string // of the connection string, scrubbed from errors
 	secrets  *secretBox
 	log      *slog.Logger
@@ -108,7 +110,7 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "authwatch"
 	}
-	s := &Store{password: password, log: o.Logger, node: randomID(), outboxClaim: o.OutboxClaim}
+	s := &Store{password: password, connCfg: cfg.ConnConfig.Copy(), log: o.Logger, node: randomID(), outboxClaim: o.OutboxClaim}
 	s.passingKept.Store(int64(max(o.Retention.PassingRunsKept, 0)))
 	s.failuresKept.Store(int64(max(o.Retention.FailuresKeptPerStreak, 0)))
 	if s.outboxClaim <= 0 {

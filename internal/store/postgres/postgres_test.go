@@ -61,6 +61,7 @@ func TestPostgres(t *testing.T) {
 		{"RetentionAtOpen", testRetentionAtOpen},
 		{"StoresAnyText", testStoresAnyText},
 		{"DataErrorsRefused", testDataErrorsRefused},
+		{"InstanceLock", testInstanceLock},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, pg) })
 	}
