@@ -62,6 +62,7 @@ func TestPostgres(t *testing.T) {
 		{"StoresAnyText", testStoresAnyText},
 		{"DataErrorsRefused", testDataErrorsRefused},
 		{"InstanceLock", testInstanceLock},
+		{"RecordRunAfterForget", testRecordRunAfterForget},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, pg) })
 	}
