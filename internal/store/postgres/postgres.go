@@ -78,7 +78,7 @@ const DefaultOutboxClaim = time.Minute
 type Store struct {
 	pool     *pgxpool.Pool
 	connCfg  *pgx.ConnConfig // for connections outside the pool (LockInstance)
-	password string // of the connection string, scrubbed from errors
+	password string          // of the connection string, scrubbed from errors
 	secrets  *secretBox
 	log      *slog.Logger
 	flowIDs  flowIDCache
