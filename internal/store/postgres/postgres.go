@@ -66,6 +66,9 @@ type Options struct {
 	// by this Store (DefaultOutboxClaim when 0): longer than a delivery
 	// attempt, which is what a node that dies mid-delivery delays it by.
 	OutboxClaim time.Duration
+	// PruneBatch is how many rows one DELETE of Prune removes, each in its
+	// own transaction (DefaultPruneBatch when 0).
+	PruneBatch int
 }
 
 // DefaultOutboxClaim is Options.OutboxClaim's default: twice
@@ -85,6 +88,8 @@ type Store struct {
 	// node names this Store in outbox claims: random, one per Open.
 	node        string
 	outboxClaim time.Duration
+
+	pruneBatchSize int // Options.PruneBatch
 
 	// passingKept and failuresKept are Retention.PassingRunsKept and
 	// FailuresKeptPerStreak as Open or the last Prune gave them.
@@ -110,7 +115,7 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "authwatch"
 	}
-	s := &Store{password: password, connCfg: cfg.ConnConfig.Copy(), log: o.Logger, node: randomID(), outboxClaim: o.OutboxClaim}
+	s := &Store{password: password, connCfg: cfg.ConnConfig.Copy(), log: o.Logger, node: randomID(), outboxClaim: o.OutboxClaim, pruneBatchSize: o.PruneBatch}
 	s.passingKept.Store(int64(max(o.Retention.PassingRunsKept, 0)))
 	s.failuresKept.Store(int64(max(o.Retention.FailuresKeptPerStreak, 0)))
 	if s.outboxClaim <= 0 {

@@ -63,6 +63,7 @@ func TestPostgres(t *testing.T) {
 		{"DataErrorsRefused", testDataErrorsRefused},
 		{"InstanceLock", testInstanceLock},
 		{"RecordRunAfterForget", testRecordRunAfterForget},
+		{"PruneInBatches", testPruneInBatches},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, pg) })
 	}

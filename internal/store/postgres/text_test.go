@@ -83,3 +83,30 @@ func testDataErrorsRefused(t *testing.T, pg *testenv.PostgresServer) {
 		t.Errorf("a closed pool: %v, want an error that is not store.ErrRefused", err)
 	}
 }
+
+// Prune deletes in batches of PruneBatch rows, and deletes what one
+// statement would.
+func testPruneInBatches(t *testing.T, pg *testenv.PostgresServer) {
+	ctx := context.Background()
+	s := openOn(t, newDatabase(t, pg), Options{PruneBatch: 4})
+	t0 := time.Date(2026, 12, 7, 1, 0, 0, 0, time.UTC)
+	for i := range 30 {
+		for _, flow := range []string{"a", "b"} {
+			if _, err := s.RecordRun(ctx, store.Run{Flow: flow, Start: t0.Add(time.Duration(i) * time.Minute), OK: i%3 != 0, Reason: map[bool]string{true: "x"}[i%3 == 0]}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// By age: the first 10 minutes of both flows (20 runs, 5 batches),
+	// then beyond 12 per flow (16 more).
+	n, err := s.Prune(ctx, t0.Add(40*time.Minute), store.Retention{MaxAge: 30 * time.Minute, MaxRunsPerFlow: 12})
+	if err != nil || n != 36 {
+		t.Fatalf("Prune = %d, %v; want 36", n, err)
+	}
+	for _, flow := range []string{"a", "b"} {
+		runs, err := s.Runs(ctx, flow, 0)
+		if err != nil || len(runs) != 12 || !runs[11].Start.Equal(t0.Add(18*time.Minute)) {
+			t.Errorf("flow %s after Prune: %d runs, %v", flow, len(runs), err)
+		}
+	}
+}
