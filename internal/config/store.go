@@ -50,9 +50,16 @@ func (p *PostgresConfig) validate() error {
 }
 
 // literalHasPassword reports whether a connection string written in the
-// file holds a password (URL user info or a password= pair).
+// file holds a password (URL user info or a password= pair). A URL that
+// does not parse as one, or whose fragment holds an '@' (a '#' in the
+// password), counts as holding one if it has an '@' at all: better refused
+// than a password left in the file.
 func literalHasPassword(dsn string) bool {
-	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+	if i := strings.Index(dsn, "://"); i >= 0 {
+		u, err := url.Parse(dsn)
+		if err != nil || strings.Contains(u.Fragment, "@") {
+			return strings.Contains(dsn[i+3:], "@")
+		}
 		_, set := u.User.Password()
 		return set || u.Query().Has("password")
 	}

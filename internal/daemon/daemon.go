@@ -11,6 +11,8 @@ package daemon
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -242,7 +244,15 @@ func restartOnly(c *config.Config) string {
 	if c.Heartbeat != nil {
 		hb = fmt.Sprintf("%s %s %s %s", c.Heartbeat.URL, c.Heartbeat.Every, c.Heartbeat.Method, c.Heartbeat.Timeout)
 	}
-	return fmt.Sprintf("state_dir=%s listen=%s store_check=%s store_postgres=%v http=%+v metrics=%+v heartbeat=%s", c.StateDir, c.Listen, c.StoreCheck, c.UsesPostgres(), c.HTTP, c.Metrics, hb)
+	pg := ""
+	if p := c.Store.Postgres; p != nil {
+		// The references as written (a literal DSN holds no password: the
+		// load refuses one), hashed all the same: this string is kept.
+		sum := sha256.Sum256([]byte(p.DSN.String() + "\x00" + p.SecretKey.String()))
+		pg = hex.EncodeToString(sum[:8])
+	}
+	return fmt.Sprintf("state_dir=%s listen=%s store_check=%s store_postgres=%v/%s cluster=%+v http=%+v metrics=%+v heartbeat=%s",
+		c.StateDir, c.Listen, c.StoreCheck, c.UsesPostgres(), pg, c.Cluster, c.HTTP, c.Metrics, hb)
 }
 
 // Addr is the HTTP listener's address once Run has started it.

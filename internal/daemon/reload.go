@@ -190,7 +190,7 @@ func (m *Main) reloadConfig() error {
 		return err
 	}
 	if now := restartOnly(next); now != m.fileRestartOnly {
-		m.log.Warn("state_dir, listen, store_check, http, metrics or heartbeat changed in the configuration file: they apply at the next restart " +
+		m.log.Warn("state_dir, listen, store_check, store, cluster, http, metrics or heartbeat changed in the configuration file: they apply at the next restart " +
 			"(state_dir and listen: unless --state-dir or --listen override them)")
 		m.fileRestartOnly = now
 	}
