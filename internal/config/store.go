@@ -21,7 +21,7 @@ type PostgresConfig struct {
 	// password, so a password must come from a secret reference.
 	DSN conf.Template `yaml:"dsn" jsonschema:"description=libpq connection string or postgres:// URL\\, e.g. ${credential:pg_dsn}. A password must not be written in the file: reference the whole string (${credential:…}\\, ${file:…}\\, ${env:…}). Read once at start."`
 	// SecretKey encrypts secrets at rest (rotated refresh tokens), AES-256.
-	SecretKey conf.Template `yaml:"secret_key" jsonschema:"description=32 bytes as base64 or hex (openssl rand -base64 32)\\, from a secret reference\\, e.g. ${credential:pg_secret_key}: secrets (rotated refresh tokens) are stored encrypted with it (AES-256-GCM). Without it the store refuses to save secrets\\, so flows with rotating refresh tokens fail with store errors."`
+	SecretKey conf.Template `yaml:"secret_key" jsonschema:"description=32 bytes as base64 or hex (openssl rand -base64 32)\\, from a secret reference\\, e.g. ${credential:pg_secret_key}: secrets (rotated refresh tokens) are stored encrypted with it (AES-256-GCM). Without it the store refuses to save secrets\\, so a flow with persist: true is refused at load."`
 }
 
 func (s StoreConfig) validate() error {
