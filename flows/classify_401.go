@@ -54,7 +54,7 @@ func credNote(a *answer) string {
 
 func describeParam(c challenge.Challenge) string {
 	if d := c.Param("error_description"); d != "" {
-		return truncate(d, 200)
+		return quote(d)
 	}
 	return "no description"
 }

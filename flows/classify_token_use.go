@@ -3,6 +3,7 @@ package flows
 import (
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -118,7 +119,11 @@ func kidNote(t *jwtinspect.Token) string {
 	return " (the token's kid is " + quote(t.Kid) + ", alg " + t.Alg + ")"
 }
 
-func quote(s string) string { return `"` + truncate(s, 200) + `"` }
+// quote quotes target text (an error_description, a kid) for a summary, Go
+// style: quotes, control characters and invalid UTF-8 (a Latin-1
+// description) are escaped, so that what a target sends can neither forge a
+// line nor reach a store or receiver as bytes it refuses.
+func quote(s string) string { return strconv.Quote(truncate(s, 200)) }
 
 func quoteOr(s, alt string) string {
 	if s == "" {

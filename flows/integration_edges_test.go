@@ -22,6 +22,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/authwatch/authwatch/flows"
 )
@@ -154,6 +155,33 @@ steps:
 		itSummaryHas(t, f, "ahead of", "Date")
 		if f.Reason.Layer() != flows.LayerClient {
 			t.Errorf("layer %s", f.Reason.Layer())
+		}
+	})
+
+	t.Run("Latin-1 error_description escaped in the summary", func(t *testing.T) {
+		t.Parallel()
+		// A gateway that answers in ISO-8859-1 with a tab: the
+		// summary quotes it escaped, as valid UTF-8 any store and receiver
+		// takes, and with no raw control byte to forge a log line.
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header()["Www-Authenticate"] = []string{"Bearer error=\"invalid_token\", error_description=\"jeton r\xe9voqu\xe9\t\""}
+			w.WriteHeader(401)
+		}))
+		t.Cleanup(srv.Close)
+		r := itNewRunner(itLookupFrom(map[string]string{"TOKEN": "opaque-token-value"}, nil))
+		res := itRunYAML(t, r, `
+name: api-latin1
+every: 1m
+steps:
+  - id: call
+    kind: http
+    url: "`+srv.URL+`/data"
+    auth: {bearer: "${env:TOKEN}"}
+`)
+		f := itMustFail(t, res, "call", flows.ReasonInvalidToken)
+		itSummaryHas(t, f, `"jeton r\xe9voqu\xe9\t"`)
+		if !utf8.ValidString(f.Summary) || strings.ContainsAny(f.Summary, "\x00\t") {
+			t.Errorf("summary %q: invalid UTF-8 or a control byte", f.Summary)
 		}
 	})
 

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -186,5 +188,89 @@ func TestStoreMigrateSQLiteToPostgres(t *testing.T) {
 		if code != exitInvalid || strings.Contains(stderr, keyHex) {
 			t.Errorf("store migrate %v: exit %d, stderr %s; want a usage error without the key", args, code, stderr)
 		}
+	}
+}
+
+// TestStoreMigrateKeepsSequencesAndTheLock: the IDs of runs and
+// notifications pruned from SQLite before the copy are never given again
+// on PostgreSQL (SQLite's sqlite_sequence, not the copied rows' maximum),
+// and the migration refuses while a daemon holds the state directory.
+func TestStoreMigrateKeepsSequencesAndTheLock(t *testing.T) {
+	pg := testenv.Postgres(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	dbPath := filepath.Join(dir, "authwatch.db")
+	src, err := sqlite.Open(dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	for i := range 5 {
+		r := store.Run{Flow: "okta", Start: t0.Add(time.Duration(i) * time.Minute), OK: i != 1}
+		if !r.OK { // SQLite keeps any bytes; PostgreSQL's text takes neither
+			r.Reason, r.Layer, r.Summary = "invalid_token", "app", "the API says: \"cl\xe9\x00\""
+		}
+		if _, err := src.RecordRun(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	items := []store.OutboxItem{{Notifier: "pager", IncidentKey: "okta#1", EventID: "a", Event: json.RawMessage(`{}`), Created: t0, NextAttempt: t0}}
+	if err := src.CommitIncident(ctx, "okta", json.RawMessage(`{}`), items); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The newest runs and the one notification pruned, as retention would.
+	db, err := sql.Open("sqlite", dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`DELETE FROM runs WHERE id > 2; DELETE FROM outbox`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	dsn := pg.CreateDatabase(t, "sequences")
+	dsnFile := filepath.Join(t.TempDir(), "dsn")
+	if err := os.WriteFile(dsnFile, []byte(dsn), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"store", "migrate", "--from", "sqlite:" + dbPath, "--to", "postgres:${file:" + dsnFile + "}"}
+
+	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := clRunWith(t, installed, args...)
+	if code != exitFailed || !strings.Contains(stderr, "a daemon is running on "+dir) {
+		t.Errorf("migrate while a daemon holds the lock: exit %d, stderr %s", code, stderr)
+	}
+	lock.Close()
+	if code, stdout, stderr := clRunWith(t, installed, args...); code != exitOK {
+		t.Fatalf("migrate: exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
+	}
+
+	dst, err := postgres.Open(ctx, dsn, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	if runs, err := dst.Runs(ctx, "okta", 0); err != nil || len(runs) != 2 || runs[0].Summary != "the API says: \"cl\uFFFD\uFFFD\"" {
+		t.Errorf("runs copied: %+v, %v; want 2, the Latin-1 and NUL bytes as U+FFFD", runs, err)
+	}
+	st, err := dst.RecordRun(ctx, store.Run{Flow: "okta", Start: t0.Add(time.Hour), OK: true})
+	if err != nil || st.LastRunID <= 5 {
+		t.Errorf("a run after the migration has ID %d (%v); want one after the pruned 5", st.LastRunID, err)
+	}
+	if err := dst.CommitIncident(ctx, "okta", json.RawMessage(`{}`), items); err != nil {
+		t.Fatal(err)
+	}
+	due, err := dst.Due(ctx, t0.Add(time.Hour), 10)
+	if err != nil || len(due) != 1 || due[0].ID <= 1 {
+		t.Errorf("a notification after the migration: %+v, %v; want an ID after the pruned 1", due, err)
 	}
 }

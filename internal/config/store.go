@@ -21,7 +21,7 @@ type PostgresConfig struct {
 	// password, so a password must come from a secret reference.
 	DSN conf.Template `yaml:"dsn" jsonschema:"description=libpq connection string or postgres:// URL\\, e.g. ${credential:pg_dsn}. A password must not be written in the file: reference the whole string (${credential:…}\\, ${file:…}\\, ${env:…}). Read once at start."`
 	// SecretKey encrypts secrets at rest (rotated refresh tokens), AES-256.
-	SecretKey conf.Template `yaml:"secret_key" jsonschema:"description=32 bytes as base64 or hex (openssl rand -base64 32)\\, from a secret reference\\, e.g. ${credential:pg_secret_key}: secrets (rotated refresh tokens) are stored encrypted with it (AES-256-GCM). Without it the store refuses to save secrets\\, so flows with rotating refresh tokens fail with store errors."`
+	SecretKey conf.Template `yaml:"secret_key" jsonschema:"description=32 bytes as base64 or hex (openssl rand -base64 32)\\, from a secret reference\\, e.g. ${credential:pg_secret_key}: secrets (rotated refresh tokens) are stored encrypted with it (AES-256-GCM). Without it the store refuses to save secrets\\, so a flow with persist: true is refused at load."`
 }
 
 func (s StoreConfig) validate() error {
@@ -50,9 +50,16 @@ func (p *PostgresConfig) validate() error {
 }
 
 // literalHasPassword reports whether a connection string written in the
-// file holds a password (URL user info or a password= pair).
+// file holds a password (URL user info or a password= pair). A URL that
+// does not parse as one, or whose fragment holds an '@' (a '#' in the
+// password), counts as holding one if it has an '@' at all: better refused
+// than a password left in the file.
 func literalHasPassword(dsn string) bool {
-	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+	if i := strings.Index(dsn, "://"); i >= 0 {
+		u, err := url.Parse(dsn)
+		if err != nil || strings.Contains(u.Fragment, "@") {
+			return strings.Contains(dsn[i+3:], "@")
+		}
 		_, set := u.User.Password()
 		return set || u.Query().Has("password")
 	}

@@ -34,6 +34,12 @@ func TestStorePostgres(t *testing.T) {
 	}
 	file, _, err = load(t, "store:\n  postgres:\n    dsn: host=db password=hunter2\n")
 	checkProblems(t, file, err, []want{{3, 10, "store.postgres.dsn", "holds a password"}})
+	// A '#' in the password: url.Parse refuses the URL, or reads a
+	// fragment, but the password is in the file all the same.
+	for _, dsn := range []string{"postgres://aw:hun#ter@db/aw", "postgres://aw:12#ter@db/aw"} {
+		file, _, err = load(t, "store:\n  postgres:\n    dsn: \""+dsn+"\"\n")
+		checkProblems(t, file, err, []want{{3, 10, "store.postgres.dsn", "holds a password"}})
+	}
 	file, _, err = load(t, "store:\n  postgres:\n    secret_key: ${env:K}\n")
 	checkProblems(t, file, err, []want{{3, 0, "store.postgres.dsn", "required"}})
 }

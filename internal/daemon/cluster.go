@@ -34,6 +34,10 @@ func (m *Main) setupCluster() error {
 // holds the flow's shard. A node that runs none of the flows is still
 // active (its health and the watchdog).
 func (m *Main) admitRun(flow string) bool {
+	if held, _ := m.instanceHeld(); !held {
+		m.markActivity() // not stuck: kept from running on purpose, as /readyz says
+		return false
+	}
 	if m.cluster == nil {
 		return true
 	}

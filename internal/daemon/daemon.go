@@ -11,6 +11,8 @@ package daemon
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,6 +31,7 @@ import (
 	"github.com/authwatch/authwatch/internal/statuspage"
 	"github.com/authwatch/authwatch/internal/store"
 	"github.com/authwatch/authwatch/internal/store/buffered"
+	"github.com/authwatch/authwatch/internal/store/postgres"
 	"github.com/authwatch/authwatch/internal/store/sqlite"
 	"github.com/authwatch/authwatch/scheduler"
 	"golang.org/x/net/netutil"
@@ -59,7 +62,11 @@ type Main struct {
 	alert   *alerting
 	// cluster is nil unless cluster.enabled (cluster.go).
 	cluster *cluster.Member
-	cfgPath string // reloaded on SIGHUP when set
+	// instance is the PostgreSQL instance lock (nil on SQLite), and
+	// nextLockCheck when the guard checks it next (instancelock.go).
+	instance      *postgres.InstanceLock
+	nextLockCheck time.Time
+	cfgPath       string // reloaded on SIGHUP when set
 	// fileRestartOnly is what the file last said of the settings that
 	// apply only at a start, to warn when a reload finds them changed.
 	fileRestartOnly string
@@ -146,7 +153,7 @@ func newMain(cfg *config.Config, log *slog.Logger, notify Notifier, check sqlite
 	if err != nil {
 		return nil, fmt.Errorf("opening the state store: %w", err)
 	}
-	st := buffered.New(context.Background(), db, buffered.Options{})
+	st := buffered.New(context.Background(), db, buffered.Options{Logger: log.With("component", "store")})
 	m := &Main{cfg: cfg, log: log, store: st, db: db, lock: lock, metrics: metrics.New(metrics.WithStepHistograms(cfg.Metrics.StepHistograms)), notify: notify, started: make(chan struct{})}
 	m.lastActivity.Store(time.Now().UnixNano())
 	m.metrics.SchedulerHealth(func() bool { ok, _ := m.schedulerHealthy(time.Now()); return ok })
@@ -155,6 +162,10 @@ func newMain(cfg *config.Config, log *slog.Logger, notify Notifier, check sqlite
 		return nil, err
 	}
 	if err := m.setupCluster(); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if err := m.lockInstance(); err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -182,6 +193,7 @@ func newMain(cfg *config.Config, log *slog.Logger, notify Notifier, check sqlite
 		},
 	})
 	if err != nil {
+		_ = m.releaseInstance()
 		st.Close()
 		return nil, err
 	}
@@ -235,7 +247,15 @@ func restartOnly(c *config.Config) string {
 	if c.Heartbeat != nil {
 		hb = fmt.Sprintf("%s %s %s %s", c.Heartbeat.URL, c.Heartbeat.Every, c.Heartbeat.Method, c.Heartbeat.Timeout)
 	}
-	return fmt.Sprintf("state_dir=%s listen=%s store_check=%s store_postgres=%v http=%+v metrics=%+v heartbeat=%s", c.StateDir, c.Listen, c.StoreCheck, c.UsesPostgres(), c.HTTP, c.Metrics, hb)
+	pg := ""
+	if p := c.Store.Postgres; p != nil {
+		// The references as written (a literal DSN holds no password: the
+		// load refuses one), hashed all the same: this string is kept.
+		sum := sha256.Sum256([]byte(p.DSN.String() + "\x00" + p.SecretKey.String()))
+		pg = hex.EncodeToString(sum[:8])
+	}
+	return fmt.Sprintf("state_dir=%s listen=%s store_check=%s store_postgres=%v/%s cluster=%+v http=%+v metrics=%+v heartbeat=%s",
+		c.StateDir, c.Listen, c.StoreCheck, c.UsesPostgres(), pg, c.Cluster, c.HTTP, c.Metrics, hb)
 }
 
 // Addr is the HTTP listener's address once Run has started it.
@@ -312,7 +332,8 @@ func (m *Main) failStart(err error) error {
 
 // closeState closes the store, then releases the state directory.
 func (m *Main) closeState() error {
-	err := m.store.Close()
+	err := m.releaseInstance()
+	err = errors.Join(err, m.store.Close())
 	return errors.Join(err, m.lock.release())
 }
 

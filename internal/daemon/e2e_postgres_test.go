@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -11,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/config"
@@ -134,5 +138,121 @@ steps:
 		if strings.Contains(text, password) {
 			t.Errorf("the DSN's password is in the %s", what)
 		}
+	}
+}
+
+// TestPostgresWithoutSecretKeyRefusesPersist: on PostgreSQL without
+// store.postgres.secret_key, a flow that persists rotated refresh tokens
+// is refused at load, at its step, rather than failing the store at its
+// first rotation.
+func TestPostgresWithoutSecretKeyRefusesPersist(t *testing.T) {
+	t.Parallel()
+	pg := testenv.Postgres(t)
+	dsn := pg.CreateDatabase(t, "nokey")
+	flowsDir := t.TempDir()
+	e2eWrite(t, flowsDir, "rotate.yaml", `name: rotate
+every: 1m
+steps:
+  - id: refresh
+    kind: refresh
+    token_url: http://127.0.0.1:1/token
+    client_id: c
+    client_auth: none
+    refresh_token: seed
+    persist: true
+`)
+	cfg := config.Default()
+	cfg.StateDir, cfg.FlowsDir, cfg.Listen = filepath.Join(t.TempDir(), "state"), flowsDir, "127.0.0.1:0"
+	cfg.Store.Postgres = &config.PostgresConfig{DSN: conf.NewTemplate(dsn)}
+	m, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), &e2eNotifier{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err = m.Run(ctx, nil)
+	want := filepath.Join(flowsDir, "rotate.yaml") + ":4:5: steps[0].persist: the state store is PostgreSQL without store.postgres.secret_key"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Run: %v\nwant an error with %q", err, want)
+	}
+}
+
+// TestE2EPostgresOneDaemonPerDatabase: a second daemon on the database of
+// a running one, single or cluster node, refuses to start, naming the
+// holder and never the DSN; a daemon whose lock connection dropped while
+// another daemon took the lock runs no flow and says so on /readyz, and
+// runs again once it has the lock back.
+func TestE2EPostgresOneDaemonPerDatabase(t *testing.T) {
+	t.Parallel()
+	pg := testenv.Postgres(t)
+	pg.CreateDatabase(t, "single")
+	password := e2eRandom("pw-canary-")
+	dsn := pg.DSN("single") + " password=" + password
+	api := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	t.Cleanup(api.Close)
+	usePostgres := func(cluster bool) func(*config.Config) {
+		return func(c *config.Config) {
+			c.Store.Postgres = &config.PostgresConfig{DSN: conf.NewTemplate(dsn)}
+			c.Cluster.Enabled = cluster
+		}
+	}
+	d := e2eStart(t, map[string]string{"up.yaml": e2eHTTPFlow("up", "1s", api.URL, 200)}, e2eOptions{configure: usePostgres(false)})
+
+	for _, cluster := range []bool{false, true} {
+		cfg := config.Default()
+		cfg.StateDir, cfg.FlowsDir, cfg.Listen = filepath.Join(t.TempDir(), "state"), t.TempDir(), "127.0.0.1:0"
+		usePostgres(cluster)(cfg)
+		m, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), &e2eNotifier{})
+		if err == nil {
+			_ = m.closeState()
+			t.Fatalf("a second daemon (cluster %v) started on the database of a running one", cluster)
+		}
+		if msg := err.Error(); !strings.Contains(msg, `another authwatch daemon uses this database (held by "authwatch single `) ||
+			strings.Contains(msg, password) || strings.Contains(msg, dsn) {
+			t.Errorf("second daemon (cluster %v): %v", cluster, err)
+		}
+	}
+
+	// The lock's connection drops, and another daemon takes the lock.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	other, err := postgres.Open(ctx, dsn, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	admin, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	var taken *postgres.InstanceLock
+	for try := 0; taken == nil && try < 5; try++ { // the daemon may take it back in between
+		if _, err := admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'authwatch single %'`); err != nil {
+			t.Fatal(err)
+		}
+		taken, _ = other.LockInstance(ctx, false)
+	}
+	if taken == nil {
+		t.Fatal("could not take the lock from the daemon")
+	}
+	e2eWaitFor(t, time.Minute, "/readyz 503 for the lost lock", func() bool {
+		code, body := d.get("/readyz")
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "instance lock lost")
+	})
+	before, _ := d.flowState("up")
+	if err := taken.Release(); err != nil {
+		t.Fatal(err)
+	}
+	e2eWaitFor(t, time.Minute, "/readyz 200 with the lock back", func() bool {
+		code, _ := d.get("/readyz")
+		return code == http.StatusOK
+	})
+	e2eWaitFor(t, time.Minute, "runs again", func() bool {
+		st, _ := d.flowState("up")
+		return st.Runs > before.Runs+1
+	})
+	if !strings.Contains(d.log.String(), "instance lock on the PostgreSQL database lost") {
+		t.Errorf("the loss is not in the log:\n%s", d.log.String())
 	}
 }

@@ -99,6 +99,9 @@ func (m *Main) readyz() (int, map[string]any) {
 	if !ready {
 		return http.StatusServiceUnavailable, map[string]any{"ready": false, "status": "unhealthy", "cause": "starting or stopping"}
 	}
+	if held, why := m.instanceHeld(); !held {
+		return http.StatusServiceUnavailable, map[string]any{"ready": false, "status": "unhealthy", "cause": why}
+	}
 	cause, leases := m.clusterReadiness()
 	if cause != "" {
 		return http.StatusServiceUnavailable, map[string]any{"ready": false, "status": "unhealthy", "cause": cause, "cluster": leases}

@@ -20,9 +20,38 @@ func (m *Main) loadFlows() (*flows.Set, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := m.checkSecretsStorable(set); err != nil {
+		return nil, err
+	}
 	warnUnscheduled(set)
 	m.logNewWarnings(set)
 	return set, nil
+}
+
+// secretsRefuser is a backend that may have no way to store secrets
+// (PostgreSQL without store.postgres.secret_key).
+type secretsRefuser interface{ StoresSecrets() bool }
+
+// checkSecretsStorable refuses, at each refresh step with persist, flows
+// whose rotated refresh tokens the state store would refuse: such a flow
+// would fail on its first rotation, and every run after it.
+func (m *Main) checkSecretsStorable(set *flows.Set) error {
+	if r, ok := m.db.(secretsRefuser); !ok || r.StoresSecrets() {
+		return nil
+	}
+	var problems conf.Problems
+	for _, f := range set.Flows {
+		for i, spec := range f.Steps {
+			if step, ok := spec.Step.(*flows.RefreshStep); ok && step.Persist {
+				problems = append(problems, &conf.Problem{Pos: spec.Source, Path: fmt.Sprintf("steps[%d].persist", i),
+					Message: "the state store is PostgreSQL without store.postgres.secret_key, so it cannot keep the rotated refresh token: set store.postgres.secret_key in authwatch.yaml (openssl rand -base64 32, from a secret reference) and restart, or remove persist"})
+			}
+		}
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return problems
 }
 
 // warnUnscheduled adds a warning, at the flow, for each flow without a
@@ -161,7 +190,7 @@ func (m *Main) reloadConfig() error {
 		return err
 	}
 	if now := restartOnly(next); now != m.fileRestartOnly {
-		m.log.Warn("state_dir, listen, store_check, http, metrics or heartbeat changed in the configuration file: they apply at the next restart " +
+		m.log.Warn("state_dir, listen, store_check, store, cluster, http, metrics or heartbeat changed in the configuration file: they apply at the next restart " +
 			"(state_dir and listen: unless --state-dir or --listen override them)")
 		m.fileRestartOnly = now
 	}

@@ -37,3 +37,11 @@ func FenceFrom(ctx context.Context) (Fence, bool) {
 	f, ok := ctx.Value(fenceKey{}).(Fence)
 	return f, ok
 }
+
+// ErrRefused is the error (under errors.Is) of a write the store refuses
+// for good, whatever its health: data its database cannot hold (a
+// PostgreSQL data error, SQLSTATE class 22 or 23) or a secret without a
+// key to encrypt it with. Retrying it cannot succeed, so it is not a fault
+// of the store either: a caller that keeps writes to retry them later
+// (internal/store/buffered) drops it instead of waiting behind it.
+var ErrRefused = errors.New("store: refused for good")

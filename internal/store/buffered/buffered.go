@@ -24,6 +24,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -50,6 +51,9 @@ type Options struct {
 	MaxEvidenceBytes int // bytes of step details kept; then the oldest runs lose theirs
 	MaxItems         int // outbox items kept; then the oldest already sent, then the oldest
 	Now              func() time.Time
+	// Logger receives a line for each write Flush drops because the
+	// backend refuses it for good (store.ErrRefused); default slog.Default().
+	Logger *slog.Logger
 }
 
 // Health is the backend's condition as this store sees it.
@@ -90,6 +94,9 @@ type Store struct {
 	forget    []string // the keep list of a ForgetFlows that waits; nil: none
 	forgetSet bool
 	version   int64 // bumped on every change to incidents
+	// isolate counts the runs Flush still writes one at a time, to find
+	// the one in a refused chunk that the backend refuses.
+	isolate int
 }
 
 type pendingRun struct {
@@ -144,6 +151,9 @@ func New(ctx context.Context, backend Backend, opts Options) *Store {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
 	s := &Store{backend: backend, opts: opts, signal: make(chan struct{}, 1), health: Health{OK: true},
 		states: map[string]store.FlowState{}, incidents: map[string]pendingIncident{}, secrets: map[string]*string{},
 		marks: map[int64]mark{}}
@@ -187,10 +197,12 @@ func (s *Store) failLocked(err error) {
 }
 
 // isStoreFault tells a backend refusal from the caller's own context
-// ending, and from a write fenced off (store.ErrStaleLease: another node
-// holds the flow's lease now, so the write must be dropped, not kept).
+// ending, from a write fenced off (store.ErrStaleLease: another node
+// holds the flow's lease now, so the write must be dropped, not kept),
+// and from a write refused for good (store.ErrRefused: kept, it would
+// block every write behind it).
 func isStoreFault(ctx context.Context, err error) bool {
-	return err != nil && !errors.Is(err, store.ErrStaleLease) &&
+	return err != nil && !errors.Is(err, store.ErrStaleLease) && !errors.Is(err, store.ErrRefused) &&
 		!(ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)))
 }
 

@@ -73,7 +73,11 @@ func (s *Store) recovered() bool {
 
 func (s *Store) flushRuns(ctx context.Context) (bool, error) {
 	s.mu.Lock()
-	chunk := slices.Clone(s.runs[:min(len(s.runs), flushChunk)])
+	n := flushChunk
+	if s.isolate > 0 {
+		n = 1
+	}
+	chunk := slices.Clone(s.runs[:min(len(s.runs), n)])
 	s.mu.Unlock()
 	if len(chunk) == 0 {
 		return false, nil
@@ -88,11 +92,22 @@ func (s *Store) flushRuns(ctx context.Context) (bool, error) {
 	for _, st := range last {
 		states = append(states, st)
 	}
-	if err := s.backend.RestoreRuns(ctx, runs, states); err != nil {
+	err := s.backend.RestoreRuns(ctx, runs, states)
+	switch {
+	case errors.Is(err, store.ErrRefused) && len(chunk) > 1:
+		s.mu.Lock()
+		s.isolate = len(chunk) // then one at a time, to drop only the refused one
+		s.mu.Unlock()
+		return true, nil
+	case errors.Is(err, store.ErrRefused):
+		s.opts.Logger.Error("state store refuses a run held in memory for good; dropping it",
+			"flow", chunk[0].run.Flow, "start", chunk[0].run.Start, "err", err)
+	case err != nil:
 		return false, err
 	}
 	upTo := chunk[len(chunk)-1].seq
 	s.mu.Lock()
+	s.isolate = max(s.isolate-1, 0)
 	s.runs = slices.DeleteFunc(s.runs, func(p pendingRun) bool {
 		if p.seq <= upTo {
 			s.evidence -= len(p.run.Steps)
@@ -102,6 +117,16 @@ func (s *Store) flushRuns(ctx context.Context) (bool, error) {
 	})
 	s.mu.Unlock()
 	return true, nil
+}
+
+// refused reports whether err refuses a write for good, and logs that the
+// write (what) is dropped; other errors stop the flush.
+func (s *Store) refused(err error, what string, args ...any) bool {
+	if !errors.Is(err, store.ErrRefused) {
+		return false
+	}
+	s.opts.Logger.Error("state store refuses "+what+" held in memory for good; dropping it", append(args, "err", err)...)
+	return true
 }
 
 func (s *Store) flushIncidents(ctx context.Context) (bool, error) {
@@ -126,7 +151,8 @@ func (s *Store) flushIncidents(ctx context.Context) (bool, error) {
 	}
 	s.mu.Unlock()
 	for _, c := range todo {
-		if err := s.backend.CommitIncident(ctx, c.flow, c.p.state, c.items); err != nil {
+		if err := s.backend.CommitIncident(ctx, c.flow, c.p.state, c.items); err != nil &&
+			!s.refused(err, "an incident state and its notifications", "flow", c.flow, "notifications", len(c.items)) {
 			return false, err
 		}
 		s.mu.Lock()
@@ -153,7 +179,7 @@ func (s *Store) flushSecrets(ctx context.Context) (bool, error) {
 		} else {
 			err = s.backend.SaveSecret(ctx, key, *v)
 		}
-		if err != nil {
+		if err != nil && !s.refused(err, "a secret", "key", key) {
 			return false, err
 		}
 		s.mu.Lock()
@@ -182,7 +208,7 @@ func (s *Store) flushMarks(ctx context.Context) (bool, error) {
 		case markDead:
 			err = s.backend.Dead(ctx, id, m.at, m.lastErr)
 		}
-		if err != nil {
+		if err != nil && !s.refused(err, "a delivery outcome", "outbox_id", id) {
 			return false, err
 		}
 		s.mu.Lock()
@@ -201,7 +227,7 @@ func (s *Store) flushForget(ctx context.Context) (bool, error) {
 	if !set {
 		return false, nil
 	}
-	if err := s.backend.ForgetFlows(ctx, keep); err != nil {
+	if err := s.backend.ForgetFlows(ctx, keep); err != nil && !s.refused(err, "a removal of flows") {
 		return false, err
 	}
 	s.mu.Lock()

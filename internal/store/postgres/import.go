@@ -21,6 +21,7 @@ type Import struct {
 	s       *Store
 	tx      pgx.Tx
 	flowIDs map[string]int64
+	floors  map[string]int64 // IDsAfter
 }
 
 // ImportedRun is a run as the source keeps it: Plain is its history tier
@@ -127,7 +128,7 @@ func (im *Import) Secret(ctx context.Context, key, value string) error {
 		return fmt.Errorf("store: import secret %q: %w", key, ErrNoSecretKey)
 	}
 	if _, err := im.tx.Exec(ctx, `INSERT INTO secrets (key, key_id, value) VALUES ($1, $2, $3)`,
-		key, im.s.secrets.id, im.s.secrets.seal(key, value)); err != nil {
+		storableText(key), im.s.secrets.id, im.s.secrets.seal(key, value)); err != nil {
 		return im.s.errorf("store: import secret %q: %w", key, err)
 	}
 	return nil
@@ -138,8 +139,8 @@ func (im *Import) Outbox(ctx context.Context, items []ImportedOutboxItem) error 
 	b := &pgx.Batch{}
 	for _, it := range items {
 		b.Queue(`INSERT INTO outbox (id, notifier, incident_key, event_id, event, created_ns, attempts, next_ns, last_error, state, done_ns)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`, it.ID, it.Notifier, it.IncidentKey, it.EventID, []byte(it.Event),
-			nanos(it.Created), it.Attempts, nanos(it.NextAttempt), it.LastError, it.State, nanos(it.Done))
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`, textArgs(it.ID, it.Notifier, it.IncidentKey, it.EventID, []byte(it.Event),
+			nanos(it.Created), it.Attempts, nanos(it.NextAttempt), it.LastError, it.State, nanos(it.Done))...)
 	}
 	if err := im.tx.SendBatch(ctx, b).Close(); err != nil {
 		return im.s.errorf("store: import outbox: %w", err)
@@ -155,13 +156,25 @@ func (im *Import) Incident(ctx context.Context, flow string, state json.RawMessa
 	return nil
 }
 
-// Commit moves the identity sequences past the imported IDs, so that a
-// new run or notification never takes an imported one's, and commits.
+// IDsAfter makes Commit move table's (runs, outbox) identity sequence past
+// id even if no copied row has it: the source's counter, so that the ID
+// of a row pruned before the copy is never given again.
+func (im *Import) IDsAfter(table string, id int64) {
+	if im.floors == nil {
+		im.floors = map[string]int64{}
+	}
+	im.floors[table] = max(im.floors[table], id)
+}
+
+// Commit moves the identity sequences past the imported IDs (and those of
+// IDsAfter), so that a new run or notification never takes an imported
+// one's, and commits.
 func (im *Import) Commit(ctx context.Context) error {
 	for _, table := range []string{"runs", "outbox"} {
-		if _, err := im.tx.Exec(ctx, fmt.Sprintf(`SELECT setval(seq, greatest(max(t.id), coalesce(pg_sequence_last_value(seq), 0)))
-			FROM %[1]s AS t, (SELECT pg_get_serial_sequence('%[1]s', 'id')::regclass AS seq) AS q
-			GROUP BY seq HAVING max(t.id) IS NOT NULL`, table)); err != nil {
+		if _, err := im.tx.Exec(ctx, fmt.Sprintf(`SELECT setval(seq, greatest(m, coalesce(pg_sequence_last_value(seq), 0)))
+			FROM (SELECT pg_get_serial_sequence('%[1]s', 'id')::regclass AS seq,
+				greatest((SELECT max(id) FROM %[1]s), $1::bigint) AS m) AS q
+			WHERE m > 0`, table), im.floors[table]); err != nil {
 			return im.s.errorf("store: import: %w", err)
 		}
 	}

@@ -27,8 +27,8 @@ func (s *Store) CommitIncident(ctx context.Context, flow string, state json.RawM
 			ON CONFLICT (flow) DO UPDATE SET state = excluded.state`, flow, []byte(state))
 		for _, it := range items {
 			b.Queue(`INSERT INTO outbox (notifier, incident_key, event_id, event, created_ns, attempts, next_ns, last_error, state)
-				VALUES ($1, $2, $3, $4, $5, 0, $6, '', 0)`, it.Notifier, it.IncidentKey, it.EventID, []byte(it.Event),
-				nanos(it.Created), nanos(it.NextAttempt))
+				VALUES ($1, $2, $3, $4, $5, 0, $6, '', 0)`, textArgs(it.Notifier, it.IncidentKey, it.EventID, []byte(it.Event),
+				nanos(it.Created), nanos(it.NextAttempt))...)
 		}
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
@@ -127,7 +127,7 @@ func (s *Store) Dead(ctx context.Context, id int64, at time.Time, lastErr string
 }
 
 func (s *Store) exec(ctx context.Context, what, query string, args ...any) error {
-	if _, err := s.pool.Exec(ctx, query, args...); err != nil {
+	if _, err := s.pool.Exec(ctx, query, textArgs(args...)...); err != nil {
 		return s.errorf("store: outbox %s: %w", what, err)
 	}
 	return nil

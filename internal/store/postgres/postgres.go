@@ -38,6 +38,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/authwatch/authwatch/internal/store"
@@ -65,6 +66,9 @@ type Options struct {
 	// by this Store (DefaultOutboxClaim when 0): longer than a delivery
 	// attempt, which is what a node that dies mid-delivery delays it by.
 	OutboxClaim time.Duration
+	// PruneBatch is how many rows one DELETE of Prune removes, each in its
+	// own transaction (DefaultPruneBatch when 0).
+	PruneBatch int
 }
 
 // DefaultOutboxClaim is Options.OutboxClaim's default: twice
@@ -76,13 +80,16 @@ const DefaultOutboxClaim = time.Minute
 // database.
 type Store struct {
 	pool     *pgxpool.Pool
-	password string // of the connection string, scrubbed from errors
+	connCfg  *pgx.ConnConfig // for connections outside the pool (LockInstance)
+	password string          // of the connection string, scrubbed from errors
 	secrets  *secretBox
 	log      *slog.Logger
 	flowIDs  flowIDCache
 	// node names this Store in outbox claims: random, one per Open.
 	node        string
 	outboxClaim time.Duration
+
+	pruneBatchSize int // Options.PruneBatch
 
 	// passingKept and failuresKept are Retention.PassingRunsKept and
 	// FailuresKeptPerStreak as Open or the last Prune gave them.
@@ -108,7 +115,7 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "authwatch"
 	}
-	s := &Store{password: password, log: o.Logger, node: randomID(), outboxClaim: o.OutboxClaim}
+	s := &Store{password: password, connCfg: cfg.ConnConfig.Copy(), log: o.Logger, node: randomID(), outboxClaim: o.OutboxClaim, pruneBatchSize: o.PruneBatch}
 	s.passingKept.Store(int64(max(o.Retention.PassingRunsKept, 0)))
 	s.failuresKept.Store(int64(max(o.Retention.FailuresKeptPerStreak, 0)))
 	if s.outboxClaim <= 0 {
@@ -147,8 +154,9 @@ func (s *Store) Close() error {
 
 // errorf is fmt.Errorf with the connection string's password scrubbed
 // from the message.
+// Data errors are marked store.ErrRefused (markRefused).
 func (s *Store) errorf(format string, args ...any) error {
-	return scrub(fmt.Errorf(format, args...), s.password)
+	return markRefused(scrub(fmt.Errorf(format, args...), s.password))
 }
 
 // scrub returns err with every occurrence of secret in its message

@@ -59,6 +59,11 @@ func TestPostgres(t *testing.T) {
 		{"FencedWrites", testFencedWrites},
 		{"OutboxClaims", testOutboxClaims},
 		{"RetentionAtOpen", testRetentionAtOpen},
+		{"StoresAnyText", testStoresAnyText},
+		{"DataErrorsRefused", testDataErrorsRefused},
+		{"InstanceLock", testInstanceLock},
+		{"RecordRunAfterForget", testRecordRunAfterForget},
+		{"PruneInBatches", testPruneInBatches},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, pg) })
 	}

@@ -8,24 +8,35 @@ import (
 	"github.com/authwatch/authwatch/internal/store"
 )
 
+// DefaultPruneBatch is Options.PruneBatch's default. Each batch is its own
+// transaction, so that a RecordRun deleting the same flow's old runs waits
+// for one batch at most, not for the whole prune.
+const DefaultPruneBatch = 10_000
+
 // Prune deletes runs by age, then beyond the count per flow, then plain
 // passing runs and repeated failures beyond the numbers kept, and roll-ups
-// past their tier's retention: one DELETE per rule (a window function
-// numbers each flow's runs). It sets the numbers of passing runs and
+// past their tier's retention: per rule, DELETEs of pruneBatch rows until
+// none is left (a window function numbers each flow's runs). It sets the numbers of passing runs and
 // repeated failures RecordRun keeps whole from now on. ret.MaxBytes is not
 // applied (see the package comment).
 func (s *Store) Prune(ctx context.Context, now time.Time, ret store.Retention) (int, error) {
 	s.passingKept.Store(int64(max(ret.PassingRunsKept, 0)))
 	s.failuresKept.Store(int64(max(ret.FailuresKeptPerStreak, 0)))
 	total := 0
+	// del runs query, whose $1 is the batch size, until a batch deletes
+	// less than a full one.
 	del := func(query string, args ...any) error {
-		tag, err := s.pool.Exec(ctx, query, args...)
-		total += int(tag.RowsAffected())
-		return err
+		for {
+			tag, err := s.pool.Exec(ctx, query, append([]any{s.pruneBatch()}, args...)...)
+			total += int(tag.RowsAffected())
+			if err != nil || tag.RowsAffected() < int64(s.pruneBatch()) {
+				return err
+			}
+		}
 	}
 	var err error
 	if ret.MaxAge > 0 {
-		err = del(`DELETE FROM runs WHERE start_ns < $1`, nanos(now.Add(-ret.MaxAge)))
+		err = del(`DELETE FROM runs WHERE id IN (SELECT id FROM runs WHERE start_ns < $2 LIMIT $1)`, nanos(now.Add(-ret.MaxAge)))
 	}
 	for _, rule := range []struct {
 		keep   int
@@ -36,7 +47,7 @@ func (s *Store) Prune(ctx context.Context, now time.Time, ret store.Retention) (
 		}
 		err = del(fmt.Sprintf(`DELETE FROM runs WHERE id IN (SELECT id FROM (
 			SELECT id, row_number() OVER (PARTITION BY flow ORDER BY start_ns DESC, id DESC) AS n
-			FROM runs WHERE %s) AS numbered WHERE n > $1)`, rule.filter), rule.keep)
+			FROM runs WHERE %s) AS numbered WHERE n > $2 LIMIT $1)`, rule.filter), rule.keep)
 	}
 	for _, tier := range []struct {
 		tier store.Tier
@@ -45,13 +56,22 @@ func (s *Store) Prune(ctx context.Context, now time.Time, ret store.Retention) (
 		if err != nil || tier.keep <= 0 {
 			continue
 		}
-		_, err = s.pool.Exec(ctx, `DELETE FROM rollups WHERE tier = $1 AND start_min < $2`,
+		n := total
+		err = del(`DELETE FROM rollups WHERE ctid IN (SELECT ctid FROM rollups WHERE tier = $2 AND start_min < $3 LIMIT $1)`,
 			int16(tier.tier), floorDiv(now.Add(-tier.keep).Unix(), 60))
+		total = n // roll-ups are not runs
 	}
 	if err != nil {
 		return total, s.errorf("store: prune: %w", err)
 	}
 	return total, nil
+}
+
+func (s *Store) pruneBatch() int {
+	if s.pruneBatchSize > 0 {
+		return s.pruneBatchSize
+	}
+	return DefaultPruneBatch
 }
 
 // UsedBytes is the size of the store's tables with their indexes and

@@ -163,12 +163,14 @@ func (s *Store) keptKind(prev store.FlowState, same int64, r store.Run) (kind, k
 	return keptWhole, 0, same
 }
 
-// queueLockFlow queues the statements that create the flow's state row if
-// it has none (the zero state) and read it locked FOR UPDATE until the
-// transaction ends.
+// queueLockFlow queues the statement that creates the flow's state row if
+// it has none (the zero state) and reads it, locked until the transaction
+// ends. One statement, so that a ForgetFlows deleting the row in between
+// cannot leave nothing to read: ON CONFLICT DO UPDATE locks the row it
+// finds, or inserts anew if that row was deleted meanwhile.
 func queueLockFlow(b *pgx.Batch, flow string, st *store.FlowState, same *int64) {
-	b.Queue(`INSERT INTO flow_state (flow) VALUES ($1) ON CONFLICT (flow) DO NOTHING`, flow)
-	b.Queue(`SELECT `+stateColumns+`, same_failures FROM flow_state WHERE flow = $1 FOR UPDATE`, flow).
+	b.Queue(`INSERT INTO flow_state (flow) VALUES ($1) ON CONFLICT (flow) DO UPDATE SET flow = excluded.flow
+		RETURNING `+stateColumns+`, same_failures`, storableText(flow)).
 		QueryRow(func(row pgx.Row) error {
 			var err error
 			*st, err = scanState(row, same)
@@ -188,15 +190,15 @@ func (s *Store) queueFlowID(b *pgx.Batch, flow string, id *int64) {
 }
 
 func runArgs(r store.Run, kind int) []any {
-	return []any{r.ID, r.Flow, nanos(r.Start), r.DurationMS, r.WaitedMS, r.OK, r.Cancelled, r.Reason, r.Layer,
-		r.Summary, r.FailedStep, r.Warnings, []byte(r.Steps), kind}
+	return textArgs(r.ID, r.Flow, nanos(r.Start), r.DurationMS, r.WaitedMS, r.OK, r.Cancelled, r.Reason, r.Layer,
+		r.Summary, r.FailedStep, r.Warnings, []byte(r.Steps), kind)
 }
 
 // stateArgs are st's values in the order of stateColumns.
 func stateArgs(st store.FlowState) []any {
-	return []any{st.Flow, st.OK, nanos(st.Since), st.ConsecutivePasses, st.ConsecutiveFailures,
+	return textArgs(st.Flow, st.OK, nanos(st.Since), st.ConsecutivePasses, st.ConsecutiveFailures,
 		nanos(st.LastRun), st.LastReason, st.LastSummary, st.Runs,
-		st.LastRunID, st.LastWarnings, st.LastLayer, st.LastFailedStep}
+		st.LastRunID, st.LastWarnings, st.LastLayer, st.LastFailedStep)
 }
 
 // scanState scans stateColumns, then same_failures into same when it is

@@ -25,8 +25,10 @@ import (
 // SecretKeySize is the size of the key in bytes (AES-256).
 const SecretKeySize = 32
 
-// ErrNoSecretKey is returned by SaveSecret when the store has no key.
-var ErrNoSecretKey = errors.New("no secret key configured (store.postgres.secret_key): secrets are not stored in PostgreSQL unencrypted")
+// ErrNoSecretKey is returned by SaveSecret when the store has no key. It is
+// a store.ErrRefused: the same secret is refused however often it is
+// saved again.
+var ErrNoSecretKey error = refusal{errors.New("no secret key configured (store.postgres.secret_key): secrets are not stored in PostgreSQL unencrypted")}
 
 // ParseSecretKey reads a key written as base64 (openssl rand -base64 32)
 // or as 64 hexadecimal digits. The error never quotes the key.
@@ -87,6 +89,10 @@ func (b *secretBox) open(key string, sealed []byte) (string, error) {
 	return string(plain), nil
 }
 
+// StoresSecrets reports whether the store has a secret key, without which
+// SaveSecret refuses.
+func (s *Store) StoresSecrets() bool { return s.secrets != nil }
+
 // SaveSecret stores value under key, encrypted; it refuses without a key.
 // It returns after the commit (synchronous_commit=on).
 func (s *Store) SaveSecret(ctx context.Context, key, value string) error {
@@ -98,7 +104,7 @@ func (s *Store) SaveSecret(ctx context.Context, key, value string) error {
 	}
 	if _, err := s.pool.Exec(ctx, `INSERT INTO secrets (key, key_id, value) VALUES ($1, $2, $3)
 		ON CONFLICT (key) DO UPDATE SET key_id = excluded.key_id, value = excluded.value`,
-		key, s.secrets.id, s.secrets.seal(key, value)); err != nil {
+		storableText(key), s.secrets.id, s.secrets.seal(key, value)); err != nil {
 		return s.errorf("store: save secret %q: %w", key, err)
 	}
 	return nil

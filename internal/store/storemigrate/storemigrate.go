@@ -11,6 +11,8 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/authwatch/authwatch/internal/store"
@@ -33,14 +35,19 @@ const chunk = 5000
 
 // SQLiteToPostgres copies everything the SQLite database at path holds
 // into dst, which must be empty, in one PostgreSQL transaction: nothing is
-// copied unless all is. The SQLite database is opened as the daemon opens
-// it first (checked, its schema migrated, its open roll-ups written), then
-// read in one read transaction; stop the daemon before, so that nothing
-// is recorded after the copy.
+// copied unless all is. It holds the state directory's lock (the daemon's)
+// throughout, and refuses while a daemon holds it. The SQLite database is
+// opened as the daemon opens it first (checked, its schema migrated, its
+// open roll-ups written), then read in one read transaction.
 func SQLiteToPostgres(ctx context.Context, path string, dst *postgres.Store) (Counts, error) {
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return Counts{}, fmt.Errorf("no SQLite database at %s", path)
 	}
+	unlock, err := lockStateDir(filepath.Dir(path))
+	if err != nil {
+		return Counts{}, err
+	}
+	defer unlock()
 	src, err := sqlite.Open(path)
 	if err != nil {
 		return Counts{}, err
@@ -67,7 +74,55 @@ func SQLiteToPostgres(ctx context.Context, path string, dst *postgres.Store) (Co
 	if err != nil {
 		return c, err
 	}
+	if err := keepSequences(ctx, tx, im); err != nil {
+		return c, err
+	}
 	return c, im.Commit(ctx)
+}
+
+// keepSequences carries SQLite's AUTOINCREMENT counters over: the IDs of
+// runs and notifications pruned before the copy are never given again.
+func keepSequences(ctx context.Context, tx *sql.Tx, im *postgres.Import) error {
+	rows, err := tx.QueryContext(ctx, `SELECT name, seq FROM sqlite_sequence WHERE name IN ('runs', 'outbox')`)
+	if err != nil {
+		return fmt.Errorf("reading sqlite_sequence: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var table string
+		var seq int64
+		if err := rows.Scan(&table, &seq); err != nil {
+			return fmt.Errorf("reading sqlite_sequence: %w", err)
+		}
+		im.IDsAfter(table, seq)
+	}
+	return rows.Err()
+}
+
+// stateLockFile is the daemon's lock in its state directory
+// (internal/daemon's lockFileName).
+const stateLockFile = "lock"
+
+// lockStateDir takes the lock a daemon holds on dir while it runs, if dir
+// has one, so that no daemon writes the database while it is copied (nor
+// starts meanwhile); it refuses while a daemon holds it.
+func lockStateDir(dir string) (unlock func(), err error) {
+	path := filepath.Join(dir, stateLockFile)
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return func() {}, nil // no daemon ever ran on this directory
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state directory lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("a daemon is running on %s (it holds %s): stop it first, so that nothing is recorded after the copy", dir, path)
+		}
+		return nil, fmt.Errorf("state directory lock %s: %w", path, err)
+	}
+	return func() { f.Close() }, nil
 }
 
 func copyAll(ctx context.Context, tx *sql.Tx, im *postgres.Import) (Counts, error) {
