@@ -283,7 +283,8 @@ func (r *TokenRequest) assertionAudience(st *State, endpoint string) (string, er
 }
 
 // sign makes one client assertion: iss = sub = client_id, the audience,
-// a fresh jti, iat now and exp a minute later.
+// a fresh jti, iat and nbf now (Entra ID lists nbf; MSAL sends it) and exp
+// a minute later.
 func (s *assertionSetup) sign(now time.Time) (string, error) {
 	opts := (&jose.SignerOptions{}).WithType("JWT")
 	if s.kid != "" {
@@ -299,7 +300,7 @@ func (s *assertionSetup) sign(now time.Time) (string, error) {
 	jti := make([]byte, 16)
 	_, _ = rand.Read(jti) // never fails (crypto/rand)
 	claims, err := json.Marshal(map[string]any{"iss": s.clientID, "sub": s.clientID, "aud": s.aud,
-		"jti": base64.RawURLEncoding.EncodeToString(jti), "iat": now.Unix(), "exp": now.Add(assertionLifetime).Unix()})
+		"jti": base64.RawURLEncoding.EncodeToString(jti), "iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(assertionLifetime).Unix()})
 	if err != nil {
 		return "", err
 	}

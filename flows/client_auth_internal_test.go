@@ -60,7 +60,7 @@ func TestClientAssertionClaims(t *testing.T) {
 	var c map[string]any
 	_ = json.Unmarshal(payload, &c)
 	if c["iss"] != "app" || c["sub"] != "app" || c["aud"] != "https://idp.example.test/token" ||
-		c["iat"] != float64(now.Unix()) || c["exp"] != float64(now.Unix()+60) || len(c["jti"].(string)) < 20 {
+		c["iat"] != float64(now.Unix()) || c["nbf"] != float64(now.Unix()) || c["exp"] != float64(now.Unix()+60) || len(c["jti"].(string)) < 20 {
 		t.Errorf("claims %v", c)
 	}
 	var c2 map[string]any
