@@ -3,9 +3,9 @@ package daemon
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -53,9 +53,10 @@ func TestRestoreRetriedAfterAFailedRead(t *testing.T) {
 		}
 	}
 	backend := &blinkingStates{Store: db}
-	backend.failures.Store(2) // buffered.New's read, then the restore's
+	backend.failures.Store(3) // buffered.New's read, the restore's, the first retry's
+	var logged strings.Builder
 	m := &Main{db: backend, store: buffered.New(ctx, backend, buffered.Options{}), metrics: metrics.New(),
-		log: slog.New(slog.NewTextHandler(io.Discard, nil)), configured: map[string]bool{"failing": true, "passing": true}}
+		log: slog.New(slog.NewTextHandler(&logged, nil)), configured: map[string]bool{"failing": true, "passing": true}}
 	fs := []*flows.Flow{{Name: "failing"}, {Name: "passing"}}
 
 	m.restoreFlowStates(fs)
@@ -65,7 +66,11 @@ func TestRestoreRetriedAfterAFailedRead(t *testing.T) {
 	newer := store.FlowState{Flow: "passing", OK: true, Runs: 4, LastRun: t0.Add(time.Minute)}
 	m.lastState.Set(newer) // a run done before the retry
 
+	m.retryRestoreOnce() // fails again: not said again
 	m.retryRestoreOnce()
+	if warned, told := strings.Count(logged.String(), "flow states not read"), strings.Count(logged.String(), "after a failed read"); warned != 1 || told != 1 {
+		t.Errorf("logged %d warnings and %d all-clears for two failed reads and one that worked, want 1 and 1:\n%s", warned, told, logged.String())
+	}
 	st, ok := m.lastState.Load("failing")
 	if !ok || st.OK || st.Runs != 3 || st.LastReason != "invalid_client" || st.ConsecutiveFailures != 3 {
 		t.Errorf("failing after the retry: %+v, %v; want its stored state (3 failed runs, invalid_client)", st, ok)

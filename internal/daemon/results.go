@@ -142,9 +142,13 @@ func (m *Main) restoreFlowStates(fs []*flows.Flow) {
 	defer cancel()
 	states, err := m.db.FlowStates(ctx)
 	if err != nil {
-		m.restore.add(fs)
-		m.log.Warn("flow states not read from the state store; the status page shows them once a retry succeeds", "flows", len(fs), "err", err)
+		if m.restore.add(fs) {
+			m.log.Warn("flow states not read from the state store; the status page shows them once a retry succeeds", "flows", len(fs), "err", err)
+		}
 		return
+	}
+	if m.restore.succeeded() {
+		m.log.Info("flow states read from the state store after a failed read", "flows", len(fs))
 	}
 	byName := make(map[string]store.FlowState, len(states))
 	for _, st := range states {
@@ -183,11 +187,14 @@ func (m *Main) restoreFlowStates(fs []*flows.Flow) {
 
 // pendingRestore holds the flows whose stored states could not be read.
 type pendingRestore struct {
-	mu    sync.Mutex
-	flows map[string]*flows.Flow
+	mu     sync.Mutex
+	flows  map[string]*flows.Flow
+	failed bool // the last read failed: said once, not at every retry
 }
 
-func (p *pendingRestore) add(fs []*flows.Flow) {
+// add keeps fs for a retry after a read that failed, and reports whether
+// this failure is news (the previous read succeeded).
+func (p *pendingRestore) add(fs []*flows.Flow) (news bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.flows == nil {
@@ -196,6 +203,16 @@ func (p *pendingRestore) add(fs []*flows.Flow) {
 	for _, f := range fs {
 		p.flows[f.Name] = f
 	}
+	news, p.failed = !p.failed, true
+	return news
+}
+
+// succeeded notes a read that worked, and reports whether one had failed.
+func (p *pendingRestore) succeeded() (after bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	after, p.failed = p.failed, false
+	return after
 }
 
 // take empties the set and returns what it held.
