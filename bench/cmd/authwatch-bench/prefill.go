@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/authwatch/authwatch/internal/config"
 	"github.com/authwatch/authwatch/internal/store"
 	"github.com/authwatch/authwatch/internal/store/sqlite"
 )
@@ -48,7 +49,11 @@ func prefillHistory(ctx context.Context, stateDir string, names []string, days f
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		return res, err
 	}
-	db, err := sqlite.Open(filepath.Join(stateDir, "authwatch.db"))
+	// The daemon's default history tiers and retention, given at Open as
+	// the daemon gives them, so the prefill keeps what the daemon would.
+	ret := config.Default().RetentionPolicy()
+	ret.MaxAge = time.Duration(days*24*float64(time.Hour)) + time.Hour
+	db, err := sqlite.OpenWith(filepath.Join(stateDir, "authwatch.db"), sqlite.Options{Retention: ret})
 	if err != nil {
 		return res, err
 	}
@@ -100,10 +105,23 @@ func prefillHistory(ctx context.Context, stateDir string, names []string, days f
 	res.TookS = time.Since(t0).Seconds()
 	res.Runs, res.Failures = done.Load(), failed.Load()
 	res.RunsPerS = float64(res.Runs) / max(res.TookS, 1e-9)
-	if err := errors.Join(append(errs, st.Close())...); err != nil {
+	if err := errors.Join(errs...); err != nil {
+		_ = st.Close()
 		return res, err
 	}
-	res.DBBytes = dirSize(stateDir, "authwatch.db")
+	// The daemon's first prune (at its start): minute roll-ups past their
+	// day go; the size counted is the pages in use, as the daemon's
+	// authwatch_state_store_used_bytes (freed pages are reused, not
+	// returned to the file system).
+	if _, err := st.Prune(ctx, time.Now(), ret); err != nil {
+		_ = st.Close()
+		return res, err
+	}
+	used, err := db.UsedBytes(ctx)
+	if err := errors.Join(err, st.Close()); err != nil {
+		return res, err
+	}
+	res.DBBytes = used
 	if res.Runs > 0 {
 		res.BytesPerRun = float64(res.DBBytes) / float64(res.Runs)
 		res.ProjectedBytes = res.BytesPerRun * float64(fleet) * float64(per)

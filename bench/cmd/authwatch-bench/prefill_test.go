@@ -60,7 +60,13 @@ func TestPrefillHistory(t *testing.T) {
 				failed++
 			}
 		}
-		// Passing runs may be rolled up by the store; failures are kept whole.
+		// The daemon's tiers apply from the first run: whole are the
+		// failures, the passes after them (changes of state) and the newest
+		// 50 passing runs; the other passing runs are in the roll-ups.
+		if max := 2*(2160/prefillFailEvery+1) + 50; len(runs) > max {
+			t.Errorf("%s: %d runs kept whole of 2160, want at most %d", name, len(runs), max)
+		}
+		// Failures are kept whole.
 		if failed < 2160/prefillFailEvery-1 || failed > 2160/prefillFailEvery+1 {
 			t.Errorf("%s: %d failed runs kept, want about %d", name, failed, 2160/prefillFailEvery)
 		}
