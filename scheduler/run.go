@@ -42,8 +42,15 @@ func (st *flowState) stats() FlowStats {
 // fire is the gocron task of j. It applies the policies and hands an
 // admitted run to a worker goroutine of ours, returning at once.
 func (s *Scheduler) fire(j *job) {
-	if j.gone.Load() || s.ours != nil && !s.ours(j.flow.Name) {
+	if j.gone.Load() {
 		return
+	}
+	var admission any
+	if s.ours != nil {
+		var ours bool
+		if admission, ours = s.ours(j.flow.Name); !ours {
+			return
+		}
 	}
 	now := s.clock.Now()
 	st := j.state
@@ -62,7 +69,7 @@ func (s *Scheduler) fire(j *job) {
 		s.skip(j.flow.Name, SkipOverlap)
 	}
 	if ok {
-		s.start(admitted{j, j.plan.at(now)})
+		s.start(admitted{j, j.plan.at(now), admission})
 	}
 }
 
@@ -118,7 +125,7 @@ func (s *Scheduler) skip(flow, why string) {
 }
 
 // execute runs the flow in the slot it was given and reports the result.
-func (s *Scheduler) execute(j *job, planned time.Time) {
+func (s *Scheduler) execute(j *job, planned time.Time, admission any) {
 	defer s.runs.Done()
 	defer j.state.busy.Store(false)
 	defer j.state.reporting.Store(false)
@@ -145,7 +152,7 @@ func (s *Scheduler) execute(j *job, planned time.Time) {
 	}
 	s.honourRetryAfter(j, res)
 	if h := s.hooks.OnResult; h != nil {
-		h(Event{Flow: j.flow, Result: res, Planned: planned, Started: started, Lateness: lateness})
+		h(Event{Flow: j.flow, Result: res, Planned: planned, Started: started, Lateness: lateness, Admission: admission})
 	}
 }
 

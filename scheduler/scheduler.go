@@ -62,6 +62,9 @@ type Event struct {
 	// difference, never negative.
 	Planned, Started time.Time
 	Lateness         time.Duration
+	// Admission is what Options.Admit returned for this run (nil without
+	// Admit).
+	Admission any
 }
 
 // Reasons given to Hooks.OnSkip; they match the "why" label of
@@ -117,8 +120,10 @@ type Options struct {
 	// Admit, when set, is asked first as each run of a flow falls due;
 	// false drops the run silently: another node runs it (a cluster
 	// node's shard leases, internal/cluster). A dropped run is not a skip
-	// nor late, and calls no hook.
-	Admit func(flow string) bool
+	// nor late, and calls no hook. What it returns with true is the run's
+	// admission (the lease fence it runs under), handed back with its
+	// result (Event.Admission); that of a run then skipped is dropped.
+	Admit func(flow string) (admission any, ok bool)
 }
 
 // ErrClosed is returned by Apply and Shutdown after Shutdown.
@@ -160,7 +165,7 @@ type Scheduler struct {
 	clock clockwork.Clock
 	log   *slog.Logger
 	hooks Hooks
-	ours  func(flow string) bool // Options.Admit; nil: every run is ours
+	ours  func(flow string) (any, bool) // Options.Admit; nil: every run is ours
 	cron  gocron.Scheduler
 	slots *limiter // one slot per run in progress; the runs waiting for one
 	auto  bool     // slots follow the load

@@ -12,8 +12,9 @@ const workerIdle = 5 * time.Second
 
 // admitted is a run admitted by fire, on its way to a worker.
 type admitted struct {
-	j       *job
-	planned time.Time
+	j         *job
+	planned   time.Time
+	admission any // Options.Admit's, for Event.Admission
 }
 
 // workerPool holds the idle workers, the most recently idle last: a run
@@ -58,7 +59,7 @@ func (s *Scheduler) work(w *worker, a admitted) {
 	idle := time.NewTimer(workerIdle)
 	defer idle.Stop()
 	for {
-		s.execute(a.j, a.planned)
+		s.execute(a.j, a.planned, a.admission)
 		p.mu.Lock()
 		p.idle = append(p.idle, w)
 		p.mu.Unlock()

@@ -29,7 +29,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/authwatch/authwatch/internal/store"
 	"github.com/authwatch/authwatch/internal/store/postgres"
 )
 
@@ -65,9 +64,11 @@ type Options struct {
 	Margin time.Duration
 	Logger *slog.Logger
 	// OnClaim is called with the shards a cycle claimed (new to this
-	// node), before their flows are admitted: the daemon reloads those
-	// flows' incident states, which their previous holder wrote.
-	OnClaim func(shards []int)
+	// node, or under a new generation), before their flows are admitted:
+	// the daemon reloads those flows' incident states, which their
+	// previous holder wrote. While it fails, those shards' flows are not
+	// admitted; the next cycle calls it again.
+	OnClaim func(shards []int) error
 	Now     func() time.Time // monotonic; default time.Now
 }
 
@@ -82,7 +83,7 @@ type Member struct {
 	lost       bool          // the lapse was logged
 	liveNodes  int
 	lastErr    error
-	admitted   map[string]store.Fence // each flow's run in progress (or last run)
+	unread     map[int]bool // held shards whose OnClaim failed: not admitted
 }
 
 // New returns a Member holding no shard yet.
@@ -108,7 +109,7 @@ func New(leases LeaseStore, o Options) *Member {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Member{leases: leases, o: o, held: map[int]int64{}, admitted: map[string]store.Fence{}}
+	return &Member{leases: leases, o: o, held: map[int]int64{}, unread: map[int]bool{}}
 }
 
 // NodeID is a new node id: the host name and 8 random hex digits (a node

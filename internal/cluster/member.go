@@ -12,43 +12,21 @@ import (
 	"github.com/authwatch/authwatch/internal/store/postgres"
 )
 
-// Admit reports whether this node runs flow's run that falls due now: it
-// holds the flow's shard and its leases are fresh. An admitted run's
-// fence is kept for Fenced (runs of one flow never overlap in a node).
-func (m *Member) Admit(flow string) bool {
-	shard := ShardOf(flow)
-	now := m.o.Now()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	gen, ok := m.held[shard]
-	if !ok || !now.Before(m.validUntil) {
-		return false
-	}
-	m.admitted[flow] = store.Fence{Location: m.o.Location, Shard: shard, Node: m.o.Node, Generation: gen}
-	return true
-}
-
-// Fenced returns ctx carrying the fence of flow's last admitted run, for
-// recording that run; ctx unchanged for a flow never admitted.
-func (m *Member) Fenced(ctx context.Context, flow string) context.Context {
-	m.mu.Lock()
-	f, ok := m.admitted[flow]
-	m.mu.Unlock()
-	if !ok {
-		return ctx
-	}
-	return store.WithFence(ctx, f)
-}
+// Admit reports whether this node runs flow's run that falls due now, and
+// the fence to record that run under (it belongs to that run: the
+// scheduler hands it back with the run's result). It is Holds.
+func (m *Member) Admit(flow string) (store.Fence, bool) { return m.Holds(flow) }
 
 // Holds reports whether this node holds flow's shard now, with a fresh
-// lease, and the fence of a write made under it (reminders of incidents).
+// lease and its flows' incident states read since it claimed it, and the
+// fence of a write made under it (runs, reminders of incidents).
 func (m *Member) Holds(flow string) (store.Fence, bool) {
 	shard := ShardOf(flow)
 	now := m.o.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	gen, ok := m.held[shard]
-	if !ok || !now.Before(m.validUntil) {
+	if !ok || !now.Before(m.validUntil) || m.unread[shard] {
 		return store.Fence{}, false
 	}
 	return store.Fence{Location: m.o.Location, Shard: shard, Node: m.o.Node, Generation: gen}, true
@@ -87,19 +65,47 @@ func (m *Member) Cycle(ctx context.Context) (postgres.LeaseGrant, error) {
 		m.mu.Unlock()
 		return g, err
 	}
-	if len(g.Claimed) > 0 && m.o.OnClaim != nil {
-		m.o.OnClaim(slices.Sorted(slices.Values(g.Claimed)))
+	claimed := m.claimed(g.Held)
+	var unread error
+	if len(claimed) > 0 && m.o.OnClaim != nil {
+		if unread = m.o.OnClaim(claimed); unread != nil {
+			m.o.Logger.Error("cluster: reading the state of claimed shards failed; not running their flows until it succeeds",
+				"node", m.o.Node, "shards", len(claimed), "err", unread)
+		}
 	}
 	m.mu.Lock()
 	wasLost, before := m.lost || !began.Before(m.validUntil), len(m.held)
 	m.held, m.liveNodes, m.lastErr, m.lost = maps.Clone(g.Held), g.LiveNodes, nil, false
 	m.validUntil = began.Add(m.o.Lease - m.o.Margin)
+	clear(m.unread)
+	if unread != nil {
+		for _, shard := range claimed {
+			m.unread[shard] = true
+		}
+	}
 	m.mu.Unlock()
-	if wasLost || before != len(g.Held) || len(g.Claimed) > 0 {
+	if wasLost || before != len(g.Held) || len(claimed) > 0 {
 		m.o.Logger.Info("cluster: leases held", "node", m.o.Node, "location", m.o.Location, "shards", len(g.Held),
-			"live_nodes", g.LiveNodes, "claimed", len(g.Claimed), "released", len(g.Released))
+			"live_nodes", g.LiveNodes, "claimed", len(claimed), "released", len(g.Released))
 	}
 	return g, nil
+}
+
+// claimed is the shards of held that are new to this node: not held
+// before or under another generation (a cycle whose answer was lost, a
+// commit the client timed out on, claimed them), and those whose state a
+// previous OnClaim failed to read.
+func (m *Member) claimed(held map[int]int64) []int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []int
+	for shard, gen := range held {
+		if before, ok := m.held[shard]; !ok || before != gen || m.unread[shard] {
+			out = append(out, shard)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Run renews the leases every Renew (every Renew/5 while shards of a dead
@@ -167,6 +173,7 @@ func (m *Member) checkLapse() {
 func (m *Member) release() {
 	m.mu.Lock()
 	m.held, m.validUntil = map[int]int64{}, time.Time{}
+	clear(m.unread)
 	m.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), m.o.Renew)
 	defer cancel()

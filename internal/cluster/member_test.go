@@ -78,16 +78,17 @@ func TestMemberLosesAndRegainsLeases(t *testing.T) {
 	defer cancel()
 	wg.Go(func() { ma.Run(ctx) })
 	waitFor(t, "a holds every shard", func() bool { return ma.Status().Shards == Shards })
-	if !ma.Admit("login") {
+	f, ok := ma.Admit("login")
+	if !ok {
 		t.Fatal("a does not admit a run while holding every shard")
 	}
-	runCtx := ma.Fenced(ctx, "login") // a's run in progress
-	if f, _ := store.FenceFrom(runCtx); f.Node != "a" || f.Generation != 1 || f.Shard != ShardOf("login") {
+	runCtx := store.WithFence(ctx, f) // a's run in progress
+	if f.Node != "a" || f.Generation != 1 || f.Shard != ShardOf("login") {
 		t.Fatalf("fence %+v", f)
 	}
 
 	a.cut.Store(true)
-	waitFor(t, "a stops admitting", func() bool { return !ma.Admit("login") })
+	waitFor(t, "a stops admitting", func() bool { return !admits(ma, "login") })
 	if st := ma.Status(); !st.Lost {
 		t.Errorf("status while cut: %+v, want Lost", st)
 	}
@@ -97,7 +98,7 @@ func TestMemberLosesAndRegainsLeases(t *testing.T) {
 	ob.Node = "b"
 	mb := New(open(), ob)
 	wg.Go(func() { mb.Run(ctx) })
-	waitFor(t, "b takes the expired shards", func() bool { return mb.Admit("login") })
+	waitFor(t, "b takes the expired shards", func() bool { return admits(mb, "login") })
 	if _, err := a.RecordRun(runCtx, store.Run{Flow: "login", Start: time.Now(), OK: true}); !errors.Is(err, store.ErrStaleLease) {
 		t.Errorf("a's run recorded after b took the shard: %v, want ErrStaleLease", err)
 	}
@@ -111,10 +112,117 @@ func TestMemberLosesAndRegainsLeases(t *testing.T) {
 		t.Errorf("the lapse was logged %d times, want once", n)
 	}
 	for _, flow := range []string{"login", "token", "api", "userinfo", "refresh"} {
-		if ma.Admit(flow) == mb.Admit(flow) {
-			t.Errorf("flow %s: admitted by a %v and by b %v; want exactly one", flow, ma.Admit(flow), mb.Admit(flow))
+		if admits(ma, flow) == admits(mb, flow) {
+			t.Errorf("flow %s: admitted by a %v and by b %v; want exactly one", flow, admits(ma, flow), admits(mb, flow))
 		}
 	}
+}
+
+func admits(m *Member, flow string) bool {
+	_, ok := m.Admit(flow)
+	return ok
+}
+
+// lossy is the real store whose next lease cycle commits but whose answer
+// is lost (the client timed out waiting for the COMMIT's reply).
+type lossy struct {
+	*postgres.Store
+	loseNext atomic.Bool
+}
+
+func (l *lossy) RenewLeases(ctx context.Context, req postgres.LeaseRequest) (postgres.LeaseGrant, error) {
+	g, err := l.Store.RenewLeases(ctx, req)
+	if err == nil && l.loseNext.Swap(false) {
+		return postgres.LeaseGrant{}, context.DeadlineExceeded
+	}
+	return g, err
+}
+
+// Shards are claimed for the node (OnClaim: their incident states are
+// read) whenever their generation is new to it, even when the cycle that
+// claimed them lost its answer and the next one only renews them; and a
+// shard whose OnClaim failed is not admitted until a later cycle's
+// OnClaim succeeds.
+func TestMemberClaims(t *testing.T) {
+	pg := testenv.Postgres(t)
+	ctx := context.Background()
+	open := func(db string) *lossy {
+		s, err := postgres.Open(ctx, pg.CreateDatabase(t, db), postgres.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return &lossy{Store: s}
+	}
+	var mu sync.Mutex
+	var claims [][]int
+	var failClaim error
+	onClaim := func(shards []int) error {
+		mu.Lock()
+		defer mu.Unlock()
+		claims = append(claims, shards)
+		return failClaim
+	}
+	lastClaim := func() (int, []int) {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(claims) == 0 {
+			return 0, nil
+		}
+		return len(claims), claims[len(claims)-1]
+	}
+
+	t.Run("AnswerLost", func(t *testing.T) {
+		claims = nil
+		s := open("answerlost")
+		m := New(s, Options{Node: "a", OnClaim: onClaim})
+		s.loseNext.Store(true)
+		if _, err := m.Cycle(ctx); err == nil {
+			t.Fatal("the cycle whose answer was lost succeeded")
+		}
+		g, err := m.Cycle(ctx)
+		if err != nil || len(g.Claimed) != 0 || len(g.Held) != Shards {
+			t.Fatalf("second cycle: %d held, %d claimed (by the database), %v", len(g.Held), len(g.Claimed), err)
+		}
+		if n, shards := lastClaim(); n != 1 || len(shards) != Shards {
+			t.Errorf("OnClaim called %d times, last with %d shards; want once with %d (claimed by the lost cycle)", n, len(shards), Shards)
+		}
+		if _, err := m.Cycle(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := lastClaim(); n != 1 {
+			t.Errorf("a renewal called OnClaim again (%d calls)", n)
+		}
+	})
+
+	t.Run("ReadFails", func(t *testing.T) {
+		claims, failClaim = nil, errors.New("incident states: connection reset")
+		m := New(open("readfails"), Options{Node: "a", OnClaim: onClaim})
+		if _, err := m.Cycle(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if st := m.Status(); st.Shards != Shards || st.Lost {
+			t.Fatalf("status %+v", st)
+		}
+		if admits(m, "login") {
+			t.Error("a flow of a shard whose incident states could not be read is admitted")
+		}
+		if _, ok := m.Holds("login"); ok {
+			t.Error("Holds (reminders) for a shard whose incident states could not be read")
+		}
+		mu.Lock()
+		failClaim = nil
+		mu.Unlock()
+		if _, err := m.Cycle(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n, shards := lastClaim(); n != 2 || len(shards) != Shards {
+			t.Errorf("OnClaim called %d times, last with %d shards; want again with the %d unread", n, len(shards), Shards)
+		}
+		if f, ok := m.Admit("login"); !ok || f.Generation != 1 {
+			t.Errorf("after the reading succeeded: admitted %v, fence %+v", ok, f)
+		}
+	})
 }
 
 // ShardOf is stable (the same in every node and version) and spreads names.

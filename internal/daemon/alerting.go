@@ -192,7 +192,10 @@ func (a *alerting) tick(ctx context.Context) {
 	for _, p := range todo {
 		cctx := ctx
 		if a.owns != nil {
-			cctx, _ = a.owns(ctx, p.flow)
+			var ours bool
+			if cctx, ours = a.owns(ctx, p.flow); !ours {
+				continue // the shard moved on meanwhile: an unfenced commit could be kept in memory and sent from here
+			}
 		}
 		if a.commit(cctx, p.flow, p.state, p.events) == nil {
 			a.mu.Lock()

@@ -31,27 +31,30 @@ func (m *Main) setupCluster() error {
 }
 
 // admitRun is the scheduler's Admit: a run is ours unless another node
-// holds the flow's shard. A node that runs none of the flows is still
-// active (its health and the watchdog).
-func (m *Main) admitRun(flow string) bool {
+// holds the flow's shard; a cluster node's run carries the lease fence it
+// was admitted under (its admission). A node that runs none of the flows
+// is still active (its health and the watchdog).
+func (m *Main) admitRun(flow string) (any, bool) {
 	if held, _ := m.instanceHeld(); !held {
 		m.markActivity() // not stuck: kept from running on purpose, as /readyz says
-		return false
+		return nil, false
 	}
 	if m.cluster == nil {
-		return true
+		return nil, true
 	}
 	m.markActivity()
-	return m.cluster.Admit(flow)
+	f, ok := m.cluster.Admit(flow)
+	return f, ok
 }
 
-// fenced returns ctx carrying the lease generation of flow's run, so that
-// the store refuses its writes once another node has taken the shard.
-func (m *Main) fenced(ctx context.Context, flow string) context.Context {
-	if m.cluster == nil {
-		return ctx
+// fenced returns ctx carrying the lease fence a run was admitted under
+// (admitRun), so that the store refuses its writes once another node has
+// taken the shard.
+func (m *Main) fenced(ctx context.Context, admission any) context.Context {
+	if f, ok := admission.(store.Fence); ok {
+		return store.WithFence(ctx, f)
 	}
-	return m.cluster.Fenced(ctx, flow)
+	return ctx
 }
 
 // fencedOff reports (and logs) a run whose record the store refused
@@ -112,10 +115,11 @@ func (m *Main) clusterReadiness() (cause string, detail map[string]any) {
 
 // reloadIncidents reads the incident states of the flows of shards this
 // node just claimed: their previous holder wrote them, and this node's
-// memory of them is stale.
-func (m *Main) reloadIncidents(shards []int) {
+// memory of them is stale. While it fails, the member does not run those
+// shards' flows (and retries at its next cycle).
+func (m *Main) reloadIncidents(shards []int) error {
 	if m.alert == nil {
-		return
+		return nil
 	}
 	claimed := make(map[int]bool, len(shards))
 	for _, s := range shards {
@@ -124,8 +128,9 @@ func (m *Main) reloadIncidents(shards []int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := m.alert.reload(ctx, func(flow string) bool { return claimed[cluster.ShardOf(flow)] }); err != nil {
-		m.log.Error("cluster: reading the incident states of claimed flows failed", "err", err)
+		return fmt.Errorf("reading the incident states of claimed flows: %w", err)
 	}
+	return nil
 }
 
 // reload replaces the incident states of the flows mine selects with the

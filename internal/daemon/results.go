@@ -20,7 +20,7 @@ func (m *Main) onResult(ev scheduler.Event) {
 	m.markActivity()
 	r := ev.Result
 	run := toRun(r)
-	ctx, cancel := context.WithTimeout(m.fenced(context.Background(), r.Flow), 10*time.Second)
+	ctx, cancel := context.WithTimeout(m.fenced(context.Background(), ev.Admission), 10*time.Second)
 	defer cancel()
 	if !m.isConfigured(r.Flow) {
 		// Removed by a reload while it ran: keep the history, not the state.

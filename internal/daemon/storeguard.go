@@ -98,11 +98,18 @@ func (m *Main) watchdogFed() bool {
 }
 
 // deliverHeld sends the pages held in memory that are due, directly,
-// directWorkers at a time, and records each outcome in memory.
+// directWorkers at a time, and records each outcome in memory. A cluster
+// node sends those of its own incident only: a flow's pages are committed
+// under the flow's lease fence, and the buffered store does not hold
+// fenced writes; a flow's page held all the same (none is) would wait for
+// the flush rather than be sent by a node that may not run the flow.
 func (m *Main) deliverHeld(ctx context.Context, now time.Time) {
 	sem := make(chan struct{}, directWorkers)
 	var wg sync.WaitGroup
 	for _, it := range m.store.Unsent(now) {
+		if m.cluster != nil && it.Flow != MonitorFlow {
+			continue
+		}
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {

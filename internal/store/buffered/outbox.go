@@ -13,10 +13,11 @@ import (
 // CommitIncident commits the incident state and its items in the backend
 // or, when it fails, keeps both in memory (the items then wait for the
 // daemon's direct delivery, see Unsent); a refusal of the backend is not
-// an error.
+// an error, except for a fenced commit (see notKept).
 func (s *Store) CommitIncident(ctx context.Context, flow string, state json.RawMessage, items []store.OutboxItem) error {
+	_, fenced := store.FenceFrom(ctx)
 	s.mu.Lock()
-	if s.failing {
+	if s.failing && !fenced {
 		s.keepIncidentLocked(flow, state, items)
 		s.mu.Unlock()
 		return nil
@@ -27,9 +28,12 @@ func (s *Store) CommitIncident(ctx context.Context, flow string, state json.RawM
 		return err
 	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.failLocked(err)
+	if fenced {
+		return notKept(err)
+	}
 	s.keepIncidentLocked(flow, state, items)
-	s.mu.Unlock()
 	return nil
 }
 

@@ -3,6 +3,7 @@ package buffered
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -13,13 +14,15 @@ import (
 // RecordRun records r in the backend or, when the backend fails (or has
 // failed and not been flushed since), in memory; either way it returns the
 // flow's new state and no error for a refusal of the backend. Its error is
-// the caller's own (an ended context, an invalid run).
+// the caller's own (an ended context, an invalid run), or the backend's for
+// a fenced write (see notKept).
 func (s *Store) RecordRun(ctx context.Context, r store.Run) (store.FlowState, error) {
 	if err := r.Validate(); err != nil {
 		return store.FlowState{}, err
 	}
+	_, fenced := store.FenceFrom(ctx)
 	s.mu.Lock()
-	if s.failing {
+	if s.failing && !fenced {
 		defer s.mu.Unlock()
 		return s.keepRunLocked(r), nil
 	}
@@ -35,7 +38,21 @@ func (s *Store) RecordRun(ctx context.Context, r store.Run) (store.FlowState, er
 		return store.FlowState{}, err
 	}
 	s.failLocked(err)
+	if fenced {
+		return store.FlowState{}, notKept(err)
+	}
 	return s.keepRunLocked(r), nil
+}
+
+// notKept is the error of a fenced write (store.Fence: a cluster node's)
+// that the backend failed: it is not kept in memory, since memory is
+// written back unfenced, possibly after another node took the flow over,
+// and its pages would be sent directly by a node that may no longer run
+// the flow. Such a write is tried on the backend even while it fails: the
+// fence keeps it safe, and the node stops running flows anyway when it
+// cannot renew its leases.
+func notKept(err error) error {
+	return fmt.Errorf("buffered: a fenced write is not held in memory: %w", err)
 }
 
 // keepRunLocked keeps r in memory with the state it leads to; s.mu is held.

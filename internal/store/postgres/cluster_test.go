@@ -234,3 +234,50 @@ func testOutboxClaims(t *testing.T, pg *testenv.PostgresServer) {
 		t.Errorf("after a's Retry, b's Due = %v; want item %d", again, due[0].ID)
 	}
 }
+
+// A shard given back in a rebalance (or at a clean stop) keeps its
+// holder's in-flight writes valid until another node claims it: only the
+// claim moves the generation on. The giver does not renew it again.
+func testReleaseKeepsWritesUntilClaimed(t *testing.T, pg *testenv.PostgresServer) {
+	ctx := context.Background()
+	s := openOn(t, newDatabase(t, pg), Options{})
+	a, err := s.RenewLeases(ctx, leaseReq("a"))
+	if err != nil || len(a.Held) != 64 {
+		t.Fatalf("a: %d held, %v", len(a.Held), err)
+	}
+	const shard = 63 // the highest: the first given back
+	inFlight := store.Fence{Location: "eu", Shard: shard, Node: "a", Generation: a.Held[shard]}
+	if _, err := s.RenewLeases(ctx, leaseReq("b")); err != nil { // b joins: a's fair share halves
+		t.Fatal(err)
+	}
+	a, err = s.RenewLeases(ctx, leaseReq("a"))
+	if _, still := a.Held[shard]; err != nil || still || len(a.Released) != 32 {
+		t.Fatalf("a gives back: %d released, shard %d still held %v, %v", len(a.Released), shard, still, err)
+	}
+	run := store.Run{Flow: "f", Start: time.Now(), OK: true}
+	if _, err := s.RecordRun(store.WithFence(ctx, inFlight), run); err != nil {
+		t.Errorf("a's run in progress, recorded after a gave its shard back but before anyone claimed it: %v", err)
+	}
+	if err := s.CommitIncident(store.WithFence(ctx, inFlight), "f", json.RawMessage(`{}`), nil); err != nil {
+		t.Errorf("a's incident commit after giving the shard back: %v", err)
+	}
+	if again, err := s.RenewLeases(ctx, leaseReq("a")); err != nil || len(again.Held) != 32 {
+		t.Errorf("a renewed shards it gave back: %d held, %v", len(again.Held), err)
+	}
+	b, err := s.RenewLeases(ctx, leaseReq("b"))
+	if err != nil || b.Held[shard] != inFlight.Generation+1 {
+		t.Fatalf("b claims shard %d: generation %d, %v", shard, b.Held[shard], err)
+	}
+	if _, err := s.RecordRun(store.WithFence(ctx, inFlight), run); !errors.Is(err, store.ErrStaleLease) {
+		t.Errorf("a's run recorded after b claimed the shard: %v, want ErrStaleLease", err)
+	}
+
+	// A clean stop: the same, for every shard.
+	stopping := store.Fence{Location: "eu", Shard: 0, Node: "a", Generation: a.Held[0]}
+	if err := s.ReleaseLeases(ctx, "a", "eu"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RecordRun(store.WithFence(ctx, stopping), store.Run{Flow: "g", Start: time.Now(), OK: true}); err != nil {
+		t.Errorf("a's last run recorded after its clean stop, before any claim: %v", err)
+	}
+}

@@ -68,7 +68,7 @@ func renewLeases(ctx context.Context, tx pgx.Tx, req LeaseRequest) (LeaseGrant, 
 		AND NOT EXISTS (SELECT 1 FROM cluster_nodes AS n WHERE n.node = l.node AND n.seen > now() - $3 * interval '1 microsecond')`,
 		req.Location, req.Node, live).QueryRow(func(row pgx.Row) error { return row.Scan(&g.Orphans) })
 	b.Queue(`UPDATE shard_lease SET claimed_until = now() + $3 * interval '1 microsecond'
-		WHERE location = $1 AND node = $2 RETURNING shard, generation`, req.Location, req.Node, lease).
+		WHERE location = $1 AND node = $2 AND claimed_until > '-infinity' RETURNING shard, generation`, req.Location, req.Node, lease).
 		Query(func(rows pgx.Rows) error { return scanHeld(rows, g.Held, nil) })
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return LeaseGrant{}, err
@@ -84,10 +84,15 @@ func renewLeases(ctx context.Context, tx pgx.Tx, req LeaseRequest) (LeaseGrant, 
 }
 
 // release gives back the highest-numbered shards beyond the fair share.
+// A shard given back keeps its node and generation, only its lease ends
+// ('-infinity': the node does not renew it, any node may claim it): the
+// node's runs of it in progress still record until another node claims it
+// and the claim moves the generation on (store.Fence).
 func release(ctx context.Context, tx pgx.Tx, req LeaseRequest, g *LeaseGrant) error {
-	rows, err := tx.Query(ctx, `UPDATE shard_lease SET node = '', claimed_until = '-infinity'
+	rows, err := tx.Query(ctx, `UPDATE shard_lease SET claimed_until = '-infinity'
 		WHERE location = $1 AND node = $2 AND shard IN (
-			SELECT shard FROM shard_lease WHERE location = $1 AND node = $2 ORDER BY shard DESC LIMIT $3)
+			SELECT shard FROM shard_lease WHERE location = $1 AND node = $2 AND claimed_until > '-infinity'
+			ORDER BY shard DESC LIMIT $3)
 		RETURNING shard, generation`, req.Location, req.Node, len(g.Held)-g.FairShare)
 	if err != nil {
 		return err
@@ -138,11 +143,12 @@ func scanHeld(rows pgx.Rows, held map[int]int64, list *[]int) error {
 
 // ReleaseLeases gives back every lease of node (a clean stop), so that
 // other nodes claim its shards at their next cycle instead of after the
-// lease time, and removes its heartbeat.
+// lease time, and removes its heartbeat. As in a rebalance, the leases
+// keep node and generation until claimed (see release).
 func (s *Store) ReleaseLeases(ctx context.Context, node, location string) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
-		b.Queue(`UPDATE shard_lease SET node = '', claimed_until = '-infinity' WHERE location = $1 AND node = $2`, location, node)
+		b.Queue(`UPDATE shard_lease SET claimed_until = '-infinity' WHERE location = $1 AND node = $2`, location, node)
 		b.Queue(`DELETE FROM cluster_nodes WHERE node = $1`, node)
 		return tx.SendBatch(ctx, b).Close()
 	})

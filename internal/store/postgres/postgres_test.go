@@ -57,6 +57,7 @@ func TestPostgres(t *testing.T) {
 		{"LeasesBalance", testLeasesBalance},
 		{"LeasesExpire", testLeasesExpire},
 		{"FencedWrites", testFencedWrites},
+		{"ReleaseKeepsWritesUntilClaimed", testReleaseKeepsWritesUntilClaimed},
 		{"OutboxClaims", testOutboxClaims},
 		{"RetentionAtOpen", testRetentionAtOpen},
 		{"StoresAnyText", testStoresAnyText},
