@@ -58,6 +58,7 @@ func TestPostgres(t *testing.T) {
 		{"LeasesExpire", testLeasesExpire},
 		{"FencedWrites", testFencedWrites},
 		{"OutboxClaims", testOutboxClaims},
+		{"OutcomeOfLostClaim", testOutcomeOfLostClaim},
 		{"RetentionAtOpen", testRetentionAtOpen},
 		{"StoresAnyText", testStoresAnyText},
 		{"DataErrorsRefused", testDataErrorsRefused},
