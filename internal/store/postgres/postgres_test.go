@@ -63,6 +63,8 @@ func TestPostgres(t *testing.T) {
 		{"StoresAnyText", testStoresAnyText},
 		{"DataErrorsRefused", testDataErrorsRefused},
 		{"InstanceLock", testInstanceLock},
+		{"InstanceLockHeldDuringCheck", testInstanceLockHeldDuringCheck},
+		{"InstanceLockHolders", testInstanceLockHolders},
 		{"RecordRunAfterForget", testRecordRunAfterForget},
 		{"PruneInBatches", testPruneInBatches},
 	} {
