@@ -62,6 +62,7 @@ func TestPostgres(t *testing.T) {
 		{"RetentionAtOpen", testRetentionAtOpen},
 		{"StoresAnyText", testStoresAnyText},
 		{"DataErrorsRefused", testDataErrorsRefused},
+		{"SecretOfNonUTF8Key", testSecretOfNonUTF8Key},
 		{"InstanceLock", testInstanceLock},
 		{"InstanceLockHeldDuringCheck", testInstanceLockHeldDuringCheck},
 		{"InstanceLockHolders", testInstanceLockHolders},

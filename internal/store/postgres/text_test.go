@@ -115,3 +115,24 @@ func testPruneInBatches(t *testing.T, pg *testenv.PostgresServer) {
 		}
 	}
 }
+
+// A secret under a key that is not valid UTF-8 (a flow name read from a
+// Latin-1 file) is stored under the key cleaned, and opens again: the
+// seal binds the key as stored, not the raw bytes.
+func testSecretOfNonUTF8Key(t *testing.T, pg *testenv.PostgresServer) {
+	ctx := context.Background()
+	s := openOn(t, newDatabase(t, pg), Options{SecretKey: testKey})
+	const key = "refresh_token/caf\xe9/rt"
+	if err := s.SaveSecret(ctx, key, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok, err := s.LoadSecret(ctx, key); v != "v1" || !ok || err != nil {
+		t.Errorf("LoadSecret of a non-UTF-8 key = %q, %v, %v; want v1", v, ok, err)
+	}
+	if err := s.DeleteSecret(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := s.LoadSecret(ctx, key); ok || err != nil {
+		t.Errorf("after DeleteSecret: %v, %v; want gone", ok, err)
+	}
+}
