@@ -309,9 +309,10 @@ func (m *Main) Run(ctx context.Context, reload <-chan struct{}) error {
 func (m *Main) startBackground(ctx context.Context) (stop func()) {
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Add(5)
+	wg.Add(6)
 	go func() { defer wg.Done(); m.retryRestore(bg) }()
 	go func() { defer wg.Done(); m.guardInstanceLock(bg) }()
+	go func() { defer wg.Done(); m.runClusterView(bg) }()
 	go func() { defer wg.Done(); m.runCluster(bg) }()
 	go func() { defer wg.Done(); m.alert.sender.Run(bg) }()
 	go func() { defer wg.Done(); m.guardStore(bg) }()
