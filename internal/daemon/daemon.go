@@ -62,11 +62,10 @@ type Main struct {
 	alert   *alerting
 	// cluster is nil unless cluster.enabled (cluster.go).
 	cluster *cluster.Member
-	// instance is the PostgreSQL instance lock (nil on SQLite), and
-	// nextLockCheck when the guard checks it next (instancelock.go).
-	instance      *postgres.InstanceLock
-	nextLockCheck time.Time
-	cfgPath       string // reloaded on SIGHUP when set
+	// instance is the PostgreSQL instance lock (nil on SQLite), checked
+	// by guardInstanceLock (instancelock.go).
+	instance *postgres.InstanceLock
+	cfgPath  string // reloaded on SIGHUP when set
 	// fileRestartOnly is what the file last said of the settings that
 	// apply only at a start, to warn when a reload finds them changed.
 	fileRestartOnly string
@@ -310,8 +309,10 @@ func (m *Main) Run(ctx context.Context, reload <-chan struct{}) error {
 func (m *Main) startBackground(ctx context.Context) (stop func()) {
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Add(4)
+	wg.Add(6)
 	go func() { defer wg.Done(); m.retryRestore(bg) }()
+	go func() { defer wg.Done(); m.guardInstanceLock(bg) }()
+	go func() { defer wg.Done(); m.runClusterView(bg) }()
 	go func() { defer wg.Done(); m.runCluster(bg) }()
 	go func() { defer wg.Done(); m.alert.sender.Run(bg) }()
 	go func() { defer wg.Done(); m.guardStore(bg) }()

@@ -11,7 +11,7 @@ import (
 // The instance lock keeps two daemons that do not share flows off one
 // PostgreSQL database (each would run every flow and page twice): a
 // daemon takes it at start, exclusively, or shared as a cluster node, and
-// refuses to start without it. The guard checks it every
+// refuses to start without it. guardInstanceLock checks it every
 // instanceLockCheck; while it is lost (its connection dropped and another
 // daemon took it), the daemon runs no flow and /readyz says why.
 const instanceLockCheck = 10 * time.Second
@@ -32,13 +32,29 @@ func (m *Main) lockInstance() error {
 	return nil
 }
 
-// checkInstance checks the lock when it is due, taking it again if its
-// connection dropped; a change is logged once.
-func (m *Main) checkInstance(ctx context.Context, now time.Time) {
-	if m.instance == nil || now.Before(m.nextLockCheck) {
+// guardInstanceLock checks the lock every instanceLockCheck until ctx
+// ends, on its own goroutine: not behind the store guard's work (a direct
+// delivery can take an attempt's timeout), so a dead lock connection reads
+// as lost within instanceLockCheck plus one check's timeout.
+func (m *Main) guardInstanceLock(ctx context.Context) {
+	if m.instance == nil {
 		return
 	}
-	m.nextLockCheck = now.Add(instanceLockCheck)
+	ticker := time.NewTicker(instanceLockCheck)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		m.checkInstance(ctx)
+	}
+}
+
+// checkInstance checks the lock, taking it again if its connection
+// dropped; a change is logged once.
+func (m *Main) checkInstance(ctx context.Context) {
 	was, _ := m.instance.Held()
 	err := m.instance.Check(ctx)
 	switch {

@@ -38,7 +38,6 @@ func (m *Main) guardStore(ctx context.Context) {
 		case <-m.store.Signal():
 		}
 		nextProbe = m.checkStore(ctx, time.Now(), nextProbe)
-		m.checkInstance(ctx, time.Now())
 		m.checkSkips(time.Now())
 		m.checkLateness(time.Now())
 	}

@@ -52,6 +52,8 @@ type Sender struct {
 	mu        sync.Mutex
 	notifiers map[string]notify.Notifier
 	inflight  map[int64]bool
+	dueCalls  uint64           // Due calls begun
+	ended     map[int64]uint64 // items whose attempt ended → dueCalls then
 	kick      chan struct{}
 }
 
@@ -101,16 +103,20 @@ func (s *Sender) Run(ctx context.Context) {
 		case <-ticker.C:
 		case <-kick:
 		}
-		for _, it := range s.due(ctx) {
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				s.release(it.ID)
-				return
-			}
+		// Claim only what free workers start now: an item claimed and left
+		// waiting for a worker could see its claim expire and another
+		// node send it too. Items of this node still in flight come back
+		// from Due (its own claims) and are skipped, so ask for them too.
+		free := workers - len(sem)
+		if free == 0 {
+			continue
+		}
+		for _, it := range s.due(ctx, free) {
+			sem <- struct{}{} // never blocks: only this loop fills sem, and free slots were counted
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				defer s.Kick() // a worker is free: look for more at once
 				defer func() { <-sem }()
 				defer s.release(it.ID)
 				s.attempt(ctx, it)
@@ -119,9 +125,14 @@ func (s *Sender) Run(ctx context.Context) {
 	}
 }
 
-// due returns due items not already being sent.
-func (s *Sender) due(ctx context.Context) []store.OutboxItem {
-	items, err := s.Outbox.Due(ctx, s.now(), batch)
+// due claims and returns at most take due items not already being sent.
+func (s *Sender) due(ctx context.Context, take int) []store.OutboxItem {
+	s.mu.Lock()
+	inflight := len(s.inflight)
+	s.dueCalls++
+	call := s.dueCalls
+	s.mu.Unlock()
+	items, err := s.Outbox.Due(ctx, s.now(), min(take+inflight, batch))
 	if err != nil {
 		if ctx.Err() == nil {
 			s.log().Error("reading the notification outbox failed", "err", err)
@@ -129,23 +140,46 @@ func (s *Sender) due(ctx context.Context) []store.OutboxItem {
 		return nil
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.inflight == nil {
 		s.inflight = map[int64]bool{}
 	}
-	var out []store.OutboxItem
+	var out, extra []store.OutboxItem
 	for _, it := range items {
-		if !s.inflight[it.ID] {
+		switch {
+		// An item in flight, or whose attempt ended while Due ran: Due
+		// may have read it (this node's own claim) before its outcome.
+		case s.inflight[it.ID], s.ended[it.ID] >= call:
+		case len(out) < take:
 			s.inflight[it.ID] = true
 			out = append(out, it)
+		default:
+			extra = append(extra, it)
+		}
+	}
+	for id, endedIn := range s.ended {
+		if endedIn < call {
+			delete(s.ended, id) // its outcome was written before this Due began
+		}
+	}
+	s.mu.Unlock()
+	for _, it := range extra {
+		// Give the claim back unchanged (another node may send it now)
+		// rather than hold it with no worker to send it.
+		if err := s.Outbox.Retry(ctx, it.ID, it.Attempts, it.NextAttempt, it.LastError); err != nil && ctx.Err() == nil {
+			s.log().Warn("giving back an outbox claim failed (it waits for the claim to expire)", "notifier", it.Notifier, "err", err)
 		}
 	}
 	return out
 }
 
+// release forgets an item that is no longer being sent.
 func (s *Sender) release(id int64) {
 	s.mu.Lock()
 	delete(s.inflight, id)
+	if s.ended == nil {
+		s.ended = map[int64]uint64{}
+	}
+	s.ended[id] = s.dueCalls
 	s.mu.Unlock()
 }
 
@@ -155,7 +189,7 @@ func (s *Sender) attempt(ctx context.Context, it store.OutboxItem) {
 	switch {
 	case err == nil:
 		if err := s.Outbox.Delivered(context.WithoutCancel(ctx), it.ID, s.now()); err != nil {
-			s.log().Error("marking a notification delivered failed (it may be sent again)", "notifier", it.Notifier, "err", err)
+			s.outcomeFailed("marking a notification delivered failed (it may be sent again)", it, err)
 		}
 	case retry:
 		s.reschedule(ctx, it, err, RetryAfter(err))
@@ -233,7 +267,7 @@ func (s *Sender) reschedule(ctx context.Context, it store.OutboxItem, cause erro
 	s.log().Warn("notification delivery failed; will retry", "notifier", it.Notifier, "incident", it.IncidentKey,
 		"attempts", attempts, "retry_in", wait.Round(time.Second).String(), "err", cause)
 	if err := s.Outbox.Retry(context.WithoutCancel(ctx), it.ID, attempts, next, cause.Error()); err != nil {
-		s.log().Error("recording a failed delivery failed", "notifier", it.Notifier, "err", err)
+		s.outcomeFailed("recording a failed delivery failed", it, err)
 	}
 }
 
@@ -243,8 +277,20 @@ func (s *Sender) giveUp(ctx context.Context, it store.OutboxItem, cause error) {
 		s.Hooks.OnDead(it.Notifier)
 	}
 	if err := s.Outbox.Dead(context.WithoutCancel(ctx), it.ID, s.now(), cause.Error()); err != nil {
-		s.log().Error("recording a refused delivery failed", "notifier", it.Notifier, "err", err)
+		s.outcomeFailed("recording a refused delivery failed", it, err)
 	}
+}
+
+// outcomeFailed logs an outcome the outbox did not record. ErrStaleLease:
+// this node's claim expired and another node took the item (the outbox
+// keeps that node's claim and outcome); a warning, not an error of the store.
+func (s *Sender) outcomeFailed(msg string, it store.OutboxItem, err error) {
+	if errors.Is(err, store.ErrStaleLease) {
+		s.log().Warn("another node claimed this notification after this node's claim expired; its outcome here is not recorded",
+			"notifier", it.Notifier, "incident", it.IncidentKey, "err", err)
+		return
+	}
+	s.log().Error(msg, "notifier", it.Notifier, "err", err)
 }
 
 // backoff is exponential with full jitter in its upper half, capped.

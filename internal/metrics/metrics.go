@@ -255,6 +255,21 @@ func (m *Metrics) SetFlows(fs []*flows.Flow) {
 	m.flowCount.Set(float64(len(fs)))
 }
 
+// ForgetFlowResults drops the per-flow series of results (runs, up, last
+// success, failure streak, durations, token lifetimes, JWKS keys, skips)
+// of the flows named, until this daemon runs them again: a cluster node
+// exports them for the flows it runs only, so that a flow another node now
+// runs does not keep the value it had when this one last ran it.
+// authwatch_flow_info stays (the flow is configured here).
+func (m *Metrics) ForgetFlowResults(names []string) {
+	m.perFlow.forget(names)
+	if m.stepHistograms {
+		for _, n := range names {
+			m.stepDuration.DeletePartialMatch(prometheus.Labels{"flow": n})
+		}
+	}
+}
+
 // notAfter is the certificate's expiry from the seconds it had left at
 // measured, rounded to the second: certificate times are whole seconds,
 // and the step's end is within a fraction of one of the measurement.

@@ -178,3 +178,15 @@ func (c *perFlow) series(out []prometheus.Metric, flow string, s *flowSeries) []
 	}
 	return out
 }
+
+// forget drops the values of the flows named (their series vanish until
+// they are set again), keeping them known.
+func (c *perFlow) forget(names []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, name := range names {
+		if s := c.flows[name]; s != nil {
+			c.flows[name] = &flowSeries{known: s.known}
+		}
+	}
+}

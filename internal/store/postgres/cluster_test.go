@@ -281,3 +281,53 @@ func testReleaseKeepsWritesUntilClaimed(t *testing.T, pg *testenv.PostgresServer
 		t.Errorf("a's last run recorded after its clean stop, before any claim: %v", err)
 	}
 }
+
+// An outcome of a claim that expired and another node took is not
+// written (it would clear that node's live claim, or settle an item the
+// other node is sending): it is a no-op reported as store.ErrStaleLease.
+func testOutcomeOfLostClaim(t *testing.T, pg *testenv.PostgresServer) {
+	ctx := context.Background()
+	dsn := newDatabase(t, pg)
+	a := openOn(t, dsn, Options{OutboxClaim: 200 * time.Millisecond})
+	b := openOn(t, dsn, Options{OutboxClaim: time.Hour})
+	t0 := time.Now()
+	if err := a.CommitIncident(ctx, "f", json.RawMessage(`{}`), []store.OutboxItem{{Notifier: "pager", IncidentKey: "f#1", EventID: "open",
+		Event: json.RawMessage(`{}`), Created: t0, NextAttempt: t0}}); err != nil {
+		t.Fatal(err)
+	}
+	mine, err := a.Due(ctx, t0, 10)
+	if err != nil || len(mine) != 1 {
+		t.Fatalf("a's Due = %v, %v", mine, err)
+	}
+	var theirs []store.OutboxItem
+	for deadline := time.Now().Add(30 * time.Second); len(theirs) == 0; {
+		if theirs, err = b.Due(ctx, t0, 10); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a's claim did not expire within 30s")
+		}
+		time.Sleep(50 * time.Millisecond) // the claim expires on the server's clock
+	}
+	if err := a.Retry(ctx, mine[0].ID, 1, t0, "503"); !errors.Is(err, store.ErrStaleLease) {
+		t.Errorf("a's Retry after b claimed the item: %v, want store.ErrStaleLease", err)
+	}
+	if due, _ := a.Due(ctx, t0, 10); len(due) != 0 {
+		t.Errorf("a's stale Retry gave b's claim back: a's Due = %v", due)
+	}
+	if err := a.Dead(ctx, mine[0].ID, t0, "400"); !errors.Is(err, store.ErrStaleLease) {
+		t.Errorf("a's Dead after b claimed the item: %v, want store.ErrStaleLease", err)
+	}
+	if err := b.Delivered(ctx, theirs[0].ID, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Delivered(ctx, mine[0].ID, t0); !errors.Is(err, store.ErrStaleLease) {
+		t.Errorf("a's Delivered of an item b delivered: %v, want store.ErrStaleLease", err)
+	}
+	if err := b.Retry(ctx, theirs[0].ID, 1, t0, "late"); !errors.Is(err, store.ErrStaleLease) {
+		t.Errorf("a Retry of a delivered item: %v, want store.ErrStaleLease (it must stay delivered)", err)
+	}
+	if backlog, _ := a.Backlog(ctx); backlog["pager"].Pending != 0 || backlog["pager"].Dead != 0 {
+		t.Errorf("backlog %+v: the item must stay delivered", backlog)
+	}
+}

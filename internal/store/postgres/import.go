@@ -127,8 +127,9 @@ func (im *Import) Secret(ctx context.Context, key, value string) error {
 	if im.s.secrets == nil {
 		return fmt.Errorf("store: import secret %q: %w", key, ErrNoSecretKey)
 	}
+	key = storableText(key) // the row's key and the seal's AAD: the same bytes
 	if _, err := im.tx.Exec(ctx, `INSERT INTO secrets (key, key_id, value) VALUES ($1, $2, $3)`,
-		storableText(key), im.s.secrets.id, im.s.secrets.seal(key, value)); err != nil {
+		key, im.s.secrets.id, im.s.secrets.seal(key, value)); err != nil {
 		return im.s.errorf("store: import secret %q: %w", key, err)
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -31,9 +32,19 @@ type InstanceLock struct {
 	shared bool
 	name   string // application_name of the lock's connection
 
-	mu   sync.Mutex
-	conn *pgx.Conn // nil while not held
-	err  error     // why it is not held
+	checkTimeout time.Duration // lockCheckTimeout; longer in a test
+	// mu serialises Check and Release, which use conn over the network;
+	// Held never takes it (it is asked on every run's admission and by
+	// /readyz, and must not wait behind a slow database).
+	mu    sync.Mutex
+	conn  *pgx.Conn // nil while not held
+	state atomic.Pointer[lockState]
+}
+
+// lockState is what the last Check found.
+type lockState struct {
+	held bool
+	err  error // why it is not held
 }
 
 // LockInstance takes the instance lock: exclusively for a daemon that runs
@@ -47,7 +58,8 @@ func (s *Store) LockInstance(ctx context.Context, shared bool) (*InstanceLock, e
 	if shared {
 		kind = "cluster"
 	}
-	l := &InstanceLock{s: s, shared: shared, name: truncateName(fmt.Sprintf("authwatch %s %s pid %d", kind, host, os.Getpid()))}
+	l := &InstanceLock{s: s, shared: shared, name: truncateName(fmt.Sprintf("authwatch %s %s pid %d", kind, host, os.Getpid())),
+		checkTimeout: lockCheckTimeout}
 	if err := l.acquire(ctx); err != nil {
 		return nil, err
 	}
@@ -84,7 +96,8 @@ func (l *InstanceLock) acquire(ctx context.Context) error {
 		_ = conn.Close(ctx)
 		return fmt.Errorf("store: another authwatch daemon uses this database (%s): %w", holders, l.conflict())
 	}
-	l.conn, l.err = conn, nil
+	l.conn = conn
+	l.state.Store(&lockState{held: true})
 	return nil
 }
 
@@ -108,7 +121,7 @@ func (l *InstanceLock) holders(ctx context.Context, conn *pgx.Conn) string {
 	rows, err := conn.Query(ctx, `SELECT coalesce(a.application_name, ''), coalesce(host(a.client_addr), 'local'),
 		coalesce(to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), '?')
 		FROM pg_locks AS k LEFT JOIN pg_stat_activity AS a ON a.pid = k.pid
-		WHERE k.locktype = 'advisory' AND k.granted AND k.pid <> pg_backend_pid()
+		WHERE k.locktype = 'advisory' AND k.granted AND k.pid <> pg_backend_pid() AND k.objsubid = 1
 		AND ((k.classid::bigint << 32) | k.objid::bigint) = $1 ORDER BY a.backend_start LIMIT 5`, instanceLock)
 	if err != nil {
 		return "holder unknown"
@@ -133,7 +146,7 @@ func (l *InstanceLock) holders(ctx context.Context, conn *pgx.Conn) string {
 func (l *InstanceLock) Check(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	ctx, cancel := context.WithTimeout(ctx, lockCheckTimeout)
+	ctx, cancel := context.WithTimeout(ctx, l.checkTimeout)
 	defer cancel()
 	if l.conn != nil {
 		if _, err := l.conn.Exec(ctx, `SELECT 1`); err == nil {
@@ -143,17 +156,17 @@ func (l *InstanceLock) Check(ctx context.Context) error {
 		l.conn = nil
 	}
 	if err := l.acquire(ctx); err != nil {
-		l.err = err
+		l.state.Store(&lockState{err: err})
 		return err
 	}
 	return nil
 }
 
 // Held reports whether the lock was held at the last Check, and why not.
+// It does not wait for a Check in progress.
 func (l *InstanceLock) Held() (bool, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.conn != nil, l.err
+	st := l.state.Load()
+	return st.held, st.err
 }
 
 // Release gives the lock back (by closing its connection).
@@ -165,6 +178,6 @@ func (l *InstanceLock) Release() error {
 	}
 	err := l.conn.Close(context.Background())
 	l.conn = nil
-	l.err = errors.New("released")
+	l.state.Store(&lockState{err: errors.New("released")})
 	return err
 }

@@ -47,7 +47,7 @@ func (s *Store) RenewLeases(ctx context.Context, req LeaseRequest) (LeaseGrant, 
 		return err
 	})
 	if err != nil {
-		return LeaseGrant{}, s.errorf("store: lease cycle of node %s: %w", req.Node, err)
+		return LeaseGrant{}, s.faultf("store: lease cycle of node %s: %w", req.Node, err)
 	}
 	return g, nil
 }
@@ -153,7 +153,7 @@ func (s *Store) ReleaseLeases(ctx context.Context, node, location string) error 
 		return tx.SendBatch(ctx, b).Close()
 	})
 	if err != nil {
-		return s.errorf("store: releasing the leases of node %s: %w", node, err)
+		return s.faultf("store: releasing the leases of node %s: %w", node, err)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -81,7 +82,7 @@ func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]store.Outb
 		FROM due WHERE o.id = due.id
 		RETURNING `+prefixed("o.", outboxColumns), nanos(now), limit, s.node, s.outboxClaim.Microseconds())
 	if err != nil {
-		return nil, s.errorf("store: due notifications: %w", err)
+		return nil, s.faultf("store: due notifications: %w", err)
 	}
 	defer rows.Close()
 	var out []store.OutboxItem
@@ -90,13 +91,13 @@ func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]store.Outb
 		var event []byte
 		var created, next int64
 		if err := rows.Scan(&it.ID, &it.Notifier, &it.IncidentKey, &it.EventID, &event, &created, &it.Attempts, &next, &it.LastError); err != nil {
-			return nil, s.errorf("store: due notifications: %w", err)
+			return nil, s.faultf("store: due notifications: %w", err)
 		}
 		it.Event, it.Created, it.NextAttempt = event, fromNanos(created), fromNanos(next)
 		out = append(out, it)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, s.errorf("store: due notifications: %w", err)
+		return nil, s.faultf("store: due notifications: %w", err)
 	}
 	slices.SortFunc(out, func(a, b store.OutboxItem) int { return cmp.Compare(a.ID, b.ID) })
 	return out, nil
@@ -111,20 +112,56 @@ func prefixed(prefix, columns string) string {
 	return strings.Join(cols, ", ")
 }
 
-// Delivered implements store.Outbox.
+// Delivered implements store.Outbox. Delivered, Retry and Dead record an
+// outcome only while the item is pending and claimed by this Store (or by
+// no one: Retry gave the claim back): an outcome of a claim that expired
+// and was taken by another node is not written over that node's claim; it
+// is a no-op reported as errClaimMoved (store.ErrStaleLease under
+// errors.Is).
 func (s *Store) Delivered(ctx context.Context, id int64, at time.Time) error {
-	return s.exec(ctx, "mark delivered", `UPDATE outbox SET state = 1, done_ns = $1, attempts = attempts + 1, claimed_by = '', claimed_until = '-infinity' WHERE id = $2`, nanos(at), id)
+	return s.outcome(ctx, id, "mark delivered", `UPDATE outbox SET state = 1, done_ns = $1, attempts = attempts + 1, claimed_by = '', claimed_until = '-infinity'
+		WHERE id = $2 AND state = 0 AND claimed_by IN ($3, '')`, nanos(at), id, s.node)
 }
 
-// Retry implements store.Outbox.
+// Retry implements store.Outbox (see Delivered).
 func (s *Store) Retry(ctx context.Context, id int64, attempts int, next time.Time, lastErr string) error {
-	return s.exec(ctx, "schedule retry", `UPDATE outbox SET attempts = $1, next_ns = $2, last_error = $3, claimed_by = '', claimed_until = '-infinity' WHERE id = $4`, attempts, nanos(next), lastErr, id)
+	return s.outcome(ctx, id, "schedule retry", `UPDATE outbox SET attempts = $1, next_ns = $2, last_error = $3, claimed_by = '', claimed_until = '-infinity'
+		WHERE id = $4 AND state = 0 AND claimed_by IN ($5, '')`, attempts, nanos(next), lastErr, id, s.node)
 }
 
-// Dead implements store.Outbox.
+// Dead implements store.Outbox (see Delivered).
 func (s *Store) Dead(ctx context.Context, id int64, at time.Time, lastErr string) error {
-	return s.exec(ctx, "give up", `UPDATE outbox SET state = 2, done_ns = $1, attempts = attempts + 1, last_error = $2, claimed_by = '', claimed_until = '-infinity' WHERE id = $3`, nanos(at), lastErr, id)
+	return s.outcome(ctx, id, "give up", `UPDATE outbox SET state = 2, done_ns = $1, attempts = attempts + 1, last_error = $2, claimed_by = '', claimed_until = '-infinity'
+		WHERE id = $3 AND state = 0 AND claimed_by IN ($4, '')`, nanos(at), lastErr, id, s.node)
 }
+
+// outcome runs an outcome's UPDATE; no row updated means the item is no
+// longer this Store's to settle.
+func (s *Store) outcome(ctx context.Context, id int64, what, query string, args ...any) error {
+	tag, err := s.pool.Exec(ctx, query, textArgs(args...)...)
+	if err != nil {
+		return s.faultf("store: outbox %s: %w", what, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return errClaimMoved{id: id, what: what}
+	}
+	return nil
+}
+
+// errClaimMoved is an outcome not recorded: the item's claim expired and
+// another node claimed it (or settled it) since. Retrying cannot succeed,
+// and it is not a fault of the store: under errors.Is it is
+// store.ErrStaleLease, which a buffering store drops rather than keeps.
+type errClaimMoved struct {
+	id   int64
+	what string
+}
+
+func (e errClaimMoved) Error() string {
+	return fmt.Sprintf("store: outbox %s of item %d not recorded: its claim expired and another node claimed or settled it", e.what, e.id)
+}
+
+func (e errClaimMoved) Is(target error) bool { return target == store.ErrStaleLease }
 
 func (s *Store) exec(ctx context.Context, what, query string, args ...any) error {
 	if _, err := s.pool.Exec(ctx, query, textArgs(args...)...); err != nil {

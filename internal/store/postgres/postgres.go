@@ -159,6 +159,13 @@ func (s *Store) errorf(format string, args ...any) error {
 	return markRefused(scrub(fmt.Errorf(format, args...), s.password))
 }
 
+// faultf is errorf without the refusal mark, for statements that carry no
+// data of a run or an event (claims, outcomes of the outbox, leases): a
+// data error there is not a reason to drop a write for good.
+func (s *Store) faultf(format string, args ...any) error {
+	return scrub(fmt.Errorf(format, args...), s.password)
+}
+
 // scrub returns err with every occurrence of secret in its message
 // replaced; errors.Is and errors.As still see the errors underneath.
 func scrub(err error, secret string) error {

@@ -16,7 +16,8 @@ const DefaultPruneBatch = 10_000
 // Prune deletes runs by age, then beyond the count per flow, then plain
 // passing runs and repeated failures beyond the numbers kept, and roll-ups
 // past their tier's retention: per rule, DELETEs of pruneBatch rows until
-// none is left (a window function numbers each flow's runs). It sets the numbers of passing runs and
+// none is left (the runs beyond a count are found once per rule,
+// pruneBeyond). It sets the numbers of passing runs and
 // repeated failures RecordRun keeps whole from now on. ret.MaxBytes is not
 // applied (see the package comment).
 func (s *Store) Prune(ctx context.Context, now time.Time, ret store.Retention) (int, error) {
@@ -45,9 +46,9 @@ func (s *Store) Prune(ctx context.Context, now time.Time, ret store.Retention) (
 		if err != nil || rule.keep <= 0 {
 			continue
 		}
-		err = del(fmt.Sprintf(`DELETE FROM runs WHERE id IN (SELECT id FROM (
-			SELECT id, row_number() OVER (PARTITION BY flow ORDER BY start_ns DESC, id DESC) AS n
-			FROM runs WHERE %s) AS numbered WHERE n > $2 LIMIT $1)`, rule.filter), rule.keep)
+		var n int
+		n, err = s.pruneBeyond(ctx, rule.filter, rule.keep)
+		total += n
 	}
 	for _, tier := range []struct {
 		tier store.Tier
@@ -65,6 +66,50 @@ func (s *Store) Prune(ctx context.Context, now time.Time, ret store.Retention) (
 		return total, s.errorf("store: prune: %w", err)
 	}
 	return total, nil
+}
+
+// pruneBeyond deletes the runs matching filter beyond the keep newest of
+// each flow, in batches of pruneBatch. The window function that numbers
+// each flow's runs reads every run matching filter, so it runs once, into
+// a temporary table of the ids to delete, and the batches take from that:
+// running it per batch made a prune of a backlog quadratic. Runs recorded
+// meanwhile are counted at the next prune.
+func (s *Store) pruneBeyond(ctx context.Context, filter string, keep int) (deleted int, err error) {
+	conn, err := s.pool.Acquire(ctx) // the temporary table is the session's
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Release()
+	defer func() {
+		if _, dropErr := conn.Exec(context.WithoutCancel(ctx), `DROP TABLE IF EXISTS pg_temp.prune_ids`); dropErr != nil {
+			conn.Conn().PgConn().Close(context.WithoutCancel(ctx)) // the pool drops it, and the table with the session
+		}
+	}()
+	if _, err := conn.Exec(ctx, `DROP TABLE IF EXISTS pg_temp.prune_ids`); err != nil {
+		return 0, err
+	}
+	if _, err := conn.Exec(ctx, fmt.Sprintf(`CREATE TEMPORARY TABLE prune_ids AS SELECT id FROM (
+		SELECT id, row_number() OVER (PARTITION BY flow ORDER BY start_ns DESC, id DESC) AS n
+		FROM runs WHERE %s) AS numbered WHERE n > $1`, filter), keep); err != nil {
+		return 0, err
+	}
+	if _, err := conn.Exec(ctx, `CREATE INDEX ON pg_temp.prune_ids (id)`); err != nil {
+		return 0, err
+	}
+	// Batches by key range: the table of ids is only read, so no batch
+	// walks past the ones before it.
+	for after := int64(-1); ; {
+		var last *int64
+		var n int
+		err := conn.QueryRow(ctx, `WITH batch AS (SELECT id FROM pg_temp.prune_ids WHERE id > $1 ORDER BY id LIMIT $2),
+			deleted AS (DELETE FROM runs WHERE id IN (SELECT id FROM batch) RETURNING 1)
+			SELECT (SELECT max(id) FROM batch), (SELECT count(*) FROM deleted)`, after, s.pruneBatch()).Scan(&last, &n)
+		deleted += n
+		if err != nil || last == nil {
+			return deleted, err
+		}
+		after = *last
+	}
 }
 
 func (s *Store) pruneBatch() int {

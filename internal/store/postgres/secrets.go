@@ -96,6 +96,7 @@ func (s *Store) StoresSecrets() bool { return s.secrets != nil }
 // SaveSecret stores value under key, encrypted; it refuses without a key.
 // It returns after the commit (synchronous_commit=on).
 func (s *Store) SaveSecret(ctx context.Context, key, value string) error {
+	key = storableText(key) // the row's key and the seal's AAD: the same bytes
 	switch {
 	case key == "":
 		return errors.New("store: save secret: empty key")
@@ -104,7 +105,7 @@ func (s *Store) SaveSecret(ctx context.Context, key, value string) error {
 	}
 	if _, err := s.pool.Exec(ctx, `INSERT INTO secrets (key, key_id, value) VALUES ($1, $2, $3)
 		ON CONFLICT (key) DO UPDATE SET key_id = excluded.key_id, value = excluded.value`,
-		storableText(key), s.secrets.id, s.secrets.seal(key, value)); err != nil {
+		key, s.secrets.id, s.secrets.seal(key, value)); err != nil {
 		return s.errorf("store: save secret %q: %w", key, err)
 	}
 	return nil
@@ -113,6 +114,7 @@ func (s *Store) SaveSecret(ctx context.Context, key, value string) error {
 // LoadSecret returns the value saved under key, and false if none is. A
 // value sealed with another key than the store's is an error.
 func (s *Store) LoadSecret(ctx context.Context, key string) (string, bool, error) {
+	key = storableText(key) // as SaveSecret stored it
 	var keyID, sealed []byte
 	err := s.pool.QueryRow(ctx, `SELECT key_id, value FROM secrets WHERE key = $1`, key).Scan(&keyID, &sealed)
 	switch {
@@ -134,6 +136,7 @@ func (s *Store) LoadSecret(ctx context.Context, key string) (string, bool, error
 
 // DeleteSecret removes key, if present.
 func (s *Store) DeleteSecret(ctx context.Context, key string) error {
+	key = storableText(key)
 	if _, err := s.pool.Exec(ctx, `DELETE FROM secrets WHERE key = $1`, key); err != nil {
 		return s.errorf("store: delete secret %q: %w", key, err)
 	}

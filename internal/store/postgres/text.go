@@ -44,12 +44,28 @@ func (r refusal) Error() string        { return r.err.Error() }
 func (r refusal) Unwrap() error        { return r.err }
 func (r refusal) Is(target error) bool { return target == store.ErrRefused }
 
-// markRefused marks a data error (SQLSTATE class 22, data exception, or
-// 23, integrity constraint violation) as store.ErrRefused: the same write
-// fails again however often it is tried.
+// refusedCodes are the SQLSTATEs of a write that fails again however often
+// it is tried, because of the data it carries: text PostgreSQL cannot hold
+// and values out of a column's range or constraints. Not a unique or
+// foreign-key violation (23505, 23503): those come from a race with
+// another writer, which a later attempt may not meet.
+var refusedCodes = map[string]bool{
+	"22001": true, // string_data_right_truncation
+	"22003": true, // numeric_value_out_of_range
+	"22007": true, // invalid_datetime_format
+	"22008": true, // datetime_field_overflow
+	"22012": true, // division_by_zero
+	"22021": true, // character_not_in_repertoire (NUL, invalid UTF-8)
+	"22P02": true, // invalid_text_representation
+	"22P05": true, // untranslatable_character
+	"23502": true, // not_null_violation
+	"23514": true, // check_violation
+}
+
+// markRefused marks a data error (refusedCodes) as store.ErrRefused.
 func markRefused(err error) error {
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "22") || strings.HasPrefix(pgErr.Code, "23")) {
+	if errors.As(err, &pgErr) && refusedCodes[pgErr.Code] {
 		return refusal{err}
 	}
 	return err
