@@ -12,6 +12,7 @@ import (
 	"github.com/authwatch/authwatch/flows"
 	"github.com/authwatch/authwatch/internal/conf"
 	"github.com/authwatch/authwatch/internal/config"
+	"github.com/authwatch/authwatch/internal/daemon"
 	"github.com/authwatch/authwatch/internal/report"
 )
 
@@ -52,8 +53,10 @@ func cmdValidate(p paths, cfgPath string, flowPaths []string, strict bool, stdou
 			return exitInvalid
 		}
 	}
+	var cfg *config.Config
 	if cfgPath != "" {
-		cfg, ok := loadConfig(cfgPath, true, stderr)
+		var ok bool
+		cfg, ok = loadConfig(cfgPath, true, stderr)
 		if !ok {
 			return exitInvalid
 		}
@@ -69,6 +72,13 @@ func cmdValidate(p paths, cfgPath string, flowPaths []string, strict bool, stdou
 	set, _ := loadFlows(flowPaths, true, stderr)
 	if set == nil {
 		return exitInvalid
+	}
+	if cfg != nil && cfg.UsesPostgres() && cfg.Store.Postgres.SecretKey.IsZero() {
+		if problems := daemon.PersistWithoutSecretStore(set); len(problems) > 0 {
+			report.Problems(stderr, problems, nil)
+			fmt.Fprintf(stderr, "%s: the configuration is invalid\n", countProblems(len(problems)))
+			return exitInvalid
+		}
 	}
 	if strict && len(set.Warnings) > 0 {
 		fmt.Fprintf(stderr, "%s with --strict: the configuration is invalid\n", countWarnings(len(set.Warnings)))

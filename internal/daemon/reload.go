@@ -39,6 +39,16 @@ func (m *Main) checkSecretsStorable(set *flows.Set) error {
 	if r, ok := m.db.(secretsRefuser); !ok || r.StoresSecrets() {
 		return nil
 	}
+	if problems := PersistWithoutSecretStore(set); len(problems) > 0 {
+		return problems
+	}
+	return nil
+}
+
+// PersistWithoutSecretStore is a problem at each refresh step with
+// persist: true, for a state store that cannot keep secrets (PostgreSQL
+// without store.postgres.secret_key); authwatch validate asks it too.
+func PersistWithoutSecretStore(set *flows.Set) conf.Problems {
 	var problems conf.Problems
 	for _, f := range set.Flows {
 		for i, spec := range f.Steps {
@@ -47,9 +57,6 @@ func (m *Main) checkSecretsStorable(set *flows.Set) error {
 					Message: "the state store is PostgreSQL without store.postgres.secret_key, so it cannot keep the rotated refresh token: set store.postgres.secret_key in authwatch.yaml (openssl rand -base64 32, from a secret reference) and restart, or remove persist"})
 			}
 		}
-	}
-	if len(problems) == 0 {
-		return nil
 	}
 	return problems
 }
