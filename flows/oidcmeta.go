@@ -30,6 +30,7 @@ type DiscoveryDoc struct {
 	IntrospectionEndpoint            string   `json:"introspection_endpoint"`
 	DeviceAuthorizationEndpoint      string   `json:"device_authorization_endpoint"`
 	EndSessionEndpoint               string   `json:"end_session_endpoint"`
+	PAREndpoint                      string   `json:"pushed_authorization_request_endpoint"`
 	ResponseTypesSupported           []string `json:"response_types_supported"`
 	SubjectTypesSupported            []string `json:"subject_types_supported"`
 	IDTokenSigningAlgValuesSupported []string `json:"id_token_signing_alg_values_supported"`

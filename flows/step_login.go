@@ -42,6 +42,8 @@ type LoginStep struct {
 	Form             LoginForm                `yaml:"form,omitempty" json:"form,omitempty" jsonschema:"description=How to find and fill the login pages (defaults fit common IdPs)."`
 	UserInfo         bool                     `yaml:"userinfo,omitempty" json:"userinfo,omitempty" jsonschema:"description=Call the userinfo endpoint with the access token and check its sub."`
 	Browser          bool                     `yaml:"browser,omitempty" json:"browser,omitempty" jsonschema:"description=Drive headless Chromium (Debian package chromium) for login pages that need JavaScript."`
+	PAR              *bool                    `yaml:"par,omitempty" json:"par,omitempty" jsonschema:"description=Pushed authorization requests (RFC 9126): true sends the authorization request's parameters to the IdP's PAR endpoint with the client's authentication first and the browser only a request_uri; false never; default: when discovery says require_pushed_authorization_requests."`
+	PARURL           conf.Template            `yaml:"par_url,omitempty" json:"par_url,omitempty" jsonschema:"description=PAR endpoint (instead of\\, or overriding\\, discovery's pushed_authorization_request_endpoint)."`
 
 	redirect *url.URL
 }
@@ -67,7 +69,10 @@ func (s *LoginStep) Validate() error {
 	if s.Issuer.IsZero() && s.AuthorizationURL.IsZero() {
 		errs = append(errs, conf.FieldErrorf("authorization_url", "give issuer (discovery finds the authorization endpoint) or authorization_url"))
 	}
-	errs = append(errs, validateEndpoint("authorization_url", s.AuthorizationURL, false))
+	errs = append(errs, validateEndpoint("authorization_url", s.AuthorizationURL, false), validateEndpoint("par_url", s.PARURL, false))
+	if s.PAR != nil && *s.PAR && s.Issuer.IsZero() && s.PARURL.IsZero() {
+		errs = append(errs, conf.FieldErrorf("par", "par: true needs the PAR endpoint: give issuer (discovery names it) or par_url"))
+	}
 	for k := range s.AuthParams {
 		if containsStr(reservedAuthParams, k) {
 			errs = append(errs, conf.FieldErrorf("auth_params."+conf.PathKey(k), "%s is set by the step itself; use the step's own field", k))
@@ -123,9 +128,14 @@ func (s *LoginStep) Run(ctx context.Context, st *State) error {
 	}
 	tx := newLoginTx()
 	st.Secrets.Add(tx.verifier, tx.state, tx.nonce)
-	start, err := s.authorizationRequest(st, authURL, clientID, tx)
+	start, params, err := s.authorizationRequest(st, authURL, clientID, tx)
 	if err != nil {
 		return err
+	}
+	if s.usePAR(doc) {
+		if start, err = s.pushAuthorizationRequest(ctx, st, authURL, doc, params); err != nil {
+			return err
+		}
 	}
 	pol := walkPolicy{form: &s.Form, approve: s.Form.Consent == consentApprove, browserOption: !s.Browser}
 	var callback *url.URL
@@ -229,13 +239,14 @@ func (s *LoginStep) authorizationEndpoint(ctx context.Context, st *State) (strin
 	return doc.AuthorizationEndpoint, doc, nil
 }
 
-// authorizationRequest builds the URL the user's browser would be sent to.
-func (s *LoginStep) authorizationRequest(st *State, endpoint, clientID string, tx loginTx) (string, error) {
+// authorizationRequest builds the URL the user's browser would be sent to,
+// and the request's own parameters (what a pushed request sends).
+func (s *LoginStep) authorizationRequest(st *State, endpoint, clientID string, tx loginTx) (string, url.Values, error) {
 	u, err := url.Parse(endpoint)
 	if err != nil {
-		return "", Fail(ReasonDiscoveryFailed, "the authorization endpoint %q is not a URL", truncate(endpoint, 80))
+		return "", nil, Fail(ReasonDiscoveryFailed, "the authorization endpoint %q is not a URL", truncate(endpoint, 80))
 	}
-	q := u.Query()
+	q := url.Values{}
 	q.Set("response_type", "code")
 	q.Set("client_id", clientID)
 	q.Set("redirect_uri", s.RedirectURI)
@@ -263,12 +274,16 @@ func (s *LoginStep) authorizationRequest(st *State, endpoint, clientID string, t
 	for k, t := range s.AuthParams {
 		v, err := st.Expand(t)
 		if err != nil {
-			return "", err
+			return "", nil, err
 		}
 		q.Set(k, v)
 	}
-	u.RawQuery = q.Encode()
-	return u.String(), nil
+	all := u.Query()
+	for k, v := range q {
+		all[k] = v
+	}
+	u.RawQuery = all.Encode()
+	return u.String(), q, nil
 }
 
 // readCallback checks the redirect_uri request the IdP sent the user to.

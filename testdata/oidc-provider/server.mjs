@@ -83,6 +83,12 @@ const REFRESH_ROTATION = oneOf('REFRESH_ROTATION', ['on', 'off', 'keep-old']);
 // response and enforced on the token endpoint (slow_down).
 const DEVICE_INTERVAL = seconds('DEVICE_INTERVAL', 5);
 
+// Pushed authorization requests (RFC 9126, README.md "Environment"): PAR=on
+// (oidc-provider's default: offered, not required), required (discovery
+// says require_pushed_authorization_requests and plain authorization
+// requests are refused) or off (no PAR endpoint).
+const PAR = oneOf('PAR', ['on', 'required', 'off']);
+
 // carol's fixed one-time code, accepted besides her TOTP so that older tests
 // keep working; STATIC_OTP=off leaves only the TOTP.
 const STATIC_OTP = (() => {
@@ -388,6 +394,10 @@ function configuration() {
     },
     features: {
       devInteractions: { enabled: false },
+      pushedAuthorizationRequests: {
+        enabled: PAR !== 'off',
+        requirePushedAuthorizationRequests: PAR === 'required',
+      },
       clientCredentials: { enabled: true },
       jwtUserinfo: { enabled: true },
       // RFC 8628 at /device/auth (device authorization) and /device
