@@ -11,6 +11,9 @@ import (
 func classify401(st *State, a *answer) *Failure {
 	values := a.resp.Header.Values("WWW-Authenticate")
 	chs, _ := challenge.Parse(values)
+	if f := classifyDPoPChallenge(st, a, chs); f != nil {
+		return f
+	}
 	bearer, hasBearer := challenge.Find(chs, "Bearer")
 	// What the token itself proves (expired, an ID token, a foreign
 	// audience) beats what a challenge lacks.

@@ -105,6 +105,10 @@ func tokenFailureFor(grant grantType, status int, header http.Header, code, desc
 		return Fail(ReasonInvalidScope, "the token endpoint refused the requested scope: %s", said)
 	case "invalid_target":
 		return Fail(ReasonInvalidTarget, "the token endpoint refused the requested resource or audience (RFC 8707 invalid_target): %s", said)
+	case "invalid_dpop_proof":
+		return Fail(ReasonDPoPProofInvalid, "the token endpoint refused the DPoP proof: %s", said)
+	case "use_dpop_nonce":
+		return Fail(ReasonDPoPProofInvalid, "the token endpoint still asks for a DPoP nonce after authwatch retried with the one it gave (RFC 9449 §8): %s", said)
 	case "unauthorized_client":
 		return Fail(ReasonGrantNotAllowed, "the client may not use the %s grant: %s", grant, said)
 	case "unsupported_grant_type":

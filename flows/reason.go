@@ -48,6 +48,8 @@ const (
 	ReasonInvalidScope               Reason = "invalid_scope"
 	ReasonGrantNotAllowed            Reason = "grant_not_allowed"
 	ReasonInvalidTarget              Reason = "invalid_target"
+	ReasonTokenBindingMismatch       Reason = "token_binding_mismatch"
+	ReasonDPoPProofInvalid           Reason = "dpop_proof_invalid"
 	ReasonRedirectURIMismatch        Reason = "redirect_uri_mismatch"
 	ReasonLoginRejected              Reason = "login_rejected"
 	ReasonLoginFormChanged           Reason = "login_form_changed"

@@ -29,6 +29,8 @@ type State struct {
 	sharedTokens map[string]string
 	// lastJWT is the token parseJWT decoded last.
 	lastJWT parsedJWT
+	// dpop is the run's DPoP keys and nonces; nil until a step uses DPoP.
+	dpop *dpopRun
 }
 
 // parsedJWT is a token's decoding by jwtinspect.Parse.

@@ -33,9 +33,38 @@ type HTTPStep struct {
 type HTTPAuth struct {
 	Bearer conf.Template `yaml:"bearer,omitempty" json:"bearer,omitempty" jsonschema:"description=A bearer token\\, e.g. ${steps.token.access_token}."`
 	Basic  *BasicAuth    `yaml:"basic,omitempty" json:"basic,omitempty"`
+	DPoP   conf.Template `yaml:"dpop,omitempty" json:"dpop,omitempty" jsonschema:"description=A DPoP-bound access token (RFC 9449)\\, e.g. ${steps.token.access_token} of a step with dpop: true: sent as Authorization: DPoP with a proof (htm\\, htu\\, iat\\, jti\\, ath) of the key it was issued to; one retry on use_dpop_nonce."`
+	// CheckBinding sends the request again as Bearer and with another
+	// key's proof; the API must refuse both.
+	CheckBinding bool `yaml:"check_binding,omitempty" json:"check_binding,omitempty" jsonschema:"description=With dpop: after the call passes\\, send it again with the token as Bearer (no proof) and with a proof of another key: the API must refuse both\\, else token_binding_mismatch (a stolen token would work). GET and HEAD only."`
 	// Audience is the identifier the API expects in aud; it lets a 401 be
 	// explained as audience_mismatch with both values.
 	Audience string `yaml:"audience,omitempty" json:"audience,omitempty" jsonschema:"description=The audience the API expects (used to explain a refused token)."`
+}
+
+// validate: exactly one credential; check_binding only with dpop and a
+// request that is safe to send three times.
+func (a *HTTPAuth) validate(method string) []error {
+	n := 0
+	for _, given := range []bool{!a.Bearer.IsZero(), a.Basic != nil, !a.DPoP.IsZero()} {
+		if given {
+			n++
+		}
+	}
+	var errs []error
+	switch {
+	case n > 1:
+		errs = append(errs, conf.FieldErrorf("auth", "give one of bearer, basic or dpop, not several"))
+	case n == 0:
+		errs = append(errs, conf.FieldErrorf("auth", "give bearer, basic or dpop (or drop auth for an unauthenticated request)"))
+	}
+	if a.CheckBinding && a.DPoP.IsZero() {
+		errs = append(errs, conf.FieldErrorf("auth.check_binding", "goes with auth.dpop: it checks that the API refuses the DPoP-bound token without its proof"))
+	}
+	if a.CheckBinding && method != http.MethodGet && method != http.MethodHead {
+		errs = append(errs, conf.FieldErrorf("auth.check_binding", "sends the request three times, so only GET and HEAD; got %s", method))
+	}
+	return errs
 }
 
 // BasicAuth is HTTP Basic credentials (RFC 7617).
@@ -79,12 +108,7 @@ func (s *HTTPStep) Validate() error {
 	}
 	errs = append(errs, validateTemplateURL("url", s.URL))
 	if s.Auth != nil {
-		if !s.Auth.Bearer.IsZero() && s.Auth.Basic != nil {
-			errs = append(errs, conf.FieldErrorf("auth", "give bearer or basic, not both"))
-		}
-		if s.Auth.Bearer.IsZero() && s.Auth.Basic == nil {
-			errs = append(errs, conf.FieldErrorf("auth", "give bearer or basic (or drop auth for an unauthenticated request)"))
-		}
+		errs = append(errs, s.Auth.validate(s.Method)...)
 	}
 	for name, t := range s.Headers {
 		errs = append(errs, validateHeader(name, t))
@@ -141,6 +165,11 @@ func (s *HTTPStep) Run(ctx context.Context, st *State) error {
 	if err != nil {
 		return err
 	}
+	if cred.kind == credDPoP {
+		if client, err = st.dpopClient(client, cred.bearer); err != nil {
+			return err
+		}
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		return err
@@ -168,7 +197,13 @@ func (s *HTTPStep) Run(ctx context.Context, st *State) error {
 	if err := s.extract(st, ans); err != nil {
 		return err
 	}
-	return checkLatency(st, s.Expect.MaxLatency)
+	if err := checkLatency(st, s.Expect.MaxLatency); err != nil {
+		return err
+	}
+	if s.auth().CheckBinding {
+		return s.checkBindingEnforced(ctx, st, cred.bearer)
+	}
+	return nil
 }
 
 func (s *HTTPStep) auth() HTTPAuth {
@@ -257,6 +292,17 @@ func (s *HTTPStep) setAuth(st *State, req *http.Request, cred *credential) error
 		st.Secrets.Add(tok)
 		req.Header.Set("Authorization", "Bearer "+tok)
 		cred.kind, cred.bearer = "bearer", tok
+	case !a.DPoP.IsZero():
+		tok, err := st.Expand(a.DPoP)
+		if err != nil {
+			return err
+		}
+		if err := headerValueProblem(st, "auth.dpop (the Authorization header)", a.DPoP, tok); err != nil {
+			return err
+		}
+		st.Secrets.Add(tok)
+		req.Header.Set("Authorization", "DPoP "+tok)
+		cred.kind, cred.bearer = credDPoP, tok
 	case a.Basic != nil:
 		user, err := st.Expand(a.Basic.Username)
 		if err != nil {

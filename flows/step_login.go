@@ -441,7 +441,13 @@ func (s *LoginStep) userinfo(ctx context.Context, st *State, tok *oauth2.Token, 
 		return Fail(ReasonIdPError, "userinfo: the access token the token endpoint issued holds a control character (%U at byte %d), which an HTTP header cannot carry",
 			rune(tok.AccessToken[i]), i)
 	}
+	cred := credential{kind: "bearer", bearer: tok.AccessToken}
 	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	if key := st.dpopState().keyFor(tok.AccessToken); key != nil {
+		// A DPoP-bound token goes with its scheme and a proof (RFC 9449 §7).
+		req.Header.Set("Authorization", "DPoP "+tok.AccessToken)
+		client, cred.kind = withDPoP(st, client, key, tok.AccessToken), credDPoP
+	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := client.Do(req)
 	if err != nil {
@@ -452,7 +458,7 @@ func (s *LoginStep) userinfo(ctx context.Context, st *State, tok *oauth2.Token, 
 		return err
 	}
 	if resp.StatusCode != http.StatusOK {
-		err := classifyStatus(st, &answer{resp: resp, body: body, cred: credential{kind: "bearer", bearer: tok.AccessToken}}, []int{http.StatusOK})
+		err := classifyStatus(st, &answer{resp: resp, body: body, cred: cred}, []int{http.StatusOK})
 		if f, ok := err.(*Failure); ok && (len(s.Resource) > 0 || s.Audience != "") && resp.StatusCode == http.StatusUnauthorized {
 			f.Summary = "userinfo refused the access token: " + f.Summary + "; the token was requested for another API (resource/audience), which some IdPs do not accept at userinfo"
 			f.Next = "Drop userinfo from this step, or check userinfo in a login step without resource/audience."

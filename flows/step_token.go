@@ -53,6 +53,8 @@ type TokenRequest struct {
 
 	// The options of client_auth private_key_jwt and client_secret_jwt.
 	ClientAssertion `yaml:",inline"`
+	// Sender-constrained tokens (RFC 9449).
+	DPoPOptions `yaml:",inline"`
 }
 
 var reservedTokenParams = []string{"grant_type", "client_id", "client_secret", "scope", "audience", "resource", "username", "password", "refresh_token", "code", "code_verifier", "redirect_uri", "device_code"}
@@ -86,6 +88,7 @@ func (r *TokenRequest) validate(refresh bool) error {
 			errs = append(errs, conf.FieldErrorf("params."+conf.PathKey(k), "%s is set by the step itself; use the step's own field", k))
 		}
 	}
+	errs = append(errs, r.DPoPOptions.validate()...)
 	errs = append(errs, r.TLSOptions.Validate(), conf.PrefixErrors("expect", r.Expect.validate(refresh)))
 	return joinErrs(compact(errs))
 }
@@ -155,7 +158,18 @@ func (r *TokenRequest) fetch(ctx context.Context, st *State, cfg *clientcredenti
 	if cfg, err = r.withClientAssertion(st, cfg); err != nil {
 		return nil, err
 	}
-	return cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, client))
+	if !r.DPoP {
+		return cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, client))
+	}
+	key, err := st.dpopKeyOf(r.DPoPOptions)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, withDPoP(st, client, key, "")))
+	if err == nil {
+		st.dpopState().bind(key, tok.AccessToken, tok.RefreshToken)
+	}
+	return tok, err
 }
 
 // accept publishes a received token and checks it against expectations.
@@ -171,6 +185,11 @@ func (r *TokenRequest) accept(ctx context.Context, st *State, tok *oauth2.Token,
 	}
 	if r.Expect.Error != "" {
 		return Fail(ReasonAuthNotEnforced, "the token endpoint issued a token, but this grant must be refused with %s", r.Expect.Error)
+	}
+	if r.DPoP {
+		if err := st.checkDPoPBinding(tok); err != nil {
+			return err
+		}
 	}
 	u, err := r.urls(st)
 	if err != nil {
@@ -356,7 +375,7 @@ var (
 
 // Validate implements Step.
 func (s *ClientCredentialsStep) Validate() error {
-	return joinErrs(compact([]error{s.TokenRequest.Validate(), s.SharedCache.validate(s.Expect.Error != "", s.Expect.MaxLatency)}))
+	return joinErrs(compact([]error{s.TokenRequest.Validate(), s.SharedCache.validate(s.Expect.Error != "", s.Expect.MaxLatency), dpopNotShared(s.SharedCache, s.DPoPOptions)}))
 }
 
 // Run implements Step.
@@ -366,7 +385,7 @@ func (s *ClientCredentialsStep) Run(ctx context.Context, st *State) error {
 
 // Validate implements Step.
 func (s *PasswordStep) Validate() error {
-	errs := []error{s.TokenRequest.Validate(), s.SharedCache.validate(s.Expect.Error != "", s.Expect.MaxLatency)}
+	errs := []error{s.TokenRequest.Validate(), s.SharedCache.validate(s.Expect.Error != "", s.Expect.MaxLatency), dpopNotShared(s.SharedCache, s.DPoPOptions)}
 	if s.Username.IsZero() {
 		errs = append(errs, conf.FieldErrorf("username", "required"))
 	}

@@ -11,7 +11,7 @@
 // Everything else (oidc-provider's own notices, the "Unsupported runtime"
 // warning on Node 20, LOG=1 request lines) goes to stderr.
 
-import { createHash, createHmac, createPrivateKey, generateKeyPairSync, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, createPrivateKey, generateKeyPairSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { dirname, join } from 'node:path';
@@ -82,6 +82,11 @@ const REFRESH_ROTATION = oneOf('REFRESH_ROTATION', ['on', 'off', 'keep-old']);
 // Device flow polling interval, announced in the device authorization
 // response and enforced on the token endpoint (slow_down).
 const DEVICE_INTERVAL = seconds('DEVICE_INTERVAL', 5);
+
+// DPoP (RFC 9449, README.md "Environment"): on (oidc-provider's default:
+// proofs honoured, tokens bound), nonce (every proof must carry a server
+// nonce: use_dpop_nonce first) or off (proofs ignored: Bearer tokens).
+const DPOP = oneOf('DPOP', ['on', 'nonce', 'off']);
 
 // Pushed authorization requests (RFC 9126, README.md "Environment"): PAR=on
 // (oidc-provider's default: offered, not required), required (discovery
@@ -394,6 +399,10 @@ function configuration() {
     },
     features: {
       devInteractions: { enabled: false },
+      dPoP: {
+        enabled: DPOP !== 'off',
+        ...(DPOP === 'nonce' ? { nonceSecret: randomBytes(32), requireNonce: () => true } : {}),
+      },
       pushedAuthorizationRequests: {
         enabled: PAR !== 'off',
         requirePushedAuthorizationRequests: PAR === 'required',
