@@ -127,14 +127,13 @@ func (c clientCertAnswers) nginxRefusal(req *http.Request, resp *http.Response) 
 			continue
 		}
 		_ = resp.Body.Close()
-		check := p.check
-		if check == "refused" && c.cert != nil && c.st.Now().After(c.cert.leaf.NotAfter) {
-			check = "expired"
+		f := clientCertFailure(req.URL.Host, p.check, fmt.Sprintf("400 %q", p.text), c.cert, c.st.Now())
+		if p.check == "refused" && c.cert != nil && c.st.Now().After(c.cert.leaf.NotAfter) {
+			// nginx does not say why; this host's clock does (describe).
+			setFact(f, "check", "expired")
 		}
-		said := fmt.Sprintf("400 %q", p.text)
-		f := clientCertFailure(req.URL.Host, check, said, c.cert, c.st.Now())
-		if p.check == "refused" {
-			f.Summary += "; nginx does not say why: its error log does (client SSL certificate verify error)"
+		if factString(f, "check") == "refused" {
+			f.Summary += "; nginx does not say why, its error log does (client SSL certificate verify error): an untrusted issuer, a revoked certificate or a wrong key usage"
 		}
 		return f.With(F("status", resp.StatusCode))
 	}
@@ -144,4 +143,13 @@ func (c clientCertAnswers) nginxRefusal(req *http.Request, resp *http.Response) 
 type readCloser struct {
 	io.Reader
 	io.Closer
+}
+
+// setFact replaces the value of a fact the failure already has.
+func setFact(f *Failure, name, value string) {
+	for i := range f.Evidence.Facts {
+		if f.Evidence.Facts[i].Name == name {
+			f.Evidence.Facts[i].Value = value
+		}
+	}
 }

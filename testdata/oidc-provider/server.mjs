@@ -374,6 +374,8 @@ function mtlsCertificate(ctx) {
 
 function withMTLS(config) {
   if (!MTLS) return config;
+  config.clientAuthMethods = ['client_secret_basic', 'client_secret_jwt', 'client_secret_post', 'private_key_jwt', 'none',
+    'tls_client_auth', 'self_signed_tls_client_auth'];
   config.features.mTLS = {
     enabled: true,
     certificateBoundAccessTokens: true,
