@@ -53,8 +53,8 @@ func (c mtCert) x5t() string {
 // mtPKI is a client PKI made with crypto/x509: a CA the servers trust, a
 // rogue CA they do not, and client certificates.
 type mtPKI struct {
-	dir                                   string
-	caFile                                string
+	dir                                  string
+	caFile                               string
 	good, other, expired, rogue, gateway mtCert
 }
 
