@@ -393,3 +393,42 @@ func TestMutualTLSHandshakeAlerts(t *testing.T) {
 func encodeCert(c *x509.Certificate) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
 }
+
+// TestMutualTLSKeyCanary: the client key appears in no load error, result
+// rendering (JSON included) or log line, whether it does not parse, belongs
+// to another certificate at load, or is swapped for another key after load.
+func TestMutualTLSKeyCanary(t *testing.T) {
+	t.Parallel()
+	pki := mtNewPKI(t)
+	var logs bytes.Buffer
+	r := itLoggingRunner(itLookupFrom(nil, nil), &logs)
+	secrets := pki.secrets()
+	flow := func(key string) string {
+		return mtHTTPFlow("canary", "https://127.0.0.1:1/", "    tls_client_certificate: ${file:"+pki.good.certFile+"}\n    tls_client_key: ${file:"+key+"}\n")
+	}
+
+	// At load: another certificate's key, and a key whose body is damaged.
+	damaged := filepath.Join(t.TempDir(), "damaged.key")
+	lines := strings.Split(pki.good.keyPEM, "\n")
+	lines[1] = strings.ToUpper(lines[1])
+	mtWrite(t, damaged, strings.Join(lines, "\n"))
+	secrets = append(secrets, lines[1])
+	for name, key := range map[string]string{"another key": pki.other.keyFile, "damaged key": damaged} {
+		_, err := flows.LoadBytes(flows.LoadOptions{Secrets: r.Secrets}, "canary.yaml", []byte(flow(key)))
+		if err == nil || !strings.Contains(err.Error(), "tls_client_") {
+			t.Fatalf("%s: load error %v, want one naming the field", name, err)
+		}
+		itAssertTextHasNoSecrets(t, name+"'s load error", err.Error(), secrets)
+	}
+
+	// At run: the key file now holds another certificate's key.
+	swapped := filepath.Join(t.TempDir(), "swapped.key")
+	mtWrite(t, swapped, pki.good.keyPEM)
+	f := itLoadFlow(t, r, flow(swapped))
+	mtWrite(t, swapped, pki.rogue.keyPEM)
+	res := r.Run(t.Context(), f)
+	fail := itMustFail(t, res, "api", flows.ReasonConfigInvalid)
+	itSummaryHas(t, fail, "tls_client_certificate", "is not the certificate of tls_client_key")
+	itAssertNoSecrets(t, secrets, res)
+	itAssertTextHasNoSecrets(t, "the Runner's log", logs.String(), secrets)
+}
