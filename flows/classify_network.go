@@ -31,6 +31,9 @@ func classifyTransportError(ctx context.Context, err error, ex *exchange.Exchang
 	if f := classifyTLSError(err, host, now); f != nil {
 		return f.Wrap(err)
 	}
+	if f := classifyClientCertAlert(err, host, nil, false, now); f != nil {
+		return f.Wrap(err) // a request that did not go through State.Client
+	}
 	var dnsErr *net.DNSError
 	switch {
 	case errors.Is(err, context.Canceled):

@@ -113,19 +113,26 @@ func (r *TokenRequest) validateAssertion() []error {
 
 // validateClientKey: a private key comes only from one secret reference.
 func validateClientKey(t conf.Template) error {
+	if t.IsZero() {
+		return conf.FieldErrorf("client_key", "required for private_key_jwt: a secret reference to the private key, e.g. ${file:/etc/authwatch/client.key}")
+	}
+	return validateKeyRef("client_key", t)
+}
+
+// validateKeyRef checks that a private key field is exactly one secret
+// reference: a key is never written into a flow file.
+func validateKeyRef(field string, t conf.Template) error {
 	refs := t.Refs()
 	switch {
-	case t.IsZero():
-		return conf.FieldErrorf("client_key", "required for private_key_jwt: a secret reference to the private key, e.g. ${file:/etc/authwatch/client.key}")
 	case t.LoadErr() != nil:
 		return nil // reported with the template's own error
 	case len(refs) == 0:
 		// Never quote the value: it is a private key.
-		return conf.FieldErrorf("client_key", "a private key is never written into a flow file: give a secret reference such as ${file:/etc/authwatch/client.key}, ${env:NAME} or ${credential:NAME}")
+		return conf.FieldErrorf(field, "a private key is never written into a flow file: give a secret reference such as ${file:/etc/authwatch/client.key}, ${env:NAME} or ${credential:NAME}")
 	case len(refs) != 1 || t.String() != refs[0].String():
-		return conf.FieldErrorf("client_key", "must be exactly one secret reference such as ${file:/etc/authwatch/client.key}, with nothing around it")
+		return conf.FieldErrorf(field, "must be exactly one secret reference such as ${file:/etc/authwatch/client.key}, with nothing around it")
 	case !refs[0].IsSecret():
-		return conf.FieldErrorf("client_key", "must come from a secret reference (${file:...}, ${env:...}, ${credential:...}), not from %s", refs[0])
+		return conf.FieldErrorf(field, "must come from a secret reference (${file:...}, ${env:...}, ${credential:...}), not from %s", refs[0])
 	}
 	return nil
 }
@@ -142,11 +149,16 @@ func validateClientCertificate(t conf.Template) error {
 	return nil
 }
 
-// checkLoadSecrets parses the private key (and certificate) at load when
+// checkLoadSecrets parses the private keys (and certificates) at load when
 // their references resolve here, so a key that does not parse is a
 // positioned load error rather than a failing run. The error names the
 // field and the reference, never the key.
 func (r *TokenRequest) checkLoadSecrets(resolve func(conf.Ref) (string, error)) error {
+	return joinErrs(compact([]error{r.TLSOptions.checkLoadSecrets(resolve), r.checkAssertionSecrets(resolve)}))
+}
+
+// checkAssertionSecrets is checkLoadSecrets for private_key_jwt's key.
+func (r *TokenRequest) checkAssertionSecrets(resolve func(conf.Ref) (string, error)) error {
 	if r.ClientAuth != authPrivateKeyJWT || validateClientKey(r.ClientKey) != nil {
 		return nil
 	}

@@ -39,6 +39,7 @@ type TokenChecks struct {
 	MinLifetime conf.Duration     `yaml:"min_lifetime,omitempty" json:"min_lifetime,omitempty" jsonschema:"description=Warn (token_lifetime_short) when less lifetime remains."`
 	Claims      map[string]string `yaml:"claims,omitempty" json:"claims,omitempty" jsonschema:"description=Claims that must equal these values."`
 	Kind        string            `yaml:"kind,omitempty" json:"kind,omitempty" jsonschema:"enum=access,enum=id,description=What the token must look like."`
+	Bound       string            `yaml:"bound,omitempty" json:"bound,omitempty" jsonschema:"enum=mtls,description=access_token only: the token must be sender-constrained. mtls: its cnf claim's x5t#S256 must be the thumbprint of the step's tls_client_certificate (RFC 8705 §3); else token_binding_mismatch. Needs a JWT access token. (dpop is not supported yet.)"`
 }
 
 // Validate checks the expectations of a step that is not a refresh.
@@ -59,6 +60,7 @@ func (e *TokenExpect) validate(refresh bool) error {
 			errs = append(errs, conf.FieldErrorf(path+".kind", "must be access or id, got %q", c.Kind))
 		}
 	}
+	errs = append(errs, e.validateBound()...)
 	if e.Error != "" && (e.AccessToken != nil || e.IDToken != nil || e.RefreshToken || e.Rotated || e.OldTokenRefused) {
 		errs = append(errs, conf.FieldErrorf("error", "a step that expects an error cannot also expect tokens"))
 	}
@@ -75,6 +77,9 @@ func (e *TokenExpect) check(ctx context.Context, st *State, ks keySource, tok *o
 		access = &TokenChecks{}
 	}
 	if err := st.checkToken(ctx, "access token", tok.AccessToken, access, ks); err != nil {
+		return err
+	}
+	if err := st.checkBinding(tok.AccessToken, access.Bound, ks.TLS); err != nil {
 		return err
 	}
 	if e.IDToken != nil {
@@ -128,7 +133,7 @@ func (st *State) checkToken(ctx context.Context, what, raw string, c *TokenCheck
 
 func (c *TokenChecks) needsClaims() bool {
 	return (c.Verify != nil && *c.Verify) || len(c.Audience) > 0 || len(c.Scopes) > 0 || len(c.Claims) > 0 ||
-		c.Issuer != "" || c.Kind != "" || !c.MinLifetime.IsZero()
+		c.Issuer != "" || c.Kind != "" || !c.MinLifetime.IsZero() || c.Bound != ""
 }
 
 func tokenEvidence(raw string, t *jwtinspect.Token) *TokenEvidence {

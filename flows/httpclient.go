@@ -30,17 +30,22 @@ type TLSOptions struct {
 	InsecureSkipVerify bool `yaml:"insecure_skip_verify,omitempty" json:"insecure_skip_verify,omitempty" jsonschema:"description=Disable TLS certificate verification (visible in every result). Never use against production."`
 	// CAFile adds a PEM bundle of trusted CAs (for private PKI).
 	CAFile string `yaml:"ca_file,omitempty" json:"ca_file,omitempty" jsonschema:"description=PEM file of additional trusted CA certificates."`
+	// The client certificate of mutual TLS (RFC 8705); see client_tls.go.
+	TLSClientCertificate conf.Template `yaml:"tls_client_certificate,omitempty" json:"tls_client_certificate,omitempty" jsonschema:"description=Mutual TLS (RFC 8705): the client certificate (PEM\\, the leaf first\\, then any intermediates) this step presents to every server that asks for one\\, e.g. ${file:/etc/authwatch/client.crt}. Needs tls_client_key. Its x5t#S256 thumbprint is shown in failures."`
+	TLSClientKey         conf.Template `yaml:"tls_client_key,omitempty" json:"tls_client_key,omitempty" jsonschema:"description=Mutual TLS: the private key of tls_client_certificate (PEM: PKCS#8\\, PKCS#1 or EC) from a secret reference only\\, e.g. ${file:/etc/authwatch/client.key} or ${credential:mtls-key}. Never a literal; never logged\\, stored or shown."`
 }
 
-// Validate checks the CA file can be read.
+// Validate checks the CA file can be read and the client certificate
+// options.
 func (o TLSOptions) Validate() error {
+	errs := o.validateClientTLS()
 	if o.CAFile == "" {
-		return nil
+		return joinErrs(errs)
 	}
 	if _, err := loadCAFile(o.CAFile); err != nil {
-		return conf.FieldError{Path: "ca_file", Err: err}
+		errs = append(errs, conf.FieldError{Path: "ca_file", Err: err})
 	}
-	return nil
+	return joinErrs(errs)
 }
 
 func loadCAFile(path string) (*x509.CertPool, error) {
@@ -78,7 +83,11 @@ type ClientOptions struct {
 // records every exchange (each redirect hop included), bounds redirects,
 // and never carries credentials to another origin (see redirectGuard).
 func (st *State) Client(o ClientOptions) (*http.Client, error) {
-	base, err := st.runner.transport(o.TLS)
+	cert, err := st.clientCertificate(o.TLS)
+	if err != nil {
+		return nil, err
+	}
+	base, err := st.runner.transport(o.TLS, cert)
 	if err != nil {
 		return nil, Fail(ReasonConfigInvalid, "ca_file: %v", err).Wrap(err)
 	}
@@ -94,7 +103,7 @@ func (st *State) Client(o ClientOptions) (*http.Client, error) {
 	}
 	// The recorder sets the agent, so evidence shows what was sent.
 	rec.Agent = st.userAgent()
-	c := &http.Client{Transport: malformedAnswers{st: st, next: rec}, CheckRedirect: g.check}
+	c := &http.Client{Transport: malformedAnswers{st: st, next: clientCertAnswers{st: st, cert: cert, base: base, next: rec}}, CheckRedirect: g.check}
 	if o.UseJar {
 		c.Jar = st.jar
 	}
@@ -140,13 +149,26 @@ func malformedDetail(err error) string {
 	return msg
 }
 
+// transportKey names a TLS configuration among the shared transports.
+type transportKey struct {
+	insecureSkipVerify bool
+	caFile             string
+	clientCert         string // clientCertificate.id; "" without one
+}
+
 // transport returns the shared transport for a TLS configuration, so that
-// connections are pooled across runs of all flows.
-func (r *Runner) transport(o TLSOptions) (http.RoundTripper, error) {
-	if !o.InsecureSkipVerify && o.CAFile == "" {
+// connections are pooled across runs of all flows. A client certificate
+// has transports of its own: a connection made with one certificate is
+// never reused by a step that presents another, or none.
+func (r *Runner) transport(o TLSOptions, cert *clientCertificate) (http.RoundTripper, error) {
+	if !o.InsecureSkipVerify && o.CAFile == "" && cert == nil {
 		return r.Transport, nil
 	}
-	if t, ok := r.transports.Load(o); ok {
+	key := transportKey{insecureSkipVerify: o.InsecureSkipVerify, caFile: o.CAFile}
+	if cert != nil {
+		key.clientCert = cert.id
+	}
+	if t, ok := r.transports.Load(key); ok {
 		return t.(http.RoundTripper), nil
 	}
 	base, ok := r.Transport.(*http.Transport)
@@ -163,7 +185,11 @@ func (r *Runner) transport(o TLSOptions) (http.RoundTripper, error) {
 		t.TLSClientConfig.RootCAs = pool
 	}
 	t.TLSClientConfig.InsecureSkipVerify = o.InsecureSkipVerify // #nosec G402: explicit, visible opt-out
-	actual, _ := r.transports.LoadOrStore(o, t)
+	var rt http.RoundTripper = t
+	if cert != nil {
+		rt = cert.transport(t)
+	}
+	actual, _ := r.transports.LoadOrStore(key, rt)
 	return actual.(http.RoundTripper), nil
 }
 

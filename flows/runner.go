@@ -40,7 +40,7 @@ type Runner struct {
 	// used first out).
 	TokenCacheEntries int
 
-	transports   sync.Map // TLSOptions → http.RoundTripper
+	transports   sync.Map // transportKey → http.RoundTripper
 	browsersOnce sync.Once
 	meta         metadataCache
 	tokensOnce   sync.Once

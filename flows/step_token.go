@@ -43,7 +43,7 @@ type TokenRequest struct {
 	JWKSURL      conf.Template            `yaml:"jwks_url,omitempty" json:"jwks_url,omitempty" jsonschema:"description=JWKS URL for verifying JWTs when no issuer is given; may be a template such as ${steps.ID.jwks_uri}."`
 	ClientID     conf.Template            `yaml:"client_id" json:"client_id" jsonschema:"required"`
 	ClientSecret conf.Template            `yaml:"client_secret,omitempty" json:"client_secret,omitempty" jsonschema:"description=A secret reference such as ${env:CLIENT_SECRET}; never a literal in production."`
-	ClientAuth   string                   `yaml:"client_auth,omitempty" json:"client_auth,omitempty" jsonschema:"enum=client_secret_basic,enum=client_secret_post,enum=private_key_jwt,enum=client_secret_jwt,enum=none,description=Client authentication method (default client_secret_basic). Set explicitly: auto-detection hides the real error. private_key_jwt signs an assertion with client_key; client_secret_jwt with the client secret (HS256)."`
+	ClientAuth   string                   `yaml:"client_auth,omitempty" json:"client_auth,omitempty" jsonschema:"enum=client_secret_basic,enum=client_secret_post,enum=private_key_jwt,enum=client_secret_jwt,enum=tls_client_auth,enum=self_signed_tls_client_auth,enum=none,description=Client authentication method (default client_secret_basic). Set explicitly: auto-detection hides the real error. private_key_jwt signs an assertion with client_key; client_secret_jwt with the client secret (HS256); tls_client_auth and self_signed_tls_client_auth (RFC 8705) authenticate with tls_client_certificate."`
 	Scopes       []string                 `yaml:"scopes,omitempty" json:"scopes,omitempty"`
 	Audience     string                   `yaml:"audience,omitempty" json:"audience,omitempty" jsonschema:"description=Sent as the audience parameter (Auth0\\, Okta custom authorization servers)."`
 	Resource     []string                 `yaml:"resource,omitempty" json:"resource,omitempty" jsonschema:"description=RFC 8707 resource indicators."`
@@ -78,11 +78,12 @@ func (r *TokenRequest) validate(refresh bool) error {
 		if r.ClientSecret.IsZero() {
 			errs = append(errs, conf.FieldErrorf("client_secret", "required for %s (use client_auth: none for a public client)", r.authMethod()))
 		}
-	case authNone, authPrivateKeyJWT, authClientSecretJWT:
+	case authNone, authPrivateKeyJWT, authClientSecretJWT, authTLSClientAuth, authSelfSignedTLSClientAuth:
 	default:
-		errs = append(errs, conf.FieldErrorf("client_auth", "must be client_secret_basic, client_secret_post, private_key_jwt, client_secret_jwt or none, got %q", r.ClientAuth))
+		errs = append(errs, conf.FieldErrorf("client_auth", "must be client_secret_basic, client_secret_post, private_key_jwt, client_secret_jwt, tls_client_auth, self_signed_tls_client_auth or none, got %q", r.ClientAuth))
 	}
 	errs = append(errs, r.validateAssertion()...)
+	errs = append(errs, r.validateTLSClientAuth()...)
 	for k := range r.Params {
 		if containsStr(reservedTokenParams, k) {
 			errs = append(errs, conf.FieldErrorf("params."+conf.PathKey(k), "%s is set by the step itself; use the step's own field", k))
@@ -215,6 +216,7 @@ func (r *TokenRequest) tokenError(st *State, grant grantType, endpoint string, e
 	facts := clientFacts(st, r)
 	f.With(facts...)
 	r.classifyAssertionRefusal(st, endpoint, f)
+	r.classifyCertificateRefusal(st, endpoint, f)
 	if f.Reason == ReasonInvalidClient {
 		f.Summary += fmt.Sprintf(" (client %s, %s)", factValue(facts, "client_id"), r.authMethod())
 	}
@@ -264,7 +266,7 @@ func (r *TokenRequest) tokenEndpoint(ctx context.Context, st *State) (string, *D
 	if u.token != "" {
 		return u.token, doc, nil
 	}
-	return doc.TokenEndpoint, doc, nil
+	return r.mtlsTokenEndpoint(st, doc), doc, nil
 }
 
 func (r *TokenRequest) config(st *State, endpoint string, grant grantType, params url.Values) (*clientcredentials.Config, error) {

@@ -11,7 +11,7 @@
 // Everything else (oidc-provider's own notices, the "Unsupported runtime"
 // warning on Node 20, LOG=1 request lines) goes to stderr.
 
-import { createHash, createHmac, createPrivateKey, generateKeyPairSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { X509Certificate, createHash, createHmac, createPrivateKey, generateKeyPairSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { dirname, join } from 'node:path';
@@ -356,6 +356,70 @@ async function findAccount(_ctx, id) {
     },
   };
 }
+
+// ---------------------------------------------------------------- mutual TLS (MTLS=1)
+
+// MTLS=1 turns on RFC 8705 (features.mTLS: tls_client_auth,
+// self_signed_tls_client_auth, certificate-bound access tokens). This server
+// speaks plain HTTP, so a TLS-terminating proxy in front of it (nginx with
+// ssl_verify_client) asks for the client certificate and passes it on in
+// headers, as deployments behind a proxy do:
+//   proxy_set_header X-SSL-Client-Cert   $ssl_client_escaped_cert;
+//   proxy_set_header X-SSL-Client-Verify $ssl_client_verify;
+//   proxy_set_header X-SSL-Client-S-DN   $ssl_client_s_dn;
+// TEST ONLY: anyone who reaches this port directly can forge the headers.
+// MTLS_ENDPOINT_ALIASES_FILE names a JSON file ({"token_endpoint": ...}),
+// read on every discovery request, published as mtls_endpoint_aliases; a
+// test writes it once it knows the proxy's port.
+const MTLS = env.MTLS === '1';
+
+function mtlsCertificate(ctx) {
+  const raw = ctx.get('x-ssl-client-cert');
+  if (!raw) return undefined;
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return undefined;
+  }
+}
+
+function withMTLS(config) {
+  if (!MTLS) return config;
+  config.clientAuthMethods = ['client_secret_basic', 'client_secret_jwt', 'client_secret_post', 'private_key_jwt', 'none',
+    'tls_client_auth', 'self_signed_tls_client_auth'];
+  config.features.mTLS = {
+    enabled: true,
+    certificateBoundAccessTokens: true,
+    tlsClientAuth: true,
+    selfSignedTlsClientAuth: true,
+    getCertificate: mtlsCertificate,
+    certificateAuthorized: (ctx) => ctx.get('x-ssl-client-verify') === 'SUCCESS',
+    certificateSubjectMatches: (ctx, property, expected) => {
+      if (property === 'tls_client_auth_subject_dn') return ctx.get('x-ssl-client-s-dn') === expected;
+      if (property === 'tls_client_auth_san_dns') {
+        const pem = mtlsCertificate(ctx);
+        return Boolean(pem) && new X509Certificate(pem).checkHost(expected, { subject: 'never' }) === expected;
+      }
+      return false;
+    },
+  };
+  return config;
+}
+
+function useMTLS(provider) {
+  if (!MTLS || !env.MTLS_ENDPOINT_ALIASES_FILE) return;
+  provider.use(async (ctx, next) => {
+    await next();
+    if (ctx.path !== '/.well-known/openid-configuration' || ctx.status !== 200 || !ctx.body) return;
+    try {
+      ctx.body = { ...ctx.body, mtls_endpoint_aliases: JSON.parse(readFileSync(env.MTLS_ENDPOINT_ALIASES_FILE, 'utf8')) };
+    } catch (err) {
+      if (err.code !== 'ENOENT') throw err;
+    }
+  });
+}
+
+// ---------------------------------------------------------------- end of mutual TLS
 
 // ---------------------------------------------------------------- provider config
 
@@ -852,7 +916,7 @@ const server = createServer((req, res) => {
 server.listen(port, '127.0.0.1', () => {
   const actualPort = server.address().port;
   const issuer = issuerTemplate.replaceAll('{port}', String(actualPort));
-  const provider = new Provider(issuer, configuration());
+  const provider = new Provider(issuer, withMTLS(configuration()));
   if (REFRESH_ROTATION === 'keep-old') {
     // A rotated-out token is marked consumed; never marking it leaves it valid.
     provider.RefreshToken.prototype.consume = async function consume() {};
@@ -873,6 +937,7 @@ server.listen(port, '127.0.0.1', () => {
     }
   }
   provider.use(devicePolling());
+  useMTLS(provider);
   const callback = provider.callback();
   handler = (req, res) => {
     const url = new URL(req.url, 'http://127.0.0.1');
