@@ -213,7 +213,7 @@ func TestOIDCProviderDPoP(t *testing.T) {
 
 	t.Run("bound_token_and_binding_enforced", func(t *testing.T) {
 		api := newDPoPAPI(t, p, nil)
-		res := run(t, dpopFlow("dpop-pass", p.Issuer, "", api.URL, dpopAuth+"      check_binding: true\n"))
+		res := run(t, dpopFlow("dpop-pass", p.Issuer, "    expect: {access_token: {bound: dpop}}\n", api.URL, dpopAuth+"      check_binding: true\n"))
 		itMustPass(t, res)
 		accepted, refused := api.counts()
 		if accepted != 1 || len(refused) != 2 {

@@ -39,7 +39,7 @@ type TokenChecks struct {
 	MinLifetime conf.Duration     `yaml:"min_lifetime,omitempty" json:"min_lifetime,omitempty" jsonschema:"description=Warn (token_lifetime_short) when less lifetime remains."`
 	Claims      map[string]string `yaml:"claims,omitempty" json:"claims,omitempty" jsonschema:"description=Claims that must equal these values."`
 	Kind        string            `yaml:"kind,omitempty" json:"kind,omitempty" jsonschema:"enum=access,enum=id,description=What the token must look like."`
-	Bound       string            `yaml:"bound,omitempty" json:"bound,omitempty" jsonschema:"enum=mtls,description=access_token only: the token must be sender-constrained. mtls: its cnf claim's x5t#S256 must be the thumbprint of the step's tls_client_certificate (RFC 8705 §3); else token_binding_mismatch. Needs a JWT access token. (dpop is not supported yet.)"`
+	Bound       string            `yaml:"bound,omitempty" json:"bound,omitempty" jsonschema:"enum=mtls,enum=dpop,description=access_token only: the token must be sender-constrained. mtls: its cnf claim's x5t#S256 must be the thumbprint of the step's tls_client_certificate (RFC 8705 §3); dpop: its cnf.jkt the thumbprint of the step's DPoP key (RFC 9449 §6.1\\, needs dpop: true); else token_binding_mismatch. Needs a JWT access token."`
 }
 
 // Validate checks the expectations of a step that is not a refresh.
