@@ -3,6 +3,7 @@ package flows
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 
 	"golang.org/x/oauth2"
@@ -64,4 +65,39 @@ func factOr(f *Failure, name, def string) string {
 		}
 	}
 	return def
+}
+
+// TokenLocker is a TokenStore that can hold a stored refresh token locked
+// from before it is read until the token the IdP rotated in is stored
+// (a cluster node's PostgreSQL store: the secret's row FOR UPDATE). With
+// it, two processes sharing the store never present the same refresh
+// token: the second one waits, then reads the first one's new token.
+type TokenLocker interface {
+	TokenStore
+	LockSecret(ctx context.Context, key string) (LockedToken, error)
+}
+
+// LockedToken is a refresh token held by TokenLocker.LockSecret.
+type LockedToken interface {
+	Value() (string, bool)
+	// Replace stores value and releases the lock.
+	Replace(ctx context.Context, value string) error
+	// Release releases the lock, the value unchanged (a no-op after
+	// Replace).
+	Release()
+}
+
+// lockStored locks the stored token of a persist step when the store can
+// (nil otherwise). Waiting for another node's refresh counts against the
+// run's deadline.
+func (s *RefreshStep) lockStored(ctx context.Context, st *State) (LockedToken, error) {
+	locker, ok := st.runner.Tokens.(TokenLocker)
+	if !s.Persist || !ok {
+		return nil, nil
+	}
+	held, err := locker.LockSecret(ctx, s.storeKey(st))
+	if err != nil {
+		return nil, fmt.Errorf("reading the stored refresh token: %w", err)
+	}
+	return held, nil
 }

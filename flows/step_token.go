@@ -425,13 +425,20 @@ func (s *RefreshStep) Validate() error {
 
 // Run implements Step.
 func (s *RefreshStep) Run(ctx context.Context, st *State) error {
-	rt, stored, err := s.currentToken(ctx, st)
+	held, err := s.lockStored(ctx, st)
+	if err != nil {
+		return err
+	}
+	if held != nil {
+		defer held.Release()
+	}
+	rt, stored, err := s.currentToken(ctx, st, held)
 	if err != nil {
 		return err
 	}
 	st.Secrets.Add(rt)
 	err = s.grantThen(ctx, st, grantRefresh, url.Values{"refresh_token": {rt}}, func(tok *oauth2.Token) error {
-		if err := s.keep(ctx, st, rt, tok); err != nil {
+		if err := s.keep(ctx, st, rt, tok, held); err != nil {
 			return err
 		}
 		return s.checkRotated(rt, tok)
@@ -449,9 +456,14 @@ func (s *RefreshStep) storeKey(st *State) string {
 	return "refresh_token/" + st.Flow.Name + "/" + st.StepID()
 }
 
-// currentToken is the stored rotated token, or else the seed.
-func (s *RefreshStep) currentToken(ctx context.Context, st *State) (token string, stored bool, err error) {
-	if s.Persist && st.runner.Tokens != nil {
+// currentToken is the stored rotated token (the locked one, when held is
+// set), or else the seed.
+func (s *RefreshStep) currentToken(ctx context.Context, st *State, held LockedToken) (token string, stored bool, err error) {
+	if held != nil {
+		if v, ok := held.Value(); ok {
+			return v, true, nil
+		}
+	} else if s.Persist && st.runner.Tokens != nil {
 		v, ok, err := st.runner.Tokens.LoadSecret(ctx, s.storeKey(st))
 		if err != nil {
 			return "", false, fmt.Errorf("reading the stored refresh token: %w", err)
@@ -467,8 +479,9 @@ func (s *RefreshStep) currentToken(ctx context.Context, st *State) (token string
 	return rt, false, err
 }
 
-// keep persists a rotated refresh token before anything else can fail.
-func (s *RefreshStep) keep(ctx context.Context, st *State, used string, tok *oauth2.Token) error {
+// keep persists a rotated refresh token before anything else can fail
+// (into the held lock, which it releases, when there is one).
+func (s *RefreshStep) keep(ctx context.Context, st *State, used string, tok *oauth2.Token, held LockedToken) error {
 	if !s.Persist || st.runner.Tokens == nil || tok.RefreshToken == "" || tok.RefreshToken == used {
 		return nil
 	}
@@ -476,7 +489,11 @@ func (s *RefreshStep) keep(ctx context.Context, st *State, used string, tok *oau
 	// rotated, and the old token is dead.
 	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := st.runner.Tokens.SaveSecret(saveCtx, s.storeKey(st), tok.RefreshToken); err != nil {
+	save := func() error { return st.runner.Tokens.SaveSecret(saveCtx, s.storeKey(st), tok.RefreshToken) }
+	if held != nil {
+		save = func() error { return held.Replace(saveCtx, tok.RefreshToken) }
+	}
+	if err := save(); err != nil {
 		return &Failure{Reason: ReasonInternalError, Summary: "the IdP rotated the refresh token but authwatch could not store the new one: " + err.Error(), Err: err}
 	}
 	return nil

@@ -169,7 +169,7 @@ func newMain(cfg *config.Config, log *slog.Logger, notify Notifier, check sqlite
 		return nil, err
 	}
 	m.runner = flows.NewRunner()
-	m.runner.Tokens = st
+	m.runner.Tokens = m.refreshTokenStore()
 	m.runner.FailedEvidenceOnly = true
 	m.runner.Browsers = browser.NewPool(browser.PoolOptions{Max: cfg.Browsers})
 	// A daemon killed with SIGKILL leaves its browsers' profile folders.

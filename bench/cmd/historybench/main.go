@@ -22,6 +22,11 @@
 //   - hour roll-ups grow with the days (up to hour_rollups) and the flows.
 //
 //     go run ./bench/cmd/historybench -flows 40 -days 2
+//
+// With -postgres DSN it fills that PostgreSQL database instead (empty: the
+// store migrates it) through the PostgreSQL store's RecordRun and Prune,
+// and reports pg_total_relation_size (tables with their indexes and TOAST)
+// in place of dbstat; the file is pg_database_size.
 package main
 
 import (
@@ -37,9 +42,19 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/authwatch/authwatch/internal/store"
+	"github.com/authwatch/authwatch/internal/store/postgres"
 	"github.com/authwatch/authwatch/internal/store/sqlite"
 )
+
+// historyStore is what the fill uses of either store.
+type historyStore interface {
+	RecordRun(ctx context.Context, r store.Run) (store.FlowState, error)
+	Prune(ctx context.Context, now time.Time, ret store.Retention) (int, error)
+	Close() error
+}
 
 func main() {
 	flows := flag.Int("flows", 40, "flows to fill")
@@ -57,15 +72,21 @@ func main() {
 	maxSize := flag.Int64("max-size", 0, "retention.max_size in bytes (0: none)")
 	targetFlows := flag.Int("target-flows", 10000, "flows to extrapolate to")
 	targetDays := flag.Float64("target-days", 30, "days to extrapolate to")
+	pgDSN := flag.String("postgres", "", "fill this PostgreSQL database (empty) instead of a SQLite file")
 	flag.Parse()
 
 	dir, err := os.MkdirTemp("", "historybench-")
 	check(err)
 	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "authwatch.db")
-	st, err := sqlite.Open(path)
-	check(err)
 	ctx := context.Background()
+	var st historyStore
+	if *pgDSN != "" {
+		st, err = postgres.Open(ctx, *pgDSN, postgres.Options{})
+	} else {
+		st, err = sqlite.Open(path)
+	}
+	check(err)
 	ret := store.Retention{MaxAge: *maxAge, MaxRunsPerFlow: 10000, PassingRunsKept: *kept,
 		MinuteRollups: *minutes, HourRollups: *hours, FailuresKeptPerStreak: *failuresKept, MaxBytes: *maxSize}
 	check2(st.Prune(ctx, time.Now().Add(-time.Duration(*days*24*float64(time.Hour))), ret))
@@ -118,16 +139,28 @@ func main() {
 	}
 	fill := time.Since(started)
 	check(st.Close()) // writes the open minutes and checkpoints the WAL
-	report(path, *flows, rounds, failures, *days, *kept, *minutes, *hours, *maxAge, *targetFlows, *targetDays, fill)
+	var m measured
+	if *pgDSN != "" {
+		m = measurePostgres(ctx, *pgDSN)
+	} else {
+		m = measureSQLite(path)
+	}
+	report(m, *flows, rounds, failures, *days, *kept, *minutes, *hours, *maxAge, *targetFlows, *targetDays, fill)
 }
 
-func report(path string, flows, rounds, failures int, days float64, kept int, minutes, hours, maxAge time.Duration,
-	targetFlows int, targetDays float64, fill time.Duration) {
+// measured is what report reads of a filled database.
+type measured struct {
+	q         func(query string) float64
+	sizes     map[string]float64 // bytes per table or index (runs, rollups...)
+	fileBytes float64
+	failed    string // the SQL condition of a failed run
+}
+
+func measureSQLite(path string) measured {
 	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
 	check(err)
-	defer db.Close()
-	q := func(query string, args ...any) (v float64) {
-		check(db.QueryRow(query, args...).Scan(&v))
+	q := func(query string) (v float64) {
+		check(db.QueryRow(query).Scan(&v))
 		return v
 	}
 	sizes := map[string]float64{}
@@ -142,6 +175,30 @@ func report(path string, flows, rounds, failures int, days float64, kept int, mi
 	check(rows.Err())
 	fi, err := os.Stat(path)
 	check(err)
+	return measured{q: q, sizes: sizes, fileBytes: float64(fi.Size()), failed: "ok = 0"}
+}
+
+// measurePostgres reads sizes after a VACUUM ANALYZE (the space of
+// pruned rows is free for reuse inside the tables, and counted in them).
+func measurePostgres(ctx context.Context, dsn string) measured {
+	conn, err := pgx.Connect(ctx, dsn)
+	check(err)
+	_, err = conn.Exec(ctx, `VACUUM ANALYZE`)
+	check(err)
+	q := func(query string) (v float64) {
+		check(conn.QueryRow(ctx, "SELECT ("+query+")::float8").Scan(&v))
+		return v
+	}
+	sizes := map[string]float64{}
+	for _, table := range []string{"runs", "rollups", "flow_state", "flow_ids", "outbox", "incident_state"} {
+		sizes[table] = q(`SELECT pg_total_relation_size('` + table + `')`)
+	}
+	return measured{q: q, sizes: sizes, fileBytes: q(`SELECT pg_database_size(current_database())`), failed: "NOT ok"}
+}
+
+func report(m measured, flows, rounds, failures int, days float64, kept int, minutes, hours, maxAge time.Duration,
+	targetFlows int, targetDays float64, fill time.Duration) {
+	q, sizes := m.q, m.sizes
 	runs := flows * rounds
 	runsBytes := sizes["runs"] + sizes["runs_flow_start"] + sizes["runs_start"]
 	wholeRows := q(`SELECT count(*) FROM runs`)
@@ -150,14 +207,14 @@ func report(path string, flows, rounds, failures int, days float64, kept int, mi
 	overhead := (runsBytes - stepsAll) / wholeRows
 	plainBytes := overhead + q(`SELECT coalesce(avg(length(steps)), 0) FROM runs WHERE plain = 1`)
 	otherBytes := overhead + q(`SELECT coalesce(avg(length(steps)), 0) FROM runs WHERE plain != 1`)
-	failBytes := overhead + q(`SELECT coalesce(avg(length(steps)), 0) FROM runs WHERE ok = 0`)
+	failBytes := overhead + q(`SELECT coalesce(avg(length(steps)), 0) FROM runs WHERE `+m.failed)
 	minuteRows, hourRows := q(`SELECT count(*) FROM rollups WHERE tier = 0`), q(`SELECT count(*) FROM rollups WHERE tier = 1`)
 	rollupBytes := sizes["rollups"] / (minuteRows + hourRows)
 
 	fmt.Printf("filled: %d flows × %d runs (every run of %.1f days at one per flow per interval) = %d runs, %d failed (%.2f %%), in %s (%.0f runs/s)\n",
 		flows, rounds, days, runs, failures, 100*float64(failures)/float64(runs), fill.Round(time.Second), float64(runs)/fill.Seconds())
 	fmt.Printf("repeated failures kept whole: %.0f\n", q(`SELECT count(*) FROM runs WHERE plain = 2`))
-	fmt.Printf("file: %.1f MB = %.1f B per run recorded\n", float64(fi.Size())/1e6, float64(fi.Size())/float64(runs))
+	fmt.Printf("file: %.1f MB = %.1f B per run recorded\n", m.fileBytes/1e6, m.fileBytes/float64(runs))
 	for name, n := range sizes {
 		fmt.Printf("  %-28s %10.1f MB\n", name, n/1e6)
 	}
