@@ -21,6 +21,8 @@ var kinds = map[string]Kind{
 	"password":           {"password", func() Step { return &PasswordStep{} }, "Get a token with the resource owner password grant."},
 	"refresh":            {"refresh", func() Step { return &RefreshStep{} }, "Get a token with the refresh_token grant."},
 	"token_check":        {"token_check", func() Step { return &TokenCheckStep{} }, "Check a token obtained elsewhere: signature, iss, times, aud, scopes, claims."},
+	"introspect":         {"introspect", func() Step { return &IntrospectStep{} }, "Ask the IdP's introspection endpoint (RFC 7662) about a token: active, scope, aud, exp, client_id, cnf; revoked tokens must be inactive."},
+	"revoke":             {"revoke", func() Step { return &RevokeStep{} }, "Revoke a token at the IdP's revocation endpoint (RFC 7009), for a later step to check that it no longer works."},
 	"login":              {"login", func() Step { return &LoginStep{} }, "Log the synthetic user in through the IdP's login page: authorization code + PKCE, OpenID Connect."},
 	"device_code":        {"device_code", func() Step { return &DeviceCodeStep{} }, "Run the device authorization grant (RFC 8628), approving as the synthetic user."},
 	"form_login":         {"form_login", func() Step { return &FormLoginStep{} }, "Log in to a session-cookie web app through its login form and check the session cookie."},
