@@ -260,3 +260,45 @@ func irLastRequest(t *testing.T, res *flows.Result, id string) string {
 	}
 	return ex[len(ex)-1].RequestBody
 }
+
+// The introspection and revocation endpoints take the client's assertion
+// as the token endpoint does: a private_key_jwt client introspects and
+// revokes its own token; a key the IdP does not hold is
+// client_assertion_rejected there too.
+//
+// proves: client_assertion_rejected
+func TestIntegrationIntrospectClientAssertion(t *testing.T) {
+	testenv.Require(t, "node")
+	t.Parallel()
+	k := caNewKeys(t)
+	p := testenv.NodeOIDCProvider(t, map[string]string{"KEY_DIR": t.TempDir(), "EXTRA_CLIENTS": caClients(t, k), "ERROR_DETAIL": "1"})
+	canary := irNewCanary(k.secrets()...)
+	client := func(key string) string {
+		return "    issuer: \"" + p.Issuer + "\"\n    client_id: pkjwt-client\n    client_auth: private_key_jwt\n    client_key: " + k.file(key) + "\n    client_key_id: rsa-1\n"
+	}
+	flow := func(introspectKey string) string {
+		return "name: ir-pkjwt\nevery: 1m\nsteps:\n" +
+			"  - id: token\n    kind: client_credentials\n    scopes: [api:read]\n    resource: [\"" + irOpaqueResource + "\"]\n" + client("rsa.pem") +
+			"  - id: active\n    kind: introspect\n    token: ${steps.token.access_token}\n    expect: {client_id: pkjwt-client}\n" + client(introspectKey) +
+			"  - id: revoke\n    kind: revoke\n    token: ${steps.token.access_token}\n" + client("rsa.pem") +
+			"  - id: gone\n    kind: introspect\n    token: ${steps.token.access_token}\n    expect: {revoked: true}\n" + client("rsa.pem")
+	}
+	t.Run("pass", func(t *testing.T) {
+		t.Parallel()
+		res := canary.run(t, flow("rsa.pem"))
+		itMustPass(t, res)
+		for _, id := range []string{"active", "revoke", "gone"} {
+			if req := irLastRequest(t, res, id); !strings.Contains(req, "client_assertion=[redacted") || strings.Contains(req, "client_secret=") {
+				t.Errorf("step %s request body %q: want a redacted client_assertion and no client_secret", id, req)
+			}
+		}
+	})
+	t.Run("key not registered", func(t *testing.T) {
+		t.Parallel()
+		f := itMustFail(t, canary.run(t, flow("stray.pem")), "active", flows.ReasonClientAssertionRejected)
+		itSummaryHas(t, f, "the introspection endpoint refused the client assertion", `"pkjwt-client"`, "401 invalid_client")
+		if aud, _ := itFact(f, "client_assertion_aud"); aud != p.Issuer+"/token/introspection" {
+			t.Errorf("client_assertion_aud %q, want the introspection endpoint", aud)
+		}
+	})
+}
