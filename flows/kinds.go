@@ -23,6 +23,7 @@ var kinds = map[string]Kind{
 	"token_check":        {"token_check", func() Step { return &TokenCheckStep{} }, "Check a token obtained elsewhere: signature, iss, times, aud, scopes, claims."},
 	"introspect":         {"introspect", func() Step { return &IntrospectStep{} }, "Ask the IdP's introspection endpoint (RFC 7662) about a token: active, scope, aud, exp, client_id, cnf; revoked tokens must be inactive."},
 	"token_exchange":     {"token_exchange", func() Step { return &TokenExchangeStep{} }, "Exchange a token of an earlier step for another (RFC 8693): audience, resource, requested_token_type, an optional actor token."},
+	"userinfo":           {"userinfo", func() Step { return &UserinfoStep{} }, "Call the userinfo endpoint with an access token and check the claims; a signed answer is verified against the issuer's JWKS."},
 	"revoke":             {"revoke", func() Step { return &RevokeStep{} }, "Revoke a token at the IdP's revocation endpoint (RFC 7009), for a later step to check that it no longer works."},
 	"login":              {"login", func() Step { return &LoginStep{} }, "Log the synthetic user in through the IdP's login page: authorization code + PKCE, OpenID Connect."},
 	"device_code":        {"device_code", func() Step { return &DeviceCodeStep{} }, "Run the device authorization grant (RFC 8628), approving as the synthetic user."},
