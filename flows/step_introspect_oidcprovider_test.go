@@ -157,7 +157,7 @@ steps:
 `, issuer)
 }
 
-// proves: revocation_ineffective, invalid_token, invalid_client, scope_missing, audience_mismatch, idp_error, assertion_failed
+// proves: invalid_token, invalid_client, scope_missing, audience_mismatch, idp_error, assertion_failed
 func TestIntegrationIntrospectRevoke(t *testing.T) {
 	testenv.Require(t, "node")
 	t.Parallel()
