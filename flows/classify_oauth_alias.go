@@ -57,6 +57,15 @@ var oauthAliases = []oauthAlias{
 		means: meansAccountLocked, refine: true,
 		source: "Keycloak \"Account disabled\" (github.com/Nerzal/gocloak/issues/427)"},
 
+	// Audiences and resources refused in other words than RFC 8707's
+	// invalid_target: once idp_error (invalid_request) or invalid_client.
+	{codes: []string{"invalid_request"}, desc: regexp.MustCompile(`(?i)requested audience not available`), means: "invalid_target",
+		source: "Keycloak standard token exchange \"Requested audience not available\" (StandardTokenExchangeProvider; github.com/keycloak/keycloak/issues/37104)"},
+	{codes: []string{"invalid_client"}, desc: regexp.MustCompile(`(?i)^audience not found`), means: "invalid_target",
+		source: "Keycloak token exchange \"Audience not found\" for an audience that is no client of the realm (keycloak/keycloak TokenExchangeProvider)"},
+	{codes: []string{"invalid_request"}, desc: regexp.MustCompile(`(?i)requested (audience|resource) '[^']*' has not been whitelisted`), means: "invalid_target",
+		source: "ORY Hydra / fosite (and Authelia) \"Requested audience '…' has not been whitelisted by the OAuth 2.0 Client\" (ory/fosite audience_strategy.go)"},
+
 	// Auth0 answers access_denied at /oauth/token.
 	{codes: []string{"access_denied"}, desc: regexp.MustCompile(`(?i)^service not (found|enabled)`), means: "invalid_target",
 		source: "Auth0 \"Service not found: <audience>\" (github.com/Moesif/moesif-developer-portal/issues/43, github.com/auth0/terraform-provider-auth0/issues/951)"},

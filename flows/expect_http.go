@@ -22,6 +22,9 @@ type HTTPExpect struct {
 	// for negative checks ("without a token: 401 with Bearer").
 	Challenge  string        `yaml:"challenge,omitempty" json:"challenge,omitempty" jsonschema:"description=Auth scheme WWW-Authenticate must offer (e.g. Bearer)."`
 	MaxLatency conf.Duration `yaml:"max_latency,omitempty" json:"max_latency,omitempty"`
+	// Revoked is the second half of a revocation check: the bearer token
+	// was revoked (a revoke step, a logout) and the API must refuse it.
+	Revoked bool `yaml:"revoked,omitempty" json:"revoked,omitempty" jsonschema:"description=The bearer token was revoked (a revoke step\\, a logout) and the API must refuse it (401 or 403\\, or status): a 2xx is revocation_ineffective."`
 }
 
 // HeaderCheck is one check on a response header. Give one of the fields.
@@ -104,9 +107,20 @@ func countSet(flags ...bool) int {
 	return n
 }
 
-func (e *HTTPExpect) statuses() []int { return e.Status.codes }
+func (e *HTTPExpect) statuses() []int {
+	if e.Revoked && len(e.Status.codes) == 0 {
+		return revokedStatuses
+	}
+	return e.Status.codes
+}
+
+// revokedStatuses are the refusals a revoked bearer token gets by default.
+var revokedStatuses = []int{http.StatusUnauthorized, http.StatusForbidden}
 
 func (e *HTTPExpect) statusOK(code int) bool {
+	if e.Revoked && len(e.Status.codes) == 0 {
+		return containsInt(revokedStatuses, code)
+	}
 	if len(e.Status.codes) == 0 {
 		return code >= 200 && code < 300
 	}

@@ -120,8 +120,22 @@ func (s *HTTPStep) Validate() error {
 		errs = append(errs, conf.PrefixErrors("extract."+conf.PathKey(name), e.validate(name)))
 		s.Extract[name] = e
 	}
-	errs = append(errs, s.TLSOptions.Validate(), conf.PrefixErrors("expect", s.Expect.Validate()))
+	errs = append(errs, s.TLSOptions.Validate(), conf.PrefixErrors("expect", s.Expect.Validate()), s.validateRevoked())
 	return joinErrs(compact(errs))
+}
+
+// validateRevoked: a revocation check sends the revoked token as a bearer
+// token and expects only refusals.
+func (s *HTTPStep) validateRevoked() error {
+	switch {
+	case !s.Expect.Revoked:
+		return nil
+	case s.Auth == nil || s.Auth.Bearer.IsZero():
+		return conf.FieldErrorf("expect.revoked", "needs auth.bearer: the revoked token, e.g. ${steps.token.access_token}")
+	case len(s.Expect.Status.codes) > 0 && !isNegativeCheck(s.Expect.Status.codes):
+		return conf.FieldErrorf("expect.status", "with expect.revoked only refusals (401, 403) may be expected")
+	}
+	return nil
 }
 
 func (e *Extract) validate(name string) error {
@@ -185,6 +199,9 @@ func (s *HTTPStep) Run(ctx context.Context, st *State) error {
 		return f.With(F("status", resp.StatusCode))
 	}
 	if !s.Expect.statusOK(resp.StatusCode) {
+		if s.Expect.Revoked && resp.StatusCode >= 200 && resp.StatusCode < 300 {
+			return revokedTokenAccepted(st, ans)
+		}
 		err := classifyStatus(st, ans, s.Expect.statuses())
 		if resp.StatusCode == http.StatusUnauthorized && cred.kind == "bearer" {
 			st.dropRefusedToken(cred.bearer, err)
@@ -204,6 +221,25 @@ func (s *HTTPStep) Run(ctx context.Context, st *State) error {
 		return s.checkBindingEnforced(ctx, st, cred.bearer)
 	}
 	return nil
+}
+
+// revokedTokenAccepted is an API's 2xx to a token that was revoked.
+func revokedTokenAccepted(st *State, a *answer) *Failure {
+	by := "it was revoked before this step"
+	revokedBy, revoked := revokedEarlier(st, a.cred.bearer)
+	if revoked {
+		by = fmt.Sprintf("step %q of this run revoked it (the revocation endpoint answered 200)", revokedBy)
+	}
+	f := Fail(ReasonRevocationIneffective, "%s %s answered %d to a revoked token: %s; a logout or offboarding that revokes tokens does not reach this API (a self-contained JWT stays valid until exp unless the API introspects it)",
+		a.resp.Request.Method, a.resp.Request.URL.Redacted(), a.resp.StatusCode, by).
+		With(F("status", a.resp.StatusCode), F("token_fingerprint", redact.Fingerprint(a.cred.bearer)))
+	if revoked {
+		f.With(F("revoked_by_step", revokedBy))
+	}
+	if t := inspectBearer(a.cred.bearer); t != nil {
+		f.Evidence.Token = tokenEvidence(a.cred.bearer, t)
+	}
+	return f
 }
 
 func (s *HTTPStep) auth() HTTPAuth {

@@ -486,26 +486,11 @@ func (s *LoginStep) userinfo(ctx context.Context, st *State, tok *oauth2.Token, 
 }
 
 // signedUserinfo checks a userinfo answer the client registered as signed
-// (OIDC Core §5.3.2: a JWT that should carry iss and aud): the issuer's
-// key, iss and aud when present. It returns the sub.
+// (see verifiedUserinfo) and returns its sub.
 func (st *State) signedUserinfo(ctx context.Context, raw, clientID string, ks keySource) (string, error) {
-	raw = strings.TrimSpace(raw)
-	t, err := jwtinspect.Parse(raw)
+	t, err := st.verifiedUserinfo(ctx, raw, clientID, ks)
 	if err != nil {
-		return "", Fail(ReasonIdPError, "the userinfo endpoint answered application/jwt that is not a signed JWT: %v", err)
-	}
-	if f := st.verifySignature(ctx, "signed userinfo", raw, t, ks); f != nil {
-		return "", f
-	}
-	if want := ks.issuer(); t.Issuer != "" && want != "" && t.Issuer != want {
-		return "", issuerMismatch("the signed userinfo", t.Issuer, want)
-	}
-	if len(t.Audience) > 0 && !containsStr(t.Audience, clientID) {
-		return "", Fail(ReasonAudienceMismatch, "the signed userinfo's aud is %s, not the client %q", strings.Join(t.Audience, ", "), clientID).
-			With(F("aud", strings.Join(t.Audience, ",")), F("client_id", clientID))
-	}
-	if t.Subject == "" {
-		return "", Fail(ReasonIdPError, "the signed userinfo has no sub")
+		return "", err
 	}
 	return t.Subject, nil
 }

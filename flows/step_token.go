@@ -441,6 +441,9 @@ func (s *RefreshStep) Run(ctx context.Context, st *State) error {
 		if err := s.keep(ctx, st, rt, tok, held); err != nil {
 			return err
 		}
+		if f := revokedRefreshAccepted(st, rt); f != nil {
+			return f
+		}
 		return s.checkRotated(rt, tok)
 	})
 	if f, ok := err.(*Failure); ok && f.Reason == ReasonRefreshTokenRejected && stored {

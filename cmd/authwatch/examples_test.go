@@ -76,7 +76,7 @@ var exLeftoverURL = regexp.MustCompile(`https://[^\s"'}\]]+`)
 
 // exNotContacted are https URLs that may stay in a copy: identifiers that no
 // request goes to (a browser origin, an RFC 8707 resource indicator).
-var exNotContacted = []string{"https://app.example.com", "https://api.example.test/"}
+var exNotContacted = []string{"https://app.example.com", "https://api.example.test/", "https://opaque.example.test/"}
 
 // exRun runs the command in-process with a deadline.
 func exRun(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -176,7 +176,7 @@ func TestExamplesAgainstTestIdPs(t *testing.T) {
 	// 1. The examples as shipped are valid. Their secrets are not set here
 	// (warnings only); make sure of it, whatever the caller's environment.
 	for _, name := range []string{"ORDERS_MONITOR_SECRET", "ENTRA_MONITOR_SECRET", "AUTH0_MONITOR_SECRET",
-		"OKTA_MONITOR_SECRET", "SYNTHETIC_USER", "SYNTHETIC_PASSWORD"} {
+		"OKTA_MONITOR_SECRET", "SYNTHETIC_USER", "SYNTHETIC_PASSWORD", "REVOCATION_MONITOR_SECRET"} {
 		t.Setenv(name, "")
 		os.Unsetenv(name)
 	}
@@ -376,6 +376,31 @@ func TestExamplesAgainstTestIdPs(t *testing.T) {
 			"okta-user-login/my_orders": exSkip(),
 		},
 		exit: exitFailed,
+	}, {
+		// Revocation → oidc-provider, whose introspection and revocation
+		// endpoints are the real ones; its opaque-token resource stands in
+		// for the API.
+		file: "revocation.yaml",
+		setup: func(t *testing.T) (map[string]string, map[string]string) {
+			testenv.Require(t, "node")
+			p := testenv.NodeOIDCProvider(t, map[string]string{"KEY_DIR": t.TempDir()})
+			return map[string]string{
+					"https://idp.example.com":        p.Issuer,
+					"revocation-monitor":             "cc-client",
+					"orders.read":                    "api:read",
+					"https://api.example.com/orders": "https://opaque.example.test/",
+				}, map[string]string{
+					"REVOCATION_MONITOR_SECRET": "cc-secret",
+				}
+		},
+		clientIDs: []string{"cc-client"},
+		steps: map[string]exStep{
+			"revocation-takes/token":   exPass(),
+			"revocation-takes/active":  exPass(),
+			"revocation-takes/revoke":  exPass(),
+			"revocation-takes/revoked": exPass(),
+		},
+		exit: exitOK,
 	}, {
 		// CORS → exampleAPI, which answers preflights for
 		// https://app.example.com (the example's origin, kept) as a correctly

@@ -897,6 +897,25 @@ function devicePolling() {
   };
 }
 
+// ---------------------------------------------------------------- revocation (issue 17)
+
+// REVOCATION=ineffective makes the revocation endpoint (RFC 7009) answer 200
+// to every request without revoking anything: the security bug a
+// revoke-then-check flow must catch (revocation_ineffective). Default on:
+// oidc-provider's own revocation.
+const REVOCATION = oneOf('REVOCATION', ['on', 'ineffective']);
+
+function ineffectiveRevocation() {
+  return async function ineffectiveRevocationMiddleware(ctx, next) {
+    if (ctx.method === 'POST' && ctx.path === '/token/revocation') {
+      ctx.status = 200;
+      ctx.body = '';
+      return;
+    }
+    await next();
+  };
+}
+
 // ---------------------------------------------------------------- server
 
 const verbose = env.LOG === '1';
@@ -938,6 +957,7 @@ server.listen(port, '127.0.0.1', () => {
   }
   provider.use(devicePolling());
   useMTLS(provider);
+  if (REVOCATION === 'ineffective') provider.use(ineffectiveRevocation());
   const callback = provider.callback();
   handler = (req, res) => {
     const url = new URL(req.url, 'http://127.0.0.1');
@@ -965,7 +985,7 @@ server.listen(port, '127.0.0.1', () => {
   // READY is the last line a starter waits for.
   process.stdout.write(`LISTEN http://127.0.0.1:${actualPort}\nREADY ${issuer}\n`);
   console.error(`oidc-provider for tests: issuer ${issuer}, signing kid ${keys[0].kid}, access token TTL ${TTL.accessToken}s, `
-    + `LOGIN_STYLE=${LOGIN_STYLE} CONSENT=${CONSENT} DEVICE_INTERVAL=${DEVICE_INTERVAL}s DEVICE_CODE_TTL=${TTL.deviceCode}s REFRESH_ROTATION=${REFRESH_ROTATION}`);
+    + `LOGIN_STYLE=${LOGIN_STYLE} CONSENT=${CONSENT} DEVICE_INTERVAL=${DEVICE_INTERVAL}s DEVICE_CODE_TTL=${TTL.deviceCode}s REFRESH_ROTATION=${REFRESH_ROTATION} REVOCATION=${REVOCATION}`);
 });
 
 function shutdown() {
