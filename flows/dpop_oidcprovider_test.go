@@ -233,6 +233,32 @@ func TestOIDCProviderDPoP(t *testing.T) {
 		}
 	})
 
+	// The IdP's own view of the binding: an opaque DPoP token whose
+	// introspection must name the key of the run's proofs.
+	t.Run("introspected_binding", func(t *testing.T) {
+		res := run(t, `
+name: dpop-introspect
+every: 1m
+steps:
+  - id: token
+    kind: client_credentials
+    issuer: "`+p.Issuer+`"
+    client_id: cc-client
+    client_secret: ${env:CC_SECRET}
+    scopes: [api:read]
+    resource: ["`+irOpaqueResource+`"]
+    dpop: true
+  - id: introspect
+    kind: introspect
+    issuer: "`+p.Issuer+`"
+    client_id: cc-client
+    client_secret: ${env:CC_SECRET}
+    token: ${steps.token.access_token}
+    expect: {active: true, cnf: jkt}
+`)
+		itMustPass(t, res)
+	})
+
 	t.Run("configured_key", func(t *testing.T) {
 		api := newDPoPAPI(t, p, nil)
 		itMustPass(t, run(t, dpopFlow("dpop-key", p.Issuer, "    dpop_key: "+k.file("ec.jwk")+"\n", api.URL, dpopAuth)))

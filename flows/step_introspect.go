@@ -212,7 +212,26 @@ func (s *IntrospectStep) check(st *State, raw string, in *introspection) error {
 		return Fail(ReasonAssertionFailed, "the introspected token was issued to client %q, expected %q", in.token.ClientID, e.ClientID).
 			With(F("client_id", in.token.ClientID), F("expected_client_id", e.ClientID))
 	}
-	return checkCnf(in.token.Claims["cnf"], e.Cnf)
+	if err := checkCnf(in.token.Claims["cnf"], e.Cnf); err != nil {
+		return err
+	}
+	return checkIntrospectedJKT(st, raw, in.token.Claims["cnf"], e.Cnf)
+}
+
+// checkIntrospectedJKT: a token this run asked for with DPoP must be bound
+// to the key of its proofs, as the IdP itself says (RFC 9449 §6.2).
+func checkIntrospectedJKT(st *State, raw string, v any, want string) error {
+	key := st.dpopState().keyFor(raw)
+	if key == nil || (want != "jkt" && want != "present") {
+		return nil
+	}
+	cnf, _ := v.(map[string]any)
+	got, _ := cnf["jkt"].(string)
+	if got == "" || got == key.jkt {
+		return nil
+	}
+	return Fail(ReasonTokenBindingMismatch, "the introspection endpoint says the token is bound to the DPoP key %s, but the step that asked for it signed its proofs with %s", got, key.jkt).
+		With(F("cnf_jkt", got), F("dpop_jkt", key.jkt))
 }
 
 // ineffective is an active answer for a token that was revoked.
@@ -261,10 +280,10 @@ func checkCnf(v any, want string) error {
 	case want == "absent":
 		return nil
 	case !bound:
-		return Fail(ReasonAssertionFailed, "the introspected token has no cnf: it is a bearer token, and the flow expects it bound (%s)", want).
+		return Fail(ReasonTokenBindingMismatch, "the introspected token has no cnf: it is a bearer token, and the flow expects it bound (%s)", want).
 			With(F("expected_cnf", want))
 	case want != "present" && cnf[want] == nil:
-		return Fail(ReasonAssertionFailed, "the introspected token's cnf holds %s, not %s", quoteList(methods), want).
+		return Fail(ReasonTokenBindingMismatch, "the introspected token's cnf holds %s, not %s", quoteList(methods), want).
 			With(F("cnf", strings.Join(methods, " ")), F("expected_cnf", want))
 	}
 	return nil

@@ -157,7 +157,7 @@ steps:
 `, issuer)
 }
 
-// proves: invalid_token, invalid_client, scope_missing, audience_mismatch, idp_error, assertion_failed
+// proves: invalid_token, invalid_client, scope_missing, audience_mismatch, idp_error, assertion_failed, token_binding_mismatch
 func TestIntegrationIntrospectRevoke(t *testing.T) {
 	testenv.Require(t, "node")
 	t.Parallel()
@@ -196,7 +196,7 @@ func TestIntegrationIntrospectRevoke(t *testing.T) {
 		{"audience mismatch", strings.Replace(irRevokeFlow(p.Issuer, api, "api", "revoke", "gone", "api_refuses"), "audience: [\""+irOpaqueResource, "audience: [\"https://billing.example.test/", 1),
 			"active", flows.ReasonAudienceMismatch, []string{"introspected token's aud", "billing.example.test"}},
 		{"bound token expected", strings.Replace(irRevokeFlow(p.Issuer, api, "api", "revoke", "gone", "api_refuses"), "cnf: absent", "cnf: jkt", 1),
-			"active", flows.ReasonAssertionFailed, []string{"no cnf", "bearer token"}},
+			"active", flows.ReasonTokenBindingMismatch, []string{"no cnf", "bearer token"}},
 		{"revoked token expected active", irRevokeFlow(p.Issuer, api, "gone", "api_refuses") + "  - id: again\n    kind: introspect\n    token: ${steps.token.access_token}\n" + irClient(p.Issuer),
 			"again", flows.ReasonInvalidToken, []string{"not active", `step "revoke" of this run revoked it`, "expect.revoked"}},
 		{"unknown token", "name: ir-bogus\nevery: 1m\nsteps:\n  - id: bogus\n    kind: introspect\n    token: ${env:BOGUS_TOKEN}\n" + irClient(p.Issuer),

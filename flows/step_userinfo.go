@@ -125,7 +125,13 @@ func (s *UserinfoStep) call(ctx context.Context, st *State, endpoint, token stri
 	if err != nil {
 		return nil, nil, Fail(ReasonConfigInvalid, "bad userinfo URL %q: %v", endpoint, err).Wrap(err)
 	}
+	cred := credential{kind: "bearer", bearer: token}
 	req.Header.Set("Authorization", "Bearer "+token)
+	if key := st.dpopState().keyFor(token); key != nil {
+		// A DPoP-bound token goes with its scheme and a proof (RFC 9449 §7).
+		req.Header.Set("Authorization", "DPoP "+token)
+		client, cred.kind = withDPoP(st, client, key, token), credDPoP
+	}
 	req.Header.Set("Accept", "application/json, application/jwt")
 	resp, err := client.Do(req)
 	if err != nil {
@@ -136,7 +142,7 @@ func (s *UserinfoStep) call(ctx context.Context, st *State, endpoint, token stri
 		return nil, nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, nil, classifyStatus(st, &answer{resp: resp, body: body, cred: credential{kind: "bearer", bearer: token}}, []int{http.StatusOK})
+		return nil, nil, classifyStatus(st, &answer{resp: resp, body: body, cred: cred}, []int{http.StatusOK})
 	}
 	return resp, body, nil
 }
