@@ -94,6 +94,9 @@ func tokenFailureFor(grant grantType, status int, header http.Header, code, desc
 			return Fail(ReasonRefreshTokenRejected, "the token endpoint refused the refresh token: %s", said)
 		}
 		f := Fail(ReasonInvalidGrant, "the token endpoint refused the %s grant: %s", grant, said)
+		if grant == grantJWTBearer {
+			f.Next = "The JWT assertion was refused: compare its iss and sub (the service account), kid and key (the public key registered at the IdP: rotated?), aud (the IdP's issuer or token endpoint: set assertion_audience) and the clocks (exp, iat, nbf) with what the IdP expects; its log names the check that failed."
+		}
 		if grant == grantAuthorizationCode {
 			// No password is involved here: the code itself was refused.
 			f.Next = "The authorization code was refused: it was already redeemed (a proxy retried or mirrored the token request), " +

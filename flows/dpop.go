@@ -63,9 +63,9 @@ func validateSecretKeyRef(field string, t conf.Template) error {
 	case t.LoadErr() != nil:
 		return nil // reported with the template's own error
 	case len(refs) == 0:
-		return conf.FieldErrorf(field, "a private key is never written into a flow file: give a secret reference such as ${file:/etc/authwatch/dpop.key}, ${env:NAME} or ${credential:NAME}")
+		return conf.FieldErrorf(field, "a private key is never written into a flow file: give a secret reference such as ${file:/etc/authwatch/private.key}, ${env:NAME} or ${credential:NAME}")
 	case len(refs) != 1 || t.String() != refs[0].String():
-		return conf.FieldErrorf(field, "must be exactly one secret reference such as ${file:/etc/authwatch/dpop.key}, with nothing around it")
+		return conf.FieldErrorf(field, "must be exactly one secret reference such as ${file:/etc/authwatch/private.key}, with nothing around it")
 	case !refs[0].IsSecret():
 		return conf.FieldErrorf(field, "must come from a secret reference (${file:...}, ${env:...}, ${credential:...}), not from %s", refs[0])
 	}

@@ -19,6 +19,7 @@ var kinds = map[string]Kind{
 	"discovery":          {"discovery", func() Step { return &DiscoveryStep{} }, "Fetch and check the OIDC discovery document and the JWKS."},
 	"client_credentials": {"client_credentials", func() Step { return &ClientCredentialsStep{} }, "Get a token with the client_credentials grant."},
 	"password":           {"password", func() Step { return &PasswordStep{} }, "Get a token with the resource owner password grant."},
+	"jwt_bearer":         {"jwt_bearer", func() Step { return &JWTBearerStep{} }, "Get a token with the JWT bearer grant (RFC 7523 §2.1): a given JWT, or one signed with a service account's key."},
 	"refresh":            {"refresh", func() Step { return &RefreshStep{} }, "Get a token with the refresh_token grant."},
 	"token_check":        {"token_check", func() Step { return &TokenCheckStep{} }, "Check a token obtained elsewhere: signature, iss, times, aud, scopes, claims."},
 	"introspect":         {"introspect", func() Step { return &IntrospectStep{} }, "Ask the IdP's introspection endpoint (RFC 7662) about a token: active, scope, aud, exp, client_id, cnf; revoked tokens must be inactive."},

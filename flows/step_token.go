@@ -57,7 +57,7 @@ type TokenRequest struct {
 	DPoPOptions `yaml:",inline"`
 }
 
-var reservedTokenParams = []string{"grant_type", "client_id", "client_secret", "scope", "audience", "resource", "username", "password", "refresh_token", "code", "code_verifier", "redirect_uri", "device_code"}
+var reservedTokenParams = []string{"grant_type", "client_id", "client_secret", "scope", "audience", "resource", "username", "password", "refresh_token", "code", "code_verifier", "redirect_uri", "device_code", "assertion"}
 
 // Validate checks the shared token request fields.
 func (r *TokenRequest) Validate() error { return r.validate(false) }
