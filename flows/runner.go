@@ -72,7 +72,7 @@ func (r *Runner) now() time.Time {
 func (r *Runner) Run(ctx context.Context, f *Flow) *Result {
 	ctx, cancel := context.WithTimeout(ctx, f.RunTimeout())
 	defer cancel()
-	res := &Result{Flow: f.Name, Labels: f.Labels, Start: r.now(), OK: true}
+	res := &Result{Flow: f.Name, Labels: f.Labels, Start: r.now(), OK: true, Steps: make([]StepResult, 0, len(f.Steps))}
 	st := newState(r, f)
 	for _, spec := range f.Steps {
 		if !res.OK {

@@ -6,19 +6,18 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/go-co-op/gocron/v2"
-
 	"github.com/authwatch/authwatch/flows"
 )
 
-// job is one flow definition scheduled as one gocron job.
+// job is one flow definition scheduled in the timer heap (timers.go).
 type job struct {
 	flow  *flows.Flow
 	state *flowState // per flow name: outlives definition changes
 	plan  *plan
-	def   gocron.JobDefinition
-	opts  []gocron.JobOption
-	gj    gocron.Job // set before the job is put in Scheduler.jobs
+	// due is the next fire time, index the job's place in the heap (-1:
+	// not in it); both guarded by Scheduler.tmu.
+	due   time.Time
+	index int
 	// gone is set when the job is replaced or removed: a fire already on
 	// its way is dropped.
 	gone atomic.Bool
@@ -56,18 +55,14 @@ func (s *Scheduler) Apply(fs []*flows.Flow) (added, removed, kept int, err error
 		return 0, 0, 0, err
 	}
 	kept = len(fs) - len(fresh)
-	var errs []error
 	for _, j := range fresh {
-		if err := s.schedule(j); err != nil {
-			errs = append(errs, err)
-			continue
-		}
 		added++
 		if prev := old[j.flow.Name]; prev != nil {
-			s.unschedule(prev)
+			s.drop(prev)
 			removed++
 		}
 		s.put(j)
+		s.add(j)
 	}
 	want := make(map[string]bool, len(fs))
 	for _, f := range fs {
@@ -75,13 +70,13 @@ func (s *Scheduler) Apply(fs []*flows.Flow) (added, removed, kept int, err error
 	}
 	for name, j := range old {
 		if !want[name] {
-			s.unschedule(j)
+			s.drop(j)
 			s.remove(name)
 			removed++
 		}
 	}
 	s.updateDemand()
-	return added, removed, kept, errors.Join(errs...)
+	return added, removed, kept, nil
 }
 
 // prepare checks fs and builds a job for each flow that is new or changed.
@@ -123,7 +118,7 @@ func (s *Scheduler) prepare(fs []*flows.Flow, old map[string]*job) ([]*job, erro
 	return fresh, errors.Join(errs...)
 }
 
-// newJob builds the gocron definition of f and its plan, as of now.
+// newJob builds the job of f, its plan and first fire time, as of now.
 func (s *Scheduler) newJob(f *flows.Flow, now time.Time) (*job, error) {
 	switch {
 	case f.Cron != "" && !f.Every.IsZero():
@@ -134,36 +129,13 @@ func (s *Scheduler) newJob(f *flows.Flow, now time.Time) (*job, error) {
 			return nil, fmt.Errorf("scheduler: flow %q: %w", f.Name, err)
 		}
 		cs := newCronSchedule(f.Name, spec, s.gaps.of(f.Cron, spec))
-		return &job{flow: f, plan: &plan{sched: cs, last: now}, def: gocron.CronJob(f.Cron, false),
-			opts: []gocron.JobOption{gocron.WithCronImplementation(cs)}}, nil
+		return &job{flow: f, plan: &plan{sched: cs, last: now}, due: cs.next(now), index: -1}, nil
 	case f.Every.Std() > 0:
 		every := f.Every.Std()
 		first := firstRun(f.Name, every, now)
-		return &job{flow: f, plan: &plan{sched: everySchedule{every}, last: first.Add(-every)}, def: gocron.DurationJob(every),
-			// "Past" only because gocron's own clock reading comes later
-			// than ours; first is not before now.
-			opts: []gocron.JobOption{gocron.WithStartAt(gocron.WithStartDateTimePast(first))}}, nil
+		return &job{flow: f, plan: &plan{sched: everySchedule{every}, last: first.Add(-every)}, due: first, index: -1}, nil
 	default:
 		return nil, fmt.Errorf("scheduler: flow %q has no schedule: set every or cron", f.Name)
-	}
-}
-
-// schedule registers j with gocron.
-func (s *Scheduler) schedule(j *job) error {
-	opts := append([]gocron.JobOption{gocron.WithName(j.flow.Name)}, j.opts...)
-	gj, err := s.cron.NewJob(j.def, gocron.NewTask(func() { s.fire(j) }), opts...)
-	if err != nil {
-		return fmt.Errorf("scheduler: flow %q: %w", j.flow.Name, err)
-	}
-	j.gj = gj
-	return nil
-}
-
-// unschedule stops j's timer; a run in progress goes on.
-func (s *Scheduler) unschedule(j *job) {
-	j.gone.Store(true)
-	if err := s.cron.RemoveJob(j.gj.ID()); err != nil {
-		s.log.Debug("removing a gocron job", "flow", j.flow.Name, "err", err)
 	}
 }
 

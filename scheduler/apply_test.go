@@ -23,15 +23,15 @@ func TestApplyDiffsByNameAndDigest(t *testing.T) {
 	for _, name := range []string{"a", "b", "c"} {
 		r.idle(name)
 	}
-	nextA, idA := r.next("a"), r.s.lookup("a").gj.ID()
+	nextA, jobA := r.next("a"), r.s.lookup("a")
 
 	b2 := every("b", 2*time.Minute) // changed definition: new digest
 	added, removed, kept := r.apply(every("a", time.Minute), b2, every("d", time.Minute))
 	if added != 2 || removed != 2 || kept != 1 {
 		t.Errorf("reload: added %d removed %d kept %d, want 2 2 1", added, removed, kept)
 	}
-	if got := r.next("a"); !got.Equal(nextA) || r.s.lookup("a").gj.ID() != idA {
-		t.Errorf("unchanged flow: next run %s (job %v), want %s (job %v)", got, r.s.lookup("a").gj.ID(), nextA, idA)
+	if got := r.next("a"); !got.Equal(nextA) || r.s.lookup("a") != jobA {
+		t.Errorf("unchanged flow: next run %s (job %p), want %s (job %p)", got, r.s.lookup("a"), nextA, jobA)
 	}
 	if _, ok := r.s.NextRun("c"); ok {
 		t.Error("removed flow c still scheduled")

@@ -91,19 +91,22 @@ func (r *rig) apply(fs ...*flows.Flow) (added, removed, kept int) {
 	return added, removed, kept
 }
 
-// advanceTo moves the fake clock to t, once gocron has finished its
-// bookkeeping of the fires seen so far.
-//
-// gocron receives a fire's "completed" message before the task runs but
-// handles it (dropping past times from the job's list of next runs) in
-// its own goroutine, concurrently with the task. If the clock reaches the
-// next run first, that list empties, gocron recomputes the next run from
-// the job's start time, lands exactly on the fake clock's current instant
-// and fires the job again at once, over and over. Any request to gocron's
-// goroutine (here Jobs) is served after the messages it already received.
+// advanceTo moves the fake clock to t, once the timer loop has fired
+// what was due and sleeps until a later time: an advance while it still
+// works on the previous one would make the two one instant.
 func (r *rig) advanceTo(t time.Time) {
-	r.s.cron.Jobs()
+	r.t.Helper()
+	eventually(r.t, func() bool { return r.s.settled() })
 	r.clock.Advance(t.Sub(r.clock.Now()))
+}
+
+// settled reports whether the timer loop waits with nothing due (or has
+// not started).
+func (s *Scheduler) settled() bool {
+	s.tmu.Lock()
+	defer s.tmu.Unlock()
+	tm := &s.timers
+	return !tm.started || tm.parked && (tm.armed.IsZero() || tm.armed.After(s.clock.Now()))
 }
 
 func (r *rig) next(flow string) time.Time {

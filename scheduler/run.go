@@ -39,8 +39,9 @@ func (st *flowState) stats() FlowStats {
 		DeferredUntil: st.deferredUntil(), InProgress: st.busy.Load()}
 }
 
-// fire is the gocron task of j. It applies the policies and hands an
-// admitted run to a worker goroutine of ours, returning at once.
+// fire is the timer loop's call for j as it falls due. It applies the
+// policies and hands an admitted run to a worker goroutine of ours,
+// returning at once.
 func (s *Scheduler) fire(j *job) {
 	if j.gone.Load() {
 		return

@@ -79,25 +79,37 @@ type everySchedule struct{ every time.Duration }
 func (e everySchedule) next(t time.Time) time.Time { return t.Add(e.every) }
 
 // cronSchedule is a five-field cron expression (in the local time zone
-// unless it starts with CRON_TZ=) shifted by a stable delay. It is also
-// the job's gocron.Cron, so gocron fires at the shifted times.
+// unless it starts with CRON_TZ=) shifted by a stable delay.
 type cronSchedule struct {
 	spec  cron.Schedule
 	delay time.Duration
 }
 
-var _ gocron.Cron = (*cronSchedule)(nil)
-
-// parseCron parses a five-field expression that matches some time after now.
+// parseCron parses a five-field expression that matches some time after
+// now, with gocron's cron implementation (robfig/cron's standard parser in
+// the local time zone, as flows.Load validates it).
 func parseCron(expr string, now time.Time) (cron.Schedule, error) {
-	spec, err := cron.ParseStandard(expr)
-	if err != nil {
-		return nil, fmt.Errorf("bad cron expression %q: %w", expr, err)
-	}
-	if spec.Next(now).IsZero() {
+	spec := gocron.NewDefaultCron(false)
+	switch err := spec.IsValid(expr, time.Local, now); {
+	case errors.Is(err, gocron.ErrCronJobInvalid):
 		return nil, fmt.Errorf("cron expression %q never matches", expr)
+	case err != nil:
+		return nil, fmt.Errorf("bad cron expression %q: %w", expr, parserError(err))
 	}
 	return spec, nil
+}
+
+// parserError is the parser's own error under gocron's ErrCronJobParse
+// (joined with it: two lines).
+func parserError(err error) error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			if !errors.Is(e, gocron.ErrCronJobParse) {
+				return e
+			}
+		}
+	}
+	return err
 }
 
 // newCronSchedule shifts spec, whose shortest gap is gap, by name's delay.
@@ -142,25 +154,14 @@ func (c *cronSchedule) next(t time.Time) time.Time {
 	return n.Add(c.delay)
 }
 
-// IsValid implements gocron.Cron; newCronSchedule has checked the
-// expression.
-func (c *cronSchedule) IsValid(string, *time.Location, time.Time) error {
-	if c.spec == nil {
-		return errors.New("cron schedule not parsed")
-	}
-	return nil
-}
-
-// Next implements gocron.Cron.
-func (c *cronSchedule) Next(t time.Time) time.Time { return c.next(t) }
-
 // maxCatchUp bounds the walk over missed cron times in plan.at.
 const maxCatchUp = 4096
 
 // plan tells which planned start a run belongs to, so that its lateness
 // can be measured: it remembers the last planned start it handed out and
-// walks the schedule from there. gocron reschedules a job before its task
-// runs, so by then gocron's NextRun already names the following start.
+// walks the schedule from there. The timer heap moves a job to its next
+// fire time before it fires, so by then NextRun already names the
+// following start.
 type plan struct {
 	mu    sync.Mutex
 	sched schedule
@@ -203,7 +204,7 @@ func (s *Scheduler) Interval(f *flows.Flow) time.Duration {
 	if f.Cron == "" {
 		return f.Every.Std()
 	}
-	spec, err := cron.ParseStandard(f.Cron)
+	spec, err := parseCron(f.Cron, s.clock.Now())
 	if err != nil {
 		return 0
 	}

@@ -1,8 +1,19 @@
 // Package scheduler decides when flows run; it knows nothing of what a run
-// does. Each flow is one gocron job: `every:` flows are duration jobs whose
-// first start is spread by a stable per-flow phase, `cron:` flows are cron
-// jobs shifted by a stable per-flow delay (see schedule.go). A run is handed
-// to the RunFunc and its Result to Hooks.OnResult.
+// does. Every flow is an entry in one timer heap (timers.go): `every:`
+// flows start on a stable per-flow phase of their interval, `cron:` flows
+// at their expression's times (parsed by gocron's cron implementation)
+// shifted by a stable per-flow delay (see schedule.go). One goroutine
+// sleeps on one timer until the earliest entry is due. A run is handed to
+// the RunFunc and its Result to Hooks.OnResult.
+//
+// Each flow was one gocron job until issue 15. At 10,000 flows every
+// second (BenchmarkFire10000: no-op runs, whole process) that cost 32–37
+// µs of CPU, 29 allocations and 3.0 KB per run, gocron's executor and
+// per-job goroutines taking half of it (a context, channel messages and a
+// reflect call per fire), and about 1 KB of memory per flow; with the heap
+// it is 11–13 µs, 5 allocations and 370 bytes per run, most of it the
+// run's own context and worker hand-off. The project keeps gocron for
+// what it does well here (its cron parsing) and not as one job per flow.
 //
 // Policies, in the order a due run meets them:
 //
@@ -42,7 +53,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/go-co-op/gocron/v2"
 	"github.com/jonboulle/clockwork"
 
 	"github.com/authwatch/authwatch/flows"
@@ -85,7 +95,8 @@ const (
 
 // Hooks receive what the scheduler observes. All are optional. They are
 // called from run goroutines, possibly concurrently for different flows,
-// and must be fast: a run's flow stays busy until OnResult returns, so a
+// OnSkip from the timer goroutine, and must be fast (a slow OnSkip delays
+// every flow's start): a run's flow stays busy until OnResult returns, so a
 // slow OnResult makes that flow's next run skip as behind (it never
 // holds a concurrency slot). For one flow, calls are never concurrent and
 // results arrive in order.
@@ -117,8 +128,8 @@ type Options struct {
 	// Logger receives the scheduler's own messages (default: discarded).
 	Logger *slog.Logger
 	Hooks  Hooks
-	// Admit, when set, is asked first as each run of a flow falls due;
-	// false drops the run silently: another node runs it (a cluster
+	// Admit, when set, is asked first as each run of a flow falls due,
+	// on the timer goroutine (it must not block); false drops the run silently: another node runs it (a cluster
 	// node's shard leases, internal/cluster). A dropped run is not a skip
 	// nor late, and calls no hook. What it returns with true is the run's
 	// admission (the lease fence it runs under), handed back with its
@@ -136,10 +147,11 @@ var errStopping = fmt.Errorf("scheduler: shutdown grace period ended: %w", conte
 
 // Scheduler runs flows on their schedules. It is safe for concurrent use.
 //
-// gocron is used as a timer wheel only: its task checks the policies and
-// hands the run to a goroutine of ours, so gocron never holds a long
-// task. Two measurements made that choice (gocron v2.21.2, Go 1.26, 2
-// cores; TestMeasureJobMemory: no-op jobs at 1,000 runs/s, RSS after GC):
+// The timer loop only checks the policies and hands the run to a worker
+// goroutine of ours, so it never waits for a run. When gocron was the
+// timer wheel (one job per flow, until issue 15) two measurements chose
+// that shape (gocron v2.21.2, Go 1.26, 2 cores; TestMeasureJobMemory:
+// no-op jobs at 1,000 runs/s, RSS after GC):
 //
 //   - Memory. FACTS.md's ~21 KB of RSS per job is the price of
 //     WithSingletonMode: each singleton job gets, at its first run and for
@@ -154,27 +166,29 @@ var errStopping = fmt.Errorf("scheduler: shutdown grace period ended: %w", conte
 //     with a 2 s task running it burnt 1.9 s of CPU; this Shutdown waits on
 //     a WaitGroup (6 ms of CPU for the same run).
 //
-// Overlap is therefore our own per-flow flag, and the global limit is our
-// own semaphore rather than WithLimitConcurrentJobs: its LimitModeReschedule
-// drops runs without telling (only a SchedulerMonitor hears of it), and its
-// LimitModeWait queues every due run in a 1,000-slot channel, so one slow
-// target lets a frequent flow pile up and run back to back, and a full
-// queue blocks gocron's executor.
+// Overlap is therefore our own per-flow flag, and the global limit our own
+// semaphore, not gocron's WithLimitConcurrentJobs: its LimitModeReschedule
+// drops runs without telling (only a SchedulerMonitor hears of it), and
+// its LimitModeWait queues every due run in a 1,000-slot channel, so one
+// slow target lets a frequent flow pile up and run back to back, and a
+// full queue blocks gocron's executor.
 type Scheduler struct {
 	run   RunFunc
 	clock clockwork.Clock
 	log   *slog.Logger
 	hooks Hooks
 	ours  func(flow string) (any, bool) // Options.Admit; nil: every run is ours
-	cron  gocron.Scheduler
-	slots *limiter // one slot per run in progress; the runs waiting for one
-	auto  bool     // slots follow the load
+	slots *limiter                      // one slot per run in progress; the runs waiting for one
+	auto  bool                          // slots follow the load
 	gaps  gapCache
 
 	latency    latencyMeter   // of completed runs, for the adaptive limit
 	cpuBusy    func() bool    // whether the process is short of CPU, for the adaptive limit
 	demandBits atomic.Uint64  // float64: planned runs per second
-	bg         sync.WaitGroup // the adapting goroutine
+	bg         sync.WaitGroup // the adapting goroutine and the timer loop
+
+	tmu    sync.Mutex // guards timers, and job.due and job.index
+	timers timers
 
 	// root is the parent of every run's context; it is cancelled when
 	// Shutdown's grace period ends. It is the only context kept.
@@ -211,12 +225,9 @@ func New(run RunFunc, o Options) (*Scheduler, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	cs, err := gocron.NewScheduler(gocron.WithClock(o.Clock), gocron.WithLogger(gocronLogger{o.Logger.With("component", "gocron")}))
-	if err != nil {
-		return nil, fmt.Errorf("scheduler: %w", err)
-	}
-	s := &Scheduler{run: run, clock: o.Clock, log: o.Logger, hooks: o.Hooks, ours: o.Admit, cron: cs,
-		slots: newLimiter(o.MaxConcurrent), auto: auto, cpuBusy: newSchedLatency().busy, stop: make(chan struct{}), jobs: make(map[string]*job)}
+	s := &Scheduler{run: run, clock: o.Clock, log: o.Logger, hooks: o.Hooks, ours: o.Admit,
+		slots: newLimiter(o.MaxConcurrent), auto: auto, cpuBusy: newSchedLatency().busy, stop: make(chan struct{}), jobs: make(map[string]*job),
+		timers: timers{wake: make(chan struct{}, 1)}}
 	s.root, s.cancel = context.WithCancelCause(context.Background())
 	return s, nil
 }
@@ -228,7 +239,7 @@ func (s *Scheduler) Start() {
 		s.bg.Add(1)
 		go s.adapt(s.clock.NewTicker(adaptEvery)) // made here, so that it counts from Start
 	}
-	s.cron.Start()
+	s.startTimers()
 }
 
 // Shutdown stops scheduling at once: no run starts after it is called,
@@ -250,24 +261,22 @@ func (s *Scheduler) Shutdown(ctx context.Context) error {
 	for _, a := range s.slots.close() {
 		s.giveUp(a)
 	}
-	// Our gocron tasks return at once, so this does not wait for runs.
-	err := s.cron.Shutdown()
-	s.bg.Wait()
+	s.bg.Wait() // the timer loop and the adapting goroutine end at s.stop
 	done := make(chan struct{})
 	go func() { s.runs.Wait(); s.pool.all.Wait(); close(done) }()
 	select {
 	case <-done:
 		s.cancel(errStopping)
-		return err
+		return nil
 	case <-ctx.Done():
 	}
 	n := s.running.Load()
 	s.cancel(errStopping)
 	<-done
 	if n > 0 {
-		err = errors.Join(err, fmt.Errorf("scheduler: cancelled %d running flows: %w", n, context.Cause(ctx)))
+		return fmt.Errorf("scheduler: cancelled %d running flows: %w", n, context.Cause(ctx))
 	}
-	return err
+	return nil
 }
 
 // DeferUntil skips the runs of flow until t (at most MaxDeferral from
@@ -280,15 +289,19 @@ func (s *Scheduler) DeferUntil(flow string, t time.Time) {
 	}
 }
 
-// NextRun is the flow's next planned start as gocron has it; ok is false
-// for an unknown flow or before Start.
+// NextRun is the flow's next planned start; ok is false for an unknown
+// flow, before Start, and for a cron flow whose times have all passed.
 func (s *Scheduler) NextRun(flow string) (next time.Time, ok bool) {
 	j := s.lookup(flow)
 	if j == nil {
 		return time.Time{}, false
 	}
-	next, err := j.gj.NextRun()
-	return next, err == nil && !next.IsZero()
+	s.tmu.Lock()
+	defer s.tmu.Unlock()
+	if !s.timers.started || j.index < 0 {
+		return time.Time{}, false
+	}
+	return j.due, true
 }
 
 // Stats is a snapshot of the scheduler's counters.
@@ -346,14 +359,3 @@ func (s *Scheduler) lookup(flow string) *job {
 	defer s.mu.RUnlock()
 	return s.jobs[flow]
 }
-
-// gocronLogger passes gocron's messages to slog, its Info lifecycle
-// chatter at Debug.
-type gocronLogger struct{ l *slog.Logger }
-
-func (g gocronLogger) Debug(msg string, args ...any) { g.l.Debug(msg, args...) }
-func (g gocronLogger) Info(msg string, args ...any)  { g.l.Debug(msg, args...) }
-func (g gocronLogger) Warn(msg string, args ...any)  { g.l.Warn(msg, args...) }
-func (g gocronLogger) Error(msg string, args ...any) { g.l.Error(msg, args...) }
-
-var _ gocron.Logger = gocronLogger{}
