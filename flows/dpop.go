@@ -2,6 +2,7 @@ package flows
 
 import (
 	"bytes"
+	"errors"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -48,6 +49,9 @@ func (o DPoPOptions) validate() []error {
 	}
 	if !o.DPoPKey.IsZero() {
 		errs = append(errs, validateSecretKeyRef("dpop_key", o.DPoPKey))
+	}
+	if o.DPoP && o.DPoPKey.IsZero() && o.DPoPAlg != "" && o.DPoPAlg != string(jose.ES256) {
+		errs = append(errs, conf.FieldErrorf("dpop_alg", "%s needs dpop_key: the key authwatch generates is EC P-256 (ES256)", o.DPoPAlg))
 	}
 	if o.DPoPAlg != "" && !containsStr(dpopAlgs, o.DPoPAlg) {
 		errs = append(errs, conf.FieldErrorf("dpop_alg", "must be one of %s, got %q", strings.Join(dpopAlgs, ", "), o.DPoPAlg))
@@ -193,7 +197,7 @@ func (k *dpopKey) proof(method string, u *url.URL, now time.Time, nonce, accessT
 		return "", err
 	}
 	htu := *u
-	htu.RawQuery, htu.Fragment, htu.RawFragment, htu.User = "", "", "", nil
+	htu.RawQuery, htu.Fragment, htu.RawFragment, htu.User, htu.ForceQuery = "", "", "", nil, false
 	jti := make([]byte, 16)
 	_, _ = rand.Read(jti)
 	claims := map[string]any{"jti": base64.RawURLEncoding.EncodeToString(jti), "htm": method, "htu": htu.String(), "iat": now.Unix()}
@@ -238,8 +242,10 @@ func (t *dpopTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return t.next.RoundTrip(req)
 	}
 	resp, err := t.send(req)
+	// At a token endpoint the retry is the token request's own (a client
+	// assertion in the body must be signed afresh): see TokenRequest.fetch.
 	rewindable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
-	if err != nil || !rewindable || !asksForNonce(resp) {
+	if err != nil || t.accessToken == "" || !rewindable || !asksForNonce(resp) {
 		return resp, err
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, MaxBodySize))
@@ -268,6 +274,12 @@ func (t *dpopTransport) send(req *http.Request) (*http.Response, error) {
 		d.setNonce(origin, resp.Header.Get("DPoP-Nonce"))
 	}
 	return resp, err
+}
+
+// isUseDPoPNonce: a token endpoint's use_dpop_nonce (RFC 9449 §8).
+func isUseDPoPNonce(err error) bool {
+	var re *oauth2.RetrieveError
+	return errors.As(err, &re) && re.ErrorCode == "use_dpop_nonce"
 }
 
 // asksForNonce: a 400 use_dpop_nonce from an IdP or a 401 DPoP challenge
@@ -319,7 +331,10 @@ func dpopNotShared(c SharedCache, o DPoPOptions) error {
 // bound to the proof's key: token_type DPoP (RFC 9449 §5) and, for a JWT
 // access token, cnf.jkt the key's thumbprint (§6.1).
 func (st *State) checkDPoPBinding(tok *oauth2.Token) error {
-	key := st.dpopState().keyFor(tok.AccessToken)
+	if st.dpop == nil {
+		return nil // no DPoP in this run
+	}
+	key := st.dpop.keyFor(tok.AccessToken)
 	if key == nil {
 		return nil // from a cache or an earlier run: nothing to compare
 	}

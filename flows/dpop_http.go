@@ -59,6 +59,9 @@ func (s *HTTPStep) checkBindingEnforced(ctx context.Context, st *State, token st
 		}
 		req.Header.Set("Authorization", try.scheme+" "+token)
 		opts := s.clientOptions()
+		// The refusal itself is the answer: a redirect to a login page
+		// followed to its 200 would read as accepted.
+		opts.NoRedirects = true
 		client, err := st.Client(opts)
 		if err != nil {
 			return err
@@ -71,7 +74,7 @@ func (s *HTTPStep) checkBindingEnforced(ctx context.Context, st *State, token st
 			return err
 		}
 		_, _ = readBody(resp)
-		if resp.StatusCode < 300 {
+		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 			f := Fail(ReasonTokenBindingMismatch, "%s %s accepted the DPoP-bound token %s (status %d): the API does not enforce the binding, so a stolen token works without its key",
 				req.Method, req.URL.Redacted(), try.how, resp.StatusCode).With(F("binding_check", try.name), F("status", resp.StatusCode))
 			f.Next = "Make the API demand the DPoP scheme for DPoP-bound tokens and verify the proof (signature, htm, htu, ath, iat, jti) and that its key's thumbprint is the token's cnf.jkt (RFC 9449 §7)."
@@ -94,6 +97,9 @@ func classifyDPoPChallenge(st *State, a *answer, chs []challenge.Challenge) *Fai
 			return Fail(ReasonDPoPProofInvalid, "%s refused the DPoP proof: %s", hostOf(a), describeParam(dpop)).
 				With(F("error_description", dpop.Param("error_description")))
 		case "use_dpop_nonce":
+			if a.resp.Header.Get("DPoP-Nonce") == "" {
+				return Fail(ReasonDPoPProofInvalid, "%s asks for a DPoP nonce but sends none (no DPoP-Nonce header, RFC 9449 §9): %s", hostOf(a), describeParam(dpop))
+			}
 			return Fail(ReasonDPoPProofInvalid, "%s still asks for a DPoP nonce after authwatch retried with the one it gave (RFC 9449 §9): %s", hostOf(a), describeParam(dpop))
 		case "invalid_token":
 			return explainInvalidToken(st, a, dpop)

@@ -265,7 +265,7 @@ steps:
 	})
 
 	t.Run("nonce_at_idp_and_api", func(t *testing.T) {
-		np := lopProvider(t, map[string]string{"DPOP": "nonce"})
+		np := lopProvider(t, map[string]string{"DPOP": "nonce", "EXTRA_CLIENTS": caClients(t, k)})
 		api := newDPoPAPI(t, np, func(a *dpopAPI) { a.nonce = "api-nonce-1" })
 		res := run(t, dpopFlow("dpop-nonce", np.Issuer, "", api.URL, dpopAuth))
 		itMustPass(t, res)
@@ -275,6 +275,44 @@ steps:
 		if _, refused := api.counts(); len(refused) != 1 || !strings.HasPrefix(refused[0], "use_dpop_nonce") {
 			t.Errorf("the API refused %v; want one use_dpop_nonce before the retry", refused)
 		}
+		// A client assertion is single-use (its jti): the retry with the
+		// nonce must carry a fresh one, or the IdP refuses the client.
+		pk := strings.Replace(dpopFlow("dpop-nonce-pkjwt", np.Issuer, "", api.URL, dpopAuth),
+			"    client_id: cc-client\n    client_secret: ${env:CC_SECRET}\n",
+			"    client_id: pkjwt-client\n    client_auth: private_key_jwt\n    client_key: "+k.file("rsa.pem")+"\n    client_key_id: rsa-1\n", 1)
+		itMustPass(t, run(t, pk))
+	})
+
+	// A public client's refresh token is bound to the DPoP key (RFC 9449
+	// §5): the refresh signs with that key, whatever the refresh step says.
+	t.Run("public_client_refresh_with_bound_key", func(t *testing.T) {
+		res := run(t, `
+name: dpop-public-refresh
+every: 1m
+steps:
+  - id: login
+    kind: login
+    issuer: "`+p.Issuer+`"
+    redirect_uri: `+lopCallback+`
+    client_id: public-client
+    client_auth: none
+    username: alice
+    password: ${env:ALICE_PASSWORD}
+    scopes: [openid, offline_access]
+    dpop: true
+    expect: {refresh_token: true}
+  - id: refresh
+    kind: refresh
+    issuer: "`+p.Issuer+`"
+    client_id: public-client
+    client_auth: none
+    refresh_token: ${steps.login.refresh_token}
+  - id: userinfo
+    kind: userinfo
+    issuer: "`+p.Issuer+`"
+    token: ${steps.refresh.access_token}
+`)
+		itMustPass(t, res)
 	})
 
 	t.Run("idp_ignores_dpop", func(t *testing.T) {

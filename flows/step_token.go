@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strconv"
 	"time"
@@ -156,21 +157,50 @@ func (r *TokenRequest) fetch(ctx context.Context, st *State, cfg *clientcredenti
 	if err != nil {
 		return nil, err
 	}
-	if cfg, err = r.withClientAssertion(st, cfg); err != nil {
-		return nil, err
-	}
-	if !r.DPoP {
-		return cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, client))
-	}
-	key, err := st.dpopKeyOf(r.DPoPOptions)
+	key, err := r.dpopKeyFor(st, cfg)
 	if err != nil {
 		return nil, err
 	}
-	tok, err := cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, withDPoP(st, client, key, "")))
-	if err == nil {
+	if key != nil {
+		client = withDPoP(st, client, key, "")
+	}
+	tok, err := r.send(ctx, st, cfg, client)
+	if key != nil && isUseDPoPNonce(err) {
+		// RFC 9449 §8: once more with the nonce the server gave (the
+		// transport keeps it), as a new request: a client assertion's jti
+		// is single-use, so it is signed afresh.
+		tok, err = r.send(ctx, st, cfg, client)
+	}
+	if err == nil && key != nil {
 		st.dpopState().bind(key, tok.AccessToken, tok.RefreshToken)
 	}
 	return tok, err
+}
+
+// send signs the client's assertion (when it uses one) and sends the token
+// request.
+func (r *TokenRequest) send(ctx context.Context, st *State, cfg *clientcredentials.Config, client *http.Client) (*oauth2.Token, error) {
+	cfg, err := r.withClientAssertion(st, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, client))
+}
+
+// dpopKeyFor is the key the token request's proofs are signed with: the
+// key a refresh token was bound to when this run got it (RFC 9449 §5:
+// a public client's refresh token is bound to the key), else the step's
+// own when it says dpop: true; nil for no proof.
+func (r *TokenRequest) dpopKeyFor(st *State, cfg *clientcredentials.Config) (*dpopKey, error) {
+	if rt := cfg.EndpointParams.Get("refresh_token"); rt != "" && st.dpop != nil {
+		if key := st.dpop.keyFor(rt); key != nil {
+			return key, nil
+		}
+	}
+	if !r.DPoP {
+		return nil, nil
+	}
+	return st.dpopKeyOf(r.DPoPOptions)
 }
 
 // accept publishes a received token and checks it against expectations.
@@ -187,10 +217,8 @@ func (r *TokenRequest) accept(ctx context.Context, st *State, tok *oauth2.Token,
 	if r.Expect.Error != "" {
 		return Fail(ReasonAuthNotEnforced, "the token endpoint issued a token, but this grant must be refused with %s", r.Expect.Error)
 	}
-	if r.DPoP {
-		if err := st.checkDPoPBinding(tok); err != nil {
-			return err
-		}
+	if err := st.checkDPoPBinding(tok); err != nil {
+		return err
 	}
 	u, err := r.urls(st)
 	if err != nil {
@@ -415,6 +443,10 @@ func (s *RefreshStep) Validate() error {
 	errs := []error{s.TokenRequest.validate(true)}
 	if s.RefreshToken.IsZero() {
 		errs = append(errs, conf.FieldErrorf("refresh_token", "required, e.g. ${steps.login.refresh_token}"))
+	}
+	if s.Persist && s.DPoP && s.DPoPKey.IsZero() && s.authMethod() == authNone {
+		// RFC 9449 §5: a public client's refresh token is bound to the key.
+		errs = append(errs, conf.FieldErrorf("dpop_key", "persist: true with dpop: true for a public client needs dpop_key: its refresh tokens are bound to the DPoP key, and a key generated for one run is gone by the next"))
 	}
 	if s.Persist && s.Expect.OldTokenRefused {
 		// The stored token would be dead on the next run.
