@@ -57,6 +57,7 @@ func TestPostgres(t *testing.T) {
 		{"LeasesBalance", testLeasesBalance},
 		{"LeasesExpire", testLeasesExpire},
 		{"FencedWrites", testFencedWrites},
+		{"StepIncidentOnce", testStepIncidentOnce},
 		{"ReleaseKeepsWritesUntilClaimed", testReleaseKeepsWritesUntilClaimed},
 		{"OutboxClaims", testOutboxClaims},
 		{"OutcomeOfLostClaim", testOutcomeOfLostClaim},
