@@ -95,6 +95,8 @@ type Main struct {
 	skips skipWatch
 	// late counts late runs, for the log and /healthz (lateness.go).
 	late lateWatch
+	// places are the flows' probe locations (locations.go).
+	places flowPlaces
 	// statusMu guards sentStatus, the status line the service manager
 	// last heard (status.go).
 	statusMu   sync.Mutex
@@ -450,6 +452,7 @@ func (m *Main) setFlows(fs []*flows.Flow) {
 	m.mu.Unlock()
 	m.metrics.SetFlows(fs)
 	m.late.setFlows(fs, m.sched.Interval)
+	m.places.set(fs, m.sched.Interval)
 }
 
 // isConfigured reports whether a flow is still scheduled (a run of a flow
