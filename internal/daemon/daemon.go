@@ -155,7 +155,7 @@ func newMain(cfg *config.Config, log *slog.Logger, notify Notifier, check sqlite
 		return nil, fmt.Errorf("opening the state store: %w", err)
 	}
 	st := buffered.New(context.Background(), db, buffered.Options{Logger: log.With("component", "store")})
-	m := &Main{cfg: cfg, log: log, store: st, db: db, lock: lock, metrics: metrics.New(metrics.WithStepHistograms(cfg.Metrics.StepHistograms)), notify: notify, started: make(chan struct{})}
+	m := &Main{cfg: cfg, log: log, store: st, db: db, lock: lock, metrics: metrics.New(metrics.WithStepHistograms(cfg.Metrics.StepHistograms), metrics.WithLocation(recordedLocation(cfg))), notify: notify, started: make(chan struct{})}
 	m.lastActivity.Store(time.Now().UnixNano())
 	m.metrics.SchedulerHealth(func() bool { ok, _ := m.schedulerHealthy(time.Now()); return ok })
 	if err := m.setupAlerting(cfg); err != nil {
