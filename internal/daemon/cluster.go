@@ -26,7 +26,7 @@ func (m *Main) setupCluster() error {
 	m.cluster = cluster.New(pg, cluster.Options{Location: m.cfg.Cluster.Location,
 		Logger: m.log.With("component", "cluster"), OnClaim: m.reloadIncidents})
 	m.alert.owns = m.ownsFlow
-	m.alert.across = &acrossLocations{store: pg, here: m.cluster.Location(), places: &m.places}
+	m.alert.across = &acrossLocations{store: pg, here: m.cluster.Location(), places: &m.places, shown: m.showWorst}
 	m.log.Info("cluster node", "node", m.cluster.Node(), "location", m.cluster.Location())
 	return nil
 }

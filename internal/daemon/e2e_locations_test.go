@@ -2,12 +2,16 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/authwatch/authwatch/internal/incident"
+	"github.com/authwatch/authwatch/internal/statuspage"
 	"github.com/authwatch/authwatch/internal/store/postgres"
 	"github.com/authwatch/authwatch/internal/testenv"
 	"github.com/authwatch/authwatch/notify"
@@ -135,6 +139,7 @@ policy:
 	if n, ev := count(notify.Opened, false); n != 0 {
 		t.Errorf("one location refusing paged %d times (%s: %s)", n, ev.Reason, ev.Summary)
 	}
+	checkViews(t, nodes["us1"])
 
 	targets["us-east"].Down()
 	waitFor("a page", 60*time.Second, func() bool { n, _ := count(notify.Opened, false); return n > 0 })
@@ -163,4 +168,44 @@ policy:
 		}
 	}
 	t.Logf("events at the receiver: %v", keys)
+}
+
+// checkViews: while eu-west fails and us-east passes, a us-east node's API
+// and flow page show the flow per location, its overview the worst
+// location, and its /metrics label the series it exports with us-east.
+func checkViews(t *testing.T, p *pgProc) {
+	t.Helper()
+	code, body := p.get("/api/v1/flows/login")
+	var d statuspage.FlowDetailJSON
+	if code != http.StatusOK || json.Unmarshal([]byte(body), &d) != nil {
+		t.Fatalf("/api/v1/flows/login: %d %s", code, body)
+	}
+	got := map[string]string{}
+	for _, l := range d.Locations {
+		got[l.Location] = l.State + " " + l.Reason
+	}
+	if got["eu-west"] != "failing connection_failed" || got["us-east"] != "passing " {
+		t.Errorf("/api/v1/flows/login locations = %v; want eu-west failing (connection_failed), us-east passing", got)
+	}
+	// The node's own run shows its own state until the incident step
+	// that follows it (milliseconds) shows the worst: polled.
+	worst := d.Flow.State
+	for i := 0; i < 50 && worst != statuspage.StateFailing; i++ {
+		time.Sleep(100 * time.Millisecond) // polling a real process
+		_, body := p.get("/api/v1/flows/login")
+		var again statuspage.FlowDetailJSON
+		if json.Unmarshal([]byte(body), &again) == nil {
+			worst = again.Flow.State
+		}
+	}
+	if worst != statuspage.StateFailing {
+		t.Errorf("the flow shows %s on a us-east node; want failing, the worst of its locations", worst)
+	}
+	if _, page := p.get("/flows/login"); !strings.Contains(page, `id="locations"`) || !strings.Contains(page, "eu-west") {
+		t.Error("the flow page shows no locations table naming eu-west")
+	}
+	_, metrics := p.get("/metrics")
+	if !regexp.MustCompile(`(?m)^authwatch_flow_up\{flow="login",location="us-east"\} 1$`).MatchString(metrics) {
+		t.Errorf("/metrics of a us-east node has no authwatch_flow_up{flow=\"login\",location=\"us-east\"} 1")
+	}
 }

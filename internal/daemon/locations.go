@@ -104,6 +104,9 @@ type acrossLocations struct {
 	store  store.SharedIncidents
 	here   string
 	places *flowPlaces
+	// shown is given the flow's states in every location after each
+	// step: the overview shows the worst (showWorst).
+	shown func(states []store.FlowState)
 }
 
 // observeAcross is observe on a cluster node: the run's observation,
@@ -124,7 +127,9 @@ func (a *alerting) observeAcross(ctx context.Context, r *flows.Result) error {
 	var next incident.State
 	var stepped bool
 	var items int
+	var seen []store.FlowState
 	err := a.across.store.StepIncident(ctx, r.Flow, func(stored json.RawMessage, states []store.FlowState) (json.RawMessage, []store.OutboxItem, error) {
+		seen = states
 		prev, err := decodeIncident(stored)
 		if err != nil {
 			return nil, nil, fmt.Errorf("incident state of %q: %w", r.Flow, err)
@@ -143,10 +148,15 @@ func (a *alerting) observeAcross(ctx context.Context, r *flows.Result) error {
 		items = len(out)
 		return state, out, err
 	})
-	if err != nil || !stepped {
+	if err != nil {
 		return err
 	}
-	a.remember(r.Flow, next, items)
+	if a.across.shown != nil {
+		a.across.shown(seen)
+	}
+	if stepped {
+		a.remember(r.Flow, next, items)
+	}
 	return nil
 }
 
@@ -235,6 +245,16 @@ func (m *Main) worstStates(states []store.FlowState, now time.Time) []store.Flow
 		}
 	}
 	return out
+}
+
+// showWorst shows, for a flow this node runs, the worst of its locations'
+// states in the overview, when that is another location's: this node's
+// own run set its own state just before.
+func (m *Main) showWorst(states []store.FlowState) {
+	worst := m.worstStates(states, time.Now())
+	if len(worst) == 1 && worst[0].Location != m.recordsFrom() {
+		m.lastState.Set(worst[0])
+	}
 }
 
 // worse reports whether a is the state to show rather than b.
