@@ -26,7 +26,12 @@ type Flow struct {
 	UserAgent string `yaml:"user_agent,omitempty" json:"user_agent,omitempty" jsonschema:"maxLength=512,description=User-Agent of the flow's requests instead of authwatch/VERSION (+URL)\\, e.g. for a WAF's allow-list; a step's user_agent wins. Browser steps send Chromium's own unless this is set."`
 	// Alert overrides the daemon's alert policy for this flow.
 	Alert *AlertPolicy `yaml:"alert,omitempty" json:"alert,omitempty" jsonschema:"description=Per-flow overrides of the alert policy in authwatch.yaml."`
-	Steps []*StepSpec  `yaml:"-" json:"steps" jsonschema:"required"`
+	// Locations are the probe locations the flow runs from in a cluster
+	// (docs/cluster.md); none: every location with a live node.
+	Locations []string `yaml:"locations,omitempty" json:"locations,omitempty" jsonschema:"description=Probe locations the flow runs from when the daemons are clustered (cluster.location of the nodes\\, e.g. [eu-west\\, us-east]). Default: every location that has a live node. A single daemon ignores it."`
+	// LocationsPolicy says when failures from several locations page.
+	LocationsPolicy string      `yaml:"locations_policy,omitempty" json:"locations_policy,omitempty" jsonschema:"enum=all,enum=any,description=all (default): a failure incident opens only while the flow fails from every location that runs it; failing from some and passing from others is the warning location_disagreement. any: a failure from any location counts."`
+	Steps           []*StepSpec `yaml:"-" json:"steps" jsonschema:"required"`
 
 	// Source is where the flow was defined, for messages.
 	Source conf.Position `yaml:"-" json:"-"`

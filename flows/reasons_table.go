@@ -176,6 +176,11 @@ var ReasonTable = []ReasonInfo{
 	{ReasonSlowResponse, LayerApp, false,
 		"the step succeeded but took longer than its max_latency",
 		"Check the timings in the evidence (dns, connect, tls, first byte) to see which phase was slow."},
+	// Found by the incident policy of a flow run from several probe
+	// locations (docs/cluster.md), never by a run: a warning.
+	{ReasonLocationDisagreement, LayerNetwork, true,
+		"the flow fails from some probe locations and passes from others (the summary names them): a regional network, DNS or CDN problem rather than the service",
+		"Compare the failing locations' evidence with the passing ones': check DNS answers, routes, firewalls and CDN edges as seen from the failing locations."},
 	{ReasonConfigInvalid, LayerMonitor, false,
 		"the flow could not be run as written",
 		"Run authwatch validate on the flow file and fix what it reports."},

@@ -42,6 +42,9 @@ type alerting struct {
 	// owns says whether this node sends a flow's reminders, and fences
 	// them (cluster nodes: the holder of the flow's shard); nil: always.
 	owns func(ctx context.Context, flow string) (context.Context, bool)
+	// across steps incidents over every location's results (cluster
+	// nodes, locations.go); nil: from this node's runs alone.
+	across *acrossLocations
 }
 
 // notifierDeps are what notifiers get: a client with bounded time and TLS
@@ -118,6 +121,9 @@ func (a *alerting) load(ctx context.Context) error {
 // (a flow passing with a standing warning: incident.Unchanged from the
 // state last written).
 func (a *alerting) observe(ctx context.Context, r *flows.Result) error {
+	if a.across != nil {
+		return a.observeAcross(ctx, r)
+	}
 	now := time.Now()
 	a.mu.Lock()
 	prev := a.states[r.Flow]
@@ -197,6 +203,10 @@ func (a *alerting) tick(ctx context.Context) {
 				continue // the shard moved on meanwhile: an unfenced commit could be kept in memory and sent from here
 			}
 		}
+		if a.across != nil {
+			a.tickAcross(cctx, p.flow)
+			continue
+		}
 		if a.commit(cctx, p.flow, p.state, p.events) == nil {
 			a.mu.Lock()
 			a.stored[p.flow] = p.state
@@ -208,9 +218,24 @@ func (a *alerting) tick(ctx context.Context) {
 // commit writes the state and the routed events in one transaction, then
 // wakes the sender.
 func (a *alerting) commit(ctx context.Context, flow string, st incident.State, events []notify.Event) error {
-	state, err := json.Marshal(st)
+	state, items, err := a.outboxItems(st, events)
 	if err != nil {
 		return err
+	}
+	if err := a.outbox.CommitIncident(ctx, flow, state, items); err != nil {
+		return err
+	}
+	if len(items) > 0 {
+		a.sender.Kick()
+	}
+	return nil
+}
+
+// outboxItems is st as stored and the events as routed to the notifiers.
+func (a *alerting) outboxItems(st incident.State, events []notify.Event) (json.RawMessage, []store.OutboxItem, error) {
+	state, err := json.Marshal(st)
+	if err != nil {
+		return nil, nil, err
 	}
 	a.mu.Lock()
 	routes, statusURL := a.routes, a.statusURL
@@ -224,20 +249,14 @@ func (a *alerting) commit(ctx context.Context, flow string, st incident.State, e
 		}
 		body, err := json.Marshal(ev)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		for _, name := range routing.Resolve(routes, ev) {
 			items = append(items, store.OutboxItem{Notifier: name, IncidentKey: ev.IncidentKey, EventID: ev.ID, Event: body,
 				Created: ev.Time, NextAttempt: time.Now()})
 		}
 	}
-	if err := a.outbox.CommitIncident(ctx, flow, state, items); err != nil {
-		return err
-	}
-	if len(items) > 0 {
-		a.sender.Kick()
-	}
-	return nil
+	return state, items, nil
 }
 
 // printableEvent escapes control, separator and bidi characters in the

@@ -26,6 +26,7 @@ func (m *Main) setupCluster() error {
 	m.cluster = cluster.New(pg, cluster.Options{Location: m.cfg.Cluster.Location,
 		Logger: m.log.With("component", "cluster"), OnClaim: m.reloadIncidents})
 	m.alert.owns = m.ownsFlow
+	m.alert.across = &acrossLocations{store: pg, here: m.cluster.Location(), places: &m.places, shown: m.showWorst}
 	m.log.Info("cluster node", "node", m.cluster.Node(), "location", m.cluster.Location())
 	return nil
 }
@@ -43,6 +44,9 @@ func (m *Main) admitRun(flow string) (any, bool) {
 		return nil, true
 	}
 	m.markActivity()
+	if !m.runsHere(flow) {
+		return nil, false // another location's flow
+	}
 	f, ok := m.cluster.Admit(flow)
 	return f, ok
 }
@@ -74,7 +78,7 @@ func (m *Main) ownsFlow(ctx context.Context, flow string) (context.Context, bool
 		return ctx, true
 	}
 	f, ok := m.cluster.Holds(flow)
-	if !ok {
+	if !ok || !m.runsHere(flow) {
 		return ctx, false
 	}
 	return store.WithFence(ctx, f), true

@@ -37,7 +37,7 @@ func (m *Main) refreshClusterView(ctx context.Context) {
 	notHere := map[string]bool{}
 	var names []string
 	for _, f := range m.currentFlows() {
-		if _, held := m.cluster.Holds(f.Name); !held {
+		if _, held := m.cluster.Holds(f.Name); !held || !m.runsHere(f.Name) {
 			notHere[f.Name] = true
 			names = append(names, f.Name)
 		}
@@ -53,9 +53,9 @@ func (m *Main) refreshClusterView(ctx context.Context) {
 		}
 		return
 	}
-	for _, st := range states {
+	for _, st := range m.worstStates(states, time.Now()) {
 		// Held since the list was made: this node's own runs set it now.
-		if _, held := m.cluster.Holds(st.Flow); notHere[st.Flow] && !held {
+		if _, held := m.cluster.Holds(st.Flow); notHere[st.Flow] && (!held || !m.runsHere(st.Flow)) {
 			m.lastState.Set(st)
 		}
 	}

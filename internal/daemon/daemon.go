@@ -95,6 +95,8 @@ type Main struct {
 	skips skipWatch
 	// late counts late runs, for the log and /healthz (lateness.go).
 	late lateWatch
+	// places are the flows' probe locations (locations.go).
+	places flowPlaces
 	// statusMu guards sentStatus, the status line the service manager
 	// last heard (status.go).
 	statusMu   sync.Mutex
@@ -153,7 +155,7 @@ func newMain(cfg *config.Config, log *slog.Logger, notify Notifier, check sqlite
 		return nil, fmt.Errorf("opening the state store: %w", err)
 	}
 	st := buffered.New(context.Background(), db, buffered.Options{Logger: log.With("component", "store")})
-	m := &Main{cfg: cfg, log: log, store: st, db: db, lock: lock, metrics: metrics.New(metrics.WithStepHistograms(cfg.Metrics.StepHistograms)), notify: notify, started: make(chan struct{})}
+	m := &Main{cfg: cfg, log: log, store: st, db: db, lock: lock, metrics: metrics.New(metrics.WithStepHistograms(cfg.Metrics.StepHistograms), metrics.WithLocation(recordedLocation(cfg))), notify: notify, started: make(chan struct{})}
 	m.lastActivity.Store(time.Now().UnixNano())
 	m.metrics.SchedulerHealth(func() bool { ok, _ := m.schedulerHealthy(time.Now()); return ok })
 	if err := m.setupAlerting(cfg); err != nil {
@@ -450,6 +452,7 @@ func (m *Main) setFlows(fs []*flows.Flow) {
 	m.mu.Unlock()
 	m.metrics.SetFlows(fs)
 	m.late.setFlows(fs, m.sched.Interval)
+	m.places.set(fs, m.sched.Interval)
 }
 
 // isConfigured reports whether a flow is still scheduled (a run of a flow

@@ -81,7 +81,7 @@ func TestE2EClusterViewOfOtherNodesFlows(t *testing.T) {
 		}
 		return page.Counts[statuspage.StateFailing]
 	}
-	downSeries := regexp.MustCompile(`(?m)^authwatch_flow_up\{flow="(f\d+)"\} 0$`)
+	downSeries := regexp.MustCompile(`(?m)^authwatch_flow_up\{flow="(f\d+)",location="default"\} 0$`)
 	downOn := func(node string) []string {
 		_, body := nodes[node].get("/metrics")
 		var flows []string

@@ -20,6 +20,7 @@ func (m *Main) onResult(ev scheduler.Event) {
 	m.markActivity()
 	r := ev.Result
 	run := toRun(r)
+	run.Location = m.recordsFrom()
 	ctx, cancel := context.WithTimeout(m.fenced(context.Background(), ev.Admission), 10*time.Second)
 	defer cancel()
 	if !m.isConfigured(r.Flow) {
@@ -152,6 +153,9 @@ func (m *Main) restoreFlowStates(fs []*flows.Flow) {
 	}
 	byName := make(map[string]store.FlowState, len(states))
 	for _, st := range states {
+		if prev, ok := byName[st.Flow]; ok && prev.Location == m.recordsFrom() {
+			continue // a cluster node's own location first (states are per location there)
+		}
 		byName[st.Flow] = st
 	}
 	for _, f := range fs {

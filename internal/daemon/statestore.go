@@ -43,12 +43,12 @@ func openBackend(cfg *config.Config, check sqlite.Check, notify Notifier, log *s
 		db.SetCommitInterval(storeCommitInterval)
 		return db, nil
 	}
-	return openPostgres(cfg.Store.Postgres, cfg.RetentionPolicy(), conf.SecretSource{}, log)
+	return openPostgres(cfg.Store.Postgres, cfg.RetentionPolicy(), conf.SecretSource{}, log, recordedLocation(cfg))
 }
 
 // openPostgres resolves the connection string and the secret key and opens
 // the PostgreSQL store. Neither value appears in its errors.
-func openPostgres(pc *config.PostgresConfig, ret store.Retention, secrets conf.SecretSource, log *slog.Logger) (*postgres.Store, error) {
+func openPostgres(pc *config.PostgresConfig, ret store.Retention, secrets conf.SecretSource, log *slog.Logger, location string) (*postgres.Store, error) {
 	dsn, err := pc.DSN.ExpandSecrets(secrets)
 	if err != nil {
 		return nil, fmt.Errorf("store.postgres.dsn: %w", err)
@@ -67,5 +67,6 @@ func openPostgres(pc *config.PostgresConfig, ret store.Retention, secrets conf.S
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), postgresOpenTimeout)
 	defer cancel()
-	return postgres.Open(ctx, dsn, postgres.Options{SecretKey: key, Logger: log.With("component", "store"), Retention: ret})
+	return postgres.Open(ctx, dsn, postgres.Options{SecretKey: key, Logger: log.With("component", "store"), Retention: ret,
+		Location: location})
 }

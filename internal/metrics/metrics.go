@@ -28,7 +28,8 @@ type Metrics struct {
 	perFlow        *perFlow               // runs, up, last success, streak, run duration, token lifetime, JWKS keys, skips
 	failures       *prometheus.CounterVec // by reason only
 	info           *flowInfo
-	stepHistograms bool // per flow and step, opt-in
+	stepHistograms bool   // per flow and step, opt-in
+	location       string // WithLocation: the per-flow series' location label
 	stepDuration   *prometheus.HistogramVec
 	kindDuration   *prometheus.HistogramVec
 	tlsExpiry      *prometheus.GaugeVec
@@ -62,7 +63,7 @@ func New(opts ...Option) *Metrics {
 		o(m)
 	}
 	f := promauto{m.reg, &m.names}
-	m.perFlow = newPerFlow(f)
+	m.perFlow = newPerFlow(f, m.locationLabel())
 	m.failures = f.counterVec("authwatch_run_failures_total",
 		"Failed runs of all flows by primary reason: the reason detail without a series per flow and reason.", "reason")
 	m.info = &flowInfo{}
@@ -71,7 +72,10 @@ func New(opts ...Option) *Metrics {
 	stepBuckets := []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 	// Registered either way, so that its name is known; it has series
 	// only with WithStepHistograms.
-	m.stepDuration = f.histogramVec("authwatch_step_duration_seconds", "Step durations by flow and step (metrics.step_histograms: true).", stepBuckets, "flow", "step", "kind")
+	m.stepDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "authwatch_step_duration_seconds",
+		Help: "Step durations by flow and step (metrics.step_histograms: true).", Buckets: stepBuckets, ConstLabels: m.locationLabel()},
+		[]string{"flow", "step", "kind"})
+	f.register("authwatch_step_duration_seconds", m.stepDuration)
 	m.kindDuration = f.histogramVec("authwatch_step_kind_duration_seconds", "Step durations of every flow by step kind.", stepBuckets, "kind")
 	m.tlsExpiry = f.gaugeVec("authwatch_tls_cert_expiry_seconds", "Seconds until the server certificate expires.", "host")
 	m.tlsNotAfter = f.gaugeVec("authwatch_tls_cert_not_after_timestamp_seconds",
@@ -109,6 +113,19 @@ type Option func(*Metrics)
 // at 10,000 flows), hence off by default; step durations by kind and each
 // flow's last run duration are exported either way.
 func WithStepHistograms(on bool) Option { return func(m *Metrics) { m.stepHistograms = on } }
+
+// WithLocation labels the per-flow series with location="..." (a cluster
+// node's probe location, docs/cluster.md): the nodes of several
+// locations export the same flows. "" (a single daemon) adds no label.
+func WithLocation(location string) Option { return func(m *Metrics) { m.location = location } }
+
+// locationLabel is the constant label of the per-flow series, if any.
+func (m *Metrics) locationLabel() prometheus.Labels {
+	if m.location == "" {
+		return nil
+	}
+	return prometheus.Labels{"location": m.location}
+}
 
 // Handler serves /metrics.
 func (m *Metrics) Handler() http.Handler {

@@ -64,10 +64,10 @@ func at(ls *[]labelled, a, b string) *float64 {
 	return &(*ls)[len(*ls)-1].v
 }
 
-func newPerFlow(p promauto) *perFlow {
+func newPerFlow(p promauto, constLabels prometheus.Labels) *perFlow {
 	desc := func(name, help string, labels ...string) *prometheus.Desc {
 		*p.names = append(*p.names, name)
-		return prometheus.NewDesc(name, help, labels, nil)
+		return prometheus.NewDesc(name, help, labels, constLabels)
 	}
 	c := &perFlow{flows: map[string]*flowSeries{}}
 	c.runs = desc("authwatch_flow_runs_total", "Flow runs by result (pass, warn, fail) and primary reason.", "flow", "result", "reason")

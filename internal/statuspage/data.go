@@ -98,11 +98,14 @@ type FlowsJSON struct {
 
 // FlowDetailJSON is GET /api/v1/flows/{name}.
 type FlowDetailJSON struct {
-	GeneratedAt time.Time       `json:"generated_at"`
-	Flow        FlowSummary     `json:"flow"`
-	Incidents   []IncidentJSON  `json:"incidents"`
-	Timeline    []TimelineEntry `json:"timeline"`
-	Trends      Trends          `json:"trends"`
+	GeneratedAt time.Time      `json:"generated_at"`
+	Flow        FlowSummary    `json:"flow"`
+	Incidents   []IncidentJSON `json:"incidents"`
+	// Locations are the flow's latest results per probe location, when
+	// clustered daemons of several locations run it (docs/cluster.md).
+	Locations []LocationJSON  `json:"locations,omitempty"`
+	Timeline  []TimelineEntry `json:"timeline"`
+	Trends    Trends          `json:"trends"`
 }
 
 // IncidentJSON is a flow's failure or warning incident.
@@ -438,6 +441,9 @@ func (s *server) detail(ctx context.Context, ref flowRef, now time.Time) (FlowDe
 	f := caches[0]
 	inc := incs[ref.info.Name]
 	out := FlowDetailJSON{GeneratedAt: now, Flow: s.summary(ref, inc, f, now), Incidents: incidentsOf(ref.info.Name, inc)}
+	if out.Locations, err = s.locationsOf(ctx, ref.info.Name); err != nil {
+		return FlowDetailJSON{}, err
+	}
 	f.mu.Lock()
 	out.Timeline, out.Trends = f.timelineView(), f.trendsView()
 	f.mu.Unlock()

@@ -382,6 +382,7 @@ type flowView struct {
 	Labels    []kv
 	NextStep  string
 	Incidents []IncidentJSON
+	Locations []LocationJSON
 	Timeline  []TimelineEntry
 	Latest    []latestMeasure
 	Runs      []template.HTML // each rendered on its own, within maxHistoryBytes
@@ -423,7 +424,7 @@ func (s *server) flowPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := flowView{base: s.base("flow", name, apiFlowURL(name), now), Flow: d.Flow, Labels: sortedLabels(d.Flow.Labels),
-		Incidents: d.Incidents, Timeline: d.Timeline, Latest: latestMeasures(d.Trends)}
+		Incidents: d.Incidents, Locations: d.Locations, Timeline: d.Timeline, Latest: latestMeasures(d.Trends)}
 	v.OpenIncidents, v.Charts, v.LastRunID = openIncidents(incs), true, d.Flow.LastRunID
 	if page.Before != 0 {
 		v.Newest = flowURL(name) + "#runs"

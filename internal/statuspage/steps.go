@@ -25,8 +25,11 @@ type StepJSON struct {
 
 // RunJSON is one recorded run.
 type RunJSON struct {
-	ID         int64     `json:"id"`
-	Flow       string    `json:"flow"`
+	ID   int64  `json:"id"`
+	Flow string `json:"flow"`
+	// Location is the probe location the run was made from (clustered
+	// daemons; left out for a single daemon).
+	Location   string    `json:"location,omitempty"`
 	Start      time.Time `json:"start"`
 	DurationMS float64   `json:"duration_ms"`
 	// WaitedMS is the part of DurationMS spent in wait steps (left out when 0).
@@ -108,7 +111,7 @@ func servedText(s string) string { return exchange.TruncateMiddle(s, maxServedTe
 
 // runJSON converts a recorded run for the API and the pages.
 func runJSON(r store.Run) RunJSON {
-	out := RunJSON{ID: r.ID, Flow: r.Flow, Start: r.Start, DurationMS: r.DurationMS, WaitedMS: r.WaitedMS, OK: r.OK, Cancelled: r.Cancelled,
+	out := RunJSON{ID: r.ID, Flow: r.Flow, Location: r.Location, Start: r.Start, DurationMS: r.DurationMS, WaitedMS: r.WaitedMS, OK: r.OK, Cancelled: r.Cancelled,
 		Reason: r.Reason, Layer: r.Layer, Summary: servedText(r.Summary), FailedStep: r.FailedStep, Warnings: r.Warnings, Steps: []StepJSON{}}
 	if len(r.Steps) > maxServedSteps {
 		out.StepsError = fmt.Sprintf("the recorded steps take %d bytes, more than the %d served (recorded before authwatch bounded evidence)",

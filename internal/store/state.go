@@ -7,6 +7,7 @@ import (
 
 // Next returns the state after r is recorded on top of s (the zero FlowState
 // for a flow seen for the first time). Every backend applies these rules:
+//   - Flow and Location come from the run;
 //   - every run counts in Runs;
 //   - a cancelled run changes nothing else;
 //   - the first counted run, and every run whose outcome differs from the
@@ -16,7 +17,7 @@ import (
 //   - LastRun, LastReason, LastSummary, LastRunID, LastWarnings, LastLayer
 //     and LastFailedStep come from the run.
 func (s FlowState) Next(r Run) FlowState {
-	s.Flow = r.Flow
+	s.Flow, s.Location = r.Flow, r.Location
 	s.Runs++
 	if r.Cancelled {
 		return s

@@ -17,8 +17,11 @@ import (
 // Times come back from a Store in UTC with nanosecond precision and without a
 // monotonic clock reading.
 type Run struct {
-	ID         int64 // assigned by the store; ignored by RecordRun; never reused after a prune
-	Flow       string
+	ID   int64 // assigned by the store; ignored by RecordRun; never reused after a prune
+	Flow string
+	// Location is the probe location the run was made from (a cluster
+	// node's cluster.location, docs/cluster.md); "" for a single daemon.
+	Location   string
 	Start      time.Time // must not be zero
 	DurationMS float64   // the whole run, waits included
 	// WaitedMS is the part of DurationMS spent in wait steps (time the flow
@@ -39,7 +42,11 @@ type Run struct {
 // FlowState is the current pass/fail state of one flow, kept up to date by
 // RecordRun.
 type FlowState struct {
-	Flow                string
+	Flow string
+	// Location is the probe location of the runs the state follows: a
+	// store shared by the nodes of several locations keeps one state per
+	// flow and location (see LocationStates); "" for a single daemon.
+	Location            string
 	OK                  bool
 	Since               time.Time // start of the first run of the current pass/fail state
 	ConsecutivePasses   int

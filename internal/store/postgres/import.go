@@ -77,7 +77,7 @@ func (im *Import) Runs(ctx context.Context, runs []ImportedRun) error {
 		rows[i] = runArgs(r.Run, r.Plain)
 	}
 	_, err := im.tx.CopyFrom(ctx, pgx.Identifier{"runs"}, []string{"id", "flow", "start_ns", "duration_ms", "waited_ms",
-		"ok", "cancelled", "reason", "layer", "summary", "failed_step", "warnings", "steps", "plain"}, pgx.CopyFromRows(rows))
+		"ok", "cancelled", "reason", "layer", "summary", "failed_step", "warnings", "steps", "plain", "location"}, pgx.CopyFromRows(rows))
 	if err != nil {
 		return im.s.errorf("store: import runs: %w", err)
 	}

@@ -127,6 +127,13 @@ var migrations = []string{
 	);
 	ALTER TABLE outbox ADD COLUMN claimed_by text NOT NULL DEFAULT '',
 		ADD COLUMN claimed_until timestamptz NOT NULL DEFAULT '-infinity';`,
+	// 3: probe locations (docs/cluster.md). A run carries the location it
+	// was made from, and a flow has one state per location ('' for a
+	// single daemon, as every row written before).
+	`ALTER TABLE runs ADD COLUMN location text NOT NULL DEFAULT '';
+	ALTER TABLE flow_state ADD COLUMN location text NOT NULL DEFAULT '';
+	ALTER TABLE flow_state DROP CONSTRAINT flow_state_pkey;
+	ALTER TABLE flow_state ADD PRIMARY KEY (flow, location);`,
 }
 
 // migrate brings the schema to len(migrations) in one transaction, under

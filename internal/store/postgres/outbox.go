@@ -24,13 +24,7 @@ func (s *Store) CommitIncident(ctx context.Context, flow string, state json.RawM
 		b := &pgx.Batch{}
 		var fence fenceCheck
 		queueFence(ctx, b, &fence)
-		b.Queue(`INSERT INTO incident_state (flow, state) VALUES ($1, $2)
-			ON CONFLICT (flow) DO UPDATE SET state = excluded.state`, flow, []byte(state))
-		for _, it := range items {
-			b.Queue(`INSERT INTO outbox (notifier, incident_key, event_id, event, created_ns, attempts, next_ns, last_error, state)
-				VALUES ($1, $2, $3, $4, $5, 0, $6, '', 0)`, textArgs(it.Notifier, it.IncidentKey, it.EventID, []byte(it.Event),
-				nanos(it.Created), nanos(it.NextAttempt))...)
-		}
+		queueCommit(b, flow, state, items)
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
 		}
@@ -40,6 +34,17 @@ func (s *Store) CommitIncident(ctx context.Context, flow string, state json.RawM
 		return s.errorf("store: commit incident of %q: %w", flow, err)
 	}
 	return nil
+}
+
+// queueCommit queues the writes of CommitIncident.
+func queueCommit(b *pgx.Batch, flow string, state json.RawMessage, items []store.OutboxItem) {
+	b.Queue(`INSERT INTO incident_state (flow, state) VALUES ($1, $2)
+		ON CONFLICT (flow) DO UPDATE SET state = excluded.state`, flow, []byte(state))
+	for _, it := range items {
+		b.Queue(`INSERT INTO outbox (notifier, incident_key, event_id, event, created_ns, attempts, next_ns, last_error, state)
+			VALUES ($1, $2, $3, $4, $5, 0, $6, '', 0)`, textArgs(it.Notifier, it.IncidentKey, it.EventID, []byte(it.Event),
+			nanos(it.Created), nanos(it.NextAttempt))...)
+	}
 }
 
 // IncidentStates implements store.Outbox.

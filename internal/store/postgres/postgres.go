@@ -45,10 +45,11 @@ import (
 )
 
 var (
-	_ store.Store        = (*Store)(nil)
-	_ store.Restorer     = (*Store)(nil)
-	_ store.Outbox       = (*Store)(nil)
-	_ store.RollupReader = (*Store)(nil)
+	_ store.Store          = (*Store)(nil)
+	_ store.Restorer       = (*Store)(nil)
+	_ store.Outbox         = (*Store)(nil)
+	_ store.RollupReader   = (*Store)(nil)
+	_ store.LocationStates = (*Store)(nil)
 )
 
 // Options tune Open.
@@ -69,6 +70,10 @@ type Options struct {
 	// PruneBatch is how many rows one DELETE of Prune removes, each in its
 	// own transaction (DefaultPruneBatch when 0).
 	PruneBatch int
+	// Location is the probe location of the node using the Store (a
+	// cluster node's cluster.location; "" for a single daemon): FlowState
+	// reads the flow's state there. Runs carry their own location.
+	Location string
 }
 
 // DefaultOutboxClaim is Options.OutboxClaim's default: twice
@@ -88,6 +93,7 @@ type Store struct {
 	// node names this Store in outbox claims: random, one per Open.
 	node        string
 	outboxClaim time.Duration
+	location    string // Options.Location
 
 	pruneBatchSize int // Options.PruneBatch
 
@@ -115,7 +121,8 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "authwatch"
 	}
-	s := &Store{password: password, connCfg: cfg.ConnConfig.Copy(), log: o.Logger, node: randomID(), outboxClaim: o.OutboxClaim, pruneBatchSize: o.PruneBatch}
+	s := &Store{password: password, connCfg: cfg.ConnConfig.Copy(), log: o.Logger, node: randomID(), outboxClaim: o.OutboxClaim, pruneBatchSize: o.PruneBatch,
+		location: o.Location}
 	s.passingKept.Store(int64(max(o.Retention.PassingRunsKept, 0)))
 	s.failuresKept.Store(int64(max(o.Retention.FailuresKeptPerStreak, 0)))
 	if s.outboxClaim <= 0 {

@@ -24,14 +24,14 @@ const (
 )
 
 const stateColumns = `flow, ok, since_ns, consecutive_passes, consecutive_failures,
-	last_run_ns, last_reason, last_summary, runs, last_run_id, last_warnings, last_layer, last_failed_step`
+	last_run_ns, last_reason, last_summary, runs, last_run_id, last_warnings, last_layer, last_failed_step, location`
 
 const insertRunSQL = `INSERT INTO runs (id, flow, start_ns, duration_ms, waited_ms, ok, cancelled, reason, layer,
-	summary, failed_step, warnings, steps, plain) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)`
+	summary, failed_step, warnings, steps, plain, location) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)`
 
 const upsertStateSQL = `INSERT INTO flow_state (` + stateColumns + `, same_failures)
-	VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)
-	ON CONFLICT (flow) DO UPDATE SET ok = excluded.ok, since_ns = excluded.since_ns,
+	VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)
+	ON CONFLICT (flow, location) DO UPDATE SET ok = excluded.ok, since_ns = excluded.since_ns,
 	consecutive_passes = excluded.consecutive_passes, consecutive_failures = excluded.consecutive_failures,
 	last_run_ns = excluded.last_run_ns, last_reason = excluded.last_reason, last_summary = excluded.last_summary,
 	runs = excluded.runs, last_run_id = excluded.last_run_id, last_warnings = excluded.last_warnings,
@@ -92,7 +92,7 @@ func (s *Store) recordRun(ctx context.Context, tx pgx.Tx, r store.Run) (store.Fl
 	b := &pgx.Batch{}
 	var fence fenceCheck
 	queueFence(ctx, b, &fence)
-	queueLockFlow(b, r.Flow, &l.state, &l.sameFailures)
+	queueLockFlow(b, r.Flow, r.Location, &l.state, &l.sameFailures)
 	s.queueFlowID(b, r.Flow, &l.flowID)
 	b.Queue(`SELECT nextval(pg_get_serial_sequence('runs', 'id'))`).QueryRow(func(row pgx.Row) error { return row.Scan(&l.runID) })
 	b.Queue(`SELECT r.tier, `+rollupColumns+` FROM rollups AS r JOIN flow_ids AS f ON f.id = r.flow_id
@@ -163,14 +163,14 @@ func (s *Store) keptKind(prev store.FlowState, same int64, r store.Run) (kind, k
 	return keptWhole, 0, same
 }
 
-// queueLockFlow queues the statement that creates the flow's state row if
-// it has none (the zero state) and reads it, locked until the transaction
+// queueLockFlow queues the statement that creates the state row of the
+// flow in location if it has none (the zero state) and reads it, locked until the transaction
 // ends. One statement, so that a ForgetFlows deleting the row in between
 // cannot leave nothing to read: ON CONFLICT DO UPDATE locks the row it
 // finds, or inserts anew if that row was deleted meanwhile.
-func queueLockFlow(b *pgx.Batch, flow string, st *store.FlowState, same *int64) {
-	b.Queue(`INSERT INTO flow_state (flow) VALUES ($1) ON CONFLICT (flow) DO UPDATE SET flow = excluded.flow
-		RETURNING `+stateColumns+`, same_failures`, storableText(flow)).
+func queueLockFlow(b *pgx.Batch, flow, location string, st *store.FlowState, same *int64) {
+	b.Queue(`INSERT INTO flow_state (flow, location) VALUES ($1, $2) ON CONFLICT (flow, location) DO UPDATE SET flow = excluded.flow
+		RETURNING `+stateColumns+`, same_failures`, storableText(flow), storableText(location)).
 		QueryRow(func(row pgx.Row) error {
 			var err error
 			*st, err = scanState(row, same)
@@ -191,14 +191,14 @@ func (s *Store) queueFlowID(b *pgx.Batch, flow string, id *int64) {
 
 func runArgs(r store.Run, kind int) []any {
 	return textArgs(r.ID, r.Flow, nanos(r.Start), r.DurationMS, r.WaitedMS, r.OK, r.Cancelled, r.Reason, r.Layer,
-		r.Summary, r.FailedStep, r.Warnings, []byte(r.Steps), kind)
+		r.Summary, r.FailedStep, r.Warnings, []byte(r.Steps), kind, r.Location)
 }
 
 // stateArgs are st's values in the order of stateColumns.
 func stateArgs(st store.FlowState) []any {
 	return textArgs(st.Flow, st.OK, nanos(st.Since), st.ConsecutivePasses, st.ConsecutiveFailures,
 		nanos(st.LastRun), st.LastReason, st.LastSummary, st.Runs,
-		st.LastRunID, st.LastWarnings, st.LastLayer, st.LastFailedStep)
+		st.LastRunID, st.LastWarnings, st.LastLayer, st.LastFailedStep, st.Location)
 }
 
 // scanState scans stateColumns, then same_failures into same when it is
@@ -208,7 +208,7 @@ func scanState(row pgx.Row, same *int64) (store.FlowState, error) {
 	var since, last int64
 	dest := []any{&st.Flow, &st.OK, &since, &st.ConsecutivePasses, &st.ConsecutiveFailures,
 		&last, &st.LastReason, &st.LastSummary, &st.Runs,
-		&st.LastRunID, &st.LastWarnings, &st.LastLayer, &st.LastFailedStep}
+		&st.LastRunID, &st.LastWarnings, &st.LastLayer, &st.LastFailedStep, &st.Location}
 	if same != nil {
 		dest = append(dest, same)
 	}

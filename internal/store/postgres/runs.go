@@ -1,11 +1,13 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -13,12 +15,13 @@ import (
 )
 
 const runColumns = `id, flow, start_ns, duration_ms, ok, cancelled, reason, layer,
-	summary, failed_step, warnings, steps, waited_ms`
+	summary, failed_step, warnings, steps, waited_ms, location`
 
 // FlowStates returns every flow's state, ordered by flow. A flow whose
 // first run is being recorded (its row is the zero state) is left out.
 func (s *Store) FlowStates(ctx context.Context) ([]store.FlowState, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+stateColumns+` FROM flow_state WHERE runs > 0 ORDER BY flow COLLATE "C"`)
+	rows, err := s.pool.Query(ctx, `SELECT `+stateColumns+` FROM flow_state WHERE runs > 0
+		ORDER BY flow COLLATE "C", location COLLATE "C"`)
 	if err != nil {
 		return nil, s.errorf("store: flow states: %w", err)
 	}
@@ -37,9 +40,11 @@ func (s *Store) FlowStates(ctx context.Context) ([]store.FlowState, error) {
 	return out, nil
 }
 
-// FlowState returns the state of flow, and false if it has none.
+// FlowState returns the state of flow in the Store's location
+// (Options.Location), and false if it has none.
 func (s *Store) FlowState(ctx context.Context, flow string) (store.FlowState, bool, error) {
-	st, err := scanState(s.pool.QueryRow(ctx, `SELECT `+stateColumns+` FROM flow_state WHERE flow = $1 AND runs > 0`, flow), nil)
+	st, err := scanState(s.pool.QueryRow(ctx, `SELECT `+stateColumns+` FROM flow_state
+		WHERE flow = $1 AND location = $2 AND runs > 0`, flow, s.location), nil)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return store.FlowState{}, false, nil
@@ -89,7 +94,7 @@ func (s *Store) queryRuns(ctx context.Context, query string, args ...any) ([]sto
 		var start int64
 		var steps []byte
 		if err := rows.Scan(&r.ID, &r.Flow, &start, &r.DurationMS, &r.OK, &r.Cancelled, &r.Reason,
-			&r.Layer, &r.Summary, &r.FailedStep, &r.Warnings, &steps, &r.WaitedMS); err != nil {
+			&r.Layer, &r.Summary, &r.FailedStep, &r.Warnings, &steps, &r.WaitedMS, &r.Location); err != nil {
 			return nil, err
 		}
 		r.Start = fromNanos(start)
@@ -140,18 +145,18 @@ func (s *Store) restoreRuns(ctx context.Context, tx pgx.Tx, runs []store.Run, st
 		same, id    int64
 		lastCounted store.Run // with its new ID
 	}
-	flows := map[string]*flowRow{}
+	flows := map[stateKey]*flowRow{}
 	for _, r := range runs {
-		flows[r.Flow] = &flowRow{}
+		flows[stateKey{r.Flow, r.Location}] = &flowRow{}
 	}
 	for _, st := range states {
-		flows[st.Flow] = &flowRow{}
+		flows[stateKey{st.Flow, st.Location}] = &flowRow{}
 	}
 	b := &pgx.Batch{}
-	for _, f := range slices.Sorted(maps.Keys(flows)) {
-		e := flows[f]
-		queueLockFlow(b, f, &e.state, &e.same)
-		s.queueFlowID(b, f, &e.id)
+	for _, k := range slices.SortedFunc(maps.Keys(flows), stateKey.compare) {
+		e := flows[k]
+		queueLockFlow(b, k.flow, k.location, &e.state, &e.same)
+		s.queueFlowID(b, k.flow, &e.id)
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return err
@@ -168,7 +173,7 @@ func (s *Store) restoreRuns(ctx context.Context, tx pgx.Tx, runs []store.Run, st
 	pending := map[rollupKey]store.Rollup{}
 	b = &pgx.Batch{}
 	for _, r := range runs {
-		e := flows[r.Flow]
+		e := flows[stateKey{r.Flow, r.Location}]
 		s.flowIDs.m.Store(r.Flow, e.id)
 		b.Queue(insertRunSQL, runArgs(r, keptWhole)...)
 		if !r.Cancelled {
@@ -182,7 +187,7 @@ func (s *Store) restoreRuns(ctx context.Context, tx pgx.Tx, runs []store.Run, st
 		}
 	}
 	for _, st := range states {
-		e := flows[st.Flow]
+		e := flows[stateKey{st.Flow, st.Location}]
 		// The state was computed before its last run had an ID.
 		if r := e.lastCounted; st.LastRunID == 0 && r.ID != 0 && r.Start.Equal(st.LastRun) {
 			st.LastRunID = r.ID
@@ -193,6 +198,28 @@ func (s *Store) restoreRuns(ctx context.Context, tx pgx.Tx, runs []store.Run, st
 		return err
 	}
 	return mergeRollups(ctx, tx, pending)
+}
+
+// stateKey names a flow_state row.
+type stateKey struct{ flow, location string }
+
+// compare orders keys as the rows are locked: by flow, then location.
+func (a stateKey) compare(b stateKey) int {
+	return cmp.Or(strings.Compare(a.flow, b.flow), strings.Compare(a.location, b.location))
+}
+
+// LocationStates implements store.LocationStates.
+func (s *Store) LocationStates(ctx context.Context, flow string) ([]store.FlowState, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+stateColumns+` FROM flow_state WHERE flow = $1 AND runs > 0
+		ORDER BY location COLLATE "C"`, flow)
+	if err != nil {
+		return nil, s.errorf("store: states of flow %q: %w", flow, err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.FlowState, error) { return scanState(row, nil) })
+	if err != nil {
+		return nil, s.errorf("store: states of flow %q: %w", flow, err)
+	}
+	return out, nil
 }
 
 // rollupKey names a roll-up row.

@@ -240,9 +240,9 @@ func prepareRecord(db *sql.DB) (recordStmts, error) {
 	}{
 		{&st.state, `SELECT ` + stateColumns + ` FROM flow_state WHERE flow = ?`},
 		{&st.insertRun, `INSERT INTO runs (flow, start_ns, duration_ms, ok, cancelled, reason, layer,
-			summary, failed_step, warnings, steps, waited_ms, plain) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`},
+			summary, failed_step, warnings, steps, waited_ms, plain, location) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`},
 		{&st.updateState, updateStateSQL},
-		{&st.upsertState, `INSERT OR REPLACE INTO flow_state (` + stateColumns + `) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`},
+		{&st.upsertState, `INSERT OR REPLACE INTO flow_state (` + stateColumns + `) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`},
 		{&st.flowID, `SELECT id FROM flow_ids WHERE flow = ?`},
 		{&st.newFlowID, `INSERT INTO flow_ids (flow) VALUES (?)`},
 		{&st.keptIDs, `SELECT id FROM runs WHERE flow = ? AND plain = ? ORDER BY start_ns DESC, id DESC LIMIT ?`},
@@ -378,7 +378,7 @@ func (s *Store) recordRun(ctx context.Context, tx *sql.Tx, undo *batchUndo, r st
 	}
 	res, err := s.txStmt(ctx, tx, s.stmts.insertRun).ExecContext(ctx,
 		r.Flow, nanos(r.Start), r.DurationMS, r.OK, r.Cancelled, r.Reason, r.Layer,
-		r.Summary, r.FailedStep, r.Warnings, []byte(r.Steps), r.WaitedMS, kind)
+		r.Summary, r.FailedStep, r.Warnings, []byte(r.Steps), r.WaitedMS, kind, r.Location)
 	if err != nil {
 		return store.FlowState{}, err
 	}

@@ -117,6 +117,11 @@ var migrations = []string{
 		FROM runs AS r JOIN flow_ids AS f ON f.flow = r.flow
 		WHERE r.start_ns > 0
 		GROUP BY f.id, r.start_ns / 3600000000000;`,
+	// 6: the probe location of a run and of a flow's state (docs/cluster.md);
+	// '' for a single daemon, which is what SQLite serves: the state stays
+	// keyed by flow alone.
+	`ALTER TABLE runs ADD COLUMN location TEXT NOT NULL DEFAULT '';
+	ALTER TABLE flow_state ADD COLUMN location TEXT NOT NULL DEFAULT '';`,
 }
 
 // migrate brings the schema to len(migrations) in one transaction: a crash

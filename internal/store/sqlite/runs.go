@@ -19,10 +19,10 @@ type queryRower interface {
 }
 
 const stateColumns = `flow, ok, since_ns, consecutive_passes, consecutive_failures,
-	last_run_ns, last_reason, last_summary, runs, last_run_id, last_warnings, last_layer, last_failed_step`
+	last_run_ns, last_reason, last_summary, runs, last_run_id, last_warnings, last_layer, last_failed_step, location`
 
 const runColumns = `id, flow, start_ns, duration_ms, ok, cancelled, reason, layer,
-	summary, failed_step, warnings, steps, waited_ms`
+	summary, failed_step, warnings, steps, waited_ms, location`
 
 // RecordRun appends r and updates its flow's state in one transaction,
 // which it may share with other runs recorded at the same moment (see
@@ -50,9 +50,9 @@ func (s *Store) RecordRun(ctx context.Context, r store.Run) (store.FlowState, er
 // stateArgs are st's values in the order of stateColumns, with room for
 // one more (writeState).
 func stateArgs(st store.FlowState) []any {
-	return append(make([]any, 0, 14), st.Flow, st.OK, nanos(st.Since), st.ConsecutivePasses, st.ConsecutiveFailures,
+	return append(make([]any, 0, 15), st.Flow, st.OK, nanos(st.Since), st.ConsecutivePasses, st.ConsecutiveFailures,
 		nanos(st.LastRun), st.LastReason, st.LastSummary, st.Runs,
-		st.LastRunID, st.LastWarnings, st.LastLayer, st.LastFailedStep)
+		st.LastRunID, st.LastWarnings, st.LastLayer, st.LastFailedStep, st.Location)
 }
 
 // FlowStates returns every flow's state, ordered by flow.
@@ -111,7 +111,7 @@ func scanState(scan func(...any) error) (store.FlowState, error) {
 	var since, last int64
 	err := scan(&st.Flow, &st.OK, &since, &st.ConsecutivePasses, &st.ConsecutiveFailures,
 		&last, &st.LastReason, &st.LastSummary, &st.Runs,
-		&st.LastRunID, &st.LastWarnings, &st.LastLayer, &st.LastFailedStep)
+		&st.LastRunID, &st.LastWarnings, &st.LastLayer, &st.LastFailedStep, &st.Location)
 	st.Since, st.LastRun = fromNanos(since), fromNanos(last)
 	return st, err
 }
@@ -147,7 +147,7 @@ func scanRun(rows *sql.Rows) (store.Run, error) {
 	var start int64
 	var steps []byte
 	err := rows.Scan(&r.ID, &r.Flow, &start, &r.DurationMS, &r.OK, &r.Cancelled, &r.Reason,
-		&r.Layer, &r.Summary, &r.FailedStep, &r.Warnings, &steps, &r.WaitedMS)
+		&r.Layer, &r.Summary, &r.FailedStep, &r.Warnings, &steps, &r.WaitedMS, &r.Location)
 	r.Start, r.Steps = fromNanos(start), json.RawMessage(steps)
 	return r, err
 }
@@ -446,7 +446,7 @@ func (s *Store) restoreRuns(ctx context.Context, tx *sql.Tx, undo *batchUndo, ru
 	lastCounted := map[string]store.Run{} // per flow, with its new ID
 	for _, r := range runs {
 		res, err := insert.ExecContext(ctx, r.Flow, nanos(r.Start), r.DurationMS, r.OK, r.Cancelled, r.Reason, r.Layer,
-			r.Summary, r.FailedStep, r.Warnings, []byte(r.Steps), r.WaitedMS, keptWhole)
+			r.Summary, r.FailedStep, r.Warnings, []byte(r.Steps), r.WaitedMS, keptWhole, r.Location)
 		if err != nil {
 			return err
 		}

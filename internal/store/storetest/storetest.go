@@ -51,6 +51,8 @@ func Run(t *testing.T, newStore Opener) {
 		{"Outbox", testOutbox},
 		{"ReopenKeepsEverything", testReopen},
 		{"ConcurrentRunsOfOneFlow", testConcurrentRuns},
+		{"LocationRoundTrip", testLocationRoundTrip},
+		{"StatesPerLocation", testStatesPerLocation},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, newStore(t)) })
 	}
