@@ -2,161 +2,17 @@ package flows_test
 
 // DPoP (RFC 9449) against the real oidc-provider (which binds tokens and
 // checks proofs at its token and userinfo endpoints) and a resource server
-// that checks proofs as RFC 9449 §7 says, or, misconfigured, does not.
+// that checks proofs as RFC 9449 §7 says, or, misconfigured, does not
+// (testenv.DPoPAPI).
 
 import (
-	"context"
-	"crypto"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
-	"time"
-
-	"github.com/coreos/go-oidc/v3/oidc"
-	"github.com/go-jose/go-jose/v4"
 
 	"github.com/authwatch/authwatch/flows"
 	"github.com/authwatch/authwatch/internal/testenv"
 )
-
-// dpopAPI is a resource server for DPoP-bound JWT access tokens.
-type dpopAPI struct {
-	*httptest.Server
-	keys *oidc.RemoteKeySet
-	// publicURL is the URL the API believes it is reached at (htu); a
-	// wrong one is the misconfiguration of an API behind a proxy.
-	publicURL string
-	nonce     string // demanded in proofs when set
-	lax       bool   // accepts the token as Bearer and ignores proofs
-
-	mu       sync.Mutex
-	jtis     map[string]bool
-	accepted int
-	refused  []string
-}
-
-func newDPoPAPI(t *testing.T, p *testenv.NodeIdP, configure func(*dpopAPI)) *dpopAPI {
-	t.Helper()
-	api := &dpopAPI{keys: oidc.NewRemoteKeySet(context.Background(), p.URL+"/jwks"), jtis: map[string]bool{}}
-	if configure != nil {
-		configure(api)
-	}
-	api.Server = httptest.NewServer(http.HandlerFunc(api.serve))
-	t.Cleanup(api.Close)
-	if api.publicURL == "" {
-		api.publicURL = api.URL
-	}
-	return api
-}
-
-func (a *dpopAPI) refuse(w http.ResponseWriter, errCode, desc string) {
-	a.mu.Lock()
-	a.refused = append(a.refused, errCode+": "+desc)
-	a.mu.Unlock()
-	w.Header().Set("WWW-Authenticate", fmt.Sprintf(`DPoP error=%q, error_description=%q, algs="ES256 EdDSA"`, errCode, desc))
-	if errCode == "use_dpop_nonce" {
-		w.Header().Set("DPoP-Nonce", a.nonce)
-	}
-	w.WriteHeader(http.StatusUnauthorized)
-}
-
-func (a *dpopAPI) serve(w http.ResponseWriter, r *http.Request) {
-	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-	payload, err := a.keys.VerifySignature(r.Context(), token)
-	if err != nil {
-		a.refuse(w, "invalid_token", "signature: "+err.Error())
-		return
-	}
-	var claims struct {
-		Cnf struct {
-			JKT string `json:"jkt"`
-		} `json:"cnf"`
-	}
-	_ = json.Unmarshal(payload, &claims)
-	if !a.lax {
-		if !strings.EqualFold(scheme, "DPoP") {
-			a.refuse(w, "invalid_token", "the token is DPoP-bound: present it with the DPoP scheme and a proof")
-			return
-		}
-		if problem := a.checkProof(r, token, claims.Cnf.JKT); problem != "" {
-			if problem == "use_dpop_nonce" {
-				a.refuse(w, problem, "a nonce is required")
-				return
-			}
-			a.refuse(w, "invalid_dpop_proof", problem)
-			return
-		}
-	}
-	a.mu.Lock()
-	a.accepted++
-	a.mu.Unlock()
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write([]byte(`{"orders":[]}`))
-}
-
-// checkProof is RFC 9449 §4.3 and §7.1: signature by the embedded key,
-// typ, htm, htu, iat, jti, ath, the nonce, and the key's thumbprint as the
-// token's cnf.jkt.
-func (a *dpopAPI) checkProof(r *http.Request, token, jkt string) string {
-	sig, err := jose.ParseSignedCompact(r.Header.Get("DPoP"), []jose.SignatureAlgorithm{jose.ES256, jose.EdDSA})
-	if err != nil || len(sig.Signatures) != 1 {
-		return "not a DPoP proof JWT"
-	}
-	h := sig.Signatures[0].Protected
-	if h.ExtraHeaders["typ"] != "dpop+jwt" || h.JSONWebKey == nil {
-		return "typ or jwk header missing"
-	}
-	raw, err := sig.Verify(h.JSONWebKey)
-	if err != nil {
-		return "bad signature"
-	}
-	var p struct {
-		JTI   string `json:"jti"`
-		HTM   string `json:"htm"`
-		HTU   string `json:"htu"`
-		IAT   int64  `json:"iat"`
-		ATH   string `json:"ath"`
-		Nonce string `json:"nonce"`
-	}
-	if json.Unmarshal(raw, &p) != nil {
-		return "claims"
-	}
-	sum := sha256.Sum256([]byte(token))
-	thumb, _ := h.JSONWebKey.Thumbprint(crypto.SHA256)
-	a.mu.Lock()
-	replayed := a.jtis[p.JTI]
-	a.jtis[p.JTI] = true
-	a.mu.Unlock()
-	switch {
-	case p.HTM != r.Method:
-		return "htm mismatch"
-	case p.HTU != a.publicURL+r.URL.Path:
-		return "htu mismatch: " + p.HTU
-	case time.Since(time.Unix(p.IAT, 0)).Abs() > time.Minute:
-		return "iat outside its window"
-	case p.JTI == "" || replayed:
-		return "jti missing or replayed"
-	case p.ATH != base64.RawURLEncoding.EncodeToString(sum[:]):
-		return "ath mismatch"
-	case a.nonce != "" && p.Nonce != a.nonce:
-		return "use_dpop_nonce"
-	case base64.RawURLEncoding.EncodeToString(thumb) != jkt:
-		return "the proof's key is not the token's cnf.jkt"
-	}
-	return ""
-}
-
-func (a *dpopAPI) counts() (int, []string) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.accepted, append([]string(nil), a.refused...)
-}
 
 func dpopFlow(name, issuer, tokenExtra, apiURL, authExtra string) string {
 	return fmt.Sprintf(`
@@ -212,10 +68,10 @@ func TestOIDCProviderDPoP(t *testing.T) {
 	}
 
 	t.Run("bound_token_and_binding_enforced", func(t *testing.T) {
-		api := newDPoPAPI(t, p, nil)
+		api := testenv.NewDPoPAPI(t, p.URL+"/jwks", nil)
 		res := run(t, dpopFlow("dpop-pass", p.Issuer, "    expect: {access_token: {bound: dpop}}\n", api.URL, dpopAuth+"      check_binding: true\n"))
 		itMustPass(t, res)
-		accepted, refused := api.counts()
+		accepted, refused := api.Counts()
 		if accepted != 1 || len(refused) != 2 {
 			t.Errorf("the API accepted %d and refused %v; want the proof accepted once and the Bearer and other-key tries refused", accepted, refused)
 		}
@@ -260,19 +116,19 @@ steps:
 	})
 
 	t.Run("configured_key", func(t *testing.T) {
-		api := newDPoPAPI(t, p, nil)
+		api := testenv.NewDPoPAPI(t, p.URL+"/jwks", nil)
 		itMustPass(t, run(t, dpopFlow("dpop-key", p.Issuer, "    dpop_key: "+k.file("ec.jwk")+"\n", api.URL, dpopAuth)))
 	})
 
 	t.Run("nonce_at_idp_and_api", func(t *testing.T) {
 		np := lopProvider(t, map[string]string{"DPOP": "nonce", "EXTRA_CLIENTS": caClients(t, k)})
-		api := newDPoPAPI(t, np, func(a *dpopAPI) { a.nonce = "api-nonce-1" })
+		api := testenv.NewDPoPAPI(t, np.URL+"/jwks", func(a *testenv.DPoPAPI) { a.Nonce = "api-nonce-1" })
 		res := run(t, dpopFlow("dpop-nonce", np.Issuer, "", api.URL, dpopAuth))
 		itMustPass(t, res)
 		if n := dpopTokenRequests(t, res); n != 2 {
 			t.Errorf("%d token requests; want 2 (use_dpop_nonce, then the retry with the nonce):\n%s", n, lopExchanges(itStep(t, res, "token")))
 		}
-		if _, refused := api.counts(); len(refused) != 1 || !strings.HasPrefix(refused[0], "use_dpop_nonce") {
+		if _, refused := api.Counts(); len(refused) != 1 || !strings.HasPrefix(refused[0], "use_dpop_nonce") {
 			t.Errorf("the API refused %v; want one use_dpop_nonce before the retry", refused)
 		}
 		// A client assertion is single-use (its jti): the retry with the
@@ -317,35 +173,35 @@ steps:
 
 	t.Run("idp_ignores_dpop", func(t *testing.T) {
 		off := lopProvider(t, map[string]string{"DPOP": "off"})
-		api := newDPoPAPI(t, off, nil)
+		api := testenv.NewDPoPAPI(t, off.URL+"/jwks", nil)
 		res := run(t, dpopFlow("dpop-ignored", off.Issuer, "", api.URL, dpopAuth))
 		f := itMustFail(t, res, "token", flows.ReasonTokenBindingMismatch)
 		itSummaryHas(t, f, `token_type "Bearer"`, "ignored the proof")
 	})
 
 	t.Run("proof_alg_refused_by_idp", func(t *testing.T) {
-		api := newDPoPAPI(t, p, nil)
+		api := testenv.NewDPoPAPI(t, p.URL+"/jwks", nil)
 		res := run(t, dpopFlow("dpop-rsa", p.Issuer, "    dpop_key: "+k.file("rsa.pem")+"\n", api.URL, dpopAuth))
 		f := itMustFail(t, res, "token", flows.ReasonDPoPProofInvalid)
 		itSummaryHas(t, f, "invalid_dpop_proof")
 	})
 
 	t.Run("api_htu_mismatch", func(t *testing.T) {
-		api := newDPoPAPI(t, p, func(a *dpopAPI) { a.publicURL = "https://api.example.test" })
+		api := testenv.NewDPoPAPI(t, p.URL+"/jwks", func(a *testenv.DPoPAPI) { a.PublicURL = "https://api.example.test" })
 		res := run(t, dpopFlow("dpop-htu", p.Issuer, "", api.URL, dpopAuth))
 		f := itMustFail(t, res, "orders", flows.ReasonDPoPProofInvalid)
 		itSummaryHas(t, f, "htu mismatch")
 	})
 
 	t.Run("api_accepts_token_without_proof", func(t *testing.T) {
-		api := newDPoPAPI(t, p, func(a *dpopAPI) { a.lax = true })
+		api := testenv.NewDPoPAPI(t, p.URL+"/jwks", func(a *testenv.DPoPAPI) { a.Lax = true })
 		res := run(t, dpopFlow("dpop-lax", p.Issuer, "", api.URL, dpopAuth+"      check_binding: true\n"))
 		f := itMustFail(t, res, "orders", flows.ReasonTokenBindingMismatch)
 		itSummaryHas(t, f, "presented as Bearer", "does not enforce the binding")
 	})
 
 	t.Run("bearer_to_dpop_api", func(t *testing.T) {
-		api := newDPoPAPI(t, p, nil)
+		api := testenv.NewDPoPAPI(t, p.URL+"/jwks", nil)
 		res := run(t, dpopFlow("dpop-as-bearer", p.Issuer, "", api.URL, "      bearer: ${steps.token.access_token}\n"))
 		f := itMustFail(t, res, "orders", flows.ReasonTokenBindingMismatch)
 		itSummaryHas(t, f, "demands the DPoP scheme")

@@ -40,6 +40,15 @@ func demoSecrets() []string {
 			base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(s))),
 			base64.StdEncoding.EncodeToString([]byte(id+":"+s)))
 	}
+	// The key client's private key (generated once per process, so the
+	// demo run in-process here holds the same one): each line of its PEM.
+	if key, err := idp.KeyClientPrivateKeyPEM(); err == nil {
+		for _, line := range strings.Split(key, "\n") {
+			if line != "" && !strings.HasPrefix(line, "-----") {
+				out = append(out, line)
+			}
+		}
+	}
 	return append(out, staleSecret, base64.StdEncoding.EncodeToString([]byte(idp.OrdersClientID+":"+staleSecret)))
 }
 
@@ -112,6 +121,7 @@ func flowOutcomes(t *testing.T, lines []map[string]any) map[string]string {
 // demoWant is the outcome of every demo flow (internal/demo/flows.yaml).
 var demoWant = map[string]string{
 	"orders-api":                 "",
+	"orders-api-key-auth":        "",
 	"orders-requires-auth":       "",
 	"billing-token-on-orders":    "audience_mismatch",
 	"create-order":               "insufficient_scope",
@@ -155,7 +165,7 @@ func TestDemoOnceHumanCanary(t *testing.T) {
 	if code != exitOK {
 		t.Errorf("demo --once exit %d, want %d; stderr:\n%s", code, exitOK, stderr)
 	}
-	for _, want := range []string{"3 of 9 flows passed", "audience_mismatch", "invalid_client", "token_expired", "clock_skew", "next:"} {
+	for _, want := range []string{"4 of 10 flows passed", "audience_mismatch", "invalid_client", "token_expired", "clock_skew", "next:"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("demo table lacks %q:\n%s", want, stdout)
 		}

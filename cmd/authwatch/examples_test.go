@@ -19,6 +19,9 @@ package main
 //     issuer with a path (/oauth2/<server id>). oidc-provider serves every
 //     endpoint at / whatever the issuer's path, so ISSUER/.well-known/... is a
 //     404 on its own port; nginx maps the issuer's path onto /.
+//   - oidc-provider with clients registered with the public keys of key
+//     pairs generated per test, for the private_key_jwt examples, and
+//     testenv.DPoPAPI for the FAPI 2.0 one (examples_keys_test.go).
 //   - exampleAPI (below), an httptest orders API that answers in the shapes
 //     the examples assert ({"items": [...]}, /orders/mine, CORS for a SPA) and
 //     checks bearer tokens for real against the demo IdP's JWKS.
@@ -176,7 +179,7 @@ func TestExamplesAgainstTestIdPs(t *testing.T) {
 	// 1. The examples as shipped are valid. Their secrets are not set here
 	// (warnings only); make sure of it, whatever the caller's environment.
 	for _, name := range []string{"ORDERS_MONITOR_SECRET", "ENTRA_MONITOR_SECRET", "AUTH0_MONITOR_SECRET",
-		"OKTA_MONITOR_SECRET", "SYNTHETIC_USER", "SYNTHETIC_PASSWORD", "REVOCATION_MONITOR_SECRET"} {
+		"OKTA_MONITOR_SECRET", "SYNTHETIC_USER", "SYNTHETIC_PASSWORD", "REVOCATION_MONITOR_SECRET", "FAPI_MONITOR_PASSWORD"} {
 		t.Setenv(name, "")
 		os.Unsetenv(name)
 	}
@@ -213,9 +216,16 @@ func TestExamplesAgainstTestIdPs(t *testing.T) {
 		// clientIDs are the client ids the secrets go with (for the Basic
 		// credentials form of the secret canaries).
 		clientIDs []string
-		steps     map[string]exStep // "flow/step" → outcome; every step of the file
-		exit      int
+		// canaries, when set, are more strings no output may hold (the
+		// lines of private keys the setup generated).
+		canaries func() []string
+		steps    map[string]exStep // "flow/step" → outcome; every step of the file
+		exit     int
+		// verify, when set, checks the local servers after the run.
+		verify func(t *testing.T)
 	}
+	var oktaKey, entraKey exKey
+	var fapi2 exFAPI2
 	cases := []example{{
 		// Keycloak → demo IdP (client_credentials without any audience
 		// parameter: the IdP's default audience plays the Audience mapper)
@@ -350,7 +360,7 @@ func TestExamplesAgainstTestIdPs(t *testing.T) {
 		file: "okta.yaml",
 		setup: func(t *testing.T) (map[string]string, map[string]string) {
 			testenv.Require(t, "node")
-			issuer := oktaProvider(t, "/oauth2/aus1a2b3c4d5e6f7g8h9")
+			issuer := oktaProvider(t, "/oauth2/aus1a2b3c4d5e6f7g8h9", nil)
 			return map[string]string{
 					"https://acme.okta.com/oauth2/aus1a2b3c4d5e6f7g8h9": issuer,
 					"0oa1a2b3c4d5e6f7g8h9":                              "app-client",
@@ -401,6 +411,100 @@ func TestExamplesAgainstTestIdPs(t *testing.T) {
 			"revocation-takes/revoked": exPass(),
 		},
 		exit: exitOK,
+	}, {
+		// Okta API services app with private_key_jwt → oidc-provider behind
+		// nginx (the custom authorization server's path kept in the
+		// issuer), the client registered with the public key under the
+		// example's kid; exampleAPI checks its tokens.
+		file: "okta-private-key-jwt.yaml",
+		setup: func(t *testing.T) (map[string]string, map[string]string) {
+			testenv.Require(t, "node")
+			oktaKey = exNewKey(t, "rsa")
+			clients := exClientsFile(t, exServiceClient("okta-pkjwt", "", oktaKey.publicJWK(t, "okta-key-1")))
+			issuer := oktaProvider(t, "/oauth2/aus1a2b3c4d5e6f7g8h9", map[string]string{"EXTRA_CLIENTS": clients, "ERROR_DETAIL": "1"})
+			oktaAPI := newExampleAPI(t, issuer, exResource)
+			return map[string]string{
+				"https://acme.okta.com/oauth2/aus1a2b3c4d5e6f7g8h9": issuer,
+				"0oa1a2b3c4d5e6f7g8h9":                              "okta-pkjwt",
+				"/etc/authwatch/okta-orders.key":                    oktaKey.keyFile,
+				"3kJZ8fQYc1mS0n2Pq9rT":                              "okta-key-1",
+				// oidc-provider issues JWT access tokens for a resource
+				// indicator; Okta's authorization server has its audience.
+				"    scopes: [orders.read]\n    expect:": "    scopes: [api:read]\n    resource: [\"" + exResource + "\"]\n    expect:",
+				"orders.read":                            "api:read",
+				`"api://orders"`:                         `"` + exResource + `"`,
+				"audience: api://orders":                 "audience: " + exResource,
+				// Okta names the client in cid, oidc-provider in client_id.
+				"{cid: 0oa1a2b3c4d5e6f7g8h9}":            "{client_id: okta-pkjwt}",
+				"https://api.example.com/orders?limit=1": oktaAPI.URL + "/orders?limit=1",
+			}, map[string]string{}
+		},
+		canaries: func() []string { return oktaKey.canaries() },
+		steps: map[string]exStep{
+			"okta-orders-pkjwt/token":       exPass(),
+			"okta-orders-pkjwt/list_orders": exPass(),
+		},
+		exit: exitOK,
+	}, {
+		// Entra ID certificate credential → oidc-provider, the client
+		// registered with the certificate's public key without a kid and
+		// PS256 only (an RS256 assertion is refused); exampleAPI.
+		file: "entra-id-certificate.yaml",
+		setup: func(t *testing.T) (map[string]string, map[string]string) {
+			testenv.Require(t, "node")
+			entraKey = exNewKey(t, "rsa")
+			clients := exClientsFile(t, exServiceClient("entra-cert-client", "PS256", entraKey.publicJWK(t, "")))
+			p := testenv.NodeOIDCProvider(t, map[string]string{"KEY_DIR": t.TempDir(), "EXTRA_CLIENTS": clients, "ERROR_DETAIL": "1"})
+			entraAPI := newExampleAPI(t, p.Issuer, exResource)
+			return map[string]string{
+				"https://login.microsoftonline.com/00000000-0000-0000-0000-000000000000/v2.0": p.Issuer,
+				"22222222-2222-2222-2222-222222222222":                                        "entra-cert-client",
+				"{azp: 22222222-2222-2222-2222-222222222222}":                                 "{client_id: entra-cert-client}",
+				"/etc/authwatch/entra-orders.key":                                             entraKey.keyFile,
+				"/etc/authwatch/entra-orders.crt":                                             entraKey.selfSignedCertificate(t),
+				`scopes: ["api://orders/.default"]`:                                           `scopes: ["api:read"]` + "\n    resource: [\"" + exResource + "\"]",
+				`"11111111-1111-1111-1111-111111111111"`:                                      `"` + exResource + `"`,
+				"[Orders.Read]":                                                               "[api:read]",
+				"https://api.example.com/orders?$top=1":                                       entraAPI.URL + "/orders?$top=1",
+			}, map[string]string{}
+		},
+		canaries: func() []string { return entraKey.canaries() },
+		steps: map[string]exStep{
+			"entra-orders-cert/token":       exPass(),
+			"entra-orders-cert/list_orders": exPass(),
+		},
+		exit: exitOK,
+	}, {
+		// FAPI 2.0-style login → oidc-provider that requires this client to
+		// push its authorization requests and to use DPoP, and a DPoP API
+		// that checks proofs (examples_keys_test.go).
+		file: "fapi2-dpop-par.yaml",
+		setup: func(t *testing.T) (map[string]string, map[string]string) {
+			fapi2 = exFAPI2Setup(t, "fapi-monitor", "monitor-2026", "http://127.0.0.1/callback")
+			return map[string]string{
+					"https://auth.bank.example.com":         fapi2.issuer,
+					"/etc/authwatch/fapi-client.key":        fapi2.key.keyFile,
+					"https://monitor.example.com/callback":  "http://127.0.0.1/callback",
+					"synthetic-monitor":                     "alice",
+					"scopes: [openid, accounts]":            `scopes: [openid, "api:read"]` + "\n    resource: [\"" + exResource + "\"]",
+					"https://api.bank.example.com/accounts": fapi2.api.URL + "/accounts",
+				}, map[string]string{
+					"FAPI_MONITOR_PASSWORD": "alice-password",
+				}
+		},
+		canaries: func() []string { return fapi2.key.canaries() },
+		steps: map[string]exStep{
+			"fapi2-accounts-login/login":    exPass(),
+			"fapi2-accounts-login/accounts": exPass(),
+		},
+		exit: exitOK,
+		// check_binding: the proof accepted once, the token as Bearer and
+		// with another key's proof refused.
+		verify: func(t *testing.T) {
+			if accepted, refused := fapi2.api.Counts(); accepted != 1 || len(refused) != 2 {
+				t.Errorf("the DPoP API accepted %d and refused %v; want 1 and the Bearer and other-key tries", accepted, refused)
+			}
+		},
 	}, {
 		// CORS → exampleAPI, which answers preflights for
 		// https://app.example.com (the example's origin, kept) as a correctly
@@ -521,7 +625,13 @@ func TestExamplesAgainstTestIdPs(t *testing.T) {
 				t.Errorf("flow lines say exit %d, the case wants %d: %v", wantExit, c.exit, flowOK)
 			}
 
+			if c.verify != nil {
+				c.verify(t)
+			}
 			canaries := exSecretForms(secrets, c.clientIDs)
+			if c.canaries != nil {
+				canaries = append(canaries, c.canaries()...)
+			}
 			for where, text := range map[string]string{"stdout": stdout, "stderr": stderr} {
 				for _, s := range canaries {
 					if strings.Contains(text, s) {
@@ -540,8 +650,9 @@ func TestExamplesAgainstTestIdPs(t *testing.T) {
 // behind nginx, which sends <path>/... to / and everything else (the
 // endpoints discovery names, built from the request's Host) on as it is.
 // nginx must know oidc-provider's port and oidc-provider nginx's (for its
-// issuer), so oidc-provider gets a port picked ahead and starts second.
-func oktaProvider(t *testing.T, path string) string {
+// issuer), so oidc-provider gets a port picked ahead and starts second. env
+// adds to oidc-provider's environment (EXTRA_CLIENTS, ...).
+func oktaProvider(t *testing.T, path string, env map[string]string) string {
 	t.Helper()
 	nodePort := testenv.FreePort(t)
 	ngx := testenv.Nginx(t, fmt.Sprintf(`
@@ -551,12 +662,16 @@ func oktaProvider(t *testing.T, path string) string {
         location %s/ { proxy_pass http://127.0.0.1:%d/; }
         location / { proxy_pass http://127.0.0.1:%d; }
     }`, path, nodePort, nodePort))
-	p := testenv.NodeOIDCProvider(t, map[string]string{
+	merged := map[string]string{
 		"PORT":             strconv.Itoa(nodePort),
 		"ISSUER":           ngx.URL(0) + path,
 		"KEY_DIR":          t.TempDir(),
 		"ACCESS_TOKEN_TTL": "3600",
-	})
+	}
+	for k, v := range env {
+		merged[k] = v
+	}
+	p := testenv.NodeOIDCProvider(t, merged)
 	return p.Issuer
 }
 

@@ -39,6 +39,7 @@ import (
 // plus extraFlows: "" passes, "warn:" passes with that warning.
 var demoWant = map[string]string{
 	"orders-api":                 "",
+	"orders-api-key-auth":        "",
 	"orders-requires-auth":       "",
 	"user-login":                 "",
 	"user-login-stale-password":  "login_rejected",

@@ -33,6 +33,11 @@ func withRequestedAudience(tokenPath string, next http.Handler) http.Handler {
 		if len(aud) > 0 {
 			r = r.WithContext(context.WithValue(r.Context(), requestedAudienceKey{}, aud))
 		}
+		// Likewise the client assertion: the op gives the storage's
+		// ClientCredentials only client_id and client_secret.
+		if a := r.PostForm.Get("client_assertion"); a != "" && r.PostForm.Get("client_assertion_type") == oidc.ClientAssertionTypeJWTAssertion {
+			r = r.WithContext(context.WithValue(r.Context(), clientAssertionKey{}, a))
+		}
 		next.ServeHTTP(w, r)
 	})
 }

@@ -1,6 +1,7 @@
 package idp
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/zitadel/oidc/v3/example/server/storage"
@@ -42,6 +43,14 @@ const (
 	// WebClientSecret is the demo-only secret of WebClientID.
 	WebClientSecret = "demo-only-web-secret"
 
+	// KeyClientID is a service client like OrdersClientID without a secret:
+	// it authenticates with a JWT signed by its private key (private_key_jwt,
+	// RFC 7523), the key generated when the process first needs it (see
+	// KeyClientPrivateKeyPEM).
+	KeyClientID = "orders-key-client"
+	// KeyClientKeyID is the kid its key is registered under.
+	KeyClientKeyID = "demo-key-1"
+
 	// NativeClientID is a public login client: no secret, PKCE required, and
 	// any port on RedirectURI's loopback host (RFC 8252 §7.3).
 	NativeClientID = "native-client"
@@ -80,7 +89,11 @@ const LegacyClockDrift = time.Hour
 
 // serviceClients are the client_credentials clients. The first audience of each
 // is the one its tokens get when the request names none.
-func serviceClients() map[string]*serviceClient {
+func serviceClients() (map[string]*serviceClient, error) {
+	key, err := keyClientKey()
+	if err != nil {
+		return nil, fmt.Errorf("key client: %w", err)
+	}
 	list := []*serviceClient{
 		{id: OrdersClientID, secret: OrdersClientSecret,
 			audiences: []string{OrdersAudience}, scopes: []string{ScopeOrdersRead, ScopeOrdersWrite}},
@@ -91,12 +104,14 @@ func serviceClients() map[string]*serviceClient {
 		{id: LegacyClientID, secret: LegacyClientSecret,
 			audiences: []string{OrdersAudience}, scopes: []string{ScopeOrdersRead, ScopeOrdersWrite},
 			clockDrift: LegacyClockDrift},
+		{id: KeyClientID, publicKey: &key.PublicKey, keyID: KeyClientKeyID,
+			audiences: []string{OrdersAudience}, scopes: []string{ScopeOrdersRead}},
 	}
 	m := make(map[string]*serviceClient, len(list))
 	for _, c := range list {
 		m[c.id] = c
 	}
-	return m
+	return m, nil
 }
 
 // loginClients are the authorization-code clients, built with zitadel's example

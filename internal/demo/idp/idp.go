@@ -50,12 +50,17 @@ func Start(ctx context.Context, opts Options) (*IdP, error) {
 	}
 	// The issuer must be known before the op is built, hence listen first.
 	issuer := "http://" + ln.Addr().String()
-	store := newDemoStorage(issuer, opts.RedirectURIs)
+	store, err := newDemoStorage(issuer, opts.RedirectURIs)
+	if err != nil {
+		_ = ln.Close()
+		return nil, fmt.Errorf("demo idp: %w", err)
+	}
 	provider, err := newProvider(issuer, store)
 	if err != nil {
 		_ = ln.Close()
 		return nil, fmt.Errorf("demo idp: %w", err)
 	}
+	store.tokenEndpoint = provider.TokenEndpoint().Absolute(issuer)
 	i := &IdP{
 		issuer: issuer,
 		srv: &http.Server{

@@ -12,7 +12,9 @@ import (
 const loggedOutPath = "/logged-out"
 
 // newProvider configures zitadel's op like exampleop does, minus what the demo
-// does not need (private_key_jwt, request objects, device flow).
+// does not need (request objects, device flow). private_key_jwt is announced
+// in discovery; the storage checks the assertions of client_credentials
+// (client_key.go), which the op leaves to it.
 func newProvider(issuer string, store *demoStorage) (*op.Provider, error) {
 	// The key encrypts opaque access tokens and auth request ids; a fresh one
 	// per run means nothing issued by a previous run is ever accepted.
@@ -26,6 +28,7 @@ func newProvider(issuer string, store *demoStorage) (*op.Provider, error) {
 		DefaultLogoutRedirectURI: loggedOutPath,
 		CodeMethodS256:           true, // PKCE
 		AuthMethodPost:           true, // client_secret_post besides Basic
+		AuthMethodPrivateKeyJWT:  true, // KeyClientID
 		GrantTypeRefreshToken:    true,
 		SupportedUILocales:       []language.Tag{language.English},
 		SupportedScopes:          knownScopes,

@@ -1,6 +1,7 @@
 package idp
 
 import (
+	"crypto/rsa"
 	"slices"
 	"time"
 
@@ -12,8 +13,12 @@ import (
 // storage.Client cannot express audiences, allowed scopes or a per-client clock
 // drift (its fields are unexported), hence this small op.Client of our own.
 type serviceClient struct {
-	id         string
-	secret     string
+	id     string
+	secret string // "" for a key client: no secret is ever accepted for it
+	// publicKey, for a private_key_jwt client, verifies its assertions;
+	// keyID is the key's kid (an assertion may also carry none).
+	publicKey  *rsa.PublicKey
+	keyID      string
 	audiences  []string // allowed audiences; the first is the default
 	scopes     []string // scopes the client may be granted
 	clockDrift time.Duration
@@ -27,7 +32,12 @@ func (c *serviceClient) PostLogoutRedirectURIs() []string { return nil }
 func (c *serviceClient) ApplicationType() op.ApplicationType {
 	return op.ApplicationTypeWeb
 }
-func (c *serviceClient) AuthMethod() oidc.AuthMethod        { return oidc.AuthMethodBasic }
+func (c *serviceClient) AuthMethod() oidc.AuthMethod {
+	if c.publicKey != nil {
+		return oidc.AuthMethodPrivateKeyJWT
+	}
+	return oidc.AuthMethodBasic
+}
 func (c *serviceClient) ResponseTypes() []oidc.ResponseType { return nil }
 func (c *serviceClient) GrantTypes() []oidc.GrantType {
 	return []oidc.GrantType{oidc.GrantTypeClientCredentials}

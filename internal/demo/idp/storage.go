@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/zitadel/oidc/v3/example/server/storage"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 )
 
@@ -18,6 +19,9 @@ import (
 type demoStorage struct {
 	*storage.Storage
 	services map[string]*serviceClient
+	// tokenEndpoint is the aud a client assertion must name; set once the
+	// op is built.
+	tokenEndpoint string
 }
 
 var (
@@ -26,12 +30,16 @@ var (
 	_ op.CanGetPrivateClaimsFromRequest = (*demoStorage)(nil)
 )
 
-func newDemoStorage(issuer string, extraRedirectURIs []string) *demoStorage {
+func newDemoStorage(issuer string, extraRedirectURIs []string) (*demoStorage, error) {
+	services, err := serviceClients()
+	if err != nil {
+		return nil, err
+	}
 	users := storage.NewUserStore(issuer)
 	return &demoStorage{
 		Storage:  storage.NewStorageWithClients(users, loginClients(extraRedirectURIs)),
-		services: serviceClients(),
-	}
+		services: services,
+	}, nil
 }
 
 // errBadClient is deliberately vague: the op turns it into invalid_client, and
@@ -42,7 +50,16 @@ var errBadClient = errors.New("unknown client or wrong secret")
 // are authenticated too, so that using one here yields the op's
 // unauthorized_client (grant not allowed) instead of invalid_client.
 func (s *demoStorage) ClientCredentials(ctx context.Context, clientID, clientSecret string) (op.Client, error) {
+	if assertion := clientAssertion(ctx); assertion != "" {
+		if clientSecret != "" {
+			return nil, oidc.ErrInvalidRequest().WithDescription("client authentication must not use more than one method")
+		}
+		return s.assertionClient(ctx, clientID, assertion)
+	}
 	if c, ok := s.services[clientID]; ok {
+		if c.publicKey != nil {
+			return nil, errBadClient // a key client never authenticates with a secret
+		}
 		if subtle.ConstantTimeCompare([]byte(c.secret), []byte(clientSecret)) != 1 {
 			return nil, errBadClient
 		}
@@ -118,6 +135,9 @@ func (s *demoStorage) GetClientByClientID(ctx context.Context, clientID string) 
 // (code exchange, refresh, introspection, revocation).
 func (s *demoStorage) AuthorizeClientIDSecret(ctx context.Context, clientID, clientSecret string) error {
 	if c, ok := s.services[clientID]; ok {
+		if c.publicKey != nil {
+			return errBadClient
+		}
 		if subtle.ConstantTimeCompare([]byte(c.secret), []byte(clientSecret)) != 1 {
 			return errBadClient
 		}
