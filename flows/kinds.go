@@ -26,6 +26,7 @@ var kinds = map[string]Kind{
 	"token_exchange":     {"token_exchange", func() Step { return &TokenExchangeStep{} }, "Exchange a token of an earlier step for another (RFC 8693): audience, resource, requested_token_type, an optional actor token."},
 	"userinfo":           {"userinfo", func() Step { return &UserinfoStep{} }, "Call the userinfo endpoint with an access token and check the claims; a signed answer is verified against the issuer's JWKS."},
 	"revoke":             {"revoke", func() Step { return &RevokeStep{} }, "Revoke a token at the IdP's revocation endpoint (RFC 7009), for a later step to check that it no longer works."},
+	"logout":             {"logout", func() Step { return &LogoutStep{} }, "End the user's IdP session (RP-initiated logout) and check with prompt=none that it is gone: a session that survives is revocation_ineffective."},
 	"login":              {"login", func() Step { return &LoginStep{} }, "Log the synthetic user in through the IdP's login page: authorization code + PKCE, OpenID Connect."},
 	"device_code":        {"device_code", func() Step { return &DeviceCodeStep{} }, "Run the device authorization grant (RFC 8628), approving as the synthetic user."},
 	"form_login":         {"form_login", func() Step { return &FormLoginStep{} }, "Log in to a session-cookie web app through its login form and check the session cookie."},

@@ -916,6 +916,22 @@ function ineffectiveRevocation() {
   };
 }
 
+// LOGOUT=ineffective makes RP-initiated logout answer as if it worked (the
+// confirmation page, then "signed out") without ending the session: the
+// bug a logout-then-check flow must catch (revocation_ineffective).
+const LOGOUT = oneOf('LOGOUT', ['on', 'ineffective']);
+
+function ineffectiveLogout() {
+  return async function ineffectiveLogoutMiddleware(ctx, next) {
+    if (ctx.method === 'POST' && ctx.path === '/session/end/confirm') {
+      ctx.type = 'html';
+      ctx.body = '<!DOCTYPE html><html><head><title>Signed out</title></head><body><h1>You are signed out</h1></body></html>';
+      return;
+    }
+    await next();
+  };
+}
+
 // ---------------------------------------------------------------- server
 
 const verbose = env.LOG === '1';
@@ -958,6 +974,7 @@ server.listen(port, '127.0.0.1', () => {
   provider.use(devicePolling());
   useMTLS(provider);
   if (REVOCATION === 'ineffective') provider.use(ineffectiveRevocation());
+  if (LOGOUT === 'ineffective') provider.use(ineffectiveLogout());
   const callback = provider.callback();
   handler = (req, res) => {
     const url = new URL(req.url, 'http://127.0.0.1');
