@@ -26,7 +26,10 @@ type Flow struct {
 	UserAgent string `yaml:"user_agent,omitempty" json:"user_agent,omitempty" jsonschema:"maxLength=512,description=User-Agent of the flow's requests instead of authwatch/VERSION (+URL)\\, e.g. for a WAF's allow-list; a step's user_agent wins. Browser steps send Chromium's own unless this is set."`
 	// Alert overrides the daemon's alert policy for this flow.
 	Alert *AlertPolicy `yaml:"alert,omitempty" json:"alert,omitempty" jsonschema:"description=Per-flow overrides of the alert policy in authwatch.yaml."`
-	Steps []*StepSpec  `yaml:"-" json:"steps" jsonschema:"required"`
+	// Baseline is how the flow's normal behaviour is learned and compared
+	// (nil: on, with its defaults).
+	Baseline *BaselineOptions `yaml:"baseline,omitempty" json:"baseline,omitempty"`
+	Steps    []*StepSpec      `yaml:"-" json:"steps" jsonschema:"required"`
 
 	// Source is where the flow was defined, for messages.
 	Source conf.Position `yaml:"-" json:"-"`

@@ -191,6 +191,9 @@ func validateFlowHeader(f *Flow) error {
 			errs = append(errs, conf.FieldErrorf("alert.resolve_after", "must be 1..1000, got %d", *a.ResolveAfter))
 		}
 	}
+	if err := f.Baseline.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	for k := range f.Labels {
 		if !labelNamePattern.MatchString(k) {
 			errs = append(errs, conf.FieldErrorf("labels."+conf.PathKey(k), "label names are letters, digits and _, not starting with a digit"))
