@@ -127,6 +127,20 @@ var migrations = []string{
 	);
 	ALTER TABLE outbox ADD COLUMN claimed_by text NOT NULL DEFAULT '',
 		ADD COLUMN claimed_until timestamptz NOT NULL DEFAULT '-infinity';`,
+	// 3 (issue 18; the last element: renumbered at merge after other
+	// migrations): SQLite's baselines and baseline_accepts.
+	`CREATE TABLE baselines (
+		flow       text   PRIMARY KEY,
+		data       bytea  NOT NULL,
+		updated_ns bigint NOT NULL
+	);
+	CREATE TABLE baseline_accepts (
+		id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+		flow    text   NOT NULL,
+		by_name text   NOT NULL,
+		at_ns   bigint NOT NULL
+	);
+	CREATE INDEX baseline_accepts_flow ON baseline_accepts (flow, id);`,
 }
 
 // migrate brings the schema to len(migrations) in one transaction, under

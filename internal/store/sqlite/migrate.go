@@ -117,6 +117,21 @@ var migrations = []string{
 		FROM runs AS r JOIN flow_ids AS f ON f.flow = r.flow
 		WHERE r.start_ns > 0
 		GROUP BY f.id, r.start_ns / 3600000000000;`,
+	// 6 (issue 18; the last element: renumbered at merge after other
+	// migrations): each flow's learned baseline (internal/baseline, as
+	// JSON) and every accept of a changed baseline, with who and when.
+	`CREATE TABLE baselines (
+		flow       TEXT    PRIMARY KEY,
+		data       BLOB    NOT NULL,
+		updated_ns INTEGER NOT NULL
+	) STRICT;
+	CREATE TABLE baseline_accepts (
+		id      INTEGER PRIMARY KEY AUTOINCREMENT,
+		flow    TEXT    NOT NULL,
+		by_name TEXT    NOT NULL,
+		at_ns   INTEGER NOT NULL
+	) STRICT;
+	CREATE INDEX baseline_accepts_flow ON baseline_accepts (flow, id);`,
 }
 
 // migrate brings the schema to len(migrations) in one transaction: a crash
