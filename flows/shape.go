@@ -106,7 +106,11 @@ func (st *State) shapeExchange(sh *Shape, seen map[string]int, ex *exchange.Exch
 	if ex.Status >= 300 && ex.Status < 400 {
 		sh.Redirects++
 	}
-	ep := ex.Method + " " + ex.URL.Host + ex.URL.Path
+	p := ex.URL.Path
+	if p == "" {
+		p = "/"
+	}
+	ep := ex.Method + " " + ex.URL.Host + p
 	if _, ok := seen[ep]; !ok && len(sh.Endpoints) < maxShapeEndpoints {
 		seen[ep] = len(sh.Endpoints)
 		headers := map[string]string{}

@@ -19,16 +19,17 @@ import (
 func (m *Main) onResult(ev scheduler.Event) {
 	m.markActivity()
 	r := ev.Result
-	run := toRun(r)
 	ctx, cancel := context.WithTimeout(m.fenced(context.Background(), ev.Admission), 10*time.Second)
 	defer cancel()
 	if !m.isConfigured(r.Flow) {
 		// Removed by a reload while it ran: keep the history, not the state.
-		if _, err := m.store.RecordRun(ctx, run); err == nil {
+		if _, err := m.store.RecordRun(ctx, toRun(r)); err == nil {
 			m.forgetRemoved(m.currentFlows())
 		}
 		return
 	}
+	m.baselines.check(ctx, ev.Flow, r)
+	run := toRun(r)
 	m.metrics.ObserveResult(r)
 	prev, hadPrev := m.previousState(ctx, r.Flow)
 	state, err := m.store.RecordRun(ctx, run)
