@@ -182,6 +182,7 @@ func (s *server) handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/flows", s.apiFlows)
 	mux.HandleFunc("GET /api/v1/flows/{name}", s.apiFlow)
 	mux.HandleFunc("GET /api/v1/flows/{name}/runs", s.apiRuns)
+	mux.HandleFunc("GET /api/v1/flows/{name}/baseline", s.apiBaseline)
 	mux.HandleFunc("GET /api/v1/incidents", s.apiIncidents)
 	mux.Handle("GET /assets/", assetHandler())
 	mux.HandleFunc("GET /", s.notFound) // other methods: 405 (the page only reads)
