@@ -232,7 +232,7 @@ func (b *Baseline) freeze(at time.Time) {
 		}
 	}
 	for _, l := range b.Latency {
-		l.P50, l.P95 = percentile(l.Learned, 50), percentile(l.Learned, 95)
+		l.P50, l.P95 = percentile(l.Learned, 50), robustP95(l.Learned)
 	}
 }
 
@@ -300,7 +300,7 @@ func (b *Baseline) acceptDrift(d Drift) {
 	if step, ok := latencyStep(d.Key); ok {
 		if l := b.Latency[step]; l != nil && len(l.Window) > 0 {
 			l.Learned = slices.Clone(l.Window)
-			l.P50, l.P95 = percentile(l.Learned, 50), percentile(l.Learned, 95)
+			l.P50, l.P95 = percentile(l.Learned, 50), robustP95(l.Learned)
 			l.Window = nil
 		}
 	}

@@ -82,7 +82,7 @@ func (b *Baseline) compareLatency(step string, rules Rules) (Drift, bool) {
 	if rules.LatencyFactor == 0 || l == nil || len(l.Learned) == 0 || len(l.Window) < max(rules.LatencyWindow, 1) {
 		return Drift{}, false
 	}
-	now := windowP95(l.Window)
+	now := robustP95(l.Window)
 	if now < l.P95*rules.LatencyFactor || now-l.P95 < ms(rules.LatencyMinIncrease) {
 		return Drift{}, false
 	}
@@ -116,13 +116,14 @@ func msText(v float64) string {
 	return fmt.Sprintf("%.1f ms", v)
 }
 
-// windowP95 is the window's p95, but never above its second largest
-// sample: however short the window, one slow run is not a drift.
-func windowP95(window []float64) float64 {
-	p := percentile(window, 95)
-	if len(window) < 2 {
+// robustP95 is the samples' p95, but never above their second largest:
+// however few the samples, one slow run moves neither the learned p95
+// nor a window's.
+func robustP95(samples []float64) float64 {
+	p := percentile(samples, 95)
+	if len(samples) < 2 {
 		return p
 	}
-	s := slices.Sorted(slices.Values(window))
+	s := slices.Sorted(slices.Values(samples))
 	return min(p, s[len(s)-2])
 }

@@ -48,6 +48,10 @@ type Observation struct {
 // per-run value happened to repeat (two runs within one second).
 var perRunClaims = []string{"jti", "nonce", "at_hash", "c_hash", "s_hash", "sid", "iat", "exp", "nbf", "auth_time", "uti", "rh", "aio"}
 
+// setClaims are claims compared as sets (scopes, audience): their values
+// as text would say the same change twice.
+var setClaims = []string{"scope", "scp", "aud"}
+
 // FromResult extracts the observation of a passing run; ok is false for a
 // run that did not pass (failed, cancelled) or has no shapes.
 func FromResult(r *flows.Result) (obs Observation, ok bool) {
@@ -143,7 +147,7 @@ func tokenFeatures(step string, t flows.TokenShape) []Feature {
 		}
 		set("claims", flows.LayerToken, claims, what+" claim %s no longer present", what+" has a new claim %s")
 		for name, v := range t.Claims {
-			if !slices.Contains(perRunClaims, name) {
+			if !slices.Contains(perRunClaims, name) && !slices.Contains(setClaims, name) {
 				scalar("claim."+name, "claim "+name, flows.LayerToken, strconv.Quote(v))
 			}
 		}
