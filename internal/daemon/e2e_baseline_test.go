@@ -89,6 +89,12 @@ steps:
 			t.Errorf("the warned run's steps lack %s:\n%s", want, steps)
 		}
 	}
+	if code, body := d.get("/api/v1/flows/" + flow + "/baseline"); code != 200 || !strings.Contains(body, `"before": "no-store"`) || !strings.Contains(body, `"after": "public, max-age=600"`) {
+		t.Errorf("the daemon's API for the baseline: %d %s", code, body)
+	}
+	if code, page := d.get("/flows/" + flow); code != 200 || !strings.Contains(page, `id="baseline-changed"`) {
+		t.Errorf("the daemon's flow page shows no change: %d", code)
+	}
 	e2eWaitFor(t, 30*time.Second, "the warning's Opened", func() bool { return len(hook.Deliveries(t, flow)) >= 1 })
 	opened := hook.Deliveries(t, flow)[0].Event
 	if opened.Type != notify.Opened || opened.Severity != notify.SeverityWarning || opened.Reason != "baseline_changed" ||

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -90,5 +91,74 @@ func TestFlowPageAndAPIShowTheBaseline(t *testing.T) {
 	}
 	if resp, _ := get(t, h, "/api/v1/flows/no-such-flow/baseline"); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("API of an unknown flow: %d, want 404", resp.StatusCode)
+	}
+}
+
+// post serves one POST form request.
+func post(h http.Handler, path string, hdr ...string) *http.Response {
+	req := httptest.NewRequest(http.MethodPost, path, nil)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec.Result()
+}
+
+// TestAcceptButtonBehindAuth: the flow page's Accept button is offered
+// only behind the page's authentication; it records the accept with the
+// authenticated user, refuses a form posted from another site and
+// unauthenticated requests, and without authentication there is neither
+// button nor accept.
+func TestAcceptButtonBehindAuth(t *testing.T) {
+	f := getFixture(t)
+	st, _ := f.newStore(t, 0, 0)
+	const name = "orders-api"
+	res := f.results[name]
+	b := baseline.New(name, "d", 2)
+	at := res.Start.Add(-time.Hour)
+	for i, lifetime := range []time.Duration{time.Hour, time.Hour, 5 * time.Minute} {
+		obs, _ := baseline.FromResult(withLifetime(res, at.Add(time.Duration(i)*time.Minute), lifetime))
+		b.Observe(obs, baseline.Rules{})
+	}
+	data, _ := json.Marshal(b)
+	ctx := context.Background()
+	if err := st.SaveBaseline(ctx, store.Baseline{Flow: name, Data: data, Updated: at}); err != nil {
+		t.Fatal(err)
+	}
+	open := New(st, Options{Flows: f.infos})
+	if _, page := get(t, open, "/flows/"+name); strings.Contains(page, "Accept as normal") {
+		t.Error("a page without authentication offers the Accept button")
+	}
+	if resp := post(open, "/flows/"+name+"/baseline/accept"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("accept without the page's authentication: %d, want 403", resp.StatusCode)
+	}
+
+	opts, _ := authOptions(t, true, false)
+	opts.Flows = f.infos
+	h := New(st, opts)
+	auth := basicHeader(testUser, testPassword)
+	if _, page := get(t, h, "/flows/"+name, "Authorization", auth); !strings.Contains(page, `<form method="post" action="/flows/`+name+`/baseline/accept"><button type="submit">Accept as normal</button></form>`) {
+		t.Error("the authenticated page lacks the Accept button")
+	}
+	if resp := post(h, "/flows/"+name+"/baseline/accept"); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("accept without credentials: %d, want 401", resp.StatusCode)
+	}
+	if resp := post(h, "/flows/"+name+"/baseline/accept", "Authorization", auth, "Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("accept posted from another site: %d, want 403", resp.StatusCode)
+	}
+	if got, _ := st.BaselineAccepts(ctx, name, 0, 0); len(got) != 0 {
+		t.Fatalf("refused posts recorded accepts: %+v", got)
+	}
+	resp := post(h, "/flows/"+name+"/baseline/accept", "Authorization", auth, "Origin", "http://example.com", "Sec-Fetch-Site", "same-origin")
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/flows/"+name+"#baseline" {
+		t.Errorf("accept: %d to %q, want 303 to the flow's baseline", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	got, _ := st.BaselineAccepts(ctx, name, 0, 0)
+	if len(got) != 1 || got[0].By != "status page: "+testUser {
+		t.Errorf("accepts %+v, want one by the page's user", got)
+	}
+	if _, page := get(t, h, "/flows/"+name, "Authorization", auth); !strings.Contains(page, "accepted by status page: "+testUser) {
+		t.Error("the page does not show the pending accept")
 	}
 }
