@@ -169,8 +169,18 @@ func orNone(s string) string {
 	return s
 }
 
+// knownHeaders are the names of flows' shape headers as people read them,
+// spelled out so that no run builds them again.
+var knownHeaders = map[string]string{"cache-control": "Cache-Control", "pragma": "Pragma", "content-type": "Content-Type",
+	"strict-transport-security": "Strict-Transport-Security", "access-control-allow-origin": "Access-Control-Allow-Origin",
+	"access-control-allow-credentials": "Access-Control-Allow-Credentials", "access-control-allow-methods": "Access-Control-Allow-Methods",
+	"access-control-allow-headers": "Access-Control-Allow-Headers"}
+
 // headerName writes a lower-case header name the way people read it.
 func headerName(name string) string {
+	if known, ok := knownHeaders[name]; ok {
+		return known
+	}
 	parts := strings.Split(name, "-")
 	for i, p := range parts {
 		if p != "" {

@@ -15,7 +15,7 @@ import (
 // baselineSaveEvery spaces the saves of a baseline that only added latency
 // samples: a crash loses at most that many samples, never a learned value
 // nor a drift's since.
-const baselineSaveEvery = 10
+const baselineSaveEvery = 60
 
 // baselines keeps each flow's learned baseline (internal/baseline) in
 // memory and in the store, compares every passing run with it, and applies
