@@ -85,4 +85,7 @@ type TokenEvidence struct {
 type Finding struct {
 	Reason  Reason `json:"reason"`
 	Summary string `json:"summary"`
+	// Facts are the finding's evidence, when it has its own (a
+	// baseline_changed warning: each value before and after).
+	Facts []Fact `json:"facts,omitempty"`
 }

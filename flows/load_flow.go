@@ -194,6 +194,9 @@ func validateFlowHeader(f *Flow) error {
 	if err := validateLocations(f); err != nil {
 		errs = append(errs, err)
 	}
+	if err := f.Baseline.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	for k := range f.Labels {
 		if !labelNamePattern.MatchString(k) {
 			errs = append(errs, conf.FieldErrorf("labels."+conf.PathKey(k), "label names are letters, digits and _, not starting with a digit"))

@@ -78,6 +78,7 @@ const (
 	ReasonUnexpectedStatus           Reason = "unexpected_status"
 	ReasonAssertionFailed            Reason = "assertion_failed"
 	ReasonSlowResponse               Reason = "slow_response"
+	ReasonBaselineChanged            Reason = "baseline_changed"
 	ReasonLocationDisagreement       Reason = "location_disagreement"
 	ReasonConfigInvalid              Reason = "config_invalid"
 	ReasonInternalError              Reason = "internal_error"

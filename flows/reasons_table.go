@@ -176,6 +176,9 @@ var ReasonTable = []ReasonInfo{
 	{ReasonSlowResponse, LayerApp, false,
 		"the step succeeded but took longer than its max_latency",
 		"Check the timings in the evidence (dns, connect, tls, first byte) to see which phase was slow."},
+	{ReasonBaselineChanged, LayerIdP, true,
+		"a passing flow's observed behaviour differs from its learned baseline (token lifetime, scopes or audience granted, claim names/types, alg/kid set, JWKS keys, redirect hosts, cookie attributes, key headers, latency percentiles); the summary names before, after and since when, and the evidence the layer of each change",
+		"Ask the IdP's or gateway's owners whether the change was intended; if it was, take it as normal with authwatch baseline accept FLOW (or the flow page's Accept button)."},
 	// Found by the incident policy of a flow run from several probe
 	// locations (docs/cluster.md), never by a run: a warning.
 	{ReasonLocationDisagreement, LayerNetwork, true,

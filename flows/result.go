@@ -108,6 +108,9 @@ type StepResult struct {
 	// TokenFromCache: the step's token came from the shared token cache
 	// (cache: shared), so it sent no token request.
 	TokenFromCache bool `json:"-"`
+	// Shape is what the passing step showed of the target's behaviour, for
+	// the flow's baseline (nil: failed, or the flow has no baseline).
+	Shape *Shape `json:"-"`
 }
 
 // Measurement names. Host is set for per-host measurements.

@@ -123,6 +123,9 @@ func (r *Runner) runStep(ctx context.Context, st *State, spec *StepSpec) StepRes
 	}
 	sr.Measurements = st.step.measured
 	sr.TokenFromCache = st.step.fromCache
+	if err == nil && st.Flow.Baseline.Enabled() {
+		sr.Shape = st.shape(rec.Exchanges())
+	}
 	if sr.Status == StepPassed && hasWarning(sr.Findings) {
 		sr.Status = StepWarned
 	}

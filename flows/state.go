@@ -77,6 +77,8 @@ type stepRecord struct {
 	// fromCache: the step's token came from the shared cache, so its
 	// duration is no latency figure.
 	fromCache bool
+	// keys is the key set a signature was checked against, for the shape.
+	keys *KeySet
 }
 
 func newState(r *Runner, f *Flow) *State {

@@ -33,6 +33,7 @@ func (st *State) verifySignature(ctx context.Context, what, raw string, t *jwtin
 	if err != nil {
 		return asFailure(ctx, err, st.lastExchange(), st.Now())
 	}
+	st.step.keys = keys
 	key := findKey(keys, t)
 	if key == nil {
 		return Fail(ReasonSigningKeyNotFound, "the %s's kid %q is not among the %d keys the JWKS serves (%s): the IdP signs with a key it does not publish, or rotated keys",

@@ -77,7 +77,7 @@ func newRoot(p paths) *cobra.Command {
 	root.SetVersionTemplate("{{.Version}}")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return err })
 	root.AddCommand(newValidateCommand(p), newCheckCommand(), newDiagnoseCommand(), newNotifyCommand(p),
-		newRunCommand(p), newStoreCommand(), newDemoCommand(), newVersionCommand(), newManCommand(root))
+		newRunCommand(p), newStoreCommand(), newBaselineCommand(p), newDemoCommand(), newVersionCommand(), newManCommand(root))
 	return root
 }
 

@@ -60,6 +60,8 @@ type Main struct {
 	metrics *metrics.Metrics
 	notify  Notifier
 	alert   *alerting
+	// baselines compares passing runs with each flow's learned normal.
+	baselines *baselines
 	// cluster is nil unless cluster.enabled (cluster.go).
 	cluster *cluster.Member
 	// instance is the PostgreSQL instance lock (nil on SQLite), checked
@@ -170,6 +172,7 @@ func newMain(cfg *config.Config, log *slog.Logger, notify Notifier, check sqlite
 		st.Close()
 		return nil, err
 	}
+	m.baselines = newBaselines(db, log.With("component", "baseline"))
 	m.runner = flows.NewRunner()
 	m.runner.Tokens = m.refreshTokenStore()
 	m.runner.FailedEvidenceOnly = true
@@ -399,6 +402,7 @@ func (m *Main) shutdown(srv *http.Server, stopBackground func()) error {
 	err := m.sched.Shutdown(ctx)
 	_ = srv.Shutdown(ctx)
 	stopBackground()
+	m.baselines.saveAll(ctx, time.Now())
 	m.flushBeforeExit()
 	return errors.Join(err, m.closeState())
 }

@@ -45,7 +45,7 @@ func (m *Main) routes() http.Handler {
 		mux.Handle(path, full)
 	}
 	mux.Handle("/", statuspage.New(m.store, statuspage.Options{Config: sp, Logger: m.log, Title: "authwatch", FlowsDir: m.cfg.FlowsDir,
-		Flows: m.currentFlowInfos, States: &m.lastState, IncidentPolicy: m.alert.policyOf}))
+		Flows: m.currentFlowInfos, States: &m.lastState, IncidentPolicy: m.alert.policyOf, Baselines: m.baselines.db}))
 	return mux
 }
 

@@ -19,17 +19,20 @@ import (
 func (m *Main) onResult(ev scheduler.Event) {
 	m.markActivity()
 	r := ev.Result
-	run := toRun(r)
-	run.Location = m.recordsFrom()
 	ctx, cancel := context.WithTimeout(m.fenced(context.Background(), ev.Admission), 10*time.Second)
 	defer cancel()
 	if !m.isConfigured(r.Flow) {
 		// Removed by a reload while it ran: keep the history, not the state.
+		run := toRun(r)
+		run.Location = m.recordsFrom()
 		if _, err := m.store.RecordRun(ctx, run); err == nil {
 			m.forgetRemoved(m.currentFlows())
 		}
 		return
 	}
+	m.baselines.check(ctx, ev.Flow, r)
+	run := toRun(r)
+	run.Location = m.recordsFrom()
 	m.metrics.ObserveResult(r)
 	prev, hadPrev := m.previousState(ctx, r.Flow)
 	state, err := m.store.RecordRun(ctx, run)

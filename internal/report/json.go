@@ -58,6 +58,7 @@ type FindingJSON struct {
 	Layer   flows.Layer  `json:"layer"`
 	Warning bool         `json:"warning,omitempty"`
 	Summary string       `json:"summary"`
+	Facts   []flows.Fact `json:"facts,omitempty"`
 }
 
 // FlowJSON closes a flow's lines with its outcome.
@@ -167,7 +168,7 @@ func stepJSON(r *flows.Result, s flows.StepResult) StepJSON {
 		HTTPStatus: s.HTTPStatus, DurationMS: ms(s.Duration.Seconds()), Notes: s.Notes, Measurements: s.Measurements}
 	for _, f := range s.Findings {
 		info := f.Reason.Info()
-		out.Findings = append(out.Findings, FindingJSON{Reason: f.Reason, Layer: info.Layer, Warning: info.Warning, Summary: f.Summary})
+		out.Findings = append(out.Findings, FindingJSON{Reason: f.Reason, Layer: info.Layer, Warning: info.Warning, Summary: f.Summary, Facts: f.Facts})
 	}
 	if w := s.Warning(); w != nil {
 		out.Reason, out.Layer, out.Summary, out.NextStep = w.Reason, w.Reason.Layer(), w.Summary, w.Reason.Info().NextStep

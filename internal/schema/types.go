@@ -22,6 +22,8 @@ var customTypes = []customType{
 	{reflect.TypeFor[conf.Duration](), "Duration", durationSchema},
 	{reflect.TypeFor[flows.StatusList](), "StatusList", statusListSchema},
 	{reflect.TypeFor[config.ByteSize](), "ByteSize", byteSizeSchema},
+	{reflect.TypeFor[flows.BaselineOptions](), "Baseline", baselineSchema},
+	{reflect.TypeFor[flows.LatencyDrift](), "BaselineLatency", baselineLatencySchema},
 }
 
 // mapCustomType is the reflector's Mapper: a custom type is a $ref to its
@@ -88,5 +90,38 @@ func statusListSchema() *jsonschema.Schema {
 	return &jsonschema.Schema{
 		Description: "An HTTP status code (100..599) or a list of them.",
 		OneOf:       []*jsonschema.Schema{code(), {Type: "array", Items: code()}},
+	}
+}
+
+// baselineSchema is a flow's `baseline:`: true or false, or its options.
+func baselineSchema() *jsonschema.Schema {
+	props := jsonschema.NewProperties()
+	props.Set("learn", &jsonschema.Schema{Type: "integer", Minimum: "2", Maximum: "10000",
+		Description: "Passing runs the baseline learns from before it compares (default 20)."})
+	patterns := func(what string) *jsonschema.Schema {
+		return &jsonschema.Schema{Type: "array", Items: &jsonschema.Schema{Type: "string"},
+			Description: what + " Patterns match feature keys such as token.access_token.lifetime, login.cookie.sid or api.latency (* for any text)."}
+	}
+	props.Set("watch", patterns("Compare only the features matching one of these (default: all)."))
+	props.Set("ignore", patterns("Never compare the features matching one of these."))
+	props.Set("latency", ref("BaselineLatency"))
+	return &jsonschema.Schema{
+		Description: "The flow's learned normal behaviour and drift warnings (baseline_changed): false turns it off; default on, learning from 20 passing runs.",
+		OneOf: []*jsonschema.Schema{{Type: "boolean"},
+			{Type: "object", Properties: props, AdditionalProperties: jsonschema.FalseSchema}},
+	}
+}
+
+func baselineLatencySchema() *jsonschema.Schema {
+	props := jsonschema.NewProperties()
+	props.Set("factor", &jsonschema.Schema{Type: "number", Minimum: "1", Maximum: "100",
+		Description: "How many times the learned p95 the recent p95 must be, more than 1 (default 2)."})
+	props.Set("window", &jsonschema.Schema{Type: "integer", Minimum: "5", Maximum: "1000",
+		Description: "Recent passing runs whose p95 is compared (default 20)."})
+	props.Set("min_increase", ref("Duration"))
+	return &jsonschema.Schema{
+		Description: "When a step's latency drifted: false leaves latency out.",
+		OneOf: []*jsonschema.Schema{{Type: "boolean"},
+			{Type: "object", Properties: props, AdditionalProperties: jsonschema.FalseSchema}},
 	}
 }

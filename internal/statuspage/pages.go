@@ -388,6 +388,7 @@ type flowView struct {
 	Runs      []template.HTML // each rendered on its own, within maxHistoryBytes
 	Older     string          // the next page of runs, if any
 	Newest    string          // the first page, when this is not it
+	Baseline  *BaselineJSON   // nil: none learned (or kept) yet
 }
 
 func (s *server) flowPage(w http.ResponseWriter, r *http.Request) {
@@ -428,6 +429,10 @@ func (s *server) flowPage(w http.ResponseWriter, r *http.Request) {
 	v.OpenIncidents, v.Charts, v.LastRunID = openIncidents(incs), true, d.Flow.LastRunID
 	if page.Before != 0 {
 		v.Newest = flowURL(name) + "#runs"
+	}
+	if v.Baseline, err = s.baselineOf(ctx, name); err != nil {
+		s.storeError(w, r, err)
+		return
 	}
 	if err := s.renderRuns(&v, runs, page, now); err != nil {
 		s.log.Error("status page: rendering failed", "path", r.URL.Path, "err", err)

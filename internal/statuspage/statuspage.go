@@ -121,6 +121,9 @@ type Options struct {
 	// one ("1 failure in a row; an incident opens after 2"). Nil: the page
 	// gives the failures in a row only.
 	IncidentPolicy func(flow string) incident.Policy
+	// Baselines is where the flows' baselines are read and the flow page's
+	// Accept button records accepts (nil: the source, if it keeps them).
+	Baselines store.Baselines
 	// Title heads every page (default "authwatch").
 	Title string
 	// RefreshInterval is how often open pages refresh (default 15 s).
@@ -182,6 +185,8 @@ func (s *server) handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/flows", s.apiFlows)
 	mux.HandleFunc("GET /api/v1/flows/{name}", s.apiFlow)
 	mux.HandleFunc("GET /api/v1/flows/{name}/runs", s.apiRuns)
+	mux.HandleFunc("GET /api/v1/flows/{name}/baseline", s.apiBaseline)
+	mux.HandleFunc("POST /flows/{name}/baseline/accept", s.acceptBaseline)
 	mux.HandleFunc("GET /api/v1/incidents", s.apiIncidents)
 	mux.Handle("GET /assets/", assetHandler())
 	mux.HandleFunc("GET /", s.notFound) // other methods: 405 (the page only reads)

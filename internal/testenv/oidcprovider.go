@@ -45,8 +45,13 @@ type NodeIdP struct {
 	// runs node. It leads its own process group.
 	Cmd *exec.Cmd
 
-	out *syncBuffer
+	out  *syncBuffer
+	stop func()
 }
+
+// Stop stops the provider and waits until it exited, e.g. to start it
+// again on the same PORT with other settings. Cleanup stops it anyway.
+func (p *NodeIdP) Stop() { p.stop() }
 
 // Output returns what the provider printed so far (stdout and stderr).
 func (p *NodeIdP) Output() string { return p.out.String() }
@@ -122,6 +127,7 @@ func NodeOIDCProvider(t testing.TB, env map[string]string, wrapper ...string) *N
 			stopGroup(t, pgid, exited)
 		})
 	}
+	idp.stop = stop
 	t.Cleanup(func() {
 		stop()
 		if t.Failed() {

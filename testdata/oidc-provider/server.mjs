@@ -176,6 +176,20 @@ const RESOURCE_SERVERS = {
   [OPAQUE_API]: { scope: 'api:read', accessTokenFormat: 'opaque' },
 };
 
+// ---------------------------------------------------------------- baseline drift (issue 18)
+
+// Switches that change what a passing flow sees, as an IdP's new
+// configuration would, for the baseline_changed tests (README.md,
+// "Environment"). Unset, nothing changes.
+//   API_SCOPES   the scopes the API resource offers (default 'api:read
+//                api:write'): a requested scope left out is silently not granted
+//   SIGNING_ALG  RS256 (default) or PS256: JWT access tokens are signed with
+//                it, by the first key, published with it as its alg (give
+//                KEY_SET two keys: ID tokens keep RS256, with the second)
+const SIGNING_ALG = oneOf('SIGNING_ALG', ['RS256', 'PS256']);
+if (env.API_SCOPES !== undefined && env.API_SCOPES !== '') RESOURCE_SERVERS[API].scope = env.API_SCOPES;
+if (SIGNING_ALG !== 'RS256') keys[0] = { ...keys[0], alg: SIGNING_ALG };
+
 // ---------------------------------------------------------------- clients
 
 const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
@@ -501,7 +515,7 @@ function configuration() {
           const allowed = new Set((client.scope || '').split(' '));
           const scope = rs.scope.split(' ').filter((s) => allowed.has(s)).join(' ');
           const info = { scope, audience: resource, accessTokenTTL: TTL.accessToken, accessTokenFormat: rs.accessTokenFormat };
-          if (rs.accessTokenFormat === 'jwt') info.jwt = { sign: { alg: 'RS256' } };
+          if (rs.accessTokenFormat === 'jwt') info.jwt = { sign: { alg: SIGNING_ALG } };
           return info;
         },
       },

@@ -134,6 +134,19 @@ var migrations = []string{
 	ALTER TABLE flow_state ADD COLUMN location text NOT NULL DEFAULT '';
 	ALTER TABLE flow_state DROP CONSTRAINT flow_state_pkey;
 	ALTER TABLE flow_state ADD PRIMARY KEY (flow, location);`,
+	// 4: SQLite's baselines and baseline_accepts.
+	`CREATE TABLE baselines (
+		flow       text   PRIMARY KEY,
+		data       bytea  NOT NULL,
+		updated_ns bigint NOT NULL
+	);
+	CREATE TABLE baseline_accepts (
+		id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+		flow    text   NOT NULL,
+		by_name text   NOT NULL,
+		at_ns   bigint NOT NULL
+	);
+	CREATE INDEX baseline_accepts_flow ON baseline_accepts (flow, id);`,
 }
 
 // migrate brings the schema to len(migrations) in one transaction, under

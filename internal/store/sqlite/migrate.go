@@ -122,6 +122,20 @@ var migrations = []string{
 	// keyed by flow alone.
 	`ALTER TABLE runs ADD COLUMN location TEXT NOT NULL DEFAULT '';
 	ALTER TABLE flow_state ADD COLUMN location TEXT NOT NULL DEFAULT '';`,
+	// 7: each flow's learned baseline (internal/baseline, as
+	// JSON) and every accept of a changed baseline, with who and when.
+	`CREATE TABLE baselines (
+		flow       TEXT    PRIMARY KEY,
+		data       BLOB    NOT NULL,
+		updated_ns INTEGER NOT NULL
+	) STRICT;
+	CREATE TABLE baseline_accepts (
+		id      INTEGER PRIMARY KEY AUTOINCREMENT,
+		flow    TEXT    NOT NULL,
+		by_name TEXT    NOT NULL,
+		at_ns   INTEGER NOT NULL
+	) STRICT;
+	CREATE INDEX baseline_accepts_flow ON baseline_accepts (flow, id);`,
 }
 
 // migrate brings the schema to len(migrations) in one transaction: a crash

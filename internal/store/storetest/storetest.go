@@ -19,6 +19,7 @@ type Backend interface {
 	store.Outbox
 	store.Restorer
 	store.RollupReader
+	store.Baselines
 	// RunsBefore pages a flow's history (statuspage.RunPager).
 	RunsBefore(ctx context.Context, flow string, before int64, limit int) ([]store.Run, error)
 }
@@ -53,6 +54,7 @@ func Run(t *testing.T, newStore Opener) {
 		{"ConcurrentRunsOfOneFlow", testConcurrentRuns},
 		{"LocationRoundTrip", testLocationRoundTrip},
 		{"StatesPerLocation", testStatesPerLocation},
+		{"Baselines", testBaselines},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, newStore(t)) })
 	}

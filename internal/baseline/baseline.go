@@ -1,0 +1,345 @@
+// Package baseline learns a flow's normal behaviour from its passing runs
+// and says how a later passing run differs from it (reason
+// baseline_changed): token lifetimes, scopes, claims and their types,
+// alg and kid, JWKS keys, redirect hosts, cookie attributes, statuses and
+// key headers, and latency percentiles.
+//
+// The model is pure: a Baseline is a value that a run's Observation
+// updates, with the run's time as the only clock, and it serialises to
+// JSON for the state store. Learning decides what varies by design: a
+// scalar that took two values while learning is varying and is never
+// compared; a set whose elements came and went is open, and only the
+// elements present in every learning run are compared.
+package baseline
+
+import (
+	"path"
+	"slices"
+	"time"
+
+	"github.com/authwatch/authwatch/flows"
+)
+
+// Bounds of a baseline, so that a hostile target cannot grow it.
+const (
+	maxFeatures  = 1024
+	maxSetElems  = 256
+	maxAccepts   = 20
+	maxLatencyMS = 1000 // samples kept per step and list
+)
+
+// Baseline is a flow's learned normal.
+type Baseline struct {
+	Flow string `json:"flow"`
+	// Digest is the flow definition it was learned for: a changed
+	// definition is learned anew.
+	Digest string `json:"digest,omitempty"`
+	// Learn is how many passing runs learning takes; Runs how many it saw.
+	Learn     int       `json:"learn"`
+	Runs      int       `json:"runs"`
+	Started   time.Time `json:"started"`
+	LearnedAt time.Time `json:"learned_at,omitzero"`
+
+	Scalars map[string]*ScalarStats  `json:"scalars,omitempty"`
+	Sets    map[string]*SetStats     `json:"sets,omitempty"`
+	Latency map[string]*LatencyStats `json:"latency,omitempty"`
+
+	// Drifts are the differences of the latest compared run, each since
+	// the run it was first seen in.
+	Drifts []Drift `json:"drifts,omitempty"`
+	// LastRun is when the latest passing run was seen.
+	LastRun time.Time `json:"last_run,omitzero"`
+	// Accepts are the latest accepts, oldest first.
+	Accepts []Accept `json:"accepts,omitempty"`
+	// LastAccept is the store's id of the latest accept applied.
+	LastAccept int64 `json:"last_accept,omitempty"`
+}
+
+// ScalarStats is a learned scalar: its value, or Varying.
+type ScalarStats struct {
+	Label   string      `json:"label"`
+	Layer   flows.Layer `json:"layer"`
+	Value   string      `json:"value"`
+	Varying bool        `json:"varying,omitempty"`
+	Seen    int         `json:"seen"` // learning runs that had it
+}
+
+// SetStats is a learned set: in how many learning runs each element was.
+type SetStats struct {
+	Lost   string         `json:"lost"`
+	Gained string         `json:"gained"`
+	Layer  flows.Layer    `json:"layer"`
+	Elems  map[string]int `json:"elems"`
+	Seen   int            `json:"seen"`
+	// Open: elements came and went while learning (or there were too
+	// many), so a new element says nothing.
+	Open bool `json:"open,omitempty"`
+}
+
+// LatencyStats is a step's learned latency and its recent window, in
+// milliseconds.
+type LatencyStats struct {
+	Learned []float64 `json:"learned,omitempty"`
+	P50     float64   `json:"p50"`
+	P95     float64   `json:"p95"`
+	Window  []float64 `json:"window,omitempty"`
+}
+
+// Drift is one difference between a run and the baseline.
+type Drift struct {
+	Key    string      `json:"key"`
+	Step   string      `json:"step"`
+	Layer  flows.Layer `json:"layer"`
+	Phrase string      `json:"phrase"` // "access token lifetime 3600 s → 300 s"
+	Before string      `json:"before"`
+	After  string      `json:"after"`
+	Since  time.Time   `json:"since"`
+	// Lost and Gained are a set's elements gone and new (what accepting
+	// it drops and adds).
+	Lost   []string `json:"lost,omitempty"`
+	Gained []string `json:"gained,omitempty"`
+}
+
+// Accept records that someone took the behaviour seen as normal.
+type Accept struct {
+	By     string    `json:"by"`
+	At     time.Time `json:"at"`
+	Drifts []string  `json:"drifts,omitempty"` // the phrases it accepted
+}
+
+// Rules say what is compared and when latency drifted.
+type Rules struct {
+	Watch, Ignore []string
+	// LatencyFactor 0 leaves latency out.
+	LatencyFactor      float64
+	LatencyWindow      int
+	LatencyMinIncrease time.Duration
+}
+
+// RulesOf returns a flow's rules.
+func RulesOf(f *flows.Flow) Rules {
+	watch, ignore := f.Baseline.Patterns()
+	factor, window, minIncrease := f.Baseline.LatencyRule()
+	return Rules{Watch: watch, Ignore: ignore, LatencyFactor: factor, LatencyWindow: window, LatencyMinIncrease: minIncrease}
+}
+
+// New starts learning a flow's baseline over learn passing runs.
+func New(flow, digest string, learn int) *Baseline {
+	return &Baseline{Flow: flow, Digest: digest, Learn: max(learn, 1),
+		Scalars: map[string]*ScalarStats{}, Sets: map[string]*SetStats{}, Latency: map[string]*LatencyStats{}}
+}
+
+// Learning reports whether the baseline is still learning.
+func (b *Baseline) Learning() bool { return b.LearnedAt.IsZero() }
+
+// Observe folds a passing run into the baseline: it learns from it while
+// learning, and compares it after. It returns the run's drifts (none while
+// learning).
+func (b *Baseline) Observe(obs Observation, rules Rules) []Drift {
+	b.LastRun = obs.At
+	if b.Learning() {
+		b.learn(obs)
+		return nil
+	}
+	b.addWindow(obs, rules)
+	b.Drifts = b.keepSince(b.compare(obs, rules), obs.At)
+	return b.Drifts
+}
+
+// learn adds one learning run; the last one freezes the baseline.
+func (b *Baseline) learn(obs Observation) {
+	if b.Runs == 0 {
+		b.Started = obs.At
+	}
+	b.Runs++
+	for _, f := range obs.Features {
+		switch f.Kind {
+		case Scalar:
+			b.learnScalar(f)
+		case Set:
+			b.learnSet(f)
+		}
+	}
+	for step, d := range obs.Latency {
+		l := b.Latency[step]
+		if l == nil {
+			l = &LatencyStats{}
+			b.Latency[step] = l
+		}
+		l.Learned = appendBounded(l.Learned, ms(d))
+	}
+	if b.Runs >= b.Learn {
+		b.freeze(obs.At)
+	}
+}
+
+func (b *Baseline) learnScalar(f Feature) {
+	s := b.Scalars[f.Key]
+	if s == nil {
+		if len(b.Scalars)+len(b.Sets) >= maxFeatures {
+			return
+		}
+		s = &ScalarStats{Label: f.Label, Layer: f.Layer, Value: f.Value}
+		b.Scalars[f.Key] = s
+	}
+	s.Seen++
+	if s.Value != f.Value {
+		s.Varying = true
+	}
+}
+
+func (b *Baseline) learnSet(f Feature) {
+	s := b.Sets[f.Key]
+	if s == nil {
+		if len(b.Scalars)+len(b.Sets) >= maxFeatures {
+			return
+		}
+		s = &SetStats{Lost: f.Lost, Gained: f.Gained, Layer: f.Layer, Elems: map[string]int{}}
+		b.Sets[f.Key] = s
+	}
+	s.Seen++
+	for _, e := range f.Elems {
+		if _, ok := s.Elems[e]; !ok && len(s.Elems) >= maxSetElems {
+			s.Open = true
+			continue
+		}
+		s.Elems[e]++
+	}
+}
+
+// freeze ends learning: what was not there in every learning run, or
+// varied, is kept only as far as comparing needs it.
+func (b *Baseline) freeze(at time.Time) {
+	b.LearnedAt = at
+	for k, s := range b.Scalars {
+		switch {
+		case s.Seen < b.Runs:
+			delete(b.Scalars, k) // came and went: its presence says nothing
+		case s.Varying:
+			s.Value = "" // kept so that show can say it varies
+		}
+	}
+	for k, s := range b.Sets {
+		if s.Seen < b.Runs {
+			delete(b.Sets, k)
+			continue
+		}
+		for e, n := range s.Elems {
+			if n < s.Seen {
+				s.Open = true
+				delete(s.Elems, e)
+			}
+		}
+	}
+	for _, l := range b.Latency {
+		l.P50, l.P95 = percentile(l.Learned, 50), robustP95(l.Learned)
+	}
+}
+
+// addWindow adds the run's latencies to each step's recent window.
+func (b *Baseline) addWindow(obs Observation, rules Rules) {
+	if rules.LatencyFactor == 0 {
+		return
+	}
+	for step, d := range obs.Latency {
+		l := b.Latency[step]
+		if l == nil || len(l.Learned) == 0 {
+			continue
+		}
+		l.Window = append(l.Window, ms(d))
+		if n := len(l.Window) - max(rules.LatencyWindow, 1); n > 0 {
+			l.Window = slices.Delete(l.Window, 0, n)
+		}
+	}
+}
+
+// keepSince gives each drift the time it was first seen: that of the
+// same drift in the previous run, else now.
+func (b *Baseline) keepSince(drifts []Drift, now time.Time) []Drift {
+	for i := range drifts {
+		drifts[i].Since = now
+		for _, prev := range b.Drifts {
+			if prev.Key == drifts[i].Key && (prev.After == drifts[i].After || isLatencyKey(prev.Key)) {
+				drifts[i].Since = prev.Since
+			}
+		}
+	}
+	return drifts
+}
+
+// Accept takes the behaviour of the drifts as normal: scalars take their
+// new value, sets their new elements, latency its recent window.
+func (b *Baseline) Accept(by string, at time.Time) Accept {
+	a := Accept{By: by, At: at}
+	for _, d := range b.Drifts {
+		a.Drifts = append(a.Drifts, d.Phrase)
+		b.acceptDrift(d)
+	}
+	b.Drifts = nil
+	b.Accepts = append(b.Accepts, a)
+	if n := len(b.Accepts) - maxAccepts; n > 0 {
+		b.Accepts = slices.Delete(b.Accepts, 0, n)
+	}
+	return a
+}
+
+func (b *Baseline) acceptDrift(d Drift) {
+	if s := b.Scalars[d.Key]; s != nil {
+		s.Value = d.After
+		return
+	}
+	if s := b.Sets[d.Key]; s != nil {
+		for _, e := range d.Lost {
+			delete(s.Elems, e)
+		}
+		for _, e := range d.Gained {
+			s.Elems[e] = s.Seen
+		}
+		return
+	}
+	if step, ok := latencyStep(d.Key); ok {
+		if l := b.Latency[step]; l != nil && len(l.Window) > 0 {
+			l.Learned = slices.Clone(l.Window)
+			l.P50, l.P95 = percentile(l.Learned, 50), robustP95(l.Learned)
+			l.Window = nil
+		}
+	}
+}
+
+// compared reports whether the rules compare a feature.
+func (r Rules) compared(key string) bool {
+	if len(r.Watch) > 0 && !matchAny(r.Watch, key) {
+		return false
+	}
+	return !matchAny(r.Ignore, key)
+}
+
+func matchAny(patterns []string, key string) bool {
+	for _, p := range patterns {
+		if ok, _ := path.Match(p, key); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func appendBounded(list []float64, v float64) []float64 {
+	list = append(list, v)
+	if n := len(list) - maxLatencyMS; n > 0 {
+		list = slices.Delete(list, 0, n)
+	}
+	return list
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// percentile is the nearest-rank percentile of samples (0 for none).
+func percentile(samples []float64, p float64) float64 {
+	if len(samples) == 0 {
+		return 0
+	}
+	s := slices.Clone(samples)
+	slices.Sort(s)
+	rank := int(float64(len(s))*p/100+0.999999) - 1
+	return s[min(max(rank, 0), len(s)-1)]
+}

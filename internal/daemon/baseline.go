@@ -1,0 +1,180 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/authwatch/authwatch/flows"
+	"github.com/authwatch/authwatch/internal/baseline"
+	"github.com/authwatch/authwatch/internal/store"
+)
+
+// baselineSaveEvery spaces the saves of a baseline that only added latency
+// samples: a crash loses at most that many samples, never a learned value
+// nor a drift's since.
+const baselineSaveEvery = 60
+
+// baselines keeps each flow's learned baseline (internal/baseline) in
+// memory and in the store, compares every passing run with it, and applies
+// the accepts recorded in the store (authwatch baseline accept, the flow
+// page's button). Runs of one flow never overlap, but runs of different
+// flows do: the map is locked, each flow's baseline is used by one run at
+// a time.
+type baselines struct {
+	db  store.Baselines // nil: kept in memory only
+	log *slog.Logger
+
+	mu     sync.Mutex
+	byFlow map[string]*flowBaseline
+}
+
+type flowBaseline struct {
+	mu      sync.Mutex // a run's check, or the save at shutdown
+	b       *baseline.Baseline
+	unsaved int // runs observed since the last save
+}
+
+func newBaselines(backend any, log *slog.Logger) *baselines {
+	db, _ := backend.(store.Baselines)
+	return &baselines{db: db, log: log, byFlow: map[string]*flowBaseline{}}
+}
+
+// check compares a passing run with its flow's baseline (learning from it
+// while the baseline learns) and adds a baseline_changed warning to the
+// run when it drifted. A failed or cancelled run is neither learned nor
+// compared: a change the flow's expectations fail on stays that failure.
+func (bs *baselines) check(ctx context.Context, f *flows.Flow, r *flows.Result) {
+	if bs == nil || f == nil || !f.Baseline.Enabled() {
+		return
+	}
+	obs, ok := baseline.FromResult(r)
+	if !ok {
+		return
+	}
+	fb := bs.load(ctx, f)
+	fb.mu.Lock()
+	defer fb.mu.Unlock()
+	accepted := bs.applyAccepts(ctx, fb.b)
+	learning := fb.b.Learning()
+	before := len(fb.b.Drifts)
+	drifts := fb.b.Observe(obs, baseline.RulesOf(f))
+	baseline.Warn(r, drifts, obs.At)
+	fb.unsaved++
+	if accepted || learning || len(drifts) > 0 || before > 0 || fb.unsaved >= baselineSaveEvery {
+		bs.save(ctx, fb, obs.At)
+	}
+}
+
+// load returns the flow's baseline: from memory, else from the store, else
+// a new one. A baseline learned for another definition of the flow (its
+// digest changed) is learned anew.
+func (bs *baselines) load(ctx context.Context, f *flows.Flow) *flowBaseline {
+	bs.mu.Lock()
+	fb := bs.byFlow[f.Name]
+	bs.mu.Unlock()
+	if fb == nil {
+		fb = &flowBaseline{b: bs.fromStore(ctx, f.Name)}
+	}
+	if fb.b == nil || fb.b.Digest != f.Digest {
+		fb = &flowBaseline{b: baseline.New(f.Name, f.Digest, f.Baseline.LearnRuns())}
+		if old := bs.fromStore(ctx, f.Name); old != nil {
+			// The accepts made so far belong to the old definition.
+			fb.b.LastAccept = old.LastAccept
+		}
+	}
+	bs.mu.Lock()
+	bs.byFlow[f.Name] = fb
+	bs.mu.Unlock()
+	return fb
+}
+
+func (bs *baselines) fromStore(ctx context.Context, flow string) *baseline.Baseline {
+	if bs.db == nil {
+		return nil
+	}
+	rec, found, err := bs.db.LoadBaseline(ctx, flow)
+	if err != nil {
+		bs.log.Warn("reading the flow's baseline failed: learning it anew", "flow", flow, "err", err)
+		return nil
+	}
+	if !found {
+		return nil
+	}
+	var b baseline.Baseline
+	if err := json.Unmarshal(rec.Data, &b); err != nil {
+		bs.log.Warn("the flow's stored baseline is unreadable: learning it anew", "flow", flow, "err", err)
+		return nil
+	}
+	return &b
+}
+
+// applyAccepts applies the accepts recorded since the last one applied. An
+// accept takes the drifts shown when it was made as normal; one made while
+// nothing had drifted changes nothing.
+func (bs *baselines) applyAccepts(ctx context.Context, b *baseline.Baseline) bool {
+	if bs.db == nil || len(b.Drifts) == 0 {
+		return false
+	}
+	accepts, err := bs.db.BaselineAccepts(ctx, b.Flow, b.LastAccept, 0)
+	if err != nil {
+		bs.log.Warn("reading the flow's baseline accepts failed", "flow", b.Flow, "err", err)
+		return false
+	}
+	applied := false
+	for _, a := range accepts {
+		b.LastAccept = a.ID
+		if len(b.Drifts) > 0 && !a.At.Before(firstSince(b.Drifts)) {
+			accepted := b.Accept(a.By, a.At)
+			bs.log.Info("baseline accepted", "flow", b.Flow, "by", a.By, "changes", accepted.Drifts)
+			applied = true
+		}
+	}
+	return applied || len(accepts) > 0
+}
+
+func firstSince(drifts []baseline.Drift) time.Time {
+	first := drifts[0].Since
+	for _, d := range drifts[1:] {
+		if d.Since.Before(first) {
+			first = d.Since
+		}
+	}
+	return first
+}
+
+func (bs *baselines) save(ctx context.Context, fb *flowBaseline, now time.Time) {
+	fb.unsaved = 0
+	if bs.db == nil {
+		return
+	}
+	data, err := json.Marshal(fb.b)
+	if err == nil {
+		err = bs.db.SaveBaseline(ctx, store.Baseline{Flow: fb.b.Flow, Data: data, Updated: now})
+	}
+	if err != nil {
+		bs.log.Warn("saving the flow's baseline failed (kept in memory)", "flow", fb.b.Flow, "err", err)
+	}
+}
+
+// saveAll saves every baseline with unsaved samples, at shutdown.
+func (bs *baselines) saveAll(ctx context.Context, now time.Time) {
+	if bs == nil {
+		return
+	}
+	bs.mu.Lock()
+	pending := make([]*flowBaseline, 0, len(bs.byFlow))
+	for _, fb := range bs.byFlow {
+		pending = append(pending, fb)
+	}
+	bs.mu.Unlock()
+	for _, fb := range pending {
+		fb.mu.Lock()
+		if fb.unsaved > 0 {
+			bs.save(ctx, fb, now)
+		}
+		fb.mu.Unlock()
+	}
+}
