@@ -515,9 +515,18 @@ func (s *RefreshStep) currentToken(ctx context.Context, st *State, held LockedTo
 }
 
 // keep persists a rotated refresh token before anything else can fail
-// (into the held lock, which it releases, when there is one).
+// (into the held lock, which it releases, when there is one). When the
+// IdP did not rotate, the lock is released at once: the stored token is
+// still the valid one, and the checks that follow (a JWKS fetch, claims)
+// need not keep other nodes waiting.
 func (s *RefreshStep) keep(ctx context.Context, st *State, used string, tok *oauth2.Token, held LockedToken) error {
-	if !s.Persist || st.runner.Tokens == nil || tok.RefreshToken == "" || tok.RefreshToken == used {
+	if tok.RefreshToken == "" || tok.RefreshToken == used {
+		if held != nil {
+			held.Release()
+		}
+		return nil
+	}
+	if !s.Persist || st.runner.Tokens == nil {
 		return nil
 	}
 	// Saved even if the run's deadline passes now: the IdP has already

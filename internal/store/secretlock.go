@@ -4,7 +4,8 @@ import "context"
 
 // SecretLocker is a store that can hold a secret locked while it is used
 // and replaced (PostgreSQL: the secret's row FOR UPDATE in a transaction
-// open until the new value is committed), so that two cluster nodes never
+// open until the new value is committed, on a connection outside the
+// pool that leases and runs use), so that two cluster nodes never
 // present the same rotating refresh token (docs/cluster.md "Rotating
 // refresh tokens"). SQLite has a single writer, one daemon per state
 // directory, and needs no such lock.

@@ -85,6 +85,7 @@ const DefaultOutboxClaim = time.Minute
 // database.
 type Store struct {
 	pool     *pgxpool.Pool
+	lockPool *pgxpool.Pool   // LockSecret's own connections (newSecretLockPool)
 	connCfg  *pgx.ConnConfig // for connections outside the pool (LockInstance)
 	password string          // of the connection string, scrubbed from errors
 	secrets  *secretBox
@@ -139,8 +140,12 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 	if s.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return nil, s.errorf("store: postgres: %w", err)
 	}
-	if err := migrate(ctx, s.pool); err != nil {
+	if s.lockPool, err = newSecretLockPool(ctx, cfg); err != nil {
 		s.pool.Close()
+		return nil, s.errorf("store: postgres: %w", err)
+	}
+	if err := migrate(ctx, s.pool); err != nil {
+		s.Close()
 		return nil, s.errorf("store: postgres %s: %w", describe(cfg), err)
 	}
 	return s, nil
@@ -156,6 +161,7 @@ func describe(cfg *pgxpool.Config) string {
 // Closing twice is harmless.
 func (s *Store) Close() error {
 	s.pool.Close()
+	s.lockPool.Close()
 	return nil
 }
 
