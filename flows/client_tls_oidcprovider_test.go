@@ -22,6 +22,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -171,6 +172,8 @@ func mtClients(t *testing.T, p *mtPKI) string {
 		cc("mtls-unbound", "tls_client_auth", map[string]any{"tls_client_auth_subject_dn": p.good.cert.Subject.String()}),
 		cc("mtls-other-dn", "tls_client_auth", map[string]any{"tls_client_auth_subject_dn": "CN=someone else,O=authwatch TEST ONLY", "tls_client_certificate_bound_access_tokens": true}),
 		cc("mtls-self-signed", "self_signed_tls_client_auth", map[string]any{"jwks": x5c(p.good, p.gateway), "tls_client_certificate_bound_access_tokens": true}),
+		cc("mtls-login", "tls_client_auth", map[string]any{"tls_client_auth_subject_dn": p.good.cert.Subject.String(), "tls_client_certificate_bound_access_tokens": true,
+			"grant_types": []string{"authorization_code"}, "response_types": []string{"code"}, "redirect_uris": []string{lopCallback}, "scope": "openid profile"}),
 	}
 	b, err := json.Marshal(clients)
 	if err != nil {
@@ -251,12 +254,20 @@ func TestIntegrationMutualTLS(t *testing.T) {
     }
 `, server.Valid.CertFile, server.Valid.KeyFile, pki.caFile, upstream, passCert, api.URL,
 		server.SelfSigned.CertFile, server.SelfSigned.KeyFile, pki.gateway.certFile, pki.gateway.keyFile))
-	alias := "https://" + ngx.Addr(0) + "/token"
-	mtWrite(t, aliases, `{"token_endpoint":"`+alias+`"}`)
+	// Every endpoint that takes client certificates or checks
+	// certificate-bound tokens has its alias on the mTLS host (RFC 8705 §5).
+	aliasBase := "https://" + ngx.Addr(0)
+	alias := aliasBase + "/token"
+	aliasJSON, err := json.Marshal(map[string]string{"token_endpoint": alias, "pushed_authorization_request_endpoint": aliasBase + "/request",
+		"userinfo_endpoint": aliasBase + "/me", "introspection_endpoint": aliasBase + "/token/introspection", "revocation_endpoint": aliasBase + "/token/revocation"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mtWrite(t, aliases, string(aliasJSON))
 
 	var logs bytes.Buffer
-	r := itLoggingRunner(itLookupFrom(nil, nil), &logs)
-	secrets := pki.secrets()
+	r := itLoggingRunner(itLookupFrom(lopSecretEnv, nil), &logs)
+	secrets := append(pki.secrets(), lopSecretEnv["ALICE_PASSWORD"])
 	t.Cleanup(func() { itAssertTextHasNoSecrets(t, "the Runner's log", logs.String(), secrets) })
 	run := func(t *testing.T, yaml string) *flows.Result {
 		t.Helper()
@@ -284,6 +295,27 @@ func TestIntegrationMutualTLS(t *testing.T) {
 	t.Run("pass self_signed_tls_client_auth", func(t *testing.T) {
 		t.Parallel()
 		itMustPass(t, run(t, mtTokenFlow("mt-self", issuer, "mtls-self-signed", "self_signed_tls_client_auth", pki.good.ref()+caFile+"    expect:\n      access_token: {bound: mtls}\n")))
+	})
+	// sentTo is what step id sent to URLs ending in path: the URL and body.
+	sentTo := func(t *testing.T, res *flows.Result, id, path string) []string {
+		t.Helper()
+		var out []string
+		for _, ex := range itStep(t, res, id).Exchanges {
+			if u, err := url.Parse(ex.URL); err == nil && u.Path == path {
+				out = append(out, ex.URL+" "+ex.RequestBody)
+			}
+		}
+		return out
+	}
+	mtLogin := "    client_id: mtls-login\n    client_auth: tls_client_auth\n" + pki.good.ref() + caFile + "    username: alice\n    password: ${env:ALICE_PASSWORD}\n"
+	t.Run("pass login par tls_client_auth via the PAR endpoint's mtls alias", func(t *testing.T) {
+		t.Parallel()
+		res := run(t, lopLogin("mt-login-par", idp.Issuer, mtLogin+"    par: true\n"))
+		itMustPass(t, res)
+		pushed := sentTo(t, res, "login", "/request")
+		if len(pushed) != 1 || !strings.HasPrefix(pushed[0], aliasBase+"/request ") || !strings.Contains(pushed[0], "client_id=mtls-login") || strings.Contains(pushed[0], "client_secret") {
+			t.Errorf("pushed authorization requests %q: want one to the mtls alias %s/request with client_id and no client_secret", pushed, aliasBase)
+		}
 	})
 	t.Run("pass http step through ssl_verify_client on", func(t *testing.T) {
 		t.Parallel()
