@@ -35,7 +35,7 @@ func (r *TokenRequest) validateTLSClientAuth() []error {
 		return errs
 	}
 	if r.TLSClientCertificate.IsZero() && r.TLSClientKey.IsZero() {
-		errs = append(errs, conf.FieldErrorf("tls_client_certificate", "required for %s: the client certificate (with tls_client_key) the connection to the token endpoint presents", r.ClientAuth))
+		errs = append(errs, conf.FieldErrorf("tls_client_certificate", "required for %s: the client certificate (with tls_client_key) the connection to the IdP presents", r.ClientAuth))
 	}
 	if !r.ClientSecret.IsZero() {
 		errs = append(errs, conf.FieldErrorf("client_secret", "not used with %s (the TLS client certificate authenticates the client); remove it", r.ClientAuth))

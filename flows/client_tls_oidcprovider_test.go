@@ -317,6 +317,31 @@ func TestIntegrationMutualTLS(t *testing.T) {
 			t.Errorf("pushed authorization requests %q: want one to the mtls alias %s/request with client_id and no client_secret", pushed, aliasBase)
 		}
 	})
+	t.Run("pass login userinfo with a certificate-bound token via the userinfo mtls alias", func(t *testing.T) {
+		t.Parallel()
+		res := run(t, lopLogin("mt-login-userinfo", idp.Issuer, mtLogin+"    par: false\n    userinfo: true\n"))
+		itMustPass(t, res)
+		if got := sentTo(t, res, "login", "/me"); len(got) != 1 || !strings.HasPrefix(got[0], aliasBase+"/me ") {
+			t.Errorf("userinfo requests %q: want one to the mtls alias %s/me", got, aliasBase)
+		}
+	})
+	t.Run("pass userinfo introspect revoke steps via the mtls aliases", func(t *testing.T) {
+		t.Parallel()
+		client := "    issuer: \"" + idp.Issuer + "\"\n    client_id: mtls-login\n    client_auth: tls_client_auth\n" + pki.good.ref() + caFile
+		flow := lopLogin("mt-endpoints", idp.Issuer, mtLogin+"    par: false\n") +
+			"  - id: userinfo\n    kind: userinfo\n    issuer: \"" + idp.Issuer + "\"\n    token: ${steps.login.access_token}\n" + pki.good.ref() + caFile + "    expect: {sub: \"${steps.login.sub}\"}\n" +
+			"  - id: active\n    kind: introspect\n    token: ${steps.login.access_token}\n" + client + "    expect: {active: true, client_id: mtls-login}\n" +
+			"  - id: revoke\n    kind: revoke\n    token: ${steps.login.access_token}\n" + client +
+			"  - id: gone\n    kind: introspect\n    token: ${steps.login.access_token}\n" + client + "    expect: {revoked: true}\n"
+		res := run(t, flow)
+		itMustPass(t, res)
+		for id, path := range map[string]string{"userinfo": "/me", "active": "/token/introspection", "revoke": "/token/revocation", "gone": "/token/introspection"} {
+			got := sentTo(t, res, id, path)
+			if len(got) != 1 || !strings.HasPrefix(got[0], aliasBase+path+" ") || strings.Contains(got[0], "client_secret") {
+				t.Errorf("step %s sent %q: want one request to the mtls alias %s%s and no client_secret", id, got, aliasBase, path)
+			}
+		}
+	})
 	t.Run("pass http step through ssl_verify_client on", func(t *testing.T) {
 		t.Parallel()
 		itMustPass(t, run(t, mtHTTPFlow("mt-api", "https://"+ngx.Addr(1)+"/", pki.good.ref()+caFile)))
