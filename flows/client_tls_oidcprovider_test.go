@@ -367,6 +367,29 @@ func TestIntegrationMutualTLS(t *testing.T) {
 		})
 	}
 
+	// Negative checks: the server must refuse a client without a
+	// certificate, or with a bad one.
+	t.Run("pass http step without a certificate expecting nginx's 400", func(t *testing.T) {
+		t.Parallel()
+		itMustPass(t, run(t, mtHTTPFlow("mt-api-400", "https://"+ngx.Addr(1)+"/", caFile+"    expect: {status: 400, body_contains: \"No required SSL certificate was sent\"}\n")))
+	})
+	t.Run("client_certificate_rejected a step with a certificate expecting 400", func(t *testing.T) {
+		t.Parallel()
+		f := itMustFail(t, run(t, mtHTTPFlow("mt-api-rogue-400", "https://"+ngx.Addr(1)+"/", pki.rogue.ref()+caFile+"    expect: {status: 400}\n")), "api", flows.ReasonClientCertificateRejected)
+		itFactIs(t, f, "check", "refused")
+	})
+	for name, lines := range map[string]string{"without a certificate": caFile, "untrusted certificate": pki.rogue.ref() + caFile, "expired certificate": pki.expired.ref() + caFile} {
+		t.Run("pass client_certificate refused "+name, func(t *testing.T) {
+			t.Parallel()
+			itMustPass(t, run(t, mtHTTPFlow("mt-api-refused", "https://"+ngx.Addr(1)+"/", lines+"    expect: {client_certificate: refused}\n")))
+		})
+	}
+	t.Run("auth_not_enforced client_certificate refused but accepted", func(t *testing.T) {
+		t.Parallel()
+		f := itMustFail(t, run(t, mtHTTPFlow("mt-api-accepted", "https://"+ngx.Addr(1)+"/", pki.good.ref()+caFile+"    expect: {client_certificate: refused}\n")), "api", flows.ReasonAuthNotEnforced)
+		itSummaryHas(t, f, "answered 200 to this step's client certificate", "mutual TLS is not enforced")
+	})
+
 	t.Run("server certificate invalid stays tls_certificate_invalid", func(t *testing.T) {
 		t.Parallel()
 		f := itMustFail(t, run(t, mtHTTPFlow("mt-server-cert", "https://"+ngx.Addr(2)+"/", pki.good.ref()+caFile)), "api", flows.ReasonTLSCertificateInvalid)
@@ -443,6 +466,9 @@ func TestMutualTLSHandshakeAlerts(t *testing.T) {
 			f := itMustFail(t, res, "api", flows.ReasonClientCertificateRejected)
 			itFactIs(t, f, "check", c.check)
 			itFactIs(t, f, "tls_alert", c.alert)
+		})
+		t.Run(c.name+" expected refused", func(t *testing.T) {
+			itMustPass(t, itRunYAML(t, r, mtHTTPFlow("alert-refused-"+c.name, srv.URL, c.lines+"    ca_file: "+caFile+"\n    expect: {client_certificate: refused}\n")))
 		})
 	}
 }

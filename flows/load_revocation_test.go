@@ -99,3 +99,22 @@ steps:
 		"steps[1].client_secret: not used with self_signed_tls_client_auth",
 		"steps[2].client_auth: must be client_secret_basic, client_secret_post, private_key_jwt, client_secret_jwt, tls_client_auth, self_signed_tls_client_auth or none")
 }
+
+// TestLoadExpectClientCertificate: expect.client_certificate is refused
+// or nothing, and a check on its own.
+func TestLoadExpectClientCertificate(t *testing.T) {
+	src := `name: a
+steps:
+  - id: api
+    kind: http
+    url: https://api.example.com
+    expect: {client_certificate: rejected}
+  - id: api2
+    kind: http
+    url: https://api.example.com
+    expect: {client_certificate: refused, status: 400}
+`
+	loadAssertHas(t, loadProblems(t, src),
+		`steps[0].expect.client_certificate: must be refused, got "rejected"`,
+		"steps[1].expect.client_certificate: refused is a check on its own")
+}
