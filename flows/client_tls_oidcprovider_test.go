@@ -19,7 +19,9 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -514,4 +516,51 @@ func TestMutualTLSKeyCanary(t *testing.T) {
 	itSummaryHas(t, fail, "tls_client_certificate", "is not the certificate of tls_client_key")
 	itAssertNoSecrets(t, secrets, res)
 	itAssertTextHasNoSecrets(t, "the Runner's log", logs.String(), secrets)
+}
+
+// TestMutualTLSAccessDeniedAlert: access_denied is also what TLS
+// terminators and WAFs send for address, SNI or ACL denials, so to a step
+// without a certificate it is a refused connection that may want one, not
+// client_certificate_rejected. The server reads the ClientHello and
+// answers a fatal access_denied alert, as such a terminator does.
+// proves: connection_failed, client_certificate_rejected
+func TestMutualTLSAccessDeniedAlert(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				// The ClientHello record: header, then its length.
+				head := make([]byte, 5)
+				if _, err := io.ReadFull(conn, head); err != nil {
+					return
+				}
+				if _, err := io.CopyN(io.Discard, conn, int64(head[3])<<8|int64(head[4])); err != nil {
+					return
+				}
+				conn.Write([]byte{0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 49}) // alert, fatal, access_denied
+			}()
+		}
+	}()
+	pki := mtNewPKI(t)
+	r := itNewRunner(itLookupFrom(nil, nil))
+	target := "https://" + ln.Addr().String() + "/"
+
+	f := itMustFail(t, itRunYAML(t, r, mtHTTPFlow("denied-none", target, "")), "api", flows.ReasonConnectionFailed)
+	itSummaryHas(t, f, `TLS alert "access denied"`, "WAF or ACL", "may also require a client certificate")
+	itFactIs(t, f, "tls_alert", "access denied")
+
+	res := itRunYAML(t, r, mtHTTPFlow("denied-cert", target, pki.good.ref()))
+	itAssertNoSecrets(t, pki.secrets(), res)
+	f = itMustFail(t, res, "api", flows.ReasonClientCertificateRejected)
+	itFactIs(t, f, "check", "refused")
 }
