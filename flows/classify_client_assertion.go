@@ -97,12 +97,23 @@ func factString(f *Failure, name string) string {
 	return ""
 }
 
-// sharedCacheKey is tokenCacheKey, plus, for an assertion client, what
-// identifies its assertions but changes with none of them (the key's
-// thumbprint, alg, kid, x5t#S256 and aud): two flows with the same
-// client id but another key must not share a token.
+// sharedCacheKey is tokenCacheKey, plus the x5t#S256 of the client
+// certificate the step presents (a certificate-bound token works only with
+// that certificate: a renewed certificate behind the same reference needs
+// a token of its own), plus, for an assertion client, what identifies its
+// assertions but changes with none of them (the key's thumbprint, alg,
+// kid, x5t#S256 and aud): two flows with the same client id but another
+// key must not share a token.
 func (r *TokenRequest) sharedCacheKey(st *State, grant grantType, cfg *clientcredentials.Config) (string, error) {
 	key := tokenCacheKey(grant, cfg, r.TLSOptions)
+	cert, err := st.clientCertificate(r.TLSOptions)
+	if err != nil {
+		return "", err
+	}
+	if cert != nil {
+		sum := sha256.Sum256([]byte(key + "\nclient_certificate_x5t#S256=" + cert.x5t))
+		key = hex.EncodeToString(sum[:])
+	}
 	if !r.usesAssertion() {
 		return key, nil
 	}

@@ -52,11 +52,22 @@ func classifyClientCertAlert(err error, host string, cert *clientCertificate, as
 	if !ok {
 		return nil
 	}
+	if alert == "access denied" && cert == nil && !asked {
+		return accessDenied(host)
+	}
 	if cert == nil && (check == "refused" || check == "missing") {
 		check = "missing"
 	}
 	f := clientCertFailure(host, check, fmt.Sprintf("TLS alert %q", alert), cert, now)
 	return f.With(F("tls_alert", alert))
+}
+
+// accessDenied is an access_denied alert to a step that presents no
+// certificate: TLS terminators and WAFs send it for IP, SNI or ACL
+// denials too, so it is not said to be about a client certificate.
+func accessDenied(host string) *Failure {
+	return Fail(ReasonConnectionFailed, "%s refused the TLS handshake (TLS alert \"access denied\"): a TLS terminator, WAF or ACL denied this client (by its address, the server name or a rule); it may also require a client certificate (mutual TLS), which this step does not present",
+		host).With(F("host", host), F("tls_alert", "access denied"))
 }
 
 // clientCertFailure says what the server refused, with what the monitor

@@ -134,3 +134,44 @@ func TestSharedCacheKeyNamesTheKey(t *testing.T) {
 		t.Error("another key or audience shares the cache key")
 	}
 }
+
+// TestSharedCacheKeyNamesTheCertificate: a certificate-bound token is
+// shared by the certificate's content, not its reference: a certificate
+// renewed behind the same ${env:...} gets a token of its own.
+func TestSharedCacheKeyNamesTheCertificate(t *testing.T) {
+	env := map[string]string{}
+	issue := func() {
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "client"},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keyDER, _ := x509.MarshalPKCS8PrivateKey(key)
+		env["CERT"] = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+		env["KEY"] = string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
+	}
+	r := NewRunner()
+	r.Secrets = conf.SecretSource{LookupEnv: func(n string) (string, bool) { v, ok := env[n]; return v, ok }}
+	cfg := &clientcredentials.Config{ClientID: "app", TokenURL: "https://idp.example.test/token", EndpointParams: url.Values{}}
+	req := &TokenRequest{ClientAuth: authTLSClientAuth,
+		TLSOptions: TLSOptions{TLSClientCertificate: conf.NewTemplate("${env:CERT}"), TLSClientKey: conf.NewTemplate("${env:KEY}")}}
+	keyOf := func() string {
+		t.Helper()
+		k, err := req.sharedCacheKey(newState(r, &Flow{Name: "f"}), grantClientCredentials, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	issue()
+	before := keyOf()
+	if before != keyOf() {
+		t.Error("the same certificate gives two cache keys")
+	}
+	issue()
+	if keyOf() == before {
+		t.Error("a renewed certificate behind the same reference shares the cache key of the old one")
+	}
+}

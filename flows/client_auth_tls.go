@@ -35,7 +35,7 @@ func (r *TokenRequest) validateTLSClientAuth() []error {
 		return errs
 	}
 	if r.TLSClientCertificate.IsZero() && r.TLSClientKey.IsZero() {
-		errs = append(errs, conf.FieldErrorf("tls_client_certificate", "required for %s: the client certificate (with tls_client_key) the connection to the token endpoint presents", r.ClientAuth))
+		errs = append(errs, conf.FieldErrorf("tls_client_certificate", "required for %s: the client certificate (with tls_client_key) the connection to the IdP presents", r.ClientAuth))
 	}
 	if !r.ClientSecret.IsZero() {
 		errs = append(errs, conf.FieldErrorf("client_secret", "not used with %s (the TLS client certificate authenticates the client); remove it", r.ClientAuth))
@@ -44,25 +44,39 @@ func (r *TokenRequest) validateTLSClientAuth() []error {
 }
 
 // mtlsTokenEndpoint is the token endpoint a step that presents a client
-// certificate uses: the discovery document's mtls_endpoint_aliases
-// token_endpoint when there is one (RFC 8705 §5: the IdP may ask for
-// client certificates on another host only), else the token endpoint.
+// certificate uses (see mtlsEndpoint).
 func (r *TokenRequest) mtlsTokenEndpoint(st *State, doc *DiscoveryDoc) string {
-	if !r.TLSOptions.hasClientCertificate() {
-		return doc.TokenEndpoint
-	}
-	var aliases struct {
-		TokenEndpoint string `json:"token_endpoint"`
+	return mtlsEndpoint(st, r.TLSOptions, doc, "token_endpoint", doc.TokenEndpoint)
+}
+
+// mtlsEndpoint is the address of the discovered endpoint named field
+// (token_endpoint, pushed_authorization_request_endpoint, userinfo_endpoint,
+// ...) for a step: when the step presents a client certificate, the
+// discovery document's mtls_endpoint_aliases entry for it if there is one
+// (RFC 8705 §5: the IdP may ask for client certificates, and check
+// certificate-bound tokens, on another host only), else plain, the
+// document's own field.
+func mtlsEndpoint(st *State, o TLSOptions, doc *DiscoveryDoc, field, plain string) string {
+	if doc == nil || !o.hasClientCertificate() {
+		return plain
 	}
 	raw, ok := doc.fields["mtls_endpoint_aliases"]
-	if !ok || json.Unmarshal(raw, &aliases) != nil || aliases.TokenEndpoint == "" {
-		return doc.TokenEndpoint
+	if !ok {
+		return plain
 	}
-	if u, err := url.Parse(aliases.TokenEndpoint); err != nil || u.Scheme != "https" || u.Host == "" {
-		st.Note("mtls_endpoint_aliases.token_endpoint %q is not an https URL; the token_endpoint is used instead", truncate(aliases.TokenEndpoint, 120))
-		return doc.TokenEndpoint
+	var aliases map[string]any
+	if json.Unmarshal(raw, &aliases) != nil {
+		return plain
 	}
-	return aliases.TokenEndpoint
+	alias, _ := aliases[field].(string)
+	if alias == "" {
+		return plain
+	}
+	if u, err := url.Parse(alias); err != nil || u.Scheme != "https" || u.Host == "" {
+		st.Note("mtls_endpoint_aliases.%s %q is not an https URL; the %s is used instead", field, truncate(alias, 120), field)
+		return plain
+	}
+	return alias
 }
 
 // mtlsRefusal matches what IdPs say when they refuse the certificate of a

@@ -29,7 +29,7 @@ type EndpointClient struct {
 	Issuer       conf.Template `yaml:"issuer,omitempty" json:"issuer,omitempty" jsonschema:"description=Issuer URL: the endpoint comes from its discovery document. May be a template such as ${env:ISSUER}."`
 	ClientID     conf.Template `yaml:"client_id" json:"client_id" jsonschema:"required"`
 	ClientSecret conf.Template `yaml:"client_secret,omitempty" json:"client_secret,omitempty" jsonschema:"description=A secret reference such as ${env:CLIENT_SECRET}; never a literal in production."`
-	ClientAuth   string        `yaml:"client_auth,omitempty" json:"client_auth,omitempty" jsonschema:"enum=client_secret_basic,enum=client_secret_post,enum=private_key_jwt,enum=client_secret_jwt,enum=none,description=Client authentication method (default client_secret_basic)\\, as on token steps. A client assertion's aud is the endpoint called unless client_assertion_audience says otherwise."`
+	ClientAuth   string        `yaml:"client_auth,omitempty" json:"client_auth,omitempty" jsonschema:"enum=client_secret_basic,enum=client_secret_post,enum=private_key_jwt,enum=client_secret_jwt,enum=tls_client_auth,enum=self_signed_tls_client_auth,enum=none,description=Client authentication method (default client_secret_basic)\\, as on token steps. A client assertion's aud is the endpoint called unless client_assertion_audience says otherwise."`
 	TLSOptions   `yaml:",inline"`
 
 	// The options of client_auth private_key_jwt and client_secret_jwt.
@@ -60,10 +60,11 @@ func (c *EndpointClient) validate(urlField string, endpointURL conf.Template) []
 		if c.ClientSecret.IsZero() {
 			errs = append(errs, conf.FieldErrorf("client_secret", "required for %s (use client_auth: none for a public client)", tr.authMethod()))
 		}
-	case authNone, authPrivateKeyJWT, authClientSecretJWT:
+	case authNone, authPrivateKeyJWT, authClientSecretJWT, authTLSClientAuth, authSelfSignedTLSClientAuth:
 	default:
-		errs = append(errs, conf.FieldErrorf("client_auth", "must be client_secret_basic, client_secret_post, private_key_jwt, client_secret_jwt or none, got %q", c.ClientAuth))
+		errs = append(errs, conf.FieldErrorf("client_auth", "must be client_secret_basic, client_secret_post, private_key_jwt, client_secret_jwt, tls_client_auth, self_signed_tls_client_auth or none, got %q", c.ClientAuth))
 	}
+	errs = append(errs, tr.validateTLSClientAuth()...)
 	if c.AssertionAudience == assertionAudTokenEndpoint {
 		errs = append(errs, conf.FieldErrorf("client_assertion_audience", "token_endpoint is not the endpoint this step calls: leave it out (the assertion's aud is then this endpoint), or give issuer or a literal audience"))
 	}
@@ -99,9 +100,9 @@ func (c *EndpointClient) endpoint(ctx context.Context, st *State, urlField strin
 	}
 	switch discoveryField {
 	case "introspection_endpoint":
-		return doc.IntrospectionEndpoint, doc, nil
+		return mtlsEndpoint(st, c.TLSOptions, doc, discoveryField, doc.IntrospectionEndpoint), doc, nil
 	case "revocation_endpoint":
-		return doc.RevocationEndpoint, doc, nil
+		return mtlsEndpoint(st, c.TLSOptions, doc, discoveryField, doc.RevocationEndpoint), doc, nil
 	}
 	return "", doc, fmt.Errorf("flows: no discovery field %q", discoveryField)
 }
@@ -149,7 +150,9 @@ func (c *EndpointClient) request(ctx context.Context, st *State, endpoint string
 	form = cloneValues(form)
 	var basicUser, basicPass string
 	switch tr.authMethod() {
-	case authNone:
+	case authNone, authTLSClientAuth, authSelfSignedTLSClientAuth:
+		// A mutual TLS client is authenticated by the connection's
+		// certificate: the body has only its client_id (RFC 8705 §2).
 		form.Set("client_id", id)
 	case authPrivateKeyJWT, authClientSecretJWT:
 		setup, err := tr.setupAssertion(st, id, endpoint)
@@ -207,6 +210,7 @@ func (c *EndpointClient) refusal(st *State, ep *credentialEndpoint, endpoint str
 		}
 	}
 	tr.classifyAssertionRefusal(st, endpoint, f)
+	tr.classifyCertificateRefusal(st, endpoint, f)
 	f.Summary = strings.ReplaceAll(f.Summary, "the token endpoint", "the "+ep.name)
 	if oe := factString(f, "error"); oe == "unsupported_token_type" {
 		f.Summary += "; the IdP cannot " + verbOf(ep) + " this kind of token here (oidc-provider, for one, refuses JWT access tokens: ask for an opaque one, e.g. without resource)"

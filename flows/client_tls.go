@@ -210,10 +210,11 @@ func askedFor(base http.RoundTripper, host string) (asked, known bool) {
 // certificate's public facts: a TLS alert about the certificate, or the
 // page nginx answers when its ssl_verify_client check fails.
 type clientCertAnswers struct {
-	st   *State
-	cert *clientCertificate // nil when the step presents none
-	base http.RoundTripper
-	next http.RoundTripper
+	st       *State
+	cert     *clientCertificate // nil when the step presents none
+	base     http.RoundTripper
+	next     http.RoundTripper
+	expected []int // ClientOptions.ExpectedStatuses
 }
 
 func (c clientCertAnswers) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -227,6 +228,9 @@ func (c clientCertAnswers) RoundTrip(req *http.Request) (*http.Response, error) 
 			return nil, f.Wrap(err)
 		}
 		return nil, err
+	}
+	if c.cert == nil && containsInt(c.expected, resp.StatusCode) {
+		return resp, nil // the step expects this refusal: its own checks judge the page
 	}
 	if f := c.nginxRefusal(req, resp); f != nil {
 		return nil, f

@@ -19,9 +19,12 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -171,6 +174,8 @@ func mtClients(t *testing.T, p *mtPKI) string {
 		cc("mtls-unbound", "tls_client_auth", map[string]any{"tls_client_auth_subject_dn": p.good.cert.Subject.String()}),
 		cc("mtls-other-dn", "tls_client_auth", map[string]any{"tls_client_auth_subject_dn": "CN=someone else,O=authwatch TEST ONLY", "tls_client_certificate_bound_access_tokens": true}),
 		cc("mtls-self-signed", "self_signed_tls_client_auth", map[string]any{"jwks": x5c(p.good, p.gateway), "tls_client_certificate_bound_access_tokens": true}),
+		cc("mtls-login", "tls_client_auth", map[string]any{"tls_client_auth_subject_dn": p.good.cert.Subject.String(), "tls_client_certificate_bound_access_tokens": true,
+			"grant_types": []string{"authorization_code"}, "response_types": []string{"code"}, "redirect_uris": []string{lopCallback}, "scope": "openid profile"}),
 	}
 	b, err := json.Marshal(clients)
 	if err != nil {
@@ -251,12 +256,20 @@ func TestIntegrationMutualTLS(t *testing.T) {
     }
 `, server.Valid.CertFile, server.Valid.KeyFile, pki.caFile, upstream, passCert, api.URL,
 		server.SelfSigned.CertFile, server.SelfSigned.KeyFile, pki.gateway.certFile, pki.gateway.keyFile))
-	alias := "https://" + ngx.Addr(0) + "/token"
-	mtWrite(t, aliases, `{"token_endpoint":"`+alias+`"}`)
+	// Every endpoint that takes client certificates or checks
+	// certificate-bound tokens has its alias on the mTLS host (RFC 8705 §5).
+	aliasBase := "https://" + ngx.Addr(0)
+	alias := aliasBase + "/token"
+	aliasJSON, err := json.Marshal(map[string]string{"token_endpoint": alias, "pushed_authorization_request_endpoint": aliasBase + "/request",
+		"userinfo_endpoint": aliasBase + "/me", "introspection_endpoint": aliasBase + "/token/introspection", "revocation_endpoint": aliasBase + "/token/revocation"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mtWrite(t, aliases, string(aliasJSON))
 
 	var logs bytes.Buffer
-	r := itLoggingRunner(itLookupFrom(nil, nil), &logs)
-	secrets := pki.secrets()
+	r := itLoggingRunner(itLookupFrom(lopSecretEnv, nil), &logs)
+	secrets := append(pki.secrets(), lopSecretEnv["ALICE_PASSWORD"])
 	t.Cleanup(func() { itAssertTextHasNoSecrets(t, "the Runner's log", logs.String(), secrets) })
 	run := func(t *testing.T, yaml string) *flows.Result {
 		t.Helper()
@@ -285,6 +298,52 @@ func TestIntegrationMutualTLS(t *testing.T) {
 		t.Parallel()
 		itMustPass(t, run(t, mtTokenFlow("mt-self", issuer, "mtls-self-signed", "self_signed_tls_client_auth", pki.good.ref()+caFile+"    expect:\n      access_token: {bound: mtls}\n")))
 	})
+	// sentTo is what step id sent to URLs ending in path: the URL and body.
+	sentTo := func(t *testing.T, res *flows.Result, id, path string) []string {
+		t.Helper()
+		var out []string
+		for _, ex := range itStep(t, res, id).Exchanges {
+			if u, err := url.Parse(ex.URL); err == nil && u.Path == path {
+				out = append(out, ex.URL+" "+ex.RequestBody)
+			}
+		}
+		return out
+	}
+	mtLogin := "    client_id: mtls-login\n    client_auth: tls_client_auth\n" + pki.good.ref() + caFile + "    username: alice\n    password: ${env:ALICE_PASSWORD}\n"
+	t.Run("pass login par tls_client_auth via the PAR endpoint's mtls alias", func(t *testing.T) {
+		t.Parallel()
+		res := run(t, lopLogin("mt-login-par", idp.Issuer, mtLogin+"    par: true\n"))
+		itMustPass(t, res)
+		pushed := sentTo(t, res, "login", "/request")
+		if len(pushed) != 1 || !strings.HasPrefix(pushed[0], aliasBase+"/request ") || !strings.Contains(pushed[0], "client_id=mtls-login") || strings.Contains(pushed[0], "client_secret") {
+			t.Errorf("pushed authorization requests %q: want one to the mtls alias %s/request with client_id and no client_secret", pushed, aliasBase)
+		}
+	})
+	t.Run("pass login userinfo with a certificate-bound token via the userinfo mtls alias", func(t *testing.T) {
+		t.Parallel()
+		res := run(t, lopLogin("mt-login-userinfo", idp.Issuer, mtLogin+"    par: false\n    userinfo: true\n"))
+		itMustPass(t, res)
+		if got := sentTo(t, res, "login", "/me"); len(got) != 1 || !strings.HasPrefix(got[0], aliasBase+"/me ") {
+			t.Errorf("userinfo requests %q: want one to the mtls alias %s/me", got, aliasBase)
+		}
+	})
+	t.Run("pass userinfo introspect revoke steps via the mtls aliases", func(t *testing.T) {
+		t.Parallel()
+		client := "    issuer: \"" + idp.Issuer + "\"\n    client_id: mtls-login\n    client_auth: tls_client_auth\n" + pki.good.ref() + caFile
+		flow := lopLogin("mt-endpoints", idp.Issuer, mtLogin+"    par: false\n") +
+			"  - id: userinfo\n    kind: userinfo\n    issuer: \"" + idp.Issuer + "\"\n    token: ${steps.login.access_token}\n" + pki.good.ref() + caFile + "    expect: {sub: \"${steps.login.sub}\"}\n" +
+			"  - id: active\n    kind: introspect\n    token: ${steps.login.access_token}\n" + client + "    expect: {active: true, client_id: mtls-login}\n" +
+			"  - id: revoke\n    kind: revoke\n    token: ${steps.login.access_token}\n" + client +
+			"  - id: gone\n    kind: introspect\n    token: ${steps.login.access_token}\n" + client + "    expect: {revoked: true}\n"
+		res := run(t, flow)
+		itMustPass(t, res)
+		for id, path := range map[string]string{"userinfo": "/me", "active": "/token/introspection", "revoke": "/token/revocation", "gone": "/token/introspection"} {
+			got := sentTo(t, res, id, path)
+			if len(got) != 1 || !strings.HasPrefix(got[0], aliasBase+path+" ") || strings.Contains(got[0], "client_secret") {
+				t.Errorf("step %s sent %q: want one request to the mtls alias %s%s and no client_secret", id, got, aliasBase, path)
+			}
+		}
+	})
 	t.Run("pass http step through ssl_verify_client on", func(t *testing.T) {
 		t.Parallel()
 		itMustPass(t, run(t, mtHTTPFlow("mt-api", "https://"+ngx.Addr(1)+"/", pki.good.ref()+caFile)))
@@ -309,6 +368,29 @@ func TestIntegrationMutualTLS(t *testing.T) {
 			itFactIs(t, f, "check", c.check)
 		})
 	}
+
+	// Negative checks: the server must refuse a client without a
+	// certificate, or with a bad one.
+	t.Run("pass http step without a certificate expecting nginx's 400", func(t *testing.T) {
+		t.Parallel()
+		itMustPass(t, run(t, mtHTTPFlow("mt-api-400", "https://"+ngx.Addr(1)+"/", caFile+"    expect: {status: 400, body_contains: \"No required SSL certificate was sent\"}\n")))
+	})
+	t.Run("client_certificate_rejected a step with a certificate expecting 400", func(t *testing.T) {
+		t.Parallel()
+		f := itMustFail(t, run(t, mtHTTPFlow("mt-api-rogue-400", "https://"+ngx.Addr(1)+"/", pki.rogue.ref()+caFile+"    expect: {status: 400}\n")), "api", flows.ReasonClientCertificateRejected)
+		itFactIs(t, f, "check", "refused")
+	})
+	for name, lines := range map[string]string{"without a certificate": caFile, "untrusted certificate": pki.rogue.ref() + caFile, "expired certificate": pki.expired.ref() + caFile} {
+		t.Run("pass client_certificate refused "+name, func(t *testing.T) {
+			t.Parallel()
+			itMustPass(t, run(t, mtHTTPFlow("mt-api-refused", "https://"+ngx.Addr(1)+"/", lines+"    expect: {client_certificate: refused}\n")))
+		})
+	}
+	t.Run("auth_not_enforced client_certificate refused but accepted", func(t *testing.T) {
+		t.Parallel()
+		f := itMustFail(t, run(t, mtHTTPFlow("mt-api-accepted", "https://"+ngx.Addr(1)+"/", pki.good.ref()+caFile+"    expect: {client_certificate: refused}\n")), "api", flows.ReasonAuthNotEnforced)
+		itSummaryHas(t, f, "answered 200 to this step's client certificate", "mutual TLS is not enforced")
+	})
 
 	t.Run("server certificate invalid stays tls_certificate_invalid", func(t *testing.T) {
 		t.Parallel()
@@ -387,6 +469,9 @@ func TestMutualTLSHandshakeAlerts(t *testing.T) {
 			itFactIs(t, f, "check", c.check)
 			itFactIs(t, f, "tls_alert", c.alert)
 		})
+		t.Run(c.name+" expected refused", func(t *testing.T) {
+			itMustPass(t, itRunYAML(t, r, mtHTTPFlow("alert-refused-"+c.name, srv.URL, c.lines+"    ca_file: "+caFile+"\n    expect: {client_certificate: refused}\n")))
+		})
 	}
 }
 
@@ -431,4 +516,51 @@ func TestMutualTLSKeyCanary(t *testing.T) {
 	itSummaryHas(t, fail, "tls_client_certificate", "is not the certificate of tls_client_key")
 	itAssertNoSecrets(t, secrets, res)
 	itAssertTextHasNoSecrets(t, "the Runner's log", logs.String(), secrets)
+}
+
+// TestMutualTLSAccessDeniedAlert: access_denied is also what TLS
+// terminators and WAFs send for address, SNI or ACL denials, so to a step
+// without a certificate it is a refused connection that may want one, not
+// client_certificate_rejected. The server reads the ClientHello and
+// answers a fatal access_denied alert, as such a terminator does.
+// proves: connection_failed, client_certificate_rejected
+func TestMutualTLSAccessDeniedAlert(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				// The ClientHello record: header, then its length.
+				head := make([]byte, 5)
+				if _, err := io.ReadFull(conn, head); err != nil {
+					return
+				}
+				if _, err := io.CopyN(io.Discard, conn, int64(head[3])<<8|int64(head[4])); err != nil {
+					return
+				}
+				conn.Write([]byte{0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 49}) // alert, fatal, access_denied
+			}()
+		}
+	}()
+	pki := mtNewPKI(t)
+	r := itNewRunner(itLookupFrom(nil, nil))
+	target := "https://" + ln.Addr().String() + "/"
+
+	f := itMustFail(t, itRunYAML(t, r, mtHTTPFlow("denied-none", target, "")), "api", flows.ReasonConnectionFailed)
+	itSummaryHas(t, f, `TLS alert "access denied"`, "WAF or ACL", "may also require a client certificate")
+	itFactIs(t, f, "tls_alert", "access denied")
+
+	res := itRunYAML(t, r, mtHTTPFlow("denied-cert", target, pki.good.ref()))
+	itAssertNoSecrets(t, pki.secrets(), res)
+	f = itMustFail(t, res, "api", flows.ReasonClientCertificateRejected)
+	itFactIs(t, f, "check", "refused")
 }

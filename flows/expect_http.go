@@ -25,6 +25,9 @@ type HTTPExpect struct {
 	// Revoked is the second half of a revocation check: the bearer token
 	// was revoked (a revoke step, a logout) and the API must refuse it.
 	Revoked bool `yaml:"revoked,omitempty" json:"revoked,omitempty" jsonschema:"description=The bearer token was revoked (a revoke step\\, a logout) and the API must refuse it (401 or 403\\, or status): a 2xx is revocation_ineffective."`
+	// ClientCertificate is the mutual TLS negative check: the server must
+	// refuse the step's client certificate, or its absence.
+	ClientCertificate string `yaml:"client_certificate,omitempty" json:"client_certificate,omitempty" jsonschema:"enum=refused,description=refused: the server must refuse this step's client certificate (or\\, without tls_client_certificate\\, a client without one) in the TLS handshake or with nginx's certificate page; a 2xx is auth_not_enforced. A check on its own: no other expectation goes with it."`
 }
 
 // HeaderCheck is one check on a response header. Give one of the fields.
@@ -72,6 +75,7 @@ func (e *HTTPExpect) Validate() error {
 	for i := range e.JSON {
 		errs = append(errs, conf.PrefixErrors(fmt.Sprintf("json[%d]", i), e.JSON[i].validate()))
 	}
+	errs = append(errs, e.validateClientCertificate())
 	return joinErrs(compact(errs))
 }
 

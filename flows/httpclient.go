@@ -76,6 +76,11 @@ type ClientOptions struct {
 	// besides Authorization and Proxy-Authorization (an explicit Cookie,
 	// a header expanded from a secret): none is sent to another origin.
 	SecretHeaders []string
+	// ExpectedStatuses are the statuses the step checks itself: nginx's
+	// client certificate page answered with one of them to a step that
+	// presents no certificate is left to the step's expectations (a
+	// negative check: "refused without a certificate").
+	ExpectedStatuses []int
 }
 
 // Client returns an HTTP client for the current step: it names authwatch
@@ -103,7 +108,7 @@ func (st *State) Client(o ClientOptions) (*http.Client, error) {
 	}
 	// The recorder sets the agent, so evidence shows what was sent.
 	rec.Agent = st.userAgent()
-	c := &http.Client{Transport: malformedAnswers{st: st, next: clientCertAnswers{st: st, cert: cert, base: base, next: rec}}, CheckRedirect: g.check}
+	c := &http.Client{Transport: malformedAnswers{st: st, next: clientCertAnswers{st: st, cert: cert, base: base, next: rec, expected: o.ExpectedStatuses}}, CheckRedirect: g.check}
 	if o.UseJar {
 		c.Jar = st.jar
 	}

@@ -65,3 +65,56 @@ steps:
 		"steps[5].expect.revoked: needs auth.bearer",
 		"steps[6].expect.status: with expect.revoked only refusals")
 }
+
+// TestLoadEndpointMutualTLS: introspect and revoke authenticate with the
+// client certificate as token steps do (RFC 8705 §2), and refuse the same
+// missing certificate or extra secret at load.
+func TestLoadEndpointMutualTLS(t *testing.T) {
+	src := `name: a
+steps:
+  - id: check
+    kind: introspect
+    issuer: https://idp.example.com
+    client_id: c
+    client_auth: tls_client_auth
+    token: ${env:T}
+  - id: revoke
+    kind: revoke
+    issuer: https://idp.example.com
+    client_id: c
+    client_auth: self_signed_tls_client_auth
+    client_secret: ${env:S}
+    tls_client_certificate: ${env:CERT}
+    tls_client_key: ${env:KEY}
+    token: ${env:T}
+  - id: bad
+    kind: revoke
+    issuer: https://idp.example.com
+    client_id: c
+    client_auth: tls_client_certificate
+    token: ${env:T}
+`
+	loadAssertHas(t, loadProblems(t, src),
+		"steps[0].tls_client_certificate: required for tls_client_auth",
+		"steps[1].client_secret: not used with self_signed_tls_client_auth",
+		"steps[2].client_auth: must be client_secret_basic, client_secret_post, private_key_jwt, client_secret_jwt, tls_client_auth, self_signed_tls_client_auth or none")
+}
+
+// TestLoadExpectClientCertificate: expect.client_certificate is refused
+// or nothing, and a check on its own.
+func TestLoadExpectClientCertificate(t *testing.T) {
+	src := `name: a
+steps:
+  - id: api
+    kind: http
+    url: https://api.example.com
+    expect: {client_certificate: rejected}
+  - id: api2
+    kind: http
+    url: https://api.example.com
+    expect: {client_certificate: refused, status: 400}
+`
+	loadAssertHas(t, loadProblems(t, src),
+		`steps[0].expect.client_certificate: must be refused, got "rejected"`,
+		"steps[1].expect.client_certificate: refused is a check on its own")
+}

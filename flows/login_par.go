@@ -33,14 +33,15 @@ func (s *LoginStep) usePAR(doc *DiscoveryDoc) bool {
 	return doc.requiresPAR()
 }
 
-// parURL finds the PAR endpoint: par_url, or discovery.
+// parURL finds the PAR endpoint: par_url, or discovery (its mTLS alias
+// when the step presents a client certificate: RFC 9126 §5).
 func (s *LoginStep) parURL(st *State, doc *DiscoveryDoc) (string, error) {
 	u, err := expandEndpoint(st, "par_url", s.PARURL, false)
 	if err != nil || u != "" {
 		return u, err
 	}
 	if doc != nil && doc.PAREndpoint != "" {
-		return doc.PAREndpoint, nil
+		return mtlsEndpoint(st, s.TLSOptions, doc, discoveryPAREndpoint, doc.PAREndpoint), nil
 	}
 	if doc == nil {
 		return "", Fail(ReasonConfigInvalid, "par: true needs the PAR endpoint: give issuer (discovery names it) or par_url")
@@ -120,7 +121,9 @@ func (s *LoginStep) pushAuthorizationRequest(ctx context.Context, st *State, aut
 // credentials when that is the method.
 func (s *LoginStep) parClientAuth(ctx context.Context, st *State, params url.Values) (form url.Values, user, pass string, err error) {
 	form = cloneValues(params)
-	if s.authMethod() == authNone {
+	if s.authMethod() == authNone || s.usesTLSClientAuth() {
+		// The connection's certificate authenticates a mutual TLS client:
+		// the body has only its client_id (RFC 8705 §2).
 		return form, "", "", nil
 	}
 	// The client's credentials, as the token request would send them.

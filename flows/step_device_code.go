@@ -122,7 +122,7 @@ func (s *DeviceCodeStep) authorize(ctx context.Context, st *State) (*deviceAuth,
 		if err != nil {
 			return nil, err
 		}
-		endpoint = doc.DeviceAuthorizationEndpoint
+		endpoint = mtlsEndpoint(st, s.TLSOptions, doc, "device_authorization_endpoint", doc.DeviceAuthorizationEndpoint)
 	}
 	id, err := st.Expand(s.ClientID)
 	if err != nil {

@@ -185,6 +185,9 @@ func (s *HTTPStep) Run(ctx context.Context, st *State) error {
 		}
 	}
 	resp, err := client.Do(req)
+	if s.Expect.ClientCertificate == clientCertRefused {
+		return s.expectCertificateRefused(st, resp, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -251,6 +254,9 @@ func (s *HTTPStep) auth() HTTPAuth {
 
 func (s *HTTPStep) clientOptions() ClientOptions {
 	o := ClientOptions{TLS: s.TLSOptions, UseJar: s.Cookies == nil || *s.Cookies}
+	if s.Expect.ClientCertificate == "" {
+		o.ExpectedStatuses = s.Expect.statuses()
+	}
 	if s.Redirects != nil {
 		o.NoRedirects = s.Redirects.Follow != nil && !*s.Redirects.Follow
 		o.MaxRedirects = s.Redirects.Max

@@ -433,7 +433,9 @@ func (s *LoginStep) userinfo(ctx context.Context, st *State, tok *oauth2.Token, 
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, doc.UserinfoEndpoint, nil)
+	// A certificate-bound token is only accepted over mutual TLS.
+	endpoint := mtlsEndpoint(st, s.TLSOptions, doc, "userinfo_endpoint", doc.UserinfoEndpoint)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint, nil)
 	if err != nil {
 		return err
 	}

@@ -109,7 +109,8 @@ func (s *UserinfoStep) endpoint(ctx context.Context, st *State) (string, keySour
 		return "", ks, err
 	}
 	if u == "" {
-		u = ks.Doc.UserinfoEndpoint
+		// A certificate-bound token is only accepted over mutual TLS.
+		u = mtlsEndpoint(st, s.TLSOptions, ks.Doc, "userinfo_endpoint", ks.Doc.UserinfoEndpoint)
 	}
 	return u, ks, nil
 }
