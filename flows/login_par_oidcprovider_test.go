@@ -51,7 +51,7 @@ func parAuthorizationRequests(t *testing.T, s *flows.StepResult) []url.Values {
 	return out
 }
 
-// proves: redirect_uri_mismatch, invalid_client, discovery_failed (PAR)
+// proves: redirect_uri_mismatch, invalid_client, discovery_failed
 func TestOIDCProviderLoginPAR(t *testing.T) {
 	testenv.Require(t, "node")
 	t.Parallel()

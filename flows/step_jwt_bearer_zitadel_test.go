@@ -82,7 +82,7 @@ steps:
 ` + lines
 }
 
-// proves: invalid_grant (jwt_bearer)
+// proves: invalid_grant
 func TestZitadelJWTBearer(t *testing.T) {
 	t.Parallel()
 	service, err := rsa.GenerateKey(rand.Reader, 2048)

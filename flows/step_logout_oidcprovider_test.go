@@ -36,7 +36,7 @@ steps:
 ` + logoutExtra
 }
 
-// proves: revocation_ineffective (logout)
+// proves: revocation_ineffective
 func TestOIDCProviderLogout(t *testing.T) {
 	testenv.Require(t, "node")
 	t.Parallel()
