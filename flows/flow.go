@@ -30,7 +30,7 @@ type Flow struct {
 	// (docs/cluster.md); none: every location with a live node.
 	Locations []string `yaml:"locations,omitempty" json:"locations,omitempty" jsonschema:"description=Probe locations the flow runs from when the daemons are clustered (cluster.location of the nodes\\, e.g. [eu-west\\, us-east]). Default: every location that has a live node. A single daemon ignores it."`
 	// LocationsPolicy says when failures from several locations page.
-	LocationsPolicy string      `yaml:"locations_policy,omitempty" json:"locations_policy,omitempty" jsonschema:"enum=all,enum=any,description=all (default): a failure incident opens only while the flow fails from every location that runs it; failing from some and passing from others is the warning location_disagreement. any: a failure from any location counts."`
+	LocationsPolicy string `yaml:"locations_policy,omitempty" json:"locations_policy,omitempty" jsonschema:"enum=all,enum=any,description=all (default): a failure incident opens only while the flow fails from every location that runs it; failing from some and passing from others is the warning location_disagreement. any: a failure from any location counts."`
 	// Baseline is how the flow's normal behaviour is learned and compared
 	// (nil: on, with its defaults).
 	Baseline *BaselineOptions `yaml:"baseline,omitempty" json:"baseline,omitempty"`
