@@ -50,7 +50,7 @@ func TestCanaryDemoFlows(t *testing.T) {
 	env, fill := itStartDemo(t)
 	secrets := append([]string{}, itDemoSecrets...)
 	for id, s := range map[string]string{idp.OrdersClientID: idp.OrdersClientSecret, idp.BillingClientID: idp.BillingClientSecret,
-		idp.ReaderClientID: idp.ReaderClientSecret, idp.LegacyClientID: idp.LegacyClientSecret} {
+		idp.ReaderClientID: idp.ReaderClientSecret, idp.LegacyClientID: idp.LegacyClientSecret, idp.DriftClientID: idp.DriftClientSecret} {
 		secrets = append(secrets, itBasicForms(id, s)...)
 	}
 	secrets = append(secrets, itBasicForms(idp.OrdersClientID, "demo-only-secret-before-rotation")...)

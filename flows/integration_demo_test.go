@@ -33,7 +33,7 @@ import (
 // demoSecrets are the demo environment's secret values: none may appear in
 // any rendering of any result.
 var itDemoSecrets = []string{idp.OrdersClientSecret, idp.BillingClientSecret, idp.ReaderClientSecret,
-	idp.LegacyClientSecret, idp.WebClientSecret, idp.UserPassword, "demo-only-secret-before-rotation"}
+	idp.LegacyClientSecret, idp.WebClientSecret, idp.DriftClientSecret, idp.UserPassword, "demo-only-secret-before-rotation"}
 
 // wrongSecret is a client secret the IdP does not know.
 const itWrongSecret = "canary-wrong-client-secret-7f3a9"

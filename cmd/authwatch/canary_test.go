@@ -35,7 +35,8 @@ const staleSecret = "demo-only-secret-before-rotation"
 func demoSecrets() []string {
 	out := []string{idp.UserPassword}
 	for id, s := range map[string]string{idp.OrdersClientID: idp.OrdersClientSecret, idp.BillingClientID: idp.BillingClientSecret,
-		idp.ReaderClientID: idp.ReaderClientSecret, idp.LegacyClientID: idp.LegacyClientSecret, idp.WebClientID: idp.WebClientSecret} {
+		idp.ReaderClientID: idp.ReaderClientSecret, idp.LegacyClientID: idp.LegacyClientSecret, idp.WebClientID: idp.WebClientSecret,
+		idp.DriftClientID: idp.DriftClientSecret} {
 		out = append(out, s,
 			base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(s))),
 			base64.StdEncoding.EncodeToString([]byte(id+":"+s)))
@@ -120,14 +121,15 @@ func flowOutcomes(t *testing.T, lines []map[string]any) map[string]string {
 
 // demoWant is the outcome of every demo flow (internal/demo/flows.yaml).
 var demoWant = map[string]string{
-	"orders-api":                 "",
-	"orders-api-key-auth":        "",
-	"orders-requires-auth":       "",
-	"billing-token-on-orders":    "audience_mismatch",
-	"create-order":               "insufficient_scope",
-	"legacy-client-token":        "token_expired",
-	"admin-export-requires-auth": "auth_not_enforced",
-	"rotated-secret":             "invalid_client",
+	"orders-api":                  "",
+	"orders-api-key-auth":         "",
+	"orders-requires-auth":        "",
+	"orders-token-lifetime-drift": "",
+	"billing-token-on-orders":     "audience_mismatch",
+	"create-order":                "insufficient_scope",
+	"legacy-client-token":         "token_expired",
+	"admin-export-requires-auth":  "auth_not_enforced",
+	"rotated-secret":              "invalid_client",
 }
 
 func TestDemoOnceJSONCanary(t *testing.T) {
@@ -165,7 +167,7 @@ func TestDemoOnceHumanCanary(t *testing.T) {
 	if code != exitOK {
 		t.Errorf("demo --once exit %d, want %d; stderr:\n%s", code, exitOK, stderr)
 	}
-	for _, want := range []string{"4 of 10 flows passed", "audience_mismatch", "invalid_client", "token_expired", "clock_skew", "next:"} {
+	for _, want := range []string{"5 of 11 flows passed", "audience_mismatch", "invalid_client", "token_expired", "clock_skew", "next:"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("demo table lacks %q:\n%s", want, stdout)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -19,13 +20,15 @@ import (
 )
 
 // demoPage is the demo's status page: the daemon's page over a throwaway
-// state store that records the demo's runs and their incidents (under
-// demo.IncidentPolicy; nothing is sent).
+// state store that records the demo's runs, their baselines and their
+// incidents (under demo.IncidentPolicy; nothing is sent).
 type demoPage struct {
 	URL       string
 	store     *sqlite.Store
 	srv       *http.Server
 	dir       string
+	flows     map[string]*flows.Flow
+	baselines *daemon.Baselines
 	incidents map[string]incident.State // by flow; only record, called by one loop, uses it
 }
 
@@ -54,7 +57,12 @@ func startDemoStatusPage(ctx context.Context, fs []*flows.Flow, listen string) (
 	handler := statuspage.New(st, statuspage.Options{Config: cfg, Title: "authwatch demo",
 		Flows:          func() []statuspage.FlowInfo { return statuspage.FlowInfos(fs) },
 		IncidentPolicy: func(string) incident.Policy { return demo.IncidentPolicy() }})
+	byName := make(map[string]*flows.Flow, len(fs))
+	for _, f := range fs {
+		byName[f.Name] = f
+	}
 	p := &demoPage{URL: "http://" + ln.Addr().String() + "/", store: st, dir: dir, incidents: map[string]incident.State{},
+		flows: byName, baselines: daemon.NewBaselines(st, slog.New(slog.DiscardHandler)),
 		srv: &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}}
 	go func() {
 		if err := p.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -65,12 +73,15 @@ func startDemoStatusPage(ctx context.Context, fs []*flows.Flow, listen string) (
 }
 
 // record keeps the demo's runs and incidents for the page, as the daemon
-// does (without notifiers: no event is queued).
+// does (without notifiers: no event is queued). Like the daemon, it first
+// compares each run with its flow's baseline, which may add a
+// baseline_changed warning to the result before it is recorded and printed.
 func (p *demoPage) record(results []*flows.Result) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	now := time.Now()
 	for _, r := range results {
+		p.baselines.Check(ctx, p.flows[r.Flow], r)
 		_, _ = p.store.RecordRun(ctx, daemon.RunRecord(r))
 		next, _ := incident.Step(demo.IncidentPolicy(), p.incidents[r.Flow], incident.FromResult(r, nil, now), now, demo.NoReceivers{})
 		p.incidents[r.Flow] = next

@@ -178,3 +178,19 @@ func (bs *baselines) saveAll(ctx context.Context, now time.Time) {
 		fb.mu.Unlock()
 	}
 }
+
+// Baselines is the daemon's baseline keeping for a run loop of its own:
+// the demo compares its runs the way the daemon does, so its page shows
+// the same baselines and warnings. (Its store is thrown away at exit, so
+// nothing is saved at shutdown.)
+type Baselines struct{ bs *baselines }
+
+// NewBaselines keeps baselines in backend when it is a store.Baselines,
+// else in memory.
+func NewBaselines(backend any, log *slog.Logger) *Baselines {
+	return &Baselines{bs: newBaselines(backend, log)}
+}
+
+// Check compares a run of f with f's baseline as the daemon does for each
+// result, adding a baseline_changed warning to r when it drifted.
+func (b *Baselines) Check(ctx context.Context, f *flows.Flow, r *flows.Result) { b.bs.check(ctx, f, r) }

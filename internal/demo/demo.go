@@ -20,10 +20,20 @@ type Env struct {
 	API *api.API
 }
 
-// Start starts the IdP, then the API (which reads the IdP's discovery
+// Options tunes the demo environment. The zero value is the demo as
+// `authwatch demo` runs it.
+type Options struct {
+	// IdP tunes the IdP, e.g. when its drift client's tokens shorten.
+	IdP idp.Options
+}
+
+// Start starts the demo environment with the zero Options.
+func Start(ctx context.Context) (*Env, error) { return StartWith(ctx, Options{}) }
+
+// StartWith starts the IdP, then the API (which reads the IdP's discovery
 // document on start). Both stop on Close or when ctx is done.
-func Start(ctx context.Context) (*Env, error) {
-	p, err := idp.Start(ctx, idp.Options{})
+func StartWith(ctx context.Context, opts Options) (*Env, error) {
+	p, err := idp.Start(ctx, opts.IdP)
 	if err != nil {
 		return nil, err
 	}

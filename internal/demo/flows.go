@@ -44,6 +44,8 @@ func LookupEnv(name string) (string, bool) {
 		return idp.ReaderClientSecret, true
 	case "DEMO_LEGACY_CLIENT_SECRET":
 		return idp.LegacyClientSecret, true
+	case "DEMO_DRIFT_CLIENT_SECRET":
+		return idp.DriftClientSecret, true
 	case "DEMO_STALE_CLIENT_SECRET":
 		return staleSecret, true
 	case "DEMO_WEB_CLIENT_SECRET":

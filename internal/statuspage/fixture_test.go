@@ -38,17 +38,18 @@ import (
 // demoWant is the outcome of every demo flow (internal/demo/flows.yaml)
 // plus extraFlows: "" passes, "warn:" passes with that warning.
 var demoWant = map[string]string{
-	"orders-api":                 "",
-	"orders-api-key-auth":        "",
-	"orders-requires-auth":       "",
-	"user-login":                 "",
-	"user-login-stale-password":  "login_rejected",
-	"billing-token-on-orders":    "audience_mismatch",
-	"create-order":               "insufficient_scope",
-	"legacy-client-token":        "token_expired",
-	"admin-export-requires-auth": "auth_not_enforced",
-	"rotated-secret":             "invalid_client",
-	"orders-token-lifetime":      "warn:token_lifetime_short",
+	"orders-api":                  "",
+	"orders-api-key-auth":         "",
+	"orders-requires-auth":        "",
+	"orders-token-lifetime-drift": "",
+	"user-login":                  "",
+	"user-login-stale-password":   "login_rejected",
+	"billing-token-on-orders":     "audience_mismatch",
+	"create-order":                "insufficient_scope",
+	"legacy-client-token":         "token_expired",
+	"admin-export-requires-auth":  "auth_not_enforced",
+	"rotated-secret":              "invalid_client",
+	"orders-token-lifetime":       "warn:token_lifetime_short",
 }
 
 // extraFlows adds a flow that passes with a warning (the demo has none).
@@ -202,7 +203,8 @@ func (f *fixture) infos() []FlowInfo { return FlowInfos(f.flows) }
 func (f *fixture) secrets() []string {
 	out := []string{idp.UserPassword, "demo-only-secret-before-rotation"}
 	for id, s := range map[string]string{idp.OrdersClientID: idp.OrdersClientSecret, idp.BillingClientID: idp.BillingClientSecret,
-		idp.ReaderClientID: idp.ReaderClientSecret, idp.LegacyClientID: idp.LegacyClientSecret, idp.WebClientID: idp.WebClientSecret} {
+		idp.ReaderClientID: idp.ReaderClientSecret, idp.LegacyClientID: idp.LegacyClientSecret, idp.WebClientID: idp.WebClientSecret,
+		idp.DriftClientID: idp.DriftClientSecret} {
 		out = append(out, s,
 			base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(s))),
 			base64.StdEncoding.EncodeToString([]byte(id+":"+s)))

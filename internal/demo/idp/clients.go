@@ -36,6 +36,14 @@ const (
 	// LegacyClientSecret is the demo-only secret of LegacyClientID.
 	LegacyClientSecret = "demo-only-legacy-secret"
 
+	// DriftClientID is a service client like ReaderClientID whose tokens
+	// last DriftClientLifetime at first and DriftClientShortLifetime from
+	// Options.DriftClientShortensAfter on: an IdP change that breaks
+	// nothing yet (the baseline_changed scenario).
+	DriftClientID = "drift-client"
+	// DriftClientSecret is the demo-only secret of DriftClientID.
+	DriftClientSecret = "demo-only-drift-secret"
+
 	// WebClientID is a confidential login client (authorization code, PKCE
 	// optional, refresh tokens with offline_access). It may not use the
 	// client_credentials grant, so trying it shows unauthorized_client.
@@ -87,6 +95,14 @@ const (
 // behind: its tokens are stamped at now-1h and expire 5 minutes after that.
 const LegacyClockDrift = time.Hour
 
+// The drift client's access token lifetimes before and after the switch.
+// DriftClientLifetime is the example storage's lifetime, which every other
+// client's tokens keep.
+const (
+	DriftClientLifetime      = 5 * time.Minute
+	DriftClientShortLifetime = 2 * time.Minute
+)
+
 // serviceClients are the client_credentials clients. The first audience of each
 // is the one its tokens get when the request names none.
 func serviceClients() (map[string]*serviceClient, error) {
@@ -104,6 +120,9 @@ func serviceClients() (map[string]*serviceClient, error) {
 		{id: LegacyClientID, secret: LegacyClientSecret,
 			audiences: []string{OrdersAudience}, scopes: []string{ScopeOrdersRead, ScopeOrdersWrite},
 			clockDrift: LegacyClockDrift},
+		{id: DriftClientID, secret: DriftClientSecret,
+			audiences: []string{OrdersAudience}, scopes: []string{ScopeOrdersRead},
+			shortensTokens: true},
 		{id: KeyClientID, publicKey: &key.PublicKey, keyID: KeyClientKeyID,
 			audiences: []string{OrdersAudience}, scopes: []string{ScopeOrdersRead}},
 	}

@@ -25,7 +25,21 @@ type Options struct {
 	// RedirectURIs are registered for the login clients in addition to
 	// RedirectURI, e.g. a test's callback listener.
 	RedirectURIs []string
+	// DriftClientShortensAfter is how long after Start the drift client's
+	// access tokens shorten from DriftClientLifetime to
+	// DriftClientShortLifetime (the baseline_changed scenario); 0 means
+	// DefaultDriftClientShortensAfter.
+	DriftClientShortensAfter time.Duration
+	// Now is the clock that decides when that time has come; nil means
+	// time.Now. Tests drive the switch with it. Tokens are always stamped
+	// with the real time.
+	Now func() time.Time
 }
+
+// DefaultDriftClientShortensAfter is when the drift client's tokens
+// shorten unless Options say otherwise: a minute, so that `authwatch demo`
+// has learned the flow's baseline by then and warns soon after.
+const DefaultDriftClientShortensAfter = time.Minute
 
 // IdP is a running demo OpenID provider.
 type IdP struct {
@@ -50,7 +64,7 @@ func Start(ctx context.Context, opts Options) (*IdP, error) {
 	}
 	// The issuer must be known before the op is built, hence listen first.
 	issuer := "http://" + ln.Addr().String()
-	store, err := newDemoStorage(issuer, opts.RedirectURIs)
+	store, err := newDemoStorage(issuer, opts.RedirectURIs, newLifetimeSwitch(opts))
 	if err != nil {
 		_ = ln.Close()
 		return nil, fmt.Errorf("demo idp: %w", err)
@@ -102,4 +116,19 @@ func shutdown(srv *http.Server, served <-chan struct{}) error {
 	}
 	<-served
 	return err
+}
+
+// newLifetimeSwitch returns whether the drift client's tokens are short by
+// now: from opts.DriftClientShortensAfter after the call on, by opts.Now.
+func newLifetimeSwitch(opts Options) func() bool {
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	after := opts.DriftClientShortensAfter
+	if after <= 0 {
+		after = DefaultDriftClientShortensAfter
+	}
+	at := now().Add(after)
+	return func() bool { return !now().Before(at) }
 }

@@ -22,6 +22,9 @@ type serviceClient struct {
 	audiences  []string // allowed audiences; the first is the default
 	scopes     []string // scopes the client may be granted
 	clockDrift time.Duration
+	// shortensTokens: the client's tokens last DriftClientShortLifetime
+	// instead of DriftClientLifetime once the IdP's switch has come.
+	shortensTokens bool
 }
 
 var _ op.Client = (*serviceClient)(nil)

@@ -22,6 +22,8 @@ type demoStorage struct {
 	// tokenEndpoint is the aud a client assertion must name; set once the
 	// op is built.
 	tokenEndpoint string
+	// shortened says whether the drift client's tokens are short by now.
+	shortened func() bool
 }
 
 var (
@@ -30,15 +32,16 @@ var (
 	_ op.CanGetPrivateClaimsFromRequest = (*demoStorage)(nil)
 )
 
-func newDemoStorage(issuer string, extraRedirectURIs []string) (*demoStorage, error) {
+func newDemoStorage(issuer string, extraRedirectURIs []string, shortened func() bool) (*demoStorage, error) {
 	services, err := serviceClients()
 	if err != nil {
 		return nil, err
 	}
 	users := storage.NewUserStore(issuer)
 	return &demoStorage{
-		Storage:  storage.NewStorageWithClients(users, loginClients(extraRedirectURIs)),
-		services: services,
+		Storage:   storage.NewStorageWithClients(users, loginClients(extraRedirectURIs)),
+		services:  services,
+		shortened: shortened,
 	}, nil
 }
 
@@ -92,11 +95,16 @@ func (s *demoStorage) ClientCredentialsTokenRequest(ctx context.Context, clientI
 
 // CreateAccessToken keeps the example's token bookkeeping (5 minute lifetime)
 // but moves exp onto a drifting client's clock: the op takes exp from here and
-// iat/nbf from serviceClient.ClockSkew, so both are shifted alike.
+// iat/nbf from serviceClient.ClockSkew, so both are shifted alike. It also
+// shortens the drift client's tokens once their time has come (the op
+// derives expires_in from exp too).
 func (s *demoStorage) CreateAccessToken(ctx context.Context, request op.TokenRequest) (string, time.Time, error) {
 	id, exp, err := s.Storage.CreateAccessToken(ctx, request)
 	if r, ok := request.(*serviceTokenRequest); ok && err == nil {
 		exp = exp.Add(-r.client.clockDrift)
+		if r.client.shortensTokens && s.shortened() {
+			exp = exp.Add(DriftClientShortLifetime - DriftClientLifetime)
+		}
 	}
 	return id, exp, err
 }
