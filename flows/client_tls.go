@@ -11,8 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/authwatch/authwatch/internal/conf"
@@ -172,37 +174,59 @@ func (c *clientCertificate) facts() []Fact {
 // presents the certificate to every server that asks, whatever CAs the
 // server lists as acceptable (Go's default would then send none, and the
 // server would say "no certificate" when it is really refusing this one),
-// and remembers which hosts asked.
+// and remembers whether each host's latest handshake asked for it.
 type certTransport struct {
 	*http.Transport
-	asked sync.Map // host → struct{}: the server sent a CertificateRequest
+	asked sync.Map // host → bool: the latest handshake got a CertificateRequest
 }
 
-// handshakeHostKey carries a request's host to GetClientCertificate: the
-// transport dials with a context that keeps the request's values.
-type handshakeHostKey struct{}
+// handshakeProbe tells what the handshakes made for one request saw: the
+// transport dials with a context that keeps the request's values, so
+// GetClientCertificate and the trace find it.
+type handshakeProbe struct {
+	asked     atomic.Bool // a CertificateRequest came
+	handshook atomic.Bool // a handshake ended (well or not)
+}
+
+type handshakeProbeKey struct{}
 
 func (c *clientCertificate) transport(t *http.Transport) *certTransport {
 	ct := &certTransport{Transport: t}
 	pair := c.pair
 	t.TLSClientConfig.GetClientCertificate = func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
-		if host, ok := cri.Context().Value(handshakeHostKey{}).(string); ok {
-			ct.asked.Store(host, struct{}{})
+		if p, ok := cri.Context().Value(handshakeProbeKey{}).(*handshakeProbe); ok {
+			p.asked.Store(true)
 		}
 		return &pair, nil
 	}
 	return ct
 }
 
-// askedFor reports whether a handshake with host requested a client
-// certificate, and whether that is known at all.
+// probe prepares req to tell whether its handshakes asked for the
+// certificate; each handshake's answer becomes the host's latest.
+func (ct *certTransport) probe(req *http.Request) (*http.Request, *handshakeProbe) {
+	p := &handshakeProbe{}
+	host := req.URL.Host
+	ctx := context.WithValue(req.Context(), handshakeProbeKey{}, p)
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		TLSHandshakeDone: func(tls.ConnectionState, error) {
+			p.handshook.Store(true)
+			ct.asked.Store(host, p.asked.Load())
+		},
+	})
+	return req.WithContext(ctx), p
+}
+
+// askedFor reports whether the latest handshake with host requested a
+// client certificate, and whether that is known at all (only transports
+// that present a certificate record it).
 func askedFor(base http.RoundTripper, host string) (asked, known bool) {
 	ct, ok := base.(*certTransport)
 	if !ok {
 		return false, false
 	}
-	_, asked = ct.asked.Load(host)
-	return asked, true
+	v, ok := ct.asked.Load(host)
+	return ok && v.(bool), true // no handshake yet (or plain HTTP): nothing asked
 }
 
 // clientCertAnswers turns a server's refusal of the client certificate
@@ -218,12 +242,18 @@ type clientCertAnswers struct {
 }
 
 func (c clientCertAnswers) RoundTrip(req *http.Request) (*http.Response, error) {
-	if c.cert != nil {
-		req = req.WithContext(context.WithValue(req.Context(), handshakeHostKey{}, req.URL.Host))
+	var probe *handshakeProbe
+	if ct, ok := c.base.(*certTransport); ok && c.cert != nil {
+		req, probe = ct.probe(req)
 	}
 	resp, err := c.next.RoundTrip(req)
 	if err != nil {
+		// This request's own handshake tells best; a reused connection's
+		// is the host's latest.
 		asked, _ := askedFor(c.base, req.URL.Host)
+		if probe != nil && (probe.handshook.Load() || probe.asked.Load()) {
+			asked = probe.asked.Load()
+		}
 		if f := classifyClientCertAlert(err, req.URL.Host, c.cert, asked, c.st.Now()); f != nil {
 			return nil, f.Wrap(err)
 		}

@@ -170,10 +170,13 @@ func (r *Runner) transport(o TLSOptions, cert *clientCertificate) (http.RoundTri
 		return r.Transport, nil
 	}
 	key := transportKey{insecureSkipVerify: o.InsecureSkipVerify, caFile: o.CAFile}
+	now := r.now()
 	if cert != nil {
 		key.clientCert = cert.id
-	}
-	if t, ok := r.transports.Load(key); ok {
+		if ct, ok := r.certTransports.get(key, now); ok {
+			return ct, nil
+		}
+	} else if t, ok := r.transports.Load(key); ok {
 		return t.(http.RoundTripper), nil
 	}
 	base, ok := r.Transport.(*http.Transport)
@@ -190,11 +193,10 @@ func (r *Runner) transport(o TLSOptions, cert *clientCertificate) (http.RoundTri
 		t.TLSClientConfig.RootCAs = pool
 	}
 	t.TLSClientConfig.InsecureSkipVerify = o.InsecureSkipVerify // #nosec G402: explicit, visible opt-out
-	var rt http.RoundTripper = t
 	if cert != nil {
-		rt = cert.transport(t)
+		return r.certTransports.add(key, cert.transport(t), now), nil
 	}
-	actual, _ := r.transports.LoadOrStore(key, rt)
+	actual, _ := r.transports.LoadOrStore(key, t)
 	return actual.(http.RoundTripper), nil
 }
 

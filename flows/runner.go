@@ -40,11 +40,12 @@ type Runner struct {
 	// used first out).
 	TokenCacheEntries int
 
-	transports   sync.Map // transportKey → http.RoundTripper
-	browsersOnce sync.Once
-	meta         metadataCache
-	tokensOnce   sync.Once
-	tokens       tokenCache
+	transports     sync.Map // transportKey → http.RoundTripper, without a client certificate
+	certTransports certTransportCache
+	browsersOnce   sync.Once
+	meta           metadataCache
+	tokensOnce     sync.Once
+	tokens         tokenCache
 }
 
 // NewRunner returns a Runner with a pooled transport, the system clock and
