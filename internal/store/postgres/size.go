@@ -132,9 +132,7 @@ func (s *Store) pruneMinuteRollupsBySize(ctx context.Context, conn *pgxpool.Conn
 		if nth != nil {
 			cutoff = min((floorDiv(*nth, 60)+1)*60, lastHour) // the end of its hour
 		}
-		n, bytes, err := s.deleteBySize(ctx, conn, `DELETE FROM rollups WHERE ctid IN (
-			SELECT ctid FROM rollups WHERE tier = 0 AND start_min < $2 LIMIT $1) RETURNING `+heapRowBytes("rollups"),
-			s.pruneBatch(), cutoff)
+		n, bytes, err := s.deleteMinuteRollupsBefore(ctx, conn, cutoff)
 		p.MinuteRollups += n
 		freed += int64(float64(bytes) * t.perHeapByte)
 		if err != nil || n == 0 || cutoff == lastHour {
@@ -144,15 +142,39 @@ func (s *Store) pruneMinuteRollupsBySize(ctx context.Context, conn *pgxpool.Conn
 	return freed, nil
 }
 
+// deleteMinuteRollupsBefore deletes the minute roll-ups before cutoff (a
+// minute number) in batches of pruneBatch, walking the primary key: no
+// batch reads the rows the ones before it deleted. It returns the rows
+// deleted and their heap bytes.
+func (s *Store) deleteMinuteRollupsBefore(ctx context.Context, conn *pgxpool.Conn, cutoff int64) (rows int, bytes int64, err error) {
+	afterFlow, afterMin := int64(math.MinInt64), int64(math.MinInt64)
+	for {
+		n, b, err := s.deleteKeyset(ctx, conn, &afterFlow, &afterMin,
+			`SELECT ctid FROM rollups WHERE tier = 0 AND (tier, flow_id, start_min) > (0, $2, $3)
+				AND start_min < $4 ORDER BY tier, flow_id, start_min LIMIT $1`,
+			`DELETE FROM rollups AS r WHERE r.ctid = ANY(ARRAY(SELECT ctid FROM batch))
+				RETURNING `+heapRowBytes("r")+` AS b, r.flow_id AS k1, r.start_min AS k2`,
+			s.pruneBatch(), cutoff)
+		rows, bytes = rows+n, bytes+b
+		if err != nil || n < s.pruneBatch() {
+			return rows, bytes, err
+		}
+	}
+}
+
 // pruneRunsBySize deletes the oldest runs of all flows, never one that is
 // a flow's last run in some location, until excess bytes are freed or
 // none is left; it returns the live bytes freed. Each batch is as many
-// runs as the excess left at the average row size (at most pruneBatch).
+// runs as the excess left at the average row size (at most pruneBatch),
+// and starts where the one before ended.
 func (s *Store) pruneRunsBySize(ctx context.Context, conn *pgxpool.Conn, excess int64, t tableSize, p *SizePrune) (freed int64, err error) {
+	afterStart, afterID := int64(math.MinInt64), int64(math.MinInt64)
 	for excess-freed > 0 {
-		n, bytes, err := s.deleteOnce(ctx, conn, `DELETE FROM runs WHERE id IN (
-			SELECT id FROM runs WHERE id NOT IN (SELECT last_run_id FROM flow_state)
-			ORDER BY start_ns, id LIMIT $1) RETURNING `+heapRowBytes("runs"),
+		n, bytes, err := s.deleteKeyset(ctx, conn, &afterStart, &afterID,
+			`SELECT id FROM runs WHERE (start_ns, id) > ($2, $3) AND id NOT IN (SELECT last_run_id FROM flow_state)
+				ORDER BY start_ns, id LIMIT $1`,
+			`DELETE FROM runs AS r WHERE r.id = ANY(ARRAY(SELECT id FROM batch))
+				RETURNING `+heapRowBytes("r")+` AS b, r.start_ns AS k1, r.id AS k2`,
 			min(rowsFor(excess-freed, t.rowBytes()), int64(s.pruneBatch())))
 		p.Runs += n
 		freed += int64(float64(bytes) * t.perHeapByte)
@@ -163,24 +185,22 @@ func (s *Store) pruneRunsBySize(ctx context.Context, conn *pgxpool.Conn, excess 
 	return freed, nil
 }
 
-// deleteBySize runs query, a DELETE whose $1 is the batch size and which
-// returns each row's heap bytes, until a batch deletes less than a full
-// one; it returns the rows deleted and their heap bytes.
-func (s *Store) deleteBySize(ctx context.Context, conn *pgxpool.Conn, query string, batch int, args ...any) (rows int, bytes int64, err error) {
-	for {
-		n, b, err := s.deleteOnce(ctx, conn, query, append([]any{batch}, args...)...)
-		rows, bytes = rows+n, bytes+b
-		if err != nil || n < batch {
-			return rows, bytes, err
-		}
+// deleteKeyset runs, in its own transaction, the DELETE del of the rows
+// batch selects: batch's $1 is the batch size and $2, $3 the key (k1, k2)
+// it starts after, which it sets to the last key deleted; del returns each
+// row's heap bytes as b and its key. (del takes the batch as an array, so
+// that it deletes by index or TID lookups, never by a join that reads the
+// table.) It returns the rows deleted and their
+// heap bytes.
+func (s *Store) deleteKeyset(ctx context.Context, conn *pgxpool.Conn, k1, k2 *int64, batch, del string, size any, args ...any) (rows int, bytes int64, err error) {
+	var last1, last2 *int64
+	err = conn.QueryRow(ctx, `WITH batch AS (`+batch+`), d AS (`+del+`)
+		SELECT count(*), coalesce(sum(b), 0)::bigint, (SELECT k1 FROM d ORDER BY k1 DESC, k2 DESC LIMIT 1),
+			(SELECT k2 FROM d ORDER BY k1 DESC, k2 DESC LIMIT 1) FROM d`,
+		append([]any{size, *k1, *k2}, args...)...).Scan(&rows, &bytes, &last1, &last2)
+	if last1 != nil && last2 != nil {
+		*k1, *k2 = *last1, *last2
 	}
-}
-
-// deleteOnce runs query, a DELETE returning each row's heap bytes, in its
-// own transaction.
-func (s *Store) deleteOnce(ctx context.Context, conn *pgxpool.Conn, query string, args ...any) (rows int, bytes int64, err error) {
-	err = conn.QueryRow(ctx, `WITH d AS (`+query+` AS b) SELECT count(*), coalesce(sum(b), 0)::bigint FROM d`, args...).
-		Scan(&rows, &bytes)
 	return rows, bytes, err
 }
 
