@@ -19,10 +19,12 @@
 //   - Secrets are encrypted (AES-256-GCM) with a key the configuration
 //     gives; without a key, SaveSecret refuses: a database server shared
 //     with other services is not a 0600 file read by the service user.
-//   - retention.max_size is not applied: PostgreSQL gives deleted rows'
-//     space back to its own tables (autovacuum), not to the file system,
-//     so a prune could not bring the size under a bound; the size is
-//     reported (UsedBytes) for the metrics.
+//   - retention.max_size bounds the live bytes (LiveBytes: the bytes the
+//     live rows and their index entries hold, estimated from a sample of
+//     pages), not the size on disk: PostgreSQL gives deleted rows' space
+//     back to its own tables (autovacuum), not to the file system, so the
+//     size on disk (UsedBytes, for the metrics) stays at its high-water
+//     mark and no prune could bring it under a bound.
 //
 // The connection string is a secret (it may hold a password): it is never
 // logged, and errors are scrubbed of its password.

@@ -27,6 +27,10 @@ const sizePruneLock int64 = 0x617773697a657072
 // bytes (LiveBytes), not the tables' size on disk.
 type SizePrune = sqlite.SizePrune
 
+// The daemon passes retention.max_size to the stores that report their
+// prunes by size (daemon.sizePruner).
+var _ interface{ LastSizePrune() sqlite.SizePrune } = (*Store)(nil)
+
 type sizePruneStats struct {
 	mu   sync.Mutex
 	last SizePrune
