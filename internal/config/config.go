@@ -113,7 +113,9 @@ type DefaultsConfig struct {
 type RetentionConfig struct {
 	MaxAge         conf.Duration `yaml:"max_age" jsonschema:"description=Runs older than this are deleted. Default 720h (30 days)."`
 	MaxRunsPerFlow int           `yaml:"max_runs_per_flow" jsonschema:"minimum=0,description=Runs kept per flow at most. Default 10000."`
-	MaxSize        ByteSize      `yaml:"max_size" jsonschema:"description=Bound on the state database's size (its pages in use; the WAL is left out): over it\\, the hourly prune deletes the per-minute roll-ups older than an hour\\, then the oldest whole records of all flows (never a flow's last run)\\, down to 90 % of it\\, and logs a warning. As Prometheus's --storage.tsdb.retention.size. E.g. 512MiB\\, 2GiB\\, 1GB; 0 for no bound. Default 1.7GiB."`
+	// MaxSize bounds the used bytes of a SQLite store, the live bytes of
+	// a PostgreSQL one (postgres.Store.LiveBytes; docs/cluster.md).
+	MaxSize ByteSize `yaml:"max_size" jsonschema:"description=Bound on the state database's size: on SQLite its pages in use (the WAL is left out); on PostgreSQL the live bytes of authwatch's tables (rows and index entries\\, estimated from a sample of pages; the tables' size on disk stays at its high-water mark\\, the space of deleted rows reused). Over it\\, the hourly prune deletes the per-minute roll-ups older than an hour\\, then the oldest whole records of all flows (never a flow's last run)\\, down to 90 % of it\\, and logs a warning. As Prometheus's --storage.tsdb.retention.size. E.g. 512MiB\\, 2GiB\\, 1GB; 0 for no bound. Default 1.7GiB."`
 }
 
 // HistoryConfig sets the history tiers (docs/history.md): a failure, a

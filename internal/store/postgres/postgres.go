@@ -19,10 +19,12 @@
 //   - Secrets are encrypted (AES-256-GCM) with a key the configuration
 //     gives; without a key, SaveSecret refuses: a database server shared
 //     with other services is not a 0600 file read by the service user.
-//   - retention.max_size is not applied: PostgreSQL gives deleted rows'
-//     space back to its own tables (autovacuum), not to the file system,
-//     so a prune could not bring the size under a bound; the size is
-//     reported (UsedBytes) for the metrics.
+//   - retention.max_size bounds the live bytes (LiveBytes: the bytes the
+//     live rows and their index entries hold, estimated from a sample of
+//     pages), not the size on disk: PostgreSQL gives deleted rows' space
+//     back to its own tables (autovacuum), not to the file system, so the
+//     size on disk (UsedBytes, for the metrics) stays at its high-water
+//     mark and no prune could bring it under a bound.
 //
 // The connection string is a secret (it may hold a password): it is never
 // logged, and errors are scrubbed of its password.
@@ -70,6 +72,10 @@ type Options struct {
 	// PruneBatch is how many rows one DELETE of Prune removes, each in its
 	// own transaction (DefaultPruneBatch when 0).
 	PruneBatch int
+	// SizeSamplePages is how many pages of a table an estimate of the
+	// live bytes (LiveBytes, retention.max_size) reads at most
+	// (DefaultSizeSamplePages when 0); a table no larger is read whole.
+	SizeSamplePages int
 	// Location is the probe location of the node using the Store (a
 	// cluster node's cluster.location; "" for a single daemon): FlowState
 	// reads the flow's state there. Runs carry their own location.
@@ -96,7 +102,9 @@ type Store struct {
 	outboxClaim time.Duration
 	location    string // Options.Location
 
-	pruneBatchSize int // Options.PruneBatch
+	pruneBatchSize  int // Options.PruneBatch
+	sizeSamplePages int // Options.SizeSamplePages
+	sizePrune       sizePruneStats
 
 	// passingKept and failuresKept are Retention.PassingRunsKept and
 	// FailuresKeptPerStreak as Open or the last Prune gave them.
@@ -123,7 +131,7 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "authwatch"
 	}
 	s := &Store{password: password, connCfg: cfg.ConnConfig.Copy(), log: o.Logger, node: randomID(), outboxClaim: o.OutboxClaim, pruneBatchSize: o.PruneBatch,
-		location: o.Location}
+		sizeSamplePages: o.SizeSamplePages, location: o.Location}
 	s.passingKept.Store(int64(max(o.Retention.PassingRunsKept, 0)))
 	s.failuresKept.Store(int64(max(o.Retention.FailuresKeptPerStreak, 0)))
 	if s.outboxClaim <= 0 {

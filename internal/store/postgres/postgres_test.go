@@ -70,6 +70,9 @@ func TestPostgres(t *testing.T) {
 		{"InstanceLockHolders", testInstanceLockHolders},
 		{"RecordRunAfterForget", testRecordRunAfterForget},
 		{"PruneInBatches", testPruneInBatches},
+		{"PruneBySize", testPruneBySize},
+		{"PruneBySizeUnderBound", testPruneBySizeUnderBound},
+		{"LiveBytesSampled", testLiveBytesSampled},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, pg) })
 	}

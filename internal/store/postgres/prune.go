@@ -17,9 +17,9 @@ const DefaultPruneBatch = 10_000
 // passing runs and repeated failures beyond the numbers kept, and roll-ups
 // past their tier's retention: per rule, DELETEs of pruneBatch rows until
 // none is left (the runs beyond a count are found once per rule,
-// pruneBeyond). It sets the numbers of passing runs and
-// repeated failures RecordRun keeps whole from now on. ret.MaxBytes is not
-// applied (see the package comment).
+// pruneBeyond); then, when the live bytes are over ret.MaxBytes, the
+// oldest history (pruneBySize). It sets the numbers of passing runs and
+// repeated failures RecordRun keeps whole from now on.
 func (s *Store) Prune(ctx context.Context, now time.Time, ret store.Retention) (int, error) {
 	s.passingKept.Store(int64(max(ret.PassingRunsKept, 0)))
 	s.failuresKept.Store(int64(max(ret.FailuresKeptPerStreak, 0)))
@@ -61,6 +61,11 @@ func (s *Store) Prune(ctx context.Context, now time.Time, ret store.Retention) (
 		err = del(`DELETE FROM rollups WHERE ctid IN (SELECT ctid FROM rollups WHERE tier = $2 AND start_min < $3 LIMIT $1)`,
 			int16(tier.tier), floorDiv(now.Add(-tier.keep).Unix(), 60))
 		total = n // roll-ups are not runs
+	}
+	if err == nil && ret.MaxBytes > 0 {
+		var n int
+		n, err = s.pruneBySize(ctx, now, ret.MaxBytes)
+		total += n
 	}
 	if err != nil {
 		return total, s.errorf("store: prune: %w", err)
@@ -120,8 +125,10 @@ func (s *Store) pruneBatch() int {
 }
 
 // UsedBytes is the size of the store's tables with their indexes and
-// TOAST, as PostgreSQL counts it (pg_total_relation_size), for the
-// metrics. Space of deleted rows stays in it until autovacuum reuses it.
+// TOAST on disk, as PostgreSQL counts it (pg_total_relation_size), for the
+// metrics. The space of deleted rows stays in it, for new rows once
+// autovacuum has passed: it stays at its high-water mark. LiveBytes is
+// the figure retention.max_size bounds.
 func (s *Store) UsedBytes(ctx context.Context) (int64, error) {
 	var n int64
 	err := s.pool.QueryRow(ctx, `SELECT coalesce(sum(pg_total_relation_size(to_regclass(t))), 0)::bigint
@@ -132,4 +139,6 @@ func (s *Store) UsedBytes(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
-var storeTables = []string{"runs", "flow_state", "flow_ids", "rollups", "secrets", "outbox", "incident_state", "schema_migrations"}
+// storeTables are the store's tables, for UsedBytes and LiveBytes.
+var storeTables = []string{"runs", "flow_state", "flow_ids", "rollups", "secrets", "outbox", "incident_state",
+	"schema_migrations", "cluster_nodes", "shard_lease", "baselines", "baseline_accepts"}

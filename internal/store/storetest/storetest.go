@@ -55,6 +55,7 @@ func Run(t *testing.T, newStore Opener) {
 		{"LocationRoundTrip", testLocationRoundTrip},
 		{"StatesPerLocation", testStatesPerLocation},
 		{"Baselines", testBaselines},
+		{"PruneBySize", testPruneBySize},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, newStore(t)) })
 	}
