@@ -420,7 +420,7 @@ func (m *Main) prune(ctx context.Context) {
 	if bounded {
 		before = sizer.LastSizePrune().At
 	} else {
-		retention.MaxBytes = 0 // not applied (PostgreSQL): the metric shows no bound
+		retention.MaxBytes = 0 // a store that cannot prune by size: the metric shows no bound
 	}
 	n, err := m.store.Prune(ctx, time.Now(), retention)
 	if err != nil {

@@ -93,7 +93,7 @@ func New(opts ...Option) *Metrics {
 	m.storePending = f.gauge("authwatch_state_store_pending_runs", "Runs held in memory while the state store refuses writes.")
 	m.storeDropped = f.gauge("authwatch_state_store_dropped_runs", "Runs dropped from memory (oldest first) while the state store refused writes.")
 	m.storeUsed = f.gauge("authwatch_state_store_used_bytes", "Bytes of the state database's pages in use (the WAL left out), measured at each prune.")
-	m.storeMax = f.gauge("authwatch_state_store_max_bytes", "retention.max_size: the bound on authwatch_state_store_used_bytes (0: none).")
+	m.storeMax = f.gauge("authwatch_state_store_max_bytes", "retention.max_size: the bound on authwatch_state_store_used_bytes on SQLite, on the live rows' estimated bytes on PostgreSQL (0: none).")
 	m.storeSizeDel = f.counter("authwatch_state_store_size_pruned_runs_total",
 		"Whole run records deleted, oldest first, to keep the state database under retention.max_size.")
 	m.heartbeats = f.counterVec("authwatch_heartbeats_total", "Heartbeat pings by result (success, failure, withheld: the daemon was unhealthy).", "result")
