@@ -41,9 +41,15 @@ func demoSecrets() []string {
 			base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(s))),
 			base64.StdEncoding.EncodeToString([]byte(id+":"+s)))
 	}
-	// The key client's private key (generated once per process, so the
-	// demo run in-process here holds the same one): each line of its PEM.
-	if key, err := idp.KeyClientPrivateKeyPEM(); err == nil {
+	// The key clients' private keys (generated once per process, so the
+	// demo run in-process here holds the same ones): each line of their PEM.
+	// The DPoP flow's proof key is made per run inside the runner, where
+	// no test can reach it; its proofs count as secrets there.
+	for _, pemOf := range []func() (string, error){idp.KeyClientPrivateKeyPEM, idp.DPoPClientPrivateKeyPEM} {
+		key, err := pemOf()
+		if err != nil {
+			continue
+		}
 		for _, line := range strings.Split(key, "\n") {
 			if line != "" && !strings.HasPrefix(line, "-----") {
 				out = append(out, line)
@@ -123,6 +129,7 @@ func flowOutcomes(t *testing.T, lines []map[string]any) map[string]string {
 var demoWant = map[string]string{
 	"orders-api":                  "",
 	"orders-api-key-auth":         "",
+	"orders-api-dpop":             "",
 	"orders-requires-auth":        "",
 	"orders-token-lifetime-drift": "",
 	"billing-token-on-orders":     "audience_mismatch",
@@ -167,7 +174,7 @@ func TestDemoOnceHumanCanary(t *testing.T) {
 	if code != exitOK {
 		t.Errorf("demo --once exit %d, want %d; stderr:\n%s", code, exitOK, stderr)
 	}
-	for _, want := range []string{"5 of 11 flows passed", "audience_mismatch", "invalid_client", "token_expired", "clock_skew", "next:"} {
+	for _, want := range []string{"6 of 12 flows passed", "audience_mismatch", "invalid_client", "token_expired", "clock_skew", "next:"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("demo table lacks %q:\n%s", want, stdout)
 		}

@@ -29,12 +29,15 @@ const staleSecret = "demo-only-secret-before-rotation"
 const stalePassword = "demo-only-password-before-change"
 
 // LookupEnv resolves the demo flows' ${env:...} secret references to the
-// demo-only client secrets and the key client's private key (generated in
+// demo-only client secrets and the key clients' private keys (generated in
 // memory when first needed), and anything else from the process.
 func LookupEnv(name string) (string, bool) {
 	switch name {
 	case "DEMO_KEY_CLIENT_KEY":
 		key, err := idp.KeyClientPrivateKeyPEM()
+		return key, err == nil
+	case "DEMO_DPOP_CLIENT_KEY":
+		key, err := idp.DPoPClientPrivateKeyPEM()
 		return key, err == nil
 	case "DEMO_ORDERS_CLIENT_SECRET":
 		return idp.OrdersClientSecret, true

@@ -40,6 +40,7 @@ import (
 var demoWant = map[string]string{
 	"orders-api":                  "",
 	"orders-api-key-auth":         "",
+	"orders-api-dpop":             "",
 	"orders-requires-auth":        "",
 	"orders-token-lifetime-drift": "",
 	"user-login":                  "",

@@ -1,6 +1,7 @@
 // Package api runs the demo "orders" API of `authwatch demo`: a small resource
 // server on 127.0.0.1 that validates bearer tokens the way real APIs do
-// (RFC 6750), with one deliberate bug (GET /admin/export does not enforce
+// (RFC 6750), and DPoP-bound tokens with their proofs (RFC 9449), with one
+// deliberate bug (GET /admin/export does not enforce
 // authentication) for the demo to find.
 //
 // Everything here is demo-only; nothing in the product's path may import it.
@@ -17,6 +18,7 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 
+	"github.com/authwatch/authwatch/internal/demo/internal/dpopproof"
 	"github.com/authwatch/authwatch/internal/exchange"
 	"github.com/authwatch/authwatch/internal/version"
 )
@@ -95,7 +97,7 @@ func Start(ctx context.Context, opts Options) (*API, error) {
 	}
 	a.url = "http://" + ln.Addr().String()
 	a.srv = &http.Server{
-		Handler:           newHandler(verifier, newOrderStore()),
+		Handler:           newHandler(verifier, &bindingChecker{baseURL: a.url, proofs: dpopproof.NewVerifier(dpopproof.Options{})}, newOrderStore()),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	go func() {

@@ -4,14 +4,18 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+
+	"github.com/authwatch/authwatch/internal/demo/internal/dpopproof"
 )
 
-// challenge is an RFC 6750 §3 answer to a request that may not proceed.
+// challenge is an RFC 6750 §3 (or, with the DPoP scheme, RFC 9449 §7.1)
+// answer to a request that may not proceed.
 type challenge struct {
 	status      int
 	code        string // RFC 6750 error code; empty when no credentials came
 	description string
 	scope       string // for insufficient_scope: the scope the request needs
+	dpop        bool   // a DPoP challenge (with algs) instead of Bearer
 }
 
 // noCredentials: RFC 6750 §3.1 says a request without credentials (or with
@@ -28,6 +32,13 @@ func invalidRequest(description string) challenge {
 	return challenge{status: http.StatusBadRequest, code: "invalid_request", description: description}
 }
 
+// dpopChallenge answers a request about a DPoP-bound token, or made with
+// the DPoP scheme, with the DPoP scheme's challenge (RFC 9449 §7.1):
+// invalid_token for the token, invalid_dpop_proof for the proof.
+func dpopChallenge(code, description string) challenge {
+	return challenge{status: http.StatusUnauthorized, code: code, description: description, dpop: true}
+}
+
 func insufficientScope(scope, description string) challenge {
 	return challenge{status: http.StatusForbidden, code: "insufficient_scope", description: description, scope: scope}
 }
@@ -36,6 +47,9 @@ func insufficientScope(scope, description string) challenge {
 // clients that only read bodies.
 func (c challenge) write(w http.ResponseWriter) {
 	h := `Bearer realm="` + Realm + `"`
+	if c.dpop {
+		h = `DPoP realm="` + Realm + `"`
+	}
 	if c.code != "" {
 		h += `, error="` + c.code + `"`
 		if c.description != "" {
@@ -44,6 +58,9 @@ func (c challenge) write(w http.ResponseWriter) {
 		if c.scope != "" {
 			h += `, scope="` + quotable(c.scope) + `"`
 		}
+	}
+	if c.dpop {
+		h += `, algs="` + strings.Join(dpopproof.AlgorithmNames(), " ") + `"`
 	}
 	w.Header().Set("WWW-Authenticate", h)
 	code := c.code

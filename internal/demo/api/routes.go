@@ -12,14 +12,14 @@ const maxBody = 64 << 10
 
 // newHandler wires the routes. Method-specific patterns give 405 with an Allow
 // header for anything else.
-func newHandler(v *tokenVerifier, store *orderStore) http.Handler {
+func newHandler(v *tokenVerifier, b *bindingChecker, store *orderStore) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("OPTIONS /orders", preflight)
-	mux.HandleFunc("GET /orders", withCORS(requireScope(v, ScopeRead, listOrders(store))))
-	mux.HandleFunc("POST /orders", withCORS(requireScope(v, ScopeWrite, createOrder(store))))
+	mux.HandleFunc("GET /orders", withCORS(requireScope(v, b, ScopeRead, listOrders(store))))
+	mux.HandleFunc("POST /orders", withCORS(requireScope(v, b, ScopeWrite, createOrder(store))))
 	mux.HandleFunc("GET /admin/export", adminExport(store))
 	return withRequestID(mux)
 }

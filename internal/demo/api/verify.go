@@ -46,6 +46,8 @@ func newTokenVerifier(issuer, audience string, v *oidc.IDTokenVerifier) *tokenVe
 type accessToken struct {
 	Subject string
 	Scopes  []string
+	// JKT is cnf.jkt of a DPoP-bound token (RFC 9449 §6.1), else "".
+	JKT string
 }
 
 // invalidTokenError is an RFC 6750 invalid_token with its description.
@@ -66,6 +68,14 @@ type unverifiedClaims map[string]any
 func (c unverifiedClaims) str(name string) string {
 	s, _ := c[name].(string)
 	return s
+}
+
+// jkt reads cnf.jkt, the thumbprint of the key a DPoP-bound token is
+// bound to.
+func (c unverifiedClaims) jkt() string {
+	cnf, _ := c["cnf"].(map[string]any)
+	jkt, _ := cnf["jkt"].(string)
+	return jkt
 }
 
 // scopes reads scope (RFC 9068, space-separated) or else scp (Entra/Okta
@@ -112,7 +122,7 @@ func (v *tokenVerifier) verify(ctx context.Context, raw string) (*accessToken, e
 		}
 		return nil, invalid("audience %s is not accepted, expected %s", strings.Join(tok.Audience, " "), v.audience)
 	}
-	return &accessToken{Subject: tok.Subject, Scopes: claims.scopes()}, nil
+	return &accessToken{Subject: tok.Subject, Scopes: claims.scopes(), JKT: claims.jkt()}, nil
 }
 
 // explain turns a go-oidc error into a description. go-oidc types only the

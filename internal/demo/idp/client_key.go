@@ -23,11 +23,24 @@ var keyClientKey = sync.OnceValues(func() (*rsa.PrivateKey, error) {
 	return rsa.GenerateKey(rand.Reader, 2048)
 })
 
+// dpopClientKey is DPoPClientID's key pair, made and kept like
+// keyClientKey's: each client has its own credentials.
+var dpopClientKey = sync.OnceValues(func() (*rsa.PrivateKey, error) {
+	return rsa.GenerateKey(rand.Reader, 2048)
+})
+
 // KeyClientPrivateKeyPEM is KeyClientID's private key (PKCS#8 PEM) for the
 // demo flow that authenticates with it, handed over as a secret reference's
 // value. Every IdP of the process registers its public key.
-func KeyClientPrivateKeyPEM() (string, error) {
-	key, err := keyClientKey()
+func KeyClientPrivateKeyPEM() (string, error) { return privateKeyPEM(keyClientKey) }
+
+// DPoPClientPrivateKeyPEM is DPoPClientID's private key (PKCS#8 PEM), as
+// KeyClientPrivateKeyPEM is KeyClientID's. It signs client assertions only;
+// the flow's DPoP proofs are signed with a key authwatch makes per run.
+func DPoPClientPrivateKeyPEM() (string, error) { return privateKeyPEM(dpopClientKey) }
+
+func privateKeyPEM(generated func() (*rsa.PrivateKey, error)) (string, error) {
+	key, err := generated()
 	if err != nil {
 		return "", err
 	}

@@ -59,6 +59,14 @@ const (
 	// KeyClientKeyID is the kid its key is registered under.
 	KeyClientKeyID = "demo-key-1"
 
+	// DPoPClientID is a key client like KeyClientID that must ask for
+	// DPoP-bound tokens (RFC 9449): a token request without a DPoP proof is
+	// refused with invalid_dpop_proof, as for a client registered with
+	// dpop_bound_access_tokens (§5.2). Its key: DPoPClientPrivateKeyPEM.
+	DPoPClientID = "orders-dpop-client"
+	// DPoPClientKeyID is the kid its key is registered under.
+	DPoPClientKeyID = "demo-dpop-client-key-1"
+
 	// NativeClientID is a public login client: no secret, PKCE required, and
 	// any port on RedirectURI's loopback host (RFC 8252 §7.3).
 	NativeClientID = "native-client"
@@ -110,6 +118,10 @@ func serviceClients() (map[string]*serviceClient, error) {
 	if err != nil {
 		return nil, fmt.Errorf("key client: %w", err)
 	}
+	dpopKey, err := dpopClientKey()
+	if err != nil {
+		return nil, fmt.Errorf("dpop client: %w", err)
+	}
 	list := []*serviceClient{
 		{id: OrdersClientID, secret: OrdersClientSecret,
 			audiences: []string{OrdersAudience}, scopes: []string{ScopeOrdersRead, ScopeOrdersWrite}},
@@ -125,6 +137,9 @@ func serviceClients() (map[string]*serviceClient, error) {
 			shortensTokens: true},
 		{id: KeyClientID, publicKey: &key.PublicKey, keyID: KeyClientKeyID,
 			audiences: []string{OrdersAudience}, scopes: []string{ScopeOrdersRead}},
+		{id: DPoPClientID, publicKey: &dpopKey.PublicKey, keyID: DPoPClientKeyID,
+			audiences: []string{OrdersAudience}, scopes: []string{ScopeOrdersRead},
+			requiresDPoP: true},
 	}
 	m := make(map[string]*serviceClient, len(list))
 	for _, c := range list {

@@ -4,7 +4,9 @@
 // It issues RS256 JWT access tokens (with kid) through client_credentials for
 // a handful of demo clients, each of which produces one failure scenario
 // further down (see clients.go), and keeps zitadel's example login UI and users
-// for authorization code + PKCE logins, with refresh tokens.
+// for authorization code + PKCE logins, with refresh tokens. Its token
+// endpoint also speaks DPoP (RFC 9449), which the op itself does not: see
+// dpop.go.
 //
 // Everything here is demo-only: published secrets, an in-memory store, a key
 // pair generated at start. Nothing in the product's path may import it.

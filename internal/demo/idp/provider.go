@@ -6,6 +6,8 @@ import (
 
 	"github.com/zitadel/oidc/v3/pkg/op"
 	"golang.org/x/text/language"
+
+	"github.com/authwatch/authwatch/internal/demo/internal/dpopproof"
 )
 
 // loggedOutPath is where end_session lands without a post_logout_redirect_uri.
@@ -52,6 +54,9 @@ func newHandler(provider *op.Provider, store *demoStorage) http.Handler {
 	mux.HandleFunc("GET "+loggedOutPath, func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("signed out successfully"))
 	})
-	mux.Handle("/", withRequestedAudience(provider.TokenEndpoint().Relative(), provider))
+	tokenPath := provider.TokenEndpoint().Relative()
+	proofs := dpopproof.NewVerifier(dpopproof.Options{})
+	mux.Handle("/", withDPoPDiscovery(withDPoP(tokenPath, store.tokenEndpoint, proofs,
+		withRequestedAudience(tokenPath, provider))))
 	return mux
 }

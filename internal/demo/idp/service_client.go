@@ -25,6 +25,9 @@ type serviceClient struct {
 	// shortensTokens: the client's tokens last DriftClientShortLifetime
 	// instead of DriftClientLifetime once the IdP's switch has come.
 	shortensTokens bool
+	// requiresDPoP: the client's token requests must carry a DPoP proof
+	// (dpop_bound_access_tokens, RFC 9449 §5.2).
+	requiresDPoP bool
 }
 
 var _ op.Client = (*serviceClient)(nil)

@@ -10,6 +10,8 @@ import (
 	"github.com/zitadel/oidc/v3/example/server/storage"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/authwatch/authwatch/internal/demo/internal/dpopproof"
 )
 
 // demoStorage is zitadel's in-memory example storage (users, login clients,
@@ -82,6 +84,9 @@ func (s *demoStorage) ClientCredentialsTokenRequest(ctx context.Context, clientI
 	if !ok {
 		return nil, errBadClient
 	}
+	if c.requiresDPoP && dpopBinding(ctx) == nil {
+		return nil, &oidc.Error{ErrorType: dpopproof.ErrorCode, Description: "client " + c.id + " must use DPoP: send a DPoP proof with the token request (RFC 9449)"}
+	}
 	granted, err := grantScopes(c, scopes)
 	if err != nil {
 		return nil, err
@@ -111,7 +116,9 @@ func (s *demoStorage) CreateAccessToken(ctx context.Context, request op.TokenReq
 
 // GetPrivateClaimsFromRequest adds the granted scopes as the JWT's scope claim
 // (RFC 9068 §2.2.3): the op itself never writes scope into access tokens. It
-// keeps the example's custom claims.
+// keeps the example's custom claims. For a token request with a verified
+// DPoP proof (see withDPoP) it binds the token to the proof's key: cnf.jkt
+// (RFC 9449 §6.1). The op calls it for JWT access tokens only.
 func (s *demoStorage) GetPrivateClaimsFromRequest(ctx context.Context, request op.TokenRequest, restrictedScopes []string) (map[string]any, error) {
 	var clientID string
 	if r, ok := request.(interface{ GetClientID() string }); ok {
@@ -126,6 +133,13 @@ func (s *demoStorage) GetPrivateClaimsFromRequest(ctx context.Context, request o
 			claims = map[string]any{}
 		}
 		claims["scope"] = strings.Join(scopes, " ")
+	}
+	if b := dpopBinding(ctx); b != nil {
+		if claims == nil {
+			claims = map[string]any{}
+		}
+		claims["cnf"] = map[string]any{"jkt": b.jkt}
+		b.bound.Store(true)
 	}
 	return claims, nil
 }
