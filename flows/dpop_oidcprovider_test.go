@@ -75,6 +75,10 @@ func TestOIDCProviderDPoP(t *testing.T) {
 		if accepted != 1 || len(refused) != 2 {
 			t.Errorf("the API accepted %d and refused %v; want the proof accepted once and the Bearer and other-key tries refused", accepted, refused)
 		}
+		// The step's status is its own answer, not the probes' refusals.
+		if api := itStep(t, res, "orders"); api.HTTPStatus != 200 {
+			t.Errorf("the api step's status is %d, want its own answer's 200 (the binding probes' 401s came after it)", api.HTTPStatus)
+		}
 		proofs := 0
 		for _, ex := range itStep(t, res, "token").Exchanges {
 			if len(ex.RequestHeaders["Dpop"]) > 0 {

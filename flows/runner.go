@@ -111,7 +111,9 @@ func (r *Runner) runStep(ctx context.Context, st *State, spec *StepSpec) StepRes
 			sr.Exchanges = append(sr.Exchanges, exchangeEvidence(ex, st.Secrets))
 		}
 	}
-	if last := rec.Last(); last != nil {
+	if last := rec.Last(); st.step.answer != nil {
+		sr.HTTPStatus = st.step.answer.Status
+	} else if last != nil {
 		sr.HTTPStatus = last.Status
 	}
 	sr.Findings = st.redactFindings(st.step.findings)

@@ -79,6 +79,10 @@ type stepRecord struct {
 	fromCache bool
 	// keys is the key set a signature was checked against, for the shape.
 	keys *KeySet
+	// answer is the step's own answer when probes follow it (negative
+	// checks whose refusals must not stand as the step's status); nil:
+	// the last exchange is.
+	answer *exchange.Exchange
 }
 
 func newState(r *Runner, f *Flow) *State {

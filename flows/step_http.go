@@ -221,6 +221,7 @@ func (s *HTTPStep) Run(ctx context.Context, st *State) error {
 		return err
 	}
 	if s.auth().CheckBinding {
+		st.step.answer = st.lastExchange() // the probes' refusals are not the step's status
 		return s.checkBindingEnforced(ctx, st, cred.bearer)
 	}
 	return nil

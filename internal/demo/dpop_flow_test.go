@@ -52,6 +52,9 @@ func TestDemoDPoPFlowPasses(t *testing.T) {
 			if s.Status != flows.StepPassed {
 				t.Errorf("run %d: step %s is %s", run, s.ID, s.Status)
 			}
+			if s.HTTPStatus != 200 {
+				t.Errorf("run %d: step %s shows HTTP %d, want its own answer's 200", run, s.ID, s.HTTPStatus)
+			}
 			notes = append(notes, s.Notes...)
 		}
 		if !strings.Contains(strings.Join(notes, "\n"), "binding enforced") {
