@@ -48,7 +48,7 @@ func itLoggingRunner(lookup func(string) (string, bool), buf *bytes.Buffer) *flo
 func TestCanaryDemoFlows(t *testing.T) {
 	t.Parallel()
 	env, fill := itStartDemo(t)
-	secrets := append([]string{}, itDemoSecrets...)
+	secrets := append(append([]string{}, itDemoSecrets...), idp.PrivateKeyLines()...)
 	for id, s := range map[string]string{idp.OrdersClientID: idp.OrdersClientSecret, idp.BillingClientID: idp.BillingClientSecret,
 		idp.ReaderClientID: idp.ReaderClientSecret, idp.LegacyClientID: idp.LegacyClientSecret, idp.DriftClientID: idp.DriftClientSecret} {
 		secrets = append(secrets, itBasicForms(id, s)...)

@@ -45,17 +45,7 @@ func demoSecrets() []string {
 	// demo run in-process here holds the same ones): each line of their PEM.
 	// The DPoP flow's proof key is made per run inside the runner, where
 	// no test can reach it; its proofs count as secrets there.
-	for _, pemOf := range []func() (string, error){idp.KeyClientPrivateKeyPEM, idp.DPoPClientPrivateKeyPEM} {
-		key, err := pemOf()
-		if err != nil {
-			continue
-		}
-		for _, line := range strings.Split(key, "\n") {
-			if line != "" && !strings.HasPrefix(line, "-----") {
-				out = append(out, line)
-			}
-		}
-	}
+	out = append(out, idp.PrivateKeyLines()...)
 	return append(out, staleSecret, base64.StdEncoding.EncodeToString([]byte(idp.OrdersClientID+":"+staleSecret)))
 }
 

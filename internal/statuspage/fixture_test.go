@@ -210,6 +210,7 @@ func (f *fixture) secrets() []string {
 			base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(s))),
 			base64.StdEncoding.EncodeToString([]byte(id+":"+s)))
 	}
+	out = append(out, idp.PrivateKeyLines()...) // the key clients' private keys
 	return append(out, f.capture.values()...)
 }
 

@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -111,4 +112,22 @@ func (k clientKeySet) VerifySignature(_ context.Context, jws *jose.JSONWebSignat
 		return nil, fmt.Errorf("unknown kid %q", kid)
 	}
 	return jws.Verify(k.key)
+}
+
+// PrivateKeyLines are the lines of the key clients' private keys' PEM
+// bodies, for the secret canary tests: none may appear anywhere.
+func PrivateKeyLines() []string {
+	var out []string
+	for _, pemOf := range []func() (string, error){KeyClientPrivateKeyPEM, DPoPClientPrivateKeyPEM} {
+		key, err := pemOf()
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(key, "\n") {
+			if line != "" && !strings.HasPrefix(line, "-----") {
+				out = append(out, line)
+			}
+		}
+	}
+	return out
 }
