@@ -303,3 +303,27 @@ func TestObserveRunAllocates(t *testing.T) {
 		t.Errorf("a run like the previous one: %.0f allocations, want 0", n)
 	}
 }
+
+// BenchmarkCompareRun is what comparing a passing run with a learned
+// baseline costs: by its features (FromResult and Observe, as the daemon
+// did every run) and by ObserveRun, whose runs shaped like the previous
+// one take the digest path.
+func BenchmarkCompareRun(b *testing.B) {
+	rules := Rules{LatencyFactor: 2, LatencyWindow: 20, LatencyMinIncrease: 100 * time.Millisecond}
+	r := result(t0, 50*time.Millisecond, stableStep(1))
+	b.Run("features", func(b *testing.B) {
+		bl := New("f", "d", 1)
+		b.ReportAllocs()
+		for b.Loop() {
+			obs, _ := FromResult(r)
+			bl.Observe(obs, rules)
+		}
+	})
+	b.Run("digest", func(b *testing.B) {
+		bl := New("f", "d", 1)
+		b.ReportAllocs()
+		for b.Loop() {
+			bl.ObserveRun(r, rules)
+		}
+	})
+}
