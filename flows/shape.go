@@ -67,6 +67,16 @@ type CookieShape struct {
 var shapeHeaders = []string{"Cache-Control", "Pragma", "Content-Type", "Strict-Transport-Security",
 	"Access-Control-Allow-Origin", "Access-Control-Allow-Credentials", "Access-Control-Allow-Methods", "Access-Control-Allow-Headers"}
 
+// shapeHeaderKeys are shapeHeaders in lower case, the shape's keys, made
+// once rather than on every run.
+var shapeHeaderKeys = func() []string {
+	keys := make([]string, len(shapeHeaders))
+	for i, h := range shapeHeaders {
+		keys[i] = strings.ToLower(h)
+	}
+	return keys
+}()
+
 // Bounds of a shape: a hostile target cannot make one large.
 const (
 	maxShapeEndpoints = 16
@@ -113,9 +123,9 @@ func (st *State) shapeExchange(sh *Shape, seen map[string]int, ex *exchange.Exch
 	ep := ex.Method + " " + ex.URL.Host + p
 	if _, ok := seen[ep]; !ok && len(sh.Endpoints) < maxShapeEndpoints {
 		seen[ep] = len(sh.Endpoints)
-		headers := map[string]string{}
-		for _, h := range shapeHeaders {
-			headers[strings.ToLower(h)] = shapeHeader(h, ex.ResponseHeader.Get(h))
+		headers := make(map[string]string, len(shapeHeaders))
+		for i, h := range shapeHeaders {
+			headers[shapeHeaderKeys[i]] = shapeHeader(h, ex.ResponseHeader.Get(h))
 		}
 		sh.Endpoints = append(sh.Endpoints, EndpointShape{Endpoint: st.redactText(ep), Status: ex.Status, Headers: headers})
 	}

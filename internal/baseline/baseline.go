@@ -53,6 +53,10 @@ type Baseline struct {
 	Accepts []Accept `json:"accepts,omitempty"`
 	// LastAccept is the store's id of the latest accept applied.
 	LastAccept int64 `json:"last_accept,omitempty"`
+
+	// memo is the latest compared run's digest and feature drifts
+	// (ObserveRun); it is forgotten whenever Scalars or Sets change.
+	memo memo
 }
 
 // ScalarStats is a learned scalar: its value, or Varying.
@@ -141,8 +145,59 @@ func (b *Baseline) Observe(obs Observation, rules Rules) []Drift {
 		b.learn(obs)
 		return nil
 	}
-	b.addWindow(obs, rules)
-	b.Drifts = b.keepSince(b.compare(obs, rules), obs.At)
+	return b.compareRun(b.compareFeatures(obs.Features, rules), latencies(obs.Latency), rules, obs.At)
+}
+
+// ObserveRun is Observe of the run's observation (FromResult), for the
+// daemon's every passing run: a run whose shapes have the digest of the
+// previous compared run's, with the same rules and nothing learned or
+// accepted since, has that run's feature drifts, so only its latencies are
+// compared anew and its features are not built. ok is false for a run
+// FromResult does not observe.
+func (b *Baseline) ObserveRun(r *flows.Result, rules Rules) (drifts []Drift, ok bool) {
+	if r == nil || !r.OK || r.Cancelled {
+		return nil, false
+	}
+	if b.Learning() {
+		obs, ok := FromResult(r)
+		if !ok {
+			return nil, false
+		}
+		return b.Observe(obs, rules), true
+	}
+	digest, ok := digestRun(r)
+	if !ok {
+		return nil, false
+	}
+	if !b.memo.valid || b.memo.digest != digest || !b.memo.rules.equal(rules) {
+		obs, _ := FromResult(r)
+		b.memo = memo{valid: true, digest: digest, rules: rules, drifts: b.compareFeatures(obs.Features, rules)}
+	} else {
+		b.memo.hits++
+	}
+	var buf [8]stepLatency
+	lat := buf[:0]
+	for i := range r.Steps {
+		if s := &r.Steps[i]; s.Shape != nil && s.IsLatency() {
+			lat = append(lat, stepLatency{s.ID, s.Duration})
+		}
+	}
+	sortLatencies(lat)
+	b.LastRun = r.Start
+	return b.compareRun(b.memo.drifts, lat, rules, r.Start), true
+}
+
+// compareRun adds the run's latencies to the windows and makes the run's
+// drifts (those of its features, then its latencies') the baseline's.
+func (b *Baseline) compareRun(featureDrifts []Drift, lat []stepLatency, rules Rules, at time.Time) []Drift {
+	b.addWindow(lat, rules)
+	drifts := slices.Clone(featureDrifts) // keepSince sets their Since
+	for _, l := range lat {
+		if d, ok := b.compareLatency(l.step, rules); ok && rules.compared(d.Key) {
+			drifts = append(drifts, d)
+		}
+	}
+	b.Drifts = b.keepSince(drifts, at)
 	return b.Drifts
 }
 
@@ -152,6 +207,7 @@ func (b *Baseline) learn(obs Observation) {
 		b.Started = obs.At
 	}
 	b.Runs++
+	b.memo = memo{}
 	for _, f := range obs.Features {
 		switch f.Kind {
 		case Scalar:
@@ -237,11 +293,12 @@ func (b *Baseline) freeze(at time.Time) {
 }
 
 // addWindow adds the run's latencies to each step's recent window.
-func (b *Baseline) addWindow(obs Observation, rules Rules) {
+func (b *Baseline) addWindow(lat []stepLatency, rules Rules) {
 	if rules.LatencyFactor == 0 {
 		return
 	}
-	for step, d := range obs.Latency {
+	for _, sl := range lat {
+		step, d := sl.step, sl.d
 		l := b.Latency[step]
 		if l == nil || len(l.Learned) == 0 {
 			continue
@@ -271,6 +328,7 @@ func (b *Baseline) keepSince(drifts []Drift, now time.Time) []Drift {
 // new value, sets their new elements, latency its recent window.
 func (b *Baseline) Accept(by string, at time.Time) Accept {
 	a := Accept{By: by, At: at}
+	b.memo = memo{}
 	for _, d := range b.Drifts {
 		a.Drifts = append(a.Drifts, d.Phrase)
 		b.acceptDrift(d)
@@ -335,11 +393,21 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // percentile is the nearest-rank percentile of samples (0 for none).
 func percentile(samples []float64, p float64) float64 {
-	if len(samples) == 0 {
+	var buf [64]float64 // a window's samples sort here, not on the heap
+	return nearestRank(sortedCopy(buf[:0], samples), p)
+}
+
+func sortedCopy(buf, samples []float64) []float64 {
+	s := append(buf, samples...)
+	slices.Sort(s)
+	return s
+}
+
+// nearestRank is the nearest-rank percentile of sorted samples.
+func nearestRank(sorted []float64, p float64) float64 {
+	if len(sorted) == 0 {
 		return 0
 	}
-	s := slices.Clone(samples)
-	slices.Sort(s)
-	rank := int(float64(len(s))*p/100+0.999999) - 1
-	return s[min(max(rank, 0), len(s)-1)]
+	rank := int(float64(len(sorted))*p/100+0.999999) - 1
+	return sorted[min(max(rank, 0), len(sorted)-1)]
 }

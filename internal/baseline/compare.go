@@ -7,11 +7,11 @@ import (
 	"strings"
 )
 
-// compare lists how the run differs from the baseline, in a stable order:
-// by step as the run had them, then by key.
-func (b *Baseline) compare(obs Observation, rules Rules) []Drift {
+// compareFeatures lists how the run's features differ from the baseline,
+// in the features' order (by step as the run had them).
+func (b *Baseline) compareFeatures(features []Feature, rules Rules) []Drift {
 	var out []Drift
-	for _, f := range obs.Features {
+	for _, f := range features {
 		if !rules.compared(f.Key) {
 			continue
 		}
@@ -20,11 +20,6 @@ func (b *Baseline) compare(obs Observation, rules Rules) []Drift {
 			out = append(out, b.compareScalar(f)...)
 		case Set:
 			out = append(out, b.compareSet(f)...)
-		}
-	}
-	for _, step := range slices.Sorted(maps.Keys(obs.Latency)) {
-		if d, ok := b.compareLatency(step, rules); ok && rules.compared(d.Key) {
-			out = append(out, d)
 		}
 	}
 	return out
@@ -120,10 +115,11 @@ func msText(v float64) string {
 // however few the samples, one slow run moves neither the learned p95
 // nor a window's.
 func robustP95(samples []float64) float64 {
-	p := percentile(samples, 95)
-	if len(samples) < 2 {
+	var buf [64]float64
+	s := sortedCopy(buf[:0], samples)
+	p := nearestRank(s, 95)
+	if len(s) < 2 {
 		return p
 	}
-	s := slices.Sorted(slices.Values(samples))
 	return min(p, s[len(s)-2])
 }

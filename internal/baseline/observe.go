@@ -52,6 +52,20 @@ var perRunClaims = []string{"jti", "nonce", "at_hash", "c_hash", "s_hash", "sid"
 // as text would say the same change twice.
 var setClaims = []string{"scope", "scp", "aud"}
 
+// Observable reports whether FromResult observes the run: it passed and
+// has shapes.
+func Observable(r *flows.Result) bool {
+	if r == nil || !r.OK || r.Cancelled {
+		return false
+	}
+	for i := range r.Steps {
+		if r.Steps[i].Shape != nil {
+			return true
+		}
+	}
+	return false
+}
+
 // FromResult extracts the observation of a passing run; ok is false for a
 // run that did not pass (failed, cancelled) or has no shapes.
 func FromResult(r *flows.Result) (obs Observation, ok bool) {
@@ -147,7 +161,7 @@ func tokenFeatures(step string, t flows.TokenShape) []Feature {
 		}
 		set("claims", flows.LayerToken, claims, what+" claim %s no longer present", what+" has a new claim %s")
 		for name, v := range t.Claims {
-			if !slices.Contains(perRunClaims, name) && !slices.Contains(setClaims, name) {
+			if !claimValueNotCompared(name) {
 				scalar("claim."+name, "claim "+name, flows.LayerToken, strconv.Quote(v))
 			}
 		}

@@ -50,8 +50,7 @@ func (bs *baselines) check(ctx context.Context, f *flows.Flow, r *flows.Result) 
 	if bs == nil || f == nil || !f.Baseline.Enabled() {
 		return
 	}
-	obs, ok := baseline.FromResult(r)
-	if !ok {
+	if !baseline.Observable(r) {
 		return
 	}
 	fb := bs.load(ctx, f)
@@ -60,11 +59,11 @@ func (bs *baselines) check(ctx context.Context, f *flows.Flow, r *flows.Result) 
 	accepted := bs.applyAccepts(ctx, fb.b)
 	learning := fb.b.Learning()
 	before := len(fb.b.Drifts)
-	drifts := fb.b.Observe(obs, baseline.RulesOf(f))
-	baseline.Warn(r, drifts, obs.At)
+	drifts, _ := fb.b.ObserveRun(r, baseline.RulesOf(f))
+	baseline.Warn(r, drifts, r.Start)
 	fb.unsaved++
 	if accepted || learning || len(drifts) > 0 || before > 0 || fb.unsaved >= baselineSaveEvery {
-		bs.save(ctx, fb, obs.At)
+		bs.save(ctx, fb, r.Start)
 	}
 }
 

@@ -110,21 +110,35 @@ func toRun(r *flows.Result) store.Run {
 	return run
 }
 
-// stepsJSON is the JSON array of the result's `check --json` lines, made
-// in one buffer: the lines end in newlines, which JSON never leaves inside
-// a value, so each but the last becomes the array's comma.
+// stepsJSON is the JSON array of the result's `check --json` lines: the
+// lines end in newlines, which JSON never leaves inside a value, so each
+// but the last becomes the array's comma. They are written in a pooled
+// buffer and copied out at their size: one allocation, not a buffer grown
+// five times, and no slack kept with the record.
 func stepsJSON(r *flows.Result) []byte {
-	var buf bytes.Buffer
-	buf.WriteByte('[')
-	_ = report.JSON(&buf, r)
-	arr := bytes.TrimRight(buf.Bytes(), "\n")
-	for i := 1; i < len(arr); i++ {
+	buf := stepsBuffers.Get().(*bytes.Buffer)
+	buf.Reset()
+	_ = report.JSON(buf, r)
+	lines := bytes.TrimRight(buf.Bytes(), "\n")
+	arr := make([]byte, len(lines)+2)
+	arr[0] = '['
+	copy(arr[1:], lines)
+	for i := 1; i < len(arr)-1; i++ {
 		if arr[i] == '\n' {
 			arr[i] = ','
 		}
 	}
-	return append(arr, ']')
+	arr[len(arr)-1] = ']'
+	if buf.Cap() <= maxPooledSteps { // a huge result's buffer is not kept
+		stepsBuffers.Put(buf)
+	}
+	return arr
 }
+
+// maxPooledSteps bounds the buffers stepsJSON keeps for the next run.
+const maxPooledSteps = 64 << 10
+
+var stepsBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // lastSuccessScan bounds the runs read, per failing flow, at a start to
 // find its last passing run.

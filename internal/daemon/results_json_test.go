@@ -51,3 +51,24 @@ func stepsJSONBefore(r *flows.Result) []byte {
 	arr := append([]byte("["), bytes.Join(lines, []byte(","))...)
 	return append(arr, ']')
 }
+
+// TestStepsJSONOwnsItsBytes: the record keeps the steps JSON until it is
+// committed (and in memory while the backend refuses writes), so it must
+// not share the pooled buffer it was written in, nor keep slack.
+func TestStepsJSONOwnsItsBytes(t *testing.T) {
+	start := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	first := &flows.Result{Flow: "first", Start: start, OK: true, Steps: []flows.StepResult{{ID: "a", Kind: "http", Status: flows.StepPassed}}}
+	second := &flows.Result{Flow: "second-flow-with-a-longer-name", Start: start, OK: true,
+		Steps: []flows.StepResult{{ID: "b", Kind: "http", Status: flows.StepPassed, Notes: []string{"something else entirely"}}}}
+	got := stepsJSON(first)
+	want := stepsJSONBefore(first)
+	for range 10 {
+		stepsJSON(second)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("the first record's steps changed under later runs:\n%s\nwant\n%s", got, want)
+	}
+	if cap(got) != len(got) {
+		t.Errorf("steps JSON of %d bytes keeps %d", len(got), cap(got))
+	}
+}

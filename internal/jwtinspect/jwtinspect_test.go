@@ -273,3 +273,17 @@ func depth(v any) int {
 	}
 	return 0
 }
+
+// BenchmarkParse decodes an access token shaped like the per-run
+// benchmark's (internal/daemon BenchmarkPassingRun): what every run with a
+// JWT access token pays once.
+func BenchmarkParse(b *testing.B) {
+	tok := mk(`{"alg":"RS256","typ":"at+jwt","kid":"bench"}`,
+		`{"iss":"http://127.0.0.1/","sub":"cc-client","aud":"https://api.example.test/","exp":1796688000,"iat":1796601600,"scope":"api:read","client_id":"cc-client","jti":"b3BhcXVlLWlk"}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse(tok); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
