@@ -38,7 +38,11 @@ type alerting struct {
 	// stored is each flow's incident state as last written by observe.
 	stored    map[string]incident.State
 	overrides map[string]incident.Override
-	monitor   monitorIncident
+	// configured are the flows of the configuration (nil before the
+	// first setFlows): a run of a flow removed while it ran must not bring
+	// its incident back.
+	configured map[string]bool
+	monitor    monitorIncident
 	// owns says whether this node sends a flow's reminders, and fences
 	// them (cluster nodes: the holder of the flow's shard); nil: always.
 	owns func(ctx context.Context, flow string) (context.Context, bool)
@@ -80,6 +84,7 @@ func (a *alerting) setFlows(fs []*flows.Flow) {
 	for _, f := range fs {
 		keep[f.Name] = true
 	}
+	a.configured = keep
 	for flow := range a.states {
 		if !keep[flow] {
 			delete(a.states, flow) // a removed flow neither reminds nor resolves
@@ -126,6 +131,10 @@ func (a *alerting) observe(ctx context.Context, r *flows.Result) error {
 	}
 	now := time.Now()
 	a.mu.Lock()
+	if a.configured != nil && !a.configured[r.Flow] {
+		a.mu.Unlock()
+		return nil // removed by a reload while it ran (onResult checked before)
+	}
 	prev := a.states[r.Flow]
 	policy := a.policy.Merge(a.overrides[r.Flow])
 	next, events := incident.Step(policy, prev, incident.FromResult(r, nil, now), now, a.mutes)

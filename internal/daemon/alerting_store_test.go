@@ -73,3 +73,31 @@ func storedIncident(t *testing.T, m *Main, flow string) incident.State {
 	}
 	return st
 }
+
+// TestRemovedFlowsLateRunOpensNothing: a run of a flow that a reload
+// removes after onResult checked it is configured, and before its
+// incident is stepped, must not bring the incident back (it would open
+// again and remind forever: TestPagingRemovedFlowStopsReminding saw
+// [opened opened reminder] on a loaded machine).
+func TestRemovedFlowsLateRunOpensNothing(t *testing.T) {
+	srv := perRunServer(0)
+	t.Cleanup(srv.Close)
+	flowsYAML := fmt.Sprintf("name: gone\nevery: 1h\nsteps:\n  - {id: api, kind: http, url: %q, expect: {status: 299}}\n", srv.URL+"/api/x")
+	m, set := unscheduledMain(t, filepath.Join(t.TempDir(), "state"), flowsYAML)
+	f, _ := set.Flow("gone")
+	ctx := context.Background()
+	res := m.runner.Run(ctx, f)
+	if res.OK {
+		t.Fatal("the flow passed; want a failure that opens an incident")
+	}
+	m.alert.setFlows(nil) // the reload that removes it, while the run is in flight
+	if err := m.alert.observe(ctx, res); err != nil {
+		t.Fatal(err)
+	}
+	m.alert.mu.Lock()
+	st, ok := m.alert.states["gone"]
+	m.alert.mu.Unlock()
+	if ok {
+		t.Fatalf("the removed flow's late run left an incident state: %+v", st)
+	}
+}
