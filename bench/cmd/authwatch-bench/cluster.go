@@ -77,12 +77,16 @@ type nodeFigures struct {
 	PID        int     `json:"pid"`
 	Shards     int     `json:"shards"`
 	Runs       float64 `json:"runs"`
+	Starts     float64 `json:"run_starts"`
 	Cores      float64 `json:"cores"`
 	CPUS       float64 `json:"cpu_s"`
 	SteadyRSS  float64 `json:"rss_mib"`
 	PeakRSSMiB float64 `json:"peak_rss_vmhwm_mib"`
 	StopS      float64 `json:"stop_s"`
 	LogLines   int     `json:"log_lines"`
+	StopErr    string  `json:"stop_error,omitempty"`
+	// Warnings counts the node's WARN and ERROR lines by message.
+	Warnings map[string]int `json:"warnings,omitempty"`
 }
 
 type stmtShare struct {
@@ -222,7 +226,7 @@ func runClusterScenario(ctx context.Context, e *env, sc scenario, r *clusterResu
 		}
 		listen := fmt.Sprintf("127.0.0.1:%d", port)
 		conf := fmt.Sprintf("state_dir: %s\nlisten: %s\nflows_dir: %s\nstore:\n  postgres: {dsn: %q, secret_key: \"${file:%s}\"}\ncluster: {enabled: true}\n",
-			stateDir, listen, flowsDir, pg.DSN(db), keyFile)
+			stateDir, listen, flowsDir, strings.TrimSpace(pg.DSN(db)+" "+e.o.pgParams), keyFile)
 		if e.o.maxConcurrent > 0 {
 			conf += fmt.Sprintf("max_concurrent: %d\n", e.o.maxConcurrent)
 		}
@@ -301,7 +305,7 @@ func runClusterScenario(ctx context.Context, e *env, sc scenario, r *clusterResu
 		latency = addBuckets(latency, histDelta(x1.histogram("authwatch_scheduler_lateness_seconds"), x0.histogram("authwatch_scheduler_lateness_seconds")))
 		_, hwm, _ := memKB(n.pid)
 		med, _ := steadyRSS(n.mem.snapshot(), a.at, b.at)
-		r.PerNode = append(r.PerNode, nodeFigures{PID: n.pid, Shards: shards[i], Runs: nr * cpuWin / scrapeWin,
+		r.PerNode = append(r.PerNode, nodeFigures{PID: n.pid, Shards: shards[i], Runs: nr * cpuWin / scrapeWin, Starts: ns * cpuWin / scrapeWin,
 			CPUS: b.nodes[i] - a.nodes[i], Cores: (b.nodes[i] - a.nodes[i]) / cpuWin, SteadyRSS: float64(med) / mib, PeakRSSMiB: float64(hwm) / mib})
 	}
 	r.Runs, r.RunStarts = runs, starts
@@ -348,10 +352,12 @@ func runClusterScenario(ctx context.Context, e *env, sc scenario, r *clusterResu
 		r.PerNode[i].StopS = took.Seconds()
 		n.mem.finish()
 		if err != nil {
-			return fmt.Errorf("node %d: %w", i, err)
+			// Reported with the figures, which are measured already.
+			r.PerNode[i].StopErr = err.Error()
 		}
 		if b, err := os.ReadFile(n.logPath); err == nil {
 			r.PerNode[i].LogLines = bytes.Count(b, []byte("\n"))
+			r.PerNode[i].Warnings = warningsByMessage(string(b))
 		}
 	}
 	var size int64
@@ -600,7 +606,15 @@ func printClusterResult(w io.Writer, r *clusterResult, pgVersion string) {
 	fmt.Fprintf(w, "\n### %d nodes on one PostgreSQL %s: %s (target %.0f runs/s, window %.0f s)\n\n", r.Nodes, pgVersion, r.Scenario, r.TargetRate, r.WindowS)
 	fmt.Fprintf(w, "| | %d nodes, PostgreSQL | single daemon, SQLite | minimal Go client |\n", r.Nodes)
 	fmt.Fprintln(w, "|---|---|---|---|")
-	row := func(name, a, b, c string) { fmt.Fprintf(w, "| %s | %s | %s | %s |\n", name, a, b, c) }
+	row := func(name, a, b, c string) {
+		if s.WallS == 0 {
+			b = "not run"
+		}
+		if m.WallS == 0 {
+			c = "not run"
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", name, a, b, c)
+	}
 	per := func(cpu, runs float64) string {
 		if runs <= 0 {
 			return "–"
@@ -631,17 +645,58 @@ func printClusterResult(w io.Writer, r *clusterResult, pgVersion string) {
 	}
 	row("wall time", fmt.Sprintf("%.0f s", r.WallS), fmt.Sprintf("%.0f s", s.WallS), fmt.Sprintf("%.0f s", m.WallS))
 	fmt.Fprintf(w, "\nPer run: %s. Lateness: %s.\n\n", r.RunsSource, r.LateNote)
-	fmt.Fprintln(w, "| node | shards | runs in window | cores | CPU s per 1,000 runs | steady / peak RSS | SIGTERM to exit | log lines |")
+	fmt.Fprintln(w, "| node | shards at the end | runs completed / started in window | cores | CPU s per 1,000 runs started | steady / peak RSS | SIGTERM to exit | log lines |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
 	for i, n := range r.PerNode {
-		fmt.Fprintf(w, "| %d (pid %d) | %d | %.0f | %.3f | %s | %.0f / %.0f MiB | %.2f s | %d |\n", i, n.PID, n.Shards, n.Runs, n.Cores,
-			per(n.CPUS, n.Runs), n.SteadyRSS, n.PeakRSSMiB, n.StopS, n.LogLines)
+		fmt.Fprintf(w, "| %d (pid %d) | %d | %.0f / %.0f | %.3f | %s | %.0f / %.0f MiB | %.2f s | %d |\n", i, n.PID, n.Shards, n.Runs, n.Starts, n.Cores,
+			per(n.CPUS, n.Starts), n.SteadyRSS, n.PeakRSSMiB, n.StopS, n.LogLines)
+	}
+	for i, n := range r.PerNode {
+		if n.StopErr != "" {
+			fmt.Fprintf(w, "\nnode %d stopped with an error: %s\n", i, n.StopErr)
+		}
+		if len(n.Warnings) > 0 {
+			fmt.Fprintf(w, "\nnode %d warnings (whole life): %s\n", i, topMessages(n.Warnings, 4))
+		}
 	}
 	fmt.Fprintln(w, "\n| statement (pg_stat_statements, the window's most called) | calls | per run | exec ms |")
 	fmt.Fprintln(w, "|---|---|---|---|")
 	for _, st := range r.TopStatements {
 		fmt.Fprintf(w, "| `%s` | %.0f | %.3f | %.0f |\n", strings.ReplaceAll(st.Query, "|", `\|`), st.Calls, st.PerRun, st.ExecMS)
 	}
+}
+
+// warningsByMessage counts slog's WARN and ERROR lines by their msg.
+func warningsByMessage(log string) map[string]int {
+	out := map[string]int{}
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") {
+			out[logMsg(line)]++
+		}
+	}
+	return out
+}
+
+// topMessages lists the n most frequent messages with their counts.
+func topMessages(m map[string]int, n int) string {
+	type kv struct {
+		msg string
+		n   int
+	}
+	var all []kv
+	for k, v := range m {
+		all = append(all, kv{k, v})
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].n > all[j].n || all[i].n == all[j].n && all[i].msg < all[j].msg })
+	var parts []string
+	for i, x := range all {
+		if i == n {
+			parts = append(parts, fmt.Sprintf("%d more", len(all)-n))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%q ×%d", x.msg, x.n))
+	}
+	return strings.Join(parts, "; ")
 }
 
 func nodeList(ns []nodeFigures, f func(nodeFigures) string) string {

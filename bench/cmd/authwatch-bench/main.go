@@ -93,6 +93,7 @@ type options struct {
 
 	clusterNodes int
 	postgres     bool
+	pgParams     string
 }
 
 func main() {
@@ -127,6 +128,7 @@ func main() {
 	flag.DurationVar(&o.pageBudget, "page-budget", 90*time.Second, "targets: time at most for each page's requests (at least 3 are made)")
 	flag.IntVar(&o.clusterNodes, "cluster-nodes", 0, "with -postgres: run this many `authwatch run` nodes (cluster: {enabled: true}) sharing the flows on one PostgreSQL started in a temporary directory, then the single daemon on SQLite and the minimal program the same way; reports CPU per run (nodes summed, PostgreSQL's own), DB statements and transactions per run, lateness and skips")
 	flag.BoolVar(&o.postgres, "postgres", false, "store the nodes' state on a PostgreSQL started by the harness (initdb and pg_ctl of Debian's postgresql, pg_stat_statements loaded); needs -cluster-nodes")
+	flag.StringVar(&o.pgParams, "pg-params", "", "with -postgres: key=value settings added to the nodes' DSN, space-separated (e.g. pool_max_conns=16)")
 	burnFor := flag.Duration("burn", 0, "internal: burn one core for this long (the contention window's other process)")
 	flag.Parse()
 	if *burnFor > 0 {
