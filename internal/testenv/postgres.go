@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -51,6 +52,12 @@ func (p *PostgresServer) CreateDatabase(t testing.TB, db string) string {
 	return p.DSN(db)
 }
 
+// Psql runs sql on database db as the superuser (psql -c, stopping at the
+// first error), for a program that has no test to fail.
+func (p *PostgresServer) Psql(db, sql string) error {
+	return p.exec("psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", p.Dir, "-U", p.User, "-d", db, "-c", sql)
+}
+
 // Postgres starts a PostgreSQL cluster for the test (initdb and pg_ctl from
 // Debian's postgresql package) and stops it in Cleanup (pg_ctl stop -m fast).
 // initdb refuses to run as root: as root, the cluster is created and run as
@@ -62,43 +69,124 @@ func Postgres(t testing.TB) *PostgresServer {
 	if binDir == "" {
 		unavailable(t, "initdb not found in %s; install it with: apt-get install postgresql", strings.Join(postgresBinDirs, ", "))
 	}
-	p := &PostgresServer{User: "authwatch", binDir: binDir}
+	runAs := ""
 	if os.Geteuid() == 0 {
-		p.runAs = postgresOSUser(t)
+		if runAs = postgresOSUser(); runAs == "" {
+			unavailable(t, "running as root and neither a postgres nor a nobody user exists: initdb refuses to run as root")
+		}
 	}
-	// Not t.TempDir(): its parent is 0700 root, which the postgres user
-	// cannot enter. A short path, too: a unix socket path has 107 bytes.
-	dir, err := os.MkdirTemp("", "awpg-")
+	p, err := startPostgres(binDir, runAs, PostgresOptions{})
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	p.Dir, p.dataDir = dir, filepath.Join(dir, "data")
-	if p.runAs != "" {
-		u, err := user.Lookup(p.runAs)
-		if err != nil {
-			t.Fatalf("testenv: %v", err)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		if err := os.Chown(dir, uid, gid); err != nil {
-			t.Fatalf("testenv: %v", err)
-		}
-	}
-	p.run(t, filepath.Join(binDir, "initdb"), "-D", p.dataDir, "-U", p.User, "--auth=trust",
-		"--no-sync", "--encoding=UTF8", "--locale=C")
-	logFile := filepath.Join(dir, "server.log")
-	// fsync stays on (the default): the store's durability is part of what
-	// is tested. listen_addresses='' serves the socket in dir only.
-	opts := fmt.Sprintf("-c listen_addresses='' -c unix_socket_directories=%s -c max_connections=50", dir)
-	p.run(t, filepath.Join(binDir, "pg_ctl"), "-D", p.dataDir, "-l", logFile, "-o", opts, "-w", "-t", "60", "start")
+	t.Cleanup(func() { _ = os.RemoveAll(p.Dir) })
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("postgres log:\n%s", readTail(logFile))
+			t.Logf("postgres log:\n%s", readTail(p.logFile()))
 		}
 		p.run(t, filepath.Join(binDir, "pg_ctl"), "-D", p.dataDir, "-m", "fast", "-w", "-t", "60", "stop")
 	})
 	return p
+}
+
+// PostgresOptions are what StartPostgres adds to the server's settings.
+type PostgresOptions struct {
+	// MaxConnections is max_connections; 0 is 50, as for tests.
+	MaxConnections int
+	// Settings are further server settings, "name=value" each (passed as
+	// -c name=value), e.g. "shared_preload_libraries=pg_stat_statements".
+	Settings []string
+}
+
+// StartPostgres starts a throw-away server like Postgres, for a program
+// rather than a test (a benchmark): errors are returned, and Close stops the
+// server and removes its directory.
+func StartPostgres(o PostgresOptions) (*PostgresServer, error) {
+	binDir := postgresBinDir()
+	if binDir == "" {
+		return nil, fmt.Errorf("initdb not found in %s; install it with: apt-get install postgresql", strings.Join(postgresBinDirs, ", "))
+	}
+	runAs := ""
+	if os.Geteuid() == 0 {
+		if runAs = postgresOSUser(); runAs == "" {
+			return nil, errors.New("running as root and neither a postgres nor a nobody user exists: initdb refuses to run as root")
+		}
+	}
+	return startPostgres(binDir, runAs, o)
+}
+
+// Close stops a server of StartPostgres (pg_ctl stop -m fast) and removes
+// its directory, also when the stop fails.
+func (p *PostgresServer) Close() error {
+	err := p.exec(filepath.Join(p.binDir, "pg_ctl"), "-D", p.dataDir, "-m", "fast", "-w", "-t", "60", "stop")
+	if rmErr := os.RemoveAll(p.Dir); err == nil {
+		err = rmErr
+	}
+	return err
+}
+
+// PostmasterPID is the server's main process (the first line of
+// postmaster.pid); the backends are its children.
+func (p *PostgresServer) PostmasterPID() (int, error) {
+	b, err := os.ReadFile(filepath.Join(p.dataDir, "postmaster.pid"))
+	if err != nil {
+		return 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	return strconv.Atoi(strings.TrimSpace(line))
+}
+
+// LogTail is the end of the server's log.
+func (p *PostgresServer) LogTail() string { return readTail(p.logFile()) }
+
+func (p *PostgresServer) logFile() string { return filepath.Join(p.Dir, "server.log") }
+
+// startPostgres creates and starts a cluster in a new temporary directory,
+// run as the OS user runAs ("" for this process's own); on an error nothing
+// is left running and the directory is removed.
+func startPostgres(binDir, runAs string, o PostgresOptions) (_ *PostgresServer, err error) {
+	p := &PostgresServer{User: "authwatch", binDir: binDir, runAs: runAs}
+	// Not t.TempDir(): its parent is 0700 root, which the postgres user
+	// cannot enter. A short path, too: a unix socket path has 107 bytes.
+	dir, err := os.MkdirTemp("", "awpg-")
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = os.RemoveAll(dir)
+		}
+	}()
+	p.Dir, p.dataDir = dir, filepath.Join(dir, "data")
+	if p.runAs != "" {
+		u, err := user.Lookup(p.runAs)
+		if err != nil {
+			return nil, err
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		if err := os.Chown(dir, uid, gid); err != nil {
+			return nil, err
+		}
+	}
+	if err := p.exec(filepath.Join(binDir, "initdb"), "-D", p.dataDir, "-U", p.User, "--auth=trust",
+		"--no-sync", "--encoding=UTF8", "--locale=C"); err != nil {
+		return nil, err
+	}
+	maxConns := o.MaxConnections
+	if maxConns == 0 {
+		maxConns = 50
+	}
+	// fsync stays on (the default): the store's durability is part of what
+	// is tested. listen_addresses='' serves the socket in dir only.
+	opts := fmt.Sprintf("-c listen_addresses='' -c unix_socket_directories=%s -c max_connections=%d", dir, maxConns)
+	for _, s := range o.Settings {
+		opts += " -c " + s
+	}
+	if err := p.exec(filepath.Join(binDir, "pg_ctl"), "-D", p.dataDir, "-l", p.logFile(), "-o", opts, "-w", "-t", "60", "start"); err != nil {
+		return nil, fmt.Errorf("%w\nserver log:\n%s", err, readTail(p.logFile()))
+	}
+	return p, nil
 }
 
 // Stop stops the server (pg_ctl stop -m fast), e.g. to see a store fail;
@@ -112,6 +200,14 @@ func (p *PostgresServer) Stop(t testing.TB) {
 // with its output when it fails.
 func (p *PostgresServer) run(t testing.TB, name string, args ...string) {
 	t.Helper()
+	if err := p.exec(name, args...); err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+}
+
+// exec runs a PostgreSQL tool as the server's OS user, at most 2 minutes;
+// its error carries the tool's output.
+func (p *PostgresServer) exec(name string, args ...string) error {
 	if !filepath.IsAbs(name) {
 		name = filepath.Join(p.binDir, name)
 	}
@@ -127,17 +223,19 @@ func (p *PostgresServer) run(t testing.TB, name string, args ...string) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	done := make(chan error, 1)
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("testenv: %s: %v", filepath.Base(name), err)
+		return fmt.Errorf("%s: %v", filepath.Base(name), err)
 	}
 	go func() { done <- cmd.Wait() }()
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Fatalf("testenv: %s %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, out.String())
+			return fmt.Errorf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, out.String())
 		}
+		return nil
 	case <-time.After(2 * time.Minute):
-		_ = cmd.Process.Kill()
-		t.Fatalf("testenv: %s did not finish in 2 minutes\n%s", filepath.Base(name), out.String())
+		_ = cmd.Process.Kill() // the tool this function started, by its pid
+		<-done
+		return fmt.Errorf("%s did not finish in 2 minutes\n%s", filepath.Base(name), out.String())
 	}
 }
 
@@ -150,13 +248,13 @@ func postgresBinDir() string {
 	return ""
 }
 
-// postgresOSUser is the unprivileged user a root test runs PostgreSQL as.
-func postgresOSUser(t testing.TB) string {
+// postgresOSUser is the unprivileged user a root process runs PostgreSQL
+// as, or "" when there is none.
+func postgresOSUser() string {
 	for _, name := range []string{"postgres", "nobody"} {
 		if _, err := user.Lookup(name); err == nil {
 			return name
 		}
 	}
-	unavailable(t, "running as root and neither a postgres nor a nobody user exists: initdb refuses to run as root")
 	return ""
 }

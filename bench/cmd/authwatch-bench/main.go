@@ -18,6 +18,17 @@
 //	go run ./bench/cmd/authwatch-bench -flows 2000 -interval 1s -duration 2m -token node,static
 //	go run ./bench/cmd/authwatch-bench -soak -flows 200 -interval 5s -duration 30m
 //	go run ./bench/cmd/authwatch-bench -targets -contention -before /tmp/authwatch-before
+//	go run ./bench/cmd/authwatch-bench -cluster-nodes 3 -postgres -flows 2000 -interval 10s -duration 2m
+//
+// -cluster-nodes N -postgres starts a PostgreSQL (testenv.StartPostgres:
+// initdb and pg_ctl in a temporary directory, a unix socket only,
+// pg_stat_statements loaded) and N `authwatch run` nodes with cluster:
+// {enabled: true} and their store on it, sharing the same flows; it
+// measures over the window the nodes' CPU summed, PostgreSQL's (postmaster
+// and backends), the statements (pg_stat_statements) and transactions
+// (pg_stat_database) per run, lateness (the nodes' histograms added) and
+// skips; then the single daemon on SQLite and the minimal program the same
+// way, and prints them side by side: see docs/benchmarks.md, "Cluster".
 //
 // -targets runs issue 15's targets (10,000 flows @ 10 s with 30 days of
 // history prefilled for -history-flows flows, status page timings, and
@@ -79,6 +90,10 @@ type options struct {
 	pageRequests     int
 	pageBudget       time.Duration
 	maxConcurrentSet bool
+
+	clusterNodes int
+	postgres     bool
+	pgParams     string
 }
 
 func main() {
@@ -111,6 +126,9 @@ func main() {
 	flag.IntVar(&o.historyFlows, "history-flows", 20, "targets: flows whose history is prefilled (-history-days, one run every -interval, 1 % failing) before the daemon starts; 0: none")
 	flag.IntVar(&o.pageRequests, "page-requests", 50, "targets: requests of each status page timed")
 	flag.DurationVar(&o.pageBudget, "page-budget", 90*time.Second, "targets: time at most for each page's requests (at least 3 are made)")
+	flag.IntVar(&o.clusterNodes, "cluster-nodes", 0, "with -postgres: run this many `authwatch run` nodes (cluster: {enabled: true}) sharing the flows on one PostgreSQL started in a temporary directory, then the single daemon on SQLite and the minimal program the same way; reports CPU per run (nodes summed, PostgreSQL's own), DB statements and transactions per run, lateness and skips")
+	flag.BoolVar(&o.postgres, "postgres", false, "store the nodes' state on a PostgreSQL started by the harness (initdb and pg_ctl of Debian's postgresql, pg_stat_statements loaded); needs -cluster-nodes")
+	flag.StringVar(&o.pgParams, "pg-params", "", "with -postgres: key=value settings added to the nodes' DSN, space-separated (e.g. pool_max_conns=16)")
 	burnFor := flag.Duration("burn", 0, "internal: burn one core for this long (the contention window's other process)")
 	flag.Parse()
 	if *burnFor > 0 {
@@ -135,6 +153,16 @@ func main() {
 		}
 		if o.soak || o.profile != "" || o.skipDaemon {
 			fmt.Fprintln(os.Stderr, "authwatch-bench: -targets does not go with -soak, -profile or -skip-daemon")
+			os.Exit(2)
+		}
+	}
+	if o.clusterNodes != 0 || o.postgres {
+		if o.clusterNodes < 1 || o.clusterNodes > 16 || !o.postgres {
+			fmt.Fprintln(os.Stderr, "authwatch-bench: -cluster-nodes N (1 to 16) goes with -postgres, and -postgres with -cluster-nodes")
+			os.Exit(2)
+		}
+		if o.targets || o.soak || o.profile != "" {
+			fmt.Fprintln(os.Stderr, "authwatch-bench: -cluster-nodes does not go with -targets, -soak or -profile")
 			os.Exit(2)
 		}
 	}
@@ -235,6 +263,9 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	if o.targets {
 		return runTargets(ctx, e)
+	}
+	if o.clusterNodes > 0 {
+		return runCluster(ctx, e)
 	}
 	var results []*result
 	for _, which := range o.tokens {
