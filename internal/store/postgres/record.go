@@ -95,8 +95,12 @@ func (s *Store) recordRun(ctx context.Context, tx pgx.Tx, r store.Run) (store.Fl
 	queueLockFlow(b, r.Flow, r.Location, &l.state, &l.sameFailures)
 	s.queueFlowID(b, r.Flow, &l.flowID)
 	b.Queue(`SELECT nextval(pg_get_serial_sequence('runs', 'id'))`).QueryRow(func(row pgx.Row) error { return row.Scan(&l.runID) })
-	b.Queue(`SELECT r.tier, `+rollupColumns+` FROM rollups AS r JOIN flow_ids AS f ON f.id = r.flow_id
-		WHERE f.flow = $1 AND ((r.tier = 0 AND r.start_min = $2) OR (r.tier = 1 AND r.start_min = $3))`,
+	// The flow's id as a scalar subquery, not a join: joined, the planner
+	// read every flow's roll-ups of the minute (4.7-17 ms per run at 2,000
+	// flows; 0.37 ms this way, two primary-key lookups).
+	b.Queue(`SELECT r.tier, `+rollupColumns+` FROM rollups AS r
+		WHERE r.flow_id = (SELECT id FROM flow_ids WHERE flow = $1)
+		AND ((r.tier = 0 AND r.start_min = $2) OR (r.tier = 1 AND r.start_min = $3))`,
 		r.Flow, minute, hour).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var u store.Rollup
