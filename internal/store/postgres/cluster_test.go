@@ -331,3 +331,30 @@ func testOutcomeOfLostClaim(t *testing.T, pg *testenv.PostgresServer) {
 		t.Errorf("backlog %+v: the item must stay delivered", backlog)
 	}
 }
+
+// The lease cycle has a connection of its own: with every connection of
+// the main pool held (runs being recorded under load), a renewal still
+// goes through within its deadline. On the main pool it waited for one
+// and the node lost its leases (the 3-node benchmark).
+func testLeasesRenewWithMainPoolBusy(t *testing.T, pg *testenv.PostgresServer) {
+	ctx := context.Background()
+	s := openOn(t, newDatabase(t, pg), Options{})
+	var held []interface{ Release() }
+	for range s.pool.Config().MaxConns {
+		c, err := s.pool.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	defer func() {
+		for _, c := range held {
+			c.Release()
+		}
+	}()
+	renewCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if g, err := s.RenewLeases(renewCtx, leaseReq("a")); err != nil || len(g.Held) != 64 {
+		t.Fatalf("renewal with the main pool busy: %d held, %v", len(g.Held), err)
+	}
+}

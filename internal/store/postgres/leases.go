@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // LeaseRequest is one node's lease cycle (see RenewLeases).
@@ -41,7 +42,7 @@ type LeaseGrant struct {
 // besides BEGIN and COMMIT.
 func (s *Store) RenewLeases(ctx context.Context, req LeaseRequest) (LeaseGrant, error) {
 	var g LeaseGrant
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, s.leasePool, func(tx pgx.Tx) error {
 		var err error
 		g, err = renewLeases(ctx, tx, req)
 		return err
@@ -146,7 +147,7 @@ func scanHeld(rows pgx.Rows, held map[int]int64, list *[]int) error {
 // lease time, and removes its heartbeat. As in a rebalance, the leases
 // keep node and generation until claimed (see release).
 func (s *Store) ReleaseLeases(ctx context.Context, node, location string) error {
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, s.leasePool, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
 		b.Queue(`UPDATE shard_lease SET claimed_until = '-infinity' WHERE location = $1 AND node = $2`, location, node)
 		b.Queue(`DELETE FROM cluster_nodes WHERE node = $1`, node)
@@ -156,4 +157,12 @@ func (s *Store) ReleaseLeases(ctx context.Context, node, location string) error 
 		return s.faultf("store: releasing the leases of node %s: %w", node, err)
 	}
 	return nil
+}
+
+// newLeasePool is the lease cycle's pool: one connection, opened at the
+// first renewal (a single daemon never opens it).
+func newLeasePool(ctx context.Context, main *pgxpool.Config) (*pgxpool.Pool, error) {
+	cfg := main.Copy()
+	cfg.MaxConns, cfg.MinConns, cfg.MinIdleConns = 1, 0, 0
+	return pgxpool.NewWithConfig(ctx, cfg)
 }

@@ -91,12 +91,16 @@ const DefaultOutboxClaim = time.Minute
 // database.
 type Store struct {
 	pool     *pgxpool.Pool
-	lockPool *pgxpool.Pool   // LockSecret's own connections (newSecretLockPool)
-	connCfg  *pgx.ConnConfig // for connections outside the pool (LockInstance)
-	password string          // of the connection string, scrubbed from errors
-	secrets  *secretBox
-	log      *slog.Logger
-	flowIDs  flowIDCache
+	lockPool *pgxpool.Pool // LockSecret's own connections (newSecretLockPool)
+	// leasePool is the lease cycle's own connection: under load the runs'
+	// records held all of the main pool's and renewals waited past their
+	// deadline, so nodes lost their leases and flows changed node.
+	leasePool *pgxpool.Pool
+	connCfg   *pgx.ConnConfig // for connections outside the pool (LockInstance)
+	password  string          // of the connection string, scrubbed from errors
+	secrets   *secretBox
+	log       *slog.Logger
+	flowIDs   flowIDCache
 	// node names this Store in outbox claims: random, one per Open.
 	node        string
 	outboxClaim time.Duration
@@ -152,6 +156,11 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 		s.pool.Close()
 		return nil, s.errorf("store: postgres: %w", err)
 	}
+	if s.leasePool, err = newLeasePool(ctx, cfg); err != nil {
+		s.pool.Close()
+		s.lockPool.Close()
+		return nil, s.errorf("store: postgres: %w", err)
+	}
 	if err := migrate(ctx, s.pool); err != nil {
 		s.Close()
 		return nil, s.errorf("store: postgres %s: %w", describe(cfg), err)
@@ -170,6 +179,7 @@ func describe(cfg *pgxpool.Config) string {
 func (s *Store) Close() error {
 	s.pool.Close()
 	s.lockPool.Close()
+	s.leasePool.Close()
 	return nil
 }
 

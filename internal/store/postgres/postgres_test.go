@@ -56,6 +56,7 @@ func TestPostgres(t *testing.T) {
 		{"PasswordNotInErrors", testPasswordNotInErrors},
 		{"LeasesBalance", testLeasesBalance},
 		{"LeasesExpire", testLeasesExpire},
+		{"LeasesRenewWithMainPoolBusy", testLeasesRenewWithMainPoolBusy},
 		{"FencedWrites", testFencedWrites},
 		{"StepIncidentOnce", testStepIncidentOnce},
 		{"ReleaseKeepsWritesUntilClaimed", testReleaseKeepsWritesUntilClaimed},
