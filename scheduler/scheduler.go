@@ -73,7 +73,8 @@ type Event struct {
 	Planned, Started time.Time
 	Lateness         time.Duration
 	// Admission is what Options.Admit returned for this run (nil without
-	// Admit).
+	// Admit). A run with an admission runs under a context of its own,
+	// which Revoke cancels.
 	Admission any
 }
 
@@ -109,6 +110,12 @@ type Hooks struct {
 	OnSkip func(flow, why string)
 	// OnLateness is called as each run starts with how late it is.
 	OnLateness func(flow string, d time.Duration)
+	// OnRevoked is called, instead of OnResult, with a run whose
+	// admission Revoke withdrew (a cluster node lost the flow's shard),
+	// and Revoke's cause. Its Result, cut short, is nil if the run was
+	// revoked before it started (waiting for a slot); it is not the
+	// flow's result and must not be recorded.
+	OnRevoked func(ev Event, cause error)
 }
 
 // MaxDeferral bounds a deferral: a Retry-After of a day (or a bogus date)
@@ -133,7 +140,10 @@ type Options struct {
 	// node's shard leases, internal/cluster). A dropped run is not a skip
 	// nor late, and calls no hook. What it returns with true is the run's
 	// admission (the lease fence it runs under), handed back with its
-	// result (Event.Admission); that of a run then skipped is dropped.
+	// result (Event.Admission); that of a run then skipped is dropped. A
+	// non-nil admission can be withdrawn while its run is in progress
+	// (Revoke): the run's context is cancelled and its result discarded.
+	// Admit is called under the lock Revoke takes.
 	Admit func(flow string) (admission any, ok bool)
 }
 
@@ -189,6 +199,8 @@ type Scheduler struct {
 
 	tmu    sync.Mutex // guards timers, and job.due and job.index
 	timers timers
+
+	live liveRuns // runs with an admission, for Revoke (revoke.go)
 
 	// root is the parent of every run's context; it is cancelled when
 	// Shutdown's grace period ends. It is the only context kept.
