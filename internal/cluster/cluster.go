@@ -79,8 +79,8 @@ type Options struct {
 	// daemon cancels the runs admitted under them. It is called after
 	// Admit stopped admitting runs under those fences, from the goroutine
 	// of Run or Cycle, and must not block.
-	OnLose  func(lost []store.Fence)
-	Now     func() time.Time // monotonic; default time.Now
+	OnLose func(lost []store.Fence)
+	Now    func() time.Time // monotonic; default time.Now
 }
 
 // Member is one node's membership. It is safe for concurrent use.
