@@ -43,6 +43,37 @@ func (h *hangingTarget) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// startHangingClusterNode starts a cluster node on dsn with one flow,
+// hang, every 2 s with a timeout of 2 min, whose target hangs; it returns
+// once the flow's first request has arrived.
+func startHangingClusterNode(t *testing.T, ctx context.Context, dsn string) (*e2eDaemon, *hangingTarget) {
+	t.Helper()
+	target := &hangingTarget{arrived: make(chan struct{}, 10), cancelled: make(chan struct{}, 10), released: make(chan struct{})}
+	srv := httptest.NewServer(target)
+	t.Cleanup(srv.Close)
+	flow := fmt.Sprintf(`name: hang
+every: 2s
+timeout: 2m
+steps:
+  - id: call
+    kind: http
+    url: %q
+    expect: {status: 200}
+`, srv.URL+"/hang")
+	d := e2eStart(t, map[string]string{"hang.yaml": flow}, e2eOptions{configure: func(c *config.Config) {
+		c.Store.Postgres = &config.PostgresConfig{DSN: conf.NewTemplate(dsn)}
+		c.Cluster.Enabled = true
+	}})
+	t.Cleanup(func() { close(target.released) }) // before the daemon stops (cleanups run last first)
+
+	select {
+	case <-target.arrived:
+	case <-ctx.Done():
+		t.Fatal("the run did not reach the target")
+	}
+	return d, target
+}
+
 func (h *hangingTarget) count() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -69,29 +100,7 @@ func TestClusterRunCancelledWhenShardLost(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
-	target := &hangingTarget{arrived: make(chan struct{}, 10), cancelled: make(chan struct{}, 10), released: make(chan struct{})}
-	srv := httptest.NewServer(target)
-	t.Cleanup(srv.Close)
-	flow := fmt.Sprintf(`name: hang
-every: 2s
-timeout: 2m
-steps:
-  - id: call
-    kind: http
-    url: %q
-    expect: {status: 200}
-`, srv.URL+"/hang")
-	d := e2eStart(t, map[string]string{"hang.yaml": flow}, e2eOptions{configure: func(c *config.Config) {
-		c.Store.Postgres = &config.PostgresConfig{DSN: conf.NewTemplate(dsn)}
-		c.Cluster.Enabled = true
-	}})
-	t.Cleanup(func() { close(target.released) }) // before the daemon stops (cleanups run last first)
-
-	select {
-	case <-target.arrived:
-	case <-ctx.Done():
-		t.Fatal("the run did not reach the target")
-	}
+	d, target := startHangingClusterNode(t, ctx, dsn)
 
 	// Node b claims the flow's shard once its lease has expired (the
 	// expiry forced in the database: what 15 s without a renewal does).
@@ -147,6 +156,77 @@ steps:
 	}
 	if st, ok := d.flowState("hang"); ok {
 		t.Errorf("the cancelled run made a flow state: %+v", st)
+	}
+	if n := target.count(); n != 1 {
+		t.Errorf("the target got %d requests, want the one cancelled", n)
+	}
+}
+
+// TestClusterRunCancelledWhenCutFromDatabase: a cluster node whose
+// sessions are terminated (its role loses LOGIN, pg_terminate_backend)
+// cannot renew its leases; at the lapse (Lease - Margin, 10 s, after its
+// last renewal began) it cancels the run hanging on its target, while its
+// lease on the flow's shard is still valid on the server: no other node
+// could have claimed the shard and called the target yet. The run leaves
+// no record and is logged as cancelled.
+func TestClusterRunCancelledWhenCutFromDatabase(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real PostgreSQL")
+	}
+	t.Parallel()
+	pg := testenv.Postgres(t)
+	const db = "cut"
+	pg.CreateDatabase(t, db)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	admin, err := pgx.Connect(ctx, pg.DSN(db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	if _, err := admin.Exec(ctx, `CREATE ROLE node LOGIN SUPERUSER`); err != nil {
+		t.Fatal(err)
+	}
+	d, target := startHangingClusterNode(t, ctx, fmt.Sprintf("host=%s user=node dbname=%s sslmode=disable", pg.Dir, db))
+
+	if _, err := admin.Exec(ctx, `ALTER ROLE node NOLOGIN`); err != nil {
+		t.Fatal(err)
+	}
+	for attempt := 0; ; attempt++ {
+		tag, err := admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'node'`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tag.RowsAffected() == 0 {
+			break
+		}
+		if attempt == 100 {
+			t.Fatal("the node's sessions keep coming back")
+		}
+	}
+
+	select {
+	case <-target.cancelled:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the target's request was not cancelled after the node was cut from the database")
+	}
+	var valid bool
+	if err := admin.QueryRow(ctx, `SELECT claimed_until > now() FROM shard_lease WHERE location = $1 AND shard = $2 AND node = $3`,
+		cluster.DefaultLocation, cluster.ShardOf("hang"), d.m.cluster.Node()).Scan(&valid); err != nil {
+		t.Fatal(err)
+	}
+	if !valid {
+		t.Error("the run was cancelled after its node's lease had ended on the server")
+	}
+	want := fmt.Sprintf("run of hang cancelled: shard %d lost", cluster.ShardOf("hang"))
+	e2eWaitFor(t, 30*time.Second, "the log line "+want, func() bool { return strings.Contains(d.log.String(), want) })
+	other, err := postgres.Open(ctx, pg.DSN(db), postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if runs, err := other.Runs(ctx, "hang", 0); err != nil || len(runs) != 0 {
+		t.Errorf("runs of hang in PostgreSQL: %d, %v; want none", len(runs), err)
 	}
 	if n := target.count(); n != 1 {
 		t.Errorf("the target got %d requests, want the one cancelled", n)
