@@ -34,6 +34,11 @@
 //     never bursts. So is a start that comes while the previous result is
 //     still being handed on (a slow OnResult: the store).
 //
+// A run admitted under an admission (Options.Admit: a cluster node's shard
+// lease) can be withdrawn while it waits or runs (Revoke, revoke.go): its
+// context is cancelled and its result handed to OnRevoked, not OnResult,
+// since it is not the flow's (another node runs the flow now).
+//
 // This is what Gatus does (a ticker per endpoint keeps one pending tick
 // while a run waits on its concurrency semaphore, and drops the others
 // silently) and what Prometheus does with its scrapes (a late scrape runs
