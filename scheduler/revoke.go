@@ -66,21 +66,22 @@ func (s *Scheduler) forget(run *liveRun) (revoked error) {
 }
 
 // runContext is the context of a run about to start: its admission's
-// (cancelled by Revoke) under the scheduler's root. ok is false when the
-// run was revoked while it waited for a slot.
-func (s *Scheduler) runContext(run *liveRun) (ctx context.Context, cancel context.CancelFunc, ok bool) {
+// (cancelled by Revoke) under the scheduler's root, and its cancel (nil
+// for the root). ok is false when the run was revoked while it waited for
+// a slot.
+func (s *Scheduler) runContext(run *liveRun) (ctx context.Context, cancel context.CancelCauseFunc, ok bool) {
 	if run == nil {
-		return s.root, func() {}, true
+		return s.root, nil, true
 	}
-	ctx, cancelCause := context.WithCancelCause(s.root)
+	ctx, cancel = context.WithCancelCause(s.root)
 	s.live.mu.Lock()
 	defer s.live.mu.Unlock()
 	if run.revoked != nil {
-		cancelCause(nil)
+		cancel(nil)
 		return nil, nil, false
 	}
-	run.cancel = cancelCause
-	return ctx, func() { cancelCause(nil) }, true
+	run.cancel = cancel
+	return ctx, cancel, true
 }
 
 // Revoke withdraws the admissions that why returns a cause for (nil: the

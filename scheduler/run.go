@@ -159,14 +159,18 @@ func (s *Scheduler) execute(a admitted) {
 		h(j.flow.Name, lateness)
 	}
 	ev.Result = s.runOnce(parent, j.flow)
-	cancel()
+	if cancel != nil {
+		cancel(nil)
+	}
 	revoked := s.forget(a.live)
+	if revoked == nil {
+		s.latency.observe(s.clock.Since(started))
+	}
 	s.releaseSlot()
 	if revoked != nil {
 		s.revoked(ev, revoked)
 		return
 	}
-	s.latency.observe(s.clock.Since(started))
 	j.state.reporting.Store(true)
 	j.state.runs.Add(1)
 	if ev.Result == nil {
