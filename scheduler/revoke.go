@@ -15,10 +15,15 @@ import (
 // liveRun is an admitted run with an admission, from its admission until
 // its run returns.
 type liveRun struct {
+	runs      *liveRuns // whose mu guards the fields below
 	admission any
 	cancel    context.CancelCauseFunc // nil until the run starts
 	revoked   error                   // Revoke's cause; nil while the admission holds
+	deferred  int                     // DeferRevocation sections in progress
 }
+
+// liveRunKey is the context key of a revocable run's *liveRun.
+type liveRunKey struct{}
 
 // liveRuns are the runs Revoke can reach. mu is held across Admit and the
 // run's registration, so that a Revoke called after the admission stopped
@@ -45,7 +50,7 @@ func (s *Scheduler) admission(flow string) (admission any, run *liveRun, ours bo
 	if admission, ours = s.ours(flow); !ours || admission == nil {
 		return admission, nil, ours
 	}
-	run = &liveRun{admission: admission}
+	run = &liveRun{runs: &s.live, admission: admission}
 	if s.live.runs == nil {
 		s.live.runs = map[*liveRun]struct{}{}
 	}
@@ -81,12 +86,13 @@ func (s *Scheduler) runContext(run *liveRun) (ctx context.Context, cancel contex
 		return nil, nil, false
 	}
 	run.cancel = cancel
-	return ctx, cancel, true
+	return context.WithValue(ctx, liveRunKey{}, run), cancel, true
 }
 
 // Revoke withdraws the admissions that why returns a cause for (nil: the
 // admission still holds), for the runs admitted and not yet returned: a
-// run in progress has its context cancelled at once, with a cause that
+// run in progress has its context cancelled at once (at the end of its
+// DeferRevocation section if it is in one), with a cause that
 // wraps why's and context.Canceled; a run still waiting for a slot will
 // not start. The result of a revoked run is not the flow's: Hooks.OnResult
 // is not called for it, Hooks.OnRevoked is, and it is not counted in
@@ -110,10 +116,42 @@ func (s *Scheduler) Revoke(why func(admission any) error) int {
 			continue
 		}
 		run.revoked = cause
-		if run.cancel != nil {
+		if run.cancel != nil && run.deferred == 0 {
 			run.cancel(&revokedError{cause})
 		}
 		n++
 	}
 	return n
+}
+
+// DeferRevocation holds off the cancellation of the revocable run whose
+// context ctx is (or derives from) until resume is called: Revoke
+// meanwhile withdraws the admission but cancels the context only at
+// resume. It is for a section that cancelling would make worse than
+// finishing: a refresh holding its rotating token's lock, whose answer
+// (the token the IdP rotated in) must be stored, while the lock keeps
+// every other node from presenting that token anyway. The run's deadline
+// still applies. Outside a revocable run it does nothing. resume may be
+// called more than once.
+func DeferRevocation(ctx context.Context) (resume func()) {
+	run, ok := ctx.Value(liveRunKey{}).(*liveRun)
+	if !ok {
+		return func() {}
+	}
+	run.runs.mu.Lock()
+	run.deferred++
+	run.runs.mu.Unlock()
+	var once sync.Once
+	return func() { once.Do(run.resume) }
+}
+
+// resume ends a DeferRevocation section, cancelling the run if it was
+// revoked meanwhile and no other section is in progress.
+func (run *liveRun) resume() {
+	run.runs.mu.Lock()
+	defer run.runs.mu.Unlock()
+	run.deferred--
+	if run.deferred == 0 && run.revoked != nil && run.cancel != nil {
+		run.cancel(&revokedError{run.revoked})
+	}
 }

@@ -150,3 +150,43 @@ func TestRevokeWaitingRunDoesNotStart(t *testing.T) {
 	nothing(t, r.starts)
 	r.idle(second)
 }
+
+// A revocation during a DeferRevocation section withdraws the admission
+// at once but cancels the run's context only when the section ends (a
+// refresh holding its token's lock stores the rotated token first).
+// Outside a revocable run, DeferRevocation does nothing.
+func TestDeferRevocation(t *testing.T) {
+	DeferRevocation(context.Background())() // no run: a no-op
+	r, revoked := revocableRig(t, 0)
+	r.gate = make(chan struct{})
+	r.apply(every("a", 10*time.Second))
+	r.s.Start()
+	r.advanceTo(r.next("a"))
+	st := recv(t, r.starts)
+	resume := DeferRevocation(st.ctx)
+	if n := r.s.Revoke(revokeFlow("a")); n != 1 {
+		t.Fatalf("Revoke revoked %d runs, want 1", n)
+	}
+	select { // not ctx.Err(): the fake clock's context blocks in Err until it ends
+	case <-st.ctx.Done():
+		t.Fatalf("the run's context ended within its deferred section: %v", context.Cause(st.ctx))
+	default:
+	}
+	if n := r.s.Revoke(revokeFlow("a")); n != 0 {
+		t.Errorf("a second Revoke revoked %d runs", n)
+	}
+	resume()
+	resume() // a second call changes nothing
+	select {
+	case <-st.ctx.Done():
+	case <-time.After(wait):
+		t.Fatal("the run's context was not cancelled at the end of its deferred section")
+	}
+	if !errors.Is(context.Cause(st.ctx), errShardLost) {
+		t.Errorf("cause %v", context.Cause(st.ctx))
+	}
+	if rv := recv(t, revoked); rv.cause != errShardLost {
+		t.Errorf("OnRevoked cause %v", rv.cause)
+	}
+	nothing(t, r.results)
+}
