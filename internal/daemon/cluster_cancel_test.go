@@ -74,6 +74,47 @@ steps:
 	return d, target
 }
 
+// claimShardFrom makes another member, b, claim flow's shard from the
+// node d once its lease has expired (the expiry forced in the database:
+// what 15 s without a renewal does), and keeps b renewing it until the
+// test ends. It returns a store on dsn and the shard.
+func claimShardFrom(t *testing.T, ctx context.Context, dsn string, d *e2eDaemon, flow string) (*postgres.Store, int) {
+	t.Helper()
+	other, err := postgres.Open(ctx, dsn, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = other.Close() })
+	admin, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	shard, node := cluster.ShardOf(flow), d.m.cluster.Node()
+	b := cluster.New(other, cluster.Options{Node: "b"})
+	for attempt := 0; ; attempt++ {
+		if _, err := admin.Exec(ctx, `UPDATE shard_lease SET claimed_until = now() - interval '1 second'
+			WHERE location = $1 AND shard = $2 AND node = $3`, cluster.DefaultLocation, shard, node); err != nil {
+			t.Fatal(err)
+		}
+		g, err := b.Cycle(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := g.Held[shard]; ok {
+			break
+		}
+		if attempt == 20 { // the node renewed it in between every time
+			t.Fatalf("b did not claim shard %d: %+v", shard, g)
+		}
+	}
+	var wg sync.WaitGroup
+	bctx, stopB := context.WithCancel(ctx)
+	t.Cleanup(func() { stopB(); wg.Wait() })
+	wg.Go(func() { b.Run(bctx) }) // b keeps the shard
+	return other, shard
+}
+
 func (h *hangingTarget) count() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -102,40 +143,7 @@ func TestClusterRunCancelledWhenShardLost(t *testing.T) {
 
 	d, target := startHangingClusterNode(t, ctx, dsn)
 
-	// Node b claims the flow's shard once its lease has expired (the
-	// expiry forced in the database: what 15 s without a renewal does).
-	other, err := postgres.Open(ctx, dsn, postgres.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = other.Close() })
-	admin, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(context.Background())
-	shard, node := cluster.ShardOf("hang"), d.m.cluster.Node()
-	b := cluster.New(other, cluster.Options{Node: "b"})
-	for attempt := 0; ; attempt++ {
-		if _, err := admin.Exec(ctx, `UPDATE shard_lease SET claimed_until = now() - interval '1 second'
-			WHERE location = $1 AND shard = $2 AND node = $3`, cluster.DefaultLocation, shard, node); err != nil {
-			t.Fatal(err)
-		}
-		g, err := b.Cycle(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, ok := g.Held[shard]; ok {
-			break
-		}
-		if attempt == 20 { // the node renewed it in between every time
-			t.Fatalf("b did not claim shard %d: %+v", shard, g)
-		}
-	}
-	var wg sync.WaitGroup
-	bctx, stopB := context.WithCancel(ctx)
-	t.Cleanup(func() { stopB(); wg.Wait() })
-	wg.Go(func() { b.Run(bctx) }) // b keeps the shard
+	other, shard := claimShardFrom(t, ctx, dsn, d, "hang")
 
 	select {
 	case <-target.cancelled:
