@@ -19,12 +19,24 @@ import (
 // -benchtime=Nx (N runs, at least 20,000: two seconds):
 //
 //	go test -run='^$' -bench=Fire10000 -benchtime=30000x -count=5 ./scheduler/
-func BenchmarkFire10000(b *testing.B) {
+func BenchmarkFire10000(b *testing.B) { benchmarkFire(b, nil) }
+
+// BenchmarkFire10000Admitted is BenchmarkFire10000 as on a single daemon
+// (an Admit that returns no admission) and as on a cluster node (every run
+// admitted under an admission, revocable: a context and a registration of
+// its own).
+func BenchmarkFire10000Admitted(b *testing.B) {
+	b.Run("single", func(b *testing.B) { benchmarkFire(b, func(string) (any, bool) { return nil, true }) })
+	fence := &struct{ shard int }{7}
+	b.Run("cluster", func(b *testing.B) { benchmarkFire(b, func(string) (any, bool) { return fence, true }) })
+}
+
+func benchmarkFire(b *testing.B, admit func(string) (any, bool)) {
 	const n = 10000
 	var runs, target atomic.Int64
 	target.Store(1 << 62) // set after the warm-up
 	done := make(chan struct{})
-	s, err := New(noop, Options{MaxConcurrent: n, Hooks: Hooks{OnResult: func(Event) {
+	s, err := New(noop, Options{MaxConcurrent: n, Admit: admit, Hooks: Hooks{OnResult: func(Event) {
 		if runs.Add(1) == target.Load() {
 			close(done)
 		}

@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"context"
 	"sync/atomic"
 	"time"
 
@@ -47,20 +48,25 @@ func (s *Scheduler) fire(j *job) {
 		return
 	}
 	var admission any
+	var live *liveRun
 	if s.ours != nil {
 		var ours bool
-		if admission, ours = s.ours(j.flow.Name); !ours {
+		if admission, live, ours = s.admission(j.flow.Name); !ours {
 			return
 		}
 	}
 	now := s.clock.Now()
 	st := j.state
 	if until := st.deferredUntil(); now.Before(until) {
+		s.forget(live)
 		st.deferred.Add(1)
 		s.skip(j.flow.Name, SkipRetryAfter)
 		return
 	}
 	ok, busy := s.admit(st)
+	if !ok {
+		s.forget(live)
+	}
 	switch {
 	case busy && (st.waiting.Load() || st.reporting.Load()):
 		st.behind.Add(1)
@@ -70,7 +76,7 @@ func (s *Scheduler) fire(j *job) {
 		s.skip(j.flow.Name, SkipOverlap)
 	}
 	if ok {
-		s.start(admitted{j, j.plan.at(now), admission})
+		s.start(admitted{j, j.plan.at(now), admission, live})
 	}
 }
 
@@ -89,6 +95,7 @@ func (s *Scheduler) start(a admitted) {
 // giveUp ends an admitted run that will not be made (Shutdown began
 // while it waited for a slot).
 func (s *Scheduler) giveUp(a admitted) {
+	s.forget(a.live)
 	a.j.state.waiting.Store(false)
 	a.j.state.busy.Store(false)
 	s.runs.Done()
@@ -126,40 +133,68 @@ func (s *Scheduler) skip(flow, why string) {
 }
 
 // execute runs the flow in the slot it was given and reports the result.
-func (s *Scheduler) execute(j *job, planned time.Time, admission any) {
+func (s *Scheduler) execute(a admitted) {
+	j := a.j
 	defer s.runs.Done()
 	defer j.state.busy.Store(false)
 	defer j.state.reporting.Store(false)
 	j.state.waiting.Store(false)
 	select {
 	case <-s.stop: // the slot came as Shutdown began: no run starts now
+		s.forget(a.live)
 		s.releaseSlot()
 		return
 	default:
 	}
 	started := s.clock.Now()
-	lateness := max(started.Sub(planned), 0)
+	lateness := max(started.Sub(a.planned), 0)
+	ev := Event{Flow: j.flow, Planned: a.planned, Started: started, Lateness: lateness, Admission: a.admission}
+	parent, cancel, ok := s.runContext(a.live)
+	if !ok { // revoked while it waited for a slot
+		s.releaseSlot()
+		s.revoked(ev, s.forget(a.live))
+		return
+	}
 	if h := s.hooks.OnLateness; h != nil {
 		h(j.flow.Name, lateness)
 	}
-	res := s.runOnce(j.flow)
-	s.latency.observe(s.clock.Since(started))
+	ev.Result = s.runOnce(parent, j.flow)
+	if cancel != nil {
+		cancel(nil)
+	}
+	revoked := s.forget(a.live)
+	if revoked == nil {
+		s.latency.observe(s.clock.Since(started))
+	}
 	s.releaseSlot()
+	if revoked != nil {
+		s.revoked(ev, revoked)
+		return
+	}
 	j.state.reporting.Store(true)
 	j.state.runs.Add(1)
-	if res == nil {
+	if ev.Result == nil {
 		s.log.Error("run returned no result", "flow", j.flow.Name)
 		return
 	}
-	s.honourRetryAfter(j, res)
+	s.honourRetryAfter(j, ev.Result)
 	if h := s.hooks.OnResult; h != nil {
-		h(Event{Flow: j.flow, Result: res, Planned: planned, Started: started, Lateness: lateness, Admission: admission})
+		h(ev)
 	}
 }
 
-// runOnce runs f under its deadline, measured on the scheduler's clock.
-func (s *Scheduler) runOnce(f *flows.Flow) *flows.Result {
-	ctx, cancel := clockwork.WithTimeout(s.root, s.clock, f.RunTimeout())
+// revoked hands on a run whose admission Revoke withdrew; its result (nil
+// if it had not started) is not the flow's.
+func (s *Scheduler) revoked(ev Event, cause error) {
+	if h := s.hooks.OnRevoked; h != nil {
+		h(ev, cause)
+	}
+}
+
+// runOnce runs f under its deadline, measured on the scheduler's clock,
+// within parent (the root, or the run's admission's).
+func (s *Scheduler) runOnce(parent context.Context, f *flows.Flow) *flows.Result {
+	ctx, cancel := clockwork.WithTimeout(parent, s.clock, f.RunTimeout())
 	defer cancel()
 	s.running.Add(1)
 	defer s.running.Add(-1)

@@ -34,6 +34,11 @@
 //     never bursts. So is a start that comes while the previous result is
 //     still being handed on (a slow OnResult: the store).
 //
+// A run admitted under an admission (Options.Admit: a cluster node's shard
+// lease) can be withdrawn while it waits or runs (Revoke, revoke.go): its
+// context is cancelled and its result handed to OnRevoked, not OnResult,
+// since it is not the flow's (another node runs the flow now).
+//
 // This is what Gatus does (a ticker per endpoint keeps one pending tick
 // while a run waits on its concurrency semaphore, and drops the others
 // silently) and what Prometheus does with its scrapes (a late scrape runs
@@ -73,7 +78,8 @@ type Event struct {
 	Planned, Started time.Time
 	Lateness         time.Duration
 	// Admission is what Options.Admit returned for this run (nil without
-	// Admit).
+	// Admit). A run with an admission runs under a context of its own,
+	// which Revoke cancels.
 	Admission any
 }
 
@@ -109,6 +115,12 @@ type Hooks struct {
 	OnSkip func(flow, why string)
 	// OnLateness is called as each run starts with how late it is.
 	OnLateness func(flow string, d time.Duration)
+	// OnRevoked is called, instead of OnResult, with a run whose
+	// admission Revoke withdrew (a cluster node lost the flow's shard),
+	// and Revoke's cause. Its Result, cut short, is nil if the run was
+	// revoked before it started (waiting for a slot); it is not the
+	// flow's result and must not be recorded.
+	OnRevoked func(ev Event, cause error)
 }
 
 // MaxDeferral bounds a deferral: a Retry-After of a day (or a bogus date)
@@ -133,7 +145,10 @@ type Options struct {
 	// node's shard leases, internal/cluster). A dropped run is not a skip
 	// nor late, and calls no hook. What it returns with true is the run's
 	// admission (the lease fence it runs under), handed back with its
-	// result (Event.Admission); that of a run then skipped is dropped.
+	// result (Event.Admission); that of a run then skipped is dropped. A
+	// non-nil admission can be withdrawn while its run is in progress
+	// (Revoke): the run's context is cancelled and its result discarded.
+	// Admit is called under the lock Revoke takes.
 	Admit func(flow string) (admission any, ok bool)
 }
 
@@ -189,6 +204,8 @@ type Scheduler struct {
 
 	tmu    sync.Mutex // guards timers, and job.due and job.index
 	timers timers
+
+	live liveRuns // runs with an admission, for Revoke (revoke.go)
 
 	// root is the parent of every run's context; it is cancelled when
 	// Shutdown's grace period ends. It is the only context kept.

@@ -14,7 +14,8 @@ const workerIdle = 5 * time.Second
 type admitted struct {
 	j         *job
 	planned   time.Time
-	admission any // Options.Admit's, for Event.Admission
+	admission any      // Options.Admit's, for Event.Admission
+	live      *liveRun // the run as Revoke reaches it; nil without an admission
 }
 
 // workerPool holds the idle workers, the most recently idle last: a run
@@ -59,7 +60,7 @@ func (s *Scheduler) work(w *worker, a admitted) {
 	idle := time.NewTimer(workerIdle)
 	defer idle.Stop()
 	for {
-		s.execute(a.j, a.planned, a.admission)
+		s.execute(a)
 		p.mu.Lock()
 		p.idle = append(p.idle, w)
 		p.mu.Unlock()

@@ -12,7 +12,9 @@
 // renewal succeeds. Every admitted run carries its shard's lease
 // generation (Fence): the store refuses the run's writes once another
 // node has claimed the shard, so a node paused past its lease does not
-// write over its successor.
+// write over its successor. When the node stops holding a fence (the
+// lapse, a shard given back or taken), OnLose says so, and the daemon
+// cancels the runs in progress under it.
 //
 // Lifecycle: New, then Cycle once (optional: the first lease cycle before
 // the scheduler starts), Run until its context ends (it gives the leases
@@ -29,6 +31,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/authwatch/authwatch/internal/store"
 	"github.com/authwatch/authwatch/internal/store/postgres"
 )
 
@@ -69,7 +72,15 @@ type Options struct {
 	// previous holder wrote. While it fails, those shards' flows are not
 	// admitted; the next cycle calls it again.
 	OnClaim func(shards []int) error
-	Now     func() time.Time // monotonic; default time.Now
+	// OnLose is called with the fences of the shards this node no
+	// longer holds under them: given back or taken by another node (a
+	// cycle's answer), or all held ones when the leases may have expired
+	// (the lapse, Lease - Margin after the last renewal began). The
+	// daemon cancels the runs admitted under them. It is called after
+	// Admit stopped admitting runs under those fences, from the goroutine
+	// of Run or Cycle, and must not block.
+	OnLose func(lost []store.Fence)
+	Now    func() time.Time // monotonic; default time.Now
 }
 
 // Member is one node's membership. It is safe for concurrent use.

@@ -75,6 +75,7 @@ func (m *Member) Cycle(ctx context.Context) (postgres.LeaseGrant, error) {
 	}
 	m.mu.Lock()
 	wasLost, before := m.lost || !began.Before(m.validUntil), len(m.held)
+	lost := m.fences(func(shard int, gen int64) bool { return g.Held[shard] != gen })
 	m.held, m.liveNodes, m.lastErr, m.lost = maps.Clone(g.Held), g.LiveNodes, nil, false
 	m.validUntil = began.Add(m.o.Lease - m.o.Margin)
 	clear(m.unread)
@@ -84,11 +85,31 @@ func (m *Member) Cycle(ctx context.Context) (postgres.LeaseGrant, error) {
 		}
 	}
 	m.mu.Unlock()
+	m.lose(lost)
 	if wasLost || before != len(g.Held) || len(claimed) > 0 {
 		m.o.Logger.Info("cluster: leases held", "node", m.o.Node, "location", m.o.Location, "shards", len(g.Held),
 			"live_nodes", g.LiveNodes, "claimed", len(claimed), "released", len(g.Released))
 	}
 	return g, nil
+}
+
+// fences are the fences of the held shards that lost selects; m.mu is
+// held.
+func (m *Member) fences(lost func(shard int, gen int64) bool) []store.Fence {
+	var out []store.Fence
+	for shard, gen := range m.held {
+		if lost(shard, gen) {
+			out = append(out, store.Fence{Location: m.o.Location, Shard: shard, Node: m.o.Node, Generation: gen})
+		}
+	}
+	return out
+}
+
+// lose tells OnLose of the fences no longer held, if any.
+func (m *Member) lose(lost []store.Fence) {
+	if len(lost) > 0 && m.o.OnLose != nil {
+		m.o.OnLose(lost)
+	}
 }
 
 // claimed is the shards of held that are new to this node: not held
@@ -128,7 +149,7 @@ func (m *Member) Run(ctx context.Context) {
 		if m.o.Now().Before(next) {
 			continue // woke for the lapse
 		}
-		g, err := m.Cycle(ctx)
+		g, err := m.cycleBeforeLapse(ctx)
 		wait := m.o.Renew
 		switch {
 		case err != nil && ctx.Err() == nil:
@@ -139,6 +160,18 @@ func (m *Member) Run(ctx context.Context) {
 		}
 		next = m.o.Now().Add(wait)
 	}
+}
+
+// cycleBeforeLapse runs a cycle that ends, if it has not succeeded, when
+// the leases may expire: a renewal that hangs must not keep Run from
+// noticing the lapse (and cancelling the runs) until its own timeout.
+func (m *Member) cycleBeforeLapse(ctx context.Context) (postgres.LeaseGrant, error) {
+	if d := m.untilLapse(); d > 0 && d < m.o.Renew {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
+	return m.Cycle(ctx)
 }
 
 // untilLapse is how long until the leases may expire (and admitting
@@ -162,7 +195,12 @@ func (m *Member) checkLapse() {
 		m.lost = true
 	}
 	held, lastErr := len(m.held), m.lastErr
+	var lost []store.Fence
+	if lapsed {
+		lost = m.fences(func(int, int64) bool { return true })
+	}
 	m.mu.Unlock()
+	m.lose(lost)
 	if lapsed {
 		m.o.Logger.Error("cluster: lease lost: no renewal for "+(m.o.Lease-m.o.Margin).String()+"; not running flows until the database answers",
 			"node", m.o.Node, "shards", held, "err", lastErr)

@@ -11,6 +11,7 @@ import (
 	"github.com/authwatch/authwatch/internal/incident"
 	"github.com/authwatch/authwatch/internal/store"
 	"github.com/authwatch/authwatch/internal/store/postgres"
+	"github.com/authwatch/authwatch/scheduler"
 )
 
 // setupCluster makes the daemon a cluster node (cluster.enabled): it then
@@ -24,7 +25,7 @@ func (m *Main) setupCluster() error {
 		return errors.New("cluster.enabled needs store.postgres")
 	}
 	m.cluster = cluster.New(pg, cluster.Options{Location: m.cfg.Cluster.Location,
-		Logger: m.log.With("component", "cluster"), OnClaim: m.reloadIncidents})
+		Logger: m.log.With("component", "cluster"), OnClaim: m.reloadIncidents, OnLose: m.cancelLostRuns})
 	m.alert.owns = m.ownsFlow
 	m.alert.across = &acrossLocations{store: pg, here: m.cluster.Location(), places: &m.places, shown: m.showWorst}
 	m.log.Info("cluster node", "node", m.cluster.Node(), "location", m.cluster.Location())
@@ -59,6 +60,44 @@ func (m *Main) fenced(ctx context.Context, admission any) context.Context {
 		return store.WithFence(ctx, f)
 	}
 	return ctx
+}
+
+// skipLeaseLost is the "why" of authwatch_runs_skipped_total for a run
+// cancelled because its node lost the flow's shard: its result was not
+// the flow's, and another node runs the flow.
+const skipLeaseLost = "lease_lost"
+
+// shardLost is why a run was cancelled: the node no longer holds its
+// flow's shard under the lease generation it was admitted under.
+type shardLost struct{ shard int }
+
+func (e shardLost) Error() string { return fmt.Sprintf("shard %d lost", e.shard) }
+
+// cancelLostRuns is the member's OnLose: it cancels the runs in progress
+// under the fences the node no longer holds, so that two nodes never
+// call a flow's target at once (the store's fence only keeps the second
+// record out). Their results are discarded (onRevoked).
+func (m *Main) cancelLostRuns(lost []store.Fence) {
+	gone := make(map[store.Fence]bool, len(lost))
+	for _, f := range lost {
+		gone[f] = true
+	}
+	m.sched.Revoke(func(admission any) error {
+		if f, ok := admission.(store.Fence); ok && gone[f] {
+			return shardLost{f.Shard}
+		}
+		return nil
+	})
+}
+
+// onRevoked is the scheduler's OnRevoked: a run cancelled (or never
+// started) because its shard was lost. Its result is not the flow's: it
+// is not recorded, counted as a failure nor paged; it is counted as a
+// skip (lease_lost) and said in the log.
+func (m *Main) onRevoked(ev scheduler.Event, cause error) {
+	m.markActivity()
+	m.metrics.Skipped(ev.Flow.Name, skipLeaseLost)
+	m.log.Info("run of "+ev.Flow.Name+" cancelled: "+cause.Error(), "flow", ev.Flow.Name, "started", ev.Result != nil)
 }
 
 // fencedOff reports (and logs) a run whose record the store refused

@@ -187,8 +187,9 @@ func newMain(cfg *config.Config, log *slog.Logger, notify Notifier, check sqlite
 		Logger:        log,
 		Admit:         m.admitRun,
 		Hooks: scheduler.Hooks{
-			OnResult: m.onResult,
-			OnSkip:   m.onSkip,
+			OnResult:  m.onResult,
+			OnSkip:    m.onSkip,
+			OnRevoked: m.onRevoked,
 			OnLateness: func(_ string, d time.Duration) {
 				m.markActivity()
 				m.metrics.ObserveLateness(d)

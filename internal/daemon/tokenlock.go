@@ -5,6 +5,7 @@ import (
 
 	"github.com/authwatch/authwatch/flows"
 	"github.com/authwatch/authwatch/internal/store"
+	"github.com/authwatch/authwatch/scheduler"
 )
 
 // refreshTokenStore is what the runner keeps rotated refresh tokens in:
@@ -27,6 +28,34 @@ type lockingTokens struct {
 	locker store.SecretLocker
 }
 
+// LockSecret locks the token for a refresh. Once it is held, a run
+// cancelled because its node lost the flow's shard is cancelled only when
+// the lock is given back (scheduler.DeferRevocation): cut while the IdP
+// rotates the token, the run would lose the new token and leave the old,
+// now dead one to the next holder (refresh_token_rejected); the lock
+// keeps every other node from presenting it meanwhile. Waiting for the
+// lock can be cancelled.
 func (t lockingTokens) LockSecret(ctx context.Context, key string) (flows.LockedToken, error) {
-	return t.locker.LockSecret(ctx, key)
+	held, err := t.locker.LockSecret(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return revocationDeferred{SecretLock: held, resume: scheduler.DeferRevocation(ctx)}, nil
+}
+
+// revocationDeferred is a held token lock whose run is not cancelled until
+// it is given back.
+type revocationDeferred struct {
+	store.SecretLock
+	resume func()
+}
+
+func (l revocationDeferred) Replace(ctx context.Context, value string) error {
+	defer l.resume()
+	return l.SecretLock.Replace(ctx, value)
+}
+
+func (l revocationDeferred) Release() {
+	l.SecretLock.Release()
+	l.resume()
 }
