@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -17,6 +18,16 @@ import (
 // nor a drift's since.
 const baselineSaveEvery = 60
 
+// baselineLearnSaveEvery spaces the saves of a learning baseline: its
+// progress shows on the page, but losing a few runs of it to a crash
+// costs only their relearning.
+const baselineLearnSaveEvery = 5
+
+// baselineFlushEvery is how often the daemon writes the baselines its runs
+// changed, all in one transaction: a commit per baseline took the SQLite
+// writer from the runs at 10,000 flows (records lost to their deadline).
+const baselineFlushEvery = 2 * time.Second
+
 // baselines keeps each flow's learned baseline (internal/baseline) in
 // memory and in the store, compares every passing run with it, and applies
 // the accepts recorded in the store (authwatch baseline accept, the flow
@@ -29,12 +40,17 @@ type baselines struct {
 
 	mu     sync.Mutex
 	byFlow map[string]*flowBaseline
+	// batched: saves wait for flush (the daemon's); else each is written
+	// at once (the demo).
+	batched bool
+	pending map[string]*flowBaseline // to write at the next flush
 }
 
 type flowBaseline struct {
 	mu      sync.Mutex // a run's check, or the save at shutdown
 	b       *baseline.Baseline
-	unsaved int // runs observed since the last save
+	unsaved int       // runs observed since the last save
+	savedAt time.Time // the Updated time of a batched save
 }
 
 func newBaselines(backend any, log *slog.Logger) *baselines {
@@ -58,13 +74,31 @@ func (bs *baselines) check(ctx context.Context, f *flows.Flow, r *flows.Result) 
 	defer fb.mu.Unlock()
 	accepted := bs.applyAccepts(ctx, fb.b)
 	learning := fb.b.Learning()
-	before := len(fb.b.Drifts)
+	before := driftMarks(fb.b.Drifts)
 	drifts, _ := fb.b.ObserveRun(r, baseline.RulesOf(f))
 	baseline.Warn(r, drifts, r.Start)
 	fb.unsaved++
-	if accepted || learning || len(drifts) > 0 || before > 0 || fb.unsaved >= baselineSaveEvery {
+	// Saved when what the page shows changes (an accept, the end of
+	// learning, a drift starting or ending), every few runs while
+	// learning, and every baselineSaveEvery runs for the latencies.
+	switch {
+	case accepted, learning && !fb.b.Learning(), !slices.Equal(before, driftMarks(fb.b.Drifts)),
+		learning && fb.unsaved >= baselineLearnSaveEvery, fb.unsaved >= baselineSaveEvery:
 		bs.save(ctx, fb, r.Start)
 	}
+}
+
+// driftMarks names a baseline's standing drifts and since when: a drift
+// whose value moves while it stands is not a change to save.
+func driftMarks(ds []baseline.Drift) []string {
+	if len(ds) == 0 {
+		return nil
+	}
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = d.Step + "\x00" + d.Key + "\x00" + d.Since.String()
+	}
+	return out
 }
 
 // load returns the flow's baseline: from memory, else from the store, else
@@ -149,6 +183,16 @@ func (bs *baselines) save(ctx context.Context, fb *flowBaseline, now time.Time) 
 	if bs.db == nil {
 		return
 	}
+	if bs.batched {
+		fb.savedAt = now
+		bs.mu.Lock()
+		if bs.pending == nil {
+			bs.pending = map[string]*flowBaseline{}
+		}
+		bs.pending[fb.b.Flow] = fb
+		bs.mu.Unlock()
+		return
+	}
 	data, err := json.Marshal(fb.b)
 	if err == nil {
 		err = bs.db.SaveBaseline(ctx, store.Baseline{Flow: fb.b.Flow, Data: data, Updated: now})
@@ -158,11 +202,68 @@ func (bs *baselines) save(ctx context.Context, fb *flowBaseline, now time.Time) 
 	}
 }
 
+// flush writes the baselines saved since the last flush, in one
+// transaction; on failure they stay pending for the next.
+func (bs *baselines) flush(ctx context.Context) {
+	if bs == nil || bs.db == nil {
+		return
+	}
+	bs.mu.Lock()
+	pending := bs.pending
+	bs.pending = nil
+	bs.mu.Unlock()
+	if len(pending) == 0 {
+		return
+	}
+	batch := make([]store.Baseline, 0, len(pending))
+	for _, fb := range pending {
+		fb.mu.Lock()
+		data, err := json.Marshal(fb.b)
+		at := fb.savedAt
+		fb.mu.Unlock()
+		if err != nil {
+			bs.log.Warn("saving the flow's baseline failed (kept in memory)", "flow", fb.b.Flow, "err", err)
+			continue
+		}
+		batch = append(batch, store.Baseline{Flow: fb.b.Flow, Data: data, Updated: at})
+	}
+	if err := bs.db.SaveBaselines(ctx, batch); err != nil {
+		bs.log.Warn("saving the flows' baselines failed (kept in memory, retried)", "baselines", len(batch), "err", err)
+		bs.mu.Lock()
+		if bs.pending == nil {
+			bs.pending = map[string]*flowBaseline{}
+		}
+		for flow, fb := range pending {
+			if _, newer := bs.pending[flow]; !newer {
+				bs.pending[flow] = fb
+			}
+		}
+		bs.mu.Unlock()
+	}
+}
+
+// runFlusher flushes every baselineFlushEvery until ctx ends.
+func (bs *baselines) runFlusher(ctx context.Context) {
+	t := time.NewTicker(baselineFlushEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			bs.flush(fctx)
+			cancel()
+		}
+	}
+}
+
 // saveAll saves every baseline with unsaved samples, at shutdown.
 func (bs *baselines) saveAll(ctx context.Context, now time.Time) {
 	if bs == nil {
 		return
 	}
+	defer bs.flush(ctx)
 	bs.mu.Lock()
 	pending := make([]*flowBaseline, 0, len(bs.byFlow))
 	for _, fb := range bs.byFlow {

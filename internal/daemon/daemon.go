@@ -173,6 +173,7 @@ func newMain(cfg *config.Config, log *slog.Logger, notify Notifier, check sqlite
 		return nil, err
 	}
 	m.baselines = newBaselines(db, log.With("component", "baseline"))
+	m.baselines.batched = true // written by the flusher (startBackground)
 	m.runner = flows.NewRunner()
 	m.runner.Tokens = m.refreshTokenStore()
 	m.runner.FailedEvidenceOnly = true
@@ -310,13 +311,14 @@ func (m *Main) Run(ctx context.Context, reload <-chan struct{}) error {
 	return m.shutdown(srv, stopBackground)
 }
 
-// startBackground starts the outbox sender, the store guard and the
-// heartbeat; the function it returns stops them and waits for them.
+// startBackground starts the outbox sender, the store guard, the
+// baselines' flusher and the heartbeat; the function it returns stops them and waits for them.
 func (m *Main) startBackground(ctx context.Context) (stop func()) {
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Add(6)
+	wg.Add(7)
 	go func() { defer wg.Done(); m.retryRestore(bg) }()
+	go func() { defer wg.Done(); m.baselines.runFlusher(bg) }()
 	go func() { defer wg.Done(); m.guardInstanceLock(bg) }()
 	go func() { defer wg.Done(); m.runClusterView(bg) }()
 	go func() { defer wg.Done(); m.runCluster(bg) }()

@@ -19,6 +19,10 @@ type Baselines interface {
 	LoadBaseline(ctx context.Context, flow string) (Baseline, bool, error)
 	// SaveBaseline replaces the flow's baseline. Flow must not be empty.
 	SaveBaseline(ctx context.Context, b Baseline) error
+	// SaveBaselines replaces several flows' baselines in one transaction
+	// (the daemon saves what its runs changed in batches: one commit per
+	// baseline would take the writer from the runs at 10,000 flows).
+	SaveBaselines(ctx context.Context, bs []Baseline) error
 	// DeleteBaseline drops the flow's baseline (not its accepts), if any.
 	DeleteBaseline(ctx context.Context, flow string) error
 	// AcceptBaseline records an accept and returns it with its ID, which

@@ -41,6 +41,31 @@ func (s *Store) SaveBaseline(ctx context.Context, b store.Baseline) error {
 	return nil
 }
 
+// SaveBaselines implements store.Baselines.
+func (s *Store) SaveBaselines(ctx context.Context, bs []store.Baseline) error {
+	for _, b := range bs {
+		if b.Flow == "" {
+			return errors.New("store: save baselines: empty flow")
+		}
+	}
+	if len(bs) == 0 {
+		return nil
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		batch := &pgx.Batch{}
+		for _, b := range bs {
+			batch.Queue(`INSERT INTO baselines (flow, data, updated_ns) VALUES ($1, $2, $3)
+				ON CONFLICT (flow) DO UPDATE SET data = excluded.data, updated_ns = excluded.updated_ns`,
+				b.Flow, []byte(b.Data), b.Updated.UnixNano())
+		}
+		return tx.SendBatch(ctx, batch).Close()
+	})
+	if err != nil {
+		return fmt.Errorf("store: save baselines: %w", err)
+	}
+	return nil
+}
+
 // DeleteBaseline implements store.Baselines.
 func (s *Store) DeleteBaseline(ctx context.Context, flow string) error {
 	if _, err := s.pool.Exec(ctx, `DELETE FROM baselines WHERE flow = $1`, flow); err != nil {

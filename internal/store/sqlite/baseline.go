@@ -40,6 +40,38 @@ func (s *Store) SaveBaseline(ctx context.Context, b store.Baseline) error {
 	return nil
 }
 
+// SaveBaselines implements store.Baselines.
+func (s *Store) SaveBaselines(ctx context.Context, bs []store.Baseline) error {
+	for _, b := range bs {
+		if b.Flow == "" {
+			return errors.New("store: save baselines: empty flow")
+		}
+	}
+	if len(bs) == 0 {
+		return nil
+	}
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: save baselines: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO baselines (flow, data, updated_ns) VALUES (?, ?, ?)
+		ON CONFLICT (flow) DO UPDATE SET data = excluded.data, updated_ns = excluded.updated_ns`)
+	if err != nil {
+		return fmt.Errorf("store: save baselines: %w", err)
+	}
+	defer stmt.Close()
+	for _, b := range bs {
+		if _, err := stmt.ExecContext(ctx, b.Flow, []byte(b.Data), b.Updated.UnixNano()); err != nil {
+			return fmt.Errorf("store: save baseline of %q: %w", b.Flow, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: save baselines: %w", err)
+	}
+	return nil
+}
+
 // DeleteBaseline implements store.Baselines.
 func (s *Store) DeleteBaseline(ctx context.Context, flow string) error {
 	if _, err := s.write.ExecContext(ctx, `DELETE FROM baselines WHERE flow = ?`, flow); err != nil {

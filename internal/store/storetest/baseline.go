@@ -31,6 +31,31 @@ func testBaselines(t *testing.T, open func() Backend) {
 	if err := s.SaveBaseline(ctx, store.Baseline{Data: json.RawMessage(`{}`), Updated: at}); err == nil {
 		t.Error("SaveBaseline without a flow succeeded")
 	}
+	// Several at once: new ones inserted, an existing one replaced; one
+	// without a flow refuses the whole batch.
+	batch := []store.Baseline{
+		{Flow: "okta", Data: json.RawMessage(`{"runs":21}`), Updated: at.Add(time.Hour)},
+		{Flow: "batch-a", Data: json.RawMessage(`{"runs":2}`), Updated: at},
+		{Flow: "batch-b", Data: json.RawMessage(`{"runs":3}`), Updated: at},
+	}
+	if err := s.SaveBaselines(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range batch {
+		got, found, err := s.LoadBaseline(ctx, want.Flow)
+		if err != nil || !found || string(got.Data) != string(want.Data) || !got.Updated.Equal(want.Updated) {
+			t.Errorf("after SaveBaselines, LoadBaseline(%s) = %s, %v, %v; want %s", want.Flow, got.Data, found, err, want.Data)
+		}
+	}
+	if err := s.SaveBaselines(ctx, []store.Baseline{{Flow: "batch-c", Data: json.RawMessage(`{}`), Updated: at}, {Data: json.RawMessage(`{}`)}}); err == nil {
+		t.Error("SaveBaselines with a baseline without a flow succeeded")
+	}
+	if _, found, _ := s.LoadBaseline(ctx, "batch-c"); found {
+		t.Error("a refused SaveBaselines saved part of its batch")
+	}
+	if err := s.SaveBaselines(ctx, nil); err != nil {
+		t.Errorf("SaveBaselines(nil) = %v", err)
+	}
 	if _, err := s.AcceptBaseline(ctx, store.BaselineAccept{Flow: "okta", At: at}); err == nil {
 		t.Error("AcceptBaseline without who succeeded")
 	}
