@@ -1,0 +1,55 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/authwatch/authwatch/internal/baseline"
+	"github.com/authwatch/authwatch/internal/store"
+	"github.com/authwatch/authwatch/scheduler"
+)
+
+// TestBaselineSavesWaitForTheFlush: the daemon's runs never write a
+// baseline themselves (a commit per learning or drifting run took the
+// SQLite writer from the runs at 10,000 flows); the flusher writes every
+// flow's in one transaction, and a learned baseline is in the store after
+// it.
+func TestBaselineSavesWaitForTheFlush(t *testing.T) {
+	srv := perRunServer(0)
+	t.Cleanup(srv.Close)
+	var yaml string
+	for i := range 3 {
+		yaml += fmt.Sprintf("---\nname: api-%d\nevery: 1h\nbaseline: {learn: 3}\nsteps:\n  - {id: api, kind: http, url: %q, expect: {status: 200}}\n", i, srv.URL+"/api/x")
+	}
+	m, set := unscheduledMain(t, filepath.Join(t.TempDir(), "state"), yaml)
+	db, ok := m.db.(store.Baselines)
+	if !ok || !m.baselines.batched {
+		t.Fatalf("the daemon's store keeps no baselines (%v) or its baselines are not batched", ok)
+	}
+	ctx := context.Background()
+	for range 5 {
+		for _, f := range set.Flows {
+			m.onResult(scheduler.Event{Flow: f, Result: m.runner.Run(ctx, f)})
+		}
+	}
+	for _, f := range set.Flows {
+		if _, found, err := db.LoadBaseline(ctx, f.Name); found || err != nil {
+			t.Fatalf("%s's baseline was written by a run (found %v, %v); want it left to the flush", f.Name, found, err)
+		}
+	}
+	m.baselines.flush(ctx)
+	for _, f := range set.Flows {
+		rec, found, err := db.LoadBaseline(ctx, f.Name)
+		if !found || err != nil {
+			t.Fatalf("%s's baseline is not in the store after the flush: %v", f.Name, err)
+		}
+		var b baseline.Baseline
+		if err := json.Unmarshal(rec.Data, &b); err != nil || b.Learning() || rec.Updated.IsZero() || time.Since(rec.Updated) > time.Hour {
+			t.Errorf("%s's stored baseline: learning %v, updated %v, %v", f.Name, b.Learning(), rec.Updated, err)
+		}
+	}
+}
