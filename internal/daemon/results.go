@@ -3,6 +3,7 @@ package daemon
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -47,7 +48,11 @@ func (m *Main) onResult(ev scheduler.Event) {
 	m.metrics.FailStreak(r.Flow, state.ConsecutiveFailures, state.LastReason)
 	m.logOutcome(r, run, prev, hadPrev, state)
 	if m.alert != nil {
-		if err := m.alert.observe(ctx, r); err != nil {
+		if err := m.alert.observe(ctx, r); errors.Is(err, store.ErrStaleLease) {
+			// The shard moved while the run ended: its new holder steps the
+			// incident from its own runs.
+			m.log.Debug("incident not stepped: the flow's shard moved to another node", "flow", r.Flow)
+		} else if err != nil {
 			m.log.Error("recording incident events failed", "flow", r.Flow, "err", err)
 		}
 	}
