@@ -29,15 +29,7 @@ func (s *Store) LoadBaseline(ctx context.Context, flow string) (store.Baseline, 
 
 // SaveBaseline implements store.Baselines.
 func (s *Store) SaveBaseline(ctx context.Context, b store.Baseline) error {
-	if b.Flow == "" {
-		return errors.New("store: save baseline: empty flow")
-	}
-	if _, err := s.write.ExecContext(ctx, `INSERT INTO baselines (flow, data, updated_ns) VALUES (?, ?, ?)
-		ON CONFLICT (flow) DO UPDATE SET data = excluded.data, updated_ns = excluded.updated_ns`,
-		b.Flow, []byte(b.Data), b.Updated.UnixNano()); err != nil {
-		return fmt.Errorf("store: save baseline of %q: %w", b.Flow, err)
-	}
-	return nil
+	return s.SaveBaselines(ctx, []store.Baseline{b})
 }
 
 // SaveBaselines implements store.Baselines.
