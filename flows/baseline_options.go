@@ -136,7 +136,7 @@ func decodeStrict(m *ast.MappingNode, v any) []error {
 	for _, u := range conf.UnknownKeys(m, reflect.TypeOf(v), "") {
 		errs = append(errs, conf.FieldErrorf(u.Path, "%s", u.Message))
 	}
-	if err := yaml.NodeToValue(m, v); err != nil {
+	if err := decodeLoose(m, v); err != nil {
 		errs = append(errs, errors.New(strings.TrimSpace(yaml.FormatError(err, false, false))))
 	}
 	return errs

@@ -344,6 +344,7 @@ func without(m *ast.MappingNode, keys ...string) *ast.MappingNode {
 
 // decodeLoose decodes known keys only: unknown ones are reported, all at
 // once, by conf.UnknownKeys.
-func decodeLoose(n ast.Node, v any) error {
+func decodeLoose(n ast.Node, v any) (err error) {
+	defer conf.RecoverDecode(&err) // a hostile file must not panic the daemon
 	return yaml.NodeToValue(n, v)
 }

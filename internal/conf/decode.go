@@ -196,22 +196,22 @@ func yamlTypeWord(goType string) string {
 }
 
 func decodeStrict(n ast.Node, v any) (err error) {
-	defer recoverDecode(&err)
+	defer RecoverDecode(&err)
 	return yaml.NodeToValue(n, v, yaml.Strict())
 }
 
 // decodeLoose decodes known keys only: unknown ones are reported, all at
 // once, by UnknownKeys.
 func decodeLoose(n ast.Node, v any) (err error) {
-	defer recoverDecode(&err)
+	defer RecoverDecode(&err)
 	return yaml.NodeToValue(n, v)
 }
 
-// recoverDecode turns a panic of the YAML decoder into an error: a file
+// RecoverDecode turns a panic of the YAML decoder into an error: a file
 // is hostile input, and a reload must never take the daemon down (go-yaml
 // v1.19 panicked on a tag with no value under a list field; emptyTag now
 // reports that one with its position).
-func recoverDecode(err *error) {
+func RecoverDecode(err *error) {
 	if r := recover(); r != nil {
 		*err = fmt.Errorf("the YAML decoder could not read this document (%v)", r)
 	}
