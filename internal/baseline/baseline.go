@@ -220,7 +220,7 @@ func (b *Baseline) learn(obs Observation) {
 		l := b.Latency[step]
 		if l == nil {
 			l = &LatencyStats{}
-			b.Latency[step] = l
+			b.Latency[intern(step)] = l
 		}
 		l.Learned = appendBounded(l.Learned, ms(d))
 	}
@@ -235,8 +235,8 @@ func (b *Baseline) learnScalar(f Feature) {
 		if len(b.Scalars)+len(b.Sets) >= maxFeatures {
 			return
 		}
-		s = &ScalarStats{Label: f.Label, Layer: f.Layer, Value: f.Value}
-		b.Scalars[f.Key] = s
+		s = &ScalarStats{Label: intern(f.Label), Layer: f.Layer, Value: intern(f.Value)}
+		b.Scalars[intern(f.Key)] = s
 	}
 	s.Seen++
 	if s.Value != f.Value {
@@ -250,14 +250,17 @@ func (b *Baseline) learnSet(f Feature) {
 		if len(b.Scalars)+len(b.Sets) >= maxFeatures {
 			return
 		}
-		s = &SetStats{Lost: f.Lost, Gained: f.Gained, Layer: f.Layer, Elems: map[string]int{}}
-		b.Sets[f.Key] = s
+		s = &SetStats{Lost: intern(f.Lost), Gained: intern(f.Gained), Layer: f.Layer, Elems: map[string]int{}}
+		b.Sets[intern(f.Key)] = s
 	}
 	s.Seen++
 	for _, e := range f.Elems {
 		if _, ok := s.Elems[e]; !ok && len(s.Elems) >= maxSetElems {
 			s.Open = true
 			continue
+		}
+		if _, ok := s.Elems[e]; !ok {
+			e = intern(e)
 		}
 		s.Elems[e]++
 	}
@@ -343,7 +346,7 @@ func (b *Baseline) Accept(by string, at time.Time) Accept {
 
 func (b *Baseline) acceptDrift(d Drift) {
 	if s := b.Scalars[d.Key]; s != nil {
-		s.Value = d.After
+		s.Value = intern(d.After)
 		return
 	}
 	if s := b.Sets[d.Key]; s != nil {
@@ -351,7 +354,7 @@ func (b *Baseline) acceptDrift(d Drift) {
 			delete(s.Elems, e)
 		}
 		for _, e := range d.Gained {
-			s.Elems[e] = s.Seen
+			s.Elems[intern(e)] = s.Seen
 		}
 		return
 	}

@@ -141,6 +141,7 @@ func (bs *baselines) fromStore(ctx context.Context, flow string) *baseline.Basel
 		bs.log.Warn("the flow's stored baseline is unreadable: learning it anew", "flow", flow, "err", err)
 		return nil
 	}
+	b.ShareStrings()
 	return &b
 }
 

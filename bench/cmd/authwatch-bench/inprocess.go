@@ -35,11 +35,14 @@ func runInProcess(ctx context.Context, e *env, sc scenario, r *result) error {
 	var perr error
 	err = measureDaemon(ctx, e, sc, r, tg,
 		func() { perr = pprof.StartCPUProfile(f) },
-		func() { pprof.StopCPUProfile(); perr = errors.Join(perr, f.Close()) })
+		func() {
+			pprof.StopCPUProfile()
+			perr = errors.Join(perr, f.Close(), writeHeapProfile(e.o.profile+".heap"))
+		})
 	if perr != nil {
 		return fmt.Errorf("cpu profile: %w", perr)
 	}
-	fmt.Fprintf(os.Stderr, "authwatch-bench: CPU profile of the window in %s (go tool pprof -top %s)\n", e.o.profile, e.o.profile)
+	fmt.Fprintf(os.Stderr, "authwatch-bench: CPU profile of the window in %s (go tool pprof -top %s), heap profile at its end in %s.heap\n", e.o.profile, e.o.profile, e.o.profile)
 	return err
 }
 
