@@ -107,7 +107,10 @@ func TestFixedLimitDoesNotAdapt(t *testing.T) {
 	r.apply(every("a", time.Second), every("b", time.Second))
 	r.s.Start()
 	r.advanceTo(t0.Add(time.Second - time.Nanosecond))
-	eventually(t, func() bool { return r.s.Load().Waiting == 1 })
+	// Running counts a run once its goroutine is in runOnce: waiting for
+	// the slot's holder to get there too keeps the check below from racing
+	// it (a flake on a busy machine).
+	eventually(t, func() bool { l := r.s.Load(); return l.Waiting == 1 && l.Running == 1 })
 	r.advanceTo(t0.Add(time.Second + time.Millisecond))
 	r.advanceTo(t0.Add(2*time.Second + time.Millisecond))
 	if l := r.s.Load(); l.Auto || l.Limit != 1 || l.Running != 1 {
