@@ -57,6 +57,9 @@ type Baseline struct {
 	// memo is the latest compared run's digest and feature drifts
 	// (ObserveRun); it is forgotten whenever Scalars or Sets change.
 	memo memo
+	// parked holds Scalars and Sets packed (park.go) while runs keep the
+	// memo's shape; Scalars and Sets are nil meanwhile.
+	parked []byte
 }
 
 // ScalarStats is a learned scalar: its value, or Varying.
@@ -141,6 +144,7 @@ func (b *Baseline) Learning() bool { return b.LearnedAt.IsZero() }
 // learning).
 func (b *Baseline) Observe(obs Observation, rules Rules) []Drift {
 	b.LastRun = obs.At
+	b.unpark()
 	if b.Learning() {
 		b.learn(obs)
 		return nil
@@ -170,10 +174,14 @@ func (b *Baseline) ObserveRun(r *flows.Result, rules Rules) (drifts []Drift, ok 
 		return nil, false
 	}
 	if !b.memo.valid || b.memo.digest != digest || !b.memo.rules.equal(rules) {
+		b.unpark()
+		if b.Learning() { // the pack was unreadable
+			return b.ObserveRun(r, rules)
+		}
 		obs, _ := FromResult(r)
 		b.memo = memo{valid: true, digest: digest, rules: rules, drifts: b.compareFeatures(obs.Features, rules)}
-	} else {
-		b.memo.hits++
+	} else if b.memo.hits++; b.memo.hits >= parkAfterHits {
+		b.park()
 	}
 	var buf [8]stepLatency
 	lat := buf[:0]
@@ -331,6 +339,7 @@ func (b *Baseline) keepSince(drifts []Drift, now time.Time) []Drift {
 // new value, sets their new elements, latency its recent window.
 func (b *Baseline) Accept(by string, at time.Time) Accept {
 	a := Accept{By: by, At: at}
+	b.unpark()
 	b.memo = memo{}
 	for _, d := range b.Drifts {
 		a.Drifts = append(a.Drifts, d.Phrase)

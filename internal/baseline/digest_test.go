@@ -251,7 +251,7 @@ func TestObserveRunMatchesObserve(t *testing.T) {
 		func(s *flows.Shape) { s.Endpoints[0].Headers["cache-control"] = "" },
 		func(s *flows.Shape) { s.Tokens[0].Claims["iss"] = "https://other" },
 	}
-	hits, accepts := 0, 0
+	hits, accepts, parkedRuns := 0, 0, 0
 	change, left := 0, 5 // the change of the runs, for how many more runs
 	for i := range 400 {
 		if left == 0 { // runs come in stretches shaped alike
@@ -268,10 +268,13 @@ func TestObserveRunMatchesObserve(t *testing.T) {
 		}
 		d := time.Duration(20+rng.IntN(3)*40) * time.Millisecond
 		at := t0.Add(time.Duration(i) * time.Minute)
-		before := byDigest.memo.hits
+		before, wasParked := byDigest.memo.hits, byDigest.Parked()
 		got, _ := byDigest.ObserveRun(result(at, d, shape), rules)
 		if byDigest.memo.hits > before {
 			hits++
+		}
+		if wasParked {
+			parkedRuns++
 		}
 		want := byFeatures.Observe(observe(t, result(at, d, shape)), rules)
 		if !reflect.DeepEqual(sortedDrifts(got), sortedDrifts(want)) {
@@ -283,8 +286,8 @@ func TestObserveRunMatchesObserve(t *testing.T) {
 			accepts++
 		}
 	}
-	if hits < 100 || accepts < 5 {
-		t.Errorf("only %d runs took the digest path, %d accepts", hits, accepts)
+	if hits < 100 || accepts < 5 || parkedRuns < 20 {
+		t.Errorf("only %d runs took the digest path, %d accepts, %d runs met a parked baseline", hits, accepts, parkedRuns)
 	}
 }
 
@@ -297,8 +300,12 @@ func TestObserveRunAllocates(t *testing.T) {
 	b := New("f", "d", 1)
 	r := result(t0, 50*time.Millisecond, stableStep(1))
 	rules := Rules{LatencyFactor: 2, LatencyWindow: 3}
-	b.ObserveRun(r, rules)
-	b.ObserveRun(r, rules)
+	for range parkAfterHits + 2 { // learned, compared, then parked
+		b.ObserveRun(r, rules)
+	}
+	if !b.Parked() {
+		t.Fatal("not parked")
+	}
 	if n := testing.AllocsPerRun(100, func() { b.ObserveRun(r, rules) }); n != 0 {
 		t.Errorf("a run like the previous one: %.0f allocations, want 0", n)
 	}

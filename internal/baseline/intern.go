@@ -48,6 +48,16 @@ func (t *internTable) intern(s string) string {
 // a baseline read from the store, whose strings are all its own.
 func (b *Baseline) ShareStrings() {
 	b.Flow = intern(b.Flow)
+	b.shareFeatures()
+	latency := make(map[string]*LatencyStats, len(b.Latency))
+	for k, l := range b.Latency {
+		latency[intern(k)] = l
+	}
+	b.Latency = latency
+}
+
+// shareFeatures shares the strings of the learned scalars and sets.
+func (b *Baseline) shareFeatures() {
 	scalars := make(map[string]*ScalarStats, len(b.Scalars))
 	for k, s := range b.Scalars {
 		s.Label, s.Value = intern(s.Label), intern(s.Value)
@@ -65,9 +75,4 @@ func (b *Baseline) ShareStrings() {
 		sets[intern(k)] = s
 	}
 	b.Sets = sets
-	latency := make(map[string]*LatencyStats, len(b.Latency))
-	for k, l := range b.Latency {
-		latency[intern(k)] = l
-	}
-	b.Latency = latency
 }

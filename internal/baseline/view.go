@@ -40,6 +40,9 @@ type ViewTimes struct {
 
 // View returns the baseline as people read it, features by key.
 func (b *Baseline) View() View {
+	if full, err := b.withFeatures(); err == nil {
+		b = full
+	}
 	v := View{Flow: b.Flow, Learning: b.Learning(), Runs: b.Runs, Learn: b.Learn, Started: b.Started, LearnedAt: b.LearnedAt,
 		Changed: b.Drifts, LastRun: b.LastRun, Accepts: b.Accepts}
 	for _, k := range slices.Sorted(maps.Keys(b.Scalars)) {

@@ -1,0 +1,69 @@
+package baseline
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+)
+
+// TestParkedBaselineReadsTheSame: a baseline whose runs keep one shape is
+// parked (its learned features packed), and it saves, shows and compares
+// exactly as its twin that was never parked: the same JSON, the same view,
+// the same drift when a run's shape changes, and an accept of it.
+func TestParkedBaselineReadsTheSame(t *testing.T) {
+	rules := Rules{LatencyFactor: 2, LatencyWindow: 3, LatencyMinIncrease: 10 * time.Millisecond}
+	parked, twin := New("f", "d", 5), New("f", "d", 5)
+	at := func(i int) time.Time { return t0.Add(time.Duration(i) * time.Minute) }
+	i := 0
+	for ; i < 5+parkAfterHits+2; i++ {
+		r := result(at(i), 50*time.Millisecond, stableStep(i))
+		parked.ObserveRun(r, rules)
+		twin.Observe(observe(t, r), rules)
+	}
+	if !parked.Parked() || parked.Scalars != nil || parked.Sets != nil {
+		t.Fatalf("not parked after %d alike runs (parked %v)", parkAfterHits+2, parked.Parked())
+	}
+	full, err := json.Marshal(twin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	packed, err := json.Marshal(parked)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(full) != string(packed) {
+		t.Fatalf("JSON differs:\n parked %s\n twin   %s", packed, full)
+	}
+	t.Logf("learned features: %d B as JSON, %d B packed", len(full), len(parked.parked))
+	if !reflect.DeepEqual(parked.View(), twin.View()) {
+		t.Errorf("views differ:\n parked %+v\n twin   %+v", parked.View(), twin.View())
+	}
+	if !parked.Parked() {
+		t.Error("saving or showing unpacked the baseline")
+	}
+	var back Baseline
+	if err := json.Unmarshal(packed, &back); err != nil || len(back.Scalars) == 0 {
+		t.Fatalf("read back: %v, %d scalars", err, len(back.Scalars))
+	}
+
+	shape := stableStep(i)
+	shape.Tokens[0].Lifetime = 5 * time.Minute
+	r := result(at(i), 50*time.Millisecond, shape)
+	got, _ := parked.ObserveRun(r, rules)
+	want := twin.Observe(observe(t, r), rules)
+	if len(want) == 0 || !reflect.DeepEqual(got, want) {
+		t.Fatalf("changed run: parked %+v, twin %+v", got, want)
+	}
+	if parked.Parked() {
+		t.Error("a changed run left the features packed")
+	}
+	parked.Accept("ops", at(i))
+	twin.Accept("ops", at(i))
+	i++
+	r = result(at(i), 50*time.Millisecond, shape)
+	got, _ = parked.ObserveRun(r, rules)
+	if want := twin.Observe(observe(t, r), rules); len(got) != 0 || len(want) != 0 {
+		t.Errorf("after the accept: parked %+v, twin %+v", got, want)
+	}
+}
