@@ -42,6 +42,9 @@ func (m *Main) admitRun(flow string) (any, bool) {
 		return nil, false
 	}
 	if m.cluster == nil {
+		if m.instance != nil {
+			return instanceAdmission{}, true // revocable when the lock is lost
+		}
 		return nil, true
 	}
 	m.markActivity()
@@ -93,10 +96,14 @@ func (m *Main) cancelLostRuns(lost []store.Fence) {
 // onRevoked is the scheduler's OnRevoked: a run cancelled (or never
 // started) because its shard was lost. Its result is not the flow's: it
 // is not recorded, counted as a failure nor paged; it is counted as a
-// skip (lease_lost) and said in the log.
+// skip (lease_lost, or instance_lock_lost) and said in the log.
 func (m *Main) onRevoked(ev scheduler.Event, cause error) {
 	m.markActivity()
-	m.metrics.Skipped(ev.Flow.Name, skipLeaseLost)
+	why := skipLeaseLost
+	if errors.As(cause, new(instanceLost)) {
+		why = skipInstanceLost
+	}
+	m.metrics.Skipped(ev.Flow.Name, why)
 	m.log.Info("run of "+ev.Flow.Name+" cancelled: "+cause.Error(), "flow", ev.Flow.Name, "started", ev.Result != nil)
 }
 

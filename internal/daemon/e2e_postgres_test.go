@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -180,8 +181,9 @@ steps:
 // TestE2EPostgresOneDaemonPerDatabase: a second daemon on the database of
 // a running one, single or cluster node, refuses to start, naming the
 // holder and never the DSN; a daemon whose lock connection dropped while
-// another daemon took the lock runs no flow and says so on /readyz, and
-// runs again once it has the lock back.
+// another daemon took the lock cancels its runs in progress (their
+// results discarded), runs no flow and says so on /readyz, and runs again
+// once it has the lock back.
 func TestE2EPostgresOneDaemonPerDatabase(t *testing.T) {
 	t.Parallel()
 	pg := testenv.Postgres(t)
@@ -196,7 +198,29 @@ func TestE2EPostgresOneDaemonPerDatabase(t *testing.T) {
 			c.Cluster.Enabled = cluster
 		}
 	}
-	d := e2eStart(t, map[string]string{"up.yaml": e2eHTTPFlow("up", "1s", api.URL, 200)}, e2eOptions{configure: usePostgres(false)})
+	// hang's target holds every request until the client gives up: a run
+	// in progress when the lock is lost must be cancelled, not left to
+	// call on beside the daemon that took the lock.
+	arrived, cancelled, release := make(chan struct{}, 100), make(chan struct{}, 100), make(chan struct{})
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
+		select {
+		case <-r.Context().Done():
+			select {
+			case cancelled <- struct{}{}:
+			default:
+			}
+		case <-release:
+		}
+	}))
+	t.Cleanup(hang.Close)
+	releaseHang := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(releaseHang)
+	hangFlow := fmt.Sprintf("name: hang\nevery: 1s\ntimeout: 5m\nsteps:\n  - id: call\n    kind: http\n    url: %q\n    expect: {status: 200}\n", hang.URL)
+	d := e2eStart(t, map[string]string{"up.yaml": e2eHTTPFlow("up", "1s", api.URL, 200), "hang.yaml": hangFlow}, e2eOptions{configure: usePostgres(false)})
 
 	for _, cluster := range []bool{false, true} {
 		cfg := config.Default()
@@ -211,6 +235,12 @@ func TestE2EPostgresOneDaemonPerDatabase(t *testing.T) {
 			strings.Contains(msg, password) || strings.Contains(msg, dsn) {
 			t.Errorf("second daemon (cluster %v): %v", cluster, err)
 		}
+	}
+
+	select {
+	case <-arrived:
+	case <-time.After(time.Minute):
+		t.Fatal("hang's first run made no request")
 	}
 
 	// The lock's connection drops, and another daemon takes the lock.
@@ -240,6 +270,15 @@ func TestE2EPostgresOneDaemonPerDatabase(t *testing.T) {
 		code, body := d.get("/readyz")
 		return code == http.StatusServiceUnavailable && strings.Contains(body, "instance lock lost")
 	})
+	select {
+	case <-cancelled: // within a lock check (10 s), long before its 5 min timeout
+	case <-time.After(time.Minute):
+		t.Fatal("the run in progress when the lock was lost was not cancelled")
+	}
+	if st, _ := d.flowState("hang"); st.Runs != 0 {
+		t.Errorf("the cancelled run was recorded: %+v", st)
+	}
+	releaseHang() // its runs once the lock is back answer at once
 	before, _ := d.flowState("up")
 	if err := taken.Release(); err != nil {
 		t.Fatal(err)
@@ -252,7 +291,9 @@ func TestE2EPostgresOneDaemonPerDatabase(t *testing.T) {
 		st, _ := d.flowState("up")
 		return st.Runs > before.Runs+1
 	})
-	if !strings.Contains(d.log.String(), "instance lock on the PostgreSQL database lost") {
-		t.Errorf("the loss is not in the log:\n%s", d.log.String())
+	for _, line := range []string{"instance lock on the PostgreSQL database lost", "runs in progress cancelled: instance lock lost", "run of hang cancelled: instance lock lost"} {
+		if !strings.Contains(d.log.String(), line) {
+			t.Errorf("%q is not in the log:\n%s", line, d.log.String())
+		}
 	}
 }

@@ -60,6 +60,7 @@ func (m *Main) checkInstance(ctx context.Context) {
 	switch {
 	case err != nil && was:
 		m.log.Error("instance lock on the PostgreSQL database lost: running no flow until it is taken again", "err", err)
+		m.cancelRunsWithoutLock()
 	case err == nil && !was:
 		m.log.Info("instance lock on the PostgreSQL database taken again: running flows")
 	}
@@ -81,4 +82,38 @@ func (m *Main) releaseInstance() error {
 		return nil
 	}
 	return m.instance.Release()
+}
+
+// skipInstanceLost is the "why" of authwatch_runs_skipped_total for a run
+// cancelled because the daemon lost its instance lock while it ran.
+const skipInstanceLost = "instance_lock_lost"
+
+// instanceAdmission is the admission of a single daemon's run on
+// PostgreSQL: it makes the run revocable (a nil admission is not).
+type instanceAdmission struct{}
+
+// instanceLost is why a run was cancelled: the daemon lost its instance
+// lock, so another daemon may run the same flows now.
+type instanceLost struct{}
+
+func (instanceLost) Error() string { return "instance lock lost" }
+
+// cancelRunsWithoutLock cancels the runs in progress when the instance
+// lock is lost: whoever took it runs these flows now, and a run of ours
+// would call the same targets at the same time and page for them too.
+// Their results are discarded (onRevoked), as a cluster node's are when
+// it loses a shard.
+func (m *Main) cancelRunsWithoutLock() {
+	if m.sched == nil {
+		return
+	}
+	n := m.sched.Revoke(func(admission any) error {
+		if admission != nil {
+			return instanceLost{}
+		}
+		return nil
+	})
+	if n > 0 {
+		m.log.Warn("runs in progress cancelled: instance lock lost", "runs", n)
+	}
 }

@@ -78,7 +78,7 @@ func newPerFlow(p promauto, constLabels prometheus.Labels) *perFlow {
 	c.runDuration = desc("authwatch_flow_run_duration_seconds", "Duration of the flow's last run: its steps but wait steps.", "flow")
 	c.tokenLifetime = desc("authwatch_token_lifetime_seconds", "Remaining lifetime of the access token a step received.", "flow", "step")
 	c.jwksKeys = desc("authwatch_jwks_keys", "Signing keys the JWKS serves.", "flow", "step")
-	c.skipped = desc("authwatch_runs_skipped_total", "Runs skipped because the previous run still ran (overlap), the target asked to wait (retry_after), or a cluster node lost the lease its run was admitted under (lease_lost: the run was cancelled).", "flow", "why")
+	c.skipped = desc("authwatch_runs_skipped_total", "Runs skipped because the previous run still ran (overlap), the target asked to wait (retry_after), a cluster node lost the lease its run was admitted under (lease_lost: the run was cancelled), or a daemon on PostgreSQL lost its instance lock while the run was in progress (instance_lock_lost: cancelled).", "flow", "why")
 	p.reg.MustRegister(c)
 	return c
 }
