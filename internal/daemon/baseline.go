@@ -124,6 +124,23 @@ func (bs *baselines) load(ctx context.Context, f *flows.Flow) *flowBaseline {
 	return fb
 }
 
+// forgetExcept drops from memory the baselines of flows no longer
+// configured (a reload removed or renamed them), so that reloads do not
+// grow the daemon; what waits for the flusher is still written, and the
+// store keeps them for a flow that comes back.
+func (bs *baselines) forgetExcept(configured map[string]bool) {
+	if bs == nil {
+		return
+	}
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	for name := range bs.byFlow {
+		if !configured[name] {
+			delete(bs.byFlow, name)
+		}
+	}
+}
+
 func (bs *baselines) fromStore(ctx context.Context, flow string) *baseline.Baseline {
 	if bs.db == nil {
 		return nil

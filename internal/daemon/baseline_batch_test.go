@@ -53,3 +53,44 @@ func TestBaselineSavesWaitForTheFlush(t *testing.T) {
 		}
 	}
 }
+
+// TestBaselinesParkedAndForgotten: after learning, the daemon's baselines
+// of flows whose runs keep one shape are parked in memory and still
+// written whole by the flush; a reload that removes flows drops their
+// baselines from memory, and what waited for the flush is still written.
+func TestBaselinesParkedAndForgotten(t *testing.T) {
+	srv := perRunServer(0)
+	t.Cleanup(srv.Close)
+	var yaml string
+	for i := range 3 {
+		yaml += fmt.Sprintf("---\nname: api-%d\nevery: 1h\nbaseline: {learn: 3}\nsteps:\n  - {id: api, kind: http, url: %q, expect: {status: 200}}\n", i, srv.URL+"/api/x")
+	}
+	m, set := unscheduledMain(t, filepath.Join(t.TempDir(), "state"), yaml)
+	db := m.db.(store.Baselines)
+	ctx := context.Background()
+	for range 10 {
+		for _, f := range set.Flows {
+			m.onResult(scheduler.Event{Flow: f, Result: m.runner.Run(ctx, f)})
+		}
+	}
+	for _, f := range set.Flows {
+		if fb := m.baselines.byFlow[f.Name]; fb == nil || !fb.b.Parked() {
+			t.Fatalf("%s's baseline is not parked after 7 alike compared runs", f.Name)
+		}
+	}
+	m.setFlows(set.Flows[:1])
+	if n := len(m.baselines.byFlow); n != 1 {
+		t.Errorf("%d baselines in memory after a reload kept one flow", n)
+	}
+	m.baselines.flush(ctx)
+	for _, f := range set.Flows {
+		rec, found, err := db.LoadBaseline(ctx, f.Name)
+		if !found || err != nil {
+			t.Fatalf("%s's baseline is not in the store after the flush: %v", f.Name, err)
+		}
+		var b baseline.Baseline
+		if err := json.Unmarshal(rec.Data, &b); err != nil || b.Learning() || len(b.Scalars) == 0 {
+			t.Errorf("%s's stored baseline: learning %v, %d scalars, %v", f.Name, b.Learning(), len(b.Scalars), err)
+		}
+	}
+}

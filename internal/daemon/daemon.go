@@ -458,6 +458,7 @@ func (m *Main) setFlows(fs []*flows.Flow) {
 	for _, f := range fs {
 		m.configured[f.Name] = true
 	}
+	m.baselines.forgetExcept(m.configured)
 	m.mu.Unlock()
 	m.metrics.SetFlows(fs)
 	m.late.setFlows(fs, m.sched.Interval)
