@@ -60,6 +60,8 @@ type Baseline struct {
 	// parked holds Scalars and Sets packed (park.go) while runs keep the
 	// memo's shape; Scalars and Sets are nil meanwhile.
 	parked []byte
+	// lmemo is learnRun's memo while learning.
+	lmemo learnMemo
 }
 
 // ScalarStats is a learned scalar: its value, or Varying.
@@ -162,16 +164,12 @@ func (b *Baseline) ObserveRun(r *flows.Result, rules Rules) (drifts []Drift, ok 
 	if r == nil || !r.OK || r.Cancelled {
 		return nil, false
 	}
-	if b.Learning() {
-		obs, ok := FromResult(r)
-		if !ok {
-			return nil, false
-		}
-		return b.Observe(obs, rules), true
-	}
 	digest, ok := digestRun(r)
 	if !ok {
 		return nil, false
+	}
+	if b.Learning() {
+		return b.learnRun(r, digest, rules), true
 	}
 	if !b.memo.valid || b.memo.digest != digest || !b.memo.rules.equal(rules) {
 		b.unpark()
@@ -184,15 +182,67 @@ func (b *Baseline) ObserveRun(r *flows.Result, rules Rules) (drifts []Drift, ok 
 		b.park()
 	}
 	var buf [8]stepLatency
-	lat := buf[:0]
-	for i := range r.Steps {
-		if s := &r.Steps[i]; s.Shape != nil && s.IsLatency() {
-			lat = append(lat, stepLatency{s.ID, s.Duration})
-		}
-	}
-	sortLatencies(lat)
+	lat := runLatencies(r, buf[:0])
 	b.LastRun = r.Start
 	return b.compareRun(b.memo.drifts, lat, rules, r.Start), true
+}
+
+// runLatencies appends the run's step latencies to buf, by step id: those
+// FromResult observes.
+func runLatencies(r *flows.Result, buf []stepLatency) []stepLatency {
+	for i := range r.Steps {
+		if s := &r.Steps[i]; s.Shape != nil && s.IsLatency() {
+			buf = append(buf, stepLatency{s.ID, s.Duration})
+		}
+	}
+	sortLatencies(buf)
+	return buf
+}
+
+// learnRun is ObserveRun while learning. A run with the digest of the
+// previous learning run has its features, so it is learned by counting
+// it: its features are not built, and once a few runs in a row are alike
+// the learned maps stay packed (park) with the run's features, which are
+// applied that many times when the maps are needed again (unpark). Most
+// flows learn their whole way packed, which keeps the start of a daemon
+// with thousands of new flows from holding every flow's maps at once.
+func (b *Baseline) learnRun(r *flows.Result, digest runDigest, rules Rules) []Drift {
+	if !b.lmemo.valid || b.lmemo.digest != digest {
+		obs, _ := FromResult(r)
+		drifts := b.Observe(obs, rules) // unparks: applies the repeats
+		b.lmemo = learnMemo{}
+		if b.Learning() {
+			b.lmemo = learnMemo{valid: true, digest: digest, last: obs.Features}
+		}
+		return drifts
+	}
+	b.Runs++
+	b.LastRun = r.Start
+	var buf [8]stepLatency
+	b.learnLatency(runLatencies(r, buf[:0]))
+	if b.parked != nil {
+		b.lmemo.repeats++
+	} else {
+		b.learnFeatures(b.lmemo.last)
+		b.park() // packs lmemo.last with the maps
+	}
+	if b.Runs >= b.Learn {
+		b.unpark()
+		if b.Runs >= b.Learn { // not learning anew from an unreadable pack
+			b.lmemo = learnMemo{}
+			b.freeze(r.Start)
+		}
+	}
+	return nil
+}
+
+// learnMemo is the previous learning run's digest and features, and how
+// many runs since had them while the maps were packed.
+type learnMemo struct {
+	valid   bool
+	digest  runDigest
+	last    []Feature
+	repeats int
 }
 
 // compareRun adds the run's latencies to the windows and makes the run's
@@ -216,7 +266,15 @@ func (b *Baseline) learn(obs Observation) {
 	}
 	b.Runs++
 	b.memo = memo{}
-	for _, f := range obs.Features {
+	b.learnFeatures(obs.Features)
+	b.learnLatency(latencies(obs.Latency))
+	if b.Runs >= b.Learn {
+		b.freeze(obs.At)
+	}
+}
+
+func (b *Baseline) learnFeatures(features []Feature) {
+	for _, f := range features {
 		switch f.Kind {
 		case Scalar:
 			b.learnScalar(f)
@@ -224,16 +282,16 @@ func (b *Baseline) learn(obs Observation) {
 			b.learnSet(f)
 		}
 	}
-	for step, d := range obs.Latency {
-		l := b.Latency[step]
+}
+
+func (b *Baseline) learnLatency(lat []stepLatency) {
+	for _, sl := range lat {
+		l := b.Latency[sl.step]
 		if l == nil {
 			l = &LatencyStats{}
-			b.Latency[intern(step)] = l
+			b.Latency[intern(sl.step)] = l
 		}
-		l.Learned = appendBounded(l.Learned, ms(d))
-	}
-	if b.Runs >= b.Learn {
-		b.freeze(obs.At)
+		l.Learned = appendBounded(l.Learned, ms(sl.d))
 	}
 }
 

@@ -24,6 +24,8 @@ const parkAfterHits = 3
 type learnedFeatures struct {
 	Scalars map[string]*ScalarStats `json:"s,omitempty"`
 	Sets    map[string]*SetStats    `json:"t,omitempty"`
+	// Last is a learning baseline's previous run's features (learnRun).
+	Last []Feature `json:"l,omitempty"`
 }
 
 var (
@@ -40,21 +42,21 @@ func (b *Baseline) Parked() bool { return b.parked != nil }
 // park packs the learned features of a frozen baseline; on an error (none
 // is expected) they stay as they are.
 func (b *Baseline) park() {
-	if b.parked != nil || b.Learning() || len(b.Scalars)+len(b.Sets) == 0 {
+	if b.parked != nil || len(b.Scalars)+len(b.Sets) == 0 {
 		return
 	}
 	var buf bytes.Buffer
 	w := flateWriters.Get().(*flate.Writer)
 	defer flateWriters.Put(w)
 	w.Reset(&buf)
-	if err := json.NewEncoder(w).Encode(learnedFeatures{Scalars: b.Scalars, Sets: b.Sets}); err != nil {
+	if err := json.NewEncoder(w).Encode(learnedFeatures{Scalars: b.Scalars, Sets: b.Sets, Last: b.lmemo.last}); err != nil {
 		return
 	}
 	if err := w.Close(); err != nil {
 		return
 	}
 	b.parked = bytes.Clone(buf.Bytes()) // the buffer's spare capacity is not kept
-	b.Scalars, b.Sets = nil, nil
+	b.Scalars, b.Sets, b.lmemo.last = nil, nil, nil
 }
 
 // unpark unpacks the learned features. A pack that cannot be read (none
@@ -70,8 +72,17 @@ func (b *Baseline) unpark() {
 		*b = *New(b.Flow, b.Digest, b.Learn)
 		return
 	}
-	b.Scalars, b.Sets = f.Scalars, f.Sets
+	b.Scalars, b.Sets, b.lmemo.last = f.Scalars, f.Sets, f.Last
+	b.applyRepeats()
 	b.shareFeatures()
+}
+
+// applyRepeats learns the runs learnRun counted while the maps were packed.
+func (b *Baseline) applyRepeats() {
+	for range b.lmemo.repeats {
+		b.learnFeatures(b.lmemo.last)
+	}
+	b.lmemo.repeats = 0
 }
 
 // withFeatures returns b, or a copy of it with its features unpacked when
@@ -85,7 +96,8 @@ func (b *Baseline) withFeatures() (*Baseline, error) {
 		return nil, err
 	}
 	c := *b
-	c.parked, c.Scalars, c.Sets = nil, f.Scalars, f.Sets
+	c.parked, c.Scalars, c.Sets, c.lmemo.last = nil, f.Scalars, f.Sets, f.Last
+	c.applyRepeats() // on the copy's own maps
 	return &c, nil
 }
 
