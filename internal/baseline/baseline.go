@@ -199,20 +199,25 @@ func runLatencies(r *flows.Result, buf []stepLatency) []stepLatency {
 	return buf
 }
 
-// learnRun is ObserveRun while learning. A run with the digest of the
-// previous learning run has its features, so it is learned by counting
-// it: its features are not built, and once a few runs in a row are alike
-// the learned maps stay packed (park) with the run's features, which are
-// applied that many times when the maps are needed again (unpark). Most
-// flows learn their whole way packed, which keeps the start of a daemon
-// with thousands of new flows from holding every flow's maps at once.
+// learnRun is ObserveRun while learning. The learned maps are kept packed
+// (park) with the latest run's features between runs. A run with the
+// digest of the previous learning run has its features, so it is learned
+// by counting it: nothing is built or unpacked, and the count is applied
+// when the maps are needed again (unpark: a changed shape, the end of
+// learning, a save). A flow whose runs keep one shape learns its whole way
+// packed, which keeps the start of a daemon with thousands of new flows
+// from holding every flow's maps at once.
 func (b *Baseline) learnRun(r *flows.Result, digest runDigest, rules Rules) []Drift {
 	if !b.lmemo.valid || b.lmemo.digest != digest {
 		obs, _ := FromResult(r)
 		drifts := b.Observe(obs, rules) // unparks: applies the repeats
 		b.lmemo = learnMemo{}
 		if b.Learning() {
+			// Packed at once: a daemon starting with thousands of new
+			// flows would otherwise hold every flow's maps and features
+			// from its first run to its second.
 			b.lmemo = learnMemo{valid: true, digest: digest, last: obs.Features}
+			b.park()
 		}
 		return drifts
 	}
