@@ -172,12 +172,19 @@ func (b *Baseline) ObserveRun(r *flows.Result, rules Rules) (drifts []Drift, ok 
 		return b.learnRun(r, digest, rules), true
 	}
 	if !b.memo.valid || b.memo.digest != digest || !b.memo.rules.equal(rules) {
+		// The first shape after learning or an accept, or one after a
+		// stretch of alike runs, is packed again at once; a shape that
+		// changes from run to run waits for parkAfterHits alike runs.
+		settled := !b.memo.valid || b.memo.hits >= parkAfterHits
 		b.unpark()
 		if b.Learning() { // the pack was unreadable
 			return b.ObserveRun(r, rules)
 		}
 		obs, _ := FromResult(r)
 		b.memo = memo{valid: true, digest: digest, rules: rules, drifts: b.compareFeatures(obs.Features, rules)}
+		if settled {
+			b.park()
+		}
 	} else if b.memo.hits++; b.memo.hits >= parkAfterHits {
 		b.park()
 	}
@@ -236,6 +243,7 @@ func (b *Baseline) learnRun(r *flows.Result, digest runDigest, rules Rules) []Dr
 		if b.Runs >= b.Learn { // not learning anew from an unreadable pack
 			b.lmemo = learnMemo{}
 			b.freeze(r.Start)
+			b.park()
 		}
 	}
 	return nil

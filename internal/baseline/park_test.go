@@ -59,8 +59,8 @@ func TestParkedBaselineReadsTheSame(t *testing.T) {
 	if len(want) == 0 || !reflect.DeepEqual(got, want) {
 		t.Fatalf("changed run: parked %+v, twin %+v", got, want)
 	}
-	if parked.Parked() {
-		t.Error("a changed run left the features packed")
+	if !parked.Parked() {
+		t.Error("a changed run after a settled shape left the features unpacked")
 	}
 	parked.Accept("ops", at(i))
 	twin.Accept("ops", at(i))
