@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authwatch/authwatch/flows"
 	"github.com/authwatch/authwatch/internal/baseline"
 	"github.com/authwatch/authwatch/internal/store"
 	"github.com/authwatch/authwatch/scheduler"
@@ -19,13 +20,7 @@ import (
 // flow's in one transaction, and a learned baseline is in the store after
 // it.
 func TestBaselineSavesWaitForTheFlush(t *testing.T) {
-	srv := perRunServer(0)
-	t.Cleanup(srv.Close)
-	var yaml string
-	for i := range 3 {
-		yaml += fmt.Sprintf("---\nname: api-%d\nevery: 1h\nbaseline: {learn: 3}\nsteps:\n  - {id: api, kind: http, url: %q, expect: {status: 200}}\n", i, srv.URL+"/api/x")
-	}
-	m, set := unscheduledMain(t, filepath.Join(t.TempDir(), "state"), yaml)
+	m, set := threeLearningFlows(t)
 	db, ok := m.db.(store.Baselines)
 	if !ok || !m.baselines.batched {
 		t.Fatalf("the daemon's store keeps no baselines (%v) or its baselines are not batched", ok)
@@ -59,13 +54,7 @@ func TestBaselineSavesWaitForTheFlush(t *testing.T) {
 // written whole by the flush; a reload that removes flows drops their
 // baselines from memory, and what waited for the flush is still written.
 func TestBaselinesParkedAndForgotten(t *testing.T) {
-	srv := perRunServer(0)
-	t.Cleanup(srv.Close)
-	var yaml string
-	for i := range 3 {
-		yaml += fmt.Sprintf("---\nname: api-%d\nevery: 1h\nbaseline: {learn: 3}\nsteps:\n  - {id: api, kind: http, url: %q, expect: {status: 200}}\n", i, srv.URL+"/api/x")
-	}
-	m, set := unscheduledMain(t, filepath.Join(t.TempDir(), "state"), yaml)
+	m, set := threeLearningFlows(t)
 	db := m.db.(store.Baselines)
 	ctx := context.Background()
 	for range 10 {
@@ -93,4 +82,17 @@ func TestBaselinesParkedAndForgotten(t *testing.T) {
 			t.Errorf("%s's stored baseline: learning %v, %d scalars, %v", f.Name, b.Learning(), len(b.Scalars), err)
 		}
 	}
+}
+
+// threeLearningFlows is an unscheduled daemon on SQLite with three flows
+// that call one API and learn their baselines over 3 runs.
+func threeLearningFlows(t *testing.T) (*Main, *flows.Set) {
+	t.Helper()
+	srv := perRunServer(0)
+	t.Cleanup(srv.Close)
+	var yaml string
+	for i := range 3 {
+		yaml += fmt.Sprintf("---\nname: api-%d\nevery: 1h\nbaseline: {learn: 3}\nsteps:\n  - {id: api, kind: http, url: %q, expect: {status: 200}}\n", i, srv.URL+"/api/x")
+	}
+	return unscheduledMain(t, filepath.Join(t.TempDir(), "state"), yaml)
 }

@@ -220,16 +220,8 @@ func processCPU() time.Duration {
 // (SQLite's total_changes, roll-up upserts included).
 func BenchmarkRecordRunPassing(b *testing.B) {
 	const flows, kept = 10000, 50
-	s, _ := openTemp(b)
-	s.SetCommitInterval(25 * time.Millisecond)
+	s, names := passingRunsStore(b, flows, kept, 25*time.Millisecond)
 	ctx := context.Background()
-	if _, err := s.Prune(ctx, t0, store.Retention{PassingRunsKept: kept}); err != nil {
-		b.Fatal(err)
-	}
-	names := make([]string, flows)
-	for i := range names {
-		names[i] = fmt.Sprintf("flow-%05d", i)
-	}
 	var next atomic.Int64
 	record := func(n int64) {
 		var wg sync.WaitGroup
@@ -280,16 +272,8 @@ func BenchmarkRecordRunPaced(b *testing.B) {
 	for _, every := range []time.Duration{25 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond} {
 		b.Run(every.String(), func(b *testing.B) {
 			const flows, kept, perTick, warmChunk = 10000, 50, 10, 1000
-			s, _ := openTemp(b)
-			s.SetCommitInterval(every)
+			s, names := passingRunsStore(b, flows, kept, every)
 			ctx := context.Background()
-			if _, err := s.Prune(ctx, t0, store.Retention{PassingRunsKept: kept}); err != nil {
-				b.Fatal(err)
-			}
-			names := make([]string, flows)
-			for i := range names {
-				names[i] = fmt.Sprintf("flow-%05d", i)
-			}
 			var i int64
 			record := func(n int64, paced bool) {
 				var wg sync.WaitGroup
@@ -332,4 +316,20 @@ func BenchmarkRecordRunPaced(b *testing.B) {
 			b.ReportMetric(float64(b.N)/float64(s.commits.Load()-commits0), "runs/commit")
 		})
 	}
+}
+
+// passingRunsStore is a store that keeps kept passing runs whole per flow
+// and commits at most every commitEvery, and the names of flows flows.
+func passingRunsStore(b *testing.B, flows, kept int, commitEvery time.Duration) (*Store, []string) {
+	b.Helper()
+	s, _ := openTemp(b)
+	s.SetCommitInterval(commitEvery)
+	if _, err := s.Prune(context.Background(), t0, store.Retention{PassingRunsKept: kept}); err != nil {
+		b.Fatal(err)
+	}
+	names := make([]string, flows)
+	for i := range names {
+		names[i] = fmt.Sprintf("flow-%05d", i)
+	}
+	return s, names
 }
