@@ -12,6 +12,7 @@ package daemon
 import (
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -142,21 +144,29 @@ func unscheduledMain(tb testing.TB, stateDir, flowsYAML string) (*Main, *flows.S
 	return m, set
 }
 
-// perRunServer answers like the benchmark's nginx: a fixed token response
-// (a JWT-shaped access token) and a small JSON body for the API, whose
-// Date header is clockOffset off.
+// perRunServer answers like the benchmark's IdP and nginx: a new
+// JWT-shaped access token on every token request (its jti and signature
+// differ, as a real IdP's do: the run registers, and may have to redact, a
+// value it never saw) and a small JSON body for the API, whose Date header
+// is clockOffset off.
 func perRunServer(clockOffset time.Duration) *httptest.Server {
 	enc := base64.RawURLEncoding.EncodeToString
 	exp := time.Now().Add(24 * time.Hour).Unix()
-	jwt := enc([]byte(`{"alg":"RS256","typ":"at+jwt","kid":"bench"}`)) + "." +
-		enc(fmt.Appendf(nil, `{"iss":"http://127.0.0.1/","sub":"cc-client","aud":"https://api.example.test/","exp":%d,"iat":%d,"scope":"api:read","client_id":"cc-client"}`, exp, exp-86400)) +
-		"." + enc([]byte(strings.Repeat("s", 256)))
-	tokenBody := `{"access_token":"` + jwt + `","token_type":"Bearer","expires_in":86400,"scope":"api:read"}`
+	var issued atomic.Int64
+	token := func() string {
+		n := issued.Add(1)
+		sig := make([]byte, 256)
+		binary.BigEndian.PutUint64(sig, uint64(n))
+		jwt := enc([]byte(`{"alg":"RS256","typ":"at+jwt","kid":"bench"}`)) + "." +
+			enc(fmt.Appendf(nil, `{"iss":"http://127.0.0.1/","sub":"cc-client","aud":"https://api.example.test/","exp":%d,"iat":%d,"jti":"jti-%d","scope":"api:read","client_id":"cc-client"}`, exp, exp-86400, n)) +
+			"." + enc(sig)
+		return `{"access_token":"` + jwt + `","token_type":"Bearer","expires_in":86400,"scope":"api:read"}`
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /token", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
-		io.WriteString(w, tokenBody)
+		io.WriteString(w, token())
 	})
 	mux.HandleFunc("GET /api/", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

@@ -103,6 +103,11 @@ func FuzzSecretsEncodings(f *testing.F) {
 		if len(secret) < minSecretLen || len(secret) > 512 || len(before)+len(after) > 4096 {
 			return
 		}
+		for _, form := range forms(secret) {
+			if len(form) < shortestForm(secret) {
+				t.Fatalf("form %q of %q is shorter than shortestForm %d", form, secret, shortestForm(secret))
+			}
+		}
 		var s Secrets
 		s.Add(secret)
 		encs := redacttest.Encodings(secret)

@@ -46,8 +46,9 @@ type Secrets struct {
 
 // Add registers values as secret, in every encoding they can be shown in
 // (see forms). Empty and very short values are ignored. The forms are made
-// when something is first redacted: most passing runs never redact, and
-// making them was a tenth of a run's allocations.
+// when a text that could hold them is first redacted (see rlockFor): most
+// passing runs redact only short texts, and making a token's forms was a
+// tenth of a run's allocations.
 func (s *Secrets) Add(values ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -61,26 +62,63 @@ func (s *Secrets) Add(values ...string) {
 }
 
 // rlock read-locks s with the forms of every secret registered so far made.
-func (s *Secrets) rlock() {
+func (s *Secrets) rlock() { s.rlockFor(-1) }
+
+// rlockFor read-locks s with the forms made of every registered secret
+// that could appear in a text of n bytes (all of them when n < 0). A run
+// registers a new token of hundreds of bytes on every run and mostly
+// redacts short texts (an endpoint, a claim, a cookie name): making the
+// token's forms for those was a fifth of a passing run's allocated bytes.
+func (s *Secrets) rlockFor(n int) {
 	s.mu.RLock()
-	if len(s.pending) == 0 {
+	if !s.pendingFit(n) {
 		return
 	}
 	s.mu.RUnlock()
 	s.mu.Lock()
-	s.addFormsLocked()
+	s.addFormsLocked(n)
 	// Downgrading cannot be atomic, but a secret added in between only
 	// goes unredacted by a caller that began before it was added.
 	s.mu.Unlock()
 	s.mu.RLock()
 }
 
-// addFormsLocked makes the forms of the pending secrets; s.mu is held.
-func (s *Secrets) addFormsLocked() {
+// pendingFit reports whether a secret whose forms are not made yet could
+// appear in a text of n bytes (n < 0: any text); s.mu is held.
+func (s *Secrets) pendingFit(n int) bool {
+	for _, v := range s.pending {
+		if n < 0 || shortestForm(v) <= n {
+			return true
+		}
+	}
+	return false
+}
+
+// shortestForm is a lower bound on the length of every form of v: text
+// encodings only lengthen a value, and base64 and its fragments lengthen
+// one of shortFormLimit bytes or more (forms_test checks both). Shorter
+// values count as 0: their forms are made for any text.
+func shortestForm(v string) int {
+	if len(v) < shortFormLimit {
+		return 0
+	}
+	return len(v)
+}
+
+const shortFormLimit = 16
+
+// addFormsLocked makes the forms of the pending secrets that could appear
+// in a text of n bytes (n < 0: all of them); s.mu is held.
+func (s *Secrets) addFormsLocked(n int) {
 	if s.markers == nil {
 		s.markers = make(map[string]string, 64)
 	}
+	later := s.pending[:0]
 	for _, v := range s.pending {
+		if n >= 0 && shortestForm(v) > n {
+			later = append(later, v)
+			continue
+		}
 		e := formCache.get(v)
 		for _, form := range e.forms {
 			if _, dup := s.markers[form]; dup || len(form) < minSecretLen {
@@ -90,7 +128,8 @@ func (s *Secrets) addFormsLocked() {
 			s.match.add(form)
 		}
 	}
-	s.pending = s.pending[:0]
+	clear(s.pending[len(later):])
+	s.pending = later
 }
 
 // Len reports how many secrets are registered.
@@ -119,7 +158,7 @@ func (s *Secrets) Contains(text string) bool {
 	if s == nil {
 		return false
 	}
-	s.rlock()
+	s.rlockFor(len(text))
 	defer s.mu.RUnlock()
 	return s.match.find(text) >= 0
 }
@@ -130,7 +169,7 @@ func (s *Secrets) String(text string) string {
 	if s == nil {
 		return text
 	}
-	s.rlock()
+	s.rlockFor(len(text))
 	defer s.mu.RUnlock()
 	if strings.Contains(text, "eyJ") {
 		text = jwtPattern.ReplaceAllStringFunc(text, Marker)

@@ -2,6 +2,7 @@ package redact
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/authwatch/authwatch/internal/redact/redacttest"
 )
 
 var markerPattern = regexp.MustCompile(`^\[redacted sha256:[0-9a-f]{12}\]$`)
@@ -328,5 +331,51 @@ func TestSecretsFormsMadeWhenRedacting(t *testing.T) {
 		if !read(&fresh) {
 			t.Errorf("%s right after Add does not see the secret", name)
 		}
+	}
+}
+
+// TestShortestFormBound: no form of a secret is shorter than shortestForm
+// says, for secrets of every length around shortFormLimit in every
+// alphabet the canaries cover, so a text shorter than that cannot hold it.
+func TestShortestFormBound(t *testing.T) {
+	alphabets := append([]string{"abcdefghijklmnopqrstuvwxyz0123456789", "\xff\xfe\x00\x01", "é€𝄞"}, redacttest.Canaries...)
+	for _, a := range alphabets {
+		for n := 1; n <= 3*shortFormLimit; n++ {
+			v := strings.Repeat(a, n/len(a)+1)[:n]
+			for _, form := range forms(v) {
+				if len(form) < shortestForm(v) {
+					t.Errorf("form %q of %q (%d bytes) is shorter than shortestForm %d", form, v, len(v), shortestForm(v))
+				}
+			}
+		}
+	}
+}
+
+// TestSecretsFormsMadeForTextsTheyFit: a long secret's forms wait while
+// only shorter texts are redacted (a run's new token against its endpoint
+// names), and are made, and used, by the first text long enough to hold
+// it; short secrets are made for any text.
+func TestSecretsFormsMadeForTextsTheyFit(t *testing.T) {
+	long := strings.Repeat("tok3n-", 20) // 120 bytes
+	const short = "pw&1"
+	var s Secrets
+	s.Add(long, short)
+	if got := s.String("GET host/" + short); strings.Contains(got, short) {
+		t.Errorf("short secret left in %q", got)
+	}
+	if len(s.pending) != 1 || s.pending[0] != long {
+		t.Fatalf("after a short text, pending = %q, want only the long secret", s.pending)
+	}
+	if s.Contains(strings.Repeat("x", len(long)-1)) {
+		t.Errorf("Contains found a secret in a text too short for it")
+	}
+	b64 := base64.StdEncoding.EncodeToString([]byte(long))
+	if got := s.String("dump " + b64); strings.Contains(got, b64) || len(s.pending) != 0 {
+		t.Errorf("a text long enough for the long secret: %q, %d pending", got, len(s.pending))
+	}
+	var fresh Secrets
+	fresh.Add(long)
+	if !fresh.Contains("a " + long) {
+		t.Errorf("Contains of a text holding the long secret: false")
 	}
 }
