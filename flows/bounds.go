@@ -3,6 +3,7 @@ package flows
 import (
 	"encoding/json"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -96,7 +97,7 @@ func boundResult(res *Result) {
 		for i := range res.Steps {
 			steps[i] = caps.step(res.Steps[i])
 		}
-		if tier == lastTier || evidenceSize(steps) <= budget {
+		if tier == lastTier || evidenceBound(steps) <= budget || evidenceSize(steps) <= budget {
 			res.Steps = steps
 			return
 		}
@@ -112,6 +113,37 @@ func evidenceSize(steps []StepResult) int {
 		if f := steps[i].Failure; f != nil {
 			b, _ = json.Marshal(f)
 			n += len(b)
+		}
+	}
+	return n
+}
+
+// evidenceBound is a bound on evidenceSize computed without encoding: a
+// passing run's evidence is a fraction of its budget, and encoding it only
+// to learn that was a run's second JSON encoding. Every byte of a string
+// counts as six (its worst escape, \u00XX), every number as 24, and each
+// field and separator generously. A step with a failure has no bound here
+// (math.MaxInt): its evidence is measured.
+func evidenceBound(steps []StepResult) int {
+	quoted := func(s string) int { return 6*len(s) + 2 }
+	n := 2
+	for i := range steps {
+		s := &steps[i]
+		if s.Failure != nil {
+			return math.MaxInt
+		}
+		n += 160 + quoted(s.ID) + quoted(s.Kind) + quoted(string(s.Status))
+		for _, f := range s.Findings {
+			n += 48 + quoted(string(f.Reason)) + quoted(f.Summary)
+			for _, fact := range f.Facts {
+				n += 24 + quoted(fact.Name) + quoted(fact.Value)
+			}
+		}
+		for _, note := range s.Notes {
+			n += 1 + quoted(note)
+		}
+		for _, m := range s.Measurements {
+			n += 64 + quoted(m.Name) + quoted(m.Host)
 		}
 	}
 	return n

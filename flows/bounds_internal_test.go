@@ -2,6 +2,7 @@ package flows
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -108,5 +109,44 @@ func BenchmarkBoundResult(b *testing.B) {
 				boundResult(build())
 			}
 		})
+	}
+}
+
+// TestEvidenceBoundNeverUnder: the bound that spares a passing run the
+// encoding of its evidence is never under the encoded size, for fields of
+// every worst kind (six-byte escapes, invalid UTF-8, line separators,
+// extreme numbers) and a failing step, which has no bound.
+func TestEvidenceBoundNeverUnder(t *testing.T) {
+	texts := []string{"", "a", worstText(300), "\xff\xfe\x80", "\u2028\u2029", "é€𝄞", `"\` + "\x00\x1f"}
+	numbers := []float64{0, -1.2345678901234567e-308, math.MaxFloat64, -math.SmallestNonzeroFloat64, 1e21, 123456789}
+	for i, text := range texts {
+		s := StepResult{ID: text, Kind: text, Status: StepStatus(text), HTTPStatus: math.MinInt}
+		for j, v := range numbers {
+			s.Notes = append(s.Notes, text)
+			s.Findings = append(s.Findings, Finding{Reason: Reason(text), Summary: text, Facts: []Fact{{Name: text, Value: text}, {}}})
+			s.Measurements = append(s.Measurements, Measurement{Name: text, Host: texts[(i+j)%len(texts)], Value: v})
+		}
+		for _, steps := range [][]StepResult{{}, {s}, {s, {}}, {{}, s, s}} {
+			if bound, size := evidenceBound(steps), evidenceSize(steps); bound < size {
+				t.Errorf("text %q, %d steps: bound %d under the encoded size %d", text, len(steps), bound, size)
+			}
+		}
+	}
+	// Each part alone, with nothing whose escapes would hide a short count.
+	for _, v := range numbers {
+		for _, steps := range [][]StepResult{
+			{{HTTPStatus: math.MinInt}},
+			{{Measurements: []Measurement{{Value: v}}}},
+			{{Findings: []Finding{{Facts: []Fact{{}}}}}},
+			{{Notes: []string{""}}},
+		} {
+			if bound, size := evidenceBound(steps), evidenceSize(steps); bound < size {
+				t.Errorf("%+v: bound %d under the encoded size %d", steps, bound, size)
+			}
+		}
+	}
+	failed := []StepResult{{ID: "a"}, {ID: "b", Failure: Fail(ReasonTimeout, "x")}}
+	if evidenceBound(failed) != math.MaxInt {
+		t.Errorf("a failing step's evidence was bounded without being measured")
 	}
 }
