@@ -1,9 +1,6 @@
 package redact
 
-import (
-	"maps"
-	"strings"
-)
+import "strings"
 
 // StringCut is String for a text that was cut short before it was
 // redacted, at each occurrence of mark (e.g. "…" after a quoted error
@@ -17,7 +14,14 @@ func (s *Secrets) StringCut(text, mark string) string {
 		return text
 	}
 	s.rlock()
-	markers := maps.Clone(s.markers) // every form of every secret → its secret's marker
+	markers := map[string]string{} // every form of every secret → its secret's marker
+	for _, e := range s.made {
+		for _, form := range e.forms {
+			if _, dup := markers[form]; !dup && len(form) >= minSecretLen {
+				markers[form] = e.marker
+			}
+		}
+	}
 	s.mu.RUnlock()
 	var b strings.Builder
 	for {

@@ -13,9 +13,27 @@ const formCacheSize = 512
 // cache) or held a moment ago; the oldest go first.
 var formCache = newFormsCache(formCacheSize)
 
+// formsEntry is one secret's marker and forms, and a matcher of those
+// forms; never modified once made, it is shared by every Secrets.
 type formsEntry struct {
-	marker string
-	forms  []string // never modified once made: shared by every Secrets
+	marker  string
+	forms   []string
+	match   matcher // the forms of at least minSecretLen bytes
+	longest int     // the length of the longest form
+}
+
+func newFormsEntry(v string) *formsEntry {
+	e := &formsEntry{marker: Marker(v), forms: forms(v)}
+	seen := make(map[string]bool, len(e.forms))
+	for _, form := range e.forms {
+		if len(form) < minSecretLen || seen[form] {
+			continue
+		}
+		seen[form] = true
+		e.match.add(form)
+		e.longest = max(e.longest, len(form))
+	}
+	return e
 }
 
 type formsCache struct {
@@ -37,7 +55,7 @@ func (c *formsCache) get(v string) *formsEntry {
 	if ok {
 		return e
 	}
-	e = &formsEntry{marker: Marker(v), forms: forms(v)}
+	e = newFormsEntry(v)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old, ok := c.entries[v]; ok {

@@ -38,10 +38,10 @@ func Marker(secret string) string { return "[redacted " + Fingerprint(secret) + 
 // ready to use; it is safe for concurrent use.
 type Secrets struct {
 	mu      sync.RWMutex
-	secrets []string          // as registered, for Len
-	pending []string          // registered, their forms not made yet
-	markers map[string]string // every form of every secret → the secret's marker
-	match   matcher           // finds the forms, longest first, so a secret containing another is replaced whole
+	secrets []string           // as registered, for Len
+	pending []string           // registered, their forms not made yet
+	made    []*formsEntry      // the secrets whose forms are made, in the order registered
+	heads   *[headWords]uint64 // the bits of every made secret's matcher
 }
 
 // Add registers values as secret, in every encoding they can be shown in
@@ -108,11 +108,10 @@ func shortestForm(v string) int {
 const shortFormLimit = 16
 
 // addFormsLocked makes the forms of the pending secrets that could appear
-// in a text of n bytes (n < 0: all of them); s.mu is held.
+// in a text of n bytes (n < 0: all of them); s.mu is held. A secret's
+// forms and their matcher are made once per process while it stays in
+// formCache, not once per run.
 func (s *Secrets) addFormsLocked(n int) {
-	if s.markers == nil {
-		s.markers = make(map[string]string, 64)
-	}
 	later := s.pending[:0]
 	for _, v := range s.pending {
 		if n >= 0 && shortestForm(v) > n {
@@ -120,12 +119,14 @@ func (s *Secrets) addFormsLocked(n int) {
 			continue
 		}
 		e := formCache.get(v)
-		for _, form := range e.forms {
-			if _, dup := s.markers[form]; dup || len(form) < minSecretLen {
-				continue
+		s.made = append(s.made, e)
+		if e.match.seen != nil {
+			if s.heads == nil {
+				s.heads = new([headWords]uint64)
 			}
-			s.markers[form] = e.marker
-			s.match.add(form)
+			for i, w := range e.match.seen {
+				s.heads[i] |= w
+			}
 		}
 	}
 	clear(s.pending[len(later):])
@@ -146,8 +147,8 @@ func (s *Secrets) Longest() int {
 	s.rlock()
 	defer s.mu.RUnlock()
 	n := 0
-	for form := range s.markers {
-		n = max(n, len(form))
+	for _, e := range s.made {
+		n = max(n, e.longest)
 	}
 	return n
 }
@@ -160,7 +161,7 @@ func (s *Secrets) Contains(text string) bool {
 	}
 	s.rlockFor(len(text))
 	defer s.mu.RUnlock()
-	return s.match.find(text) >= 0
+	return find(s.heads, s.made, text) >= 0
 }
 
 // String replaces every registered secret in text by its marker, in one
@@ -174,5 +175,5 @@ func (s *Secrets) String(text string) string {
 	if strings.Contains(text, "eyJ") {
 		text = jwtPattern.ReplaceAllStringFunc(text, Marker)
 	}
-	return s.match.replace(text, func(form string) string { return s.markers[form] })
+	return replace(s.heads, s.made, text)
 }

@@ -309,7 +309,7 @@ func TestSecretsFormsMadeWhenRedacting(t *testing.T) {
 	const secret = "s3cret&value"
 	var s Secrets
 	s.Add(secret)
-	if n := len(s.markers); n != 0 {
+	if n := len(s.made); n != 0 {
 		t.Fatalf("after Add, %d forms made before any redaction, want 0", n)
 	}
 	if s.Len() != 1 {
@@ -318,8 +318,8 @@ func TestSecretsFormsMadeWhenRedacting(t *testing.T) {
 	if got := s.String("x " + secret); strings.Contains(got, secret) {
 		t.Errorf("String left the secret: %q", got)
 	}
-	if len(s.markers) == 0 || len(s.pending) != 0 {
-		t.Errorf("after String: %d forms, %d pending, want forms made and none pending", len(s.markers), len(s.pending))
+	if len(s.made) == 0 || len(s.pending) != 0 {
+		t.Errorf("after String: %d secrets made, %d pending, want it made and none pending", len(s.made), len(s.pending))
 	}
 	for name, read := range map[string]func(s *Secrets) bool{
 		"Contains":  func(s *Secrets) bool { return s.Contains("a " + url.QueryEscape(secret)) },
