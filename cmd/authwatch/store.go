@@ -26,9 +26,10 @@ func newStoreCommand() *cobra.Command {
 	var o migrateOptions
 	migrate := &cobra.Command{
 		Use:   "migrate --from sqlite:PATH --to postgres:DSN",
-		Short: "copy the state (history, states, incidents, outbox, secrets) from SQLite into an empty PostgreSQL",
+		Short: "copy the state (history, states, incidents, outbox, secrets, baselines) from SQLite into an empty PostgreSQL",
 		Long: "Copies everything the SQLite state database holds (run history with its roll-ups, flow\n" +
-			"states, incident states, the notification outbox, rotated refresh tokens) into an empty\n" +
+			"states, incident states, the notification outbox, rotated refresh tokens, learned baselines\n" +
+			"and their accepts) into an empty\n" +
 			"PostgreSQL database, in one transaction. Stop the daemon first. DSN and --secret-key may be\n" +
 			"secret references (${env:PG_DSN}, ${file:/path}, ${credential:NAME}), which keeps a password\n" +
 			"off the command line. Secrets are encrypted with --secret-key (the daemon's\n" +

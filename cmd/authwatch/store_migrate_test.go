@@ -29,18 +29,22 @@ type stateView struct {
 	Backlog   map[string]store.Backlog
 	Due       []store.OutboxItem
 	Secret    string
+	Baselines map[string]store.Baseline
+	Accepts   map[string][]store.BaselineAccept
 }
 
 type viewable interface {
 	store.Store
 	store.Outbox
 	store.RollupReader
+	store.Baselines
 }
 
 func readView(t *testing.T, s viewable, flows []string) stateView {
 	t.Helper()
 	ctx := context.Background()
-	v := stateView{Runs: map[string][]store.Run{}, Rollups: map[string][]store.Rollup{}, Totals: map[string]map[string]store.Rollup{}}
+	v := stateView{Runs: map[string][]store.Run{}, Rollups: map[string][]store.Rollup{}, Totals: map[string]map[string]store.Rollup{},
+		Baselines: map[string]store.Baseline{}, Accepts: map[string][]store.BaselineAccept{}}
 	var err error
 	must := func(e error) {
 		t.Helper()
@@ -52,6 +56,13 @@ func readView(t *testing.T, s viewable, flows []string) stateView {
 	must(err)
 	for _, f := range flows {
 		v.Runs[f], err = s.Runs(ctx, f, 0)
+		must(err)
+		if b, ok, err := s.LoadBaseline(ctx, f); ok {
+			v.Baselines[f] = b
+		} else {
+			must(err)
+		}
+		v.Accepts[f], err = s.BaselineAccepts(ctx, f, 0, 0)
 		must(err)
 		for _, tier := range []store.Tier{store.TierMinute, store.TierHour} {
 			v.Rollups[f+"/"+tier.String()], err = s.Rollups(ctx, f, tier, time.Time{})
@@ -106,6 +117,14 @@ func TestStoreMigrateSQLiteToPostgres(t *testing.T) {
 	if err := src.SaveSecret(ctx, "refresh_token/rotate/refresh", "rt-migrated-secret"); err != nil {
 		t.Fatal(err)
 	}
+	if err := src.SaveBaselines(ctx, []store.Baseline{{Flow: "okta", Data: json.RawMessage(`{"version":1,"runs":40}`), Updated: t0.Add(time.Hour)}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, by := range []string{"alice", "cli"} {
+		if _, err := src.AcceptBaseline(ctx, store.BaselineAccept{Flow: "okta", By: by, At: t0.Add(90 * time.Minute)}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	item := func(id string) store.OutboxItem {
 		return store.OutboxItem{Notifier: "pager", IncidentKey: "okta#1", EventID: id, Event: json.RawMessage(`{"id":"` + id + `"}`),
 			Created: t0, NextAttempt: t0}
@@ -150,7 +169,7 @@ func TestStoreMigrateSQLiteToPostgres(t *testing.T) {
 		t.Errorf("migrate without --secret-key: exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
 	}
 	code, stdout, stderr = clRunWith(t, installed, "store", "migrate", "--from", "sqlite:"+dbPath, "--to", dsnRef, "--secret-key", keyRef)
-	if code != exitOK || !strings.Contains(stdout, "copied ") || !strings.Contains(stdout, "1 secrets, 3 notifications, 1 incident states") {
+	if code != exitOK || !strings.Contains(stdout, "copied ") || !strings.Contains(stdout, "1 secrets, 3 notifications, 1 incident states, 1 baselines, 2 baseline accepts") {
 		t.Fatalf("migrate: exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
 	}
 	t.Log(strings.TrimSpace(stdout))
@@ -163,7 +182,7 @@ func TestStoreMigrateSQLiteToPostgres(t *testing.T) {
 	defer dst.Close()
 	got := readView(t, dst, flows)
 	if !reflect.DeepEqual(got, want) {
-		for _, f := range []string{"States", "Runs", "Rollups", "Totals", "Incidents", "Backlog", "Due", "Secret"} {
+		for _, f := range []string{"States", "Runs", "Rollups", "Totals", "Incidents", "Backlog", "Due", "Secret", "Baselines", "Accepts"} {
 			g, w := reflect.ValueOf(got).FieldByName(f).Interface(), reflect.ValueOf(want).FieldByName(f).Interface()
 			if !reflect.DeepEqual(g, w) {
 				t.Errorf("%s differ after the migration:\n got %.1500v\nwant %.1500v", f, g, w)
@@ -174,6 +193,12 @@ func TestStoreMigrateSQLiteToPostgres(t *testing.T) {
 	st, err := dst.RecordRun(ctx, store.Run{Flow: "okta", Start: t0.Add(3 * time.Hour), OK: true})
 	if err != nil || st.LastRunID <= want.Runs["okta"][0].ID || st.Runs != want.States[0].Runs+1 {
 		t.Errorf("a run after the migration: %+v, %v", st, err)
+	}
+	if len(want.Baselines) != 1 || len(want.Accepts["okta"]) != 2 {
+		t.Fatalf("the source shows %d baselines and %d accepts, want 1 and 2", len(want.Baselines), len(want.Accepts["okta"]))
+	}
+	if a, err := dst.AcceptBaseline(ctx, store.BaselineAccept{Flow: "okta", By: "bob", At: t0.Add(4 * time.Hour)}); err != nil || a.ID <= want.Accepts["okta"][1].ID {
+		t.Errorf("an accept after the migration: %+v, %v; want an ID after the copied ones", a, err)
 	}
 	code, _, stderr = clRunWith(t, installed, "store", "migrate", "--from", "sqlite:"+dbPath, "--to", dsnRef, "--secret-key", keyRef)
 	if code != exitFailed || !strings.Contains(stderr, "already holds authwatch data") {

@@ -41,7 +41,8 @@ type ImportedOutboxItem struct {
 }
 
 // BeginImport starts an import. It refuses a store that already holds
-// runs, flow states, roll-ups, secrets, incidents or notifications: an
+// runs, flow states, roll-ups, secrets, incidents, notifications or
+// baselines: an
 // import adds nothing to a history, it moves one.
 func (s *Store) BeginImport(ctx context.Context) (*Import, error) {
 	tx, err := s.pool.Begin(ctx)
@@ -49,14 +50,16 @@ func (s *Store) BeginImport(ctx context.Context) (*Import, error) {
 		return nil, s.errorf("store: import: %w", err)
 	}
 	// No other writer while the copy runs (a daemon started too early).
-	if _, err := tx.Exec(ctx, `LOCK TABLE runs, flow_state, flow_ids, rollups, secrets, outbox, incident_state IN EXCLUSIVE MODE`); err != nil {
+	if _, err := tx.Exec(ctx, `LOCK TABLE runs, flow_state, flow_ids, rollups, secrets, outbox, incident_state,
+		baselines, baseline_accepts IN EXCLUSIVE MODE`); err != nil {
 		_ = tx.Rollback(ctx)
 		return nil, s.errorf("store: import: %w", err)
 	}
 	var used bool
 	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM runs) OR EXISTS (SELECT 1 FROM flow_state)
 		OR EXISTS (SELECT 1 FROM rollups) OR EXISTS (SELECT 1 FROM secrets) OR EXISTS (SELECT 1 FROM outbox)
-		OR EXISTS (SELECT 1 FROM incident_state)`).Scan(&used); err != nil {
+		OR EXISTS (SELECT 1 FROM incident_state) OR EXISTS (SELECT 1 FROM baselines)
+		OR EXISTS (SELECT 1 FROM baseline_accepts)`).Scan(&used); err != nil {
 		_ = tx.Rollback(ctx)
 		return nil, s.errorf("store: import: %w", err)
 	}
@@ -157,7 +160,35 @@ func (im *Import) Incident(ctx context.Context, flow string, state json.RawMessa
 	return nil
 }
 
-// IDsAfter makes Commit move table's (runs, outbox) identity sequence past
+// Baselines copies learned baselines as they are.
+func (im *Import) Baselines(ctx context.Context, bs []store.Baseline) error {
+	b := &pgx.Batch{}
+	for _, bl := range bs {
+		if bl.Flow == "" {
+			return errors.New("store: import baselines: empty flow")
+		}
+		b.Queue(`INSERT INTO baselines (flow, data, updated_ns) VALUES ($1, $2, $3)`, bl.Flow, []byte(bl.Data), bl.Updated.UnixNano())
+	}
+	if err := im.tx.SendBatch(ctx, b).Close(); err != nil {
+		return im.s.errorf("store: import baselines: %w", err)
+	}
+	return nil
+}
+
+// BaselineAccepts copies accepts of changed baselines, with their IDs.
+func (im *Import) BaselineAccepts(ctx context.Context, as []store.BaselineAccept) error {
+	b := &pgx.Batch{}
+	for _, a := range as {
+		b.Queue(`INSERT INTO baseline_accepts (id, flow, by_name, at_ns) OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4)`,
+			a.ID, a.Flow, a.By, a.At.UnixNano())
+	}
+	if err := im.tx.SendBatch(ctx, b).Close(); err != nil {
+		return im.s.errorf("store: import baseline accepts: %w", err)
+	}
+	return nil
+}
+
+// IDsAfter makes Commit move table's (runs, outbox, baseline_accepts) identity sequence past
 // id even if no copied row has it: the source's counter, so that the ID
 // of a row pruned before the copy is never given again.
 func (im *Import) IDsAfter(table string, id int64) {
@@ -168,10 +199,10 @@ func (im *Import) IDsAfter(table string, id int64) {
 }
 
 // Commit moves the identity sequences past the imported IDs (and those of
-// IDsAfter), so that a new run or notification never takes an imported
-// one's, and commits.
+// IDsAfter), so that a new run, notification or accept never takes an
+// imported one's, and commits.
 func (im *Import) Commit(ctx context.Context) error {
-	for _, table := range []string{"runs", "outbox"} {
+	for _, table := range []string{"runs", "outbox", "baseline_accepts"} {
 		if _, err := im.tx.Exec(ctx, fmt.Sprintf(`SELECT setval(seq, greatest(m, coalesce(pg_sequence_last_value(seq), 0)))
 			FROM (SELECT pg_get_serial_sequence('%[1]s', 'id')::regclass AS seq,
 				greatest((SELECT max(id) FROM %[1]s), $1::bigint) AS m) AS q

@@ -22,12 +22,12 @@ import (
 
 // Counts is what a migration copied.
 type Counts struct {
-	Runs, States, Rollups, Secrets, Outbox, Incidents int
+	Runs, States, Rollups, Secrets, Outbox, Incidents, Baselines, Accepts int
 }
 
 func (c Counts) String() string {
-	return fmt.Sprintf("%d runs, %d flow states, %d roll-ups, %d secrets, %d notifications, %d incident states",
-		c.Runs, c.States, c.Rollups, c.Secrets, c.Outbox, c.Incidents)
+	return fmt.Sprintf("%d runs, %d flow states, %d roll-ups, %d secrets, %d notifications, %d incident states, %d baselines, %d baseline accepts",
+		c.Runs, c.States, c.Rollups, c.Secrets, c.Outbox, c.Incidents, c.Baselines, c.Accepts)
 }
 
 // chunk is how many rows go to PostgreSQL per statement batch.
@@ -83,7 +83,7 @@ func SQLiteToPostgres(ctx context.Context, path string, dst *postgres.Store) (Co
 // keepSequences carries SQLite's AUTOINCREMENT counters over: the IDs of
 // runs and notifications pruned before the copy are never given again.
 func keepSequences(ctx context.Context, tx *sql.Tx, im *postgres.Import) error {
-	rows, err := tx.QueryContext(ctx, `SELECT name, seq FROM sqlite_sequence WHERE name IN ('runs', 'outbox')`)
+	rows, err := tx.QueryContext(ctx, `SELECT name, seq FROM sqlite_sequence WHERE name IN ('runs', 'outbox', 'baseline_accepts')`)
 	if err != nil {
 		return fmt.Errorf("reading sqlite_sequence: %w", err)
 	}
@@ -135,6 +135,8 @@ func copyAll(ctx context.Context, tx *sql.Tx, im *postgres.Import) (Counts, erro
 		func() error { c.Secrets, err = copySecrets(ctx, tx, im); return err },
 		func() error { c.Outbox, err = copyOutbox(ctx, tx, im); return err },
 		func() error { c.Incidents, err = copyIncidents(ctx, tx, im); return err },
+		func() error { c.Baselines, err = copyBaselines(ctx, tx, im); return err },
+		func() error { c.Accepts, err = copyBaselineAccepts(ctx, tx, im); return err },
 	} {
 		if err := step(); err != nil {
 			return c, err
@@ -308,6 +310,57 @@ func copyIncidents(ctx context.Context, tx *sql.Tx, im *postgres.Import) (int, e
 		n++
 	}
 	return n, rows.Err()
+}
+
+func copyBaselines(ctx context.Context, tx *sql.Tx, im *postgres.Import) (int, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT flow, data, updated_ns FROM baselines ORDER BY flow`)
+	if err != nil {
+		return 0, fmt.Errorf("reading baselines: %w", err)
+	}
+	defer rows.Close()
+	n := 0
+	var batch []store.Baseline
+	for rows.Next() {
+		var b store.Baseline
+		var data []byte
+		var updated int64
+		if err := rows.Scan(&b.Flow, &data, &updated); err != nil {
+			return n, fmt.Errorf("reading baselines: %w", err)
+		}
+		b.Data, b.Updated = json.RawMessage(data), fromNanos(updated)
+		if batch = append(batch, b); len(batch) == chunk {
+			if err := im.Baselines(ctx, batch); err != nil {
+				return n, err
+			}
+			n, batch = n+len(batch), batch[:0]
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return n, fmt.Errorf("reading baselines: %w", err)
+	}
+	return n + len(batch), im.Baselines(ctx, batch)
+}
+
+func copyBaselineAccepts(ctx context.Context, tx *sql.Tx, im *postgres.Import) (int, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id, flow, by_name, at_ns FROM baseline_accepts ORDER BY id`)
+	if err != nil {
+		return 0, fmt.Errorf("reading baseline accepts: %w", err)
+	}
+	defer rows.Close()
+	var accepts []store.BaselineAccept
+	for rows.Next() {
+		var a store.BaselineAccept
+		var at int64
+		if err := rows.Scan(&a.ID, &a.Flow, &a.By, &at); err != nil {
+			return 0, fmt.Errorf("reading baseline accepts: %w", err)
+		}
+		a.At = fromNanos(at)
+		accepts = append(accepts, a)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("reading baseline accepts: %w", err)
+	}
+	return len(accepts), im.BaselineAccepts(ctx, accepts)
 }
 
 func fromNanos(ns int64) time.Time {
