@@ -79,6 +79,9 @@ type options struct {
 	csvOut     string
 
 	profile string
+	// minimalProfile: the minimal program writes a CPU profile of its
+	// window here (to set its figures beside the daemon's profile).
+	minimalProfile string
 
 	targets          bool
 	before           string
@@ -116,6 +119,7 @@ func main() {
 	flag.DurationVar(&o.soakSample, "sample", 30*time.Second, "soak sampling period")
 	flag.IntVar(&o.failEvery, "fail-every", 10, "soak: every Nth flow fails (alternately wrong secret and API 401); 0: none")
 	flag.StringVar(&o.csvOut, "csv", "", "soak: CSV path (default: in the temporary directory)")
+	flag.StringVar(&o.minimalProfile, "minimal-profile", "", "the minimal program writes a CPU profile of its measurement window here")
 	flag.StringVar(&o.profile, "profile", "", "run the daemon in this process (internal/daemon, same code as authwatch run) and write a CPU profile of the window here and a heap profile at its end in FILE.heap (no minimal run); with -soak, heap profiles FILE.heap-NNNNs after the second sample and at the end")
 	flag.BoolVar(&o.targets, "targets", false, "run issue 15's targets (default 10,000 flows @ 10s, 2m window, 60s warm-up; -flows etc. scale it): steady window, status page timings, -contention; reports each target as met or missed")
 	flag.StringVar(&o.before, "before", "", "targets: also run this authwatch binary (e.g. built from an older commit) through the same scenario, before the tree's")

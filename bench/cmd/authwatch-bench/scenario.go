@@ -309,6 +309,9 @@ func runMinimal(ctx context.Context, e *env, sc scenario, r *result) error {
 	if e.o.sharedToken {
 		cmd.Args = append(cmd.Args, "-shared-token")
 	}
+	if e.o.minimalProfile != "" {
+		cmd.Args = append(cmd.Args, "-cpuprofile", e.o.minimalProfile)
+	}
 	cmd.Env = append(os.Environ(), secretEnv+"="+clientSec)
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	p, err := startProc("minimal", cmd)

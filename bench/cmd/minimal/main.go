@@ -31,6 +31,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -163,6 +164,7 @@ func main() {
 	shared := flag.Bool("shared-token", false, "fetch one token at start and reuse it: token flows make only the API call (the baseline of the peer figures in shared/FACTS.md)")
 	maxConc := flag.Int("max-concurrent", 64, "runs executing at once (authwatch's adaptive default max_concurrent ranges over 64..1024)")
 	linger := flag.Bool("linger", false, "after the window, wait for SIGTERM (at most 5 minutes) before printing the results and exiting")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the measurement window (after the warm-up) to this file")
 	maxIdle := flag.Int("max-idle-per-host", 64, "idle connections kept per host, four times that in all (authwatch's transport keeps 64 and 256)")
 	flag.Parse()
 	if *flows < 1 || *interval <= 0 || *duration <= 0 || *tokenURL == "" || *apiURL == "" {
@@ -211,6 +213,14 @@ func main() {
 	)
 	late = make([]time.Duration, 0, capacityHint)
 	dur = make([]time.Duration, 0, capacityHint)
+	if *cpuProfile != "" {
+		stopProfile, err := profileWindow(*cpuProfile, winStart, end)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "minimal:", err)
+			os.Exit(1)
+		}
+		defer stopProfile()
+	}
 
 dispatch:
 	for k := int64(0); ; k++ {
@@ -300,6 +310,28 @@ dispatch:
 	res.LatenessP50MS, res.LatenessP99MS, res.LatenessMaxMS = quantiles(late)
 	res.DurationP50MS, res.DurationP99MS, _ = quantiles(dur)
 	_ = json.NewEncoder(os.Stdout).Encode(res)
+}
+
+// profileWindow writes a CPU profile of [from, to) to path; the returned
+// function waits for it to be written.
+func profileWindow(path string, from, to time.Time) (wait func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer f.Close()
+		time.Sleep(time.Until(from))
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "minimal: cpu profile:", err)
+			return
+		}
+		time.Sleep(time.Until(to))
+		pprof.StopCPUProfile()
+	}()
+	return func() { <-done }, nil
 }
 
 func quantiles(d []time.Duration) (p50, p99, maxv float64) {
