@@ -29,7 +29,7 @@ const (
 func (m *matcher) add(form string) {
 	if m.seen == nil {
 		m.seen = new([headWords]uint64)
-		m.heads = make(map[uint32][]string, 64)
+		m.heads = make(map[uint32][]string, 16) // one secret's forms
 	}
 	k := headKey(form)
 	h := headHash(k)
@@ -48,12 +48,12 @@ func (m *matcher) has(h uint32) bool { return m.seen != nil && m.seen[h/64]&(1<<
 
 // longestAt is the longest form of any of the secrets that text[i:] starts
 // with, and its secret's marker; the first secret registered wins a form
-// two secrets share. any holds the bits of all the secrets' matchers: most
+// two secrets share. union holds the bits of all the secrets' matchers: most
 // positions are rejected with one load, whatever the number of secrets.
-func longestAt(any *[headWords]uint64, secrets []*formsEntry, text string, i int) (form, marker string) {
+func longestAt(union *[headWords]uint64, secrets []*formsEntry, text string, i int) (form, marker string) {
 	k := headKey(text[i:])
 	h := headHash(k)
-	if any[h/64]&(1<<(h%64)) == 0 {
+	if union[h/64]&(1<<(h%64)) == 0 {
 		return "", ""
 	}
 	for _, e := range secrets {
@@ -77,14 +77,14 @@ func longestAt(any *[headWords]uint64, secrets []*formsEntry, text string, i int
 // secret's marker, in one pass, longest first at each position (as
 // strings.Replacer does), so a secret containing another is replaced
 // whole; text without any form is returned without a copy.
-func replace(any *[headWords]uint64, secrets []*formsEntry, text string) string {
-	if any == nil {
+func replace(union *[headWords]uint64, secrets []*formsEntry, text string) string {
+	if union == nil {
 		return text
 	}
 	var b strings.Builder
 	done := 0 // text[:done] is written to b (or needs no change)
 	for i := 0; i+minSecretLen <= len(text); {
-		form, marker := longestAt(any, secrets, text, i)
+		form, marker := longestAt(union, secrets, text, i)
 		if form == "" {
 			i++
 			continue
@@ -105,12 +105,12 @@ func replace(any *[headWords]uint64, secrets []*formsEntry, text string) string 
 }
 
 // find returns the position of the first form of the secrets in text, or -1.
-func find(any *[headWords]uint64, secrets []*formsEntry, text string) int {
-	if any == nil {
+func find(union *[headWords]uint64, secrets []*formsEntry, text string) int {
+	if union == nil {
 		return -1
 	}
 	for i := 0; i+minSecretLen <= len(text); i++ {
-		if form, _ := longestAt(any, secrets, text, i); form != "" {
+		if form, _ := longestAt(union, secrets, text, i); form != "" {
 			return i
 		}
 	}

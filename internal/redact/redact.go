@@ -40,7 +40,7 @@ type Secrets struct {
 	mu      sync.RWMutex
 	secrets []string           // as registered, for Len
 	pending []string           // registered, their forms not made yet
-	made    []*formsEntry      // the secrets whose forms are made, in the order registered
+	made    []*formsEntry      // the secrets whose forms are made, in the order made
 	heads   *[headWords]uint64 // the bits of every made secret's matcher
 }
 
