@@ -395,23 +395,11 @@ func treeCPU(pid int) float64 {
 	return own + reapedCPU(pid) + groupCPU(children(pid))
 }
 
-// reapedCPU is cutime+stime of pid: the CPU of its children it has waited for.
+// reapedCPU is cutime+cstime of pid (fields 16 and 17): the CPU of its
+// children it has waited for.
 func reapedCPU(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 15 {
-		return 0
-	}
-	cu, _ := strconv.ParseFloat(f[13], 64)
-	cs, _ := strconv.ParseFloat(f[14], 64)
-	return (cu + cs) / clockTicks
+	t, _ := statSeconds(pid, 16, 17)
+	return t
 }
 
 func sumf(v []float64) float64 {

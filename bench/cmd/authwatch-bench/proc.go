@@ -16,42 +16,47 @@ import (
 // 100 on every Linux architecture Go supports (getconf CLK_TCK).
 const clockTicks = 100
 
-// cpuSeconds is utime+stime of pid (all its threads), in seconds.
-func cpuSeconds(pid int) (float64, error) {
+// statFields are the fields of /proc/PID/stat after the command name:
+// f[0] is field 3 (state), f[i] field i+3. The name is in parentheses and
+// may hold spaces, so the line is split after its last ')'.
+func statFields(pid int) ([]string, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil, err
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return nil, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	return strings.Fields(string(b[i+1:])), nil
+}
+
+// statSeconds sums fields a and b of /proc/PID/stat (clock ticks), in
+// seconds.
+func statSeconds(pid, a, b int) (float64, error) {
+	f, err := statFields(pid)
 	if err != nil {
 		return 0, err
 	}
-	// The command name is in parentheses and may hold spaces: split after it.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
-	}
-	f := strings.Fields(string(b[i+1:]))
-	// f[0] is field 3 (state); utime is field 14, stime field 15.
-	if len(f) < 13 {
+	if len(f) <= max(a, b)-3 {
 		return 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
 	}
-	u, err1 := strconv.ParseFloat(f[11], 64)
-	s, err2 := strconv.ParseFloat(f[12], 64)
+	x, err1 := strconv.ParseFloat(f[a-3], 64)
+	y, err2 := strconv.ParseFloat(f[b-3], 64)
 	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: bad utime/stime", pid)
+		return 0, fmt.Errorf("/proc/%d/stat: bad fields %d and %d", pid, a, b)
 	}
-	return (u + s) / clockTicks, nil
+	return (x + y) / clockTicks, nil
 }
 
-// ppid is the parent of pid.
+// cpuSeconds is utime+stime of pid (fields 14 and 15: all its threads), in
+// seconds.
+func cpuSeconds(pid int) (float64, error) { return statSeconds(pid, 14, 15) }
+
+// ppid is the parent of pid (field 4).
 func ppid(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 2 {
+	f, err := statFields(pid)
+	if err != nil || len(f) < 2 {
 		return 0
 	}
 	n, _ := strconv.Atoi(f[1])
