@@ -37,14 +37,9 @@ func TestBaselineSavesWaitForTheFlush(t *testing.T) {
 		}
 	}
 	m.baselines.flush(ctx)
-	for _, f := range set.Flows {
-		rec, found, err := db.LoadBaseline(ctx, f.Name)
-		if !found || err != nil {
-			t.Fatalf("%s's baseline is not in the store after the flush: %v", f.Name, err)
-		}
-		var b baseline.Baseline
-		if err := json.Unmarshal(rec.Data, &b); err != nil || b.Learning() || rec.Updated.IsZero() || time.Since(rec.Updated) > time.Hour {
-			t.Errorf("%s's stored baseline: learning %v, updated %v, %v", f.Name, b.Learning(), rec.Updated, err)
+	for name, st := range storedBaselines(t, db, set.Flows) {
+		if st.b.Learning() || st.updated.IsZero() || time.Since(st.updated) > time.Hour {
+			t.Errorf("%s's stored baseline: learning %v, updated %v", name, st.b.Learning(), st.updated)
 		}
 	}
 }
@@ -72,16 +67,35 @@ func TestBaselinesParkedAndForgotten(t *testing.T) {
 		t.Errorf("%d baselines in memory after a reload kept one flow", n)
 	}
 	m.baselines.flush(ctx)
-	for _, f := range set.Flows {
-		rec, found, err := db.LoadBaseline(ctx, f.Name)
+	for name, st := range storedBaselines(t, db, set.Flows) {
+		if st.b.Learning() || len(st.b.Scalars) == 0 {
+			t.Errorf("%s's stored baseline: learning %v, %d scalars", name, st.b.Learning(), len(st.b.Scalars))
+		}
+	}
+}
+
+type storedBaseline struct {
+	b       baseline.Baseline
+	updated time.Time
+}
+
+// storedBaselines reads the flows' baselines from db, each of which must
+// be there and decode.
+func storedBaselines(t *testing.T, db store.Baselines, fs []*flows.Flow) map[string]storedBaseline {
+	t.Helper()
+	out := map[string]storedBaseline{}
+	for _, f := range fs {
+		rec, found, err := db.LoadBaseline(context.Background(), f.Name)
 		if !found || err != nil {
 			t.Fatalf("%s's baseline is not in the store after the flush: %v", f.Name, err)
 		}
 		var b baseline.Baseline
-		if err := json.Unmarshal(rec.Data, &b); err != nil || b.Learning() || len(b.Scalars) == 0 {
-			t.Errorf("%s's stored baseline: learning %v, %d scalars, %v", f.Name, b.Learning(), len(b.Scalars), err)
+		if err := json.Unmarshal(rec.Data, &b); err != nil {
+			t.Fatalf("%s's stored baseline does not decode: %v", f.Name, err)
 		}
+		out[f.Name] = storedBaseline{b, rec.Updated}
 	}
+	return out
 }
 
 // threeLearningFlows is an unscheduled daemon on SQLite with three flows
