@@ -100,6 +100,7 @@ func TestRevokeAfterTheRunIsANoOp(t *testing.T) {
 	}
 	r.advanceTo(later)
 	for range 2 {
+		recv(t, r.starts)
 		recv(t, r.results)
 	}
 	r.idle("a")
@@ -112,6 +113,9 @@ func TestRevokeAfterTheRunIsANoOp(t *testing.T) {
 		t.Errorf("stats %+v, want 1 run", st)
 	}
 
+	// Only plain from here: a's next run comes before plain's, and a run
+	// of a, held at the gate, is revocable if it starts before Revoke.
+	r.apply(every("plain", 10*time.Second))
 	r.gate = make(chan struct{})
 	defer close(r.gate)
 	r.advanceTo(r.next("plain"))
