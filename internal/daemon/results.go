@@ -121,10 +121,12 @@ func toRun(r *flows.Result) store.Run {
 // buffer and copied out at their size: one allocation, not a buffer grown
 // five times, and no slack kept with the record.
 func stepsJSON(r *flows.Result) []byte {
-	buf := stepsBuffers.Get().(*bytes.Buffer)
-	buf.Reset()
-	_ = report.JSON(buf, r)
-	lines := bytes.TrimRight(buf.Bytes(), "\n")
+	bufp := stepsBuffers.Get().(*[]byte)
+	lines, _ := report.AppendJSON((*bufp)[:0], r)
+	if len(lines) > 0 && cap(lines) <= maxPooledSteps { // a huge result's buffer is not kept
+		*bufp = lines
+	}
+	lines = bytes.TrimRight(lines, "\n")
 	arr := make([]byte, len(lines)+2)
 	arr[0] = '['
 	copy(arr[1:], lines)
@@ -134,16 +136,14 @@ func stepsJSON(r *flows.Result) []byte {
 		}
 	}
 	arr[len(arr)-1] = ']'
-	if buf.Cap() <= maxPooledSteps { // a huge result's buffer is not kept
-		stepsBuffers.Put(buf)
-	}
+	stepsBuffers.Put(bufp)
 	return arr
 }
 
 // maxPooledSteps bounds the buffers stepsJSON keeps for the next run.
 const maxPooledSteps = 64 << 10
 
-var stepsBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+var stepsBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // lastSuccessScan bounds the runs read, per failing flow, at a start to
 // find its last passing run.

@@ -114,13 +114,32 @@ type ErrorJSON struct {
 
 // JSON writes each step result and then the flow's outcome, one object per line.
 func JSON(w io.Writer, r *flows.Result) error {
-	enc := json.NewEncoder(w)
-	for _, s := range r.Steps {
-		if err := enc.Encode(stepJSON(r, s)); err != nil {
-			return err
-		}
+	b, err := AppendJSON(nil, r)
+	if _, werr := w.Write(b); err == nil {
+		err = werr
 	}
-	return enc.Encode(flowJSON(r))
+	return err
+}
+
+// AppendJSON appends JSON's lines for r to b. If a record cannot be
+// encoded (a NaN measurement), b ends with the lines before it.
+func AppendJSON(b []byte, r *flows.Result) ([]byte, error) {
+	for _, s := range r.Steps {
+		line := stepJSON(r, s)
+		n := len(b)
+		var err error
+		if b, err = line.appendJSON(b); err != nil {
+			return b[:n], err
+		}
+		b = append(b, '\n')
+	}
+	line := flowJSON(r)
+	n := len(b)
+	b, err := line.appendJSON(b)
+	if err != nil {
+		return b[:n], err
+	}
+	return append(b, '\n'), nil
 }
 
 // Summary writes the summary record of results that ended in exitCode;
