@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/authwatch/authwatch/flows"
 )
 
 // The daemon encodes every run's lines for its history (a thousand runs a
@@ -43,26 +45,8 @@ func (s *StepJSON) appendJSON(b []byte) ([]byte, error) {
 		return b, err
 	}
 	b = appendOmitEmpty(b, "retry_after", s.RetryAfter)
-	if len(s.Findings) > 0 {
-		b = append(b, `,"findings":[`...)
-		for i := range s.Findings {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = s.Findings[i].appendJSON(b)
-		}
-		b = append(b, ']')
-	}
-	if len(s.Notes) > 0 {
-		b = append(b, `,"notes":[`...)
-		for i, n := range s.Notes {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, n)
-		}
-		b = append(b, ']')
-	}
+	b, _ = appendArray(b, "findings", s.Findings, func(b []byte, f *FindingJSON) ([]byte, error) { return f.appendJSON(b), nil })
+	b, _ = appendArray(b, "notes", s.Notes, func(b []byte, n *string) ([]byte, error) { return appendString(b, *n), nil })
 	if s.Evidence != nil {
 		ev, err := json.Marshal(s.Evidence)
 		if err != nil {
@@ -71,22 +55,16 @@ func (s *StepJSON) appendJSON(b []byte) ([]byte, error) {
 		b = append(b, `,"evidence":`...)
 		b = append(b, ev...)
 	}
-	if len(s.Measurements) > 0 {
-		b = append(b, `,"measurements":[`...)
-		for i, m := range s.Measurements {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{"name":`...)
-			b = appendString(b, m.Name)
-			b = appendOmitEmpty(b, "host", m.Host)
-			b = append(b, `,"value":`...)
-			if b, err = appendFloat(b, m.Value); err != nil {
-				return b, err
-			}
-			b = append(b, '}')
-		}
-		b = append(b, ']')
+	b, err = appendArray(b, "measurements", s.Measurements, func(b []byte, m *flows.Measurement) ([]byte, error) {
+		b = append(b, `{"name":`...)
+		b = appendString(b, m.Name)
+		b = appendOmitEmpty(b, "host", m.Host)
+		b = append(b, `,"value":`...)
+		b, err := appendFloat(b, m.Value)
+		return append(b, '}'), err
+	})
+	if err != nil {
+		return b, err
 	}
 	return append(b, '}'), nil
 }
@@ -99,19 +77,12 @@ func (f *FindingJSON) appendJSON(b []byte) []byte {
 		b = append(b, `,"warning":true`...)
 	}
 	b = appendField(b, "summary", f.Summary)
-	if len(f.Facts) > 0 {
-		b = append(b, `,"facts":[`...)
-		for i, fact := range f.Facts {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{"name":`...)
-			b = appendString(b, fact.Name)
-			b = appendField(b, "value", fact.Value)
-			b = append(b, '}')
-		}
-		b = append(b, ']')
-	}
+	b, _ = appendArray(b, "facts", f.Facts, func(b []byte, fact *flows.Fact) ([]byte, error) {
+		b = append(b, `{"name":`...)
+		b = appendString(b, fact.Name)
+		b = appendField(b, "value", fact.Value)
+		return append(b, '}'), nil
+	})
 	return append(b, '}')
 }
 
@@ -158,6 +129,27 @@ func (f *FlowJSON) appendJSON(b []byte) ([]byte, error) {
 	b = append(b, `,"warnings":`...)
 	b = strconv.AppendInt(b, int64(f.Warnings), 10)
 	return append(b, '}'), nil
+}
+
+// appendArray appends ,"name":[...] with each item appended by item,
+// nothing for an empty slice (omitempty).
+func appendArray[T any](b []byte, name string, items []T, item func([]byte, *T) ([]byte, error)) ([]byte, error) {
+	if len(items) == 0 {
+		return b, nil
+	}
+	b = append(b, ',', '"')
+	b = append(b, name...)
+	b = append(b, '"', ':', '[')
+	for i := range items {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		var err error
+		if b, err = item(b, &items[i]); err != nil {
+			return b, err
+		}
+	}
+	return append(b, ']'), nil
 }
 
 // appendField appends ,"name":"value".
