@@ -13,11 +13,12 @@ import (
 
 // The daemon encodes every run's lines for its history (a thousand runs a
 // second at 10,000 flows), where encoding/json's reflection cost more than
-// the rest of the record. These append the same bytes as encoding/json's
-// Encoder (HTML-safe escaping, its float format, omitempty), field by
-// field; TestAppendMatchesEncodingJSON and FuzzAppendMatchesEncodingJSON
-// compare the two on every field, so a field added to the types without
-// its line here fails them. Only the failure's evidence, rare and nested,
+// the rest of the record. These append, field by field, what Go 1.26's
+// encoding/json Encoder writes (HTML-safe escaping, its float format,
+// omitempty); the tests compare the two as JSON (the same fields in the
+// same order with the same values, and as HTML-safe) on every field and in
+// FuzzAppendMatchesEncodingJSON, so a field added to the types without its
+// line here fails them. Only the failure's evidence, rare and nested,
 // still goes through encoding/json.
 
 // errUnsupportedFloat is encoding/json's refusal of NaN and infinities.
